@@ -1,0 +1,58 @@
+/* The x86_64 guest physical memory map and port assignments: one table, so that the loaders,
+ * the ACPI tables, the e820 map and the devices agree.
+ *
+ *   0x0000_0500  GDT                 0x0000_7000  boot_params (zero page)
+ *   0x0000_1000  --raw binaries      0x0000_9000  PML4, PDPT, 4 PDs: identity map of 4 GiB
+ *   0x0000_6000  PVH start info      0x0002_0000  kernel command line
+ *   0x0000_6800  PVH memory map      0x0009_fc00  EBDA .. 1 MiB: reserved in e820
+ *   0x000e_0000  ACPI tables (RSDP first, where the guest also finds it by scanning)
+ *   0x0010_0000  kernel (bzImage protected-mode code; ELF at its own physical addresses)
+ *   RAM up to 3 GiB; 3 GiB .. 4 GiB is the MMIO hole (IOAPIC, LAPIC, virtio-mmio); RAM beyond
+ *   3 GiB continues at 4 GiB.
+ */
+#ifndef SKIFF_X86_LAYOUT_H
+#define SKIFF_X86_LAYOUT_H
+
+#define X86_GDT_ADDR	      0x500ULL
+#define X86_RAW_LOAD_ADDR     0x1000ULL
+#define X86_PVH_INFO_ADDR     0x6000ULL
+#define X86_PVH_MEMMAP_ADDR   0x6800ULL
+#define X86_BOOT_PARAMS_ADDR  0x7000ULL
+#define X86_BOOT_STACK_ADDR   0x8ff0ULL
+#define X86_PML4_ADDR	      0x9000ULL
+#define X86_PDPT_ADDR	      0xa000ULL
+#define X86_PD_ADDR	      0xb000ULL /* 4 pages */
+#define X86_CMDLINE_ADDR      0x20000ULL
+#define X86_CMDLINE_MAX	      0x10000ULL /* bytes, including the NUL */
+#define X86_EBDA_START	      0x9fc00ULL
+#define X86_ACPI_START	      0xe0000ULL
+#define X86_ACPI_END	      0x100000ULL
+#define X86_HIMEM_START	      0x100000ULL
+#define X86_MMIO_HOLE_START   0xc0000000ULL
+#define X86_MMIO_HOLE_END     0x100000000ULL
+#define X86_VIRTIO_MMIO_START 0xd0000000ULL /* virtio-mmio devices are placed from here */
+#define X86_IOAPIC_ADDR	      0xfec00000ULL
+#define X86_LAPIC_ADDR	      0xfee00000ULL
+#define X86_IDENTITY_MAP_ADDR 0xfeffc000ULL /* KVM_SET_IDENTITY_MAP_ADDR: 1 page */
+#define X86_TSS_ADDR	      0xfeffd000ULL /* KVM_SET_TSS_ADDR: 3 pages */
+
+/* Legacy ports and their ISA IRQs (GSIs, identity-routed to PIC and IOAPIC). */
+#define X86_COM1_PORT	      0x3f8
+#define X86_COM1_IRQ	      4
+#define X86_I8042_DATA_PORT   0x60
+#define X86_I8042_CMD_PORT    0x64
+#define X86_I8042_KBD_IRQ     1
+#define X86_RTC_PORT	      0x70 /* index at 0x70, data at 0x71 */
+#define X86_RTC_IRQ	      8
+
+/* skiff's ACPI hardware-reduced power device: sleep control, sleep status and reset registers
+ * as the FADT describes them. */
+#define X86_ACPI_PM_PORT      0x600
+#define X86_ACPI_PM_LEN	      4
+#define X86_ACPI_SLEEP_CTL    0x600 /* write (SLP_TYP << 2) | SLP_EN */
+#define X86_ACPI_SLEEP_STS    0x601
+#define X86_ACPI_RESET_PORT   0x602
+#define X86_ACPI_RESET_VALUE  0x1
+#define X86_ACPI_S5_SLP_TYP   5 /* the value \_S5 hands to the guest */
+
+#endif

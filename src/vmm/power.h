@@ -1,0 +1,30 @@
+/* How a device asks the VM to stop: the guest powered off (ACPI sleep register, PSCI), reset
+ * (i8042 pulse, ACPI reset register), or halted for good. Devices hold a `struct power_ctl` and
+ * never know about the VM's threads; the VM records the first reason and stops every vCPU. */
+#ifndef SKIFF_POWER_H
+#define SKIFF_POWER_H
+
+enum vm_stop_reason {
+	VM_STOP_NONE = 0,
+	VM_STOP_POWEROFF, /* guest powered off: exit status 0 */
+	VM_STOP_RESET,	  /* guest asked for a reset: the VM ends, exit status 0 (as Firecracker) */
+	VM_STOP_HALT,	  /* guest halted for good: exit status 0 */
+	VM_STOP_SIGNAL,	  /* the user stopped skiff (signal, escape key) */
+	VM_STOP_ERROR,	  /* triple fault, KVM internal error, ...: exit status 1 */
+};
+
+struct power_ctl {
+	void (*request_stop)(void *ctx, enum vm_stop_reason reason, const char *why);
+	void *ctx;
+};
+
+static inline void power_request_stop(const struct power_ctl *p, enum vm_stop_reason reason,
+				      const char *why)
+{
+	if (p && p->request_stop)
+		p->request_stop(p->ctx, reason, why);
+}
+
+const char *vm_stop_reason_name(enum vm_stop_reason reason);
+
+#endif
