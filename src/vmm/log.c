@@ -1,4 +1,5 @@
 #include "vmm/log.h"
+#include "vmm/terminal.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -48,7 +49,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	va_end(ap);
-	/* One write per line so that lines from vCPU threads do not interleave. In raw terminal
-	 * mode "\n" alone does not return the carriage, so end with "\r\n" there too. */
-	fprintf(stderr, "%s\r\n", line);
+	/* One write per line so that lines from vCPU threads do not interleave; a raw terminal
+	 * does not return the carriage on "\n". */
+	fprintf(stderr, "%s%s", line, terminal_is_raw() ? "\r\n" : "\n");
 }

@@ -1,0 +1,38 @@
+/* The architecture interface: everything src/vmm asks of src/arch/<arch>/. Nothing outside
+ * src/arch/ needs to know which architecture it runs on. */
+#ifndef SKIFF_ARCH_H
+#define SKIFF_ARCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct guest_region;
+struct vm;
+struct vcpu;
+
+/* Guest RAM regions for `bytes` of memory; returns how many were written to `out`. */
+int arch_memory_layout(uint64_t bytes, struct guest_region *out, int max);
+
+/* VM-wide setup before any vCPU exists: capabilities, interrupt controller, timers. */
+int arch_vm_init(struct vm *vm);
+
+/* The platform devices (console UART, reset and power devices, clock) onto vm->pio / vm->mmio,
+ * and the console input hook. */
+int arch_devices_init(struct vm *vm);
+void arch_devices_destroy(struct vm *vm);
+
+/* Loads what the VM's config names (kernel and initrd, or a flat binary) into guest memory and
+ * describes the platform to the guest (ACPI tables or a device tree). */
+int arch_load_guest(struct vm *vm);
+
+/* Per-vCPU setup: identification (CPUID or MPIDR), MSRs, local interrupt controller, and the
+ * boot register state on the boot vCPU. */
+int arch_vcpu_init(struct vm *vm, struct vcpu *vcpu);
+
+/* The built-in bare-metal demo guest for this architecture (a flat binary for --raw loading). */
+void arch_demo_guest(const void **image, size_t *size);
+
+/* One line of the vCPU's key registers, for fatal-exit messages. */
+void arch_vcpu_describe(struct vcpu *vcpu, char *buf, size_t len);
+
+#endif

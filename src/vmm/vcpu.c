@@ -1,0 +1,242 @@
+#include "vmm/vcpu.h"
+#include "arch/arch.h"
+#include "vmm/log.h"
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* The signal that kicks a vCPU thread out of KVM_RUN. Its handler does nothing: its only job is
+ * to make the ioctl return EINTR. */
+#define VCPU_KICK_SIGNAL SIGUSR1
+
+static void kick_handler(int sig)
+{
+	(void)sig;
+}
+
+int vcpu_signal_setup(void)
+{
+	struct sigaction sa = { .sa_handler = kick_handler };
+
+	sigemptyset(&sa.sa_mask);
+	/* No SA_RESTART: KVM_RUN must return to us. */
+	return sigaction(VCPU_KICK_SIGNAL, &sa, NULL) ? -errno : 0;
+}
+
+int vcpu_create(struct vm *vm, struct vcpu *vcpu, int id)
+{
+	memset(vcpu, 0, sizeof(*vcpu));
+	vcpu->vm = vm;
+	vcpu->id = id;
+	vcpu->fd = ioctl(vm->fd, KVM_CREATE_VCPU, (unsigned long)id);
+	if (vcpu->fd < 0) {
+		int err = errno;
+
+		log_error("cannot create vCPU %d: %s", id, strerror(err));
+		return -err;
+	}
+	vcpu->run = mmap(NULL, (size_t)vm->kvm.vcpu_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 vcpu->fd, 0);
+	if (vcpu->run == MAP_FAILED) {
+		int err = errno;
+
+		log_error("cannot map the kvm_run area of vCPU %d: %s", id, strerror(err));
+		close(vcpu->fd);
+		vcpu->fd = -1;
+		vcpu->run = NULL;
+		return -err;
+	}
+	return 0;
+}
+
+void vcpu_destroy(struct vcpu *vcpu)
+{
+	if (vcpu->run)
+		munmap(vcpu->run, (size_t)vcpu->vm->kvm.vcpu_mmap_size);
+	if (vcpu->fd >= 0)
+		close(vcpu->fd);
+	vcpu->run = NULL;
+	vcpu->fd = -1;
+}
+
+static void handle_io(struct vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	bool is_write = run->io.direction == KVM_EXIT_IO_OUT;
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+
+	/* A string instruction (rep outs/ins) arrives as `count` accesses in a row. */
+	for (uint32_t i = 0; i < run->io.count; i++) {
+		bus_access(&vcpu->vm->pio, run->io.port, data, run->io.size, is_write);
+		data += run->io.size;
+	}
+}
+
+static void handle_mmio(struct vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	uint32_t len = run->mmio.len;
+
+	if (len > sizeof(run->mmio.data))
+		len = sizeof(run->mmio.data);
+	if (bus_access(&vcpu->vm->mmio, run->mmio.phys_addr, run->mmio.data, len,
+		       run->mmio.is_write) == -ENOENT)
+		log_debug("vCPU %d: %s of %u bytes at unclaimed MMIO address 0x%llx", vcpu->id,
+			  run->mmio.is_write ? "write" : "read", len,
+			  (unsigned long long)run->mmio.phys_addr);
+}
+
+static void stop_with_registers(struct vcpu *vcpu, const char *what)
+{
+	char regs[160], why[256];
+
+	arch_vcpu_describe(vcpu, regs, sizeof(regs));
+	snprintf(why, sizeof(why), "%s on vCPU %d, %s", what, vcpu->id, regs);
+	vm_request_stop(vcpu->vm, VM_STOP_ERROR, why);
+}
+
+static void handle_internal_error(struct vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	char what[128];
+	const char *kind;
+
+	switch (run->internal.suberror) {
+	case KVM_INTERNAL_ERROR_EMULATION:
+		kind = "emulation failure";
+		break;
+	case KVM_INTERNAL_ERROR_SIMUL_EX:
+		kind = "exception while delivering an exception";
+		break;
+	case KVM_INTERNAL_ERROR_DELIVERY_EV:
+		kind = "event delivery failure";
+		break;
+	default:
+		kind = "unknown";
+		break;
+	}
+	snprintf(what, sizeof(what), "KVM internal error (suberror %u: %s)",
+		 run->internal.suberror, kind);
+	stop_with_registers(vcpu, what);
+}
+
+static void handle_system_event(struct vcpu *vcpu)
+{
+	switch (vcpu->run->system_event.type) {
+	case KVM_SYSTEM_EVENT_SHUTDOWN:
+		vm_request_stop(vcpu->vm, VM_STOP_POWEROFF, "guest powered off");
+		break;
+	case KVM_SYSTEM_EVENT_RESET:
+		vm_request_stop(vcpu->vm, VM_STOP_RESET, "guest reset");
+		break;
+	default:
+		stop_with_registers(vcpu, "guest crashed (KVM system event)");
+		break;
+	}
+}
+
+/* Returns false when the vCPU should stop running. */
+static bool handle_exit(struct vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	char what[96];
+
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		handle_io(vcpu);
+		return true;
+	case KVM_EXIT_MMIO:
+		handle_mmio(vcpu);
+		return true;
+	case KVM_EXIT_INTR:
+		return true;
+	case KVM_EXIT_HLT:
+		/* Only reached without an in-kernel irqchip (bare-metal guests): nothing can wake
+		 * the vCPU again. */
+		snprintf(what, sizeof(what), "vCPU %d halted", vcpu->id);
+		vm_request_stop(vcpu->vm, VM_STOP_HALT, what);
+		return false;
+	case KVM_EXIT_SHUTDOWN:
+		stop_with_registers(vcpu, "guest triple fault (KVM_EXIT_SHUTDOWN)");
+		return false;
+	case KVM_EXIT_SYSTEM_EVENT:
+		handle_system_event(vcpu);
+		return false;
+	case KVM_EXIT_INTERNAL_ERROR:
+		handle_internal_error(vcpu);
+		return false;
+	case KVM_EXIT_FAIL_ENTRY:
+		snprintf(what, sizeof(what), "KVM entry failure (hardware reason 0x%llx)",
+			 (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+		stop_with_registers(vcpu, what);
+		return false;
+	default:
+		snprintf(what, sizeof(what), "unhandled KVM exit reason %u", run->exit_reason);
+		stop_with_registers(vcpu, what);
+		return false;
+	}
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *vcpu = arg;
+	char name[16];
+	sigset_t set;
+
+	snprintf(name, sizeof(name), "skiff-vcpu%d", vcpu->id);
+	pthread_setname_np(pthread_self(), name);
+	sigemptyset(&set);
+	sigaddset(&set, VCPU_KICK_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+
+	while (vm_stop_reason(vcpu->vm) == VM_STOP_NONE) {
+		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
+			char why[96];
+
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			snprintf(why, sizeof(why), "KVM_RUN failed on vCPU %d: %s", vcpu->id,
+				 strerror(errno));
+			vm_request_stop(vcpu->vm, VM_STOP_ERROR, why);
+			break;
+		}
+		if (!handle_exit(vcpu))
+			break;
+	}
+	return NULL;
+}
+
+int vcpu_start(struct vcpu *vcpu)
+{
+	int err = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
+
+	if (err) {
+		log_error("cannot start the thread of vCPU %d: %s", vcpu->id, strerror(err));
+		return -err;
+	}
+	vcpu->thread_started = true;
+	return 0;
+}
+
+void vcpu_kick(struct vcpu *vcpu)
+{
+	if (!vcpu->thread_started)
+		return;
+	/* immediate_exit covers a thread that is between its stop check and KVM_RUN; the signal
+	 * covers one already inside KVM_RUN. */
+	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	pthread_kill(vcpu->thread, VCPU_KICK_SIGNAL);
+}
+
+void vcpu_join(struct vcpu *vcpu)
+{
+	if (vcpu->thread_started)
+		pthread_join(vcpu->thread, NULL);
+	vcpu->thread_started = false;
+}

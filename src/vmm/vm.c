@@ -1,0 +1,212 @@
+#include "vmm/vm.h"
+#include "arch/arch.h"
+#include "vmm/log.h"
+#include "vmm/vcpu.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+const char *vm_stop_reason_name(enum vm_stop_reason reason)
+{
+	switch (reason) {
+	case VM_STOP_NONE:
+		return "running";
+	case VM_STOP_POWEROFF:
+		return "powered off";
+	case VM_STOP_RESET:
+		return "reset";
+	case VM_STOP_HALT:
+		return "halted";
+	case VM_STOP_SIGNAL:
+		return "stopped by the user";
+	case VM_STOP_ERROR:
+		return "failed";
+	}
+	return "unknown";
+}
+
+static void power_request(void *ctx, enum vm_stop_reason reason, const char *why)
+{
+	vm_request_stop(ctx, reason, why);
+}
+
+void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *why)
+{
+	uint64_t one = 1;
+	bool first = false;
+
+	pthread_mutex_lock(&vm->stop_lock);
+	if (vm->stop_reason == VM_STOP_NONE) {
+		vm->stop_reason = reason;
+		snprintf(vm->stop_why, sizeof(vm->stop_why), "%s", why ? why : "");
+		first = true;
+	}
+	pthread_mutex_unlock(&vm->stop_lock);
+	if (first && write(vm->stop_eventfd, &one, sizeof(one)) < 0)
+		log_warn("cannot signal the stop of the VM: %s", strerror(errno));
+}
+
+enum vm_stop_reason vm_stop_reason(struct vm *vm)
+{
+	enum vm_stop_reason r;
+
+	pthread_mutex_lock(&vm->stop_lock);
+	r = vm->stop_reason;
+	pthread_mutex_unlock(&vm->stop_lock);
+	return r;
+}
+
+static void irq_line_kvm(void *ctx, uint32_t gsi, bool level)
+{
+	struct vm *vm = ctx;
+	struct kvm_irq_level irq = { .irq = gsi, .level = level ? 1 : 0 };
+
+	if (ioctl(vm->fd, KVM_IRQ_LINE, &irq) < 0)
+		log_warn("KVM_IRQ_LINE for GSI %u failed: %s", gsi, strerror(errno));
+}
+
+void vm_irq_line_init(struct vm *vm, struct irq_line *line, uint32_t gsi)
+{
+	line->set_level = vm->has_irqchip ? irq_line_kvm : NULL;
+	line->ctx = vm;
+	line->gsi = gsi;
+}
+
+static int map_memory(struct vm *vm)
+{
+	struct guest_region layout[GUEST_MEM_MAX_REGIONS];
+	uint64_t bytes = vm->cfg->memory_mib << 20;
+	int nr = arch_memory_layout(bytes, layout, GUEST_MEM_MAX_REGIONS);
+	int ret = guest_mem_map(&vm->mem, layout, nr);
+
+	if (ret) {
+		log_error("cannot reserve %llu MiB of host memory for the guest: %s",
+			  (unsigned long long)vm->cfg->memory_mib, strerror(-ret));
+		return ret;
+	}
+	for (int i = 0; i < vm->mem.nr_regions; i++) {
+		const struct guest_region *r = &vm->mem.regions[i];
+		struct kvm_userspace_memory_region slot = {
+			.slot = (uint32_t)i,
+			.guest_phys_addr = r->gpa,
+			.memory_size = r->size,
+			.userspace_addr = (uint64_t)(uintptr_t)r->hva,
+		};
+
+		if (ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0) {
+			ret = -errno;
+			log_error("KVM_SET_USER_MEMORY_REGION for guest 0x%llx+0x%llx failed: %s",
+				  (unsigned long long)r->gpa, (unsigned long long)r->size,
+				  strerror(errno));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static const struct kvm_cap_need common_caps[] = {
+	{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
+	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
+};
+
+int vm_create(struct vm *vm, const struct vm_config *cfg)
+{
+	int ret;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->kvm.fd = vm->fd = vm->stop_eventfd = -1;
+	vm->cfg = cfg;
+	vm->console_out_fd = STDOUT_FILENO;
+	vm->power = (struct power_ctl){ .request_stop = power_request, .ctx = vm };
+	pthread_mutex_init(&vm->stop_lock, NULL);
+	bus_init(&vm->pio, "pio");
+	bus_init(&vm->mmio, "mmio");
+
+	ret = kvm_open(&vm->kvm);
+	if (ret)
+		goto fail;
+	ret = kvm_require_caps(vm->kvm.fd, common_caps, sizeof(common_caps) / sizeof(common_caps[0]));
+	if (ret)
+		goto fail;
+	if (cfg->nr_cpus > vm->kvm.max_vcpus) {
+		log_error("--cpus %d: this host's KVM allows at most %d vCPUs", cfg->nr_cpus,
+			  vm->kvm.max_vcpus);
+		ret = -EINVAL;
+		goto fail;
+	}
+	vm->fd = ioctl(vm->kvm.fd, KVM_CREATE_VM, 0UL);
+	if (vm->fd < 0) {
+		ret = -errno;
+		log_error("KVM_CREATE_VM failed: %s", strerror(errno));
+		goto fail;
+	}
+	vm->stop_eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_eventfd < 0) {
+		ret = -errno;
+		log_error("eventfd: %s", strerror(errno));
+		goto fail;
+	}
+
+	ret = arch_vm_init(vm);
+	if (ret)
+		goto fail;
+	ret = map_memory(vm);
+	if (ret)
+		goto fail;
+	ret = arch_devices_init(vm);
+	if (ret)
+		goto fail;
+	ret = arch_load_guest(vm);
+	if (ret)
+		goto fail;
+
+	vm->vcpus = calloc((size_t)cfg->nr_cpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	for (int i = 0; i < cfg->nr_cpus; i++) {
+		ret = vcpu_create(vm, &vm->vcpus[i], i);
+		if (ret)
+			goto fail;
+		vm->nr_vcpus = i + 1;
+		ret = arch_vcpu_init(vm, &vm->vcpus[i]);
+		if (ret)
+			goto fail;
+	}
+	return 0;
+fail:
+	vm_destroy(vm);
+	return ret;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	for (int i = 0; i < vm->nr_vcpus; i++) {
+		vcpu_kick(&vm->vcpus[i]);
+		vcpu_join(&vm->vcpus[i]);
+	}
+	for (int i = 0; i < vm->nr_vcpus; i++)
+		vcpu_destroy(&vm->vcpus[i]);
+	free(vm->vcpus);
+	vm->vcpus = NULL;
+	vm->nr_vcpus = 0;
+	arch_devices_destroy(vm);
+	bus_destroy(&vm->pio);
+	bus_destroy(&vm->mmio);
+	if (vm->fd >= 0)
+		close(vm->fd);
+	vm->fd = -1;
+	guest_mem_unmap(&vm->mem);
+	if (vm->stop_eventfd >= 0)
+		close(vm->stop_eventfd);
+	vm->stop_eventfd = -1;
+	kvm_close(&vm->kvm);
+	pthread_mutex_destroy(&vm->stop_lock);
+}

@@ -1,0 +1,63 @@
+/* A VM: the KVM VM file descriptor, its guest memory, the two address-dispatch buses, its vCPUs,
+ * and its stop state. vm_create() builds everything the config describes; vm_run() starts the
+ * vCPU threads, serves the console and signals on the calling thread, and returns skiff's exit
+ * status once the guest powers off, resets, halts for good or fails. */
+#ifndef SKIFF_VM_H
+#define SKIFF_VM_H
+
+#include "bus/bus.h"
+#include "config/vm_config.h"
+#include "vmm/guest_mem.h"
+#include "vmm/irq.h"
+#include "vmm/kvm.h"
+#include "vmm/power.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+
+struct vcpu;
+
+/* How host input reaches the guest's console device; set by the arch code. */
+struct console_input {
+	size_t (*receive)(void *ctx, const uint8_t *buf, size_t len); /* returns bytes taken */
+	void *ctx;
+};
+
+struct vm {
+	struct kvm kvm;
+	int fd;
+	const struct vm_config *cfg;
+	struct guest_mem mem;
+	struct bus pio;
+	struct bus mmio;
+	struct vcpu *vcpus;
+	int nr_vcpus;
+	bool has_irqchip; /* false for bare-metal (--raw) guests: HLT then ends the VM */
+	void *arch;	  /* the arch code's private state */
+
+	struct power_ctl power; /* handed to devices that can end the VM */
+	struct console_input console;
+	int console_out_fd;
+
+	pthread_mutex_t stop_lock;
+	enum vm_stop_reason stop_reason;
+	char stop_why[256];
+	int stop_eventfd; /* becomes readable when a stop is requested */
+};
+
+/* Builds the VM the config describes. On failure returns -errno after one logged line, and
+ * nothing stays allocated. */
+int vm_create(struct vm *vm, const struct vm_config *cfg);
+void vm_destroy(struct vm *vm);
+
+/* Runs the VM to its end on the calling thread; returns skiff's exit status. */
+int vm_run(struct vm *vm);
+
+/* Records the first stop reason and wakes the run loop; safe from any thread. */
+void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *why);
+enum vm_stop_reason vm_stop_reason(struct vm *vm);
+
+/* An interrupt line driving GSI `gsi` of the in-kernel interrupt controller. */
+void vm_irq_line_init(struct vm *vm, struct irq_line *line, uint32_t gsi);
+
+#endif
