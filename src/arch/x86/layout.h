@@ -16,9 +16,11 @@
 #define X86_GDT_ADDR	      0x500ULL
 #define X86_RAW_LOAD_ADDR     0x1000ULL
 #define X86_PVH_INFO_ADDR     0x6000ULL
+#define X86_PVH_MODLIST_ADDR  0x6400ULL /* PVH module list: the initrd */
 #define X86_PVH_MEMMAP_ADDR   0x6800ULL
 #define X86_BOOT_PARAMS_ADDR  0x7000ULL
 #define X86_BOOT_STACK_ADDR   0x8ff0ULL
+#define X86_RAW_STACK_ADDR    0xfff0ULL /* real-mode sp for --raw binaries (ss = 0) */
 #define X86_PML4_ADDR	      0x9000ULL
 #define X86_PDPT_ADDR	      0xa000ULL
 #define X86_PD_ADDR	      0xb000ULL /* 4 pages */

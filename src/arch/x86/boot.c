@@ -1,0 +1,185 @@
+/* Kernel sniffing and the pieces the bzImage and ELF loaders share: bounded file reads, the
+ * initrd, and flat binaries. */
+#include "arch/x86/boot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "arch/x86/boot_params.h"
+#include "arch/x86/layout.h"
+#include "vmm/log.h"
+
+static int boot_file_open(struct x86_boot_file *f, const char *path, const char *what)
+{
+	struct stat st;
+	int err;
+
+	f->path = path;
+	f->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (f->fd < 0) {
+		err = -errno;
+		log_error("%s %s: %s", what, path, strerror(errno));
+		return err;
+	}
+	if (fstat(f->fd, &st) < 0) {
+		err = -errno;
+		log_error("%s %s: %s", what, path, strerror(errno));
+		close(f->fd);
+		return err;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		log_error("%s %s: not a regular file", what, path);
+		close(f->fd);
+		return -EINVAL;
+	}
+	f->size = (uint64_t)st.st_size;
+	return 0;
+}
+
+static int read_exact(const struct x86_boot_file *f, uint64_t off, uint8_t *buf, uint64_t len)
+{
+	while (len) {
+		size_t chunk = len > (1u << 30) ? (1u << 30) : (size_t)len;
+		ssize_t n = pread(f->fd, buf, chunk, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int err = -errno;
+
+			log_error("%s: read at offset %llu: %s", f->path, (unsigned long long)off,
+				  strerror(errno));
+			return err;
+		}
+		if (n == 0) {
+			log_error("%s: file shrank while being read", f->path);
+			return -EIO;
+		}
+		buf += n;
+		off += (uint64_t)n;
+		len -= (uint64_t)n;
+	}
+	return 0;
+}
+
+int x86_boot_file_read(const struct x86_boot_file *f, uint64_t off, void *buf, uint64_t len)
+{
+	if (off > f->size || len > f->size - off) {
+		log_error("%s: truncated: needs bytes %llu..%llu but the file has %llu", f->path,
+			  (unsigned long long)off, (unsigned long long)(off + len),
+			  (unsigned long long)f->size);
+		return -ENOEXEC;
+	}
+	return read_exact(f, off, buf, len);
+}
+
+int x86_boot_file_read_to_guest(const struct x86_boot_file *f, uint64_t off,
+				const struct guest_mem *mem, uint64_t gpa, uint64_t len)
+{
+	void *dst = guest_mem_ptr(mem, gpa, len);
+
+	if (!dst) {
+		log_error("%s: %llu bytes at guest 0x%llx are not guest RAM", f->path,
+			  (unsigned long long)len, (unsigned long long)gpa);
+		return -EFAULT;
+	}
+	return x86_boot_file_read(f, off, dst, len);
+}
+
+/* The end of the highest RAM below `limit`, for messages. */
+static uint64_t ram_top_below(const struct guest_mem *mem, uint64_t limit)
+{
+	uint64_t top = 0;
+
+	for (int i = 0; i < mem->nr_regions; i++) {
+		const struct guest_region *r = &mem->regions[i];
+		uint64_t end = r->gpa + r->size < limit ? r->gpa + r->size : limit;
+
+		if (r->gpa < limit && end > top)
+			top = end;
+	}
+	return top;
+}
+
+int x86_load_initrd(const struct guest_mem *mem, const char *path, uint64_t lowest, uint64_t limit,
+		    uint64_t *addr, uint64_t *size)
+{
+	struct x86_boot_file f;
+	int err = boot_file_open(&f, path, "initrd");
+
+	if (err)
+		return err;
+	if (f.size == 0) {
+		log_error("initrd %s: empty file", path);
+		err = -EINVAL;
+	} else if (x86_place_initrd(mem, f.size, lowest, limit, addr) < 0) {
+		log_error(
+		    "initrd %s (%llu MiB) does not fit in guest memory below 0x%llx, above the "
+		    "kernel's end at 0x%llx: give the VM more memory (--memory)",
+		    path, (unsigned long long)((f.size + (1 << 20) - 1) >> 20),
+		    (unsigned long long)ram_top_below(mem, limit), (unsigned long long)lowest);
+		err = -ENOMEM;
+	} else {
+		err = x86_boot_file_read_to_guest(&f, 0, mem, *addr, f.size);
+		*size = f.size;
+	}
+	close(f.fd);
+	return err;
+}
+
+int x86_load_kernel(struct guest_mem *mem, const struct x86_kernel_args *args,
+		    struct x86_boot_info *out)
+{
+	static const uint8_t elf_magic[4] = {0x7f, 'E', 'L', 'F'};
+	struct x86_boot_file f;
+	uint8_t head[0x206];
+	uint32_t hdrs;
+	int err = boot_file_open(&f, args->kernel_path, "kernel");
+
+	if (err)
+		return err;
+	memset(head, 0, sizeof(head));
+	err = read_exact(&f, 0, head, f.size < sizeof(head) ? f.size : sizeof(head));
+	if (err)
+		goto out;
+	memcpy(&hdrs, head + 0x202, sizeof(hdrs));
+	if (f.size >= sizeof(head) && hdrs == X86_SETUP_HDR_MAGIC) {
+		err = x86_load_bzimage(mem, &f, args, out);
+	} else if (f.size >= sizeof(elf_magic) && memcmp(head, elf_magic, sizeof(elf_magic)) == 0) {
+		err = x86_load_elf(mem, &f, args, out);
+	} else {
+		log_error("%s: not a Linux kernel (neither a bzImage nor an x86_64 ELF vmlinux)",
+			  args->kernel_path);
+		err = -ENOEXEC;
+	}
+out:
+	close(f.fd);
+	return err;
+}
+
+int x86_load_raw(struct guest_mem *mem, const void *image, size_t size, struct x86_boot_info *out)
+{
+	/* Real mode with CS = 0 reaches the first MiB; the binary must stay below the EBDA. */
+	if (size == 0 || size > X86_EBDA_START - X86_RAW_LOAD_ADDR) {
+		log_error(
+		    "raw image of %zu bytes: must be 1..%llu bytes to fit at 0x%llx below 0x%llx",
+		    size, X86_EBDA_START - X86_RAW_LOAD_ADDR, X86_RAW_LOAD_ADDR, X86_EBDA_START);
+		return -EINVAL;
+	}
+	if (guest_mem_write(mem, X86_RAW_LOAD_ADDR, image, size) < 0) {
+		log_error("raw image of %zu bytes: no guest RAM at 0x%llx", size,
+			  X86_RAW_LOAD_ADDR);
+		return -EFAULT;
+	}
+	*out = (struct x86_boot_info){
+	    .mode = X86_ENTRY_REAL16,
+	    .entry = X86_RAW_LOAD_ADDR,
+	    .boot_arg = 0,
+	    .stack = X86_RAW_STACK_ADDR,
+	    .format = "raw",
+	};
+	return 0;
+}
