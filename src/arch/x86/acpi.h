@@ -1,0 +1,45 @@
+/* ACPI tables for x86_64 guests: how a guest without an MP table or BIOS finds its CPUs, its
+ * interrupt controllers, its legacy devices and virtio-mmio devices, and how it powers off.
+ *
+ * skiff is a hardware-reduced ACPI platform (as Cloud Hypervisor and Firecracker): no SCI, no PM
+ * timer, no FACS. The tables are RSDP -> XSDT -> { FADT -> DSDT, MADT }, written one after
+ * another into [X86_ACPI_START, X86_ACPI_END), RSDP first so the guest also finds it by scanning
+ * 0xe0000-0xfffff. */
+#ifndef SKIFF_X86_ACPI_H
+#define SKIFF_X86_ACPI_H
+
+#include <stdint.h>
+
+#include "vmm/guest_mem.h"
+
+/* xAPIC IDs are 8 bits, 0xff is the broadcast ID, and the I/O APIC takes the ID after the last
+ * vCPU: vCPUs get 0..253, the I/O APIC 254. More would need x2APIC entries. */
+#define ACPI_MAX_CPUS 254
+/* The DSDT names them VR00..VRFF. */
+#define ACPI_MAX_VIRTIO_MMIO 256
+/* KVM's in-kernel I/O APIC has 24 pins, GSIs 0-23 (GSI base 0 in the MADT). */
+#define ACPI_IOAPIC_PINS 24
+
+struct acpi_virtio_mmio_dev {
+	uint64_t base; /* below 4 GiB: described by a Memory32Fixed descriptor */
+	uint64_t size;
+	uint32_t gsi; /* the caller gives each device its own: the interrupt is Exclusive */
+};
+
+struct acpi_config {
+	int nr_cpus; /* 1..ACPI_MAX_CPUS; APIC ID = ACPI processor UID = vCPU index */
+	const struct acpi_virtio_mmio_dev *virtio;
+	int nr_virtio;
+};
+
+/* Writes the tables at X86_ACPI_START and returns the RSDP's guest address in *rsdp_addr.
+ * Returns 0, -EINVAL for a config the tables cannot describe, -ENOSPC when they do not fit,
+ * -EFAULT when the range is not guest RAM, or -ENOMEM. Nothing is written on failure. */
+int acpi_build_tables(const struct guest_mem *mem, const struct acpi_config *cfg,
+		      uint64_t *rsdp_addr);
+
+/* The same into [start, end), which must be 16-byte aligned and below 4 GiB. For tests. */
+int acpi_build_tables_at(const struct guest_mem *mem, const struct acpi_config *cfg, uint64_t start,
+			 uint64_t end, uint64_t *rsdp_addr);
+
+#endif
