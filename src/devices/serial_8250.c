@@ -1,0 +1,423 @@
+#include "devices/serial_8250.h"
+#include "vmm/log.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Register offsets (PC16550D datasheet, table 2). */
+enum {
+	REG_RBR_THR_DLL = 0,
+	REG_IER_DLM = 1,
+	REG_IIR_FCR = 2,
+	REG_LCR = 3,
+	REG_MCR = 4,
+	REG_LSR = 5,
+	REG_MSR = 6,
+	REG_SCR = 7,
+};
+
+#define IER_ERBFI 0x01 /* received data available */
+#define IER_ETBEI 0x02 /* transmitter holding register empty */
+#define IER_ELSI  0x04 /* receiver line status */
+#define IER_EDSSI 0x08 /* modem status */
+#define IER_MASK  0x0f
+
+/* IIR interrupt identification, highest priority first. */
+#define IIR_NO_INT	   0x01
+#define IIR_RX_LINE_STATUS 0x06
+#define IIR_RX_DATA	   0x04
+#define IIR_RX_TIMEOUT	   0x0c
+#define IIR_THR_EMPTY	   0x02
+#define IIR_MODEM_STATUS   0x00
+#define IIR_FIFOS_ENABLED  0xc0
+
+#define FCR_FIFO_ENABLE	 0x01
+#define FCR_CLEAR_RX	 0x02
+#define FCR_TRIGGER_MASK 0xc0
+
+#define LCR_DLAB 0x80
+
+#define MCR_DTR	 0x01
+#define MCR_RTS	 0x02
+#define MCR_OUT1 0x04
+#define MCR_OUT2 0x08
+#define MCR_LOOP 0x10
+#define MCR_MASK 0x1f
+
+#define LSR_DR	 0x01
+#define LSR_OE	 0x02 /* the only error we produce: loopback overrun; no PE, FE, BI */
+#define LSR_THRE 0x20
+#define LSR_TEMT 0x40
+
+#define MSR_DCTS 0x01
+#define MSR_DDSR 0x02
+#define MSR_TERI 0x04
+#define MSR_DDCD 0x08
+#define MSR_CTS	 0x10
+#define MSR_DSR	 0x20
+#define MSR_RI	 0x40
+#define MSR_DCD	 0x80
+
+/* What the guest is told the FIFO holds: trigger levels count against this. */
+#define GUEST_FIFO_SIZE 16
+
+/* How long one transmitted byte may wait for a non-blocking out_fd to drain before it is
+ * dropped: a stalled reader must not stall the vCPU for good. */
+#define TX_STALL_MS 100
+
+struct serial_8250 {
+	pthread_mutex_t lock;
+	struct irq_line irq;
+	int out_fd;
+	bool irq_level; /* last level sent on `irq` */
+
+	uint8_t ier, lcr, mcr, scr, dll, dlm;
+	uint8_t fcr;	    /* FIFO enable and trigger level as last written */
+	uint8_t lsr_errors; /* latched until LSR is read */
+	uint8_t msr_deltas; /* latched until MSR is read */
+	bool thr_empty_pending;
+	bool tx_drop_logged;
+
+	uint8_t rx[SERIAL_8250_RX_CAPACITY];
+	size_t rx_head, rx_count;
+};
+
+static bool loopback(const struct serial_8250 *s)
+{
+	return s->mcr & MCR_LOOP;
+}
+
+/* The modem input lines. Outside loopback nothing is attached to them, so report a carrier
+ * and a ready peer: getty and the console then never wait for one. In loopback the MCR outputs
+ * are wired back to them as on the real chip. */
+static uint8_t modem_lines(const struct serial_8250 *s)
+{
+	uint8_t lines = 0;
+
+	if (!loopback(s))
+		return MSR_DCD | MSR_DSR | MSR_CTS;
+	if (s->mcr & MCR_RTS)
+		lines |= MSR_CTS;
+	if (s->mcr & MCR_DTR)
+		lines |= MSR_DSR;
+	if (s->mcr & MCR_OUT1)
+		lines |= MSR_RI;
+	if (s->mcr & MCR_OUT2)
+		lines |= MSR_DCD;
+	return lines;
+}
+
+static void latch_modem_deltas(struct serial_8250 *s, uint8_t before, uint8_t after)
+{
+	uint8_t changed = before ^ after;
+
+	if (changed & MSR_CTS)
+		s->msr_deltas |= MSR_DCTS;
+	if (changed & MSR_DSR)
+		s->msr_deltas |= MSR_DDSR;
+	if ((before & MSR_RI) && !(after & MSR_RI)) /* trailing edge only */
+		s->msr_deltas |= MSR_TERI;
+	if (changed & MSR_DCD)
+		s->msr_deltas |= MSR_DDCD;
+}
+
+static unsigned rx_trigger_level(const struct serial_8250 *s)
+{
+	static const unsigned levels[] = {1, 4, 8, 14};
+
+	return levels[(s->fcr & FCR_TRIGGER_MASK) >> 6];
+}
+
+/* The interrupt the IIR reports now, by the 16550's priorities. We do not model character
+ * times, so data below the trigger level is reported as a timeout at once: the host's burst
+ * has ended by the time the guest looks. */
+static uint8_t pending_interrupt(const struct serial_8250 *s)
+{
+	if ((s->ier & IER_ELSI) && s->lsr_errors)
+		return IIR_RX_LINE_STATUS;
+	if ((s->ier & IER_ERBFI) && s->rx_count) {
+		size_t visible = s->rx_count < GUEST_FIFO_SIZE ? s->rx_count : GUEST_FIFO_SIZE;
+
+		if ((s->fcr & FCR_FIFO_ENABLE) && visible < rx_trigger_level(s))
+			return IIR_RX_TIMEOUT;
+		return IIR_RX_DATA;
+	}
+	if ((s->ier & IER_ETBEI) && s->thr_empty_pending)
+		return IIR_THR_EMPTY;
+	if ((s->ier & IER_EDSSI) && s->msr_deltas)
+		return IIR_MODEM_STATUS;
+	return IIR_NO_INT;
+}
+
+/* Called with the lock held after every access, so that level changes reach the interrupt
+ * controller in the order they happened. On a PC board MCR.OUT2 gates the line; Linux always
+ * sets OUT2 when it wants interrupts, so, like QEMU, we do not model the gate. */
+static void update_irq(struct serial_8250 *s)
+{
+	bool level = pending_interrupt(s) != IIR_NO_INT;
+
+	if (level == s->irq_level)
+		return;
+	s->irq_level = level;
+	irq_line_set(&s->irq, level);
+}
+
+static void rx_clear(struct serial_8250 *s)
+{
+	s->rx_head = s->rx_count = 0;
+}
+
+static bool rx_push(struct serial_8250 *s, uint8_t byte)
+{
+	if (s->rx_count == SERIAL_8250_RX_CAPACITY)
+		return false;
+	s->rx[(s->rx_head + s->rx_count) % SERIAL_8250_RX_CAPACITY] = byte;
+	s->rx_count++;
+	return true;
+}
+
+static uint8_t rx_pop(struct serial_8250 *s)
+{
+	uint8_t byte;
+
+	if (!s->rx_count)
+		return 0;
+	byte = s->rx[s->rx_head];
+	s->rx_head = (s->rx_head + 1) % SERIAL_8250_RX_CAPACITY;
+	s->rx_count--;
+	return byte;
+}
+
+static void write_out(struct serial_8250 *s, uint8_t byte)
+{
+	bool waited = false;
+	ssize_t n;
+
+	if (s->out_fd < 0)
+		return;
+	for (;;) {
+		n = write(s->out_fd, &byte, 1);
+		if (n == 1)
+			return;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && !waited) {
+			struct pollfd pfd = {.fd = s->out_fd, .events = POLLOUT};
+
+			waited = true;
+			if (poll(&pfd, 1, TX_STALL_MS) > 0)
+				continue;
+		}
+		break;
+	}
+	/* A closed or stuck reader loses output; the guest must go on regardless. */
+	if (!s->tx_drop_logged) {
+		s->tx_drop_logged = true;
+		log_warn("serial: dropping guest output: %s",
+			 n < 0 ? strerror(errno) : "short write");
+	}
+}
+
+static void transmit(struct serial_8250 *s, uint8_t byte)
+{
+	if (loopback(s)) {
+		if (!rx_push(s, byte))
+			s->lsr_errors |= LSR_OE;
+	} else {
+		write_out(s, byte);
+	}
+	/* The byte has left the holding register by the time the guest looks again: THRE is
+	 * raised anew, as when a real transmitter moves a byte into its shift register. */
+	s->thr_empty_pending = true;
+}
+
+static void write_fcr(struct serial_8250 *s, uint8_t value)
+{
+	bool was_enabled = s->fcr & FCR_FIFO_ENABLE;
+
+	if (!(value & FCR_FIFO_ENABLE)) {
+		/* Other FCR bits only take effect while the FIFO enable bit is written as 1. */
+		if (was_enabled)
+			rx_clear(s);
+		s->fcr &= ~FCR_FIFO_ENABLE;
+		return;
+	}
+	/* Switching the FIFOs on (or off) empties them on the real chip. */
+	if (!was_enabled || (value & FCR_CLEAR_RX))
+		rx_clear(s);
+	s->fcr = value & (FCR_FIFO_ENABLE | FCR_TRIGGER_MASK);
+}
+
+static void write_ier(struct serial_8250 *s, uint8_t value)
+{
+	uint8_t newly_set = (value & IER_MASK) & ~s->ier;
+
+	s->ier = value & IER_MASK;
+	/* Enabling ETBEI while THR is empty (it always is) raises THRE at once: Linux checks this
+	 * at startup and otherwise marks the port as UART_BUG_THRE. */
+	if (newly_set & IER_ETBEI)
+		s->thr_empty_pending = true;
+}
+
+static void write_mcr(struct serial_8250 *s, uint8_t value)
+{
+	uint8_t before = modem_lines(s);
+
+	s->mcr = value & MCR_MASK;
+	latch_modem_deltas(s, before, modem_lines(s));
+}
+
+static uint8_t read_register(struct serial_8250 *s, uint64_t reg)
+{
+	uint8_t value;
+
+	switch (reg) {
+	case REG_RBR_THR_DLL:
+		return (s->lcr & LCR_DLAB) ? s->dll : rx_pop(s);
+	case REG_IER_DLM:
+		return (s->lcr & LCR_DLAB) ? s->dlm : s->ier;
+	case REG_IIR_FCR:
+		value = pending_interrupt(s);
+		/* Reading IIR acknowledges THRE, but only when THRE is what it reports. */
+		if (value == IIR_THR_EMPTY)
+			s->thr_empty_pending = false;
+		if (s->fcr & FCR_FIFO_ENABLE)
+			value |= IIR_FIFOS_ENABLED;
+		return value;
+	case REG_LCR:
+		return s->lcr;
+	case REG_MCR:
+		return s->mcr;
+	case REG_LSR:
+		value = LSR_THRE | LSR_TEMT | s->lsr_errors;
+		if (s->rx_count)
+			value |= LSR_DR;
+		s->lsr_errors = 0;
+		return value;
+	case REG_MSR:
+		value = modem_lines(s) | s->msr_deltas;
+		s->msr_deltas = 0;
+		return value;
+	case REG_SCR:
+		return s->scr;
+	default:
+		return 0;
+	}
+}
+
+static void write_register(struct serial_8250 *s, uint64_t reg, uint8_t value)
+{
+	switch (reg) {
+	case REG_RBR_THR_DLL:
+		if (s->lcr & LCR_DLAB)
+			s->dll = value;
+		else
+			transmit(s, value);
+		break;
+	case REG_IER_DLM:
+		if (s->lcr & LCR_DLAB)
+			s->dlm = value;
+		else
+			write_ier(s, value);
+		break;
+	case REG_IIR_FCR:
+		write_fcr(s, value);
+		break;
+	case REG_LCR:
+		s->lcr = value;
+		break;
+	case REG_MCR:
+		write_mcr(s, value);
+		break;
+	case REG_SCR:
+		s->scr = value;
+		break;
+	default: /* LSR and MSR are read-only; beyond the range there is nothing */
+		break;
+	}
+}
+
+/* Registers are one byte wide: a wider access reaches the register at its first byte. */
+static void serial_read(void *opaque, uint64_t offset, void *data, uint32_t len)
+{
+	struct serial_8250 *s = opaque;
+	uint8_t value;
+
+	if (!len)
+		return;
+	pthread_mutex_lock(&s->lock);
+	value = read_register(s, offset);
+	update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+	memset(data, 0, len);
+	*(uint8_t *)data = value;
+}
+
+static void serial_write(void *opaque, uint64_t offset, const void *data, uint32_t len)
+{
+	struct serial_8250 *s = opaque;
+
+	if (!len)
+		return;
+	pthread_mutex_lock(&s->lock);
+	write_register(s, offset, *(const uint8_t *)data);
+	update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
+const struct bus_device_ops serial_8250_ops = {.read = serial_read, .write = serial_write};
+
+struct serial_8250 *serial_8250_create(const struct irq_line *irq, int out_fd)
+{
+	struct serial_8250 *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	if (pthread_mutex_init(&s->lock, NULL)) {
+		free(s);
+		return NULL;
+	}
+	if (irq)
+		s->irq = *irq;
+	s->out_fd = out_fd;
+	/* Reset values: everything 0 but a transmitter that is empty. */
+	s->thr_empty_pending = true;
+	return s;
+}
+
+void serial_8250_destroy(struct serial_8250 *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+size_t serial_8250_receive(struct serial_8250 *s, const uint8_t *buf, size_t len)
+{
+	size_t taken = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (!loopback(s)) {
+		while (taken < len && rx_push(s, buf[taken]))
+			taken++;
+		update_irq(s);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return taken;
+}
+
+size_t serial_8250_rx_space(struct serial_8250 *s)
+{
+	size_t space;
+
+	pthread_mutex_lock(&s->lock);
+	space = loopback(s) ? 0 : SERIAL_8250_RX_CAPACITY - s->rx_count;
+	pthread_mutex_unlock(&s->lock);
+	return space;
+}

@@ -1,0 +1,37 @@
+/* A 16550A UART, as Linux's 8250 driver probes and drives it: eight byte-wide registers at
+ * offsets 0..7 of whatever base the arch places it at (port 0x3f8 on x86, MMIO elsewhere).
+ * Bytes the guest transmits are written straight to `out_fd`, so the transmitter is always
+ * empty; bytes from the host are queued with serial_8250_receive() into a receive FIFO larger
+ * than the 16 bytes the guest is told about. The interrupt line follows the 16550's priority
+ * rules and is driven as a level, sent only when it changes. One mutex per device: vCPU
+ * threads and the console input thread may call in concurrently. */
+#ifndef SKIFF_DEVICES_SERIAL_8250_H
+#define SKIFF_DEVICES_SERIAL_8250_H
+
+#include "bus/bus.h"
+#include "vmm/irq.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Host input the device holds before the guest reads it. */
+#define SERIAL_8250_RX_CAPACITY 1024
+
+struct serial_8250;
+
+/* `irq` is copied (NULL: no interrupt line). Transmitted bytes go to `out_fd` (-1: discarded);
+ * the fd stays the caller's. Returns NULL when out of memory. */
+struct serial_8250 *serial_8250_create(const struct irq_line *irq, int out_fd);
+void serial_8250_destroy(struct serial_8250 *s);
+
+/* Queue host input for the guest. Returns how many leading bytes of `buf` were taken; the
+ * caller keeps the rest and offers it again later. Nothing is taken while the guest has the
+ * UART in loopback mode, where the receiver is disconnected from the outside. */
+size_t serial_8250_receive(struct serial_8250 *s, const uint8_t *buf, size_t len);
+/* How many bytes serial_8250_receive() would take now. */
+size_t serial_8250_rx_space(struct serial_8250 *s);
+
+/* Register access; opaque is the device, offset 0..7 from the base. */
+extern const struct bus_device_ops serial_8250_ops;
+
+#endif
