@@ -97,6 +97,7 @@ unit-tests: $(UNIT_BINS)
 kvm-tests: $(KVM_BINS) $(KVM_GUEST_BINS) $(BUILD)/skiff
 
 test:
+	tools/install-deps --test
 	tests/run
 
 format:

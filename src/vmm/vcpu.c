@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 /* The signal that kicks a vCPU thread out of KVM_RUN. Its handler does nothing: its only job is
@@ -94,10 +95,12 @@ static void handle_mmio(struct vcpu *vcpu)
 
 static void stop_with_registers(struct vcpu *vcpu, const char *what)
 {
-	char regs[160], why[256];
+	char regs[160], why[sizeof(((struct vm *)0)->stop_why)];
 
 	arch_vcpu_describe(vcpu, regs, sizeof(regs));
-	snprintf(why, sizeof(why), "%s on vCPU %d, %s", what, vcpu->id, regs);
+	/* A long reason is cut, not an error: the message stays one line. */
+	if (snprintf(why, sizeof(why), "%s on vCPU %d, %s", what, vcpu->id, regs) < 0)
+		why[0] = '\0';
 	vm_request_stop(vcpu->vm, VM_STOP_ERROR, why);
 }
 
@@ -195,6 +198,12 @@ static void *vcpu_thread(void *arg)
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
+	if (vcpu->id == 0) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+		vcpu->vm->first_run_cpu_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	}
 	while (vm_stop_reason(vcpu->vm) == VM_STOP_NONE) {
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			char why[96];

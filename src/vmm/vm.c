@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 const char *vm_stop_reason_name(enum vm_stop_reason reason)
@@ -76,6 +77,31 @@ void vm_irq_line_init(struct vm *vm, struct irq_line *line, uint32_t gsi)
 	line->set_level = vm->has_irqchip ? irq_line_kvm : NULL;
 	line->ctx = vm;
 	line->gsi = gsi;
+}
+
+uint64_t vm_guest_resident_bytes(struct vm *vm)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uint64_t resident = 0;
+	unsigned char vec[4096];
+
+	for (int i = 0; i < vm->mem.nr_regions; i++) {
+		const struct guest_region *r = &vm->mem.regions[i];
+
+		for (uint64_t off = 0; off < r->size; off += sizeof(vec) * (uint64_t)page) {
+			uint64_t len = r->size - off;
+			uint64_t pages;
+
+			if (len > sizeof(vec) * (uint64_t)page)
+				len = sizeof(vec) * (uint64_t)page;
+			pages = (len + (uint64_t)page - 1) / (uint64_t)page;
+			if (mincore(r->hva + off, len, vec) != 0)
+				return 0;
+			for (uint64_t p = 0; p < pages; p++)
+				resident += (vec[p] & 1) ? (uint64_t)page : 0;
+		}
+	}
+	return resident;
 }
 
 static int map_memory(struct vm *vm)

@@ -41,8 +41,11 @@ struct vm {
 
 	pthread_mutex_t stop_lock;
 	enum vm_stop_reason stop_reason;
-	char stop_why[256];
+	char stop_why[384];
 	int stop_eventfd; /* becomes readable when a stop is requested */
+
+	/* Process CPU time (ns) when the boot vCPU first entered KVM_RUN, for startup figures. */
+	uint64_t first_run_cpu_ns;
 };
 
 /* Builds the VM the config describes. On failure returns -errno after one logged line, and
@@ -56,6 +59,9 @@ int vm_run(struct vm *vm);
 /* Records the first stop reason and wakes the run loop; safe from any thread. */
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *why);
 enum vm_stop_reason vm_stop_reason(struct vm *vm);
+
+/* Resident bytes of guest memory (mincore), to tell the VMM's own RSS from the guest's. */
+uint64_t vm_guest_resident_bytes(struct vm *vm);
 
 /* An interrupt line driving GSI `gsi` of the in-kernel interrupt controller. */
 void vm_irq_line_init(struct vm *vm, struct irq_line *line, uint32_t gsi);

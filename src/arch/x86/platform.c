@@ -1,0 +1,356 @@
+/* The x86_64 platform: the arch interface (arch/arch.h) for PC-like microVMs. A VM that boots a
+ * kernel gets the in-kernel PIC, IOAPIC, LAPICs and PIT, ACPI tables, COM1, an i8042 and a CMOS
+ * RTC; a bare-metal (--raw) guest gets the same legacy devices but no interrupt controller, so
+ * that its final `hlt` ends the VM. */
+#include "arch/arch.h"
+#include "arch/x86/acpi.h"
+#include "arch/x86/boot.h"
+#include "arch/x86/cpuid.h"
+#include "arch/x86/layout.h"
+#include "arch/x86/msr.h"
+#include "devices/acpi_pm.h"
+#include "devices/i8042.h"
+#include "devices/rtc_cmos.h"
+#include "devices/serial_8250.h"
+#include "vmm/log.h"
+#include "vmm/vcpu.h"
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct x86_platform {
+	struct serial_8250 *com1;
+	struct i8042 *i8042;
+	struct rtc_cmos *rtc;
+	struct acpi_pm *acpi_pm;
+	struct irq_line com1_irq;
+	struct irq_line kbd_irq;
+	struct x86_boot_info boot;
+	struct x86_cpuid supported_cpuid;
+};
+
+static struct x86_platform *platform(struct vm *vm)
+{
+	return vm->arch;
+}
+
+int arch_memory_layout(uint64_t bytes, struct guest_region *out, int max)
+{
+	uint64_t low = bytes < X86_MMIO_HOLE_START ? bytes : X86_MMIO_HOLE_START;
+	int nr = 0;
+
+	out[nr++] = (struct guest_region){.gpa = 0, .size = low};
+	if (bytes > low && nr < max)
+		out[nr++] = (struct guest_region){.gpa = X86_MMIO_HOLE_END, .size = bytes - low};
+	return nr;
+}
+
+static const struct kvm_cap_need x86_caps[] = {
+    {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"},
+    {KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR"},
+};
+
+static const struct kvm_cap_need x86_irqchip_caps[] = {
+    {KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP"},
+    {KVM_CAP_PIT2, "KVM_CAP_PIT2"},
+    {KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD"},
+    {KVM_CAP_IRQFD, "KVM_CAP_IRQFD"},
+};
+
+static int vm_ioctl(struct vm *vm, unsigned long req, void *arg, const char *what)
+{
+	if (ioctl(vm->fd, req, arg) < 0) {
+		int err = errno;
+
+		log_error("%s failed: %s", what, strerror(err));
+		return -err;
+	}
+	return 0;
+}
+
+static int create_irqchip(struct vm *vm)
+{
+	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
+	int ret;
+
+	ret = kvm_require_caps(vm->kvm.fd, x86_irqchip_caps,
+			       sizeof(x86_irqchip_caps) / sizeof(x86_irqchip_caps[0]));
+	if (ret)
+		return ret;
+	ret = vm_ioctl(vm, KVM_CREATE_IRQCHIP, NULL, "KVM_CREATE_IRQCHIP");
+	if (ret)
+		return ret;
+	/* The dummy speaker lets the in-kernel PIT own port 0x61, which Linux reads while it
+	 * calibrates the TSC. */
+	ret = vm_ioctl(vm, KVM_CREATE_PIT2, &pit, "KVM_CREATE_PIT2");
+	if (ret)
+		return ret;
+	vm->has_irqchip = true;
+	return 0;
+}
+
+int arch_vm_init(struct vm *vm)
+{
+	struct x86_platform *p;
+	int ret;
+
+	ret = kvm_require_caps(vm->kvm.fd, x86_caps, sizeof(x86_caps) / sizeof(x86_caps[0]));
+	if (ret)
+		return ret;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	vm->arch = p;
+	ret = x86_cpuid_get_supported(vm->kvm.fd, &p->supported_cpuid);
+	if (ret)
+		return ret;
+
+	/* Intel without unrestricted guest needs these pages for real mode; they sit in the MMIO
+	 * hole where no RAM or device is. */
+	if (ioctl(vm->fd, KVM_SET_TSS_ADDR, (unsigned long)X86_TSS_ADDR) < 0) {
+		ret = -errno;
+		log_error("KVM_SET_TSS_ADDR failed: %s", strerror(errno));
+		return ret;
+	}
+	if (kvm_check_cap(vm->kvm.fd, KVM_CAP_SET_IDENTITY_MAP_ADDR)) {
+		uint64_t addr = X86_IDENTITY_MAP_ADDR;
+
+		ret = vm_ioctl(vm, KVM_SET_IDENTITY_MAP_ADDR, &addr, "KVM_SET_IDENTITY_MAP_ADDR");
+		if (ret)
+			return ret;
+	}
+	if (vm->cfg->kernel_path)
+		return create_irqchip(vm);
+	return 0;
+}
+
+/* Port 0x80 is the POST-code port that Linux writes to for I/O delays: accept and ignore. */
+static void sink_read(void *opaque, uint64_t offset, void *data, uint32_t len)
+{
+	memset(data, 0xff, len);
+}
+
+static void sink_write(void *opaque, uint64_t offset, const void *data, uint32_t len)
+{
+}
+
+static const struct bus_device_ops post_port_ops = {.read = sink_read, .write = sink_write};
+
+static size_t com1_receive(void *ctx, const uint8_t *buf, size_t len)
+{
+	return serial_8250_receive(ctx, buf, len);
+}
+
+static int register_pio(struct vm *vm, uint64_t base, uint64_t len,
+			const struct bus_device_ops *ops, void *dev, const char *name)
+{
+	int ret = bus_register(&vm->pio, base, len, ops, dev, name);
+
+	if (ret)
+		log_error("cannot place %s at port 0x%llx: %s", name, (unsigned long long)base,
+			  strerror(-ret));
+	return ret;
+}
+
+int arch_devices_init(struct vm *vm)
+{
+	struct x86_platform *p = platform(vm);
+	int ret;
+
+	vm_irq_line_init(vm, &p->com1_irq, X86_COM1_IRQ);
+	vm_irq_line_init(vm, &p->kbd_irq, X86_I8042_KBD_IRQ);
+	p->com1 = serial_8250_create(&p->com1_irq, vm->console_out_fd);
+	p->i8042 = i8042_create(&p->kbd_irq, &vm->power);
+	p->rtc = rtc_cmos_create();
+	p->acpi_pm = acpi_pm_create(&vm->power);
+	if (!p->com1 || !p->i8042 || !p->rtc || !p->acpi_pm) {
+		log_error("cannot create the platform devices: out of memory");
+		return -ENOMEM;
+	}
+	if ((ret = register_pio(vm, X86_COM1_PORT, 8, &serial_8250_ops, p->com1, "COM1")) ||
+	    (ret = register_pio(vm, X86_I8042_DATA_PORT, 1, &i8042_data_ops, p->i8042, "i8042")) ||
+	    (ret = register_pio(vm, X86_I8042_CMD_PORT, 1, &i8042_cmd_ops, p->i8042, "i8042")) ||
+	    (ret = register_pio(vm, X86_RTC_PORT, 2, &rtc_cmos_ops, p->rtc, "rtc")) ||
+	    (ret = register_pio(vm, X86_ACPI_PM_PORT, X86_ACPI_PM_LEN, &acpi_pm_ops, p->acpi_pm,
+				"acpi-pm")) ||
+	    (ret = register_pio(vm, 0x80, 1, &post_port_ops, NULL, "post")))
+		return ret;
+	vm->console = (struct console_input){.receive = com1_receive, .ctx = p->com1};
+	return 0;
+}
+
+void arch_devices_destroy(struct vm *vm)
+{
+	struct x86_platform *p = platform(vm);
+
+	if (!p)
+		return;
+	vm->console = (struct console_input){0};
+	if (p->com1)
+		serial_8250_destroy(p->com1);
+	if (p->i8042)
+		i8042_destroy(p->i8042);
+	if (p->rtc)
+		rtc_cmos_destroy(p->rtc);
+	if (p->acpi_pm)
+		acpi_pm_destroy(p->acpi_pm);
+	free(p);
+	vm->arch = NULL;
+}
+
+extern const uint8_t demo_guest_x86_64[], demo_guest_x86_64_end[];
+
+void arch_demo_guest(const void **image, size_t *size)
+{
+	*image = demo_guest_x86_64;
+	*size = (size_t)(demo_guest_x86_64_end - demo_guest_x86_64);
+}
+
+/* A flat binary must fit between its load address and the EBDA. */
+#define RAW_MAX_SIZE (X86_EBDA_START - X86_RAW_LOAD_ADDR)
+
+static int load_raw_file(struct vm *vm, const char *path, struct x86_boot_info *boot)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	void *buf;
+	ssize_t n;
+	int ret;
+
+	if (fd < 0) {
+		ret = -errno;
+		log_error("raw image %s: %s", path, strerror(errno));
+		return ret;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+	    (uint64_t)st.st_size > RAW_MAX_SIZE) {
+		log_error("raw image %s: must be a non-empty file of at most %llu bytes (it is "
+			  "loaded at 0x%llx, below the EBDA)",
+			  path, (unsigned long long)RAW_MAX_SIZE,
+			  (unsigned long long)X86_RAW_LOAD_ADDR);
+		close(fd);
+		return -EINVAL;
+	}
+	buf = malloc((size_t)st.st_size);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	n = read(fd, buf, (size_t)st.st_size);
+	close(fd);
+	if (n != st.st_size) {
+		log_error("raw image %s: short read", path);
+		free(buf);
+		return -EIO;
+	}
+	ret = x86_load_raw(&vm->mem, buf, (size_t)n, boot);
+	free(buf);
+	return ret;
+}
+
+int arch_load_guest(struct vm *vm)
+{
+	struct x86_platform *p = platform(vm);
+	const struct vm_config *cfg = vm->cfg;
+	char cmdline[VM_CONFIG_MAX_CMDLINE];
+	struct x86_kernel_args args;
+	struct acpi_config acpi = {.nr_cpus = cfg->nr_cpus};
+	uint64_t rsdp = 0;
+	int ret;
+
+	if (cfg->raw_path)
+		return load_raw_file(vm, cfg->raw_path, &p->boot);
+	if (!cfg->kernel_path)
+		return x86_load_raw(&vm->mem, cfg->raw_image, cfg->raw_size, &p->boot);
+
+	ret = acpi_build_tables(&vm->mem, &acpi, &rsdp);
+	if (ret)
+		return ret;
+	if (vm_config_kernel_cmdline(cfg, cmdline, sizeof(cmdline))) {
+		log_error("the kernel command line is too long");
+		return -E2BIG;
+	}
+	args = (struct x86_kernel_args){
+	    .kernel_path = cfg->kernel_path,
+	    .initrd_path = cfg->initrd_path,
+	    .cmdline = cmdline,
+	    .rsdp_addr = rsdp,
+	    .protocol = cfg->boot_protocol == BOOT_PROTOCOL_PVH	      ? X86_BOOT_PVH
+			: cfg->boot_protocol == BOOT_PROTOCOL_LINUX64 ? X86_BOOT_LINUX64
+								      : X86_BOOT_AUTO,
+	};
+	ret = x86_load_kernel(&vm->mem, &args, &p->boot);
+	if (ret == 0)
+		log_info("loaded %s as %s; command line: %s", cfg->kernel_path, p->boot.format,
+			 cmdline);
+	return ret;
+}
+
+/* LINT0 receives the 8259 PIC's interrupts (ExtINT) and LINT1 is the NMI input, as firmware
+ * leaves them on a PC. */
+static int setup_lapic(struct vcpu *vcpu)
+{
+	struct kvm_lapic_state lapic;
+	uint32_t lvt;
+
+	if (ioctl(vcpu->fd, KVM_GET_LAPIC, &lapic) < 0)
+		goto fail;
+	memcpy(&lvt, &lapic.regs[0x350], 4);
+	lvt = (lvt & ~0x700u) | (7u << 8);
+	memcpy(&lapic.regs[0x350], &lvt, 4);
+	memcpy(&lvt, &lapic.regs[0x360], 4);
+	lvt = (lvt & ~0x700u) | (4u << 8);
+	memcpy(&lapic.regs[0x360], &lvt, 4);
+	if (ioctl(vcpu->fd, KVM_SET_LAPIC, &lapic) < 0)
+		goto fail;
+	return 0;
+fail:
+	log_error("vCPU %d: cannot set up the local APIC: %s", vcpu->id, strerror(errno));
+	return -errno;
+}
+
+int arch_vcpu_init(struct vm *vm, struct vcpu *vcpu)
+{
+	struct x86_platform *p = platform(vm);
+	struct x86_cpuid cpuid = p->supported_cpuid;
+	int ret;
+
+	x86_cpuid_fixup(&cpuid, vcpu->id, vm->cfg->nr_cpus);
+	if (ioctl(vcpu->fd, KVM_SET_CPUID2, &cpuid.header) < 0) {
+		ret = -errno;
+		log_error("vCPU %d: KVM_SET_CPUID2 failed: %s", vcpu->id, strerror(errno));
+		return ret;
+	}
+	ret = x86_msr_setup(vm->kvm.fd, vcpu->fd);
+	if (ret)
+		return ret;
+	if (vm->has_irqchip && (ret = setup_lapic(vcpu)))
+		return ret;
+	/* The other vCPUs wait in the in-kernel LAPIC for the boot vCPU's INIT/SIPI. */
+	if (vcpu->id == 0)
+		return x86_set_boot_cpu_state(vcpu->fd, &vm->mem, &p->boot);
+	return 0;
+}
+
+void arch_vcpu_describe(struct vcpu *vcpu, char *buf, size_t len)
+{
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+
+	if (ioctl(vcpu->fd, KVM_GET_REGS, &regs) < 0 ||
+	    ioctl(vcpu->fd, KVM_GET_SREGS, &sregs) < 0) {
+		snprintf(buf, len, "registers unavailable");
+		return;
+	}
+	snprintf(buf, len, "RIP=0x%llx RSP=0x%llx CS=0x%x CR0=0x%llx CR3=0x%llx EFER=0x%llx",
+		 (unsigned long long)regs.rip, (unsigned long long)regs.rsp, sregs.cs.selector,
+		 (unsigned long long)sregs.cr0, (unsigned long long)sregs.cr3,
+		 (unsigned long long)sregs.efer);
+}
