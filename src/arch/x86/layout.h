@@ -6,6 +6,7 @@
  *   0x0000_6000  PVH start info      0x0002_0000  kernel command line
  *   0x0000_6800  PVH memory map      0x0009_fc00  EBDA .. 1 MiB: reserved in e820
  *   0x000e_0000  ACPI tables (RSDP first, where the guest also finds it by scanning)
+ *   0x000f_fff0  the reset vector: a stub that resets the VM through the ACPI reset register
  *   0x0010_0000  kernel (bzImage protected-mode code; ELF at its own physical addresses)
  *   RAM up to 3 GiB; 3 GiB .. 4 GiB is the MMIO hole (IOAPIC, LAPIC, virtio-mmio); RAM beyond
  *   3 GiB continues at 4 GiB.
@@ -28,7 +29,8 @@
 #define X86_CMDLINE_MAX	      0x10000ULL /* bytes, including the NUL */
 #define X86_EBDA_START	      0x9fc00ULL
 #define X86_ACPI_START	      0xe0000ULL
-#define X86_ACPI_END	      0x100000ULL
+#define X86_ACPI_END	      0xffff0ULL
+#define X86_RESET_VECTOR_ADDR 0xffff0ULL /* F000:FFF0: skiff's reset stub, 16 bytes */
 #define X86_HIMEM_START	      0x100000ULL
 #define X86_MMIO_HOLE_START   0xc0000000ULL
 #define X86_MMIO_HOLE_END     0x100000000ULL

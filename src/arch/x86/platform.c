@@ -255,6 +255,28 @@ static int load_raw_file(struct vm *vm, const char *path, struct x86_boot_info *
 	return ret;
 }
 
+/* Linux on a hardware-reduced ACPI platform reboots through EFI, then by jumping to the BIOS
+ * reset vector at F000:FFF0 in real mode (arch/x86/kernel/reboot.c: BOOT_EFI, then BOOT_BIOS);
+ * it never tries the FADT's reset register. skiff has no BIOS, so it puts there what a BIOS
+ * reset would amount to: a write of the reset value to the ACPI reset register. */
+static int install_reset_vector(struct vm *vm)
+{
+	static const uint8_t stub[] = {
+		0xba, X86_ACPI_RESET_PORT & 0xff, X86_ACPI_RESET_PORT >> 8, /* mov dx, port */
+		0xb0, X86_ACPI_RESET_VALUE,				    /* mov al, value */
+		0xee,							    /* out dx, al */
+		0xf4,							    /* hlt */
+		0xeb, 0xfd,						    /* jmp hlt */
+	};
+	_Static_assert(sizeof(stub) <= 0x100000 - X86_RESET_VECTOR_ADDR, "reset stub too long");
+
+	if (guest_mem_write(&vm->mem, X86_RESET_VECTOR_ADDR, stub, sizeof(stub))) {
+		log_error("guest memory too small for the reset vector");
+		return -EFAULT;
+	}
+	return 0;
+}
+
 int arch_load_guest(struct vm *vm)
 {
 	struct x86_platform *p = platform(vm);
@@ -271,6 +293,9 @@ int arch_load_guest(struct vm *vm)
 		return x86_load_raw(&vm->mem, cfg->raw_image, cfg->raw_size, &p->boot);
 
 	ret = acpi_build_tables(&vm->mem, &acpi, &rsdp);
+	if (ret)
+		return ret;
+	ret = install_reset_vector(vm);
 	if (ret)
 		return ret;
 	if (vm_config_kernel_cmdline(cfg, cmdline, sizeof(cmdline))) {
