@@ -129,7 +129,7 @@ static void update_irq(struct i8042 *k)
 	set_irq(k, irq_wanted(k));
 }
 
-static uint8_t read_status(const struct i8042 *k)
+static uint8_t read_status(struct i8042 *k)
 {
 	uint8_t status = STS_UNLOCK;
 
@@ -331,65 +331,57 @@ static void request_reset(struct i8042 *k)
 }
 
 /* Both registers are one byte: a wider access reaches the register at its first byte, and
- * reads fill the rest with zeros. */
-static void data_read(void *opaque, uint64_t offset, void *data, uint32_t len)
+ * reads fill the rest with zeros. The data and command ports differ only in which register
+ * function they call. */
+static void port_read(struct i8042 *k, uint8_t (*read_reg)(struct i8042 *), uint64_t offset,
+		      void *data, uint32_t len)
 {
-	struct i8042 *k = opaque;
 	uint8_t value = 0;
 
 	if (!len)
 		return;
 	pthread_mutex_lock(&k->lock);
 	if (offset == 0)
-		value = read_data(k);
+		value = read_reg(k);
 	pthread_mutex_unlock(&k->lock);
 	memset(data, 0, len);
 	*(uint8_t *)data = value;
+}
+
+static void port_write(struct i8042 *k, bool (*write_reg)(struct i8042 *, uint8_t),
+		       uint64_t offset, const void *data, uint32_t len)
+{
+	bool reset;
+
+	if (!len || offset != 0)
+		return;
+	pthread_mutex_lock(&k->lock);
+	reset = write_reg(k, *(const uint8_t *)data);
+	update_irq(k);
+	pthread_mutex_unlock(&k->lock);
+	/* Outside the lock: stopping the VM may come back into the device. */
+	if (reset)
+		request_reset(k);
+}
+
+static void data_read(void *opaque, uint64_t offset, void *data, uint32_t len)
+{
+	port_read(opaque, read_data, offset, data, len);
 }
 
 static void data_write(void *opaque, uint64_t offset, const void *data, uint32_t len)
 {
-	struct i8042 *k = opaque;
-	bool reset = false;
-
-	if (!len || offset != 0)
-		return;
-	pthread_mutex_lock(&k->lock);
-	reset = write_data(k, *(const uint8_t *)data);
-	update_irq(k);
-	pthread_mutex_unlock(&k->lock);
-	if (reset)
-		request_reset(k);
+	port_write(opaque, write_data, offset, data, len);
 }
 
 static void cmd_read(void *opaque, uint64_t offset, void *data, uint32_t len)
 {
-	struct i8042 *k = opaque;
-	uint8_t value = 0;
-
-	if (!len)
-		return;
-	pthread_mutex_lock(&k->lock);
-	if (offset == 0)
-		value = read_status(k);
-	pthread_mutex_unlock(&k->lock);
-	memset(data, 0, len);
-	*(uint8_t *)data = value;
+	port_read(opaque, read_status, offset, data, len);
 }
 
 static void cmd_write(void *opaque, uint64_t offset, const void *data, uint32_t len)
 {
-	struct i8042 *k = opaque;
-	bool reset = false;
-
-	if (!len || offset != 0)
-		return;
-	pthread_mutex_lock(&k->lock);
-	reset = write_command(k, *(const uint8_t *)data);
-	update_irq(k);
-	pthread_mutex_unlock(&k->lock);
-	if (reset)
-		request_reset(k);
+	port_write(opaque, write_command, offset, data, len);
 }
 
 const struct bus_device_ops i8042_data_ops = {.read = data_read, .write = data_write};
