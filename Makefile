@@ -68,13 +68,13 @@ $(BUILD)/%.o: %.c
 
 # Guests are 16-bit real-mode code assembled with the host's GNU as and linked flat at 0x1000,
 # where `skiff run --raw` loads them.
-$(BUILD)/guests/%.bin: guests/%/x86_64.S
+$(BUILD)/guests/%.bin: guests/%/x86_64.S $(wildcard guests/*/*.inc)
 	@mkdir -p $(dir $@)
 	$(CC) -c -o $(BUILD)/guests/$*.o $<
 	ld -m elf_x86_64 -Ttext=0x1000 -e 0x1000 -o $(BUILD)/guests/$*.elf $(BUILD)/guests/$*.o
 	objcopy -O binary -j .text $(BUILD)/guests/$*.elf $@
 
-$(BUILD)/tests/kvm/guests/%.bin: tests/kvm/guests/%.S
+$(BUILD)/tests/kvm/guests/%.bin: tests/kvm/guests/%.S $(wildcard tests/kvm/guests/*.inc)
 	@mkdir -p $(dir $@)
 	$(CC) -c -o $(BUILD)/tests/kvm/guests/$*.o $<
 	ld -m elf_x86_64 -Ttext=0x1000 -e 0x1000 -o $(BUILD)/tests/kvm/guests/$*.elf \

@@ -24,7 +24,4 @@ done:
 	jmp	done
 
 greeting:
-	.ascii	"Hello from the skiff demo guest!\r\n"
-	.ascii	"This is 16-bit real-mode code running in a KVM virtual machine. Each byte of\r\n"
-	.ascii	"this text left the guest through an `out` to port 0x3f8 (COM1) and was printed\r\n"
-	.asciz	"by skiff's 16550A UART emulation. Now the guest halts, and skiff exits.\r\n"
+#include "greeting.inc"
