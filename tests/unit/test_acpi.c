@@ -26,6 +26,7 @@
 #define HDR_SIZE	    36
 #define FADT_DSDT	    40
 #define FADT_IAPC_BOOT_ARCH 109
+#define FADT_CENTURY 108
 #define FADT_FLAGS	    112
 #define FADT_RESET_REG	    116
 #define FADT_RESET_VALUE    128
@@ -243,6 +244,7 @@ static void test_fadt(void **state)
 	assert_int_equal(le32(fadt + HDR_LEN), 276);
 	assert_int_equal(fadt[HDR_REVISION], 6);
 	assert_int_equal(le32(fadt + FADT_FLAGS), (1u << 20) | (1u << 10) | (1u << 5) | (1u << 4));
+	assert_int_equal(fadt[FADT_CENTURY], 0x32); /* the CMOS century register */
 	assert_int_equal(fadt[FADT_IAPC_BOOT_ARCH] | fadt[FADT_IAPC_BOOT_ARCH + 1] << 8,
 			 (1u << 1) | (1u << 2));
 	assert_gas_io8(fadt + FADT_RESET_REG, X86_ACPI_RESET_PORT);

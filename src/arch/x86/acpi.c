@@ -400,6 +400,8 @@ static void fadt_fill(struct acpi_fadt *fadt, uint64_t dsdt_addr)
 	/* Linux marks the i8042 absent unless the 8042 flag is set. MSI is not declared
 	 * unsupported: there is no PCI yet, and the flag would have to be undone when there is. */
 	fadt->iapc_boot_arch = FADT_BOOT_8042 | FADT_BOOT_VGA_ABSENT;
+	/* Linux's RTC driver reads the century register only when the FADT names it. */
+	fadt->century = X86_RTC_CENTURY_INDEX;
 	fadt->reset_reg = gas_io8(X86_ACPI_RESET_PORT);
 	fadt->reset_value = X86_ACPI_RESET_VALUE;
 	fadt->minor_version = FADT_MINOR_VERSION;

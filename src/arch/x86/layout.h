@@ -48,6 +48,7 @@
 #define X86_I8042_KBD_IRQ     1
 #define X86_RTC_PORT	      0x70 /* index at 0x70, data at 0x71 */
 #define X86_RTC_IRQ	      8
+#define X86_RTC_CENTURY_INDEX 0x32 /* CMOS register holding the century (the FADT names it) */
 
 /* skiff's ACPI hardware-reduced power device: sleep control, sleep status and reset registers
  * as the FADT describes them. */
