@@ -25,6 +25,9 @@ scenario boot-bzimage-1cpu 60
 	expect '^SKIFF-GUEST: cpus_online=0$'
 	expect 'skiff: info: loaded .* as bzImage'
 	expect 'skiff: info: guest powered off \(ACPI S5'
+	# Wall-clock time from skiff's RTC: the host's time, give or take the run.
+	expect '^SKIFF-GUEST: rtc=rtc_cmos'
+	range rtc_epoch $(($(date +%s) - 600)) $(($(date +%s) + 3600))
 
 scenario boot-bzimage-2cpu 60
 	args --log-level info --kernel "$GUEST_BZIMAGE" --initrd "$GUEST_INITRD" --cpus 2
