@@ -3,6 +3,7 @@
  * a SIGTERM stops the VM in order and the terminal is restored), and the host's stdin, whose
  * bytes go to the guest console. When the console cannot take more input yet, the rest is kept
  * and offered again shortly: nothing typed is lost. On a terminal, Ctrl-A x quits. */
+#include "arch/arch.h"
 #include "vmm/log.h"
 #include "vmm/terminal.h"
 #include "vmm/vcpu.h"
@@ -13,6 +14,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <stdio.h>
 #include <sys/signalfd.h>
@@ -104,6 +106,42 @@ static int setup_epoll(struct vm *vm, int sfd, struct console_pump *p)
 	return ep;
 }
 
+static const char *mp_state_name(uint32_t state)
+{
+	switch (state) {
+	case KVM_MP_STATE_RUNNABLE:
+		return "runnable";
+	case KVM_MP_STATE_UNINITIALIZED:
+		return "waiting for INIT/SIPI";
+	case KVM_MP_STATE_INIT_RECEIVED:
+		return "INIT received";
+	case KVM_MP_STATE_HALTED:
+		return "halted";
+	case KVM_MP_STATE_SIPI_RECEIVED:
+		return "SIPI received";
+	case KVM_MP_STATE_STOPPED:
+		return "stopped";
+	default:
+		return "unknown state";
+	}
+}
+
+/* Where each vCPU was when the user stopped the VM: tells a guest waiting for an interrupt that
+ * never came (halted) from one spinning (runnable), without a debugger. */
+static void describe_vcpus(struct vm *vm)
+{
+	for (int i = 0; i < vm->nr_vcpus; i++) {
+		struct kvm_mp_state mp;
+		char regs[160];
+
+		arch_vcpu_describe(&vm->vcpus[i], regs, sizeof(regs));
+		if (ioctl(vm->vcpus[i].fd, KVM_GET_MP_STATE, &mp) < 0)
+			log_info("vCPU %d at the stop: %s", i, regs);
+		else
+			log_info("vCPU %d at the stop: %s, %s", i, mp_state_name(mp.mp_state), regs);
+	}
+}
+
 static int exit_status(struct vm *vm, int signo)
 {
 	enum vm_stop_reason reason = vm_stop_reason(vm);
@@ -114,6 +152,8 @@ static int exit_status(struct vm *vm, int signo)
 		return 1;
 	case VM_STOP_SIGNAL:
 		log_info("%s", vm->stop_why);
+		if (log_get_level() >= LOG_INFO)
+			describe_vcpus(vm);
 		return signo ? 128 + signo : 0;
 	default:
 		log_info("guest %s (%s)", vm_stop_reason_name(reason), vm->stop_why);
