@@ -142,6 +142,16 @@ static void describe_vcpus(struct vm *vm)
 	}
 }
 
+/* While input is pending, stdin is left out of the epoll set: a readable (or hung-up) stdin
+ * would otherwise wake the loop at once, again and again, until the guest drained its FIFO. */
+static void pump_watch(int ep, struct console_pump *p, bool watch)
+{
+	struct epoll_event ev = { .events = watch ? EPOLLIN : 0, .data.fd = p->fd };
+
+	if (p->pollable && p->open)
+		epoll_ctl(ep, EPOLL_CTL_MOD, p->fd, &ev);
+}
+
 static int exit_status(struct vm *vm, int signo)
 {
 	enum vm_stop_reason reason = vm_stop_reason(vm);
@@ -236,12 +246,17 @@ int vm_run(struct vm *vm)
 				pump_read(vm, &pump);
 				if (!pump.open)
 					epoll_ctl(ep, EPOLL_CTL_DEL, pump.fd, NULL);
+				else if (pump.off < pump.len)
+					pump_watch(ep, &pump, false);
 			}
 		}
-		if (pending)
+		if (pending) {
 			pump_offer(vm, &pump);
-		else if (n == 0 && pump.open && !pump.pollable)
+			if (pump.off == pump.len)
+				pump_watch(ep, &pump, true);
+		} else if (n == 0 && pump.open && !pump.pollable) {
 			pump_read(vm, &pump);
+		}
 	}
 
 	for (int i = 0; i < started; i++)
