@@ -3,6 +3,8 @@
 #include "arch/x86/boot.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -160,20 +162,23 @@ out:
 	return err;
 }
 
-int x86_load_raw(struct guest_mem *mem, const void *image, size_t size, struct x86_boot_info *out)
+/* Real mode with CS = 0 reaches the first MiB; a flat binary must stay below the EBDA. */
+#define RAW_MAX_SIZE (X86_EBDA_START - X86_RAW_LOAD_ADDR)
+
+static int check_raw_size(const char *what, uint64_t size)
 {
-	/* Real mode with CS = 0 reaches the first MiB; the binary must stay below the EBDA. */
-	if (size == 0 || size > X86_EBDA_START - X86_RAW_LOAD_ADDR) {
-		log_error(
-		    "raw image of %zu bytes: must be 1..%llu bytes to fit at 0x%llx below 0x%llx",
-		    size, X86_EBDA_START - X86_RAW_LOAD_ADDR, X86_RAW_LOAD_ADDR, X86_EBDA_START);
+	if (size == 0 || size > RAW_MAX_SIZE) {
+		log_error("%s of %llu bytes: must be 1 to at most %llu bytes, to fit at 0x%llx below "
+			  "0x%llx",
+			  what, (unsigned long long)size, RAW_MAX_SIZE, X86_RAW_LOAD_ADDR,
+			  X86_EBDA_START);
 		return -EINVAL;
 	}
-	if (guest_mem_write(mem, X86_RAW_LOAD_ADDR, image, size) < 0) {
-		log_error("raw image of %zu bytes: no guest RAM at 0x%llx", size,
-			  X86_RAW_LOAD_ADDR);
-		return -EFAULT;
-	}
+	return 0;
+}
+
+static void raw_boot_info(struct x86_boot_info *out)
+{
 	*out = (struct x86_boot_info){
 	    .mode = X86_ENTRY_REAL16,
 	    .entry = X86_RAW_LOAD_ADDR,
@@ -181,5 +186,37 @@ int x86_load_raw(struct guest_mem *mem, const void *image, size_t size, struct x
 	    .stack = X86_RAW_STACK_ADDR,
 	    .format = "raw",
 	};
+}
+
+int x86_load_raw(struct guest_mem *mem, const void *image, size_t size, struct x86_boot_info *out)
+{
+	int err = check_raw_size("raw image", size);
+
+	if (err)
+		return err;
+	if (guest_mem_write(mem, X86_RAW_LOAD_ADDR, image, size) < 0) {
+		log_error("raw image of %zu bytes: no guest RAM at 0x%llx", size,
+			  X86_RAW_LOAD_ADDR);
+		return -EFAULT;
+	}
+	raw_boot_info(out);
 	return 0;
+}
+
+int x86_load_raw_file(struct guest_mem *mem, const char *path, struct x86_boot_info *out)
+{
+	struct x86_boot_file f;
+	char what[PATH_MAX + 16];
+	int err = boot_file_open(&f, path, "raw image");
+
+	if (err)
+		return err;
+	snprintf(what, sizeof(what), "raw image %s", path);
+	err = check_raw_size(what, f.size);
+	if (!err)
+		err = x86_boot_file_read_to_guest(&f, 0, mem, X86_RAW_LOAD_ADDR, f.size);
+	close(f.fd);
+	if (!err)
+		raw_boot_info(out);
+	return err;
 }

@@ -48,6 +48,8 @@ int x86_load_kernel(struct guest_mem *mem, const struct x86_kernel_args *args,
 
 /* A flat binary at X86_RAW_LOAD_ADDR, entered in real mode at its first byte. */
 int x86_load_raw(struct guest_mem *mem, const void *image, size_t size, struct x86_boot_info *out);
+/* The same, from a file (`--raw PATH`). */
+int x86_load_raw_file(struct guest_mem *mem, const char *path, struct x86_boot_info *out);
 
 /* KVM_SET_SREGS/REGS/FPU on the boot vCPU for boot->mode, after writing the GDT (and for LONG64
  * the identity page tables) into guest memory. */

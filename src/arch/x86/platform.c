@@ -17,12 +17,10 @@
 #include "vmm/vm.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 struct x86_platform {
@@ -64,7 +62,7 @@ static const struct kvm_cap_need x86_irqchip_caps[] = {
     {KVM_CAP_IRQFD, "KVM_CAP_IRQFD"},
 };
 
-static int vm_ioctl(struct vm *vm, unsigned long req, void *arg, const char *what)
+static int vm_ioctl(struct vm *vm, unsigned long req, unsigned long arg, const char *what)
 {
 	if (ioctl(vm->fd, req, arg) < 0) {
 		int err = errno;
@@ -84,12 +82,12 @@ static int create_irqchip(struct vm *vm)
 			       sizeof(x86_irqchip_caps) / sizeof(x86_irqchip_caps[0]));
 	if (ret)
 		return ret;
-	ret = vm_ioctl(vm, KVM_CREATE_IRQCHIP, NULL, "KVM_CREATE_IRQCHIP");
+	ret = vm_ioctl(vm, KVM_CREATE_IRQCHIP, 0, "KVM_CREATE_IRQCHIP");
 	if (ret)
 		return ret;
 	/* The dummy speaker lets the in-kernel PIT own port 0x61, which Linux reads while it
 	 * calibrates the TSC. */
-	ret = vm_ioctl(vm, KVM_CREATE_PIT2, &pit, "KVM_CREATE_PIT2");
+	ret = vm_ioctl(vm, KVM_CREATE_PIT2, (unsigned long)&pit, "KVM_CREATE_PIT2");
 	if (ret)
 		return ret;
 	vm->has_irqchip = true;
@@ -114,15 +112,14 @@ int arch_vm_init(struct vm *vm)
 
 	/* Intel without unrestricted guest needs these pages for real mode; they sit in the MMIO
 	 * hole where no RAM or device is. */
-	if (ioctl(vm->fd, KVM_SET_TSS_ADDR, (unsigned long)X86_TSS_ADDR) < 0) {
-		ret = -errno;
-		log_error("KVM_SET_TSS_ADDR failed: %s", strerror(errno));
+	ret = vm_ioctl(vm, KVM_SET_TSS_ADDR, (unsigned long)X86_TSS_ADDR, "KVM_SET_TSS_ADDR");
+	if (ret)
 		return ret;
-	}
 	if (kvm_check_cap(vm->kvm.fd, KVM_CAP_SET_IDENTITY_MAP_ADDR)) {
 		uint64_t addr = X86_IDENTITY_MAP_ADDR;
 
-		ret = vm_ioctl(vm, KVM_SET_IDENTITY_MAP_ADDR, &addr, "KVM_SET_IDENTITY_MAP_ADDR");
+		ret = vm_ioctl(vm, KVM_SET_IDENTITY_MAP_ADDR, (unsigned long)&addr,
+			       "KVM_SET_IDENTITY_MAP_ADDR");
 		if (ret)
 			return ret;
 	}
@@ -213,48 +210,6 @@ void arch_demo_guest(const void **image, size_t *size)
 	*size = (size_t)(demo_guest_x86_64_end - demo_guest_x86_64);
 }
 
-/* A flat binary must fit between its load address and the EBDA. */
-#define RAW_MAX_SIZE (X86_EBDA_START - X86_RAW_LOAD_ADDR)
-
-static int load_raw_file(struct vm *vm, const char *path, struct x86_boot_info *boot)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	void *buf;
-	ssize_t n;
-	int ret;
-
-	if (fd < 0) {
-		ret = -errno;
-		log_error("raw image %s: %s", path, strerror(errno));
-		return ret;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
-	    (uint64_t)st.st_size > RAW_MAX_SIZE) {
-		log_error("raw image %s: must be a non-empty file of at most %llu bytes (it is "
-			  "loaded at 0x%llx, below the EBDA)",
-			  path, (unsigned long long)RAW_MAX_SIZE,
-			  (unsigned long long)X86_RAW_LOAD_ADDR);
-		close(fd);
-		return -EINVAL;
-	}
-	buf = malloc((size_t)st.st_size);
-	if (!buf) {
-		close(fd);
-		return -ENOMEM;
-	}
-	n = read(fd, buf, (size_t)st.st_size);
-	close(fd);
-	if (n != st.st_size) {
-		log_error("raw image %s: short read", path);
-		free(buf);
-		return -EIO;
-	}
-	ret = x86_load_raw(&vm->mem, buf, (size_t)n, boot);
-	free(buf);
-	return ret;
-}
-
 /* Linux on a hardware-reduced ACPI platform reboots through EFI, then by jumping to the BIOS
  * reset vector at F000:FFF0 in real mode (arch/x86/kernel/reboot.c: BOOT_EFI, then BOOT_BIOS);
  * it never tries the FADT's reset register. skiff has no BIOS, so it puts there what a BIOS
@@ -288,7 +243,7 @@ int arch_load_guest(struct vm *vm)
 	int ret;
 
 	if (cfg->raw_path)
-		return load_raw_file(vm, cfg->raw_path, &p->boot);
+		return x86_load_raw_file(&vm->mem, cfg->raw_path, &p->boot);
 	if (!cfg->kernel_path)
 		return x86_load_raw(&vm->mem, cfg->raw_image, cfg->raw_size, &p->boot);
 
