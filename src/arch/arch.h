@@ -21,8 +21,16 @@ int arch_vm_init(struct vm *vm);
 int arch_devices_init(struct vm *vm);
 void arch_devices_destroy(struct vm *vm);
 
+/* Where virtio-mmio device number `index` (0, 1, ...) lives and the interrupt line it raises,
+ * numbered as KVM_IRQFD numbers GSIs. Returns 0, or -ENOSPC when the platform has no more. */
+int arch_virtio_mmio_slot(int index, uint64_t *base, uint32_t *gsi);
+
+/* The `irq` field of KVM_IRQ_LINE that drives interrupt line `gsi`. */
+uint32_t arch_kvm_irq_line(uint32_t gsi);
+
 /* Loads what the VM's config names (kernel and initrd, or a flat binary) into guest memory and
- * describes the platform to the guest (ACPI tables or a device tree). */
+ * describes the platform to the guest (ACPI tables or a device tree), including the virtio-mmio
+ * devices in vm->virtio. */
 int arch_load_guest(struct vm *vm);
 
 /* Per-vCPU setup: identification (CPUID or MPIDR), MSRs, local interrupt controller, and the

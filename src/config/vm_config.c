@@ -1,5 +1,6 @@
 #include "config/vm_config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -29,6 +30,167 @@ static int check_readable(const char *what, const char *path, char *err, size_t 
 {
 	if (access(path, R_OK) != 0)
 		return fail(err, len, "%s %s: %s", what, path, strerror(errno));
+	return 0;
+}
+
+/* Ids name drives and interfaces in logs and (for disks) become the guest-visible serial. */
+static int check_id(const char *what, const char *id, char *err, size_t len)
+{
+	size_t n = strlen(id);
+
+	if (n == 0 || n > VM_CONFIG_MAX_ID)
+		return fail(err, len, "%s id=%s: an id is 1 to %d characters", what, id,
+			    VM_CONFIG_MAX_ID);
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)id[i]) && id[i] != '_' && id[i] != '-')
+			return fail(err, len, "%s id=%s: use letters, digits, '_' and '-'", what, id);
+	return 0;
+}
+
+/* Splits "a,b,c" into at most `max` fields in `buf` (modified in place). */
+static int split_fields(char *buf, char **fields, int max)
+{
+	int n = 0;
+
+	for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (n == max)
+			return -1;
+		fields[n++] = tok;
+	}
+	return n;
+}
+
+static int copy_field(char *dst, size_t size, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n >= size)
+		return -1;
+	memcpy(dst, src, n + 1);
+	return 0;
+}
+
+int vm_config_add_disk(struct vm_config *cfg, const char *spec, char *err, size_t err_len)
+{
+	struct disk_config d = {0};
+	char buf[4200];
+	char *fields[8];
+	int n;
+
+	if (cfg->nr_disks == VM_CONFIG_MAX_DISKS)
+		return fail(err, err_len, "--disk %s: at most %d disks", spec,
+			    VM_CONFIG_MAX_DISKS), -ENOSPC;
+	if (copy_field(buf, sizeof(buf), spec) || (n = split_fields(buf, fields, 8)) < 1 ||
+	    spec[0] == ',')
+		return fail(err, err_len, "--disk %s: expected PATH[,ro][,id=NAME]", spec);
+	if (copy_field(d.path, sizeof(d.path), fields[0]))
+		return fail(err, err_len, "--disk: the path is too long");
+	snprintf(d.id, sizeof(d.id), "disk%d", cfg->nr_disks);
+	for (int i = 1; i < n; i++) {
+		if (strcmp(fields[i], "ro") == 0)
+			d.read_only = true;
+		else if (strcmp(fields[i], "rw") == 0)
+			d.read_only = false;
+		else if (strncmp(fields[i], "id=", 3) == 0 &&
+			 copy_field(d.id, sizeof(d.id), fields[i] + 3) == 0)
+			;
+		else
+			return fail(err, err_len, "--disk %s: unknown or too long option '%s' "
+				    "(expected ro or id=NAME)", spec, fields[i]);
+	}
+	cfg->disks[cfg->nr_disks++] = d;
+	return 0;
+}
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned v[6];
+	char tail;
+
+	if (strlen(s) != 17 || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3],
+				      &v[4], &v[5], &tail) != 6)
+		return -1;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)v[i];
+	return 0;
+}
+
+int vm_config_add_net(struct vm_config *cfg, const char *spec, char *err, size_t err_len)
+{
+	struct net_config nc = {0};
+	char buf[256];
+	char *fields[8];
+	int n;
+
+	if (cfg->nr_nets == VM_CONFIG_MAX_NETS)
+		return fail(err, err_len, "--net %s: at most %d interfaces", spec,
+			    VM_CONFIG_MAX_NETS), -ENOSPC;
+	if (copy_field(buf, sizeof(buf), spec) || (n = split_fields(buf, fields, 8)) < 1)
+		return fail(err, err_len, "--net %s: expected tap=NAME[,mac=MAC][,id=NAME]", spec);
+	snprintf(nc.id, sizeof(nc.id), "net%d", cfg->nr_nets);
+	for (int i = 0; i < n; i++) {
+		const char *f = fields[i];
+
+		if (strncmp(f, "tap=", 4) == 0) {
+			if (!f[4] || copy_field(nc.tap, sizeof(nc.tap), f + 4) || strchr(f + 4, '/'))
+				return fail(err, err_len, "--net %s: a tap name is 1 to 15 characters, "
+					    "without '/'", spec);
+		} else if (strncmp(f, "mac=", 4) == 0) {
+			if (parse_mac(f + 4, nc.mac))
+				return fail(err, err_len, "--net %s: mac=%s is not a MAC address "
+					    "(xx:xx:xx:xx:xx:xx)", spec, f + 4);
+			if (nc.mac[0] & 1)
+				return fail(err, err_len, "--net %s: mac=%s is a multicast address",
+					    spec, f + 4);
+			nc.has_mac = true;
+		} else if (strncmp(f, "id=", 3) == 0 && copy_field(nc.id, sizeof(nc.id), f + 3) == 0) {
+		} else {
+			return fail(err, err_len, "--net %s: unknown or too long option '%s' "
+				    "(expected tap=, mac= or id=)", spec, f);
+		}
+	}
+	if (!nc.tap[0])
+		return fail(err, err_len, "--net %s: tap=NAME is required", spec);
+	cfg->nets[cfg->nr_nets++] = nc;
+	return 0;
+}
+
+static int validate_devices(const struct vm_config *cfg, char *err, size_t err_len)
+{
+	int ret;
+
+	if (!cfg->kernel_path && (cfg->nr_disks || cfg->nr_nets || cfg->rng ||
+				  cfg->console == CONSOLE_VIRTIO))
+		return fail(err, err_len, "virtio devices (--disk, --net, --rng, --console virtio) "
+			    "need --kernel");
+	for (int i = 0; i < cfg->nr_disks; i++) {
+		const struct disk_config *d = &cfg->disks[i];
+
+		if ((ret = check_id("--disk", d->id, err, err_len)))
+			return ret;
+		if (access(d->path, d->read_only ? R_OK : R_OK | W_OK) != 0)
+			return fail(err, err_len, "disk %s: %s%s", d->path, strerror(errno),
+				    d->read_only || errno != EACCES ? "" : " (add ,ro for a read-only disk)");
+		for (int j = 0; j < i; j++)
+			if (strcmp(cfg->disks[j].id, d->id) == 0)
+				return fail(err, err_len, "two disks have id=%s", d->id);
+	}
+	for (int i = 0; i < cfg->nr_nets; i++) {
+		const struct net_config *nc = &cfg->nets[i];
+
+		if ((ret = check_id("--net", nc->id, err, err_len)))
+			return ret;
+		for (int j = 0; j < i; j++) {
+			if (strcmp(cfg->nets[j].id, nc->id) == 0)
+				return fail(err, err_len, "two interfaces have id=%s", nc->id);
+			if (strcmp(cfg->nets[j].tap, nc->tap) == 0)
+				return fail(err, err_len, "two interfaces use tap %s", nc->tap);
+			if (nc->has_mac && cfg->nets[j].has_mac &&
+			    memcmp(cfg->nets[j].mac, nc->mac, 6) == 0)
+				return fail(err, err_len, "two interfaces have the same MAC address");
+		}
+	}
 	return 0;
 }
 
@@ -73,7 +235,7 @@ int vm_config_validate(const struct vm_config *cfg, int max_cpus, uint64_t host_
 	if (host_mib && cfg->memory_mib > host_mib)
 		return fail(err, err_len, "--memory %llu MiB is more than this host's %llu MiB of RAM",
 			    (unsigned long long)cfg->memory_mib, (unsigned long long)host_mib);
-	return 0;
+	return validate_devices(cfg, err, err_len);
 }
 
 static bool cmdline_has_console(const char *cmdline)
@@ -91,12 +253,14 @@ static bool cmdline_has_console(const char *cmdline)
 int vm_config_kernel_cmdline(const struct vm_config *cfg, char *out, size_t len)
 {
 	const char *user = cfg->cmdline ? cfg->cmdline : "";
+
+	const char *console = cfg->console == CONSOLE_VIRTIO ? "hvc0" : "ttyS0";
 	int n;
 
 	if (cmdline_has_console(user))
 		n = snprintf(out, len, "%s", user);
 	else
-		n = snprintf(out, len, "%s%sconsole=ttyS0", user, *user ? " " : "");
+		n = snprintf(out, len, "%s%sconsole=%s", user, *user ? " " : "", console);
 	return n < 0 || (size_t)n >= len ? -E2BIG : 0;
 }
 

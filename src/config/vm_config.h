@@ -4,6 +4,7 @@
 #ifndef SKIFF_VM_CONFIG_H
 #define SKIFF_VM_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,6 +17,30 @@ enum boot_protocol {
 #define VM_CONFIG_DEFAULT_CPUS	     1
 #define VM_CONFIG_DEFAULT_MEMORY_MIB 256
 #define VM_CONFIG_MAX_CMDLINE	     4096
+#define VM_CONFIG_MAX_DISKS	     8
+#define VM_CONFIG_MAX_NETS	     4
+#define VM_CONFIG_MAX_ID	     20 /* bytes of a drive or interface id: virtio-blk's serial */
+
+/* One virtio-blk disk: --disk PATH[,ro][,id=NAME]. */
+struct disk_config {
+	char path[4096];
+	bool read_only;
+	char id[VM_CONFIG_MAX_ID + 1]; /* the guest sees it as the disk's serial (GET_ID) */
+};
+
+/* One virtio-net interface on a tap: --net tap=NAME[,mac=MAC][,id=NAME]. */
+struct net_config {
+	char tap[16]; /* IFNAMSIZ */
+	bool has_mac;
+	uint8_t mac[6];
+	char id[VM_CONFIG_MAX_ID + 1];
+};
+
+/* Where the guest's console is: the 16550A UART (ttyS0) or virtio-console (hvc0). */
+enum console_kind {
+	CONSOLE_SERIAL = 0,
+	CONSOLE_VIRTIO,
+};
 
 struct vm_config {
 	/* What to boot: a Linux kernel, a flat binary file, or an in-memory flat binary. */
@@ -29,6 +54,13 @@ struct vm_config {
 
 	int nr_cpus;
 	uint64_t memory_mib;
+
+	struct disk_config disks[VM_CONFIG_MAX_DISKS];
+	int nr_disks;
+	struct net_config nets[VM_CONFIG_MAX_NETS];
+	int nr_nets;
+	enum console_kind console;
+	bool rng; /* virtio-rng */
 };
 
 void vm_config_init_defaults(struct vm_config *cfg);
@@ -38,8 +70,14 @@ void vm_config_init_defaults(struct vm_config *cfg);
 int vm_config_validate(const struct vm_config *cfg, int max_cpus, uint64_t host_memory_mib,
 		       char *err, size_t err_len);
 
-/* The command line the guest gets: the user's, with "console=ttyS0" appended when it names no
- * console. Returns 0 or -E2BIG when it would not fit in `len`. */
+/* Parse the CLI's device specifications into the next free slot: "PATH[,ro][,id=NAME]" and
+ * "tap=NAME[,mac=MAC][,id=NAME]". Return 0, or -EINVAL / -ENOSPC with a one-line reason. */
+int vm_config_add_disk(struct vm_config *cfg, const char *spec, char *err, size_t err_len);
+int vm_config_add_net(struct vm_config *cfg, const char *spec, char *err, size_t err_len);
+
+/* The command line the guest gets: the user's, with "console=ttyS0" (or "console=hvc0" for a
+ * virtio console) appended when it names no console. Returns 0 or -E2BIG when it would not fit
+ * in `len`. */
 int vm_config_kernel_cmdline(const struct vm_config *cfg, char *out, size_t len);
 
 /* Host RAM in MiB from /proc/meminfo, 0 when it cannot be read. */

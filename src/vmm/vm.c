@@ -66,7 +66,7 @@ enum vm_stop_reason vm_stop_reason(struct vm *vm)
 static void irq_line_kvm(void *ctx, uint32_t gsi, bool level)
 {
 	struct vm *vm = ctx;
-	struct kvm_irq_level irq = { .irq = gsi, .level = level ? 1 : 0 };
+	struct kvm_irq_level irq = { .irq = arch_kvm_irq_line(gsi), .level = level ? 1 : 0 };
 
 	if (ioctl(vm->fd, KVM_IRQ_LINE, &irq) < 0)
 		log_warn("KVM_IRQ_LINE for GSI %u failed: %s", gsi, strerror(errno));

@@ -16,6 +16,18 @@
 #include <stdbool.h>
 
 struct vcpu;
+struct virtio_device;
+struct virtio_mmio;
+
+#define VM_MAX_VIRTIO 16
+
+/* A virtio-mmio device and where the arch placed it (arch_virtio_mmio_slot). */
+struct vm_virtio_slot {
+	uint64_t base;
+	uint32_t gsi;
+	struct virtio_device *dev;
+	struct virtio_mmio *transport;
+};
 
 /* How host input reaches the guest's console device; set by the arch code. */
 struct console_input {
@@ -36,6 +48,9 @@ struct vm {
 	void *arch;	  /* the arch code's private state */
 
 	struct power_ctl power; /* handed to devices that can end the VM */
+	struct vm_virtio_slot virtio[VM_MAX_VIRTIO];
+	int nr_virtio;
+
 	struct console_input console;
 	int console_out_fd;
 

@@ -34,7 +34,8 @@
 #define X86_HIMEM_START	      0x100000ULL
 #define X86_MMIO_HOLE_START   0xc0000000ULL
 #define X86_MMIO_HOLE_END     0x100000000ULL
-#define X86_VIRTIO_MMIO_START 0xd0000000ULL /* virtio-mmio devices are placed from here */
+#define X86_VIRTIO_MMIO_START 0xd0000000ULL /* virtio-mmio devices are placed from here, */
+#define X86_VIRTIO_MMIO_STRIDE 0x1000ULL    /* one page each */
 #define X86_IOAPIC_ADDR	      0xfec00000ULL
 #define X86_LAPIC_ADDR	      0xfee00000ULL
 #define X86_IDENTITY_MAP_ADDR 0xfeffc000ULL /* KVM_SET_IDENTITY_MAP_ADDR: 1 page */

@@ -202,6 +202,25 @@ void arch_devices_destroy(struct vm *vm)
 	vm->arch = NULL;
 }
 
+/* ISA IRQs the platform does not use (0 timer, 1 keyboard, 2 cascade, 4 COM1, 8 RTC, 9 SCI,
+ * 12 mouse) and the IOAPIC's PCI-range pins: each virtio-mmio device gets its own, edge
+ * triggered as the DSDT says. */
+static const uint8_t virtio_gsis[] = {5, 6, 7, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23};
+
+int arch_virtio_mmio_slot(int index, uint64_t *base, uint32_t *gsi)
+{
+	if (index < 0 || index >= (int)sizeof(virtio_gsis) || index >= ACPI_MAX_VIRTIO_MMIO)
+		return -ENOSPC;
+	*base = X86_VIRTIO_MMIO_START + (uint64_t)index * X86_VIRTIO_MMIO_STRIDE;
+	*gsi = virtio_gsis[index];
+	return 0;
+}
+
+uint32_t arch_kvm_irq_line(uint32_t gsi)
+{
+	return gsi;
+}
+
 extern const uint8_t demo_guest_x86_64[], demo_guest_x86_64_end[];
 
 void arch_demo_guest(const void **image, size_t *size)
@@ -238,7 +257,8 @@ int arch_load_guest(struct vm *vm)
 	const struct vm_config *cfg = vm->cfg;
 	char cmdline[VM_CONFIG_MAX_CMDLINE];
 	struct x86_kernel_args args;
-	struct acpi_config acpi = {.nr_cpus = cfg->nr_cpus};
+	struct acpi_virtio_mmio_dev virtio[VM_MAX_VIRTIO];
+	struct acpi_config acpi = {.nr_cpus = cfg->nr_cpus, .virtio = virtio};
 	uint64_t rsdp = 0;
 	int ret;
 
@@ -247,6 +267,9 @@ int arch_load_guest(struct vm *vm)
 	if (!cfg->kernel_path)
 		return x86_load_raw(&vm->mem, cfg->raw_image, cfg->raw_size, &p->boot);
 
+	for (int i = 0; i < vm->nr_virtio; i++)
+		virtio[acpi.nr_virtio++] = (struct acpi_virtio_mmio_dev){
+		    .base = vm->virtio[i].base, .size = X86_VIRTIO_MMIO_STRIDE, .gsi = vm->virtio[i].gsi};
 	ret = acpi_build_tables(&vm->mem, &acpi, &rsdp);
 	if (ret)
 		return ret;

@@ -1,0 +1,45 @@
+/* The virtio-mmio transport, modern interface (version 2, virtio 1.x 4.2.2): one device's
+ * registers at [base, base + VIRTIO_MMIO_SIZE) on the MMIO bus.
+ *
+ *   - Register accesses run on the vCPU thread and only touch transport state (status, features,
+ *     queue configuration, interrupt status); device work never runs there.
+ *   - QueueNotify is a KVM ioeventfd per queue (datamatch on the queue index), watched by the
+ *     device's worker thread (event_loop), which calls ops->queue_notify. Without a VM fd (unit
+ *     tests), a QueueNotify write signals the same eventfd from the vCPU path instead.
+ *   - Interrupts go out through an irqfd on the device's GSI: edge-style, as the ACPI and device
+ *     tree descriptions say. InterruptStatus/InterruptACK follow the specification.
+ *   - A driver that breaks the rules gets DEVICE_NEEDS_RESET plus a configuration-change
+ *     interrupt; writing 0 to Status resets the device (on its worker thread) and clears it. */
+#ifndef SKIFF_VIRTIO_MMIO_H
+#define SKIFF_VIRTIO_MMIO_H
+
+#include "bus/bus.h"
+#include "virtio/device.h"
+
+#include <stdint.h>
+
+struct virtio_mmio;
+
+struct virtio_mmio_params {
+	struct bus *bus;	     /* the VM's MMIO bus */
+	int vm_fd;		     /* for KVM_IOEVENTFD and KVM_IRQFD; -1 in unit tests */
+	const struct guest_mem *mem;
+	uint64_t base;		     /* VIRTIO_MMIO_SIZE bytes, page-aligned */
+	uint32_t gsi;		     /* the device's own interrupt line */
+};
+
+/* Attaches `dev`: starts its worker thread, registers the registers on the bus, the ioeventfds
+ * and the irqfd. Returns NULL after a logged line on failure (nothing stays registered; `dev`
+ * is not destroyed). */
+struct virtio_mmio *virtio_mmio_create(const struct virtio_mmio_params *p, struct virtio_device *dev);
+
+/* Unregisters, resets the device on its worker thread, stops the thread, and destroys the
+ * device (ops->destroy). */
+void virtio_mmio_destroy(struct virtio_mmio *t);
+
+/* For tests: the eventfd the transport signals to interrupt the guest (the irqfd). */
+int virtio_mmio_irq_eventfd(const struct virtio_mmio *t);
+/* The MMIO bus ops, for tests that drive the registers directly. */
+extern const struct bus_device_ops virtio_mmio_ops;
+
+#endif
