@@ -94,9 +94,9 @@ void virtq_reset(struct virtq *q)
 	q->max_size = max_size;
 }
 
-/* One copy of a descriptor the driver may be rewriting while we look at it. The copy is taken
- * with memcpy (the spec sets no alignment for indirect tables) and the compiler
- * barrier forbids re-reading the guest's copy in place of ours. */
+/* One copy of a descriptor the driver may be rewriting while we look at it. memcpy because the
+ * spec sets no alignment for indirect tables; the compiler barrier forbids re-reading the guest's
+ * copy in place of ours after a check. */
 static inline void desc_read(struct virtq_desc *d, const uint8_t *table, uint16_t idx)
 {
 	memcpy(d, table + (size_t)idx * sizeof(*d), sizeof(*d));
@@ -134,7 +134,7 @@ int virtq_pop(struct virtq *q, struct virtq_elem *e)
 	uint32_t budget = limit;
 	uint64_t out_len = 0, in_len = 0;
 	unsigned nr_out = 0, nr_in = 0;
-	struct chain_pos pos = {0};
+	struct chain_pos pos = { 0 };
 	uint16_t avail_idx, pending, head;
 
 	if (!q->avail)
@@ -149,9 +149,8 @@ int virtq_pop(struct virtq *q, struct virtq_elem *e)
 				   pending, q->size);
 	head = READ_GUEST(q->avail->ring[q->last_avail_idx & (q->size - 1)]);
 	if (head >= q->size)
-		return queue_error(
-		    q, "available ring entry %u: head %u is not below the queue size %u",
-		    q->last_avail_idx & (q->size - 1), head, q->size);
+		return queue_error(q, "available ring entry %u: head %u is not below the queue size %u",
+				   q->last_avail_idx & (q->size - 1), head, q->size);
 	e->head = head;
 	pos.idx = head;
 
@@ -161,9 +160,7 @@ int virtq_pop(struct virtq *q, struct virtq_elem *e)
 		void *p;
 
 		if (budget == 0)
-			return desc_error(q, &pos,
-					  "chain from head %u is longer than %u descriptors "
-					  "(a loop?)",
+			return desc_error(q, &pos, "chain from head %u is longer than %u (a loop?)",
 					  head, limit);
 		budget--;
 		desc_read(&d, table, pos.idx);
@@ -172,23 +169,19 @@ int virtq_pop(struct virtq *q, struct virtq_elem *e)
 			if (pos.in_indirect)
 				return desc_error(q, &pos, "INDIRECT inside an indirect table");
 			if (!q->indirect)
-				return desc_error(q, &pos,
-						  "INDIRECT without VIRTIO_F_INDIRECT_DESC");
+				return desc_error(q, &pos, "INDIRECT not negotiated");
 			if (d.flags & VIRTQ_DESC_F_NEXT)
 				return desc_error(q, &pos, "INDIRECT together with NEXT");
 			if (d.len == 0 || d.len % sizeof(struct virtq_desc) ||
 			    d.len > VIRTQ_MAX_SEGS * sizeof(struct virtq_desc))
-				return desc_error(q, &pos,
-						  "indirect table length %u is not a "
-						  "multiple of 16 in 16..%zu",
-						  d.len,
+				return desc_error(q, &pos, "indirect table length %u is not a "
+						  "multiple of 16 in 16..%zu", d.len,
 						  VIRTQ_MAX_SEGS * sizeof(struct virtq_desc));
 			table = guest_mem_ptr(q->mem, d.addr, d.len);
 			if (!table)
-				return desc_error(q, &pos,
-						  "indirect table [0x%llx, +0x%x) is not in "
-						  "guest RAM",
-						  (unsigned long long)d.addr, d.len);
+				return desc_error(q, &pos, "indirect table [0x%llx, +0x%x) is "
+						  "not in guest RAM", (unsigned long long)d.addr,
+						  d.len);
 			table_len = d.len / sizeof(struct virtq_desc);
 			limit = table_len;
 			budget = limit;
@@ -211,18 +204,14 @@ int virtq_pop(struct virtq *q, struct virtq_elem *e)
 		if (d.flags & VIRTQ_DESC_F_WRITE) {
 			in_len += d.len;
 			if (in_len > UINT32_MAX)
-				return desc_error(q, &pos,
-						  "device-writable buffers of the chain "
-						  "exceed 4 GiB");
+				return desc_error(q, &pos, "writable buffers exceed 4 GiB");
 			nr_in++;
 		} else {
 			if (nr_in)
 				return desc_error(q, &pos, "device-readable after device-writable");
 			out_len += d.len;
 			if (out_len > UINT32_MAX)
-				return desc_error(q, &pos,
-						  "device-readable buffers of the chain "
-						  "exceed 4 GiB");
+				return desc_error(q, &pos, "readable buffers exceed 4 GiB");
 			nr_out++;
 		}
 		iov->iov_base = p;
