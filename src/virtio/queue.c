@@ -135,7 +135,7 @@ int virtq_pop(struct virtq *q, struct virtq_elem *e)
 	uint64_t out_len = 0, in_len = 0;
 	unsigned nr_out = 0, nr_in = 0;
 	struct chain_pos pos = { 0 };
-	uint16_t avail_idx, pending, head;
+	uint16_t avail_idx, pending, slot, head;
 
 	if (!q->avail)
 		return queue_error(q, "queue is not activated");
@@ -147,10 +147,11 @@ int virtq_pop(struct virtq *q, struct virtq_elem *e)
 	if (pending > q->size)
 		return queue_error(q, "available index jumped by %u, more than the queue size %u",
 				   pending, q->size);
-	head = READ_GUEST(q->avail->ring[q->last_avail_idx & (q->size - 1)]);
+	slot = q->last_avail_idx & (q->size - 1);
+	head = READ_GUEST(q->avail->ring[slot]);
 	if (head >= q->size)
-		return queue_error(q, "available ring entry %u: head %u is not below the queue size %u",
-				   q->last_avail_idx & (q->size - 1), head, q->size);
+		return queue_error(q, "available ring entry %u: head %u is not below the size %u",
+				   slot, head, q->size);
 	e->head = head;
 	pos.idx = head;
 
@@ -174,14 +175,14 @@ int virtq_pop(struct virtq *q, struct virtq_elem *e)
 				return desc_error(q, &pos, "INDIRECT together with NEXT");
 			if (d.len == 0 || d.len % sizeof(struct virtq_desc) ||
 			    d.len > VIRTQ_MAX_SEGS * sizeof(struct virtq_desc))
-				return desc_error(q, &pos, "indirect table length %u is not a "
-						  "multiple of 16 in 16..%zu", d.len,
-						  VIRTQ_MAX_SEGS * sizeof(struct virtq_desc));
+				return desc_error(q, &pos,
+						  "indirect table length %u (need 16..%u, by 16)",
+						  d.len, VIRTQ_MAX_SEGS * 16);
 			table = guest_mem_ptr(q->mem, d.addr, d.len);
 			if (!table)
-				return desc_error(q, &pos, "indirect table [0x%llx, +0x%x) is "
-						  "not in guest RAM", (unsigned long long)d.addr,
-						  d.len);
+				return desc_error(q, &pos,
+						  "indirect table [0x%llx, +0x%x) not in guest RAM",
+						  (unsigned long long)d.addr, d.len);
 			table_len = d.len / sizeof(struct virtq_desc);
 			limit = table_len;
 			budget = limit;

@@ -725,7 +725,7 @@ static void test_indirect_bad_table(void **state)
 	pop_fails(f, "indirect table length");
 	/* Outside RAM, straddling the end of RAM, wrapping. */
 	set_desc(f, 0, 0x80000000, 16, VIRTQ_DESC_F_INDIRECT, 0);
-	pop_fails(f, "indirect table [0x80000000, +0x10) is not in guest RAM");
+	pop_fails(f, "indirect table [0x80000000, +0x10) not in guest RAM");
 	set_desc(f, 0, RAM_SIZE - 16, 32, VIRTQ_DESC_F_INDIRECT, 0);
 	pop_fails(f, "not in guest RAM");
 	set_desc(f, 0, 0xfffffffffffffff0ULL, 32, VIRTQ_DESC_F_INDIRECT, 0);
