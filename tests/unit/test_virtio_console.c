@@ -537,6 +537,70 @@ static void test_malformed_rx_fails(void **state)
 	harness_fini(&h);
 }
 
+/* A reset while output waits for a full out_fd drops that chain (the driver took it back) and
+ * stops watching out_fd; the device works again once reactivated. */
+static void test_reset_while_output_waits(void **state)
+{
+	static char filler[65536];
+	struct harness h;
+	struct segment s;
+	struct call c;
+	char out[16];
+	size_t n = 0;
+	int rd, wr;
+
+	make_pipe(&rd, &wr);
+	fcntl(wr, F_SETPIPE_SZ, 4096);
+	for (ssize_t w; (w = write(wr, filler, sizeof(filler))) > 0;)
+		n += (size_t)w;
+	harness_init(&h, wr);
+	activate(&h);
+	put_tx_buffer(&h, "stale", 5, &s);
+	add_chain(&h, TX, &s, 1);
+	notify(&h, TX);
+	c = (struct call){.dev = h.dev};
+	assert_int_equal(event_loop_call(h.loop, do_reset, &c), 0);
+	assert_int_equal(read_all(rd, filler, n), n);
+	usleep(20 * 1000); /* an EPOLLOUT watch left behind would fire now */
+	assert_true(read(rd, out, sizeof(out)) < 0);
+
+	activate(&h);
+	put_tx_buffer(&h, "fresh", 5, &s);
+	add_chain(&h, TX, &s, 1);
+	notify(&h, TX);
+	assert_true(wait_used(&h, TX, 1));
+	assert_int_equal(read_all(rd, out, 5), 5);
+	assert_memory_equal(out, "fresh", 5);
+	assert_true(read(rd, out, sizeof(out)) < 0);
+	harness_fini(&h);
+	close(rd);
+	close(wr);
+}
+
+/* With VIRTIO_F_EVENT_IDX the driver kicks only past avail_event: a device holding input and
+ * finding no buffer must move avail_event up to where it stopped, or it waits for ever. */
+static void test_rx_asks_for_kick_with_event_idx(void **state)
+{
+	struct harness h;
+	volatile uint16_t *avail_event;
+	int64_t end;
+
+	harness_init(&h, -1);
+	h.dev->features |= 1ULL << VIRTIO_F_EVENT_IDX;
+	activate(&h);
+	avail_event = gptr(&h, h.tq[RX].used_gpa + 4 + 8 * QSIZE, 2);
+	add_rx_buffer(&h, 8);
+	notify(&h, RX);
+	assert_int_equal(virtio_console_receive(h.dev, (const uint8_t *)"a", 1), 1);
+	assert_true(wait_used(&h, RX, 1));
+	assert_int_equal(virtio_console_receive(h.dev, (const uint8_t *)"b", 1), 1);
+	end = now_ms() + WAIT_MS;
+	while (*avail_event != 1 && now_ms() < end)
+		usleep(1000);
+	assert_int_equal(*avail_event, 1);
+	harness_fini(&h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -548,6 +612,8 @@ int main(void)
 	    cmocka_unit_test(test_reset_keeps_input),
 	    cmocka_unit_test(test_malformed_tx_fails_only_its_device),
 	    cmocka_unit_test(test_malformed_rx_fails),
+	    cmocka_unit_test(test_reset_while_output_waits),
+	    cmocka_unit_test(test_rx_asks_for_kick_with_event_idx),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
