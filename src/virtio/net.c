@@ -56,7 +56,7 @@
 #define MAX_FRAME  (65536 + 18)
 #define MAX_PACKET (VNET_HDR_LEN + MAX_FRAME)
 
-#define TX_BUDGET 256 /* packets per wakeup, so that RX is not starved */
+#define TX_BUDGET 128 /* packets per wakeup, so that RX is not starved */
 #define RX_BUDGET 256
 
 #define BIT(n) (1ULL << (n))
