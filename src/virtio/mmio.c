@@ -34,6 +34,7 @@ enum {
 	LOGGED_QUEUE = 1 << 4,
 	LOGGED_FEATURES = 1 << 5,
 	LOGGED_NOTIFY = 1 << 6,
+	LOGGED_NEGOTIATION = 1 << 7,
 };
 
 struct queue_notifier {
@@ -207,16 +208,16 @@ static bool features_acceptable(struct virtio_mmio *t)
 	uint64_t unoffered = t->driver_features & ~offered;
 
 	if (unoffered || t->driver_features_beyond_64) {
-		log_warn("%s: driver accepted features it was not offered (%#llx%s); FEATURES_OK "
-			 "refused",
-			 t->dev->name, (unsigned long long)unoffered,
-			 t->driver_features_beyond_64 ? ", bits above 63" : "");
+		log_once(t, LOGGED_NEGOTIATION, warn,
+			 "driver accepted features not offered (%#llx%s); FEATURES_OK refused",
+			 (unsigned long long)unoffered,
+			 t->driver_features_beyond_64 ? " and bits above 63" : "");
 		return false;
 	}
 	if (!(t->driver_features & (1ULL << VIRTIO_F_VERSION_1))) {
-		log_warn("%s: driver did not accept VIRTIO_F_VERSION_1 (legacy drivers are not "
-			 "supported); FEATURES_OK refused",
-			 t->dev->name);
+		log_once(t, LOGGED_NEGOTIATION, warn,
+			 "driver did not accept VIRTIO_F_VERSION_1 (a legacy driver?); FEATURES_OK "
+			 "refused");
 		return false;
 	}
 	return true;
@@ -290,8 +291,8 @@ static void write_driver_features(struct virtio_mmio *t, uint32_t value)
 
 	if (!(status & VIRTIO_STATUS_DRIVER) || (status & VIRTIO_STATUS_FEATURES_OK)) {
 		log_once(t, LOGGED_FEATURES, warn,
-			 "DriverFeatures written in status %#x (needs DRIVER, not FEATURES_OK); "
-			 "ignored",
+			 "DriverFeatures written in status %#x (not between DRIVER and FEATURES_OK)"
+			 "; ignored",
 			 status);
 		return;
 	}
@@ -520,6 +521,25 @@ static bool valid_width(uint32_t len)
 	return len == 1 || len == 2 || len == 4 || len == 8;
 }
 
+/* Registers take aligned 32-bit accesses; config space 1, 2, 4 or 8 bytes (valid_width). */
+static bool register_access_ok(struct virtio_mmio *t, uint64_t offset, uint32_t len,
+			       bool is_write)
+{
+	if (offset >= VIRTIO_MMIO_CONFIG) {
+		log_once(t, LOGGED_WIDTH, warn, "%u-byte config %s at %#llx; %s", len,
+			 is_write ? "write" : "read", (unsigned long long)offset,
+			 is_write ? "ignored" : "read as 0");
+		return false;
+	}
+	if (len != 4 || (offset & 3)) {
+		log_once(t, LOGGED_WIDTH, warn, "%u-byte %s at %#llx: registers are 32-bit; %s",
+			 len, is_write ? "write" : "read", (unsigned long long)offset,
+			 is_write ? "ignored" : "read as 0");
+		return false;
+	}
+	return true;
+}
+
 static void mmio_read(void *opaque, uint64_t offset, void *data, uint32_t len)
 {
 	struct virtio_mmio *t = opaque;
@@ -541,13 +561,8 @@ static void mmio_read(void *opaque, uint64_t offset, void *data, uint32_t len)
 		pthread_mutex_unlock(&t->lock);
 		return;
 	}
-	if (len != 4 || (offset & 3) || offset >= VIRTIO_MMIO_CONFIG) {
-		log_once(t, LOGGED_WIDTH, warn,
-			 "%u-byte read at %#llx: registers are 32-bit; "
-			 "read as 0",
-			 len, (unsigned long long)offset);
+	if (!register_access_ok(t, offset, len, false))
 		return;
-	}
 	pthread_mutex_lock(&t->lock);
 	*(uint32_t *)data = read_register(t, offset);
 	pthread_mutex_unlock(&t->lock);
@@ -566,8 +581,7 @@ static void mmio_write(void *opaque, uint64_t offset, const void *data, uint32_t
 			return;
 		if (!dev->ops->config_write) {
 			log_once(t, LOGGED_CONFIG, warn,
-				 "config write at %#llx: config space is "
-				 "read-only; ignored",
+				 "config write at %#llx: config space is read-only; ignored",
 				 (unsigned long long)off);
 			return;
 		}
@@ -581,13 +595,8 @@ static void mmio_write(void *opaque, uint64_t offset, const void *data, uint32_t
 		pthread_mutex_unlock(&t->lock);
 		return;
 	}
-	if (len != 4 || (offset & 3) || offset >= VIRTIO_MMIO_CONFIG) {
-		log_once(t, LOGGED_WIDTH, warn,
-			 "%u-byte write at %#llx: registers are 32-bit; "
-			 "ignored",
-			 len, (unsigned long long)offset);
+	if (!register_access_ok(t, offset, len, true))
 		return;
-	}
 	memcpy(&value, data, 4);
 	/* A kick needs no transport state: keep it off the lock. */
 	if (offset == VIRTIO_MMIO_QUEUE_NOTIFY) {
@@ -606,11 +615,11 @@ const struct bus_device_ops virtio_mmio_ops = { .read = mmio_read, .write = mmio
 static int assign_ioeventfd(struct virtio_mmio *t, struct queue_notifier *n, bool assign)
 {
 	struct kvm_ioeventfd io = {
-	    .datamatch = n->q,
-	    .addr = t->base + VIRTIO_MMIO_QUEUE_NOTIFY,
-	    .len = 4,
-	    .fd = n->fd,
-	    .flags = KVM_IOEVENTFD_FLAG_DATAMATCH | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
+		.datamatch = n->q,
+		.addr = t->base + VIRTIO_MMIO_QUEUE_NOTIFY,
+		.len = 4,
+		.fd = n->fd,
+		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
 	};
 
 	return ioctl(t->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
@@ -619,9 +628,9 @@ static int assign_ioeventfd(struct virtio_mmio *t, struct queue_notifier *n, boo
 static int assign_irqfd(struct virtio_mmio *t, bool assign)
 {
 	struct kvm_irqfd irqfd = {
-	    .fd = t->irq_fd,
-	    .gsi = t->gsi,
-	    .flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN,
+		.fd = t->irq_fd,
+		.gsi = t->gsi,
+		.flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN,
 	};
 
 	return ioctl(t->vm_fd, KVM_IRQFD, &irqfd) < 0 ? -errno : 0;
