@@ -799,6 +799,9 @@ static void test_concurrent_vcpus(void **state)
 		assert_true(rd(t, VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_MMIO_INT_VRING);
 		wr(t, VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_VRING);
 	}
+	/* On a loaded machine the reader may not have run yet: give it up to 10 s. */
+	for (int i = 0; i < 10000 && atomic_load(&h.reads) == 0; i++)
+		usleep(1000);
 	atomic_store(&h.stop, true);
 	pthread_join(reader, NULL);
 	assert_int_equal(atomic_load(&h.bad_reads), 0);
