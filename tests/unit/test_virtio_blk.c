@@ -900,6 +900,16 @@ static void test_malformed_chains_fail_the_device(void **state)
 	assert_int_equal(atomic_load(&f->fails), 0);
 }
 
+static void drop_cache(struct fixture *f)
+{
+	int fd = open(f->path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(fdatasync(fd), 0);
+	assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	close(fd);
+}
+
 /* Reset waits for in-flight reads: once it returns, guest memory is not written any more, and
  * nothing more appears in the used ring. */
 static void test_reset_waits_for_in_flight_io(void **state)
@@ -913,6 +923,7 @@ static void test_reset_waits_for_in_flight_io(void **state)
 	fill_pattern(pattern, LEN, 5);
 	for (int i = 0; i < (int)(IMAGE_SIZE / LEN); i++)
 		write_file(f, (off_t)i * LEN, pattern, LEN);
+	drop_cache(f); /* reads then wait for the disk: they are still in flight at the reset */
 	for (int i = 0; i < N; i++) {
 		gpa[i] = alloc_buf(f, LEN);
 		struct buf d = { gpa[i], LEN, true };
