@@ -292,7 +292,7 @@ static void test_deleted_in_the_same_batch_is_not_dispatched(void **state)
 		assert_int_equal(event_loop_add(loop, p.fd[1], EPOLLIN, pair_cb1, &p), 0);
 		assert_int_equal(event_loop_call(loop, kick_both, &p), 0);
 		/* Wait until one ran (it removes both watches). */
-		for (int i = 0; i < 5000 && atomic_load(&p.calls[0]) + atomic_load(&p.calls[1]) == 0;
+		for (int i = 0; i < 5000 && !atomic_load(&p.calls[0]) && !atomic_load(&p.calls[1]);
 		     i++)
 			sleep_ms(1);
 		event_loop_call(loop, noop, NULL);
