@@ -53,9 +53,9 @@ struct virtio_blk {
 
 	struct blk_req *reqs; /* QUEUE_SIZE slots: at most one per descriptor chain in flight */
 	struct blk_req *free_reqs;
-	bool need_signal;   /* used elements pushed since the driver was last signalled */
-	bool out_of_slots;  /* the queue was left with chains: take them as requests complete */
-	bool resetting;	    /* completions are dropped, not returned to the (forgotten) queue */
+	bool need_signal;  /* used elements pushed since the driver was last signalled */
+	bool out_of_slots; /* the queue was left with chains: take them as requests complete */
+	bool resetting;	   /* completions are dropped, not returned to the (forgotten) queue */
 
 	struct virtio_blk_stats stats;
 };
@@ -118,6 +118,12 @@ static void complete_req(struct virtio_blk *blk, struct blk_req *req, uint8_t st
 	release_req(blk, req);
 }
 
+static const char *const op_name[] = {
+	[BLK_IO_READ] = "read",
+	[BLK_IO_WRITE] = "write",
+	[BLK_IO_FLUSH] = "flush",
+};
+
 static void io_done(void *ctx, struct blk_io_req *io)
 {
 	struct virtio_blk *blk = ctx;
@@ -126,8 +132,7 @@ static void io_done(void *ctx, struct blk_io_req *io)
 	uint32_t in_data = 0;
 
 	if (io->result < 0)
-		log_debug("%s: %s at byte %lld: %s", blk->dev.name,
-			  io->op == BLK_IO_READ ? "read" : io->op == BLK_IO_WRITE ? "write" : "flush",
+		log_debug("%s: %s at byte %lld: %s", blk->dev.name, op_name[io->op],
 			  (long long)io->offset, strerror(-io->result));
 	if (io->result == 0) {
 		switch (io->op) {
@@ -337,8 +342,8 @@ static bool check_layout(struct virtio_blk *blk, struct blk_req *req)
 	}
 	if (bad)
 		virtio_dev_fail(&blk->dev, 0,
-				"%s request (head %u) with %u device-readable and %u device-writable "
-				"bytes: data in the wrong direction",
+				"%s request (head %u) with %u device-readable and %u "
+				"device-writable bytes: data in the wrong direction",
 				type_name(req->type), e->head, e->out_len, e->in_len);
 	return !bad;
 }
@@ -351,7 +356,8 @@ static void handle_req(struct virtio_blk *blk, struct blk_req *req)
 
 	if (e->out_len < sizeof(hdr)) {
 		virtio_dev_fail(&blk->dev, 0,
-				"request (head %u) with %u device-readable bytes: the header needs %zu",
+				"request (head %u) with %u device-readable bytes: the header "
+				"needs %zu",
 				e->head, e->out_len, sizeof(hdr));
 		release_req(blk, req);
 		return;

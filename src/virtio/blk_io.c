@@ -21,10 +21,10 @@ struct blk_io {
 
 	bool async;
 	struct io_uring ring;
-	int efd;	     /* io_uring's completion eventfd, watched on the worker loop */
-	bool attached;	     /* efd is on the loop */
-	bool need_submit;    /* SQEs prepared that the kernel has not taken yet */
-	bool quiet;	     /* destroying: completions are not reported */
+	int efd;	  /* io_uring's completion eventfd, watched on the worker loop */
+	bool attached;	  /* efd is on the loop */
+	bool need_submit; /* SQEs prepared that the kernel has not taken yet */
+	bool quiet;	  /* destroying: completions are not reported */
 };
 
 static bool uring_disabled_by_env(void)
@@ -77,8 +77,8 @@ struct blk_io *blk_io_create(int fd, unsigned depth, const char *name, const str
 	}
 	ret = uring_setup(io, depth);
 	if (ret < 0) {
-		log_info("%s: io_uring unavailable (%s): synchronous I/O on the worker thread", name,
-			 strerror(-ret));
+		log_info("%s: io_uring unavailable (%s): synchronous I/O on the worker thread",
+			 name, strerror(-ret));
 		return io;
 	}
 	io->async = true;

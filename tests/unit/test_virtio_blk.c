@@ -161,7 +161,7 @@ static struct virtio_device *create_dev(struct fixture *f, const char *id, int *
 		*ret_out = ret;
 	if (ret == 0) {
 		if (!f->use_uring)
-			assert_non_null(strstr(text, "synchronous I/O (SKIFF_BLK_NO_URING is set)"));
+			assert_non_null(strstr(text, "synchronous I/O (SKIFF_BLK_NO_URING"));
 		else if (strstr(text, "io_uring unavailable"))
 			fprintf(stderr, "note: io_uring is not permitted here: %s", text);
 		else
@@ -334,8 +334,8 @@ struct req {
 };
 
 /* Queues a request: header, `data` buffers, status byte in its own buffer. */
-static struct req queue_req(struct fixture *f, uint32_t type, uint64_t sector, const struct buf *data,
-			    int nr_data)
+static struct req queue_req(struct fixture *f, uint32_t type, uint64_t sector,
+			    const struct buf *data, int nr_data)
 {
 	struct buf bufs[16];
 	struct virtio_blk_req_hdr *hdr;
@@ -383,14 +383,19 @@ static uint8_t do_rw(struct fixture *f, bool write, uint64_t sector, uint64_t gp
 	return do_req(f, write ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN, sector, &data, 1, NULL);
 }
 
-static uint8_t do_dwz(struct fixture *f, uint32_t type, const struct virtio_blk_discard_write_zeroes *segs,
-		      int n)
+static uint8_t do_dwz(struct fixture *f, uint32_t type,
+		      const struct virtio_blk_discard_write_zeroes *segs, int n)
 {
 	uint32_t len = (uint32_t)(n * sizeof(*segs));
 	struct buf data = { alloc_buf(f, len), len, false };
 
 	memcpy(gptr(f, data.gpa, len), segs, len);
 	return do_req(f, type, 0, &data, 1, NULL);
+}
+
+static struct virtio_blk_discard_write_zeroes dwz(uint64_t sector, uint32_t num, uint32_t flags)
+{
+	return (struct virtio_blk_discard_write_zeroes){ sector, num, flags };
 }
 
 static void fill_pattern(uint8_t *p, size_t len, unsigned seed)
@@ -652,19 +657,19 @@ static void test_discard_punches_a_hole(void **state)
 	/* Refused segments leave the file alone. */
 	struct virtio_blk_discard_write_zeroes bad;
 
-	bad = (struct virtio_blk_discard_write_zeroes){ .sector = 0, .num_sectors = 8, .flags = 1 };
+	bad = dwz(0, 8, 1);
 	assert_int_equal(do_dwz(f, VIRTIO_BLK_T_DISCARD, &bad, 1), VIRTIO_BLK_S_UNSUPP); /* unmap */
-	bad.flags = 2;
-	assert_int_equal(do_dwz(f, VIRTIO_BLK_T_DISCARD, &bad, 1), VIRTIO_BLK_S_UNSUPP); /* reserved */
-	bad = (struct virtio_blk_discard_write_zeroes){ .sector = NR_SECTORS - 4, .num_sectors = 8 };
+	bad.flags = 2; /* reserved */
+	assert_int_equal(do_dwz(f, VIRTIO_BLK_T_DISCARD, &bad, 1), VIRTIO_BLK_S_UNSUPP);
+	bad = dwz(NR_SECTORS - 4, 8, 0);
 	assert_int_equal(do_dwz(f, VIRTIO_BLK_T_DISCARD, &bad, 1), VIRTIO_BLK_S_IOERR);
-	bad = (struct virtio_blk_discard_write_zeroes){ .sector = ~0ULL - 2, .num_sectors = 8 };
+	bad = dwz(~0ULL - 2, 8, 0);
 	assert_int_equal(do_dwz(f, VIRTIO_BLK_T_DISCARD, &bad, 1), VIRTIO_BLK_S_IOERR);
-	bad = (struct virtio_blk_discard_write_zeroes){ .sector = 0, .num_sectors = 0xffffffffu };
+	bad = dwz(0, 0xffffffffu, 0);
 	assert_int_equal(do_dwz(f, VIRTIO_BLK_T_DISCARD, &bad, 1), VIRTIO_BLK_S_IOERR);
 	/* A good segment followed by a bad one: nothing is done. */
-	segs[0] = (struct virtio_blk_discard_write_zeroes){ .sector = 0, .num_sectors = 8 };
-	segs[1] = (struct virtio_blk_discard_write_zeroes){ .sector = NR_SECTORS, .num_sectors = 1 };
+	segs[0] = dwz(0, 8, 0);
+	segs[1] = dwz(NR_SECTORS, 1, 0);
 	assert_int_equal(do_dwz(f, VIRTIO_BLK_T_DISCARD, segs, 2), VIRTIO_BLK_S_IOERR);
 	read_file(f, 0, buf, 8192);
 	assert_memory_equal(buf, pattern, 8192);
@@ -683,8 +688,7 @@ static void test_write_zeroes(void **state)
 	struct virtio_blk_discard_write_zeroes seg = { .sector = 8, .num_sectors = 9 };
 
 	assert_int_equal(do_dwz(f, VIRTIO_BLK_T_WRITE_ZEROES, &seg, 1), VIRTIO_BLK_S_OK);
-	seg = (struct virtio_blk_discard_write_zeroes){ .sector = 40, .num_sectors = 8,
-							.flags = VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP };
+	seg = dwz(40, 8, VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP);
 	assert_int_equal(do_dwz(f, VIRTIO_BLK_T_WRITE_ZEROES, &seg, 1), VIRTIO_BLK_S_OK);
 	read_file(f, 0, buf, sizeof(buf));
 	for (size_t i = 0; i < sizeof(buf); i++) {
@@ -694,9 +698,9 @@ static void test_write_zeroes(void **state)
 		if (buf[i] != (zeroed ? 0 : 0xaa))
 			fail_msg("byte %zu is %#x", i, buf[i]);
 	}
-	seg = (struct virtio_blk_discard_write_zeroes){ .sector = 0, .num_sectors = 1, .flags = 4 };
+	seg = dwz(0, 1, 4);
 	assert_int_equal(do_dwz(f, VIRTIO_BLK_T_WRITE_ZEROES, &seg, 1), VIRTIO_BLK_S_UNSUPP);
-	seg = (struct virtio_blk_discard_write_zeroes){ .sector = NR_SECTORS, .num_sectors = 1 };
+	seg = dwz(NR_SECTORS, 1, 0);
 	assert_int_equal(do_dwz(f, VIRTIO_BLK_T_WRITE_ZEROES, &seg, 1), VIRTIO_BLK_S_IOERR);
 	virtio_blk_get_stats(f->dev, &st);
 	assert_int_equal(st.write_zeroes, 2);
@@ -855,7 +859,8 @@ static void test_malformed_chains_fail_the_device(void **state)
 	expect_failed(f, "status");
 
 	/* A read carrying device-readable data. */
-	struct buf read_out[3] = { { hgpa, 16, false }, { dgpa, SECTOR, false }, { sgpa, 1, true } };
+	struct buf read_out[3] = { { hgpa, 16, false }, { dgpa, SECTOR, false },
+				   { sgpa, 1, true } };
 
 	*hdr = (struct virtio_blk_req_hdr){ .type = VIRTIO_BLK_T_IN, .sector = 0 };
 	add_chain(f, read_out, 3);
@@ -891,7 +896,8 @@ static void test_malformed_chains_fail_the_device(void **state)
 	assert_int_equal(*(uint8_t *)gptr(f, sgpa, 1), 0xee);
 
 	/* A read at the very top of guest RAM is fine: the status is RAM's last byte. */
-	struct buf top[2] = { { hgpa, 16, false }, { HIGH_RAM_GPA + MiB - SECTOR - 1, SECTOR + 1, true } };
+	struct buf top[2] = { { hgpa, 16, false },
+			      { HIGH_RAM_GPA + MiB - SECTOR - 1, SECTOR + 1, true } };
 
 	add_chain(f, top, 2);
 	kick(f);
