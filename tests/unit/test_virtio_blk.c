@@ -956,6 +956,53 @@ static void test_reset_waits_for_in_flight_io(void **state)
 	assert_memory_equal(gptr(f, gpa[0], LEN), pattern, LEN);
 }
 
+/* A driver may offer the same chain again while it is in flight: more requests than the device
+ * has slots for. The rest wait in the ring and are taken as slots free up; all complete. */
+struct offer_again {
+	struct fixture *f;
+	uint16_t head;
+};
+
+static void offer(struct fixture *f, uint16_t head, int n)
+{
+	struct virtq_avail *avail = gptr(f, AVAIL_GPA, 4 + 2 * QSIZE + 2);
+
+	for (int i = 0; i < n; i++) {
+		avail->ring[f->avail_idx % QSIZE] = head;
+		__atomic_store_n(&avail->idx, ++f->avail_idx, __ATOMIC_RELEASE);
+	}
+}
+
+/* On the worker: take a full ring, then (before any completion is reaped) a second one. */
+static void call_notify_offer_notify(void *arg)
+{
+	struct offer_again *o = arg;
+
+	call_notify(o->f->dev);
+	offer(o->f, o->head, QSIZE);
+	call_notify(o->f->dev);
+}
+
+static void test_more_requests_than_slots(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t gpa = alloc_buf(f, 4096);
+	struct buf d = { gpa, 4096, true };
+	struct virtio_blk_stats st;
+	struct req r;
+
+	r = queue_req(f, VIRTIO_BLK_T_IN, 8, &d, 1);
+	offer(f, r.head, QSIZE - 1);
+	struct offer_again o = { f, r.head };
+
+	assert_int_equal(event_loop_call(f->loop, call_notify_offer_notify, &o), 0);
+	wait_used(f, 2 * QSIZE);
+	assert_int_equal(status_of(f, r), VIRTIO_BLK_S_OK);
+	virtio_blk_get_stats(f->dev, &st);
+	assert_int_equal(st.read_requests, 2 * QSIZE);
+	assert_int_equal(atomic_load(&f->fails), 0);
+}
+
 /* With EVENT_IDX the device asks for the next kick (avail_event) once it has taken everything;
  * without it, VIRTQ_USED_F_NO_NOTIFY is clear after processing. */
 static void test_notifications_reenabled(void **state)
@@ -1099,6 +1146,7 @@ int main(void)
 		BOTH(test_unsupported_type),
 		BOTH(test_malformed_chains_fail_the_device),
 		BOTH(test_reset_waits_for_in_flight_io),
+		BOTH(test_more_requests_than_slots),
 		BOTH(test_notifications_reenabled),
 		BOTH(test_lock_refuses_second_writer),
 		cmocka_unit_test(test_bad_images),
