@@ -5,8 +5,9 @@
 #   LOG        the VMM's output so far (guest console and skiff's messages)
 #   SKIFF_PID  (during, input) the VMM's process id
 #   TIMEOUT    the scenario's bound in seconds
+# The helpers' own messages go to stderr: an `input` step's stdout is the VMM's stdin.
 
-die() { echo "FAILED: $*"; exit 1; }
+die() { echo "FAILED: $*" >&2; exit 1; }
 
 # pattern SEED KIB: the same generator as guest-init's: KIB KiB of 512-byte lines.
 pattern() {
@@ -22,7 +23,7 @@ put() { pattern "$3" "$4" | dd of="$1" bs=64k seek=$(($2 / 64)) conv=notrunc 2>/
 expect_range() {
 	got=$(range_sha "$1" "$2" "$3")
 	[ "$got" = "$4" ] || die "$5: $1 bytes [$2 KiB, +$3 KiB) have sha256 $got, expected $4"
-	echo "ok: $5 ($1 [$2 KiB, +$3 KiB))"
+	echo "ok: $5 ($1 [$2 KiB, +$3 KiB))" >&2
 }
 # expect_pattern FILE OFFSET_KIB SEED KIB
 expect_pattern() { expect_range "$1" "$2" "$4" "$(pattern "$3" "$4" | sha)" "pattern $3"; }
@@ -30,7 +31,7 @@ expect_pattern() { expect_range "$1" "$2" "$4" "$(pattern "$3" "$4" | sha)" "pat
 expect_zeros() {
 	out=$(dd if="$1" bs=64k skip=$(($2 / 64)) count=$(($3 / 64)) 2>/dev/null | cmp - /dev/zero 2>&1) || true
 	case $out in
-	*"EOF on -"*) echo "ok: zeros ($1 [$2 KiB, +$3 KiB))" ;;
+	*"EOF on -"*) echo "ok: zeros ($1 [$2 KiB, +$3 KiB))" >&2 ;;
 	*) die "$1 [$2 KiB, +$3 KiB) is not all zeros: $out" ;;
 	esac
 }
@@ -49,5 +50,5 @@ wait_for() {
 		[ "$n" -gt 0 ] || die "no line matched /$1/ in time"
 		usleep 500000
 	done
-	echo "seen: /$1/"
+	echo "seen: /$1/" >&2
 }

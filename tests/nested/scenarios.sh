@@ -98,7 +98,7 @@ virtio_scenario() {
 
 # The guest writes 4 MiB of a pattern at 1 MiB of a sparse 64 MiB image and flushes; L1 finds
 # exactly those bytes there, and zeros everywhere else.
-virtio_scenario blk-write-pattern 90
+virtio_scenario blk-write-pattern 60
 	before 'truncate -s 64M disk.img'
 	args --log-level info --kernel "$GUEST_BZIMAGE" --initrd "$GUEST_INITRD" \
 		--disk "$L1_WORK/blk-write-pattern/disk.img"
@@ -111,7 +111,7 @@ virtio_scenario blk-write-pattern 90
 	after '[ "$(stat -c %s disk.img)" = 67108864 ] || die "the image changed size"'
 
 # L1 writes a pattern before the boot; the guest reads the same checksum.
-virtio_scenario blk-read 90
+virtio_scenario blk-read 60
 	before 'truncate -s 64M disk.img && put disk.img 0 rd1 4096'
 	args --log-level info --kernel "$GUEST_BZIMAGE" --initrd "$GUEST_INITRD" \
 		--disk "$L1_WORK/blk-read/disk.img"
@@ -119,11 +119,11 @@ virtio_scenario blk-read 90
 	after '[ "$(guest_value read_sha256)" = "$(pattern rd1 4096 | sha)" ] || die "the guest read $(guest_value read_sha256)"'
 
 # ,ro: the guest sees a read-only disk, its write fails, it still reads, the image is unchanged.
-virtio_scenario blk-readonly 90
+virtio_scenario blk-readonly 60
 	before 'truncate -s 64M disk.img && put disk.img 0 ro1 4096 && sha <disk.img >before.sha'
 	args --log-level info --kernel "$GUEST_BZIMAGE" --initrd "$GUEST_INITRD" \
 		--disk "$L1_WORK/blk-readonly/disk.img,ro"
-	expect 'skiff: info: virtio-blk.*\(ro\)'
+	expect 'skiff: info: virtio-blk.*\(read-only\)'
 	expect '^SKIFF-GUEST: vda_ro=1$'
 	expect '^SKIFF-GUEST: write_failed=yes'
 	after '[ "$(guest_value read_sha256)" = "$(pattern ro1 4096 | sha)" ] || die "the guest read $(guest_value read_sha256)"'
@@ -131,7 +131,7 @@ virtio_scenario blk-readonly 90
 
 # The guest discards 4 MiB at 1 MiB of 8 MiB of data: the image has a hole there (4 MiB fewer
 # blocks allocated), and the data around it is intact.
-virtio_scenario blk-discard 90
+virtio_scenario blk-discard 60
 	before 'truncate -s 64M disk.img && put disk.img 0 dc1 8192 && blocks disk.img >before.blocks'
 	args --log-level info --kernel "$GUEST_BZIMAGE" --initrd "$GUEST_INITRD" \
 		--disk "$L1_WORK/blk-discard/disk.img"
@@ -143,7 +143,7 @@ virtio_scenario blk-discard 90
 	after 'expect_range disk.img 5120 3072 "$(pattern dc1 8192 | tail -c 3145728 | sha)" "data after the hole"'
 
 # Two disks: ids become serials (the second has the default one), each gets its own data.
-virtio_scenario blk-two-disks 90
+virtio_scenario blk-two-disks 60
 	before 'truncate -s 16M a.img b.img'
 	args --log-level info --kernel "$GUEST_BZIMAGE" --initrd "$GUEST_INITRD" \
 		--disk "$L1_WORK/blk-two-disks/a.img,id=sys" --disk "$L1_WORK/blk-two-disks/b.img"
@@ -154,7 +154,7 @@ virtio_scenario blk-two-disks 90
 	after 'expect_pattern b.img 0 tb2 1024 && expect_zeros b.img 1024 15360'
 
 # Data the guest flushed survives a SIGKILL of the VMM right after the flush completed.
-virtio_scenario blk-kill-flushed 90
+virtio_scenario blk-kill-flushed 60
 	before 'truncate -s 64M disk.img'
 	args --log-level info --kernel "$GUEST_BZIMAGE" --initrd "$GUEST_INITRD" \
 		--disk "$L1_WORK/blk-kill-flushed/disk.img"
@@ -165,7 +165,7 @@ virtio_scenario blk-kill-flushed 90
 
 # virtio-net on L1's tap0: ping both ways, then 4 MiB over TCP from L1 to the guest and back
 # (busybox nc), checksums compared on both sides.
-virtio_scenario net-ping-tcp 120
+virtio_scenario net-ping-tcp 60
 	before 'tunctl -t tap0 >/dev/null && ip addr add 172.16.0.1/24 dev tap0 && ip link set tap0 up'
 	before 'pattern nt1 4096 >to-guest'
 	# Receives what the guest sends back; stdin never ends, so nc does not half-close early.
@@ -186,7 +186,7 @@ virtio_scenario net-ping-tcp 120
 
 # --console virtio: the guest's console is hvc0 (skiff appends console=hvc0), so every
 # SKIFF-GUEST line came through it; and a shell on hvc0 runs what L1 types into skiff's stdin.
-virtio_scenario console-hvc0 90
+virtio_scenario console-hvc0 60
 	args --log-level info --kernel "$GUEST_BZIMAGE" --initrd "$GUEST_INITRD" --console virtio
 	expect 'skiff: info: virtio-console'
 	expect '^SKIFF-GUEST: cmdline=.*console=hvc0'
@@ -200,7 +200,7 @@ virtio_scenario console-hvc0 90
 	input 'while kill -0 "$SKIFF_PID" 2>/dev/null; do sleep 1; done'
 
 # --rng: /dev/hwrng is virtio-rng, and gives bytes that are not zero and differ between reads.
-virtio_scenario rng 90
+virtio_scenario rng 60
 	args --log-level info --kernel "$GUEST_BZIMAGE" --initrd "$GUEST_INITRD" --rng
 	expect 'skiff: info: virtio-rng'
 	expect '^SKIFF-GUEST: rng_current=virtio_rng'
