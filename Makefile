@@ -49,6 +49,9 @@ EMBED_OBJ := $(BUILD)/guests/embedded.o
 
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRCS:%.c=$(BUILD)/%)
+# Shared test code (tests/unit/*.c not named test_*) is linked into every unit test.
+UNIT_HELPER_SRCS := $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
+UNIT_HELPER_OBJS := $(UNIT_HELPER_SRCS:%.c=$(BUILD)/%.o)
 KVM_SRCS   := $(wildcard tests/kvm/test_*.c)
 KVM_BINS   := $(KVM_SRCS:%.c=$(BUILD)/%)
 
@@ -85,7 +88,9 @@ $(EMBED_OBJ): guests/embedded.S $(GUEST_BINS)
 	@mkdir -p $(dir $@)
 	$(CC) -c -Wa,-I,$(BUILD)/guests -o $@ $<
 
-$(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libskiff.a
+$(UNIT_HELPER_OBJS): CPPFLAGS += -Itests
+
+$(BUILD)/tests/unit/test_%: tests/unit/test_%.c $(UNIT_HELPER_OBJS) $(BUILD)/libskiff.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 

@@ -166,7 +166,8 @@ virtio_scenario blk-kill-flushed 60
 # virtio-net on L1's tap0: ping both ways, then 4 MiB over TCP from L1 to the guest and back
 # (busybox nc), checksums compared on both sides.
 virtio_scenario net-ping-tcp 60
-	before 'tunctl -t tap0 >/dev/null && ip addr add 172.16.0.1/24 dev tap0 && ip link set tap0 up'
+	# (A retry after a substrate fault finds tap0 from the first try: start afresh.)
+	before 'ip link del tap0 2>/dev/null; tunctl -t tap0 >/dev/null && ip addr add 172.16.0.1/24 dev tap0 && ip link set tap0 up'
 	before 'pattern nt1 4096 >to-guest'
 	# Receives what the guest sends back; stdin never ends, so nc does not half-close early.
 	before '(sleep 600 | nc -l -p 5002 >from-guest) &'
