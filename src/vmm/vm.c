@@ -206,6 +206,9 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 		if (ret)
 			goto fail;
 	}
+	ret = arch_vm_finalize(vm);
+	if (ret)
+		goto fail;
 	return 0;
 fail:
 	vm_destroy(vm);
