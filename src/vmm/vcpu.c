@@ -134,10 +134,10 @@ static void handle_system_event(struct vcpu *vcpu)
 	switch (vcpu->run->system_event.type) {
 	/* The guest's firmware call, handled by KVM (on arm64: PSCI SYSTEM_OFF, SYSTEM_RESET). */
 	case KVM_SYSTEM_EVENT_SHUTDOWN:
-		vm_request_stop(vcpu->vm, VM_STOP_POWEROFF, "guest powered off (firmware SYSTEM_OFF)");
+		vm_request_stop(vcpu->vm, VM_STOP_POWEROFF, "firmware SYSTEM_OFF");
 		break;
 	case KVM_SYSTEM_EVENT_RESET:
-		vm_request_stop(vcpu->vm, VM_STOP_RESET, "guest reset (firmware SYSTEM_RESET)");
+		vm_request_stop(vcpu->vm, VM_STOP_RESET, "firmware SYSTEM_RESET");
 		break;
 	case KVM_SYSTEM_EVENT_CRASH:
 		stop_with_registers(vcpu, "guest crashed (firmware crash report)");
