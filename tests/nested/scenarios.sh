@@ -10,7 +10,8 @@
 #   expect ERE                  a line of the scenario's log must match (guest console + skiff)
 #   reject ERE                  no line of the log may match
 #   range KEY MIN MAX           the guest's "SKIFF-GUEST: KEY=V" line has MIN <= V <= MAX
-#   boots no                    the VMM is expected to refuse to boot (no guest lines expected)
+#   boots no                    no Linux guest: skiff refuses by design, or runs a bare-metal one
+#                               (no guest lines expected, no --cmdline added)
 #
 # The guest command line is "skiff.test=NAME skiff.end=END panic=-1 <cmdline>": panic=-1 makes an
 # unexpected guest panic end the run at once (and fail on the missing lines) instead of a timeout.

@@ -59,6 +59,15 @@ scenario memory 60
 	args --log-level info --kernel "$GUEST_IMAGE" --initrd "$GUEST_INITRD" --cpus 1 --memory 512
 	range memtotal_kb 430000 524288
 
+# The built-in demo guest: AArch64 code that writes its greeting to the UART's MMIO registers and
+# ends with PSCI SYSTEM_OFF, on a VM without an interrupt controller.
+scenario demo 30
+	args --log-level info
+	boots no
+	expect '^Hello from the skiff demo guest!'
+	expect 'Now the guest calls PSCI'
+	expect 'skiff: info: guest powered off \(firmware SYSTEM_OFF\)'
+
 # L1's KVM (nested, on QEMU's GICv3) cannot emulate a GICv2: skiff says so in one line, exit 1.
 scenario irqchip-gicv2-unavailable 30
 	args --kernel "$GUEST_IMAGE" --initrd "$GUEST_INITRD" --irqchip gicv2
