@@ -138,7 +138,8 @@ static void test_cpus_and_psci(void **state)
 	cpus = node(fdt, "/cpus");
 	assert_u32(fdt, "/cpus", "#address-cells", 2);
 	assert_u32(fdt, "/cpus", "#size-cells", 0);
-	fdt_for_each_subnode(off, fdt, cpus) {
+	fdt_for_each_subnode(off, fdt, cpus)
+	{
 		assert_string_equal(prop(fdt, off, "device_type", &len), "cpu");
 		assert_string_equal(prop(fdt, off, "enable-method", &len), "psci");
 		reg = prop(fdt, off, "reg", &len);
@@ -278,7 +279,8 @@ static void test_virtio_nodes(void **state)
 	void *fdt = build(&c);
 	int len, n = 0, off;
 
-	fdt_for_each_subnode(off, fdt, 0) {
+	fdt_for_each_subnode(off, fdt, 0)
+	{
 		const void *p;
 
 		if (fdt_node_check_compatible(fdt, off, "virtio,mmio") != 0)
@@ -338,14 +340,10 @@ static void test_dtc_accepts(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_root_and_memory),
-	    cmocka_unit_test(test_cpus_and_psci),
-	    cmocka_unit_test(test_gicv3),
-	    cmocka_unit_test(test_gicv2_and_ppi_cpu_mask),
-	    cmocka_unit_test(test_timer_and_pmu),
-	    cmocka_unit_test(test_uart_and_chosen),
-	    cmocka_unit_test(test_virtio_nodes),
-	    cmocka_unit_test(test_too_small_buffer),
+	    cmocka_unit_test(test_root_and_memory), cmocka_unit_test(test_cpus_and_psci),
+	    cmocka_unit_test(test_gicv3),	    cmocka_unit_test(test_gicv2_and_ppi_cpu_mask),
+	    cmocka_unit_test(test_timer_and_pmu),   cmocka_unit_test(test_uart_and_chosen),
+	    cmocka_unit_test(test_virtio_nodes),    cmocka_unit_test(test_too_small_buffer),
 	    cmocka_unit_test(test_dtc_accepts),
 	};
 

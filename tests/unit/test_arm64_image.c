@@ -19,8 +19,8 @@
 #include "arch/arm64/layout.h"
 #include "vmm/guest_mem.h"
 
-#define MiB	   (1ULL << 20)
-#define BODY_SIZE  0x3000
+#define MiB	  (1ULL << 20)
+#define BODY_SIZE 0x3000
 
 static struct guest_mem mem;
 
@@ -225,8 +225,7 @@ static void test_gzip_image(void **state)
 			 -ENOEXEC);
 	gz[gz_len / 2] ^= 0xff;
 	gz[gz_len / 2 + 1] ^= 0x55;
-	assert_int_equal(arm64_load_image(&mem, ARM64_RAM_BASE, gz, gz_len, NULL, 0, &b),
-			 -ENOEXEC);
+	assert_int_equal(arm64_load_image(&mem, ARM64_RAM_BASE, gz, gz_len, NULL, 0, &b), -ENOEXEC);
 	free(gz);
 	free(im);
 }
@@ -299,10 +298,17 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
-	    T(test_parse_header),     T(test_rejects_garbage),	     T(test_load_places_kernel),
-	    T(test_initrd_high_below_fdt), T(test_initrd_too_large), T(test_image_too_large),
-	    T(test_gzip_image),	      T(test_gunzip_limit),	     T(test_gzip_too_large_for_ram),
-	    T(test_raw),	      T(test_real_image),
+	    T(test_parse_header),
+	    T(test_rejects_garbage),
+	    T(test_load_places_kernel),
+	    T(test_initrd_high_below_fdt),
+	    T(test_initrd_too_large),
+	    T(test_image_too_large),
+	    T(test_gzip_image),
+	    T(test_gunzip_limit),
+	    T(test_gzip_too_large_for_ram),
+	    T(test_raw),
+	    T(test_real_image),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,10 +8,10 @@
 #include <string.h>
 
 /* include/dt-bindings/interrupt-controller/arm-gic.h and irq.h */
-#define GIC_SPI			0
-#define GIC_PPI			1
-#define IRQ_TYPE_EDGE_RISING	1
-#define IRQ_TYPE_LEVEL_HIGH	4
+#define GIC_SPI			 0
+#define GIC_PPI			 1
+#define IRQ_TYPE_EDGE_RISING	 1
+#define IRQ_TYPE_LEVEL_HIGH	 4
 #define GICV2_PPI_CPU_MASK_SHIFT 8
 
 #define PHANDLE_GIC 1
@@ -157,7 +157,7 @@ static void node_timer(struct fdt_writer *w, const struct arm64_fdt_config *c)
 	uint32_t f = ppi_flags(c);
 	uint32_t irqs[12] = {
 	    GIC_PPI, ARM64_TIMER_PPI_SEC_PHYS, f, GIC_PPI, ARM64_TIMER_PPI_PHYS, f,
-	    GIC_PPI, ARM64_TIMER_PPI_VIRT,     f, GIC_PPI, ARM64_TIMER_PPI_HYP,  f,
+	    GIC_PPI, ARM64_TIMER_PPI_VIRT,     f, GIC_PPI, ARM64_TIMER_PPI_HYP,	 f,
 	};
 	static const char compat[] = "arm,armv8-timer";
 

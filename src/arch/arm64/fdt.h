@@ -26,8 +26,8 @@ struct arm64_fdt_config {
 	uint32_t uart_spi;
 	const struct arm64_fdt_virtio *virtio;
 	int nr_virtio;
-	const char *bootargs;	 /* NULL: none */
-	uint64_t initrd_start;	 /* initrd_end == initrd_start: no initrd */
+	const char *bootargs;  /* NULL: none */
+	uint64_t initrd_start; /* initrd_end == initrd_start: no initrd */
 	uint64_t initrd_end;
 };
 

@@ -38,7 +38,7 @@ int arm64_gic_create(int vm_fd, enum irqchip_kind want, int nr_cpus, struct arm6
 	gic->fd = -1;
 	if (want == IRQCHIP_AUTO)
 		want = host_can_emulate(vm_fd, KVM_DEV_TYPE_ARM_VGIC_V3) ? IRQCHIP_GICV3
-									  : IRQCHIP_GICV2;
+									 : IRQCHIP_GICV2;
 	gic->version = want == IRQCHIP_GICV3 ? ARM64_GICV3 : ARM64_GICV2;
 	if (want == IRQCHIP_GICV2 && nr_cpus > ARM64_GIC_V2_MAX_CPUS) {
 		log_error("a GICv2 serves at most %d vCPUs, not %d: use --irqchip gicv3",
@@ -55,10 +55,11 @@ int arm64_gic_create(int vm_fd, enum irqchip_kind want, int nr_cpus, struct arm6
 		int err = errno;
 
 		log_error("cannot create a GICv%d in KVM: %s%s", gic->version, strerror(err),
-			  err == ENODEV ? (want == IRQCHIP_GICV2 ? " (this host's KVM cannot emulate "
-								    "a GICv2: try --irqchip gicv3)"
-								  : " (try --irqchip gicv2)")
-					: "");
+			  err == ENODEV
+			      ? (want == IRQCHIP_GICV2 ? " (this host's KVM cannot emulate "
+							 "a GICv2: try --irqchip gicv3)"
+						       : " (try --irqchip gicv2)")
+			      : "");
 		return -err;
 	}
 	gic->fd = (int)dev.fd;
@@ -89,7 +90,8 @@ int arm64_gic_finalize(struct arm64_gic *gic)
 	uint32_t nr_irqs = ARM64_GIC_NR_IRQS;
 	int ret;
 
-	ret = set_attr(gic, KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 0, &nr_irqs, "setting the interrupt count");
+	ret =
+	    set_attr(gic, KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 0, &nr_irqs, "setting the interrupt count");
 	if (ret)
 		return ret;
 	return set_attr(gic, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT, NULL,

@@ -10,9 +10,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define IMAGE_FLAG_BE	     (1ULL << 0)
-#define LEGACY_TEXT_OFFSET   0x80000ULL
-#define INITRD_ALIGN	     0x1000ULL
+#define IMAGE_FLAG_BE	   (1ULL << 0)
+#define LEGACY_TEXT_OFFSET 0x80000ULL
+#define INITRD_ALIGN	   0x1000ULL
 
 static uint64_t le64(const uint8_t *p)
 {
@@ -151,14 +151,15 @@ int arm64_load_image(const struct guest_mem *mem, uint64_t ram_base, const void 
 	if (arm64_is_gzip(image, image_len)) {
 		size_t len;
 
-		ret = arm64_gunzip(image, image_len, (size_t)(fdt_addr - ram_base), &inflated, &len);
+		ret =
+		    arm64_gunzip(image, image_len, (size_t)(fdt_addr - ram_base), &inflated, &len);
 		if (ret == -EFBIG) {
 			log_error("kernel: the decompressed Image does not fit in guest RAM");
 			return -E2BIG;
 		}
 		if (ret) {
 			log_error("kernel: %s", ret == -ENOEXEC ? "corrupt or truncated gzip data"
-								 : strerror(-ret));
+								: strerror(-ret));
 			return ret;
 		}
 		image = inflated;
@@ -167,8 +168,9 @@ int arm64_load_image(const struct guest_mem *mem, uint64_t ram_base, const void 
 	}
 	ret = arm64_image_parse(image, image_len, &hdr);
 	if (ret) {
-		log_error("kernel: not an arm64 Linux Image (no valid header with magic ARM\\x64 at "
-			  "0x38, little-endian)");
+		log_error(
+		    "kernel: not an arm64 Linux Image (no valid header with magic ARM\\x64 at "
+		    "0x38, little-endian)");
 		goto out;
 	}
 	/* RAM starts 2 MiB-aligned, so the start of RAM is the base closest to it (flags bit 3
@@ -193,9 +195,10 @@ int arm64_load_image(const struct guest_mem *mem, uint64_t ram_base, const void 
 		uint64_t start;
 
 		if (initrd_len > fdt_addr - kernel_end) {
-			log_error("initrd: %zu bytes do not fit in guest RAM between the kernel and "
-				  "the device tree (%llu bytes): give the guest more --memory",
-				  initrd_len, (unsigned long long)(fdt_addr - kernel_end));
+			log_error(
+			    "initrd: %zu bytes do not fit in guest RAM between the kernel and "
+			    "the device tree (%llu bytes): give the guest more --memory",
+			    initrd_len, (unsigned long long)(fdt_addr - kernel_end));
 			ret = -E2BIG;
 			goto out;
 		}

@@ -37,13 +37,13 @@ static inline int arm64_is_gzip(const void *buf, size_t len)
 
 /* Where things went, for the device tree and the boot vCPU. */
 struct arm64_boot_layout {
-	uint64_t entry;		/* pc of the boot vCPU */
-	uint64_t kernel_start;	/* load address */
-	uint64_t kernel_end;	/* load address + image_size */
-	uint64_t initrd_start;	/* == initrd_end: none */
+	uint64_t entry;	       /* pc of the boot vCPU */
+	uint64_t kernel_start; /* load address */
+	uint64_t kernel_end;   /* load address + image_size */
+	uint64_t initrd_start; /* == initrd_end: none */
 	uint64_t initrd_end;
-	uint64_t fdt_addr;	/* 0: no device tree (flat binaries) */
-	const char *format;	/* "Image", "gzip-compressed Image", "raw" */
+	uint64_t fdt_addr;  /* 0: no device tree (flat binaries) */
+	const char *format; /* "Image", "gzip-compressed Image", "raw" */
 };
 
 /* Loads the kernel `image` (plain or gzip) at the start of the RAM region at `ram_base`, and

@@ -16,40 +16,41 @@
 #ifndef SKIFF_ARM64_LAYOUT_H
 #define SKIFF_ARM64_LAYOUT_H
 
-#define ARM64_GIC_DIST_BASE	   0x08000000ULL
-#define ARM64_GIC_DIST_SIZE	   0x10000ULL
-#define ARM64_GIC_CPU_BASE	   0x08010000ULL /* GICv2 */
-#define ARM64_GIC_CPU_SIZE	   0x2000ULL
-#define ARM64_GIC_REDIST_BASE	   0x080a0000ULL /* GICv3 */
-#define ARM64_GIC_REDIST_END	   0x09000000ULL
-#define ARM64_GIC_REDIST_STRIDE	   0x20000ULL /* RD_base + SGI_base frames, per vCPU */
-#define ARM64_GIC_V2_MAX_CPUS	   8
-#define ARM64_GIC_V3_MAX_CPUS	   ((ARM64_GIC_REDIST_END - ARM64_GIC_REDIST_BASE) / ARM64_GIC_REDIST_STRIDE)
-#define ARM64_GIC_NR_IRQS	   128 /* SGIs + PPIs + 96 SPIs; a multiple of 32 */
+#define ARM64_GIC_DIST_BASE	0x08000000ULL
+#define ARM64_GIC_DIST_SIZE	0x10000ULL
+#define ARM64_GIC_CPU_BASE	0x08010000ULL /* GICv2 */
+#define ARM64_GIC_CPU_SIZE	0x2000ULL
+#define ARM64_GIC_REDIST_BASE	0x080a0000ULL /* GICv3 */
+#define ARM64_GIC_REDIST_END	0x09000000ULL
+#define ARM64_GIC_REDIST_STRIDE 0x20000ULL /* RD_base + SGI_base frames, per vCPU */
+#define ARM64_GIC_V2_MAX_CPUS	8
+#define ARM64_GIC_V3_MAX_CPUS                                                                      \
+	((ARM64_GIC_REDIST_END - ARM64_GIC_REDIST_BASE) / ARM64_GIC_REDIST_STRIDE)
+#define ARM64_GIC_NR_IRQS 128 /* SGIs + PPIs + 96 SPIs; a multiple of 32 */
 
-#define ARM64_UART_BASE		   0x09000000ULL
-#define ARM64_UART_SIZE		   0x1000ULL
-#define ARM64_UART_CLOCK	   1843200 /* Hz: the classic 16550 crystal, 115200 baud at divisor 1 */
+#define ARM64_UART_BASE	 0x09000000ULL
+#define ARM64_UART_SIZE	 0x1000ULL
+#define ARM64_UART_CLOCK 1843200 /* Hz: the classic 16550 crystal, 115200 baud at divisor 1 */
 
-#define ARM64_VIRTIO_MMIO_START	   0x0a000000ULL
-#define ARM64_VIRTIO_MMIO_STRIDE   0x1000ULL
-#define ARM64_VIRTIO_MMIO_MAX	   32
+#define ARM64_VIRTIO_MMIO_START	 0x0a000000ULL
+#define ARM64_VIRTIO_MMIO_STRIDE 0x1000ULL
+#define ARM64_VIRTIO_MMIO_MAX	 32
 
-#define ARM64_RAM_BASE		   0x80000000ULL
-#define ARM64_KERNEL_ALIGN	   0x200000ULL /* the Image goes at a 2 MiB-aligned base */
-#define ARM64_FDT_MAX_SIZE	   0x200000ULL /* booting.rst: at most 2 MiB, in its own 2 MiB */
-#define ARM64_MAX_IPA_BITS	   40	       /* KVM's default IPA size: RAM must end below 1 TiB */
+#define ARM64_RAM_BASE	   0x80000000ULL
+#define ARM64_KERNEL_ALIGN 0x200000ULL /* the Image goes at a 2 MiB-aligned base */
+#define ARM64_FDT_MAX_SIZE 0x200000ULL /* booting.rst: at most 2 MiB, in its own 2 MiB */
+#define ARM64_MAX_IPA_BITS 40	       /* KVM's default IPA size: RAM must end below 1 TiB */
 
 /* SPIs (device tree numbering: INTID - 32). */
-#define ARM64_UART_SPI		   1
-#define ARM64_VIRTIO_SPI_BASE	   16 /* virtio-mmio device i raises SPI 16 + i */
+#define ARM64_UART_SPI	      1
+#define ARM64_VIRTIO_SPI_BASE 16 /* virtio-mmio device i raises SPI 16 + i */
 
 /* PPIs (device tree numbering: INTID - 16). The architected timer's four, as the "arm,armv8-timer"
  * binding lists them: secure physical, non-secure physical, virtual, hypervisor. */
-#define ARM64_TIMER_PPI_SEC_PHYS   13
-#define ARM64_TIMER_PPI_PHYS	   14
-#define ARM64_TIMER_PPI_VIRT	   11
-#define ARM64_TIMER_PPI_HYP	   10
-#define ARM64_PMU_PPI		   7 /* INTID 23 */
+#define ARM64_TIMER_PPI_SEC_PHYS 13
+#define ARM64_TIMER_PPI_PHYS	 14
+#define ARM64_TIMER_PPI_VIRT	 11
+#define ARM64_TIMER_PPI_HYP	 10
+#define ARM64_PMU_PPI		 7 /* INTID 23 */
 
 #endif

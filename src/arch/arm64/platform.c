@@ -41,17 +41,21 @@ static struct arm64_platform *platform(struct vm *vm)
 int arch_validate_config(const struct vm_config *cfg, char *err, size_t err_len)
 {
 	if (cfg->boot_protocol != BOOT_PROTOCOL_AUTO) {
-		snprintf(err, err_len, "--boot-protocol is for x86_64 ELF kernels; arm64 boots a "
+		snprintf(err, err_len,
+			 "--boot-protocol is for x86_64 ELF kernels; arm64 boots a "
 			 "Linux Image (or a gzip-compressed one) as booting.rst says");
 		return -EINVAL;
 	}
 	if (cfg->irqchip == IRQCHIP_GICV2 && cfg->nr_cpus > ARM64_GIC_V2_MAX_CPUS) {
-		snprintf(err, err_len, "--cpus %d: a GICv2 serves at most %d vCPUs (use --irqchip "
-			 "gicv3 or auto)", cfg->nr_cpus, ARM64_GIC_V2_MAX_CPUS);
+		snprintf(err, err_len,
+			 "--cpus %d: a GICv2 serves at most %d vCPUs (use --irqchip "
+			 "gicv3 or auto)",
+			 cfg->nr_cpus, ARM64_GIC_V2_MAX_CPUS);
 		return -EINVAL;
 	}
 	if (cfg->memory_mib > ((1ULL << ARM64_MAX_IPA_BITS) - ARM64_RAM_BASE) >> 20) {
-		snprintf(err, err_len, "--memory %llu MiB: guest RAM must end below %d bits of "
+		snprintf(err, err_len,
+			 "--memory %llu MiB: guest RAM must end below %d bits of "
 			 "guest physical address space (it starts at 2 GiB)",
 			 (unsigned long long)cfg->memory_mib, ARM64_MAX_IPA_BITS);
 		return -EINVAL;
@@ -341,8 +345,8 @@ static int write_fdt(struct vm *vm)
 	int len;
 
 	for (int i = 0; i < vm->nr_virtio; i++)
-		virtio[i] = (struct arm64_fdt_virtio){.base = vm->virtio[i].base,
-						      .spi = vm->virtio[i].gsi};
+		virtio[i] =
+		    (struct arm64_fdt_virtio){.base = vm->virtio[i].base, .spi = vm->virtio[i].gsi};
 	blob = guest_mem_ptr(&vm->mem, p->boot.fdt_addr, ARM64_FDT_MAX_SIZE);
 	if (!blob) {
 		log_error("no guest RAM for the device tree at 0x%llx",
@@ -377,8 +381,8 @@ void arch_vcpu_describe(struct vcpu *vcpu, char *buf, size_t len)
 {
 	uint64_t pc, pstate, sp, esr_el1 = 0;
 
-	if (get_reg(vcpu, CORE_REG(regs.pc), &pc) || get_reg(vcpu, CORE_REG(regs.pstate), &pstate) ||
-	    get_reg(vcpu, CORE_REG(sp_el1), &sp)) {
+	if (get_reg(vcpu, CORE_REG(regs.pc), &pc) ||
+	    get_reg(vcpu, CORE_REG(regs.pstate), &pstate) || get_reg(vcpu, CORE_REG(sp_el1), &sp)) {
 		snprintf(buf, len, "registers unavailable");
 		return;
 	}
