@@ -68,6 +68,13 @@ scenario demo 30
 	expect 'Now the guest calls PSCI'
 	expect 'skiff: info: guest powered off \(firmware SYSTEM_OFF\)'
 
+# The same binary from a file: --raw loads it at the start of RAM.
+scenario raw 30
+	args --log-level info --raw /vmm/demo.bin
+	boots no
+	expect '^Hello from the skiff demo guest!'
+	expect 'skiff: info: guest powered off \(firmware SYSTEM_OFF\)'
+
 # L1's KVM (nested, on QEMU's GICv3) cannot emulate a GICv2: skiff says so in one line, exit 1.
 scenario irqchip-gicv2-unavailable 30
 	args --kernel "$GUEST_IMAGE" --initrd "$GUEST_INITRD" --irqchip gicv2

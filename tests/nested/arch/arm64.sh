@@ -10,6 +10,7 @@ NESTED_CACHE=$here/cache/arm64
 NESTED_SCENARIOS=$here/arch/arm64-scenarios.sh
 NESTED_MAKE_ARGS=(ARCH=arm64 STATIC=1 BUILD=build-arm64/static)
 NESTED_VMM_BIN=build-arm64/static/skiff
+NESTED_RAW_GUESTS=(build-arm64/static/guests/demo.bin) # built with skiff; /vmm/demo.bin in L1
 # Paths inside L1 (see mkinitramfs-l1), used by the scenarios.
 GUEST_IMAGE=/guest/Image GUEST_IMAGE_GZ=/guest/Image.gz GUEST_INITRD=/guest/initrd.cpio
 

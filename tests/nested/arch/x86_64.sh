@@ -8,6 +8,7 @@ NESTED_CACHE=$here/cache
 NESTED_SCENARIOS=$here/scenarios.sh
 NESTED_MAKE_ARGS=(STATIC=1 BUILD=build/static)	# how to build the static skiff ...
 NESTED_VMM_BIN=build/static/skiff		# ... and where it lands, relative to the repo
+NESTED_RAW_GUESTS=()
 # Paths inside L1 (see mkinitramfs-l1), used by the scenarios.
 GUEST_BZIMAGE=/guest/bzImage GUEST_VMLINUX=/guest/vmlinux GUEST_INITRD=/guest/initrd.cpio
 
