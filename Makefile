@@ -53,7 +53,7 @@ OBJCOPY  ?= $(CROSS_COMPILE)objcopy
 CPPFLAGS += -Isrc -D_GNU_SOURCE -MMD -MP
 CFLAGS   += -std=gnu11 $(OPT) -Wall -Wextra -Werror -Wno-unused-parameter \
 	    -Wno-missing-field-initializers -Wshadow -Wstrict-prototypes -fno-strict-aliasing
-LDLIBS   += -lpthread
+LDLIBS   += -luring -lpthread
 
 ifeq ($(STATIC),1)
 LDFLAGS  += -static

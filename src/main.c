@@ -41,6 +41,18 @@ static const char usage_text[] =
 	"                         gicv3 or gicv2; x86_64 takes only auto\n"
 	"  --cpus N               vCPUs (default 1)\n"
 	"  --memory MIB           guest memory in MiB, or with a suffix: 512M, 2G (default 256)\n"
+	"  --disk PATH[,ro][,id=NAME]\n"
+	"                         a raw disk image as virtio-blk (/dev/vda, vdb, ... in order);\n"
+	"                         ro: read-only; id: the serial the guest sees (default diskN).\n"
+	"                         Repeatable, up to 8\n"
+	"  --net tap=NAME[,mac=MAC][,id=NAME]\n"
+	"                         virtio-net on a tap interface (created if skiff may; else\n"
+	"                         create it first: ip tuntap add NAME mode tap user $USER).\n"
+	"                         Repeatable, up to 4\n"
+	"  --console serial|virtio\n"
+	"                         the guest console: the UART (ttyS0, default) or virtio-console\n"
+	"                         (hvc0)\n"
+	"  --rng                  virtio-rng: the guest's /dev/hwrng, from the host's getrandom()\n"
 	"\n"
 	"Global options:\n"
 	"  --log-level LEVEL      error, warning (default), info or debug\n"
@@ -52,7 +64,9 @@ static const char usage_text[] =
 	"\n"
 	"Examples:\n"
 	"  skiff\n"
-	"  skiff run --kernel /boot/vmlinuz --initrd initrd.img --cmdline 'panic=-1' --cpus 2\n";
+	"  skiff run --kernel /boot/vmlinuz --initrd initrd.img --cmdline 'panic=-1' --cpus 2\n"
+	"  skiff run --kernel bzImage --disk rootfs.ext4 --cmdline 'root=/dev/vda rw' \\\n"
+	"            --net tap=tap0 --rng\n";
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -107,6 +121,10 @@ enum {
 	OPT_BOOT_PROTOCOL,
 	OPT_IRQCHIP,
 	OPT_LOG_LEVEL,
+	OPT_DISK,
+	OPT_NET,
+	OPT_CONSOLE,
+	OPT_RNG,
 };
 
 static const struct option run_options[] = {
@@ -119,6 +137,10 @@ static const struct option run_options[] = {
 	{ "boot-protocol", required_argument, NULL, OPT_BOOT_PROTOCOL },
 	{ "irqchip", required_argument, NULL, OPT_IRQCHIP },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "net", required_argument, NULL, OPT_NET },
+	{ "console", required_argument, NULL, OPT_CONSOLE },
+	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -126,6 +148,7 @@ static const struct option run_options[] = {
 static int parse_run_options(int argc, char **argv, struct vm_config *cfg)
 {
 	enum log_level level;
+	char err[512];
 	long n;
 	int opt;
 
@@ -184,6 +207,25 @@ static int parse_run_options(int argc, char **argv, struct vm_config *cfg)
 						   "not '%s'",
 						   optarg);
 			log_set_level(level);
+			break;
+		case OPT_DISK:
+			if (vm_config_add_disk(cfg, optarg, err, sizeof(err)))
+				return usage_error("%s", err);
+			break;
+		case OPT_NET:
+			if (vm_config_add_net(cfg, optarg, err, sizeof(err)))
+				return usage_error("%s", err);
+			break;
+		case OPT_CONSOLE:
+			if (strcmp(optarg, "serial") == 0)
+				cfg->console = CONSOLE_SERIAL;
+			else if (strcmp(optarg, "virtio") == 0)
+				cfg->console = CONSOLE_VIRTIO;
+			else
+				return usage_error("--console is serial or virtio, not '%s'", optarg);
+			break;
+		case OPT_RNG:
+			cfg->rng = true;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);

@@ -9,8 +9,91 @@
 #include "config/vm_config.h"
 #include "virtio/device.h"
 
+#include <stdint.h>
+
+/* 5.2.3 Feature bits */
+#define VIRTIO_BLK_F_SIZE_MAX	  1
+#define VIRTIO_BLK_F_SEG_MAX	  2
+#define VIRTIO_BLK_F_RO		  5
+#define VIRTIO_BLK_F_BLK_SIZE	  6
+#define VIRTIO_BLK_F_FLUSH	  9
+#define VIRTIO_BLK_F_DISCARD	  13
+#define VIRTIO_BLK_F_WRITE_ZEROES 14
+
+/* 5.2.6 Request types and status values */
+#define VIRTIO_BLK_T_IN		  0
+#define VIRTIO_BLK_T_OUT	  1
+#define VIRTIO_BLK_T_FLUSH	  4
+#define VIRTIO_BLK_T_GET_ID	  8
+#define VIRTIO_BLK_T_DISCARD	  11
+#define VIRTIO_BLK_T_WRITE_ZEROES 13
+#define VIRTIO_BLK_S_OK		  0
+#define VIRTIO_BLK_S_IOERR	  1
+#define VIRTIO_BLK_S_UNSUPP	  2
+#define VIRTIO_BLK_ID_BYTES	  20 /* GET_ID: the serial, NUL-padded, not NUL-terminated */
+#define VIRTIO_BLK_SECTOR_SIZE	  512
+
+#define VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP 1
+
+/* The request header (device-readable, first) and one discard/write-zeroes segment (the data of
+ * those requests); little-endian. */
+struct virtio_blk_req_hdr {
+	uint32_t type;
+	uint32_t reserved;
+	uint64_t sector;
+};
+
+struct virtio_blk_discard_write_zeroes {
+	uint64_t sector;
+	uint32_t num_sectors;
+	uint32_t flags;
+};
+
+/* 5.2.4 Device configuration layout (what config_read serves), little-endian. */
+struct virtio_blk_config {
+	uint64_t capacity; /* in 512-byte sectors */
+	uint32_t size_max;
+	uint32_t seg_max;
+	struct {
+		uint16_t cylinders;
+		uint8_t heads;
+		uint8_t sectors;
+	} geometry;
+	uint32_t blk_size;
+	struct {
+		uint8_t physical_block_exp;
+		uint8_t alignment_offset;
+		uint16_t min_io_size;
+		uint32_t opt_io_size;
+	} topology;
+	uint8_t writeback;
+	uint8_t unused0;
+	uint16_t num_queues;
+	uint32_t max_discard_sectors;
+	uint32_t max_discard_seg;
+	uint32_t discard_sector_alignment;
+	uint32_t max_write_zeroes_sectors;
+	uint32_t max_write_zeroes_seg;
+	uint8_t write_zeroes_may_unmap;
+	uint8_t unused1[3];
+} __attribute__((packed));
+
 /* Opens and locks the image. Returns 0 with *out set, or -errno after one logged line that
  * names the file and the reason. */
 int virtio_blk_create(const struct disk_config *cfg, struct virtio_device **out);
+
+/* Cumulative figures since the device was created (not cleared by a guest reset), for metrics.
+ * Bytes count data of completed requests; `errors` are requests answered VIRTIO_BLK_S_IOERR and
+ * `unsupported` those answered VIRTIO_BLK_S_UNSUPP. */
+struct virtio_blk_stats {
+	uint64_t read_requests, read_bytes;
+	uint64_t write_requests, write_bytes;
+	uint64_t flushes;
+	uint64_t discards, write_zeroes;
+	uint64_t errors, unsupported;
+};
+
+/* Safe from any thread (each counter is read atomically; together they are a near snapshot). */
+void virtio_blk_get_stats(const struct virtio_device *dev, struct virtio_blk_stats *out);
 
 #endif

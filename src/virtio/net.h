@@ -1,15 +1,46 @@
 /* virtio-net (virtio 1.x 5.1) over a Linux tap device: one RX and one TX queue, the MAC address,
- * link status, and checksum/TSO offloads offered only as far as the tap accepts them
- * (TUNSETOFFLOAD). Neither a full tap nor a full ring loses or stalls traffic, and the worker
- * never spins: with no RX buffers it stops reading the tap until the driver adds some. */
+ * link status, merged RX buffers, and checksum/TSO offloads offered only as far as the tap
+ * accepts them (TUNSETOFFLOAD). Neither a full tap nor a full ring loses or stalls traffic, and
+ * the worker never spins: with no RX buffers it stops reading the tap until the driver adds some,
+ * and with a full tap it waits for the tap to become writable. */
 #ifndef SKIFF_VIRTIO_NET_H
 #define SKIFF_VIRTIO_NET_H
 
 #include "config/vm_config.h"
 #include "virtio/device.h"
 
+#include <stdint.h>
+
 /* Opens the tap named in cfg (creating it when the caller may). Returns 0 with *out set, or
  * -errno after one logged line. */
 int virtio_net_create(const struct net_config *cfg, struct virtio_device **out);
+
+/* What the device moves packets through. A tap is one; unit tests use a SOCK_SEQPACKET
+ * socketpair. `fd` is nonblocking, passes one packet per readv()/writev(), each starting with the
+ * 12-byte struct virtio_net_hdr_v1, and belongs to the device once it is created (destroy closes
+ * it; on failure the caller keeps it). set_offload(fd, TUN_F_* flags) says which partially
+ * checksummed / GSO packets the backend may hand the device: 0 or -errno when it does not support
+ * that set. */
+struct virtio_net_backend {
+	int fd;
+	int (*set_offload)(int fd, unsigned tun_flags);
+};
+
+/* virtio_net_create() on a backend other than a tap; cfg->tap only names the device. */
+int virtio_net_create_on(const struct net_config *cfg, const struct virtio_net_backend *be,
+			 struct virtio_device **out);
+
+/* Traffic counters (bytes are frame bytes, without the virtio-net header). */
+struct virtio_net_stats {
+	uint64_t rx_packets, rx_bytes; /* given to the guest */
+	uint64_t rx_dropped; /* read from the backend, but no guest buffer could take it */
+	uint64_t rx_errors;  /* failed reads from the backend, runt packets */
+	uint64_t tx_packets, tx_bytes; /* taken by the backend */
+	uint64_t tx_dropped;	       /* sent by the guest while the backend was gone */
+	uint64_t tx_errors;	       /* refused by the backend (e.g. a malformed GSO header) */
+};
+
+/* A snapshot of the counters; may be called from any thread. */
+void virtio_net_get_stats(struct virtio_device *dev, struct virtio_net_stats *out);
 
 #endif

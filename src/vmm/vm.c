@@ -1,5 +1,6 @@
 #include "vmm/vm.h"
 #include "arch/arch.h"
+#include "virtio/devices.h"
 #include "vmm/log.h"
 #include "vmm/vcpu.h"
 
@@ -188,6 +189,9 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	ret = arch_devices_init(vm);
 	if (ret)
 		goto fail;
+	ret = virtio_devices_create(vm);
+	if (ret)
+		goto fail;
 	ret = arch_load_guest(vm);
 	if (ret)
 		goto fail;
@@ -226,6 +230,7 @@ void vm_destroy(struct vm *vm)
 	free(vm->vcpus);
 	vm->vcpus = NULL;
 	vm->nr_vcpus = 0;
+	virtio_devices_destroy(vm);
 	arch_devices_destroy(vm);
 	bus_destroy(&vm->pio);
 	bus_destroy(&vm->mmio);

@@ -81,12 +81,126 @@ static void test_console_appended(void **state)
 	assert_int_equal(vm_config_kernel_cmdline(&cfg, out, 10), -E2BIG);
 }
 
+static void test_virtio_console_cmdline(void **state)
+{
+	struct vm_config cfg;
+	char out[256];
+
+	vm_config_init_defaults(&cfg);
+	cfg.console = CONSOLE_VIRTIO;
+	cfg.cmdline = "quiet";
+	assert_int_equal(vm_config_kernel_cmdline(&cfg, out, sizeof(out)), 0);
+	assert_string_equal(out, "quiet console=hvc0");
+}
+
+static void test_disk_specs(void **state)
+{
+	struct vm_config cfg;
+	char err[512];
+
+	vm_config_init_defaults(&cfg);
+	assert_int_equal(vm_config_add_disk(&cfg, "/tmp/a.img", err, sizeof(err)), 0);
+	assert_int_equal(vm_config_add_disk(&cfg, "/tmp/b.img,ro,id=data-1", err, sizeof(err)), 0);
+	assert_int_equal(cfg.nr_disks, 2);
+	assert_string_equal(cfg.disks[0].path, "/tmp/a.img");
+	assert_false(cfg.disks[0].read_only);
+	assert_string_equal(cfg.disks[0].id, "disk0");
+	assert_true(cfg.disks[1].read_only);
+	assert_string_equal(cfg.disks[1].id, "data-1");
+
+	assert_int_equal(vm_config_add_disk(&cfg, "", err, sizeof(err)), -EINVAL);
+	assert_int_equal(vm_config_add_disk(&cfg, ",ro", err, sizeof(err)), -EINVAL);
+	assert_int_equal(vm_config_add_disk(&cfg, "/x,rw,bogus", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "bogus"));
+	assert_int_equal(vm_config_add_disk(&cfg, "/x,id=123456789012345678901", err, sizeof(err)),
+			 -EINVAL);
+	assert_int_equal(cfg.nr_disks, 2);
+	while (cfg.nr_disks < VM_CONFIG_MAX_DISKS)
+		assert_int_equal(vm_config_add_disk(&cfg, "/tmp/c.img", err, sizeof(err)), 0);
+	assert_int_equal(vm_config_add_disk(&cfg, "/tmp/c.img", err, sizeof(err)), -ENOSPC);
+	assert_non_null(strstr(err, "at most 8 disks"));
+}
+
+static void test_net_specs(void **state)
+{
+	struct vm_config cfg;
+	char err[512];
+
+	vm_config_init_defaults(&cfg);
+	assert_int_equal(vm_config_add_net(&cfg, "tap=tap0,mac=02:00:00:00:00:01", err, sizeof(err)),
+			 0);
+	assert_string_equal(cfg.nets[0].tap, "tap0");
+	assert_true(cfg.nets[0].has_mac);
+	assert_int_equal(cfg.nets[0].mac[5], 1);
+	assert_string_equal(cfg.nets[0].id, "net0");
+	assert_int_equal(vm_config_add_net(&cfg, "id=eth1,tap=tap1", err, sizeof(err)), 0);
+	assert_false(cfg.nets[1].has_mac);
+	assert_string_equal(cfg.nets[1].id, "eth1");
+
+	assert_int_equal(vm_config_add_net(&cfg, "mac=02:00:00:00:00:01", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "tap=NAME is required"));
+	assert_int_equal(vm_config_add_net(&cfg, "tap=a,mac=02:00:00:00:00", err, sizeof(err)),
+			 -EINVAL);
+	assert_int_equal(vm_config_add_net(&cfg, "tap=a,mac=02:00:00:00:00:0g", err, sizeof(err)),
+			 -EINVAL);
+	assert_int_equal(vm_config_add_net(&cfg, "tap=a,mac=01:00:00:00:00:01", err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "multicast"));
+	assert_int_equal(vm_config_add_net(&cfg, "tap=0123456789abcdef", err, sizeof(err)), -EINVAL);
+	assert_int_equal(vm_config_add_net(&cfg, "tap=../x", err, sizeof(err)), -EINVAL);
+	assert_int_equal(cfg.nr_nets, 2);
+}
+
+static void test_device_validation(void **state)
+{
+	struct vm_config cfg;
+	char err[512];
+
+	vm_config_init_defaults(&cfg);
+	cfg.rng = true;
+	assert_int_equal(vm_config_validate(&cfg, 0, 0, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "need --kernel"));
+
+	vm_config_init_defaults(&cfg);
+	cfg.kernel_path = "/dev/null";
+	assert_int_equal(vm_config_add_disk(&cfg, "/nonexistent.img", err, sizeof(err)), 0);
+	assert_int_equal(vm_config_validate(&cfg, 0, 0, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "/nonexistent.img"));
+
+	vm_config_init_defaults(&cfg);
+	cfg.kernel_path = "/dev/null";
+	assert_int_equal(vm_config_add_disk(&cfg, "/dev/null,id=a", err, sizeof(err)), 0);
+	assert_int_equal(vm_config_add_disk(&cfg, "/dev/zero,id=a", err, sizeof(err)), 0);
+	assert_int_equal(vm_config_validate(&cfg, 0, 0, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "two disks have id=a"));
+
+	vm_config_init_defaults(&cfg);
+	cfg.kernel_path = "/dev/null";
+	assert_int_equal(vm_config_add_net(&cfg, "tap=t0", err, sizeof(err)), 0);
+	assert_int_equal(vm_config_add_net(&cfg, "tap=t0", err, sizeof(err)), 0);
+	assert_int_equal(vm_config_validate(&cfg, 0, 0, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "two interfaces use tap t0"));
+
+	vm_config_init_defaults(&cfg);
+	cfg.kernel_path = "/dev/null";
+	assert_int_equal(vm_config_add_disk(&cfg, "/dev/null,ro", err, sizeof(err)), 0);
+	assert_int_equal(vm_config_add_net(&cfg, "tap=t0,mac=02:00:00:00:00:01", err, sizeof(err)),
+			 0);
+	assert_int_equal(vm_config_add_net(&cfg, "tap=t1,mac=02:00:00:00:00:02", err, sizeof(err)),
+			 0);
+	assert_int_equal(vm_config_validate(&cfg, 0, 0, err, sizeof(err)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_rejections),
 		cmocka_unit_test(test_console_appended),
+		cmocka_unit_test(test_virtio_console_cmdline),
+		cmocka_unit_test(test_disk_specs),
+		cmocka_unit_test(test_net_specs),
+		cmocka_unit_test(test_device_validation),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,417 @@
+#include "virtio/blk_io.h"
+#include "vmm/event_loop.h"
+#include "vmm/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+struct blk_io {
+	int fd;
+	char name[48];
+	const struct blk_io_ops *ops;
+	void *ctx;
+	unsigned in_flight;
+
+	bool async;
+	struct io_uring ring;
+	int efd;	  /* io_uring's completion eventfd, watched on the worker loop */
+	bool attached;	  /* efd is on the loop */
+	bool need_submit; /* SQEs prepared that the kernel has not taken yet */
+	bool quiet;	  /* destroying: completions are not reported */
+};
+
+static bool uring_disabled_by_env(void)
+{
+	const char *v = getenv("SKIFF_BLK_NO_URING");
+
+	return v && *v && strcmp(v, "0") != 0;
+}
+
+static int uring_setup(struct blk_io *io, unsigned depth)
+{
+	int ret = io_uring_queue_init(depth, &io->ring, 0);
+
+	if (ret < 0)
+		return ret;
+	io->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (io->efd < 0) {
+		ret = -errno;
+		io_uring_queue_exit(&io->ring);
+		return ret;
+	}
+	ret = io_uring_register_eventfd(&io->ring, io->efd);
+	if (ret < 0) {
+		close(io->efd);
+		io_uring_queue_exit(&io->ring);
+		return ret;
+	}
+	return 0;
+}
+
+struct blk_io *blk_io_create(int fd, unsigned depth, const char *name, const struct blk_io_ops *ops,
+			     void *ctx)
+{
+	struct blk_io *io = calloc(1, sizeof(*io));
+	int ret;
+
+	if (!io) {
+		log_error("%s: out of memory", name);
+		return NULL;
+	}
+	io->fd = fd;
+	io->efd = -1;
+	io->ops = ops;
+	io->ctx = ctx;
+	snprintf(io->name, sizeof(io->name), "%s", name);
+
+	if (uring_disabled_by_env()) {
+		log_info("%s: synchronous I/O (SKIFF_BLK_NO_URING is set)", name);
+		return io;
+	}
+	ret = uring_setup(io, depth);
+	if (ret < 0) {
+		log_info("%s: io_uring unavailable (%s): synchronous I/O on the worker thread",
+			 name, strerror(-ret));
+		return io;
+	}
+	io->async = true;
+	log_info("%s: asynchronous I/O through io_uring (depth %u)", name, depth);
+	return io;
+}
+
+bool blk_io_is_async(const struct blk_io *io)
+{
+	return io->async;
+}
+
+unsigned blk_io_in_flight(const struct blk_io *io)
+{
+	return io->in_flight;
+}
+
+/* Drops the first `n` bytes from the iovec array (in place). */
+static void iov_advance(struct iovec **iov, int *cnt, size_t n)
+{
+	while (*cnt > 0 && n >= (*iov)->iov_len) {
+		n -= (*iov)->iov_len;
+		(*iov)++;
+		(*cnt)--;
+	}
+	if (*cnt > 0) {
+		(*iov)->iov_base = (char *)(*iov)->iov_base + n;
+		(*iov)->iov_len -= n;
+	}
+}
+
+/* Accounts `n` transferred bytes; returns true when the request is complete. */
+static bool transfer_progress(struct blk_io_req *req, size_t n)
+{
+	req->done += n;
+	if (req->done >= req->len) {
+		req->result = 0;
+		return true;
+	}
+	iov_advance(&req->iov, &req->iovcnt, n);
+	return false;
+}
+
+static void sync_run(struct blk_io *io, struct blk_io_req *req)
+{
+	ssize_t n;
+
+	if (req->op == BLK_IO_FLUSH) {
+		while (fdatasync(io->fd) < 0) {
+			if (errno != EINTR) {
+				req->result = -errno;
+				return;
+			}
+		}
+		req->result = 0;
+		return;
+	}
+	if (req->len == 0) {
+		req->result = 0;
+		return;
+	}
+	for (;;) {
+		off_t off = req->offset + (off_t)req->done;
+
+		if (req->op == BLK_IO_READ)
+			n = preadv(io->fd, req->iov, req->iovcnt, off);
+		else
+			n = pwritev(io->fd, req->iov, req->iovcnt, off);
+		if (n < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			req->result = -errno;
+			return;
+		}
+		if (n == 0) {
+			req->result = -EIO; /* end of file: the image shrank under us */
+			return;
+		}
+		if (transfer_progress(req, (size_t)n))
+			return;
+	}
+}
+
+/* Prepares an SQE for `req` from its current position; false when the SQ ring is full even after
+ * handing the queued entries to the kernel. */
+static bool uring_prep(struct blk_io *io, struct blk_io_req *req)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&io->ring);
+
+	if (!sqe) {
+		io_uring_submit(&io->ring);
+		sqe = io_uring_get_sqe(&io->ring);
+		if (!sqe)
+			return false;
+	}
+	switch (req->op) {
+	case BLK_IO_READ:
+		io_uring_prep_readv(sqe, io->fd, req->iov, req->iovcnt,
+				    req->offset + (off_t)req->done);
+		break;
+	case BLK_IO_WRITE:
+		io_uring_prep_writev(sqe, io->fd, req->iov, req->iovcnt,
+				     req->offset + (off_t)req->done);
+		break;
+	case BLK_IO_FLUSH:
+		/* Drain: the flush starts once every earlier request has completed, so what the
+		 * guest saw completed before it asked for the flush is on stable storage. */
+		io_uring_prep_fsync(sqe, io->fd, IORING_FSYNC_DATASYNC);
+		sqe->flags |= IOSQE_IO_DRAIN;
+		break;
+	}
+	io_uring_sqe_set_data(sqe, req);
+	io->need_submit = true;
+	return true;
+}
+
+void blk_io_submit(struct blk_io *io, struct blk_io_req *req)
+{
+	req->done = 0;
+	req->result = 0;
+	if (!io->async || (req->op != BLK_IO_FLUSH && req->len == 0)) {
+		sync_run(io, req);
+		io->ops->done(io->ctx, req);
+		return;
+	}
+	if (!uring_prep(io, req)) {
+		/* Cannot happen while the caller keeps fewer than `depth` requests in flight;
+		 * finish the request the slow way rather than lose it. */
+		sync_run(io, req);
+		io->ops->done(io->ctx, req);
+		return;
+	}
+	io->in_flight++;
+}
+
+void blk_io_kick(struct blk_io *io)
+{
+	int ret;
+
+	if (!io->async || !io->need_submit)
+		return;
+	do {
+		ret = io_uring_submit(&io->ring);
+	} while (ret == -EINTR);
+	if (ret >= 0) {
+		io->need_submit = false;
+		return;
+	}
+	/* -EAGAIN/-EBUSY: the kernel is short of resources; the entries stay in the SQ ring and
+	 * are handed over again at the next kick or completion. */
+	log_debug("%s: io_uring submit: %s (will retry)", io->name, strerror(-ret));
+}
+
+/* Handles one completion; returns true when its request is finished (false: resubmitted). */
+static bool uring_complete(struct blk_io *io, struct blk_io_req *req, int res)
+{
+	if (req->op == BLK_IO_FLUSH) {
+		req->result = res < 0 ? res : 0;
+		return true;
+	}
+	if (res == -EINTR || res == -EAGAIN) {
+		if (uring_prep(io, req))
+			return false;
+		req->result = -EIO;
+		return true;
+	}
+	if (res < 0) {
+		req->result = res;
+		return true;
+	}
+	if (res == 0) {
+		req->result = -EIO;
+		return true;
+	}
+	if (transfer_progress(req, (size_t)res))
+		return true;
+	if (!uring_prep(io, req)) {
+		req->result = -EIO;
+		return true;
+	}
+	return false;
+}
+
+/* Reaps the completions available now. Returns how many requests finished. */
+static unsigned uring_reap(struct blk_io *io)
+{
+	struct io_uring_cqe *cqe;
+	unsigned finished = 0;
+	int ret;
+
+	for (;;) {
+		ret = io_uring_peek_cqe(&io->ring, &cqe);
+		if (ret < 0)
+			break;
+		struct blk_io_req *req = io_uring_cqe_get_data(cqe);
+		int res = cqe->res;
+
+		io_uring_cqe_seen(&io->ring, cqe);
+		if (!req || !uring_complete(io, req, res))
+			continue;
+		io->in_flight--;
+		finished++;
+		if (!io->quiet)
+			io->ops->done(io->ctx, req);
+	}
+	blk_io_kick(io); /* continuations of short transfers */
+	return finished;
+}
+
+static void on_completion(void *ctx, uint32_t events)
+{
+	struct blk_io *io = ctx;
+	uint64_t count;
+
+	if (read(io->efd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		log_debug("%s: eventfd read: %s", io->name, strerror(errno));
+	if (uring_reap(io))
+		io->ops->batch_done(io->ctx);
+}
+
+void blk_io_drain(struct blk_io *io)
+{
+	unsigned finished = 0;
+	int ret;
+
+	if (!io->async)
+		return;
+	while (io->in_flight > 0) {
+		/* Hands over what is still queued and waits for at least one completion. */
+		ret = io_uring_submit_and_wait(&io->ring, 1);
+		if (ret >= 0)
+			io->need_submit = false;
+		else if (ret != -EINTR)
+			usleep(1000); /* the kernel is short of resources: try again shortly */
+		finished += uring_reap(io);
+	}
+	if (finished && !io->quiet)
+		io->ops->batch_done(io->ctx);
+}
+
+int blk_io_attach(struct blk_io *io, struct event_loop *loop)
+{
+	int ret;
+
+	if (!io->async || io->attached)
+		return 0;
+	ret = event_loop_add(loop, io->efd, EPOLLIN, on_completion, io);
+	if (ret < 0) {
+		log_error("%s: cannot watch io_uring completions: %s", io->name, strerror(-ret));
+		return ret;
+	}
+	io->attached = true;
+	return 0;
+}
+
+void blk_io_detach(struct blk_io *io, struct event_loop *loop)
+{
+	uint64_t count;
+
+	if (!io->attached)
+		return;
+	event_loop_del(loop, io->efd);
+	io->attached = false;
+	if (read(io->efd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		log_debug("%s: eventfd read: %s", io->name, strerror(errno));
+}
+
+void blk_io_destroy(struct blk_io *io)
+{
+	if (!io)
+		return;
+	if (io->async) {
+		io->quiet = true;
+		blk_io_drain(io);
+		io_uring_queue_exit(&io->ring);
+		close(io->efd);
+	}
+	free(io);
+}
+
+static int fallocate_retry(int fd, int mode, off_t offset, off_t len)
+{
+	while (fallocate(fd, mode, offset, len) < 0) {
+		if (errno != EINTR)
+			return -errno;
+	}
+	return 0;
+}
+
+int blk_io_discard(struct blk_io *io, off_t offset, off_t len)
+{
+	int ret;
+
+	if (len == 0)
+		return 0;
+	ret = fallocate_retry(io->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, len);
+	if (ret == -EOPNOTSUPP)
+		return 0; /* discarding is a hint: the data may stay */
+	return ret;
+}
+
+static int write_zeroes_by_hand(int fd, off_t offset, off_t len)
+{
+	static const char zeroes[64 * 1024];
+
+	while (len > 0) {
+		size_t chunk = len < (off_t)sizeof(zeroes) ? (size_t)len : sizeof(zeroes);
+		ssize_t n = pwrite(fd, zeroes, chunk, offset);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		offset += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int blk_io_write_zeroes(struct blk_io *io, off_t offset, off_t len, bool unmap)
+{
+	int ret;
+
+	if (len == 0)
+		return 0;
+	if (unmap &&
+	    fallocate_retry(io->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, len) == 0)
+		return 0;
+	ret = fallocate_retry(io->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, offset, len);
+	if (ret == -EOPNOTSUPP || ret == -EINVAL) /* e.g. tmpfs, or an old file system */
+		ret = write_zeroes_by_hand(io->fd, offset, len);
+	return ret;
+}

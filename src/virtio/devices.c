@@ -1,0 +1,89 @@
+#include "virtio/devices.h"
+#include "arch/arch.h"
+#include "virtio/blk.h"
+#include "virtio/console.h"
+#include "virtio/mmio.h"
+#include "virtio/net.h"
+#include "virtio/rng.h"
+#include "vmm/log.h"
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static size_t console_receive(void *ctx, const uint8_t *buf, size_t len)
+{
+	return virtio_console_receive(ctx, buf, len);
+}
+
+/* Places `dev` in the next virtio-mmio slot. Takes ownership of dev: on failure it is
+ * destroyed here. */
+static int attach(struct vm *vm, struct virtio_device *dev, const char *what)
+{
+	struct vm_virtio_slot *slot = &vm->virtio[vm->nr_virtio];
+	struct virtio_mmio_params p = {.bus = &vm->mmio, .vm_fd = vm->fd, .mem = &vm->mem};
+
+	if (vm->nr_virtio == VM_MAX_VIRTIO ||
+	    arch_virtio_mmio_slot(vm->nr_virtio, &p.base, &p.gsi) != 0) {
+		log_error("%s: no free virtio-mmio slot (this platform has %d)", dev->name,
+			  vm->nr_virtio);
+		dev->ops->destroy(dev);
+		return -ENOSPC;
+	}
+	slot->transport = virtio_mmio_create(&p, dev);
+	if (!slot->transport) {
+		dev->ops->destroy(dev);
+		return -EIO;
+	}
+	slot->base = p.base;
+	slot->gsi = p.gsi;
+	slot->dev = dev;
+	vm->nr_virtio++;
+	log_info("%s at 0x%llx (GSI %u)%s%s", dev->name, (unsigned long long)p.base, p.gsi,
+		 what ? ": " : "", what ? what : "");
+	return 0;
+}
+
+int virtio_devices_create(struct vm *vm)
+{
+	const struct vm_config *cfg = vm->cfg;
+	struct virtio_device *dev;
+	char what[4200];
+	int ret;
+
+	if (cfg->console == CONSOLE_VIRTIO) {
+		if ((ret = virtio_console_create(vm->console_out_fd, &dev)) ||
+		    (ret = attach(vm, dev, "the guest console (hvc0)")))
+			return ret;
+		vm->console = (struct console_input){.receive = console_receive, .ctx = dev};
+	}
+	for (int i = 0; i < cfg->nr_disks; i++) {
+		const struct disk_config *d = &cfg->disks[i];
+
+		snprintf(what, sizeof(what), "%s (%s)", d->path, d->read_only ? "read-only" : "rw");
+		if ((ret = virtio_blk_create(d, &dev)) || (ret = attach(vm, dev, what)))
+			return ret;
+	}
+	for (int i = 0; i < cfg->nr_nets; i++) {
+		snprintf(what, sizeof(what), "tap %s", cfg->nets[i].tap);
+		if ((ret = virtio_net_create(&cfg->nets[i], &dev)) || (ret = attach(vm, dev, what)))
+			return ret;
+	}
+	if (cfg->rng) {
+		if ((ret = virtio_rng_create(&dev)) || (ret = attach(vm, dev, "host getrandom()")))
+			return ret;
+	}
+	return 0;
+}
+
+void virtio_devices_destroy(struct vm *vm)
+{
+	for (int i = vm->nr_virtio - 1; i >= 0; i--) {
+		if (vm->console.ctx == vm->virtio[i].dev)
+			vm->console = (struct console_input){0};
+		virtio_mmio_destroy(vm->virtio[i].transport);
+		memset(&vm->virtio[i], 0, sizeof(vm->virtio[i]));
+	}
+	vm->nr_virtio = 0;
+}

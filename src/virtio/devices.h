@@ -1,0 +1,18 @@
+/* The virtio devices a VM's config asks for: each is created, given a virtio-mmio slot from the
+ * arch (address and interrupt line) and attached to the VM, in a fixed order so the guest sees
+ * the same device names on every boot: console, disks (vda, vdb, ... in --disk order), network
+ * interfaces, rng. */
+#ifndef SKIFF_VIRTIO_DEVICES_H
+#define SKIFF_VIRTIO_DEVICES_H
+
+struct vm;
+
+/* Creates and attaches every virtio device in vm->cfg, filling vm->virtio. Returns 0 or -errno
+ * after one logged line; on failure the devices created so far stay in vm->virtio for
+ * virtio_devices_destroy(). */
+int virtio_devices_create(struct vm *vm);
+
+/* Detaches and frees them all (in-flight requests complete first). */
+void virtio_devices_destroy(struct vm *vm);
+
+#endif

@@ -1,0 +1,751 @@
+/* virtio-net over a tap. Everything below runs on the device's worker thread except create,
+ * destroy, config_read (vCPU thread, reads constant data) and the stats getter.
+ *
+ * RX: a packet is read straight into the first RX chain's buffers; what does not fit spills into
+ * a bounce buffer and is copied into further chains (VIRTIO_NET_F_MRG_RXBUF), which the device
+ * holds until the whole packet is placed. A packet read from the tap is never lost for want of
+ * buffers: when the ring runs dry mid-packet, the packet waits (at most one) until the driver adds
+ * buffers. With no buffers the tap's EPOLLIN interest is dropped and the driver's RX kicks are
+ * enabled; a kick brings both back.
+ *
+ * TX: each chain is written to the tap with one writev() straight from guest memory. A full tap
+ * (EAGAIN) puts the chain back and waits for EPOLLOUT; at most TX_BUDGET packets go per wakeup,
+ * the rest after a self-kick through an eventfd so that RX gets its turn. */
+#include "virtio/net.h"
+#include "virtio/tap.h"
+#include "virtio/virtio.h"
+#include "vmm/event_loop.h"
+#include "vmm/log.h"
+
+#include <errno.h>
+#include <linux/if_tun.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/* 5.1.3 Feature bits */
+#define VIRTIO_NET_F_CSUM	0
+#define VIRTIO_NET_F_GUEST_CSUM 1
+#define VIRTIO_NET_F_MAC	5
+#define VIRTIO_NET_F_GUEST_TSO4 7
+#define VIRTIO_NET_F_GUEST_TSO6 8
+#define VIRTIO_NET_F_GUEST_ECN	9
+#define VIRTIO_NET_F_HOST_TSO4	11
+#define VIRTIO_NET_F_HOST_TSO6	12
+#define VIRTIO_NET_F_HOST_ECN	13
+#define VIRTIO_NET_F_MRG_RXBUF	15
+#define VIRTIO_NET_F_STATUS	16
+
+#define VIRTIO_NET_S_LINK_UP 1
+
+/* 5.1.6 struct virtio_net_hdr_v1: the fields the device writes on RX. */
+#define HDR_FLAGS_OFF	    0
+#define HDR_NUM_BUFFERS_OFF 10
+#define VNET_HDR_LEN	    TAP_VNET_HDR_LEN
+
+#define RXQ	       0
+#define TXQ	       1
+#define NET_QUEUE_SIZE 256
+
+/* The largest frame either side may pass: a 64 KiB GSO frame plus Ethernet and VLAN headers. */
+#define MAX_FRAME  (65536 + 18)
+#define MAX_PACKET (VNET_HDR_LEN + MAX_FRAME)
+
+#define TX_BUDGET 128 /* packets per wakeup, so that RX is not starved */
+#define RX_BUDGET 256
+
+#define BIT(n) (1ULL << (n))
+
+struct net_config_space {
+	uint8_t mac[6];
+	uint16_t status;
+	uint16_t max_virtqueue_pairs;
+} __attribute__((packed));
+
+struct rx_held {
+	uint16_t head;
+	uint32_t len;
+};
+
+enum rx_result {
+	RX_DONE,       /* a packet went to the guest */
+	RX_DROPPED,    /* a packet was read and thrown away */
+	RX_NO_PACKET,  /* the backend has nothing (or is gone) */
+	RX_NO_BUFFERS, /* the ring is empty */
+	RX_FAILED,     /* the driver broke a rule: the device is failed */
+};
+
+struct net_dev {
+	struct virtio_device dev;
+	struct virtio_net_backend be;
+	struct net_config_space config;
+	uint64_t host_features;
+	unsigned offloads; /* TUN_F_* the backend accepted */
+	int kick_fd;	   /* eventfd: TX has more work */
+
+	bool active;	     /* activated and not reset: the fds are in the loop */
+	bool tap_registered; /* the backend fd is in the loop */
+	bool backend_dead;   /* hung up or errored: nothing more is read, TX is dropped */
+	uint32_t interest;   /* the backend fd's epoll mask as registered */
+	bool rx_waiting;     /* out of RX buffers: EPOLLIN off, the driver's kicks on */
+	bool tx_blocked;     /* the backend was full: waiting for EPOLLOUT */
+	bool tx_kicked;	     /* kick_fd written and not yet handled */
+	bool tx_error_logged, rx_error_logged;
+
+	/* A packet being placed in RX buffers: rx_first holds its header, rx_held the chains filled
+	 * so far (rx_held[0] is rx_first), bounce[bounce_off, bounce_len) what is still to place.
+	 */
+	bool rx_pending;
+	struct virtq_elem rx_first, rx_cur;
+	struct iovec rx_iov[VIRTQ_MAX_SEGS + 1];
+	struct rx_held rx_held[VIRTQ_MAX_SIZE];
+	unsigned nr_held;
+	size_t rx_total;
+	uint8_t *bounce;
+	size_t bounce_off, bounce_len;
+
+	struct virtq_elem tx_elem;
+	struct virtio_net_stats stats;
+};
+
+static struct net_dev *to_net(struct virtio_device *dev)
+{
+	return dev->priv;
+}
+
+/* Only the worker thread writes the counters; the getter may read them from anywhere. */
+static void stat_add(uint64_t *counter, uint64_t n)
+{
+	__atomic_store_n(counter, __atomic_load_n(counter, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
+
+void virtio_net_get_stats(struct virtio_device *dev, struct virtio_net_stats *out)
+{
+	const struct virtio_net_stats *s = &to_net(dev)->stats;
+
+	out->rx_packets = __atomic_load_n(&s->rx_packets, __ATOMIC_RELAXED);
+	out->rx_bytes = __atomic_load_n(&s->rx_bytes, __ATOMIC_RELAXED);
+	out->rx_dropped = __atomic_load_n(&s->rx_dropped, __ATOMIC_RELAXED);
+	out->rx_errors = __atomic_load_n(&s->rx_errors, __ATOMIC_RELAXED);
+	out->tx_packets = __atomic_load_n(&s->tx_packets, __ATOMIC_RELAXED);
+	out->tx_bytes = __atomic_load_n(&s->tx_bytes, __ATOMIC_RELAXED);
+	out->tx_dropped = __atomic_load_n(&s->tx_dropped, __ATOMIC_RELAXED);
+	out->tx_errors = __atomic_load_n(&s->tx_errors, __ATOMIC_RELAXED);
+}
+
+static void update_interest(struct net_dev *nd)
+{
+	uint32_t want = (nd->rx_waiting ? 0 : EPOLLIN) | (nd->tx_blocked ? EPOLLOUT : 0);
+	int err;
+
+	if (!nd->tap_registered || want == nd->interest)
+		return;
+	err = event_loop_mod(nd->dev.loop, nd->be.fd, want);
+	if (err < 0) {
+		log_error("%s: cannot change the backend's epoll interest: %s", nd->dev.name,
+			  strerror(-err));
+		return;
+	}
+	nd->interest = want;
+}
+
+/* The backend hung up or errored (e.g. the tap was deleted): stop watching it for good. */
+static void backend_gone(struct net_dev *nd, const char *why)
+{
+	if (nd->backend_dead)
+		return;
+	log_error("%s: backend %s; no more packets will flow", nd->dev.name, why);
+	nd->backend_dead = true;
+	if (nd->tap_registered) {
+		event_loop_del(nd->dev.loop, nd->be.fd);
+		nd->tap_registered = false;
+	}
+}
+
+/* ---- RX ---- */
+
+static bool rx_chain_ok(struct net_dev *nd, const struct virtq_elem *e)
+{
+	/* 5.1.6.3.1: RX buffers are device-writable and each holds at least a header. */
+	if (e->nr_out) {
+		virtio_dev_fail(&nd->dev, RXQ, "RX chain %u has device-readable buffers", e->head);
+		return false;
+	}
+	if (e->in_len < VNET_HDR_LEN) {
+		virtio_dev_fail(&nd->dev, RXQ, "RX chain %u is %u bytes, shorter than the header",
+				e->head, e->in_len);
+		return false;
+	}
+	return true;
+}
+
+static int rx_pop(struct net_dev *nd, struct virtq_elem *e)
+{
+	struct virtq *q = &nd->dev.queues[RXQ];
+	int r = virtq_pop(q, e);
+
+	if (r < 0) {
+		virtio_dev_fail(&nd->dev, RXQ, "%s", q->error);
+		return -1;
+	}
+	if (r == 1 && !rx_chain_ok(nd, e))
+		return -1;
+	return r;
+}
+
+/* The whole packet is in guest buffers: fill in the header and hand the chains over. */
+static enum rx_result rx_complete(struct net_dev *nd)
+{
+	struct virtq *q = &nd->dev.queues[RXQ];
+	uint16_t num_buffers = nd->nr_held; /* little-endian host */
+
+	virtq_elem_write(&nd->rx_first, HDR_NUM_BUFFERS_OFF, &num_buffers, sizeof(num_buffers));
+	/* 5.1.6.4.1: without GUEST_CSUM the flags are zero (the tap may have set DATA_VALID). */
+	if (!virtio_has_feature(&nd->dev, VIRTIO_NET_F_GUEST_CSUM)) {
+		uint8_t flags = 0;
+
+		virtq_elem_write(&nd->rx_first, HDR_FLAGS_OFF, &flags, 1);
+	}
+	for (unsigned i = 0; i < nd->nr_held; i++)
+		virtq_push(q, nd->rx_held[i].head, nd->rx_held[i].len);
+	stat_add(&nd->stats.rx_packets, 1);
+	stat_add(&nd->stats.rx_bytes, nd->rx_total - VNET_HDR_LEN);
+	nd->rx_pending = false;
+	nd->nr_held = 0;
+	return RX_DONE;
+}
+
+/* Places the rest of a pending packet in further chains. */
+static enum rx_result rx_continue(struct net_dev *nd)
+{
+	struct virtq *q = &nd->dev.queues[RXQ];
+
+	while (nd->bounce_off < nd->bounce_len) {
+		size_t copied;
+		int r;
+
+		if (nd->nr_held >= q->size) {
+			/* The device holds the whole ring and the packet still does not fit. */
+			virtio_dev_fail(&nd->dev, RXQ,
+					"RX buffers too small: a %zu-byte packet does not fit in "
+					"the whole ring",
+					nd->rx_total);
+			return RX_FAILED;
+		}
+		r = rx_pop(nd, &nd->rx_cur);
+		if (r < 0)
+			return RX_FAILED;
+		if (r == 0)
+			return RX_NO_BUFFERS;
+		copied = virtq_elem_write(&nd->rx_cur, 0, nd->bounce + nd->bounce_off,
+					  nd->bounce_len - nd->bounce_off);
+		nd->rx_held[nd->nr_held].head = nd->rx_cur.head;
+		nd->rx_held[nd->nr_held].len = copied;
+		nd->nr_held++;
+		nd->bounce_off += copied;
+	}
+	return rx_complete(nd);
+}
+
+/* Reads the next packet from the backend into the next chain (and the bounce buffer). */
+static enum rx_result rx_read_packet(struct net_dev *nd)
+{
+	struct virtq *q = &nd->dev.queues[RXQ];
+	struct virtq_elem *e = &nd->rx_first;
+	ssize_t n;
+	int r;
+
+	if (nd->backend_dead)
+		return RX_NO_PACKET;
+	r = rx_pop(nd, e);
+	if (r < 0)
+		return RX_FAILED;
+	if (r == 0)
+		return RX_NO_BUFFERS;
+
+	memcpy(nd->rx_iov, e->iov + e->nr_out, e->nr_in * sizeof(struct iovec));
+	nd->rx_iov[e->nr_in].iov_base = nd->bounce;
+	nd->rx_iov[e->nr_in].iov_len = MAX_PACKET;
+	do {
+		n = readv(nd->be.fd, nd->rx_iov, e->nr_in + 1);
+	} while (n < 0 && errno == EINTR);
+
+	if (n < 0) {
+		int err = errno;
+
+		virtq_unpop(q);
+		if (err == EAGAIN || err == EWOULDBLOCK)
+			return RX_NO_PACKET;
+		stat_add(&nd->stats.rx_errors, 1);
+		if (err == EBADFD || err == EIO || err == ENXIO)
+			backend_gone(nd, "failed on read");
+		else if (!nd->rx_error_logged) {
+			log_warn("%s: reading a packet: %s", nd->dev.name, strerror(err));
+			nd->rx_error_logged = true;
+		}
+		return RX_NO_PACKET;
+	}
+	if (n == 0) {
+		virtq_unpop(q);
+		backend_gone(nd, "hung up");
+		return RX_NO_PACKET;
+	}
+	if (n < VNET_HDR_LEN) {
+		virtq_unpop(q);
+		stat_add(&nd->stats.rx_errors, 1);
+		return RX_DROPPED;
+	}
+
+	nd->rx_total = n;
+	nd->rx_held[0].head = e->head;
+	if ((size_t)n <= e->in_len) {
+		nd->rx_held[0].len = n;
+		nd->nr_held = 1;
+		return rx_complete(nd);
+	}
+	if (!virtio_has_feature(&nd->dev, VIRTIO_NET_F_MRG_RXBUF)) {
+		/* 5.1.6.3.2: without merged buffers a packet goes into one chain; the driver chose
+		 * buffers too small for it. */
+		virtq_unpop(q);
+		stat_add(&nd->stats.rx_dropped, 1);
+		log_debug("%s: dropped a %zd-byte packet larger than the %u-byte RX buffer",
+			  nd->dev.name, n, e->in_len);
+		return RX_DROPPED;
+	}
+	nd->rx_held[0].len = e->in_len;
+	nd->nr_held = 1;
+	nd->bounce_off = 0;
+	nd->bounce_len = n - e->in_len;
+	nd->rx_pending = true;
+	return rx_continue(nd);
+}
+
+/* Out of buffers: ask the driver to kick when it adds some, unless it just did. Returns true when
+ * buffers turned up meanwhile. */
+static bool rx_wait_for_buffers(struct net_dev *nd)
+{
+	struct virtq *q = &nd->dev.queues[RXQ];
+
+	virtq_set_notification(q, true);
+	if (virtq_has_avail(q)) {
+		virtq_set_notification(q, false);
+		return true;
+	}
+	nd->rx_waiting = true;
+	update_interest(nd);
+	return false;
+}
+
+static void rx_process(struct net_dev *nd)
+{
+	bool used = false;
+
+	if (!nd->active || nd->dev.failed)
+		return;
+	for (unsigned budget = RX_BUDGET; budget;) {
+		enum rx_result r = nd->rx_pending ? rx_continue(nd) : rx_read_packet(nd);
+
+		if (r == RX_DONE || r == RX_DROPPED) {
+			used |= r == RX_DONE;
+			budget--;
+		} else if (r == RX_NO_BUFFERS) {
+			if (!rx_wait_for_buffers(nd))
+				break;
+		} else {
+			break;
+		}
+	}
+	if (used)
+		nd->dev.signal_used(&nd->dev, RXQ);
+}
+
+/* ---- TX ---- */
+
+static void tx_reschedule(struct net_dev *nd)
+{
+	uint64_t one = 1;
+
+	if (nd->tx_kicked)
+		return;
+	if (write(nd->kick_fd, &one, sizeof(one)) == sizeof(one))
+		nd->tx_kicked = true;
+	else
+		log_error("%s: cannot reschedule TX: %s", nd->dev.name, strerror(errno));
+}
+
+static bool tx_chain_ok(struct net_dev *nd, const struct virtq_elem *e)
+{
+	if (e->nr_in) {
+		virtio_dev_fail(&nd->dev, TXQ, "TX chain %u has device-writable buffers", e->head);
+		return false;
+	}
+	if (e->out_len < VNET_HDR_LEN) {
+		virtio_dev_fail(&nd->dev, TXQ, "TX chain %u is %u bytes, shorter than the header",
+				e->head, e->out_len);
+		return false;
+	}
+	if (e->out_len > MAX_PACKET) {
+		virtio_dev_fail(&nd->dev, TXQ, "TX chain %u is %u bytes, more than %u", e->head,
+				e->out_len, MAX_PACKET);
+		return false;
+	}
+	return true;
+}
+
+static void tx_process(struct net_dev *nd)
+{
+	struct virtq *q = &nd->dev.queues[TXQ];
+	struct virtq_elem *e = &nd->tx_elem;
+	unsigned budget = TX_BUDGET;
+	bool used = false;
+
+	if (!nd->active || nd->dev.failed || nd->tx_blocked)
+		return;
+	virtq_set_notification(q, false);
+	while (budget) {
+		ssize_t n;
+		int r = virtq_pop(q, e);
+
+		if (r < 0) {
+			virtio_dev_fail(&nd->dev, TXQ, "%s", q->error);
+			break;
+		}
+		if (r == 0) {
+			/* Enable kicks, then look again: a chain added before the driver saw the
+			 * change would otherwise wait for the next kick. */
+			virtq_set_notification(q, true);
+			if (!virtq_has_avail(q))
+				break;
+			virtq_set_notification(q, false);
+			continue;
+		}
+		if (!tx_chain_ok(nd, e))
+			break;
+		budget--;
+		if (nd->backend_dead) {
+			stat_add(&nd->stats.tx_dropped, 1);
+			virtq_push(q, e->head, 0);
+			used = true;
+			continue;
+		}
+		do {
+			n = writev(nd->be.fd, e->iov, e->nr_out);
+		} while (n < 0 && errno == EINTR);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			virtq_unpop(q);
+			nd->tx_blocked = true;
+			update_interest(nd);
+			break;
+		}
+		if (n < 0) {
+			stat_add(&nd->stats.tx_errors, 1);
+			if (!nd->tx_error_logged) {
+				log_warn("%s: the backend refused a %u-byte packet: %s (further "
+					 "refusals are only counted)",
+					 nd->dev.name, e->out_len, strerror(errno));
+				nd->tx_error_logged = true;
+			}
+		} else {
+			stat_add(&nd->stats.tx_packets, 1);
+			stat_add(&nd->stats.tx_bytes, e->out_len - VNET_HDR_LEN);
+		}
+		virtq_push(q, e->head, 0);
+		used = true;
+	}
+	if (!budget)
+		tx_reschedule(nd);
+	if (used)
+		nd->dev.signal_used(&nd->dev, TXQ);
+}
+
+/* ---- event loop callbacks ---- */
+
+static void backend_event(void *ctx, uint32_t events)
+{
+	struct net_dev *nd = ctx;
+
+	if (events & EPOLLOUT && nd->tx_blocked) {
+		nd->tx_blocked = false;
+		update_interest(nd);
+		tx_process(nd);
+	}
+	if (events & EPOLLIN)
+		rx_process(nd);
+	/* After reading what was left: a hung-up socket still reports EPOLLIN until drained. */
+	if (events & (EPOLLERR | EPOLLHUP) && !nd->backend_dead)
+		backend_gone(nd, events & EPOLLERR ? "reported an error" : "hung up");
+	if (nd->backend_dead && nd->tx_blocked) {
+		nd->tx_blocked = false;
+		tx_process(nd); /* drop what waited, so the driver gets its buffers back */
+	}
+}
+
+static void kick_event(void *ctx, uint32_t events)
+{
+	struct net_dev *nd = ctx;
+	uint64_t count;
+
+	if (read(nd->kick_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		log_error("%s: reading the TX eventfd: %s", nd->dev.name, strerror(errno));
+	nd->tx_kicked = false;
+	tx_process(nd);
+}
+
+/* ---- virtio_device_ops ---- */
+
+static uint64_t net_features(struct virtio_device *dev)
+{
+	return to_net(dev)->host_features;
+}
+
+static void net_config_read(struct virtio_device *dev, uint32_t off, void *data, uint32_t len)
+{
+	memcpy(data, (const uint8_t *)&to_net(dev)->config + off, len);
+}
+
+/* The offloads the tap may use towards the guest: what the guest negotiated, kept consistent
+ * with the dependencies TUNSETOFFLOAD enforces (TSO needs CSUM, ECN needs TSO). */
+static unsigned guest_offloads(const struct virtio_device *dev)
+{
+	unsigned tun = 0;
+
+	if (!virtio_has_feature(dev, VIRTIO_NET_F_GUEST_CSUM))
+		return 0;
+	tun |= TUN_F_CSUM;
+	if (virtio_has_feature(dev, VIRTIO_NET_F_GUEST_TSO4))
+		tun |= TUN_F_TSO4;
+	if (virtio_has_feature(dev, VIRTIO_NET_F_GUEST_TSO6))
+		tun |= TUN_F_TSO6;
+	if (tun & (TUN_F_TSO4 | TUN_F_TSO6) && virtio_has_feature(dev, VIRTIO_NET_F_GUEST_ECN))
+		tun |= TUN_F_TSO_ECN;
+	return tun;
+}
+
+static void net_deactivate(struct net_dev *nd)
+{
+	uint64_t count;
+
+	if (nd->tap_registered)
+		event_loop_del(nd->dev.loop, nd->be.fd);
+	if (nd->active) {
+		event_loop_del(nd->dev.loop, nd->kick_fd);
+		if (read(nd->kick_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+			log_debug("%s: draining the TX eventfd: %s", nd->dev.name, strerror(errno));
+	}
+	nd->tap_registered = false;
+	nd->active = false;
+	nd->rx_pending = false;
+	nd->nr_held = 0;
+	nd->rx_waiting = false;
+	nd->tx_blocked = false;
+	nd->tx_kicked = false;
+}
+
+static int net_activate(struct virtio_device *dev)
+{
+	struct net_dev *nd = to_net(dev);
+	unsigned tun = guest_offloads(dev);
+	int err;
+
+	if (!dev->queues[RXQ].ready || !dev->queues[TXQ].ready) {
+		log_error("%s: the driver did not set up both the RX and the TX queue", dev->name);
+		return -EINVAL;
+	}
+	err = nd->be.set_offload(nd->be.fd, tun);
+	if (err < 0) {
+		log_error("%s: cannot set the backend's offloads to %#x: %s", dev->name, tun,
+			  strerror(-err));
+		return err;
+	}
+	err = event_loop_add(dev->loop, nd->kick_fd, EPOLLIN, kick_event, nd);
+	if (err < 0) {
+		log_error("%s: cannot watch the TX eventfd: %s", dev->name, strerror(-err));
+		return err;
+	}
+	nd->active = true;
+	if (!nd->backend_dead) {
+		err = event_loop_add(dev->loop, nd->be.fd, EPOLLIN, backend_event, nd);
+		if (err < 0) {
+			log_error("%s: cannot watch the backend: %s", dev->name, strerror(-err));
+			net_deactivate(nd);
+			return err;
+		}
+		nd->tap_registered = true;
+		nd->interest = EPOLLIN;
+	}
+	/* The tap's readiness drives RX; the driver's RX kicks only matter once buffers ran out. */
+	virtq_set_notification(&dev->queues[RXQ], false);
+	rx_process(nd);
+	tx_process(nd);
+	return 0;
+}
+
+static void net_queue_notify(struct virtio_device *dev, uint16_t q)
+{
+	struct net_dev *nd = to_net(dev);
+
+	if (!nd->active || dev->failed)
+		return;
+	if (q == TXQ) {
+		tx_process(nd);
+	} else if (q == RXQ) {
+		if (nd->rx_waiting) {
+			nd->rx_waiting = false;
+			virtq_set_notification(&dev->queues[RXQ], false);
+			update_interest(nd);
+		}
+		/* Also delivers a packet that waited for buffers when the tap has nothing new. */
+		rx_process(nd);
+	}
+}
+
+static void net_reset(struct virtio_device *dev)
+{
+	struct net_dev *nd = to_net(dev);
+	int err;
+
+	net_deactivate(nd);
+	err = nd->be.set_offload(nd->be.fd, 0);
+	if (err < 0 && !nd->backend_dead)
+		log_warn("%s: cannot clear the backend's offloads: %s", dev->name, strerror(-err));
+}
+
+static void net_destroy(struct virtio_device *dev)
+{
+	struct net_dev *nd = to_net(dev);
+
+	close(nd->be.fd);
+	close(nd->kick_fd);
+	free(nd->bounce);
+	free(nd);
+}
+
+static const struct virtio_device_ops net_ops = {
+    .device_id = VIRTIO_ID_NET,
+    .nr_queues = 2,
+    .queue_max_size = NET_QUEUE_SIZE,
+    .config_size = sizeof(struct net_config_space),
+    .features = net_features,
+    .config_read = net_config_read,
+    .activate = net_activate,
+    .queue_notify = net_queue_notify,
+    .reset = net_reset,
+    .destroy = net_destroy,
+};
+
+/* The largest offload set the backend accepts, trying smaller ones on refusal; leaves it at 0. */
+static unsigned probe_offloads(const struct virtio_net_backend *be)
+{
+	static const unsigned sets[] = {
+	    TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN,
+	    TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6,
+	    TUN_F_CSUM,
+	};
+	unsigned accepted = 0;
+
+	for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
+		if (be->set_offload(be->fd, sets[i]) == 0) {
+			accepted = sets[i];
+			break;
+		}
+	}
+	be->set_offload(be->fd, 0);
+	return accepted;
+}
+
+static uint64_t features_for(unsigned offloads)
+{
+	uint64_t f = BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_STATUS) | BIT(VIRTIO_NET_F_MRG_RXBUF);
+
+	if (offloads & TUN_F_CSUM)
+		f |= BIT(VIRTIO_NET_F_CSUM) | BIT(VIRTIO_NET_F_GUEST_CSUM);
+	if (offloads & TUN_F_TSO4)
+		f |= BIT(VIRTIO_NET_F_HOST_TSO4) | BIT(VIRTIO_NET_F_GUEST_TSO4);
+	if (offloads & TUN_F_TSO6)
+		f |= BIT(VIRTIO_NET_F_HOST_TSO6) | BIT(VIRTIO_NET_F_GUEST_TSO6);
+	if (offloads & TUN_F_TSO_ECN)
+		f |= BIT(VIRTIO_NET_F_HOST_ECN) | BIT(VIRTIO_NET_F_GUEST_ECN);
+	return f;
+}
+
+int virtio_net_create_on(const struct net_config *cfg, const struct virtio_net_backend *be,
+			 struct virtio_device **out)
+{
+	struct net_dev *nd = calloc(1, sizeof(*nd));
+	const uint8_t *m;
+	int err;
+
+	if (!nd) {
+		log_error("virtio-net %s: out of memory", cfg->tap);
+		return -ENOMEM;
+	}
+	nd->kick_fd = -1;
+	nd->bounce = malloc(MAX_PACKET);
+	if (!nd->bounce) {
+		log_error("virtio-net %s: out of memory", cfg->tap);
+		err = -ENOMEM;
+		goto fail;
+	}
+	nd->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (nd->kick_fd < 0) {
+		err = -errno;
+		log_error("virtio-net %s: eventfd: %s", cfg->tap, strerror(errno));
+		goto fail;
+	}
+	nd->be = *be;
+	nd->dev.ops = &net_ops;
+	nd->dev.priv = nd;
+	snprintf(nd->dev.name, sizeof(nd->dev.name), "virtio-net %s",
+		 cfg->id[0] ? cfg->id : cfg->tap);
+
+	if (cfg->has_mac) {
+		memcpy(nd->config.mac, cfg->mac, 6);
+	} else {
+		if (getrandom(nd->config.mac, 6, 0) != 6) {
+			err = -errno;
+			log_error("%s: getrandom for a MAC address: %s", nd->dev.name,
+				  strerror(errno));
+			goto fail;
+		}
+		nd->config.mac[0] = (nd->config.mac[0] & ~0x01) | 0x02; /* unicast, local */
+		m = nd->config.mac;
+		log_info("%s: no MAC address given, using %02x:%02x:%02x:%02x:%02x:%02x",
+			 nd->dev.name, m[0], m[1], m[2], m[3], m[4], m[5]);
+	}
+	nd->config.status = VIRTIO_NET_S_LINK_UP;
+	nd->config.max_virtqueue_pairs = 1;
+
+	nd->offloads = probe_offloads(be);
+	nd->host_features = features_for(nd->offloads);
+	log_debug("%s: backend offloads %#x, device features %#llx", nd->dev.name, nd->offloads,
+		  (unsigned long long)nd->host_features);
+	*out = &nd->dev;
+	return 0;
+
+fail:
+	if (nd->kick_fd >= 0)
+		close(nd->kick_fd);
+	free(nd->bounce);
+	free(nd);
+	return err;
+}
+
+int virtio_net_create(const struct net_config *cfg, struct virtio_device **out)
+{
+	struct virtio_net_backend be = {.set_offload = tap_set_offload};
+	struct net_config named = *cfg;
+	int err;
+
+	be.fd = tap_open(cfg->tap, named.tap);
+	if (be.fd < 0)
+		return be.fd;
+	err = virtio_net_create_on(&named, &be, out);
+	if (err < 0)
+		close(be.fd);
+	return err;
+}

@@ -1,0 +1,79 @@
+#include "virtio/tap.h"
+#include "vmm/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+static void log_attach_error(const char *name, int err)
+{
+	const char *shown = name[0] ? name : "(any)";
+
+	switch (err) {
+	case EPERM:
+		log_error("tap %s: not allowed to attach to it or create it; create it first, e.g. "
+			  "`ip tuntap add %s mode tap user $USER`",
+			  shown, name[0] ? name : "NAME");
+		break;
+	case EBUSY:
+		log_error("tap %s: already in use by another process", shown);
+		break;
+	case EINVAL:
+		log_error("tap %s: cannot attach (is it a tun rather than a tap, or multi-queue?)",
+			  shown);
+		break;
+	default:
+		log_error("tap %s: TUNSETIFF: %s", shown, strerror(err));
+	}
+}
+
+int tap_open(const char *name, char actual[IFNAMSIZ])
+{
+	struct ifreq ifr;
+	int fd, hdr_len = TAP_VNET_HDR_LEN, err;
+
+	if (strlen(name) >= IFNAMSIZ) {
+		log_error("tap %s: name longer than %d characters", name, IFNAMSIZ - 1);
+		return -EINVAL;
+	}
+	fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		err = errno;
+		log_error("tap %s: cannot open /dev/net/tun: %s%s", name, strerror(err),
+			  err == ENOENT ? " (is the tun module loaded?)" : "");
+		return -err;
+	}
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		err = errno;
+		log_attach_error(name, err);
+		close(fd);
+		return -err;
+	}
+	if (ioctl(fd, TUNSETVNETHDRSZ, &hdr_len) < 0) {
+		err = errno;
+		log_error("tap %s: TUNSETVNETHDRSZ %d: %s", ifr.ifr_name, hdr_len, strerror(err));
+		close(fd);
+		return -err;
+	}
+	/* Nothing the guest has not asked for until it negotiates its features. */
+	err = tap_set_offload(fd, 0);
+	if (err < 0) {
+		log_error("tap %s: TUNSETOFFLOAD: %s", ifr.ifr_name, strerror(-err));
+		close(fd);
+		return err;
+	}
+	snprintf(actual, IFNAMSIZ, "%s", ifr.ifr_name);
+	return fd;
+}
+
+int tap_set_offload(int fd, unsigned tun_flags)
+{
+	return ioctl(fd, TUNSETOFFLOAD, (unsigned long)tun_flags) < 0 ? -errno : 0;
+}

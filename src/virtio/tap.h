@@ -1,0 +1,21 @@
+/* A Linux tap interface as a packet backend for virtio-net: one frame per read()/write(), each
+ * preceded by the 12-byte virtio_net_hdr_v1 (IFF_VNET_HDR, TUNSETVNETHDRSZ), nonblocking. The
+ * offloads (TUN_F_*) say which partially checksummed or GSO frames the tap may hand us; the
+ * kernel takes such frames from us whatever they are set to. */
+#ifndef SKIFF_VIRTIO_TAP_H
+#define SKIFF_VIRTIO_TAP_H
+
+#include <net/if.h>
+
+#define TAP_VNET_HDR_LEN 12 /* struct virtio_net_hdr_v1: with num_buffers */
+
+/* Attaches to the tap `name` (an existing persistent one, or a new one when the caller has
+ * CAP_NET_ADMIN; an empty name lets the kernel choose). On success returns the fd (O_NONBLOCK,
+ * O_CLOEXEC) and the interface's name in `actual`; else -errno after one logged line that says
+ * what to do. */
+int tap_open(const char *name, char actual[IFNAMSIZ]);
+
+/* TUNSETOFFLOAD: 0 or -errno (-EINVAL for a set this kernel does not know). */
+int tap_set_offload(int fd, unsigned tun_flags);
+
+#endif

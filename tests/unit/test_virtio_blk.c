@@ -1,0 +1,1156 @@
+/* virtio-blk driven as a guest driver would, without a transport: requests are laid out in guest
+ * memory on a real split virtqueue, kicked on the device's worker loop, and their completions
+ * read back from the used ring. Each I/O test runs on both backends (io_uring and the
+ * synchronous fallback, SKIFF_BLK_NO_URING=1) and checks the image file itself. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "virtio/blk.h"
+#include "virtio/virtio.h"
+#include "vmm/event_loop.h"
+#include "vmm/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MiB	     (1ULL << 20)
+#define SECTOR	     512
+#define IMAGE_SIZE   (1 * MiB)
+#define NR_SECTORS   (IMAGE_SIZE / SECTOR)
+#define QSIZE	     256
+#define DESC_GPA     0x1000
+#define AVAIL_GPA    0x2000
+#define USED_GPA     0x3000
+#define BUF_GPA	     0x10000 /* request buffers are carved from here */
+#define RAM_SIZE     (8 * MiB)
+#define HOLE_GPA     (RAM_SIZE + MiB) /* not guest RAM: the second region starts higher */
+#define HIGH_RAM_GPA (RAM_SIZE + 4 * MiB)
+
+struct fixture {
+	bool use_uring;
+	bool read_only;
+	char path[64];
+	struct guest_mem mem;
+	struct virtq vq;
+	struct virtio_device *dev;
+	struct event_loop *loop;
+	atomic_int signals;
+	atomic_int fails;
+	char fail_reason[256];
+	uint16_t avail_idx, used_seen, next_desc;
+	uint64_t next_buf;
+};
+
+/* ---- the fake transport ---- */
+
+static void fake_signal_used(struct virtio_device *dev, uint16_t q)
+{
+	struct fixture *f = dev->transport;
+
+	atomic_fetch_add(&f->signals, 1);
+}
+
+static void fake_fail(struct virtio_device *dev, int q, const char *reason)
+{
+	struct fixture *f = dev->transport;
+
+	snprintf(f->fail_reason, sizeof(f->fail_reason), "%s", reason);
+	dev->failed = true;
+	atomic_fetch_add(&f->fails, 1);
+}
+
+static void call_activate(void *arg)
+{
+	struct virtio_device *dev = arg;
+
+	assert_int_equal(dev->ops->activate(dev), 0);
+}
+
+static void call_notify(void *arg)
+{
+	struct virtio_device *dev = arg;
+
+	dev->ops->queue_notify(dev, 0);
+}
+
+static void call_reset(void *arg)
+{
+	struct virtio_device *dev = arg;
+
+	dev->ops->reset(dev);
+}
+
+/* Notify, then reset at once, in one visit of the worker thread: requests are in flight. */
+static void call_notify_and_reset(void *arg)
+{
+	call_notify(arg);
+	call_reset(arg);
+}
+
+static void activate_queue(struct fixture *f, uint64_t extra_features)
+{
+	f->dev->features = 1ULL << VIRTIO_F_VERSION_1 | f->dev->ops->features(f->dev) |
+			   extra_features;
+	memset(&f->vq, 0, sizeof(f->vq));
+	f->vq.size = QSIZE;
+	f->vq.max_size = f->dev->ops->queue_max_size;
+	f->vq.ready = true;
+	f->vq.desc_gpa = DESC_GPA;
+	f->vq.avail_gpa = AVAIL_GPA;
+	f->vq.used_gpa = USED_GPA;
+	assert_int_equal(virtq_activate(&f->vq, &f->mem, f->dev->features), 0);
+	f->avail_idx = f->used_seen = f->next_desc = 0;
+	memset(guest_mem_ptr(&f->mem, AVAIL_GPA, 0x1000), 0, 0x1000);
+	memset(guest_mem_ptr(&f->mem, USED_GPA, 0x1000), 0, 0x1000);
+	assert_int_equal(event_loop_call(f->loop, call_activate, f->dev), 0);
+}
+
+static void make_image(struct fixture *f, uint64_t size)
+{
+	int fd;
+
+	snprintf(f->path, sizeof(f->path), "/tmp/skiff-blk-XXXXXX");
+	fd = mkstemp(f->path);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)size), 0);
+	close(fd);
+}
+
+/* Creates the device with stderr captured, and checks that the backend the test asked for is
+ * the one the log line names. */
+static struct virtio_device *create_dev(struct fixture *f, const char *id, int *ret_out)
+{
+	struct disk_config cfg = { .read_only = f->read_only };
+	struct virtio_device *dev = NULL;
+	char log_path[] = "/tmp/skiff-blk-log-XXXXXX";
+	char text[4096] = "";
+	int log_fd = mkstemp(log_path), saved = dup(2), ret;
+	ssize_t n;
+
+	snprintf(cfg.path, sizeof(cfg.path), "%s", f->path);
+	snprintf(cfg.id, sizeof(cfg.id), "%s", id);
+	if (f->use_uring)
+		unsetenv("SKIFF_BLK_NO_URING");
+	else
+		setenv("SKIFF_BLK_NO_URING", "1", 1);
+	log_set_level(LOG_INFO);
+	fflush(stderr);
+	dup2(log_fd, 2);
+	ret = virtio_blk_create(&cfg, &dev);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	log_set_level(LOG_WARN);
+	n = pread(log_fd, text, sizeof(text) - 1, 0);
+	close(log_fd);
+	unlink(log_path);
+	if (n > 0)
+		text[n] = 0;
+	if (ret_out)
+		*ret_out = ret;
+	if (ret == 0) {
+		if (!f->use_uring)
+			assert_non_null(strstr(text, "synchronous I/O (SKIFF_BLK_NO_URING"));
+		else if (strstr(text, "io_uring unavailable"))
+			fprintf(stderr, "note: io_uring is not permitted here: %s", text);
+		else
+			assert_non_null(strstr(text, "asynchronous I/O through io_uring"));
+	} else {
+		fprintf(stderr, "%s", text); /* shows the refusal, which tests check */
+		memcpy(f->fail_reason, text, sizeof(f->fail_reason) - 1);
+	}
+	return dev;
+}
+
+static int setup(void **state, bool use_uring, bool read_only, const char *id)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct guest_region layout[] = { { .gpa = 0, .size = RAM_SIZE },
+					 { .gpa = HIGH_RAM_GPA, .size = MiB } };
+	int ret;
+
+	f->use_uring = use_uring;
+	f->read_only = read_only;
+	make_image(f, IMAGE_SIZE);
+	assert_int_equal(guest_mem_map(&f->mem, layout, 2), 0);
+	f->dev = create_dev(f, id, &ret);
+	assert_int_equal(ret, 0);
+	f->loop = event_loop_create("blk-test");
+	assert_non_null(f->loop);
+	f->dev->mem = &f->mem;
+	f->dev->queues = &f->vq;
+	f->dev->loop = f->loop;
+	f->dev->transport = f;
+	f->dev->signal_used = fake_signal_used;
+	f->dev->fail = fake_fail;
+	activate_queue(f, 0);
+	f->next_buf = BUF_GPA;
+	*state = f;
+	return 0;
+}
+
+#define LONG_ID "abcdefghij0123456789"
+
+static int setup_uring(void **state)
+{
+	return setup(state, true, false, "disk-serial-7");
+}
+
+static int setup_sync(void **state)
+{
+	return setup(state, false, false, "disk-serial-7");
+}
+
+static int setup_uring_ro(void **state)
+{
+	return setup(state, true, true, "disk-serial-7");
+}
+
+static int setup_sync_ro(void **state)
+{
+	return setup(state, false, true, "disk-serial-7");
+}
+
+static int setup_uring_long_id(void **state)
+{
+	return setup(state, true, false, LONG_ID);
+}
+
+static int setup_sync_long_id(void **state)
+{
+	return setup(state, false, false, LONG_ID);
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	event_loop_call(f->loop, call_reset, f->dev);
+	f->dev->ops->destroy(f->dev);
+	event_loop_destroy(f->loop);
+	guest_mem_unmap(&f->mem);
+	unlink(f->path);
+	free(f);
+	unsetenv("SKIFF_BLK_NO_URING");
+	return 0;
+}
+
+/* ---- the fake driver ---- */
+
+struct buf {
+	uint64_t gpa;
+	uint32_t len;
+	bool writable;
+};
+
+static uint64_t alloc_buf(struct fixture *f, uint32_t len)
+{
+	uint64_t gpa = f->next_buf;
+
+	f->next_buf += (len + 63) & ~63u;
+	if (f->next_buf > RAM_SIZE - MiB) /* wrap: earlier requests are complete by now */
+		f->next_buf = BUF_GPA;
+	return gpa;
+}
+
+static void *gptr(struct fixture *f, uint64_t gpa, uint64_t len)
+{
+	void *p = guest_mem_ptr(&f->mem, gpa, len);
+
+	assert_non_null(p);
+	return p;
+}
+
+/* Puts a chain on the available ring (not kicked yet); returns its head. */
+static uint16_t add_chain(struct fixture *f, const struct buf *bufs, int n)
+{
+	struct virtq_desc *desc = gptr(f, DESC_GPA, QSIZE * sizeof(*desc));
+	struct virtq_avail *avail = gptr(f, AVAIL_GPA, 4 + 2 * QSIZE + 2);
+	uint16_t head = f->next_desc;
+
+	for (int i = 0; i < n; i++) {
+		uint16_t d = (uint16_t)((head + i) % QSIZE);
+
+		desc[d].addr = bufs[i].gpa;
+		desc[d].len = bufs[i].len;
+		desc[d].flags = (bufs[i].writable ? VIRTQ_DESC_F_WRITE : 0) |
+				(i + 1 < n ? VIRTQ_DESC_F_NEXT : 0);
+		desc[d].next = (uint16_t)((d + 1) % QSIZE);
+	}
+	f->next_desc = (uint16_t)((head + n) % QSIZE);
+	avail->ring[f->avail_idx % QSIZE] = head;
+	__atomic_store_n(&avail->idx, ++f->avail_idx, __ATOMIC_RELEASE);
+	return head;
+}
+
+static void kick(struct fixture *f)
+{
+	assert_int_equal(event_loop_call(f->loop, call_notify, f->dev), 0);
+}
+
+static struct virtq_used *used_ring(struct fixture *f)
+{
+	return gptr(f, USED_GPA, 4 + 8 * QSIZE + 2);
+}
+
+/* Waits (at most 5 s) until `n` more chains are used; returns the first new element. */
+static struct virtq_used_elem wait_used(struct fixture *f, int n)
+{
+	struct virtq_used *used = used_ring(f);
+	struct virtq_used_elem e;
+
+	for (int ms = 0; (uint16_t)(__atomic_load_n(&used->idx, __ATOMIC_ACQUIRE) - f->used_seen) <
+			 (uint16_t)n;
+	     ms++) {
+		struct timespec ts = { .tv_nsec = 1000000 };
+
+		assert_true(ms < 5000);
+		nanosleep(&ts, NULL);
+	}
+	e = used->ring[f->used_seen % QSIZE];
+	f->used_seen = (uint16_t)(f->used_seen + n);
+	return e;
+}
+
+static uint16_t used_idx(struct fixture *f)
+{
+	return __atomic_load_n(&used_ring(f)->idx, __ATOMIC_ACQUIRE);
+}
+
+struct req {
+	uint64_t hdr_gpa, status_gpa;
+	uint16_t head;
+};
+
+/* Queues a request: header, `data` buffers, status byte in its own buffer. */
+static struct req queue_req(struct fixture *f, uint32_t type, uint64_t sector,
+			    const struct buf *data, int nr_data)
+{
+	struct buf bufs[16];
+	struct virtio_blk_req_hdr *hdr;
+	struct req r;
+
+	r.hdr_gpa = alloc_buf(f, sizeof(*hdr));
+	hdr = gptr(f, r.hdr_gpa, sizeof(*hdr));
+	hdr->type = type;
+	hdr->reserved = 0;
+	hdr->sector = sector;
+	r.status_gpa = alloc_buf(f, 1);
+	*(uint8_t *)gptr(f, r.status_gpa, 1) = 0xee;
+	bufs[0] = (struct buf){ r.hdr_gpa, sizeof(*hdr), false };
+	for (int i = 0; i < nr_data; i++)
+		bufs[1 + i] = data[i];
+	bufs[1 + nr_data] = (struct buf){ r.status_gpa, 1, true };
+	r.head = add_chain(f, bufs, nr_data + 2);
+	return r;
+}
+
+static uint8_t status_of(struct fixture *f, struct req r)
+{
+	return *(uint8_t *)gptr(f, r.status_gpa, 1);
+}
+
+/* One request, kicked and waited for; returns the status and the used length. */
+static uint8_t do_req(struct fixture *f, uint32_t type, uint64_t sector, const struct buf *data,
+		      int nr_data, uint32_t *used_len)
+{
+	struct req r = queue_req(f, type, sector, data, nr_data);
+	struct virtq_used_elem e;
+
+	kick(f);
+	e = wait_used(f, 1);
+	assert_int_equal(e.id, r.head);
+	if (used_len)
+		*used_len = e.len;
+	return status_of(f, r);
+}
+
+static uint8_t do_rw(struct fixture *f, bool write, uint64_t sector, uint64_t gpa, uint32_t len)
+{
+	struct buf data = { gpa, len, !write };
+
+	return do_req(f, write ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN, sector, &data, 1, NULL);
+}
+
+static uint8_t do_dwz(struct fixture *f, uint32_t type,
+		      const struct virtio_blk_discard_write_zeroes *segs, int n)
+{
+	uint32_t len = (uint32_t)(n * sizeof(*segs));
+	struct buf data = { alloc_buf(f, len), len, false };
+
+	memcpy(gptr(f, data.gpa, len), segs, len);
+	return do_req(f, type, 0, &data, 1, NULL);
+}
+
+static struct virtio_blk_discard_write_zeroes dwz(uint64_t sector, uint32_t num, uint32_t flags)
+{
+	return (struct virtio_blk_discard_write_zeroes){ sector, num, flags };
+}
+
+static void fill_pattern(uint8_t *p, size_t len, unsigned seed)
+{
+	for (size_t i = 0; i < len; i++)
+		p[i] = (uint8_t)(i * 31 + seed + (i >> 9));
+}
+
+static void read_file(struct fixture *f, off_t off, void *buf, size_t len)
+{
+	int fd = open(f->path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, buf, len, off), (ssize_t)len);
+	close(fd);
+}
+
+static void write_file(struct fixture *f, off_t off, const void *buf, size_t len)
+{
+	int fd = open(f->path, O_WRONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, buf, len, off), (ssize_t)len);
+	assert_int_equal(fsync(fd), 0);
+	close(fd);
+}
+
+/* ---- tests ---- */
+
+static void test_config_and_features(void **state)
+{
+	struct fixture *f = *state;
+	struct virtio_blk_config c;
+	uint64_t feat = f->dev->ops->features(f->dev);
+
+	assert_int_equal(f->dev->ops->device_id, VIRTIO_ID_BLOCK);
+	assert_int_equal(f->dev->ops->nr_queues, 1);
+	assert_int_equal(f->dev->ops->queue_max_size, 256);
+	assert_int_equal(f->dev->ops->config_size, 60);
+	assert_null(f->dev->ops->config_write);
+	assert_string_equal(f->dev->name, "virtio-blk disk-serial-7");
+
+	memset(&c, 0xff, sizeof(c));
+	f->dev->ops->config_read(f->dev, 0, &c, sizeof(c));
+	assert_int_equal(c.capacity, NR_SECTORS);
+	assert_int_equal(c.blk_size, 512);
+	assert_int_equal(c.seg_max, 254);
+	assert_true(feat & 1ULL << VIRTIO_BLK_F_SEG_MAX);
+	assert_true(feat & 1ULL << VIRTIO_BLK_F_BLK_SIZE);
+	assert_true(feat & 1ULL << VIRTIO_BLK_F_FLUSH);
+	if (f->read_only) {
+		assert_true(feat & 1ULL << VIRTIO_BLK_F_RO);
+		assert_false(feat & 1ULL << VIRTIO_BLK_F_DISCARD);
+		assert_false(feat & 1ULL << VIRTIO_BLK_F_WRITE_ZEROES);
+		assert_int_equal(c.max_discard_sectors, 0);
+	} else {
+		assert_false(feat & 1ULL << VIRTIO_BLK_F_RO);
+		assert_true(feat & 1ULL << VIRTIO_BLK_F_DISCARD);
+		assert_true(feat & 1ULL << VIRTIO_BLK_F_WRITE_ZEROES);
+		assert_true(c.max_discard_sectors > 0);
+		assert_true(c.max_discard_seg > 0);
+		assert_true(c.max_write_zeroes_sectors > 0);
+		assert_true(c.max_write_zeroes_seg > 0);
+		assert_int_equal(c.write_zeroes_may_unmap, 1);
+	}
+
+	/* Byte-wise reads at any offset see the same little-endian layout. */
+	uint8_t b[8];
+
+	f->dev->ops->config_read(f->dev, 0, b, 8);
+	assert_int_equal(b[0] | b[1] << 8, NR_SECTORS);
+	f->dev->ops->config_read(f->dev, 20, b, 4);
+	assert_int_equal(b[0] | b[1] << 8, 512);
+}
+
+static void test_write_then_read_back(void **state)
+{
+	struct fixture *f = *state;
+	const uint32_t len = 3 * SECTOR;
+	uint64_t wgpa = alloc_buf(f, len), rgpa = alloc_buf(f, len + 1);
+	uint8_t expect[3 * SECTOR], on_disk[3 * SECTOR];
+	struct virtio_blk_stats st;
+	uint32_t used_len;
+
+	/* The write's data spans two descriptors split mid-sector. */
+	fill_pattern(gptr(f, wgpa, len), len, 7);
+	memcpy(expect, gptr(f, wgpa, len), len);
+	struct buf wdata[2] = { { wgpa, 700, false }, { wgpa + 700, len - 700, false } };
+
+	assert_int_equal(do_req(f, VIRTIO_BLK_T_OUT, 5, wdata, 2, &used_len), VIRTIO_BLK_S_OK);
+	assert_int_equal(used_len, 1);
+	read_file(f, 5 * SECTOR, on_disk, len);
+	assert_memory_equal(on_disk, expect, len);
+
+	/* The read's status byte is the last byte of its one writable buffer. */
+	struct virtio_blk_req_hdr *hdr;
+	uint64_t hgpa = alloc_buf(f, sizeof(*hdr));
+	struct buf chain[2] = { { hgpa, sizeof(*hdr), false }, { rgpa, len + 1, true } };
+
+	hdr = gptr(f, hgpa, sizeof(*hdr));
+	*hdr = (struct virtio_blk_req_hdr){ .type = VIRTIO_BLK_T_IN, .sector = 5 };
+	memset(gptr(f, rgpa, len + 1), 0xcc, len + 1);
+	add_chain(f, chain, 2);
+	kick(f);
+	struct virtq_used_elem e = wait_used(f, 1);
+
+	assert_int_equal(e.len, len + 1);
+	assert_memory_equal(gptr(f, rgpa, len), expect, len);
+	assert_int_equal(*(uint8_t *)gptr(f, rgpa + len, 1), VIRTIO_BLK_S_OK);
+
+	/* Reading sectors never written gives zeroes. */
+	uint8_t zero[SECTOR] = { 0 };
+
+	assert_int_equal(do_rw(f, false, 100, rgpa, SECTOR), VIRTIO_BLK_S_OK);
+	assert_memory_equal(gptr(f, rgpa, SECTOR), zero, SECTOR);
+
+	virtio_blk_get_stats(f->dev, &st);
+	assert_int_equal(st.write_requests, 1);
+	assert_int_equal(st.write_bytes, len);
+	assert_int_equal(st.read_requests, 2);
+	assert_int_equal(st.read_bytes, len + SECTOR);
+	assert_int_equal(st.errors, 0);
+	assert_true(atomic_load(&f->signals) >= 3);
+	assert_int_equal(atomic_load(&f->fails), 0);
+}
+
+/* Many requests queued before one kick: all complete, each with its own data. */
+static void test_many_requests_in_one_kick(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 64, LEN = 4 * SECTOR };
+	struct req r[N];
+	uint64_t gpa[N];
+	uint8_t want[LEN], got[LEN];
+
+	for (int i = 0; i < N; i++) {
+		gpa[i] = alloc_buf(f, LEN);
+		fill_pattern(gptr(f, gpa[i], LEN), LEN, (unsigned)i);
+		struct buf d = { gpa[i], LEN, false };
+
+		r[i] = queue_req(f, VIRTIO_BLK_T_OUT, (uint64_t)i * 4, &d, 1);
+	}
+	kick(f);
+	wait_used(f, N);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(status_of(f, r[i]), VIRTIO_BLK_S_OK);
+	for (int i = 0; i < N; i++) {
+		fill_pattern(want, LEN, (unsigned)i);
+		read_file(f, (off_t)i * LEN, got, LEN);
+		assert_memory_equal(got, want, LEN);
+	}
+
+	/* Now read them all back in one batch, into cleared buffers. */
+	for (int i = 0; i < N; i++) {
+		memset(gptr(f, gpa[i], LEN), 0, LEN);
+		struct buf d = { gpa[i], LEN, true };
+
+		r[i] = queue_req(f, VIRTIO_BLK_T_IN, (uint64_t)i * 4, &d, 1);
+	}
+	kick(f);
+	wait_used(f, N);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(status_of(f, r[i]), VIRTIO_BLK_S_OK);
+		fill_pattern(want, LEN, (unsigned)i);
+		assert_memory_equal(gptr(f, gpa[i], LEN), want, LEN);
+	}
+}
+
+static void test_flush(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t gpa = alloc_buf(f, SECTOR);
+	struct virtio_blk_stats st;
+	struct req w, fl;
+	uint32_t used_len;
+
+	/* A write and a flush in the same batch: both complete, the flush after the write. */
+	fill_pattern(gptr(f, gpa, SECTOR), SECTOR, 3);
+	struct buf d = { gpa, SECTOR, false };
+
+	w = queue_req(f, VIRTIO_BLK_T_OUT, 9, &d, 1);
+	fl = queue_req(f, VIRTIO_BLK_T_FLUSH, 0, NULL, 0);
+	kick(f);
+	wait_used(f, 2);
+	assert_int_equal(status_of(f, w), VIRTIO_BLK_S_OK);
+	assert_int_equal(status_of(f, fl), VIRTIO_BLK_S_OK);
+
+	assert_int_equal(do_req(f, VIRTIO_BLK_T_FLUSH, 0, NULL, 0, &used_len), VIRTIO_BLK_S_OK);
+	assert_int_equal(used_len, 1);
+	virtio_blk_get_stats(f->dev, &st);
+	assert_int_equal(st.flushes, 2);
+}
+
+static void test_get_id(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t gpa = alloc_buf(f, 20);
+	struct buf d = { gpa, 20, true };
+	char want[20] = "disk-serial-7"; /* NUL-padded to 20 bytes */
+	uint32_t used_len;
+
+	memset(gptr(f, gpa, 20), 'x', 20);
+	assert_int_equal(do_req(f, VIRTIO_BLK_T_GET_ID, 0, &d, 1, &used_len), VIRTIO_BLK_S_OK);
+	assert_memory_equal(gptr(f, gpa, 20), want, 20);
+	assert_int_equal(used_len, 21);
+}
+
+/* A 20-character id fills the field without a NUL (the fixture named the disk so). */
+static void test_get_id_full_length(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t gpa = alloc_buf(f, 32);
+	struct buf d = { gpa, 32, true };
+	uint32_t used_len;
+
+	memset(gptr(f, gpa, 32), 'x', 32);
+	assert_int_equal(do_req(f, VIRTIO_BLK_T_GET_ID, 0, &d, 1, &used_len), VIRTIO_BLK_S_OK);
+	assert_memory_equal(gptr(f, gpa, 20), LONG_ID, 20);
+	assert_int_equal(*(char *)gptr(f, gpa + 20, 1), 'x'); /* nothing past the 20 bytes */
+	assert_int_equal(used_len, 21);
+}
+
+static bool range_is_hole(struct fixture *f, off_t off, off_t len)
+{
+	int fd = open(f->path, O_RDONLY);
+	off_t hole = lseek(fd, off, SEEK_HOLE), data = lseek(fd, off, SEEK_DATA);
+
+	close(fd);
+	/* A hole starts at `off` and no data follows inside the range. */
+	return hole == off && (data < 0 || data >= off + len);
+}
+
+static void test_discard_punches_a_hole(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t pattern[64 * 1024], buf[8192], zero[8192] = { 0 };
+	struct virtio_blk_stats st;
+
+	fill_pattern(pattern, sizeof(pattern), 1);
+	write_file(f, 0, pattern, sizeof(pattern));
+	assert_false(range_is_hole(f, 8192, 8192));
+
+	/* Sectors [16, 32) and [64, 72): two segments in one request. */
+	struct virtio_blk_discard_write_zeroes segs[2] = { { .sector = 16, .num_sectors = 16 },
+							   { .sector = 64, .num_sectors = 8 } };
+
+	assert_int_equal(do_dwz(f, VIRTIO_BLK_T_DISCARD, segs, 2), VIRTIO_BLK_S_OK);
+	assert_true(range_is_hole(f, 8192, 8192));
+	assert_true(range_is_hole(f, 32768, 4096));
+	read_file(f, 8192, buf, 8192);
+	assert_memory_equal(buf, zero, 8192);
+	read_file(f, 0, buf, 8192); /* around it, the data stays */
+	assert_memory_equal(buf, pattern, 8192);
+	read_file(f, 16384, buf, 8192);
+	assert_memory_equal(buf, pattern + 16384, 8192);
+	virtio_blk_get_stats(f->dev, &st);
+	assert_int_equal(st.discards, 1);
+
+	/* Refused segments leave the file alone. */
+	struct virtio_blk_discard_write_zeroes bad;
+
+	bad = dwz(0, 8, 1);
+	assert_int_equal(do_dwz(f, VIRTIO_BLK_T_DISCARD, &bad, 1), VIRTIO_BLK_S_UNSUPP); /* unmap */
+	bad.flags = 2; /* reserved */
+	assert_int_equal(do_dwz(f, VIRTIO_BLK_T_DISCARD, &bad, 1), VIRTIO_BLK_S_UNSUPP);
+	bad = dwz(NR_SECTORS - 4, 8, 0);
+	assert_int_equal(do_dwz(f, VIRTIO_BLK_T_DISCARD, &bad, 1), VIRTIO_BLK_S_IOERR);
+	bad = dwz(~0ULL - 2, 8, 0);
+	assert_int_equal(do_dwz(f, VIRTIO_BLK_T_DISCARD, &bad, 1), VIRTIO_BLK_S_IOERR);
+	bad = dwz(0, 0xffffffffu, 0);
+	assert_int_equal(do_dwz(f, VIRTIO_BLK_T_DISCARD, &bad, 1), VIRTIO_BLK_S_IOERR);
+	/* A good segment followed by a bad one: nothing is done. */
+	segs[0] = dwz(0, 8, 0);
+	segs[1] = dwz(NR_SECTORS, 1, 0);
+	assert_int_equal(do_dwz(f, VIRTIO_BLK_T_DISCARD, segs, 2), VIRTIO_BLK_S_IOERR);
+	read_file(f, 0, buf, 8192);
+	assert_memory_equal(buf, pattern, 8192);
+	assert_int_equal(atomic_load(&f->fails), 0);
+}
+
+static void test_write_zeroes(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t ones[32768], buf[32768];
+	struct virtio_blk_stats st;
+
+	memset(ones, 0xaa, sizeof(ones));
+	write_file(f, 0, ones, sizeof(ones));
+
+	struct virtio_blk_discard_write_zeroes seg = { .sector = 8, .num_sectors = 9 };
+
+	assert_int_equal(do_dwz(f, VIRTIO_BLK_T_WRITE_ZEROES, &seg, 1), VIRTIO_BLK_S_OK);
+	seg = dwz(40, 8, VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP);
+	assert_int_equal(do_dwz(f, VIRTIO_BLK_T_WRITE_ZEROES, &seg, 1), VIRTIO_BLK_S_OK);
+	read_file(f, 0, buf, sizeof(buf));
+	for (size_t i = 0; i < sizeof(buf); i++) {
+		bool zeroed = (i >= 8 * SECTOR && i < 17 * SECTOR) ||
+			      (i >= 40 * SECTOR && i < 48 * SECTOR);
+
+		if (buf[i] != (zeroed ? 0 : 0xaa))
+			fail_msg("byte %zu is %#x", i, buf[i]);
+	}
+	seg = dwz(0, 1, 4);
+	assert_int_equal(do_dwz(f, VIRTIO_BLK_T_WRITE_ZEROES, &seg, 1), VIRTIO_BLK_S_UNSUPP);
+	seg = dwz(NR_SECTORS, 1, 0);
+	assert_int_equal(do_dwz(f, VIRTIO_BLK_T_WRITE_ZEROES, &seg, 1), VIRTIO_BLK_S_IOERR);
+	virtio_blk_get_stats(f->dev, &st);
+	assert_int_equal(st.write_zeroes, 2);
+	assert_int_equal(st.unsupported, 1);
+	assert_int_equal(st.errors, 1);
+}
+
+static void test_read_only_refuses_writes(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *before = malloc(IMAGE_SIZE), *after = malloc(IMAGE_SIZE);
+	uint64_t gpa = alloc_buf(f, 2 * SECTOR);
+	struct stat st_before, st_after;
+
+	fill_pattern(before, IMAGE_SIZE, 9);
+	write_file(f, 0, before, IMAGE_SIZE);
+	assert_int_equal(stat(f->path, &st_before), 0);
+
+	memset(gptr(f, gpa, 2 * SECTOR), 0x55, 2 * SECTOR);
+	assert_int_equal(do_rw(f, true, 0, gpa, 2 * SECTOR), VIRTIO_BLK_S_IOERR);
+	struct virtio_blk_discard_write_zeroes seg = { .sector = 0, .num_sectors = 64 };
+
+	assert_int_equal(do_dwz(f, VIRTIO_BLK_T_DISCARD, &seg, 1), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(do_dwz(f, VIRTIO_BLK_T_WRITE_ZEROES, &seg, 1), VIRTIO_BLK_S_IOERR);
+
+	/* Reads and flushes still work. */
+	assert_int_equal(do_rw(f, false, 1, gpa, 2 * SECTOR), VIRTIO_BLK_S_OK);
+	assert_memory_equal(gptr(f, gpa, 2 * SECTOR), before + SECTOR, 2 * SECTOR);
+	assert_int_equal(do_req(f, VIRTIO_BLK_T_FLUSH, 0, NULL, 0, NULL), VIRTIO_BLK_S_OK);
+
+	read_file(f, 0, after, IMAGE_SIZE);
+	assert_memory_equal(after, before, IMAGE_SIZE);
+	free(before);
+	free(after);
+	assert_int_equal(stat(f->path, &st_after), 0);
+	assert_int_equal(st_after.st_blocks, st_before.st_blocks);
+	assert_int_equal(st_after.st_size, st_before.st_size);
+	assert_int_equal(atomic_load(&f->fails), 0);
+}
+
+static void test_out_of_range_requests(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t gpa = alloc_buf(f, 4 * SECTOR);
+	struct stat st;
+	uint32_t used_len;
+
+	memset(gptr(f, gpa, 4 * SECTOR), 0x77, 4 * SECTOR);
+	struct buf d = { gpa, 2 * SECTOR, true };
+
+	/* Reads: one sector past the end, a sector number that overflows, far away. */
+	assert_int_equal(do_req(f, VIRTIO_BLK_T_IN, NR_SECTORS - 1, &d, 1, &used_len),
+			 VIRTIO_BLK_S_IOERR);
+	assert_int_equal(used_len, 1);
+	assert_int_equal(do_rw(f, false, ~0ULL, gpa, SECTOR), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(do_rw(f, false, ~0ULL / 512 + 1, gpa, SECTOR), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(do_rw(f, false, NR_SECTORS, gpa, SECTOR), VIRTIO_BLK_S_IOERR);
+	/* The buffer was not touched. */
+	for (int i = 0; i < 2 * SECTOR; i++)
+		assert_int_equal(((uint8_t *)gptr(f, gpa, 2 * SECTOR))[i], 0x77);
+
+	/* Writes past the end do not grow the file. */
+	assert_int_equal(do_rw(f, true, NR_SECTORS - 1, gpa, 2 * SECTOR), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(do_rw(f, true, ~0ULL - 1, gpa, 4 * SECTOR), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(stat(f->path, &st), 0);
+	assert_int_equal(st.st_size, IMAGE_SIZE);
+
+	/* The last sector itself is fine; lengths must be whole sectors. */
+	assert_int_equal(do_rw(f, true, NR_SECTORS - 1, gpa, SECTOR), VIRTIO_BLK_S_OK);
+	assert_int_equal(do_rw(f, false, 0, gpa, 100), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(do_rw(f, true, 0, gpa, SECTOR + 1), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(atomic_load(&f->fails), 0);
+}
+
+/* The image shrank under the VM: reads past the new end fail, they do not hang or crash. */
+static void test_image_shrank(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t gpa = alloc_buf(f, 8 * SECTOR);
+
+	assert_int_equal(truncate(f->path, 4 * SECTOR), 0);
+	assert_int_equal(do_rw(f, false, 0, gpa, 4 * SECTOR), VIRTIO_BLK_S_OK);
+	assert_int_equal(do_rw(f, false, 2, gpa, 4 * SECTOR), VIRTIO_BLK_S_IOERR); /* short */
+	assert_int_equal(do_rw(f, false, 100, gpa, SECTOR), VIRTIO_BLK_S_IOERR);   /* at EOF */
+}
+
+static void test_unsupported_type(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t gpa = alloc_buf(f, 64);
+	struct buf d = { gpa, 64, true };
+	struct virtio_blk_stats st;
+	uint32_t used_len;
+
+	assert_int_equal(do_req(f, 99, 0, NULL, 0, &used_len), VIRTIO_BLK_S_UNSUPP);
+	assert_int_equal(used_len, 1);
+	assert_int_equal(do_req(f, 10 /* GET_LIFETIME */, 0, &d, 1, NULL), VIRTIO_BLK_S_UNSUPP);
+	assert_int_equal(do_req(f, 0x80000000u, 0, NULL, 0, NULL), VIRTIO_BLK_S_UNSUPP);
+	virtio_blk_get_stats(f->dev, &st);
+	assert_int_equal(st.unsupported, 3);
+	assert_int_equal(atomic_load(&f->fails), 0);
+}
+
+/* Resets the device (as the transport does after DEVICE_NEEDS_RESET) and sets the queue up
+ * again, then checks that a request works. */
+static void reset_and_check_working(struct fixture *f)
+{
+	uint64_t gpa = alloc_buf(f, SECTOR);
+
+	assert_int_equal(event_loop_call(f->loop, call_reset, f->dev), 0);
+	f->dev->failed = false;
+	virtq_reset(&f->vq);
+	activate_queue(f, 0);
+	assert_int_equal(do_rw(f, false, 0, gpa, SECTOR), VIRTIO_BLK_S_OK);
+}
+
+/* A malformed chain marks the device failed; it takes nothing more until reset. */
+static void expect_failed(struct fixture *f, const char *reason_part)
+{
+	uint16_t before = used_idx(f);
+	struct timespec ts = { .tv_nsec = 50 * 1000000 };
+
+	kick(f);
+	assert_int_equal(atomic_load(&f->fails), 1);
+	assert_true(f->dev->failed);
+	if (reason_part && !strstr(f->fail_reason, reason_part))
+		fail_msg("fail reason \"%s\" lacks \"%s\"", f->fail_reason, reason_part);
+	/* A good request after it is not served. */
+	queue_req(f, VIRTIO_BLK_T_FLUSH, 0, NULL, 0);
+	kick(f);
+	nanosleep(&ts, NULL);
+	assert_int_equal(used_idx(f), before);
+	reset_and_check_working(f);
+	atomic_store(&f->fails, 0);
+}
+
+static void test_malformed_chains_fail_the_device(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t hgpa = alloc_buf(f, 16), sgpa = alloc_buf(f, 1), dgpa = alloc_buf(f, SECTOR);
+	struct virtio_blk_req_hdr *hdr = gptr(f, hgpa, 16);
+
+	*hdr = (struct virtio_blk_req_hdr){ .type = VIRTIO_BLK_T_IN, .sector = 0 };
+
+	/* Header too short. */
+	struct buf short_hdr[2] = { { hgpa, 8, false }, { sgpa, 1, true } };
+
+	add_chain(f, short_hdr, 2);
+	expect_failed(f, "header");
+
+	/* No device-writable buffer for the status. */
+	struct buf no_status[2] = { { hgpa, 16, false }, { dgpa, SECTOR, false } };
+
+	*hdr = (struct virtio_blk_req_hdr){ .type = VIRTIO_BLK_T_OUT, .sector = 0 };
+	add_chain(f, no_status, 2);
+	expect_failed(f, "status");
+
+	/* A read carrying device-readable data. */
+	struct buf read_out[3] = { { hgpa, 16, false }, { dgpa, SECTOR, false },
+				   { sgpa, 1, true } };
+
+	*hdr = (struct virtio_blk_req_hdr){ .type = VIRTIO_BLK_T_IN, .sector = 0 };
+	add_chain(f, read_out, 3);
+	expect_failed(f, "wrong direction");
+
+	/* A write whose data is device-writable. */
+	struct buf write_in[3] = { { hgpa, 16, false }, { dgpa, SECTOR, true }, { sgpa, 1, true } };
+
+	*hdr = (struct virtio_blk_req_hdr){ .type = VIRTIO_BLK_T_OUT, .sector = 0 };
+	add_chain(f, write_in, 3);
+	expect_failed(f, "wrong direction");
+
+	/* A flush with data. */
+	*hdr = (struct virtio_blk_req_hdr){ .type = VIRTIO_BLK_T_FLUSH };
+	add_chain(f, write_in, 3);
+	expect_failed(f, "wrong direction");
+
+	/* Buffers outside guest RAM: in the hole between regions, and running off the end of the
+	 * high region. The queue refuses them; nothing is read or written. */
+	struct buf hole[3] = { { hgpa, 16, false }, { HOLE_GPA, SECTOR, true }, { sgpa, 1, true } };
+
+	*hdr = (struct virtio_blk_req_hdr){ .type = VIRTIO_BLK_T_IN, .sector = 0 };
+	*(uint8_t *)gptr(f, sgpa, 1) = 0xee;
+	add_chain(f, hole, 3);
+	expect_failed(f, NULL);
+	assert_int_equal(*(uint8_t *)gptr(f, sgpa, 1), 0xee);
+	struct buf off_end[3] = { { hgpa, 16, false },
+				  { HIGH_RAM_GPA + MiB - SECTOR / 2, SECTOR, true },
+				  { sgpa, 1, true } };
+
+	add_chain(f, off_end, 3);
+	expect_failed(f, NULL);
+	assert_int_equal(*(uint8_t *)gptr(f, sgpa, 1), 0xee);
+
+	/* A read at the very top of guest RAM is fine: the status is RAM's last byte. */
+	struct buf top[2] = { { hgpa, 16, false },
+			      { HIGH_RAM_GPA + MiB - SECTOR - 1, SECTOR + 1, true } };
+
+	add_chain(f, top, 2);
+	kick(f);
+	assert_int_equal(wait_used(f, 1).len, SECTOR + 1);
+	assert_int_equal(*(uint8_t *)gptr(f, HIGH_RAM_GPA + MiB - 1, 1), VIRTIO_BLK_S_OK);
+	assert_int_equal(atomic_load(&f->fails), 0);
+}
+
+static void drop_cache(struct fixture *f)
+{
+	int fd = open(f->path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(fdatasync(fd), 0);
+	assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	close(fd);
+}
+
+/* Reset waits for in-flight reads: once it returns, guest memory is not written any more, and
+ * nothing more appears in the used ring. */
+static void test_reset_waits_for_in_flight_io(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 32, LEN = 16 * 1024 };
+	uint64_t gpa[N];
+	struct timespec ts = { .tv_nsec = 100 * 1000000 };
+	uint8_t pattern[LEN];
+
+	fill_pattern(pattern, LEN, 5);
+	for (int i = 0; i < (int)(IMAGE_SIZE / LEN); i++)
+		write_file(f, (off_t)i * LEN, pattern, LEN);
+	drop_cache(f); /* reads then wait for the disk: they are still in flight at the reset */
+	for (int i = 0; i < N; i++) {
+		gpa[i] = alloc_buf(f, LEN);
+		struct buf d = { gpa[i], LEN, true };
+
+		queue_req(f, VIRTIO_BLK_T_IN, (uint64_t)(i % 64) * (LEN / SECTOR), &d, 1);
+	}
+	assert_int_equal(event_loop_call(f->loop, call_notify_and_reset, f->dev), 0);
+	uint16_t idx = used_idx(f);
+
+	for (int i = 0; i < N; i++)
+		memset(gptr(f, gpa[i], LEN), 0x3c, LEN);
+	nanosleep(&ts, NULL);
+	for (int i = 0; i < N; i++) {
+		const uint8_t *p = gptr(f, gpa[i], LEN);
+
+		for (int j = 0; j < LEN; j++)
+			if (p[j] != 0x3c)
+				fail_msg("buffer %d byte %d written after reset", i, j);
+	}
+	assert_int_equal(used_idx(f), idx);
+	virtq_reset(&f->vq);
+	activate_queue(f, 0);
+	assert_int_equal(do_rw(f, false, 0, gpa[0], LEN), VIRTIO_BLK_S_OK);
+	assert_memory_equal(gptr(f, gpa[0], LEN), pattern, LEN);
+}
+
+/* A driver may offer the same chain again while it is in flight: more requests than the device
+ * has slots for. The rest wait in the ring and are taken as slots free up; all complete. */
+struct offer_again {
+	struct fixture *f;
+	uint16_t head;
+};
+
+static void offer(struct fixture *f, uint16_t head, int n)
+{
+	struct virtq_avail *avail = gptr(f, AVAIL_GPA, 4 + 2 * QSIZE + 2);
+
+	for (int i = 0; i < n; i++) {
+		avail->ring[f->avail_idx % QSIZE] = head;
+		__atomic_store_n(&avail->idx, ++f->avail_idx, __ATOMIC_RELEASE);
+	}
+}
+
+/* On the worker: take a full ring, then (before any completion is reaped) a second one. */
+static void call_notify_offer_notify(void *arg)
+{
+	struct offer_again *o = arg;
+
+	call_notify(o->f->dev);
+	offer(o->f, o->head, QSIZE);
+	call_notify(o->f->dev);
+}
+
+static void test_more_requests_than_slots(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t gpa = alloc_buf(f, 4096);
+	struct buf d = { gpa, 4096, true };
+	struct virtio_blk_stats st;
+	struct req r;
+
+	r = queue_req(f, VIRTIO_BLK_T_IN, 8, &d, 1);
+	offer(f, r.head, QSIZE - 1);
+	struct offer_again o = { f, r.head };
+
+	assert_int_equal(event_loop_call(f->loop, call_notify_offer_notify, &o), 0);
+	wait_used(f, 2 * QSIZE);
+	assert_int_equal(status_of(f, r), VIRTIO_BLK_S_OK);
+	virtio_blk_get_stats(f->dev, &st);
+	assert_int_equal(st.read_requests, 2 * QSIZE);
+	assert_int_equal(atomic_load(&f->fails), 0);
+}
+
+/* With EVENT_IDX the device asks for the next kick (avail_event) once it has taken everything;
+ * without it, VIRTQ_USED_F_NO_NOTIFY is clear after processing. */
+static void test_notifications_reenabled(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t gpa = alloc_buf(f, SECTOR);
+	struct virtq_used *used = used_ring(f);
+
+	assert_int_equal(do_rw(f, false, 0, gpa, SECTOR), VIRTIO_BLK_S_OK);
+	assert_int_equal(used->flags & VIRTQ_USED_F_NO_NOTIFY, 0);
+
+	event_loop_call(f->loop, call_reset, f->dev);
+	virtq_reset(&f->vq);
+	activate_queue(f, 1ULL << VIRTIO_F_EVENT_IDX);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(do_rw(f, false, (uint64_t)i, gpa, SECTOR), VIRTIO_BLK_S_OK);
+	uint16_t avail_event = *(uint16_t *)gptr(f, USED_GPA + 4 + 8 * QSIZE, 2);
+
+	assert_int_equal(avail_event, f->avail_idx);
+}
+
+static void test_lock_refuses_second_writer(void **state)
+{
+	struct fixture *f = *state;
+	struct fixture g = { .use_uring = f->use_uring };
+	struct virtio_device *dev, *dev2;
+	int ret;
+
+	/* The fixture's device holds the write lock: neither a writer nor a reader gets in. */
+	snprintf(g.path, sizeof(g.path), "%s", f->path);
+	dev = create_dev(&g, "again", &ret);
+	assert_int_equal(ret, -EBUSY);
+	assert_null(dev);
+	assert_non_null(strstr(g.fail_reason, "in use by another process (locked)"));
+	assert_non_null(strstr(g.fail_reason, f->path));
+	g.read_only = true;
+	dev = create_dev(&g, "again", &ret);
+	assert_int_equal(ret, -EBUSY);
+
+	/* Once it is gone, two readers share the image, and a writer is refused. */
+	event_loop_call(f->loop, call_reset, f->dev);
+	f->dev->ops->destroy(f->dev);
+	dev = create_dev(&g, "r1", &ret);
+	assert_int_equal(ret, 0);
+	dev2 = create_dev(&g, "r2", &ret);
+	assert_int_equal(ret, 0);
+	g.read_only = false;
+	assert_null(create_dev(&g, "w", &ret));
+	assert_int_equal(ret, -EBUSY);
+	dev2->ops->destroy(dev2);
+	dev->ops->destroy(dev);
+
+	/* The fixture gets a device back for its teardown. */
+	f->dev = create_dev(&g, "w", &ret);
+	assert_int_equal(ret, 0);
+	f->dev->mem = &f->mem;
+	f->dev->queues = &f->vq;
+	f->dev->loop = f->loop;
+	f->dev->transport = f;
+	f->dev->signal_used = fake_signal_used;
+	f->dev->fail = fake_fail;
+}
+
+static void test_bad_images(void **state)
+{
+	struct fixture g = { .use_uring = false };
+	struct virtio_device *dev;
+	int ret;
+
+	snprintf(g.path, sizeof(g.path), "/nonexistent/skiff.img");
+	assert_null(create_dev(&g, "x", &ret));
+	assert_int_equal(ret, -ENOENT);
+	assert_non_null(strstr(g.fail_reason, "/nonexistent/skiff.img"));
+	snprintf(g.path, sizeof(g.path), "/tmp");
+	assert_null(create_dev(&g, "x", &ret));
+	assert_true(ret < 0);
+	snprintf(g.path, sizeof(g.path), "/dev/null");
+	g.read_only = true;
+	assert_null(create_dev(&g, "x", &ret));
+	assert_int_equal(ret, -EINVAL);
+	assert_non_null(strstr(g.fail_reason, "not a regular file or a block device"));
+
+	/* An empty image is legal: capacity 0. A size that is not whole sectors is rounded down. */
+	struct virtio_blk_config c;
+
+	g.read_only = false;
+	make_image(&g, 0);
+	dev = create_dev(&g, "empty", &ret);
+	assert_int_equal(ret, 0);
+	dev->ops->config_read(dev, 0, &c, sizeof(c));
+	assert_int_equal(c.capacity, 0);
+	dev->ops->destroy(dev);
+	assert_int_equal(truncate(g.path, 1000), 0);
+	dev = create_dev(&g, "odd", &ret);
+	assert_int_equal(ret, 0);
+	dev->ops->config_read(dev, 0, &c, sizeof(c));
+	assert_int_equal(c.capacity, 1);
+	dev->ops->destroy(dev);
+	unlink(g.path);
+}
+
+static void test_io_uring_permitted(void **state)
+{
+	struct io_uring ring;
+	int ret = io_uring_queue_init(8, &ring, 0);
+
+	if (ret < 0)
+		skip(); /* the io_uring cases then exercise the fallback; see their log note */
+	io_uring_queue_exit(&ring);
+}
+
+#define BOTH(fn)                                                                     \
+	{ #fn "_io_uring", fn, setup_uring, teardown, NULL }, {                    \
+		#fn "_sync", fn, setup_sync, teardown, NULL                          \
+	}
+#define BOTH_RO(fn)                                                                  \
+	{ #fn "_io_uring", fn, setup_uring_ro, teardown, NULL }, {                 \
+		#fn "_sync", fn, setup_sync_ro, teardown, NULL                       \
+	}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_io_uring_permitted),
+		cmocka_unit_test_setup_teardown(test_config_and_features, setup_sync, teardown),
+		{ "test_config_and_features_ro", test_config_and_features, setup_sync_ro, teardown,
+		  NULL },
+		BOTH(test_write_then_read_back),
+		BOTH(test_many_requests_in_one_kick),
+		BOTH(test_flush),
+		BOTH(test_get_id),
+		{ "test_get_id_full_length_io_uring", test_get_id_full_length, setup_uring_long_id,
+		  teardown, NULL },
+		{ "test_get_id_full_length_sync", test_get_id_full_length, setup_sync_long_id,
+		  teardown, NULL },
+		BOTH(test_discard_punches_a_hole),
+		BOTH(test_write_zeroes),
+		BOTH_RO(test_read_only_refuses_writes),
+		BOTH(test_out_of_range_requests),
+		BOTH(test_image_shrank),
+		BOTH(test_unsupported_type),
+		BOTH(test_malformed_chains_fail_the_device),
+		BOTH(test_reset_waits_for_in_flight_io),
+		BOTH(test_more_requests_than_slots),
+		BOTH(test_notifications_reenabled),
+		BOTH(test_lock_refuses_second_writer),
+		cmocka_unit_test(test_bad_images),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

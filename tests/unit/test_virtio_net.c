@@ -1,0 +1,991 @@
+/* virtio-net driven through its rings by a test "driver" (rings laid out in guest memory, kicks
+ * that honour the device's notification suppression) on a real event loop. The backend is a
+ * SOCK_SEQPACKET socketpair standing in for the tap, or, when this process may create one in a
+ * network namespace of its own, a real tap reached from the host side with an AF_PACKET socket.
+ * Covered: TX reaches the backend intact; RX fills guest buffers with the right used lengths and
+ * num_buffers, also across several buffers; a packet waiting for RX buffers is neither lost nor
+ * spun on; a full backend on TX loses nothing; malformed chains fail the device; offloads are
+ * offered only as far as the backend accepts them. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "virtio/net.h"
+#include "virtio/queue.h"
+#include "virtio/virtio.h"
+#include "vmm/event_loop.h"
+#include "vmm/log.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_packet.h>
+#include <linux/if_tun.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RAM_SIZE       (4ULL << 20)
+#define BUF_GPA	       0x100000ULL /* buffers are handed out from here up */
+#define QSIZE	       256
+#define HDR_LEN	       12
+#define RXQ	       0
+#define TXQ	       1
+#define ETHERTYPE_TEST 0x88b5 /* IEEE local experimental */
+#define LOOP_NAME      "net-test"
+
+#define F_CSUM	     (1ULL << 0)
+#define F_GUEST_CSUM (1ULL << 1)
+#define F_MAC	     (1ULL << 5)
+#define F_GUEST_TSO4 (1ULL << 7)
+#define F_GUEST_TSO6 (1ULL << 8)
+#define F_GUEST_ECN  (1ULL << 9)
+#define F_HOST_TSO4  (1ULL << 11)
+#define F_HOST_TSO6  (1ULL << 12)
+#define F_MRG_RXBUF  (1ULL << 15)
+#define F_STATUS     (1ULL << 16)
+#define F_EVENT_IDX  (1ULL << VIRTIO_F_EVENT_IDX)
+#define F_VERSION_1  (1ULL << VIRTIO_F_VERSION_1)
+#define F_BASE	     (F_VERSION_1 | F_MAC | F_STATUS | F_MRG_RXBUF)
+
+static bool tap_allowed; /* main() got a network namespace and /dev/net/tun */
+
+struct drv_ring {
+	uint64_t desc_gpa, avail_gpa, used_gpa;
+	uint16_t next_desc, avail_idx, used_seen, kicked_idx;
+};
+
+struct fx {
+	struct guest_mem mem;
+	uint8_t *ram;
+	uint64_t next_buf;
+	struct virtq queues[2];
+	struct drv_ring ring[2];
+	struct virtio_device *dev;
+	struct event_loop *loop;
+	int peer; /* the socketpair's far end, or an AF_PACKET socket on the tap */
+	int ifindex;
+	int signals[2], fails, activate_result;
+	unsigned offload_accept, offload_last; /* the fake backend's TUN_F_* */
+};
+
+static struct fx *current; /* for the fake backend's set_offload */
+
+/* ---- guest memory and the driver side of the rings ---- */
+
+static void *gptr(struct fx *f, uint64_t gpa, uint64_t len)
+{
+	void *p = guest_mem_ptr(&f->mem, gpa, len);
+
+	assert_non_null(p);
+	return p;
+}
+
+static uint64_t alloc_buf(struct fx *f, uint32_t len)
+{
+	uint64_t gpa = f->next_buf;
+
+	f->next_buf = (f->next_buf + len + 63) & ~63ULL;
+	assert_true(f->next_buf <= RAM_SIZE);
+	return gpa;
+}
+
+static struct virtq_desc *desc(struct fx *f, int q, unsigned i)
+{
+	return (struct virtq_desc *)gptr(f, f->ring[q].desc_gpa, QSIZE * 16) + i;
+}
+
+static struct virtq_avail *avail(struct fx *f, int q)
+{
+	return gptr(f, f->ring[q].avail_gpa, 6 + 2 * QSIZE);
+}
+
+static struct virtq_used *used(struct fx *f, int q)
+{
+	return gptr(f, f->ring[q].used_gpa, 6 + 8 * QSIZE);
+}
+
+struct seg {
+	uint64_t gpa;
+	uint32_t len;
+	bool write;
+};
+
+/* Puts a chain on the available ring; returns its head. */
+static uint16_t add_chain(struct fx *f, int q, const struct seg *segs, int n)
+{
+	struct drv_ring *r = &f->ring[q];
+	uint16_t head = r->next_desc;
+
+	for (int i = 0; i < n; i++) {
+		uint16_t idx = (head + i) % QSIZE;
+		struct virtq_desc *d = desc(f, q, idx);
+
+		d->addr = segs[i].gpa;
+		d->len = segs[i].len;
+		d->flags =
+		    (segs[i].write ? VIRTQ_DESC_F_WRITE : 0) | (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0);
+		d->next = (idx + 1) % QSIZE;
+	}
+	r->next_desc = (head + n) % QSIZE;
+	avail(f, q)->ring[r->avail_idx % QSIZE] = head;
+	r->avail_idx++;
+	__atomic_store_n(&avail(f, q)->idx, r->avail_idx, __ATOMIC_RELEASE);
+	return head;
+}
+
+static uint16_t add_rx_buf(struct fx *f, uint32_t len, uint64_t *gpa)
+{
+	struct seg s = {.gpa = alloc_buf(f, len), .len = len, .write = true};
+
+	if (gpa)
+		*gpa = s.gpa;
+	return add_chain(f, RXQ, &s, 1);
+}
+
+static void notify_fn(void *arg)
+{
+	struct fx *f = current;
+
+	f->dev->ops->queue_notify(f->dev, (uint16_t)(uintptr_t)arg);
+}
+
+/* Kicks queue q only if the device asked for kicks (used flags, or avail_event with EVENT_IDX),
+ * as a real driver does: a device that forgets to ask loses the wakeup. */
+static bool kick(struct fx *f, int q)
+{
+	struct drv_ring *r = &f->ring[q];
+	uint16_t old = r->kicked_idx, now = r->avail_idx;
+	bool need;
+
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (f->dev->features & F_EVENT_IDX) {
+		uint16_t event =
+		    __atomic_load_n((uint16_t *)&used(f, q)->ring[QSIZE], __ATOMIC_ACQUIRE);
+
+		need = (uint16_t)(now - event - 1) < (uint16_t)(now - old);
+	} else {
+		need = !(__atomic_load_n(&used(f, q)->flags, __ATOMIC_ACQUIRE) &
+			 VIRTQ_USED_F_NO_NOTIFY);
+	}
+	r->kicked_idx = now;
+	if (need)
+		assert_int_equal(event_loop_call(f->loop, notify_fn, (void *)(uintptr_t)q), 0);
+	return need;
+}
+
+static uint16_t used_idx(struct fx *f, int q)
+{
+	return __atomic_load_n(&used(f, q)->idx, __ATOMIC_ACQUIRE);
+}
+
+/* Waits until `count` more used entries are on queue q (false after 2 s). */
+static bool wait_used(struct fx *f, int q, unsigned count)
+{
+	for (int i = 0; i < 2000; i++) {
+		if ((uint16_t)(used_idx(f, q) - f->ring[q].used_seen) >= count)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+static struct virtq_used_elem take_used(struct fx *f, int q)
+{
+	struct drv_ring *r = &f->ring[q];
+	struct virtq_used_elem e;
+
+	assert_true(used_idx(f, q) != r->used_seen);
+	e = used(f, q)->ring[r->used_seen % QSIZE];
+	r->used_seen++;
+	return e;
+}
+
+/* CPU ticks the device's worker thread has used: a spinning worker burns ~100 a second. */
+static long loop_cpu_ticks(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+	long ticks = -1;
+
+	assert_non_null(d);
+	while ((de = readdir(d))) {
+		char path[300], buf[512], *p;
+		unsigned long ut, st;
+		FILE *fp;
+
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", de->d_name);
+		fp = fopen(path, "r");
+		if (!fp)
+			continue;
+		if (!fgets(buf, sizeof(buf), fp) || strncmp(buf, LOOP_NAME, strlen(LOOP_NAME))) {
+			fclose(fp);
+			continue;
+		}
+		fclose(fp);
+		snprintf(path, sizeof(path), "/proc/self/task/%s/stat", de->d_name);
+		fp = fopen(path, "r");
+		assert_non_null(fp);
+		assert_non_null(fgets(buf, sizeof(buf), fp));
+		fclose(fp);
+		p = strrchr(buf, ')');
+		assert_non_null(p);
+		/* After the comm: state, then fields 4..13, then utime (14) and stime (15). */
+		assert_int_equal(
+		    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st),
+		    2);
+		ticks = ut + st;
+	}
+	closedir(d);
+	assert_true(ticks >= 0);
+	return ticks;
+}
+
+/* The worker stays idle for 300 ms: no busy loop on an fd it cannot serve. */
+static void assert_idle(void)
+{
+	long before = loop_cpu_ticks();
+
+	usleep(300 * 1000);
+	assert_true(loop_cpu_ticks() - before <= 3);
+}
+
+/* ---- the device ---- */
+
+static void fake_signal(struct virtio_device *dev, uint16_t q)
+{
+	__atomic_fetch_add(&current->signals[q], 1, __ATOMIC_RELAXED);
+}
+
+static void fake_fail(struct virtio_device *dev, int q, const char *reason)
+{
+	__atomic_fetch_add(&current->fails, 1, __ATOMIC_RELAXED);
+}
+
+static int fake_set_offload(int fd, unsigned flags)
+{
+	if (flags & ~current->offload_accept)
+		return -EINVAL;
+	current->offload_last = flags;
+	return 0;
+}
+
+static int fx_setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	f->ram = aligned_alloc(4096, RAM_SIZE);
+	assert_non_null(f->ram);
+	memset(f->ram, 0, RAM_SIZE);
+	f->mem.regions[0] = (struct guest_region){.gpa = 0, .size = RAM_SIZE, .hva = f->ram};
+	f->mem.nr_regions = 1;
+	f->next_buf = BUF_GPA;
+	f->peer = -1;
+	for (int q = 0; q < 2; q++) {
+		f->ring[q].desc_gpa = 0x10000 + q * 0x10000;
+		f->ring[q].avail_gpa = f->ring[q].desc_gpa + 0x4000;
+		f->ring[q].used_gpa = f->ring[q].desc_gpa + 0x8000;
+	}
+	f->offload_accept = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+	current = f;
+	*state = f;
+	return 0;
+}
+
+static void reset_fn(void *arg)
+{
+	struct fx *f = arg;
+
+	f->dev->ops->reset(f->dev);
+}
+
+static int fx_teardown(void **state)
+{
+	struct fx *f = *state;
+
+	if (f->dev) {
+		if (f->loop)
+			event_loop_call(f->loop, reset_fn, f);
+		f->dev->ops->destroy(f->dev);
+	}
+	if (f->loop)
+		event_loop_destroy(f->loop);
+	if (f->peer >= 0)
+		close(f->peer);
+	free(f->ram);
+	free(f);
+	current = NULL;
+	return 0;
+}
+
+/* A device on a socketpair; `sndbuf` > 0 shrinks the device end's send buffer. */
+static void create_on_socketpair(struct fx *f, int sndbuf)
+{
+	struct net_config cfg = {
+	    .tap = "sp0", .has_mac = true, .mac = {0x52, 0x54, 0, 0x12, 0x34, 0x56}};
+	struct virtio_net_backend be = {.set_offload = fake_set_offload};
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv),
+			 0);
+	/* SO_SNDBUFFORCE (CAP_NET_ADMIN) goes beyond net.core.wmem_max. */
+	if (sndbuf > 0 && setsockopt(sv[0], SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)))
+		assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)),
+				 0);
+	be.fd = sv[0];
+	f->peer = sv[1];
+	assert_int_equal(virtio_net_create_on(&cfg, &be, &f->dev), 0);
+}
+
+static void activate_fn(void *arg)
+{
+	struct fx *f = arg;
+
+	f->activate_result = f->dev->ops->activate(f->dev);
+}
+
+/* What the transport does at DRIVER_OK: negotiated features, queues, loop, callbacks. */
+static void start(struct fx *f, uint64_t features)
+{
+	struct virtio_device *dev = f->dev;
+
+	assert_int_equal(features & ~(dev->ops->features(dev) | F_VERSION_1 | F_EVENT_IDX), 0);
+	f->loop = event_loop_create(LOOP_NAME);
+	assert_non_null(f->loop);
+	for (int q = 0; q < 2; q++) {
+		struct virtq *vq = &f->queues[q];
+
+		vq->max_size = dev->ops->queue_max_size;
+		vq->size = QSIZE;
+		vq->desc_gpa = f->ring[q].desc_gpa;
+		vq->avail_gpa = f->ring[q].avail_gpa;
+		vq->used_gpa = f->ring[q].used_gpa;
+		vq->ready = true;
+		assert_int_equal(virtq_activate(vq, &f->mem, features), 0);
+	}
+	dev->mem = &f->mem;
+	dev->queues = f->queues;
+	dev->features = features;
+	dev->loop = f->loop;
+	dev->signal_used = fake_signal;
+	dev->fail = fake_fail;
+	assert_int_equal(event_loop_call(f->loop, activate_fn, f), 0);
+	assert_int_equal(f->activate_result, 0);
+}
+
+static void stats(struct fx *f, struct virtio_net_stats *s)
+{
+	virtio_net_get_stats(f->dev, s);
+}
+
+/* A test frame: header (flags given), Ethernet to the device's MAC, ETHERTYPE_TEST, a pattern
+ * seeded by `seed`. Returns the total length (header + frame). */
+static size_t make_packet(uint8_t *buf, size_t frame_len, uint8_t flags, unsigned seed)
+{
+	static const uint8_t dst[6] = {0x52, 0x54, 0, 0x12, 0x34, 0x56};
+	static const uint8_t src[6] = {0x02, 0, 0, 0, 0, 0x01};
+
+	memset(buf, 0, HDR_LEN);
+	buf[0] = flags;
+	memcpy(buf + HDR_LEN, dst, 6);
+	memcpy(buf + HDR_LEN + 6, src, 6);
+	buf[HDR_LEN + 12] = ETHERTYPE_TEST >> 8;
+	buf[HDR_LEN + 13] = ETHERTYPE_TEST & 0xff;
+	for (size_t i = 14; i < frame_len; i++)
+		buf[HDR_LEN + i] = (uint8_t)(seed * 31 + i * 7);
+	return HDR_LEN + frame_len;
+}
+
+static void peer_send(struct fx *f, const void *buf, size_t len)
+{
+	assert_int_equal(send(f->peer, buf, len, 0), (ssize_t)len);
+}
+
+/* ---- TX ---- */
+
+static void test_tx_reaches_backend(void **state)
+{
+	struct fx *f = *state;
+	uint8_t pkt[HDR_LEN + 100], got[256];
+	uint64_t g = alloc_buf(f, sizeof(pkt));
+	struct seg segs[2] = {{g, HDR_LEN, false}, {g + HDR_LEN, 100, false}};
+	struct virtio_net_stats s;
+	struct virtq_used_elem u;
+	uint16_t head;
+
+	create_on_socketpair(f, 0);
+	start(f, F_BASE | F_EVENT_IDX);
+	make_packet(pkt, 100, 0, 1);
+	memcpy(gptr(f, g, sizeof(pkt)), pkt, sizeof(pkt));
+	head = add_chain(f, TXQ, segs, 2);
+	assert_true(kick(f, TXQ));
+	assert_true(wait_used(f, TXQ, 1));
+	u = take_used(f, TXQ);
+	assert_int_equal(u.id, head);
+	assert_int_equal(u.len, 0);
+	assert_int_equal(recv(f->peer, got, sizeof(got), 0), sizeof(pkt));
+	assert_memory_equal(got, pkt, sizeof(pkt));
+	assert_true(__atomic_load_n(&f->signals[TXQ], __ATOMIC_RELAXED) >= 1);
+	stats(f, &s);
+	assert_int_equal(s.tx_packets, 1);
+	assert_int_equal(s.tx_bytes, 100);
+	assert_int_equal(f->fails, 0);
+}
+
+/* The backend is full: chains wait, in order, for it to drain, none is lost and the worker
+ * sleeps meanwhile. */
+static void test_tx_backend_full(void **state)
+{
+	enum { N = 64, FRAME = 1000 };
+	struct fx *f = *state;
+	uint8_t pkt[HDR_LEN + FRAME], got[2048];
+	uint64_t gpas[N];
+	unsigned received = 0;
+	struct virtio_net_stats s;
+
+	create_on_socketpair(f, 4096);
+	start(f, F_BASE | F_EVENT_IDX);
+	for (unsigned i = 0; i < N; i++) {
+		struct seg sg;
+
+		gpas[i] = alloc_buf(f, sizeof(pkt));
+		make_packet(pkt, FRAME, 0, i);
+		memcpy(gptr(f, gpas[i], sizeof(pkt)), pkt, sizeof(pkt));
+		sg = (struct seg){gpas[i], sizeof(pkt), false};
+		add_chain(f, TXQ, &sg, 1);
+	}
+	kick(f, TXQ);
+	usleep(100 * 1000);
+	assert_true(used_idx(f, TXQ) < N); /* the backend took only some */
+	assert_idle();
+
+	for (int tries = 0; received < N && tries < 2000;) {
+		ssize_t n = recv(f->peer, got, sizeof(got), 0);
+
+		if (n < 0) {
+			assert_int_equal(errno, EAGAIN);
+			usleep(1000);
+			tries++;
+			continue;
+		}
+		make_packet(pkt, FRAME, 0, received);
+		assert_int_equal(n, sizeof(pkt));
+		assert_memory_equal(got, pkt, sizeof(pkt));
+		received++;
+	}
+	assert_int_equal(received, N);
+	assert_true(wait_used(f, TXQ, N));
+	stats(f, &s);
+	assert_int_equal(s.tx_packets, N);
+	assert_int_equal(s.tx_errors + s.tx_dropped, 0);
+}
+
+/* More chains than the device takes per wakeup, one kick, and room for all of them in the
+ * backend: the device comes back for the rest by itself. */
+static void test_tx_many_in_one_kick(void **state)
+{
+	enum { N = 200, FRAME = 60 };
+	struct fx *f = *state;
+	uint8_t pkt[HDR_LEN + FRAME], got[256];
+	unsigned received = 0;
+
+	if (!tap_allowed)
+		skip(); /* needs root in a network namespace for the room below */
+	create_on_socketpair(f, 4 << 20);
+	start(f, F_BASE | F_EVENT_IDX);
+	for (unsigned i = 0; i < N; i++) {
+		struct seg sg = {alloc_buf(f, sizeof(pkt)), sizeof(pkt), false};
+
+		make_packet(pkt, FRAME, 0, i);
+		memcpy(gptr(f, sg.gpa, sizeof(pkt)), pkt, sizeof(pkt));
+		add_chain(f, TXQ, &sg, 1);
+	}
+	assert_true(kick(f, TXQ));
+	for (int tries = 0; received < N && tries < 2000;) {
+		ssize_t n = recv(f->peer, got, sizeof(got), 0);
+
+		if (n < 0) {
+			usleep(1000);
+			tries++;
+			continue;
+		}
+		make_packet(pkt, FRAME, 0, received);
+		assert_int_equal(n, sizeof(pkt));
+		assert_memory_equal(got, pkt, sizeof(pkt));
+		received++;
+	}
+	assert_int_equal(received, N);
+	assert_true(wait_used(f, TXQ, N));
+}
+
+static void tx_malformed(void **state, const struct seg *segs, int n)
+{
+	struct fx *f = *state;
+
+	create_on_socketpair(f, 0);
+	start(f, F_BASE);
+	add_chain(f, TXQ, segs, n);
+	kick(f, TXQ);
+	for (int i = 0; i < 2000 && !__atomic_load_n(&f->fails, __ATOMIC_RELAXED); i++)
+		usleep(1000);
+	assert_int_equal(f->fails, 1);
+	assert_true(f->dev->failed);
+	assert_int_equal(used_idx(f, TXQ), 0);
+}
+
+static void test_tx_writable_buffer_fails(void **state)
+{
+	struct seg segs[2] = {{BUF_GPA, 64, false}, {BUF_GPA + 64, 64, true}};
+
+	tx_malformed(state, segs, 2);
+}
+
+static void test_tx_short_header_fails(void **state)
+{
+	struct seg segs[1] = {{BUF_GPA, HDR_LEN - 4, false}};
+
+	tx_malformed(state, segs, 1);
+}
+
+/* ---- RX ---- */
+
+static uint16_t hdr_num_buffers(struct fx *f, uint64_t gpa)
+{
+	uint16_t v;
+
+	memcpy(&v, gptr(f, gpa + 10, 2), 2);
+	return v;
+}
+
+static void test_rx_one_buffer(void **state)
+{
+	struct fx *f = *state;
+	uint8_t pkt[HDR_LEN + 60];
+	struct virtio_net_stats s;
+	struct virtq_used_elem u;
+	uint64_t g;
+	uint16_t head;
+
+	create_on_socketpair(f, 0);
+	start(f, F_BASE | F_EVENT_IDX);
+	head = add_rx_buf(f, 2048, &g);
+	add_rx_buf(f, 2048, NULL);
+	kick(f, RXQ);
+	/* DATA_VALID from the backend must not reach a driver without GUEST_CSUM. */
+	peer_send(f, pkt, make_packet(pkt, 60, 2, 7));
+	assert_true(wait_used(f, RXQ, 1));
+	u = take_used(f, RXQ);
+	assert_int_equal(u.id, head);
+	assert_int_equal(u.len, sizeof(pkt));
+	assert_int_equal(hdr_num_buffers(f, g), 1);
+	assert_int_equal(*(uint8_t *)gptr(f, g, 1), 0);
+	assert_memory_equal(gptr(f, g + HDR_LEN, 60), pkt + HDR_LEN, 60);
+	assert_true(__atomic_load_n(&f->signals[RXQ], __ATOMIC_RELAXED) >= 1);
+	stats(f, &s);
+	assert_int_equal(s.rx_packets, 1);
+	assert_int_equal(s.rx_bytes, 60);
+}
+
+/* A packet larger than one buffer spans several, num_buffers in the first header. */
+static void test_rx_merged_buffers(void **state)
+{
+	struct fx *f = *state;
+	uint8_t pkt[HDR_LEN + 600], got[HDR_LEN + 600];
+	uint64_t g[4];
+	uint16_t heads[4];
+	size_t off = 0;
+
+	create_on_socketpair(f, 0);
+	start(f, F_BASE | F_EVENT_IDX | F_GUEST_CSUM | F_CSUM);
+	for (int i = 0; i < 4; i++)
+		heads[i] = add_rx_buf(f, 256, &g[i]);
+	kick(f, RXQ);
+	peer_send(f, pkt, make_packet(pkt, 600, 2, 3));
+	assert_true(wait_used(f, RXQ, 3));
+	for (int i = 0; i < 3; i++) {
+		struct virtq_used_elem u = take_used(f, RXQ);
+
+		assert_int_equal(u.id, heads[i]);
+		assert_int_equal(u.len, i < 2 ? 256 : sizeof(pkt) - 512);
+		memcpy(got + off, gptr(f, g[i], u.len), u.len);
+		off += u.len;
+	}
+	assert_int_equal(off, sizeof(pkt));
+	assert_int_equal(hdr_num_buffers(f, g[0]), 3);
+	got[10] = got[11] = 0;			    /* num_buffers, written by the device */
+	assert_memory_equal(got, pkt, sizeof(pkt)); /* DATA_VALID kept: GUEST_CSUM negotiated */
+}
+
+/* No RX buffers: packets wait in the backend (the worker sleeps), then each buffer the driver
+ * adds takes the next one, in order, through the driver's kicks alone. */
+static void rx_waits_for_buffers(void **state, uint64_t features)
+{
+	struct fx *f = *state;
+	uint8_t pkt[HDR_LEN + 100];
+
+	create_on_socketpair(f, 0);
+	start(f, features);
+	for (unsigned i = 0; i < 3; i++)
+		peer_send(f, pkt, make_packet(pkt, 100, 0, i));
+	assert_idle();
+	assert_int_equal(used_idx(f, RXQ), 0);
+
+	for (unsigned i = 0; i < 3; i++) {
+		struct virtq_used_elem u;
+		uint64_t g;
+
+		add_rx_buf(f, 1024, &g);
+		assert_true(kick(f, RXQ)); /* the device asked for it */
+		assert_true(wait_used(f, RXQ, 1));
+		u = take_used(f, RXQ);
+		assert_int_equal(u.len, sizeof(pkt));
+		make_packet(pkt, 100, 0, i);
+		assert_memory_equal(gptr(f, g + HDR_LEN, 100), pkt + HDR_LEN, 100);
+		usleep(20 * 1000); /* let the device run dry again */
+	}
+	assert_idle();
+
+	/* Buffers added while the backend is empty: the device reads the backend again. */
+	add_rx_buf(f, 1024, NULL);
+	assert_true(kick(f, RXQ));
+	usleep(20 * 1000);
+	peer_send(f, pkt, make_packet(pkt, 100, 0, 3));
+	assert_true(wait_used(f, RXQ, 1));
+	assert_int_equal(take_used(f, RXQ).len, sizeof(pkt));
+	assert_int_equal(f->fails, 0);
+}
+
+static void test_rx_waits_for_buffers(void **state)
+{
+	rx_waits_for_buffers(state, F_BASE);
+}
+
+static void test_rx_waits_for_buffers_event_idx(void **state)
+{
+	rx_waits_for_buffers(state, F_BASE | F_EVENT_IDX);
+}
+
+/* The ring runs dry in the middle of a packet: the packet waits, whole, for more buffers. */
+static void test_rx_pending_mid_packet(void **state)
+{
+	struct fx *f = *state;
+	uint8_t pkt[HDR_LEN + 600], next[HDR_LEN + 60];
+	uint64_t g[3], gn;
+	struct virtq_used_elem u;
+
+	create_on_socketpair(f, 0);
+	start(f, F_BASE | F_EVENT_IDX);
+	add_rx_buf(f, 256, &g[0]);
+	kick(f, RXQ);
+	peer_send(f, pkt, make_packet(pkt, 600, 0, 5));
+	peer_send(f, next, make_packet(next, 60, 0, 6));
+	assert_idle();
+	assert_int_equal(used_idx(f, RXQ), 0);
+
+	add_rx_buf(f, 256, &g[1]);
+	add_rx_buf(f, 256, &g[2]);
+	add_rx_buf(f, 256, &gn);
+	assert_true(kick(f, RXQ));
+	assert_true(wait_used(f, RXQ, 4));
+	for (int i = 0; i < 3; i++) {
+		u = take_used(f, RXQ);
+		assert_int_equal(u.len, i < 2 ? 256 : sizeof(pkt) - 512);
+		if (i)
+			assert_memory_equal(gptr(f, g[i], u.len), pkt + 256 * i, u.len);
+	}
+	assert_int_equal(hdr_num_buffers(f, g[0]), 3);
+	assert_memory_equal(gptr(f, g[0] + HDR_LEN, 256 - HDR_LEN), pkt + HDR_LEN, 256 - HDR_LEN);
+	u = take_used(f, RXQ);
+	assert_int_equal(u.len, sizeof(next));
+	assert_int_equal(hdr_num_buffers(f, gn), 1);
+	assert_memory_equal(gptr(f, gn + HDR_LEN, 60), next + HDR_LEN, 60);
+}
+
+/* Without MRG_RXBUF a packet too big for the buffer is dropped, and the buffer reused. */
+static void test_rx_without_mrg_drops_oversized(void **state)
+{
+	struct fx *f = *state;
+	uint8_t big[HDR_LEN + 600], small[HDR_LEN + 60];
+	struct virtio_net_stats s;
+	struct virtq_used_elem u;
+	uint64_t g;
+
+	create_on_socketpair(f, 0);
+	start(f, F_VERSION_1 | F_MAC);
+	add_rx_buf(f, 256, &g);
+	kick(f, RXQ);
+	peer_send(f, big, make_packet(big, 600, 0, 1));
+	peer_send(f, small, make_packet(small, 60, 0, 2));
+	assert_true(wait_used(f, RXQ, 1));
+	u = take_used(f, RXQ);
+	assert_int_equal(u.len, sizeof(small));
+	assert_int_equal(hdr_num_buffers(f, g), 1);
+	assert_memory_equal(gptr(f, g + HDR_LEN, 60), small + HDR_LEN, 60);
+	stats(f, &s);
+	assert_int_equal(s.rx_dropped, 1);
+	assert_int_equal(s.rx_packets, 1);
+}
+
+static void test_rx_readable_buffer_fails(void **state)
+{
+	struct fx *f = *state;
+	struct seg segs[1] = {{BUF_GPA, 2048, false}};
+
+	create_on_socketpair(f, 0);
+	add_chain(f, RXQ, segs, 1);
+	start(f, F_BASE);
+	assert_int_equal(f->fails, 1);
+	assert_true(f->dev->failed);
+}
+
+/* ---- features and config ---- */
+
+static void test_offloads_follow_backend(void **state)
+{
+	struct fx *f = *state;
+	uint64_t feat;
+
+	f->offload_accept = TUN_F_CSUM; /* a backend that knows no TSO */
+	create_on_socketpair(f, 0);
+	feat = f->dev->ops->features(f->dev);
+	assert_true(feat & F_CSUM && feat & F_GUEST_CSUM);
+	assert_false(feat & (F_HOST_TSO4 | F_HOST_TSO6 | F_GUEST_TSO4 | F_GUEST_TSO6));
+	assert_true(feat & F_MAC && feat & F_STATUS && feat & F_MRG_RXBUF);
+	f->dev->ops->destroy(f->dev);
+	close(f->peer);
+
+	f->offload_accept = 0;
+	create_on_socketpair(f, 0);
+	feat = f->dev->ops->features(f->dev);
+	assert_false(feat & (F_CSUM | F_GUEST_CSUM | F_HOST_TSO4 | F_GUEST_TSO4));
+	f->dev->ops->destroy(f->dev);
+	close(f->peer);
+
+	/* Everything offered; the tap gets what the guest negotiated, nothing more. */
+	f->offload_accept = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+	create_on_socketpair(f, 0);
+	feat = f->dev->ops->features(f->dev);
+	assert_true(feat & F_HOST_TSO4 && feat & F_GUEST_TSO6 && feat & F_GUEST_ECN);
+	assert_int_equal(f->offload_last, 0);
+	start(f, F_BASE | F_CSUM | F_GUEST_CSUM | F_GUEST_TSO4);
+	assert_int_equal(f->offload_last, TUN_F_CSUM | TUN_F_TSO4);
+	assert_int_equal(event_loop_call(f->loop, reset_fn, f), 0);
+	assert_int_equal(f->offload_last, 0);
+}
+
+static void test_config_space(void **state)
+{
+	struct fx *f = *state;
+	struct net_config cfg = {.tap = "sp1"};
+	struct virtio_net_backend be = {.fd = -1, .set_offload = fake_set_offload};
+	uint8_t cs[10];
+	uint16_t v;
+
+	create_on_socketpair(f, 0);
+	assert_int_equal(f->dev->ops->config_size, 10);
+	f->dev->ops->config_read(f->dev, 0, cs, sizeof(cs));
+	assert_memory_equal(cs, ((uint8_t[]){0x52, 0x54, 0, 0x12, 0x34, 0x56}), 6);
+	memcpy(&v, cs + 6, 2);
+	assert_int_equal(v, 1); /* VIRTIO_NET_S_LINK_UP */
+	memcpy(&v, cs + 8, 2);
+	assert_int_equal(v, 1); /* max_virtqueue_pairs */
+	assert_int_equal(f->dev->ops->nr_queues, 2);
+	assert_int_equal(f->dev->ops->device_id, VIRTIO_ID_NET);
+
+	/* No MAC configured: a random locally administered unicast one. */
+	be.fd = dup(f->peer);
+	f->dev->ops->destroy(f->dev);
+	assert_int_equal(virtio_net_create_on(&cfg, &be, &f->dev), 0);
+	f->dev->ops->config_read(f->dev, 0, cs, 6);
+	assert_int_equal(cs[0] & 0x03, 0x02);
+}
+
+/* ---- a real tap, in this process's own network namespace ---- */
+
+static int if_up(const char *name)
+{
+	struct ifreq ifr = {0};
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), idx;
+
+	assert_true(s >= 0);
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	assert_int_equal(ioctl(s, SIOCGIFFLAGS, &ifr), 0);
+	ifr.ifr_flags |= IFF_UP;
+	assert_int_equal(ioctl(s, SIOCSIFFLAGS, &ifr), 0);
+	close(s);
+	idx = if_nametoindex(name);
+	assert_true(idx > 0);
+	return idx;
+}
+
+/* Waits for a frame of ETHERTYPE_TEST arriving on the tap from the device; returns its length. */
+static ssize_t packet_recv_test_frame(struct fx *f, uint8_t *buf, size_t len)
+{
+	for (int i = 0; i < 2000; i++) {
+		struct sockaddr_ll from;
+		socklen_t fl = sizeof(from);
+		ssize_t n =
+		    recvfrom(f->peer, buf, len, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+
+		if (n < 0) {
+			assert_int_equal(errno, EAGAIN);
+			usleep(1000);
+			continue;
+		}
+		if (from.sll_pkttype != PACKET_OUTGOING && n >= 14 &&
+		    buf[12] == ETHERTYPE_TEST >> 8 && buf[13] == (ETHERTYPE_TEST & 0xff))
+			return n;
+	}
+	return -1;
+}
+
+static void test_tap_tx_and_rx(void **state)
+{
+	enum { FRAME = 1514 };
+	struct fx *f = *state;
+	struct net_config cfg = {
+	    .tap = "sknet0", .has_mac = true, .mac = {0x52, 0x54, 0, 0x12, 0x34, 0x56}};
+	struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL)};
+	uint8_t pkt[HDR_LEN + FRAME], got[HDR_LEN + FRAME];
+	uint64_t g = alloc_buf(f, HDR_LEN + 200), rx[4];
+	struct seg seg = {g, HDR_LEN + 200, false};
+	uint64_t feat;
+	size_t off = 0;
+	unsigned seen = 0;
+
+	if (!tap_allowed)
+		skip();
+	assert_int_equal(virtio_net_create(&cfg, &f->dev), 0);
+	feat = f->dev->ops->features(f->dev);
+	/* Linux taps have taken checksum and TSO offloads for many years. */
+	assert_true(feat & F_CSUM && feat & F_HOST_TSO4 && feat & F_HOST_TSO6 &&
+		    feat & F_GUEST_TSO4);
+	f->ifindex = if_up("sknet0");
+	f->peer = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+	assert_true(f->peer >= 0);
+	sll.sll_ifindex = f->ifindex;
+	assert_int_equal(bind(f->peer, (struct sockaddr *)&sll, sizeof(sll)), 0);
+	start(f, F_BASE | F_EVENT_IDX);
+
+	/* TX: the frame arrives on the tap without the virtio-net header. */
+	make_packet(pkt, 200, 0, 9);
+	memcpy(gptr(f, g, HDR_LEN + 200), pkt, HDR_LEN + 200);
+	add_chain(f, TXQ, &seg, 1);
+	kick(f, TXQ);
+	assert_int_equal(packet_recv_test_frame(f, got, sizeof(got)), 200);
+	assert_memory_equal(got, pkt + HDR_LEN, 200);
+	assert_true(wait_used(f, TXQ, 1));
+
+	/* RX: a full-size frame sent into the tap lands in four 400-byte buffers. Other frames
+	 * the stack may send (none expected with IPv6 off) are skipped. */
+	for (int i = 0; i < 4; i++)
+		add_rx_buf(f, 400, &rx[i]);
+	kick(f, RXQ);
+	make_packet(pkt, FRAME, 0, 11);
+	assert_int_equal(
+	    sendto(f->peer, pkt + HDR_LEN, FRAME, 0, (struct sockaddr *)&sll, sizeof(sll)), FRAME);
+	assert_true(wait_used(f, RXQ, 4));
+	for (int i = 0; i < 4; i++) {
+		struct virtq_used_elem u = take_used(f, RXQ);
+
+		assert_int_equal(u.id, i);
+		memcpy(got + off, gptr(f, rx[i], u.len), u.len);
+		off += u.len;
+		seen++;
+	}
+	assert_int_equal(off, HDR_LEN + FRAME);
+	assert_int_equal(hdr_num_buffers(f, rx[0]), 4);
+	assert_memory_equal(got + HDR_LEN, pkt + HDR_LEN, FRAME);
+	assert_int_equal(got[1], 0); /* gso_type: none */
+}
+
+static void test_tap_open_refuses_a_tun(void **state)
+{
+	struct net_config cfg = {.tap = "sktun0"};
+	struct ifreq ifr = {.ifr_flags = IFF_TUN | IFF_NO_PI};
+	struct fx *f = *state;
+	int fd;
+
+	if (!tap_allowed)
+		skip();
+	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	assert_true(fd >= 0);
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "sktun0");
+	assert_int_equal(ioctl(fd, TUNSETIFF, &ifr), 0);
+	assert_int_equal(ioctl(fd, TUNSETPERSIST, 1), 0);
+	close(fd);
+	assert_int_equal(virtio_net_create(&cfg, &f->dev), -EINVAL);
+	assert_null(f->dev);
+}
+
+/* Taps need CAP_NET_ADMIN; a network namespace of our own keeps them away from the host's. */
+static void enter_net_namespace(void)
+{
+	int fd;
+
+	if (unshare(CLONE_NEWNET) < 0) {
+		fprintf(stderr, "# no network namespace (%s): tap tests skipped\n",
+			strerror(errno));
+		return;
+	}
+	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "# /dev/net/tun: %s: tap tests skipped\n", strerror(errno));
+		return;
+	}
+	close(fd);
+	/* Room for a few hundred packets in a socketpair (the default, 10, is per namespace). */
+	fd = open("/proc/sys/net/unix/max_dgram_qlen", O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (write(fd, "1024", 4) < 0)
+			fprintf(stderr, "# max_dgram_qlen: %s\n", strerror(errno));
+		close(fd);
+	}
+	/* No IPv6 router solicitations or DAD frames on the tap. */
+	fd = open("/proc/sys/net/ipv6/conf/default/disable_ipv6", O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (write(fd, "1", 1) < 0)
+			fprintf(stderr, "# disable_ipv6: %s\n", strerror(errno));
+		close(fd);
+	}
+	tap_allowed = true;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_tx_reaches_backend, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_tx_backend_full, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_tx_many_in_one_kick, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_tx_writable_buffer_fails, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_tx_short_header_fails, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_rx_one_buffer, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_rx_merged_buffers, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_rx_waits_for_buffers, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_rx_waits_for_buffers_event_idx, fx_setup,
+					    fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_rx_pending_mid_packet, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_rx_without_mrg_drops_oversized, fx_setup,
+					    fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_rx_readable_buffer_fails, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_offloads_follow_backend, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_config_space, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_tap_tx_and_rx, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_tap_open_refuses_a_tun, fx_setup, fx_teardown),
+	};
+
+	log_set_level(LOG_WARN);
+	enter_net_namespace();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
