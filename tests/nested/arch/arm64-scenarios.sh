@@ -1,10 +1,11 @@
 # tests/nested/arch/arm64-scenarios.sh: the nested arm64 scenarios, sourced by tests/nested/run
 # (bash) with --arch arm64. The format is scenarios.sh's (see there); these are the x86_64
-# scenarios that apply to arm64 (boot on 1 and 2 vCPUs, power-off, reset, panic, memory), plus
-# arm64's own: a gzip-compressed Image, earlycon through /chosen/stdout-path, the --irqchip
-# choice. x86-only ones (PVH and linux64 ELF entry, i8042, ACPI, memory above 4 GiB) have no
-# arm64 counterpart. Paths are L1's: $GUEST_IMAGE (Debian's arm64 Image), $GUEST_IMAGE_GZ (the
-# same, gzip-compressed), $GUEST_INITRD (busybox + guest-init).
+# scenarios that apply to arm64 (boot on 1 and 2 vCPUs, power-off, reset, panic, memory, and
+# every virtio scenario: virtio-scenarios.sh, shared), plus arm64's own: a gzip-compressed Image,
+# earlycon through /chosen/stdout-path, the --irqchip choice. x86-only ones (PVH and linux64 ELF
+# entry, i8042, ACPI, memory above 4 GiB) have no arm64 counterpart. Paths are L1's:
+# $GUEST_IMAGE (Debian's arm64 Image), $GUEST_IMAGE_GZ (the same, gzip-compressed), $GUEST_INITRD
+# (busybox + guest-init).
 # shellcheck shell=bash
 
 scenario boot-1cpu 60
@@ -88,3 +89,7 @@ scenario boot-quiet 60
 	args --log-level info --kernel "$GUEST_IMAGE" --initrd "$GUEST_INITRD" --cpus 1
 	cmdline quiet
 	expect '^SKIFF-GUEST: uptime=[0-9.]+$'
+
+# The virtio scenarios, shared with x86_64 (there: $GUEST_KERNEL is $GUEST_IMAGE).
+# shellcheck source=../virtio-scenarios.sh
+. "$here/virtio-scenarios.sh"

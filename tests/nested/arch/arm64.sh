@@ -11,8 +11,13 @@ NESTED_SCENARIOS=$here/arch/arm64-scenarios.sh
 NESTED_MAKE_ARGS=(ARCH=arm64 STATIC=1 BUILD=build-arm64/static)
 NESTED_VMM_BIN=build-arm64/static/skiff
 NESTED_RAW_GUESTS=(build-arm64/static/guests/demo.bin) # built with skiff; /vmm/demo.bin in L1
-# Paths inside L1 (see mkinitramfs-l1), used by the scenarios.
+# Paths inside L1 (see mkinitramfs-l1), used by the scenarios; GUEST_KERNEL is the kernel the
+# shared scenarios (virtio-scenarios.sh) boot.
 GUEST_IMAGE=/guest/Image GUEST_IMAGE_GZ=/guest/Image.gz GUEST_INITRD=/guest/initrd.cpio
+GUEST_KERNEL=$GUEST_IMAGE
+# How the guest finds the first virtio device: the device tree's virtio_mmio@a000000 node, SPI 16
+# (GIC INTID 48), edge (guest-init's virtio0_parent and /proc/interrupts lines).
+VIRTIO0_PARENT='a000000\.virtio_mmio' VIRTIO0_IRQ='GICv3 48 Edge'
 
 nested_qemu_cmd() {
 	QEMU_CMD=(qemu-system-aarch64

@@ -9,8 +9,13 @@ NESTED_SCENARIOS=$here/scenarios.sh
 NESTED_MAKE_ARGS=(STATIC=1 BUILD=build/static)	# how to build the static skiff ...
 NESTED_VMM_BIN=build/static/skiff		# ... and where it lands, relative to the repo
 NESTED_RAW_GUESTS=()
-# Paths inside L1 (see mkinitramfs-l1), used by the scenarios.
+# Paths inside L1 (see mkinitramfs-l1), used by the scenarios; GUEST_KERNEL is the kernel the
+# shared scenarios (virtio-scenarios.sh) boot.
 GUEST_BZIMAGE=/guest/bzImage GUEST_VMLINUX=/guest/vmlinux GUEST_INITRD=/guest/initrd.cpio
+GUEST_KERNEL=$GUEST_BZIMAGE
+# How the guest finds the first virtio device: ACPI's LNRO0005 (instance 0), IOAPIC pin 5, edge
+# (guest-init's virtio0_parent and /proc/interrupts lines; virtio-scenarios.sh expects them).
+VIRTIO0_PARENT='LNRO0005:00' VIRTIO0_IRQ='IO-APIC 5-edge'
 
 # nested_qemu_cmd CONSOLE_FILE INITRD APPEND: sets QEMU_CMD, the L1 command line.
 nested_qemu_cmd() {
