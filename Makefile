@@ -1,25 +1,54 @@
 # skiff build.
 #
 #   make                 build/skiff for this host (x86_64)
+#   make ARCH=arm64      build-arm64/skiff for arm64: cross-compiled with aarch64-linux-gnu-gcc
+#                        on an x86_64 host (libfdt-dev:arm64, zlib1g-dev:arm64), natively on arm64
 #   make STATIC=1        a static binary (what the nested harness puts inside its L1 VM)
 #   make SANITIZE=1      ASan/UBSan build (tests use it for the unit suite)
 #   make test            the whole test suite: unit, direct /dev/kvm, nested (see tests/run)
 #
 # Sources are found by wildcard: a new file under src/ is built without editing this file.
 # Everything but src/main.c goes into libskiff.a, which the unit and kvm tests link against.
+# Of src/arch/ only the target's directory is built, and a unit test that includes another
+# architecture's headers (arch/x86/..., arch/arm64/...) is left out of that build.
 
 ARCH     ?= x86_64
-BUILD    ?= build
-CC       ?= cc
 OPT      ?= -O2 -g
 STATIC   ?= 0
 SANITIZE ?= 0
+HOST_ARCH := $(shell uname -m)
 
-ifeq ($(ARCH),x86_64)
-ARCH_DIR := x86
-else
-$(error unsupported ARCH=$(ARCH): skiff builds for x86_64)
+ifeq ($(ARCH),aarch64)
+override ARCH := arm64
 endif
+ifeq ($(ARCH),x86_64)
+ARCH_DIR       := x86
+OTHER_ARCH_DIR := arm64
+BUILD          ?= build
+GUEST_LDFLAGS  := -m elf_x86_64 -Ttext=0x1000 -e 0x1000
+else ifeq ($(ARCH),arm64)
+ARCH_DIR       := arm64
+OTHER_ARCH_DIR := x86
+BUILD          ?= build-arm64
+GUEST_LDFLAGS  := -Ttext=0x80000000 -e 0x80000000
+ifneq ($(HOST_ARCH),aarch64)
+CROSS_COMPILE  ?= aarch64-linux-gnu-
+endif
+# libfdt writes the device tree; zlib inflates gzip-compressed kernel Images.
+LDLIBS         += -lfdt -lz
+else
+$(error unsupported ARCH=$(ARCH): skiff builds for x86_64 and arm64)
+endif
+
+# make's built-in defaults (cc, ar) give way to the cross tools; a CC given by the user stays.
+ifeq ($(origin CC),default)
+CC := $(if $(CROSS_COMPILE),$(CROSS_COMPILE)gcc,cc)
+endif
+ifeq ($(origin AR),default)
+AR := $(CROSS_COMPILE)ar
+endif
+GUEST_LD ?= $(CROSS_COMPILE)ld
+OBJCOPY  ?= $(CROSS_COMPILE)objcopy
 
 CPPFLAGS += -Isrc -D_GNU_SOURCE -MMD -MP
 CFLAGS   += -std=gnu11 $(OPT) -Wall -Wextra -Werror -Wno-unused-parameter \
@@ -38,21 +67,24 @@ LIB_SRCS := $(shell find src -name '*.c' -not -path 'src/arch/*' -not -path src/
 	    $(shell find src/arch/$(ARCH_DIR) -name '*.c' | sort)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 
-# Tiny bare-metal guests: guests/<name>/*.S -> $(BUILD)/guests/<name>.bin (flat binaries).
-GUEST_X86_SRCS := $(wildcard guests/*/x86_64.S)
-GUEST_BINS     := $(patsubst guests/%/x86_64.S,$(BUILD)/guests/%.bin,$(GUEST_X86_SRCS))
+# Tiny bare-metal guests: guests/<name>/$(ARCH).S -> $(BUILD)/guests/<name>.bin (flat binaries).
+GUEST_SRCS := $(wildcard guests/*/$(ARCH).S)
+GUEST_BINS := $(patsubst guests/%/$(ARCH).S,$(BUILD)/guests/%.bin,$(GUEST_SRCS))
+# The /dev/kvm tests and their guests are x86 (real-mode guests, port I/O).
+ifeq ($(ARCH),x86_64)
 KVM_GUEST_SRCS := $(wildcard tests/kvm/guests/*.S)
+KVM_SRCS       := $(wildcard tests/kvm/test_*.c)
+endif
 KVM_GUEST_BINS := $(patsubst tests/kvm/guests/%.S,$(BUILD)/tests/kvm/guests/%.bin,$(KVM_GUEST_SRCS))
 
 # The built-in demo guest is linked into skiff as data.
 EMBED_OBJ := $(BUILD)/guests/embedded.o
 
-UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
+UNIT_SRCS  := $(shell grep -L 'arch/$(OTHER_ARCH_DIR)/' tests/unit/test_*.c | sort)
 UNIT_BINS  := $(UNIT_SRCS:%.c=$(BUILD)/%)
 # Shared test code (tests/unit/*.c not named test_*) is linked into every unit test.
-UNIT_HELPER_SRCS := $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
+UNIT_HELPER_SRCS := $(filter-out tests/unit/test_%,$(wildcard tests/unit/*.c))
 UNIT_HELPER_OBJS := $(UNIT_HELPER_SRCS:%.c=$(BUILD)/%.o)
-KVM_SRCS   := $(wildcard tests/kvm/test_*.c)
 KVM_BINS   := $(KVM_SRCS:%.c=$(BUILD)/%)
 
 .PHONY: all test unit-tests kvm-tests clean format
@@ -69,13 +101,13 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-# Guests are 16-bit real-mode code assembled with the host's GNU as and linked flat at 0x1000,
-# where `skiff run --raw` loads them.
-$(BUILD)/guests/%.bin: guests/%/x86_64.S $(wildcard guests/*/*.inc)
+# Guests are assembled with the target's GNU as and linked flat where `skiff run --raw` loads
+# them: x86 16-bit real-mode code at 0x1000, arm64 code at the start of RAM (0x80000000).
+$(BUILD)/guests/%.bin: guests/%/$(ARCH).S $(wildcard guests/*/*.inc)
 	@mkdir -p $(dir $@)
 	$(CC) -c -o $(BUILD)/guests/$*.o $<
-	ld -m elf_x86_64 -Ttext=0x1000 -e 0x1000 -o $(BUILD)/guests/$*.elf $(BUILD)/guests/$*.o
-	objcopy -O binary -j .text $(BUILD)/guests/$*.elf $@
+	$(GUEST_LD) $(GUEST_LDFLAGS) -o $(BUILD)/guests/$*.elf $(BUILD)/guests/$*.o
+	$(OBJCOPY) -O binary -j .text $(BUILD)/guests/$*.elf $@
 
 $(BUILD)/tests/kvm/guests/%.bin: tests/kvm/guests/%.S $(wildcard tests/kvm/guests/*.inc)
 	@mkdir -p $(dir $@)

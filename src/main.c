@@ -28,13 +28,17 @@ static const char usage_text[] =
 	"Without a command, skiff runs the built-in demo guest.\n"
 	"\n"
 	"skiff run [OPTIONS]\n"
-	"  --kernel PATH          Linux kernel: bzImage or ELF vmlinux (PVH when it has the note)\n"
+	"  --kernel PATH          Linux kernel: x86_64 bzImage or ELF vmlinux (PVH when it has the\n"
+	"                         note); arm64 Image, plain or gzip-compressed\n"
 	"  --initrd PATH          initial ramdisk\n"
 	"  --cmdline STR          kernel command line (console=ttyS0 is added when it has no\n"
 	"                         console=)\n"
-	"  --boot-protocol P      for ELF kernels: auto (default), linux64 or pvh\n"
-	"  --raw PATH             a flat binary, loaded at 0x1000 and started in 16-bit real mode;\n"
-	"                         its final hlt ends the VM\n"
+	"  --boot-protocol P      for x86_64 ELF kernels: auto (default), linux64 or pvh\n"
+	"  --raw PATH             a flat binary: x86_64 loads it at 0x1000 and starts it in 16-bit\n"
+	"                         real mode (its final hlt ends the VM); arm64 at the start of RAM\n"
+	"                         (0x80000000) at EL1 (PSCI SYSTEM_OFF ends the VM)\n"
+	"  --irqchip KIND         arm64 interrupt controller: auto (default: GICv3, else GICv2),\n"
+	"                         gicv3 or gicv2; x86_64 takes only auto\n"
 	"  --cpus N               vCPUs (default 1)\n"
 	"  --memory MIB           guest memory in MiB, or with a suffix: 512M, 2G (default 256)\n"
 	"  --disk PATH[,ro][,id=NAME]\n"
@@ -115,6 +119,7 @@ enum {
 	OPT_CPUS,
 	OPT_MEMORY,
 	OPT_BOOT_PROTOCOL,
+	OPT_IRQCHIP,
 	OPT_LOG_LEVEL,
 	OPT_DISK,
 	OPT_NET,
@@ -130,6 +135,7 @@ static const struct option run_options[] = {
 	{ "cpus", required_argument, NULL, OPT_CPUS },
 	{ "memory", required_argument, NULL, OPT_MEMORY },
 	{ "boot-protocol", required_argument, NULL, OPT_BOOT_PROTOCOL },
+	{ "irqchip", required_argument, NULL, OPT_IRQCHIP },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "net", required_argument, NULL, OPT_NET },
@@ -182,6 +188,17 @@ static int parse_run_options(int argc, char **argv, struct vm_config *cfg)
 				cfg->boot_protocol = BOOT_PROTOCOL_PVH;
 			else
 				return usage_error("--boot-protocol is auto, linux64 or pvh, not '%s'",
+						   optarg);
+			break;
+		case OPT_IRQCHIP:
+			if (strcmp(optarg, "auto") == 0)
+				cfg->irqchip = IRQCHIP_AUTO;
+			else if (strcmp(optarg, "gicv3") == 0)
+				cfg->irqchip = IRQCHIP_GICV3;
+			else if (strcmp(optarg, "gicv2") == 0)
+				cfg->irqchip = IRQCHIP_GICV2;
+			else
+				return usage_error("--irqchip is auto, gicv3 or gicv2, not '%s'",
 						   optarg);
 			break;
 		case OPT_LOG_LEVEL:

@@ -9,6 +9,11 @@
 struct guest_region;
 struct vm;
 struct vcpu;
+struct vm_config;
+
+/* The checks of a VM config that depend on the architecture (options that only one of them
+ * has). Returns 0, or -EINVAL with a one-line reason in `err`. */
+int arch_validate_config(const struct vm_config *cfg, char *err, size_t err_len);
 
 /* Guest RAM regions for `bytes` of memory; returns how many were written to `out`. */
 int arch_memory_layout(uint64_t bytes, struct guest_region *out, int max);
@@ -36,6 +41,10 @@ int arch_load_guest(struct vm *vm);
 /* Per-vCPU setup: identification (CPUID or MPIDR), MSRs, local interrupt controller, and the
  * boot register state on the boot vCPU. */
 int arch_vcpu_init(struct vm *vm, struct vcpu *vcpu);
+
+/* After every vCPU exists (arch_vcpu_init done on all): what KVM only accepts then (arm64: the
+ * vGIC's initialization, the PMU) and what needs the vCPUs' identities (the device tree). */
+int arch_vm_finalize(struct vm *vm);
 
 /* The built-in bare-metal demo guest for this architecture (a flat binary for --raw loading). */
 void arch_demo_guest(const void **image, size_t *size);

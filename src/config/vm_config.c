@@ -1,4 +1,5 @@
 #include "config/vm_config.h"
+#include "arch/arch.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -235,6 +236,8 @@ int vm_config_validate(const struct vm_config *cfg, int max_cpus, uint64_t host_
 	if (host_mib && cfg->memory_mib > host_mib)
 		return fail(err, err_len, "--memory %llu MiB is more than this host's %llu MiB of RAM",
 			    (unsigned long long)cfg->memory_mib, (unsigned long long)host_mib);
+	if ((ret = arch_validate_config(cfg, err, err_len)))
+		return ret;
 	return validate_devices(cfg, err, err_len);
 }
 

@@ -36,6 +36,13 @@ struct net_config {
 	char id[VM_CONFIG_MAX_ID + 1];
 };
 
+/* The interrupt controller on arm64 (--irqchip); x86 has one kind and takes only auto. */
+enum irqchip_kind {
+	IRQCHIP_AUTO = 0, /* arm64: GICv3, or GICv2 when the host's KVM cannot emulate a GICv3 */
+	IRQCHIP_GICV3,
+	IRQCHIP_GICV2,
+};
+
 /* Where the guest's console is: the 16550A UART (ttyS0) or virtio-console (hvc0). */
 enum console_kind {
 	CONSOLE_SERIAL = 0,
@@ -51,6 +58,7 @@ struct vm_config {
 	const void *raw_image; /* the built-in demo guest */
 	size_t raw_size;
 	enum boot_protocol boot_protocol;
+	enum irqchip_kind irqchip;
 
 	int nr_cpus;
 	uint64_t memory_mib;

@@ -77,6 +77,17 @@ int virtio_devices_create(struct vm *vm)
 	return 0;
 }
 
+int virtio_devices_connect_irqs(struct vm *vm)
+{
+	for (int i = 0; i < vm->nr_virtio; i++) {
+		int ret = virtio_mmio_connect_irq(vm->virtio[i].transport);
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 void virtio_devices_destroy(struct vm *vm)
 {
 	for (int i = vm->nr_virtio - 1; i >= 0; i--) {

@@ -12,6 +12,10 @@ struct vm;
  * virtio_devices_destroy(). */
 int virtio_devices_create(struct vm *vm);
 
+/* Connects their interrupt lines (virtio_mmio_connect_irq), once arch_vm_finalize() has
+ * completed the interrupt controller. Returns 0 or -errno after one logged line. */
+int virtio_devices_connect_irqs(struct vm *vm);
+
 /* Detaches and frees them all (in-flight requests complete first). */
 void virtio_devices_destroy(struct vm *vm);
 

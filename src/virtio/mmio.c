@@ -636,7 +636,22 @@ static int assign_irqfd(struct virtio_mmio *t, bool assign)
 	return ioctl(t->vm_fd, KVM_IRQFD, &irqfd) < 0 ? -errno : 0;
 }
 
-/* Undoes whatever virtio_mmio_create() got done, resetting the device first when asked; does
+int virtio_mmio_connect_irq(struct virtio_mmio *t)
+{
+	int err;
+
+	if (t->vm_fd < 0 || t->irqfd_assigned)
+		return 0;
+	err = assign_irqfd(t, true);
+	if (err) {
+		log_error("%s: KVM_IRQFD on GSI %u: %s", t->dev->name, t->gsi, strerror(-err));
+		return err;
+	}
+	t->irqfd_assigned = true;
+	return 0;
+}
+
+/* Undoes whatever virtio_mmio_create() and virtio_mmio_connect_irq() got done, resetting the device first when asked; does
  * not destroy the device. */
 static void teardown(struct virtio_mmio *t, bool reset)
 {
@@ -807,14 +822,6 @@ struct virtio_mmio *virtio_mmio_create(const struct virtio_mmio_params *p,
 		goto fail;
 	}
 	t->on_bus = true;
-	if (t->vm_fd >= 0) {
-		err = assign_irqfd(t, true);
-		if (err) {
-			log_error("%s: KVM_IRQFD on GSI %u: %s", dev->name, t->gsi, strerror(-err));
-			goto fail;
-		}
-		t->irqfd_assigned = true;
-	}
 	log_debug("%s: virtio-mmio at %#llx, GSI %u", dev->name, (unsigned long long)t->base,
 		  t->gsi);
 	return t;

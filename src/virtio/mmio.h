@@ -28,10 +28,18 @@ struct virtio_mmio_params {
 	uint32_t gsi;		     /* the device's own interrupt line */
 };
 
-/* Attaches `dev`: starts its worker thread, registers the registers on the bus, the ioeventfds
- * and the irqfd. Returns NULL after a logged line on failure (nothing stays registered; `dev`
- * is not destroyed). */
+/* Attaches `dev`: starts its worker thread, registers the registers on the bus and the
+ * ioeventfds. Returns NULL after a logged line on failure (nothing stays registered; `dev` is not
+ * destroyed). The interrupt line is connected later, by virtio_mmio_connect_irq(). */
 struct virtio_mmio *virtio_mmio_create(const struct virtio_mmio_params *p, struct virtio_device *dev);
+
+/* Assigns the irqfd that drives the device's GSI. Separate from creation because KVM takes an
+ * irqfd only once the VM's interrupt controller is complete (arm64: KVM_IRQFD fails with EAGAIN
+ * until the vGIC is initialized, which needs every vCPU to exist); call it after the platform is
+ * finalized and before any vCPU runs. Interrupts raised before then wait in the eventfd and are
+ * delivered when it is assigned. Returns 0 (also without a VM fd, and when already connected)
+ * or -errno after a logged line. */
+int virtio_mmio_connect_irq(struct virtio_mmio *t);
 
 /* Unregisters, resets the device on its worker thread, stops the thread, and destroys the
  * device (ops->destroy). */

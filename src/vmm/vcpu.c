@@ -132,15 +132,24 @@ static void handle_internal_error(struct vcpu *vcpu)
 static void handle_system_event(struct vcpu *vcpu)
 {
 	switch (vcpu->run->system_event.type) {
+	/* The guest's firmware call, handled by KVM (on arm64: PSCI SYSTEM_OFF, SYSTEM_RESET). */
 	case KVM_SYSTEM_EVENT_SHUTDOWN:
-		vm_request_stop(vcpu->vm, VM_STOP_POWEROFF, "guest powered off");
+		vm_request_stop(vcpu->vm, VM_STOP_POWEROFF, "firmware SYSTEM_OFF");
 		break;
 	case KVM_SYSTEM_EVENT_RESET:
-		vm_request_stop(vcpu->vm, VM_STOP_RESET, "guest reset");
+		vm_request_stop(vcpu->vm, VM_STOP_RESET, "firmware SYSTEM_RESET");
 		break;
-	default:
-		stop_with_registers(vcpu, "guest crashed (KVM system event)");
+	case KVM_SYSTEM_EVENT_CRASH:
+		stop_with_registers(vcpu, "guest crashed (firmware crash report)");
 		break;
+	default: {
+		char what[64];
+
+		snprintf(what, sizeof(what), "unknown KVM system event %u",
+			 vcpu->run->system_event.type);
+		stop_with_registers(vcpu, what);
+		break;
+	}
 	}
 }
 

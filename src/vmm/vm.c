@@ -210,6 +210,12 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 		if (ret)
 			goto fail;
 	}
+	ret = arch_vm_finalize(vm);
+	if (ret)
+		goto fail;
+	ret = virtio_devices_connect_irqs(vm);
+	if (ret)
+		goto fail;
 	return 0;
 fail:
 	vm_destroy(vm);

@@ -221,12 +221,29 @@ uint32_t arch_kvm_irq_line(uint32_t gsi)
 	return gsi;
 }
 
-extern const uint8_t demo_guest_x86_64[], demo_guest_x86_64_end[];
+/* guests/embedded.S: the demo guest built for this architecture. */
+extern const uint8_t demo_guest[], demo_guest_end[];
 
 void arch_demo_guest(const void **image, size_t *size)
 {
-	*image = demo_guest_x86_64;
-	*size = (size_t)(demo_guest_x86_64_end - demo_guest_x86_64);
+	*image = demo_guest;
+	*size = (size_t)(demo_guest_end - demo_guest);
+}
+
+int arch_validate_config(const struct vm_config *cfg, char *err, size_t err_len)
+{
+	if (cfg->irqchip != IRQCHIP_AUTO) {
+		snprintf(err, err_len, "--irqchip %s is for arm64 guests; on x86_64 skiff always "
+			 "uses KVM's in-kernel PIC, IOAPIC and local APICs (--irqchip auto)",
+			 cfg->irqchip == IRQCHIP_GICV3 ? "gicv3" : "gicv2");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int arch_vm_finalize(struct vm *vm)
+{
+	return 0;
 }
 
 /* Linux on a hardware-reduced ACPI platform reboots through EFI, then by jumping to the BIOS

@@ -1,0 +1,41 @@
+/* The device tree skiff gives an arm64 Linux guest, built with libfdt's sequential-write API from
+ * a plain description (no KVM involved, so unit tests can parse the result): memory, cpus with
+ * PSCI, the PSCI node, the GIC (v2 or v3), the architected timer, the PMU, the 16550A UART,
+ * the virtio-mmio devices and /chosen (bootargs, initrd, stdout-path). */
+#ifndef SKIFF_ARM64_FDT_H
+#define SKIFF_ARM64_FDT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum arm64_gic_version { ARM64_GICV2 = 2, ARM64_GICV3 = 3 };
+
+struct arm64_fdt_virtio {
+	uint64_t base;
+	uint32_t spi;
+};
+
+struct arm64_fdt_config {
+	uint64_t ram_base, ram_size;
+	int nr_cpus;
+	const uint64_t *mpidr; /* nr_cpus MPIDR_EL1 values, as KVM reports them */
+	enum arm64_gic_version gic;
+	bool pmu; /* the vCPUs have a PMUv3 wired to its PPI */
+	uint64_t uart_base;
+	uint32_t uart_spi;
+	const struct arm64_fdt_virtio *virtio;
+	int nr_virtio;
+	const char *bootargs;  /* NULL: none */
+	uint64_t initrd_start; /* initrd_end == initrd_start: no initrd */
+	uint64_t initrd_end;
+};
+
+/* Writes the blob into buf (at most `size` bytes). Returns its length, or -ENOSPC when it does
+ * not fit, -EINVAL for a description that cannot be expressed. */
+int arm64_fdt_build(const struct arm64_fdt_config *cfg, void *buf, size_t size);
+
+/* The "reg" of a cpu node: MPIDR_EL1's affinity fields Aff3..Aff0. */
+uint64_t arm64_mpidr_affinity(uint64_t mpidr);
+
+#endif

@@ -1,0 +1,393 @@
+/* The arm64 platform: the arch interface (arch/arch.h) for a virt-like microVM. A VM that boots a
+ * kernel gets an in-kernel vGIC (v3, or v2), the architected timer, PSCI 0.2 handled by KVM
+ * (secondary vCPUs start powered off and wait for the guest's CPU_ON), a PMU when the host has
+ * one, a 16550A UART in MMIO and a device tree. A bare-metal (--raw) guest gets the UART and
+ * PSCI but no interrupt controller; it ends with PSCI SYSTEM_OFF. Memory map: arm64/layout.h. */
+#include "arch/arch.h"
+#include "arch/arm64/fdt.h"
+#include "arch/arm64/gic.h"
+#include "arch/arm64/image.h"
+#include "arch/arm64/layout.h"
+#include "devices/serial_8250.h"
+#include "vmm/log.h"
+#include "vmm/vcpu.h"
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+struct arm64_platform {
+	struct serial_8250 *uart;
+	struct irq_line uart_irq;
+	struct arm64_gic gic;
+	bool has_gic;
+	bool pmu;
+	struct kvm_vcpu_init target; /* KVM_ARM_PREFERRED_TARGET */
+	uint64_t *mpidr;	     /* per vCPU, from KVM */
+	struct arm64_boot_layout boot;
+	char cmdline[VM_CONFIG_MAX_CMDLINE];
+};
+
+static struct arm64_platform *platform(struct vm *vm)
+{
+	return vm->arch;
+}
+
+int arch_validate_config(const struct vm_config *cfg, char *err, size_t err_len)
+{
+	if (cfg->boot_protocol != BOOT_PROTOCOL_AUTO) {
+		snprintf(err, err_len,
+			 "--boot-protocol is for x86_64 ELF kernels; arm64 boots a "
+			 "Linux Image (or a gzip-compressed one) as booting.rst says");
+		return -EINVAL;
+	}
+	if (cfg->irqchip == IRQCHIP_GICV2 && cfg->nr_cpus > ARM64_GIC_V2_MAX_CPUS) {
+		snprintf(err, err_len,
+			 "--cpus %d: a GICv2 serves at most %d vCPUs (use --irqchip "
+			 "gicv3 or auto)",
+			 cfg->nr_cpus, ARM64_GIC_V2_MAX_CPUS);
+		return -EINVAL;
+	}
+	if (cfg->memory_mib > ((1ULL << ARM64_MAX_IPA_BITS) - ARM64_RAM_BASE) >> 20) {
+		snprintf(err, err_len,
+			 "--memory %llu MiB: guest RAM must end below %d bits of "
+			 "guest physical address space (it starts at 2 GiB)",
+			 (unsigned long long)cfg->memory_mib, ARM64_MAX_IPA_BITS);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int arch_memory_layout(uint64_t bytes, struct guest_region *out, int max)
+{
+	if (max < 1)
+		return 0;
+	out[0] = (struct guest_region){.gpa = ARM64_RAM_BASE, .size = bytes};
+	return 1;
+}
+
+static const struct kvm_cap_need arm64_caps[] = {
+    {KVM_CAP_ONE_REG, "KVM_CAP_ONE_REG"},
+    {KVM_CAP_ARM_PSCI_0_2, "KVM_CAP_ARM_PSCI_0_2"},
+};
+
+static const struct kvm_cap_need arm64_irqchip_caps[] = {
+    {KVM_CAP_DEVICE_CTRL, "KVM_CAP_DEVICE_CTRL"},
+    {KVM_CAP_IRQFD, "KVM_CAP_IRQFD"},
+    {KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD"},
+};
+
+int arch_vm_init(struct vm *vm)
+{
+	const struct vm_config *cfg = vm->cfg;
+	struct arm64_platform *p;
+	int ret;
+
+	ret = kvm_require_caps(vm->kvm.fd, arm64_caps, sizeof(arm64_caps) / sizeof(arm64_caps[0]));
+	if (ret)
+		return ret;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	vm->arch = p;
+	p->gic.fd = -1;
+	p->mpidr = calloc((size_t)cfg->nr_cpus, sizeof(*p->mpidr));
+	if (!p->mpidr)
+		return -ENOMEM;
+	if (ioctl(vm->fd, KVM_ARM_PREFERRED_TARGET, &p->target) < 0) {
+		ret = -errno;
+		log_error("KVM_ARM_PREFERRED_TARGET failed: %s", strerror(errno));
+		return ret;
+	}
+	if (!cfg->kernel_path)
+		return 0;
+	ret = kvm_require_caps(vm->kvm.fd, arm64_irqchip_caps,
+			       sizeof(arm64_irqchip_caps) / sizeof(arm64_irqchip_caps[0]));
+	if (ret)
+		return ret;
+	ret = arm64_gic_create(vm->fd, cfg->irqchip, cfg->nr_cpus, &p->gic);
+	if (ret)
+		return ret;
+	p->has_gic = true;
+	vm->has_irqchip = true;
+	p->pmu = kvm_check_cap(vm->fd, KVM_CAP_ARM_PMU_V3) > 0;
+	log_info("interrupt controller: in-kernel GICv%d%s; PMU: %s", p->gic.version,
+		 cfg->irqchip == IRQCHIP_AUTO ? " (--irqchip auto)" : "",
+		 p->pmu ? "PMUv3" : "none (the host's KVM has no KVM_CAP_ARM_PMU_V3)");
+	return 0;
+}
+
+static size_t uart_receive(void *ctx, const uint8_t *buf, size_t len)
+{
+	return serial_8250_receive(ctx, buf, len);
+}
+
+int arch_devices_init(struct vm *vm)
+{
+	struct arm64_platform *p = platform(vm);
+	int ret;
+
+	vm_irq_line_init(vm, &p->uart_irq, ARM64_UART_SPI);
+	p->uart = serial_8250_create(&p->uart_irq, vm->console_out_fd);
+	if (!p->uart) {
+		log_error("cannot create the UART: out of memory");
+		return -ENOMEM;
+	}
+	ret = bus_register(&vm->mmio, ARM64_UART_BASE, 8, &serial_8250_ops, p->uart, "uart");
+	if (ret) {
+		log_error("cannot place the UART at 0x%llx: %s", ARM64_UART_BASE, strerror(-ret));
+		return ret;
+	}
+	vm->console = (struct console_input){.receive = uart_receive, .ctx = p->uart};
+	return 0;
+}
+
+void arch_devices_destroy(struct vm *vm)
+{
+	struct arm64_platform *p = platform(vm);
+
+	if (!p)
+		return;
+	vm->console = (struct console_input){0};
+	if (p->uart)
+		serial_8250_destroy(p->uart);
+	arm64_gic_destroy(&p->gic);
+	free(p->mpidr);
+	free(p);
+	vm->arch = NULL;
+}
+
+int arch_virtio_mmio_slot(int index, uint64_t *base, uint32_t *gsi)
+{
+	if (index < 0 || index >= ARM64_VIRTIO_MMIO_MAX ||
+	    ARM64_VIRTIO_SPI_BASE + index >= ARM64_GIC_NR_IRQS - 32)
+		return -ENOSPC;
+	*base = ARM64_VIRTIO_MMIO_START + (uint64_t)index * ARM64_VIRTIO_MMIO_STRIDE;
+	*gsi = ARM64_VIRTIO_SPI_BASE + (uint32_t)index;
+	return 0;
+}
+
+/* A "GSI" on arm64 is an SPI number, as KVM_IRQFD's default routing numbers them. */
+uint32_t arch_kvm_irq_line(uint32_t gsi)
+{
+	return (KVM_ARM_IRQ_TYPE_SPI << KVM_ARM_IRQ_TYPE_SHIFT) | ((gsi + 32) & 0xffff);
+}
+
+/* guests/embedded.S: the demo guest built for this architecture. */
+extern const uint8_t demo_guest[], demo_guest_end[];
+
+void arch_demo_guest(const void **image, size_t *size)
+{
+	*image = demo_guest;
+	*size = (size_t)(demo_guest_end - demo_guest);
+}
+
+static int load_kernel(struct vm *vm)
+{
+	struct arm64_platform *p = platform(vm);
+	const struct vm_config *cfg = vm->cfg;
+	size_t max = (size_t)(cfg->memory_mib << 20), kernel_len = 0, initrd_len = 0;
+	void *kernel = NULL, *initrd = NULL;
+	int ret;
+
+	if (vm_config_kernel_cmdline(cfg, p->cmdline, sizeof(p->cmdline))) {
+		log_error("the kernel command line is too long");
+		return -E2BIG;
+	}
+	ret = arm64_read_file("kernel", cfg->kernel_path, max, &kernel, &kernel_len);
+	if (!ret && cfg->initrd_path)
+		ret = arm64_read_file("initrd", cfg->initrd_path, max, &initrd, &initrd_len);
+	if (!ret)
+		ret = arm64_load_image(&vm->mem, ARM64_RAM_BASE, kernel, kernel_len, initrd,
+				       initrd_len, &p->boot);
+	free(kernel);
+	free(initrd);
+	if (ret == 0)
+		log_info("loaded %s as %s at 0x%llx; command line: %s", cfg->kernel_path,
+			 p->boot.format, (unsigned long long)p->boot.kernel_start, p->cmdline);
+	return ret;
+}
+
+int arch_load_guest(struct vm *vm)
+{
+	struct arm64_platform *p = platform(vm);
+	const struct vm_config *cfg = vm->cfg;
+	void *raw;
+	size_t len;
+	int ret;
+
+	if (cfg->kernel_path)
+		return load_kernel(vm);
+	if (!cfg->raw_path)
+		return arm64_load_raw(&vm->mem, ARM64_RAM_BASE, cfg->raw_image, cfg->raw_size,
+				      &p->boot);
+	ret = arm64_read_file("raw image", cfg->raw_path, (size_t)(cfg->memory_mib << 20), &raw,
+			      &len);
+	if (ret)
+		return ret;
+	ret = arm64_load_raw(&vm->mem, ARM64_RAM_BASE, raw, len, &p->boot);
+	free(raw);
+	return ret;
+}
+
+#define CORE_REG(name)                                                                             \
+	(KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE |                                     \
+	 (offsetof(struct kvm_regs, name) / sizeof(uint32_t)))
+#define MPIDR_EL1 ARM64_SYS_REG(3, 0, 0, 0, 5)
+
+static int set_reg(struct vcpu *vcpu, uint64_t id, uint64_t val, const char *name)
+{
+	struct kvm_one_reg reg = {.id = id, .addr = (uint64_t)(uintptr_t)&val};
+
+	if (ioctl(vcpu->fd, KVM_SET_ONE_REG, &reg) < 0) {
+		int err = errno;
+
+		log_error("vCPU %d: cannot set %s: %s", vcpu->id, name, strerror(err));
+		return -err;
+	}
+	return 0;
+}
+
+static int get_reg(struct vcpu *vcpu, uint64_t id, uint64_t *val)
+{
+	struct kvm_one_reg reg = {.id = id, .addr = (uint64_t)(uintptr_t)val};
+
+	return ioctl(vcpu->fd, KVM_GET_ONE_REG, &reg) < 0 ? -errno : 0;
+}
+
+/* booting.rst: x0 = the device tree's address, x1..x3 = 0, EL1h with D, A, I and F masked, MMU
+ * and caches off (KVM's reset state). */
+static int set_boot_regs(struct vm *vm, struct vcpu *vcpu)
+{
+	struct arm64_platform *p = platform(vm);
+	const uint64_t pstate = PSR_MODE_EL1h | PSR_D_BIT | PSR_A_BIT | PSR_I_BIT | PSR_F_BIT;
+	int ret = set_reg(vcpu, CORE_REG(regs.pstate), pstate, "PSTATE");
+
+	for (int i = 0; i < 4 && !ret; i++)
+		ret = set_reg(vcpu, CORE_REG(regs.regs[i]), i == 0 ? p->boot.fdt_addr : 0, "x0-x3");
+	if (!ret)
+		ret = set_reg(vcpu, CORE_REG(regs.pc), p->boot.entry, "PC");
+	return ret;
+}
+
+int arch_vcpu_init(struct vm *vm, struct vcpu *vcpu)
+{
+	struct arm64_platform *p = platform(vm);
+	struct kvm_vcpu_init init = p->target;
+	int ret;
+
+	memset(init.features, 0, sizeof(init.features));
+	init.features[0] |= 1u << KVM_ARM_VCPU_PSCI_0_2;
+	/* The secondaries wait, powered off, for the guest's PSCI CPU_ON (handled by KVM). */
+	if (vcpu->id != 0)
+		init.features[0] |= 1u << KVM_ARM_VCPU_POWER_OFF;
+	if (p->pmu)
+		init.features[0] |= 1u << KVM_ARM_VCPU_PMU_V3;
+	if (ioctl(vcpu->fd, KVM_ARM_VCPU_INIT, &init) < 0) {
+		ret = -errno;
+		log_error("vCPU %d: KVM_ARM_VCPU_INIT (target %u) failed: %s", vcpu->id,
+			  init.target, strerror(errno));
+		return ret;
+	}
+	ret = get_reg(vcpu, MPIDR_EL1, &p->mpidr[vcpu->id]);
+	if (ret) {
+		log_error("vCPU %d: cannot read MPIDR_EL1: %s", vcpu->id, strerror(-ret));
+		return ret;
+	}
+	return vcpu->id == 0 ? set_boot_regs(vm, vcpu) : 0;
+}
+
+/* The PMU's overflow interrupt, a PPI; KVM takes it only once the vGIC is initialized. */
+static int pmu_init(struct vcpu *vcpu)
+{
+	int irq = 16 + ARM64_PMU_PPI;
+	struct kvm_device_attr set_irq = {.group = KVM_ARM_VCPU_PMU_V3_CTRL,
+					  .attr = KVM_ARM_VCPU_PMU_V3_IRQ,
+					  .addr = (uint64_t)(uintptr_t)&irq};
+	struct kvm_device_attr init = {.group = KVM_ARM_VCPU_PMU_V3_CTRL,
+				       .attr = KVM_ARM_VCPU_PMU_V3_INIT};
+
+	if (ioctl(vcpu->fd, KVM_SET_DEVICE_ATTR, &set_irq) < 0 ||
+	    ioctl(vcpu->fd, KVM_SET_DEVICE_ATTR, &init) < 0) {
+		int err = errno;
+
+		log_error("vCPU %d: cannot set up the PMU: %s", vcpu->id, strerror(err));
+		return -err;
+	}
+	return 0;
+}
+
+static int write_fdt(struct vm *vm)
+{
+	struct arm64_platform *p = platform(vm);
+	struct arm64_fdt_virtio virtio[VM_MAX_VIRTIO];
+	struct arm64_fdt_config c = {
+	    .ram_base = ARM64_RAM_BASE,
+	    .ram_size = vm->cfg->memory_mib << 20,
+	    .nr_cpus = vm->nr_vcpus,
+	    .mpidr = p->mpidr,
+	    .gic = p->gic.version,
+	    .pmu = p->pmu,
+	    .uart_base = ARM64_UART_BASE,
+	    .uart_spi = ARM64_UART_SPI,
+	    .virtio = virtio,
+	    .nr_virtio = vm->nr_virtio,
+	    .bootargs = p->cmdline,
+	    .initrd_start = p->boot.initrd_start,
+	    .initrd_end = p->boot.initrd_end,
+	};
+	void *blob;
+	int len;
+
+	for (int i = 0; i < vm->nr_virtio; i++)
+		virtio[i] =
+		    (struct arm64_fdt_virtio){.base = vm->virtio[i].base, .spi = vm->virtio[i].gsi};
+	blob = guest_mem_ptr(&vm->mem, p->boot.fdt_addr, ARM64_FDT_MAX_SIZE);
+	if (!blob) {
+		log_error("no guest RAM for the device tree at 0x%llx",
+			  (unsigned long long)p->boot.fdt_addr);
+		return -EFAULT;
+	}
+	len = arm64_fdt_build(&c, blob, ARM64_FDT_MAX_SIZE);
+	if (len < 0) {
+		log_error("cannot build the device tree: %s", strerror(-len));
+		return len;
+	}
+	log_debug("device tree: %d bytes at 0x%llx", len, (unsigned long long)p->boot.fdt_addr);
+	return 0;
+}
+
+int arch_vm_finalize(struct vm *vm)
+{
+	struct arm64_platform *p = platform(vm);
+	int ret;
+
+	if (!p->has_gic)
+		return 0;
+	ret = arm64_gic_finalize(&p->gic);
+	for (int i = 0; i < vm->nr_vcpus && !ret && p->pmu; i++)
+		ret = pmu_init(&vm->vcpus[i]);
+	if (!ret && vm->cfg->kernel_path)
+		ret = write_fdt(vm);
+	return ret;
+}
+
+void arch_vcpu_describe(struct vcpu *vcpu, char *buf, size_t len)
+{
+	uint64_t pc, pstate, sp, esr_el1 = 0;
+
+	if (get_reg(vcpu, CORE_REG(regs.pc), &pc) ||
+	    get_reg(vcpu, CORE_REG(regs.pstate), &pstate) || get_reg(vcpu, CORE_REG(sp_el1), &sp)) {
+		snprintf(buf, len, "registers unavailable");
+		return;
+	}
+	get_reg(vcpu, ARM64_SYS_REG(3, 0, 5, 2, 0), &esr_el1);
+	snprintf(buf, len, "PC=0x%llx PSTATE=0x%llx SP_EL1=0x%llx ESR_EL1=0x%llx",
+		 (unsigned long long)pc, (unsigned long long)pstate, (unsigned long long)sp,
+		 (unsigned long long)esr_el1);
+}

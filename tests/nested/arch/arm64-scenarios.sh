@@ -1,0 +1,95 @@
+# tests/nested/arch/arm64-scenarios.sh: the nested arm64 scenarios, sourced by tests/nested/run
+# (bash) with --arch arm64. The format is scenarios.sh's (see there); these are the x86_64
+# scenarios that apply to arm64 (boot on 1 and 2 vCPUs, power-off, reset, panic, memory, and
+# every virtio scenario: virtio-scenarios.sh, shared), plus arm64's own: a gzip-compressed Image,
+# earlycon through /chosen/stdout-path, the --irqchip choice. x86-only ones (PVH and linux64 ELF
+# entry, i8042, ACPI, memory above 4 GiB) have no arm64 counterpart. Paths are L1's:
+# $GUEST_IMAGE (Debian's arm64 Image), $GUEST_IMAGE_GZ (the same, gzip-compressed), $GUEST_INITRD
+# (busybox + guest-init).
+# shellcheck shell=bash
+
+scenario boot-1cpu 60
+	args --log-level info --kernel "$GUEST_IMAGE" --initrd "$GUEST_INITRD" --cpus 1
+	expect '^SKIFF-GUEST: cpus=1$'
+	expect '^SKIFF-GUEST: cpus_online=0$'
+	expect 'skiff: info: loaded .* as Image at 0x80000000'
+	expect 'skiff: info: interrupt controller: in-kernel GICv3 \(--irqchip auto\)'
+	expect 'skiff: info: guest powered off \(firmware SYSTEM_OFF\)'
+
+# The secondary vCPU starts powered off and comes up through the guest's PSCI CPU_ON.
+scenario boot-2cpu 60
+	args --log-level info --kernel "$GUEST_IMAGE" --initrd "$GUEST_INITRD" --cpus 2
+	expect '^SKIFF-GUEST: cpus=2$'
+	expect '^SKIFF-GUEST: cpus_online=0-1$'
+	reject 'failed to come online'
+
+# Debian ships some arm64 kernels as gzip-compressed Images: skiff inflates them itself.
+scenario boot-gzip 60
+	args --log-level info --kernel "$GUEST_IMAGE_GZ" --initrd "$GUEST_INITRD" --cpus 1
+	expect 'skiff: info: loaded .* as gzip-compressed Image'
+
+# `earlycon` with no argument finds the UART through /chosen/stdout-path.
+scenario earlycon 60
+	args --log-level info --kernel "$GUEST_IMAGE" --initrd "$GUEST_INITRD" --cpus 1
+	cmdline earlycon
+	expect 'earlycon: ns16550a0 at MMIO 0x0*9000000'
+
+scenario poweroff 60
+	args --log-level info --kernel "$GUEST_IMAGE" --initrd "$GUEST_INITRD" --cpus 1
+	end poweroff
+	expect '^SKIFF-GUEST: about to power off$'
+	reject '^SKIFF-GUEST: still running'
+	expect 'skiff: info: guest powered off \(firmware SYSTEM_OFF\)'
+
+# Linux's reboot on arm64 is PSCI SYSTEM_RESET: like Firecracker, a reset ends the VM.
+scenario reboot 60
+	args --log-level info --kernel "$GUEST_IMAGE" --initrd "$GUEST_INITRD" --cpus 1
+	end reboot
+	expect '^SKIFF-GUEST: about to reboot$'
+	expect 'skiff: info: guest reset \(firmware SYSTEM_RESET\)'
+
+# A guest panic with panic=-1 resets at once: skiff must end (rc 0), not hang.
+scenario panic 60
+	args --log-level info --kernel "$GUEST_IMAGE" --initrd "$GUEST_INITRD" --cpus 1
+	end panic
+	expect '^SKIFF-GUEST: about to panic$'
+	expect 'Kernel panic - not syncing'
+	expect 'skiff: info: guest reset'
+
+scenario memory 60
+	args --log-level info --kernel "$GUEST_IMAGE" --initrd "$GUEST_INITRD" --cpus 1 --memory 512
+	range memtotal_kb 430000 524288
+
+# The built-in demo guest: AArch64 code that writes its greeting to the UART's MMIO registers and
+# ends with PSCI SYSTEM_OFF, on a VM without an interrupt controller.
+scenario demo 30
+	args --log-level info
+	boots no
+	expect '^Hello from the skiff demo guest!'
+	expect 'Now the guest calls PSCI'
+	expect 'skiff: info: guest powered off \(firmware SYSTEM_OFF\)'
+
+# The same binary from a file: --raw loads it at the start of RAM.
+scenario raw 30
+	args --log-level info --raw /vmm/demo.bin
+	boots no
+	expect '^Hello from the skiff demo guest!'
+	expect 'skiff: info: guest powered off \(firmware SYSTEM_OFF\)'
+
+# L1's KVM (nested, on QEMU's GICv3) cannot emulate a GICv2: skiff says so in one line, exit 1.
+scenario irqchip-gicv2-unavailable 30
+	args --kernel "$GUEST_IMAGE" --initrd "$GUEST_INITRD" --irqchip gicv2
+	boots no
+	rc 1
+	expect '^skiff: cannot create a GICv2 in KVM: .*try --irqchip gicv3'
+
+# The guest's boot time without its console backlog: every byte on ttyS0 is two MMIO exits
+# (LSR, THR), which the nested substrate makes expensive. The uptime is for the report.
+scenario boot-quiet 60
+	args --log-level info --kernel "$GUEST_IMAGE" --initrd "$GUEST_INITRD" --cpus 1
+	cmdline quiet
+	expect '^SKIFF-GUEST: uptime=[0-9.]+$'
+
+# The virtio scenarios, shared with x86_64 (there: $GUEST_KERNEL is $GUEST_IMAGE).
+# shellcheck source=../virtio-scenarios.sh
+. "$here/virtio-scenarios.sh"

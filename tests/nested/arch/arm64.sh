@@ -1,0 +1,28 @@
+# tests/nested/arch/arm64.sh: what the nested harness does differently on arm64, sourced by
+# tests/nested/run (bash). L1 is QEMU's virt machine with EL2 (virtualization=on) and a GICv3 on
+# its software CPU; Debian's arm64 kernel has KVM built in (no modules), and /dev/kvm there runs
+# guests with nested virtualization. No GICv2 emulation there: a GICv3 is what skiff gets.
+# Everything L1 runs is aarch64: skiff is cross-built static, busybox is busybox-static:arm64.
+# shellcheck shell=bash disable=SC2034
+NESTED_ARCH=arm64
+NESTED_SETUP=$here/arch/arm64-setup
+NESTED_CACHE=$here/cache/arm64
+NESTED_SCENARIOS=$here/arch/arm64-scenarios.sh
+NESTED_MAKE_ARGS=(ARCH=arm64 STATIC=1 BUILD=build-arm64/static)
+NESTED_VMM_BIN=build-arm64/static/skiff
+NESTED_RAW_GUESTS=(build-arm64/static/guests/demo.bin) # built with skiff; /vmm/demo.bin in L1
+# Paths inside L1 (see mkinitramfs-l1), used by the scenarios; GUEST_KERNEL is the kernel the
+# shared scenarios (virtio-scenarios.sh) boot.
+GUEST_IMAGE=/guest/Image GUEST_IMAGE_GZ=/guest/Image.gz GUEST_INITRD=/guest/initrd.cpio
+GUEST_KERNEL=$GUEST_IMAGE
+# How the guest finds the first virtio device: the device tree's virtio_mmio@a000000 node, SPI 16
+# (GIC INTID 48), edge (guest-init's virtio0_parent and /proc/interrupts lines).
+VIRTIO0_PARENT='a000000\.virtio_mmio' VIRTIO0_IRQ='GICv3 48 Edge'
+
+nested_qemu_cmd() {
+	QEMU_CMD=(qemu-system-aarch64
+		-M virt,virtualization=on,gic-version=3 -cpu max,pauth-impdef=on
+		-accel tcg,thread=multi -smp 2 -m 2G
+		-nographic -no-reboot -monitor none -serial "file:$1" -net none
+		-kernel "$KERNEL_IMAGE" -initrd "$2" -append "console=ttyAMA0 $3")
+}

@@ -1,0 +1,26 @@
+# tests/nested/arch/x86_64.sh: what the nested harness does differently on x86_64, sourced by
+# tests/nested/run (bash). L1 is QEMU's software CPU emulating AMD SVM with nested paging, whose
+# Debian kernel loads kvm-amd (and its dependencies) from the modules tests/nested/setup picked.
+# shellcheck shell=bash disable=SC2034
+NESTED_ARCH=x86_64
+NESTED_SETUP=$here/setup			# prepares the kernel; writes $NESTED_CACHE/kernel.env
+NESTED_CACHE=$here/cache
+NESTED_SCENARIOS=$here/scenarios.sh
+NESTED_MAKE_ARGS=(STATIC=1 BUILD=build/static)	# how to build the static skiff ...
+NESTED_VMM_BIN=build/static/skiff		# ... and where it lands, relative to the repo
+NESTED_RAW_GUESTS=()
+# Paths inside L1 (see mkinitramfs-l1), used by the scenarios; GUEST_KERNEL is the kernel the
+# shared scenarios (virtio-scenarios.sh) boot.
+GUEST_BZIMAGE=/guest/bzImage GUEST_VMLINUX=/guest/vmlinux GUEST_INITRD=/guest/initrd.cpio
+GUEST_KERNEL=$GUEST_BZIMAGE
+# How the guest finds the first virtio device: ACPI's LNRO0005 (instance 0), IOAPIC pin 5, edge
+# (guest-init's virtio0_parent and /proc/interrupts lines; virtio-scenarios.sh expects them).
+VIRTIO0_PARENT='LNRO0005:00' VIRTIO0_IRQ='IO-APIC 5-edge'
+
+# nested_qemu_cmd CONSOLE_FILE INITRD APPEND: sets QEMU_CMD, the L1 command line.
+nested_qemu_cmd() {
+	QEMU_CMD=(qemu-system-x86_64
+		-accel tcg,thread=multi -smp 2 -cpu EPYC,+svm,+npt -m 4G
+		-nographic -no-reboot -monitor none -serial "file:$1" -net none
+		-kernel "$KERNEL_BZIMAGE" -initrd "$2" -append "console=ttyS0 $3")
+}

@@ -1,0 +1,351 @@
+/* The arm64 device tree: the blob arm64_fdt_build() writes is parsed back with libfdt (and,
+ * when dtc is installed, decompiled by it) and every node Linux relies on is checked: memory,
+ * cpus with PSCI and MPIDR-derived reg, the PSCI node, GICv3 and GICv2, the timer's four PPIs,
+ * the PMU, the UART (what 8250_of and earlycon read), virtio-mmio devices and /chosen. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <libfdt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arch/arm64/fdt.h"
+#include "arch/arm64/layout.h"
+#include "virtio/virtio.h"
+
+#define BLOB_SIZE 0x10000
+
+static const uint64_t mpidr2[] = {0x80000000, 0x80000001};
+static const struct arm64_fdt_virtio virtio2[] = {
+    {.base = ARM64_VIRTIO_MMIO_START, .spi = ARM64_VIRTIO_SPI_BASE},
+    {.base = ARM64_VIRTIO_MMIO_START + ARM64_VIRTIO_MMIO_STRIDE, .spi = ARM64_VIRTIO_SPI_BASE + 1},
+};
+
+static struct arm64_fdt_config base_config(void)
+{
+	return (struct arm64_fdt_config){
+	    .ram_base = ARM64_RAM_BASE,
+	    .ram_size = 512ULL << 20,
+	    .nr_cpus = 2,
+	    .mpidr = mpidr2,
+	    .gic = ARM64_GICV3,
+	    .pmu = true,
+	    .uart_base = ARM64_UART_BASE,
+	    .uart_spi = ARM64_UART_SPI,
+	    .virtio = virtio2,
+	    .nr_virtio = 2,
+	    .bootargs = "console=ttyS0 earlycon panic=-1",
+	    .initrd_start = 0x9fc00000,
+	    .initrd_end = 0x9fd00000,
+	};
+}
+
+static void *build(const struct arm64_fdt_config *c)
+{
+	void *blob = calloc(1, BLOB_SIZE);
+	int len;
+
+	assert_non_null(blob);
+	len = arm64_fdt_build(c, blob, BLOB_SIZE);
+	assert_true(len > 0);
+	assert_int_equal(fdt_check_header(blob), 0);
+	assert_int_equal(fdt_totalsize(blob), (uint32_t)len);
+	return blob;
+}
+
+static int node(const void *fdt, const char *path)
+{
+	int off = fdt_path_offset(fdt, path);
+
+	if (off < 0)
+		fail_msg("no node %s", path);
+	return off;
+}
+
+static const void *prop(const void *fdt, int off, const char *name, int *len)
+{
+	const void *p = fdt_getprop(fdt, off, name, len);
+
+	if (!p)
+		fail_msg("no property %s", name);
+	return p;
+}
+
+static void assert_str(const void *fdt, const char *path, const char *name, const char *want)
+{
+	int len;
+	const char *p = prop(fdt, node(fdt, path), name, &len);
+
+	assert_int_equal(len, (int)strlen(want) + 1);
+	assert_string_equal(p, want);
+}
+
+static uint32_t cell(const void *p, int i)
+{
+	return fdt32_to_cpu(((const fdt32_t *)p)[i]);
+}
+
+static uint64_t cells64(const void *p, int i)
+{
+	return (uint64_t)cell(p, i) << 32 | cell(p, i + 1);
+}
+
+static void assert_u32(const void *fdt, const char *path, const char *name, uint32_t want)
+{
+	int len;
+	const void *p = prop(fdt, node(fdt, path), name, &len);
+
+	assert_int_equal(len, 4);
+	assert_int_equal(cell(p, 0), want);
+}
+
+static void test_root_and_memory(void **state)
+{
+	struct arm64_fdt_config c = base_config();
+	void *fdt = build(&c);
+	int len, gic;
+	const void *reg;
+
+	assert_u32(fdt, "/", "#address-cells", 2);
+	assert_u32(fdt, "/", "#size-cells", 2);
+	gic = node(fdt, "/intc@8000000");
+	assert_u32(fdt, "/", "interrupt-parent", fdt_get_phandle(fdt, gic));
+	assert_str(fdt, "/memory@80000000", "device_type", "memory");
+	reg = prop(fdt, node(fdt, "/memory@80000000"), "reg", &len);
+	assert_int_equal(len, 16);
+	assert_int_equal(cells64(reg, 0), ARM64_RAM_BASE);
+	assert_int_equal(cells64(reg, 2), 512ULL << 20);
+	free(fdt);
+}
+
+static void test_cpus_and_psci(void **state)
+{
+	static const uint64_t mpidr[] = {0x80000000, 0x80000001, 0x80000100};
+	struct arm64_fdt_config c = base_config();
+	void *fdt;
+	int len, cpus, n = 0, off;
+	const void *reg;
+
+	c.mpidr = mpidr;
+	c.nr_cpus = 3;
+	fdt = build(&c);
+	cpus = node(fdt, "/cpus");
+	assert_u32(fdt, "/cpus", "#address-cells", 2);
+	assert_u32(fdt, "/cpus", "#size-cells", 0);
+	fdt_for_each_subnode(off, fdt, cpus)
+	{
+		assert_string_equal(prop(fdt, off, "device_type", &len), "cpu");
+		assert_string_equal(prop(fdt, off, "enable-method", &len), "psci");
+		reg = prop(fdt, off, "reg", &len);
+		assert_int_equal(len, 8);
+		/* reg is the MPIDR's affinity: bit 31 (RES1) is not part of it. */
+		assert_int_equal(cells64(reg, 0), mpidr[n] & 0xffffff);
+		n++;
+	}
+	assert_int_equal(n, 3);
+	node(fdt, "/cpus/cpu@100");
+	assert_str(fdt, "/psci", "method", "hvc");
+	off = node(fdt, "/psci");
+	assert_int_equal(fdt_node_check_compatible(fdt, off, "arm,psci-0.2"), 0);
+	assert_int_equal(fdt_node_check_compatible(fdt, off, "arm,psci"), 0);
+	free(fdt);
+}
+
+static void test_gicv3(void **state)
+{
+	struct arm64_fdt_config c = base_config();
+	void *fdt = build(&c);
+	int len, off = node(fdt, "/intc@8000000");
+	const void *reg;
+
+	assert_int_equal(fdt_node_check_compatible(fdt, off, "arm,gic-v3"), 0);
+	assert_non_null(fdt_getprop(fdt, off, "interrupt-controller", &len));
+	assert_int_equal(len, 0);
+	assert_u32(fdt, "/intc@8000000", "#interrupt-cells", 3);
+	reg = prop(fdt, off, "reg", &len);
+	assert_int_equal(len, 32);
+	assert_int_equal(cells64(reg, 0), ARM64_GIC_DIST_BASE);
+	assert_int_equal(cells64(reg, 2), ARM64_GIC_DIST_SIZE);
+	assert_int_equal(cells64(reg, 4), ARM64_GIC_REDIST_BASE);
+	/* One 128 KiB redistributor per vCPU. */
+	assert_int_equal(cells64(reg, 6), 2 * 0x20000);
+	free(fdt);
+}
+
+static void test_gicv2_and_ppi_cpu_mask(void **state)
+{
+	struct arm64_fdt_config c = base_config();
+	void *fdt;
+	int len, off;
+	const void *p;
+
+	c.gic = ARM64_GICV2;
+	fdt = build(&c);
+	off = node(fdt, "/intc@8000000");
+	assert_int_equal(fdt_node_check_compatible(fdt, off, "arm,cortex-a15-gic"), 0);
+	p = prop(fdt, off, "reg", &len);
+	assert_int_equal(len, 32);
+	assert_int_equal(cells64(p, 4), ARM64_GIC_CPU_BASE);
+	assert_int_equal(cells64(p, 6), 0x2000);
+	/* GICv2 PPIs name their CPUs: two vCPUs -> mask 0x3 in bits 8..15. */
+	p = prop(fdt, node(fdt, "/timer"), "interrupts", &len);
+	assert_int_equal(cell(p, 2), 0x304);
+	free(fdt);
+
+	c.nr_cpus = 9;
+	fdt = calloc(1, BLOB_SIZE);
+	assert_int_equal(arm64_fdt_build(&c, fdt, BLOB_SIZE), -EINVAL);
+	free(fdt);
+}
+
+static void test_timer_and_pmu(void **state)
+{
+	static const uint32_t ppis[4] = {13, 14, 11, 10};
+	struct arm64_fdt_config c = base_config();
+	void *fdt = build(&c);
+	int len, off = node(fdt, "/timer");
+	const void *p;
+
+	assert_int_equal(fdt_node_check_compatible(fdt, off, "arm,armv8-timer"), 0);
+	p = prop(fdt, off, "interrupts", &len);
+	assert_int_equal(len, 4 * 3 * 4);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(cell(p, 3 * i), 1); /* GIC_PPI */
+		assert_int_equal(cell(p, 3 * i + 1), ppis[i]);
+		assert_int_equal(cell(p, 3 * i + 2), 4); /* level high */
+	}
+	off = node(fdt, "/pmu");
+	assert_int_equal(fdt_node_check_compatible(fdt, off, "arm,armv8-pmuv3"), 0);
+	p = prop(fdt, off, "interrupts", &len);
+	assert_int_equal(cell(p, 1), 7); /* PPI 7 = INTID 23 */
+	free(fdt);
+
+	c.pmu = false;
+	fdt = build(&c);
+	assert_true(fdt_path_offset(fdt, "/pmu") < 0);
+	free(fdt);
+}
+
+static void test_uart_and_chosen(void **state)
+{
+	struct arm64_fdt_config c = base_config();
+	void *fdt = build(&c);
+	int len, off = node(fdt, "/serial@9000000");
+	const void *p;
+	const char *stdout_path;
+
+	assert_str(fdt, "/serial@9000000", "compatible", "ns16550a");
+	p = prop(fdt, off, "reg", &len);
+	assert_int_equal(cells64(p, 0), ARM64_UART_BASE);
+	p = prop(fdt, off, "interrupts", &len);
+	assert_int_equal(len, 12);
+	assert_int_equal(cell(p, 0), 0); /* GIC_SPI */
+	assert_int_equal(cell(p, 1), ARM64_UART_SPI);
+	assert_int_equal(cell(p, 2), 4); /* level high: the 16550's line is a level */
+	assert_u32(fdt, "/serial@9000000", "reg-shift", 0);
+	assert_u32(fdt, "/serial@9000000", "reg-io-width", 1);
+	assert_u32(fdt, "/serial@9000000", "clock-frequency", ARM64_UART_CLOCK);
+
+	assert_str(fdt, "/chosen", "bootargs", "console=ttyS0 earlycon panic=-1");
+	/* stdout-path resolves to the UART: what `earlycon` without an argument looks up. */
+	stdout_path = prop(fdt, node(fdt, "/chosen"), "stdout-path", &len);
+	assert_int_equal(fdt_path_offset(fdt, stdout_path), off);
+	p = prop(fdt, node(fdt, "/chosen"), "linux,initrd-start", &len);
+	assert_int_equal(len, 8);
+	assert_int_equal(cells64(p, 0), 0x9fc00000);
+	p = prop(fdt, node(fdt, "/chosen"), "linux,initrd-end", &len);
+	assert_int_equal(cells64(p, 0), 0x9fd00000);
+	free(fdt);
+
+	/* No initrd, no bootargs: neither property. */
+	c.initrd_start = c.initrd_end = 0;
+	c.bootargs = NULL;
+	fdt = build(&c);
+	off = node(fdt, "/chosen");
+	assert_null(fdt_getprop(fdt, off, "linux,initrd-start", &len));
+	assert_null(fdt_getprop(fdt, off, "bootargs", &len));
+	free(fdt);
+}
+
+static void test_virtio_nodes(void **state)
+{
+	struct arm64_fdt_config c = base_config();
+	void *fdt = build(&c);
+	int len, n = 0, off;
+
+	fdt_for_each_subnode(off, fdt, 0)
+	{
+		const void *p;
+
+		if (fdt_node_check_compatible(fdt, off, "virtio,mmio") != 0)
+			continue;
+		p = prop(fdt, off, "reg", &len);
+		assert_int_equal(cells64(p, 0), virtio2[n].base);
+		assert_int_equal(cells64(p, 2), VIRTIO_MMIO_SIZE);
+		p = prop(fdt, off, "interrupts", &len);
+		assert_int_equal(cell(p, 0), 0);
+		assert_int_equal(cell(p, 1), virtio2[n].spi);
+		assert_int_equal(cell(p, 2), 1); /* edge rising */
+		assert_non_null(fdt_getprop(fdt, off, "dma-coherent", &len));
+		n++;
+	}
+	assert_int_equal(n, 2);
+	node(fdt, "/virtio_mmio@a001000");
+	free(fdt);
+
+	c.nr_virtio = 0;
+	fdt = build(&c);
+	assert_int_equal(fdt_node_offset_by_compatible(fdt, -1, "virtio,mmio"), -FDT_ERR_NOTFOUND);
+	free(fdt);
+}
+
+static void test_too_small_buffer(void **state)
+{
+	struct arm64_fdt_config c = base_config();
+	void *buf = calloc(1, 256);
+
+	assert_int_equal(arm64_fdt_build(&c, buf, 256), -ENOSPC);
+	free(buf);
+}
+
+/* dtc reads the blob back without warnings about the structure (when it is installed). */
+static void test_dtc_accepts(void **state)
+{
+	struct arm64_fdt_config c = base_config();
+	void *fdt = build(&c);
+	char path[] = "/tmp/skiff-test-fdt-XXXXXX", cmd[256];
+	int fd = mkstemp(path);
+	FILE *f;
+
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	assert_int_equal(fwrite(fdt, fdt_totalsize(fdt), 1, f), 1);
+	fclose(f);
+	free(fdt);
+	if (system("command -v dtc >/dev/null 2>&1") != 0) {
+		unlink(path);
+		skip();
+	}
+	snprintf(cmd, sizeof(cmd), "dtc -q -I dtb -O dts -o /dev/null %s", path);
+	assert_int_equal(system(cmd), 0);
+	unlink(path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_root_and_memory), cmocka_unit_test(test_cpus_and_psci),
+	    cmocka_unit_test(test_gicv3),	    cmocka_unit_test(test_gicv2_and_ppi_cpu_mask),
+	    cmocka_unit_test(test_timer_and_pmu),   cmocka_unit_test(test_uart_and_chosen),
+	    cmocka_unit_test(test_virtio_nodes),    cmocka_unit_test(test_too_small_buffer),
+	    cmocka_unit_test(test_dtc_accepts),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
