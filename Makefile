@@ -53,7 +53,8 @@ OBJCOPY  ?= $(CROSS_COMPILE)objcopy
 CPPFLAGS += -Isrc -D_GNU_SOURCE -MMD -MP
 CFLAGS   += -std=gnu11 $(OPT) -Wall -Wextra -Werror -Wno-unused-parameter \
 	    -Wno-missing-field-initializers -Wshadow -Wstrict-prototypes -fno-strict-aliasing
-LDLIBS   += -luring -lpthread
+# jansson parses the API's and --config-file's JSON (see README: Dependencies).
+LDLIBS   += -ljansson -luring -lpthread
 
 ifeq ($(STATIC),1)
 LDFLAGS  += -static

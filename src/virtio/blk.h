@@ -82,6 +82,14 @@ struct virtio_blk_config {
  * names the file and the reason. */
 int virtio_blk_create(const struct disk_config *cfg, struct virtio_device **out);
 
+/* Replaces the backing file of a disk while the guest runs (PATCH /drives/{id}): requests in
+ * flight complete on the old file, which is then flushed, unlocked and closed; the new file is
+ * opened and locked with the disk's read-only setting, the capacity follows its size, and the
+ * guest is told by a configuration-change interrupt. On failure the old file stays in use.
+ * Returns 0, or -errno with a one-line reason in `err`. Safe from any thread. */
+int virtio_blk_replace_backing(struct virtio_device *dev, const char *path, char *err,
+			       size_t err_len);
+
 /* Cumulative figures since the device was created (not cleared by a guest reset), for metrics.
  * Bytes count data of completed requests; `errors` are requests answered VIRTIO_BLK_S_IOERR and
  * `unsupported` those answered VIRTIO_BLK_S_UNSUPP. */

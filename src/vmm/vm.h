@@ -14,6 +14,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 struct vcpu;
 struct virtio_device;
@@ -74,6 +75,19 @@ int vm_run(struct vm *vm);
 /* Records the first stop reason and wakes the run loop; safe from any thread. */
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *why);
 enum vm_stop_reason vm_stop_reason(struct vm *vm);
+
+/* Pausing: every vCPU leaves KVM_RUN (a signal plus immediate_exit, no busy waiting) and waits
+ * until vm_resume(); vm_pause() returns once all of them have stopped. The guest's clock is saved
+ * at the pause and restored at the resume, so it does not jump by the paused time. Both return 0,
+ * or -errno with a one-line reason in `err` (not running, already in that state). Safe from any
+ * thread but the vCPUs'. */
+int vm_pause(struct vm *vm, char *err, size_t err_len);
+int vm_resume(struct vm *vm, char *err, size_t err_len);
+bool vm_is_paused(struct vm *vm);
+
+/* Presses Ctrl-Alt-Del on the guest's keyboard (x86: the i8042; arm64: see arch code). 0, or
+ * -errno with a one-line reason in `err`. */
+int vm_send_ctrl_alt_del(struct vm *vm, char *err, size_t err_len);
 
 /* Resident bytes of guest memory (mincore), to tell the VMM's own RSS from the guest's. */
 uint64_t vm_guest_resident_bytes(struct vm *vm);
