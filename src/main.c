@@ -1,19 +1,22 @@
 /* skiff's command line: parse, validate, build the VM, run it, and turn how it ended into the
  * exit status. */
 #include "arch/arch.h"
+#include "config/config_json.h"
 #include "config/vm_config.h"
-#include "vmm/kvm.h"
+#include "version.h"
+#include "vmm/instance.h"
 #include "vmm/log.h"
-#include "vmm/vm.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#define SKIFF_VERSION "0.1.0"
+#define MAX_CONFIG_FILE (1 << 20)
 #define EXIT_USAGE    2
 
 static const char usage_text[] =
@@ -54,8 +57,19 @@ static const char usage_text[] =
 	"                         (hvc0)\n"
 	"  --rng                  virtio-rng: the guest's /dev/hwrng, from the host's getrandom()\n"
 	"\n"
+	"Control plane (Firecracker-compatible; see README: API):\n"
+	"  --api-sock PATH        serve the HTTP API on this UNIX socket; without --config-file\n"
+	"                         the VM waits for the API's InstanceStart\n"
+	"  --config-file FILE     the VM as a JSON document (boot-source, machine-config, drives,\n"
+	"                         network-interfaces, ...): booted at once\n"
+	"  --no-api               with --config-file: no API socket (the default without\n"
+	"                         --api-sock; accepted for Firecracker's command lines)\n"
+	"  --id ID                the instance's id in GET / (default anonymous-instance)\n"
+	"  --metrics-path PATH    append metrics as JSON lines (every 60 s and on FlushMetrics)\n"
+	"\n"
 	"Global options:\n"
 	"  --log-level LEVEL      error, warning (default), info or debug\n"
+	"  --log-path PATH        write logs to this file instead of stderr\n"
 	"  -h, --help             this text\n"
 	"\n"
 	"The guest's serial console is on stdin/stdout; on a terminal, Ctrl-A x quits.\n"
@@ -66,7 +80,9 @@ static const char usage_text[] =
 	"  skiff\n"
 	"  skiff run --kernel /boot/vmlinuz --initrd initrd.img --cmdline 'panic=-1' --cpus 2\n"
 	"  skiff run --kernel bzImage --disk rootfs.ext4 --cmdline 'root=/dev/vda rw' \\\n"
-	"            --net tap=tap0 --rng\n";
+	"            --net tap=tap0 --rng\n"
+	"  skiff --api-sock /tmp/skiff.sock\n"
+	"  skiff run --config-file vm.json\n";
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -125,6 +141,22 @@ enum {
 	OPT_NET,
 	OPT_CONSOLE,
 	OPT_RNG,
+	OPT_API_SOCK,
+	OPT_CONFIG_FILE,
+	OPT_NO_API,
+	OPT_ID,
+	OPT_LOG_PATH,
+	OPT_METRICS_PATH,
+};
+
+/* The options that are not part of the VM's description. */
+struct run_options {
+	const char *api_sock;
+	const char *config_file;
+	bool no_api;
+	const char *id;
+	const char *log_path;
+	const char *metrics_path;
 };
 
 static const struct option run_options[] = {
@@ -141,11 +173,18 @@ static const struct option run_options[] = {
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "console", required_argument, NULL, OPT_CONSOLE },
 	{ "rng", no_argument, NULL, OPT_RNG },
+	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
+	{ "config-file", required_argument, NULL, OPT_CONFIG_FILE },
+	{ "no-api", no_argument, NULL, OPT_NO_API },
+	{ "id", required_argument, NULL, OPT_ID },
+	{ "log-path", required_argument, NULL, OPT_LOG_PATH },
+	{ "metrics-path", required_argument, NULL, OPT_METRICS_PATH },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
 
-static int parse_run_options(int argc, char **argv, struct vm_config *cfg)
+static int parse_run_options(int argc, char **argv, struct vm_config *cfg,
+			     struct run_options *ro)
 {
 	enum log_level level;
 	char err[512];
@@ -227,6 +266,24 @@ static int parse_run_options(int argc, char **argv, struct vm_config *cfg)
 		case OPT_RNG:
 			cfg->rng = true;
 			break;
+		case OPT_API_SOCK:
+			ro->api_sock = optarg;
+			break;
+		case OPT_CONFIG_FILE:
+			ro->config_file = optarg;
+			break;
+		case OPT_NO_API:
+			ro->no_api = true;
+			break;
+		case OPT_ID:
+			ro->id = optarg;
+			break;
+		case OPT_LOG_PATH:
+			ro->log_path = optarg;
+			break;
+		case OPT_METRICS_PATH:
+			ro->metrics_path = optarg;
+			break;
 		case 'h':
 			fputs(usage_text, stdout);
 			exit(0);
@@ -241,40 +298,129 @@ static int parse_run_options(int argc, char **argv, struct vm_config *cfg)
 	return 0;
 }
 
-static void warn_if_software_kvm(const struct vm_config *cfg)
+/* Firecracker's rule for instance ids: 1 to 64 of [A-Za-z0-9-]. */
+static bool valid_id(const char *id)
 {
-	char module[32];
+	size_t n = strlen(id);
 
-	if (!cfg->kernel_path || !kvm_host_is_software(module, sizeof(module)))
-		return;
-	log_warn("this host has no hardware virtualization (no vmx/svm in /proc/cpuinfo%s%s): "
-		 "KVM emulates guest kernel code instruction by instruction, so the guest will run "
-		 "thousands of times slower than native and may take minutes to boot",
-		 module[0] ? "; KVM module " : "", module);
+	if (n == 0 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!(id[i] == '-' || (id[i] >= '0' && id[i] <= '9') ||
+		      (id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z')))
+			return false;
+	return true;
+}
+
+/* The whole --config-file document, bounded; NULL (after a message) when unreadable. */
+static char *read_config_file(const char *path, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char *buf = NULL;
+	size_t got = 0;
+	ssize_t n;
+
+	if (fd < 0) {
+		fprintf(stderr, "skiff: --config-file %s: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	buf = malloc(MAX_CONFIG_FILE + 1);
+	while (buf && (n = read(fd, buf + got, MAX_CONFIG_FILE + 1 - got)) > 0)
+		got += (size_t)n;
+	if (buf && n < 0) {
+		fprintf(stderr, "skiff: --config-file %s: %s\n", path, strerror(errno));
+		free(buf);
+		buf = NULL;
+	} else if (buf && got > MAX_CONFIG_FILE) {
+		fprintf(stderr, "skiff: --config-file %s: larger than %d bytes\n", path,
+			MAX_CONFIG_FILE);
+		free(buf);
+		buf = NULL;
+	}
+	close(fd);
+	*len = got;
+	return buf;
+}
+
+/* Everything that describes the VM and where its logs and metrics go, before it runs. Returns
+ * 0 or an exit status. */
+static int prepare_instance(struct instance *in, const struct run_options *ro)
+{
+	struct vm_config *cfg = &in->cfg;
+	struct logger_config lc = { 0 };
+	struct metrics_config mc = { 0 };
+	char err[512];
+
+	if (ro->id && !valid_id(ro->id))
+		return usage_error("--id is 1 to 64 letters, digits or '-', not '%s'", ro->id);
+	if (ro->id)
+		snprintf(in->id, sizeof(in->id), "%s", ro->id);
+	if (ro->no_api && ro->api_sock)
+		return usage_error("%s", "--no-api and --api-sock contradict each other");
+	if (ro->no_api && !ro->config_file)
+		return usage_error("%s", "--no-api needs --config-file to describe the VM");
+	if (ro->config_file) {
+		size_t len;
+		char *doc;
+		int ret;
+
+		if (cfg->kernel_path || cfg->initrd_path || cfg->cmdline || cfg->raw_path)
+			return usage_error("%s", "--config-file describes the boot source: it does "
+						 "not go with --kernel, --initrd, --cmdline or --raw");
+		doc = read_config_file(ro->config_file, &len);
+		if (!doc)
+			return EXIT_USAGE;
+		ret = config_json_document(cfg, &lc, &mc, doc, len, err, sizeof(err));
+		free(doc);
+		if (ret) {
+			fprintf(stderr, "skiff: --config-file %s: %s\n", ro->config_file, err);
+			return EXIT_USAGE;
+		}
+	}
+	if (ro->log_path)
+		snprintf(lc.log_path, sizeof(lc.log_path), "%s", ro->log_path);
+	if (lc.log_path[0] || lc.has_level) {
+		if (!lc.has_level) {
+			lc.has_level = true;
+			lc.level = (int)log_get_level();
+		}
+		if (instance_set_logger(in, &lc, err, sizeof(err))) {
+			fprintf(stderr, "skiff: %s\n", err);
+			return EXIT_USAGE;
+		}
+	}
+	if (ro->metrics_path)
+		snprintf(mc.metrics_path, sizeof(mc.metrics_path), "%s", ro->metrics_path);
+	if (mc.metrics_path[0] && instance_set_metrics(in, mc.metrics_path, err, sizeof(err))) {
+		fprintf(stderr, "skiff: %s\n", err);
+		return EXIT_USAGE;
+	}
+	/* Without an API nothing else will describe the VM: check it now, as a usage error. */
+	if (!ro->api_sock || ro->config_file) {
+		if (!cfg->kernel_path && !cfg->raw_path)
+			arch_demo_guest(&cfg->raw_image, &cfg->raw_size);
+		if (vm_config_validate(cfg, 0, host_memory_mib(), err, sizeof(err))) {
+			fprintf(stderr, "skiff: %s\n", err);
+			return EXIT_USAGE;
+		}
+	}
+	return 0;
 }
 
 static int cmd_run(int argc, char **argv)
 {
-	struct vm_config cfg;
-	struct vm vm;
-	char err[256];
+	struct run_options ro = { 0 };
+	struct instance in;
 	int ret;
 
-	vm_config_init_defaults(&cfg);
-	ret = parse_run_options(argc, argv, &cfg);
-	if (ret)
-		return ret;
-	if (!cfg.kernel_path && !cfg.raw_path)
-		arch_demo_guest(&cfg.raw_image, &cfg.raw_size);
-	if (vm_config_validate(&cfg, 0, host_memory_mib(), err, sizeof(err))) {
-		fprintf(stderr, "skiff: %s\n", err);
-		return EXIT_USAGE;
-	}
-	warn_if_software_kvm(&cfg);
-	if (vm_create(&vm, &cfg))
+	if (instance_init(&in, NULL))
 		return 1;
-	ret = vm_run(&vm);
-	vm_destroy(&vm);
+	ret = parse_run_options(argc, argv, &in.cfg, &ro);
+	if (!ret)
+		ret = prepare_instance(&in, &ro);
+	if (!ret)
+		ret = instance_run(&in, ro.api_sock, !ro.api_sock || ro.config_file);
+	instance_destroy(&in);
 	return ret;
 }
 

@@ -1,0 +1,320 @@
+#include "api/routes.h"
+#include "config/config_json.h"
+#include "version.h"
+#include "virtio/blk.h"
+#include "virtio/devices.h"
+#include "vmm/instance.h"
+#include "vmm/log.h"
+#include "vmm/metrics.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FAULT_LEN 512
+
+/* What a handler sees: the request, the id from a /{resource}/{id} path, and where to put an
+ * error. Returns the status; a 4xx takes `fault` as its message. */
+struct call {
+	struct instance *in;
+	const struct http_request *req;
+	const char *path_id;
+	char fault[FAULT_LEN];
+	char *body; /* a 200's JSON body, malloc'd */
+};
+
+enum when { ANY_TIME, BEFORE_START, AFTER_START };
+
+struct route {
+	enum http_method method;
+	const char *path; /* a trailing '/' takes an id: "/drives/" matches /drives/{id} */
+	enum when when;
+	int (*handle)(struct call *c);
+};
+
+static int fail(struct call *c, const char *fmt, const char *arg)
+{
+	snprintf(c->fault, sizeof(c->fault), fmt, arg);
+	return 400;
+}
+
+static const char *state_name(struct instance *in)
+{
+	switch (in->state) {
+	case INSTANCE_NOT_STARTED:
+		return "Not started";
+	case INSTANCE_RUNNING:
+		return vm_is_paused(&in->vm) ? "Paused" : "Running";
+	default:
+		return "Stopped";
+	}
+}
+
+static int reply_json(struct call *c, json_t *obj)
+{
+	if (!obj)
+		return fail(c, "%s", "out of memory");
+	c->body = json_dumps(obj, JSON_COMPACT);
+	json_decref(obj);
+	return c->body ? 200 : fail(c, "%s", "out of memory");
+}
+
+static int get_instance_info(struct call *c)
+{
+	return reply_json(c, json_pack("{s:s, s:s, s:s, s:s}", "id", c->in->id, "state",
+				       state_name(c->in), "vmm_version", SKIFF_VERSION, "app_name",
+				       "skiff"));
+}
+
+static int get_version(struct call *c)
+{
+	return reply_json(c, json_pack("{s:s}", "firecracker_version", SKIFF_VERSION));
+}
+
+static int get_machine_config(struct call *c)
+{
+	c->body = config_json_machine_config_dump(&c->in->cfg);
+	return c->body ? 200 : fail(c, "%s", "out of memory");
+}
+
+static int get_vm_config(struct call *c)
+{
+	c->body = config_json_vm_config_dump(&c->in->cfg);
+	return c->body ? 200 : fail(c, "%s", "out of memory");
+}
+
+/* The handlers below return 0 from config_json_* on success: 204. */
+static int status_of(int ret)
+{
+	return ret ? 400 : 204;
+}
+
+static int put_boot_source(struct call *c)
+{
+	return status_of(config_json_boot_source(&c->in->cfg, c->req->body, c->req->body_len,
+						 c->fault, sizeof(c->fault)));
+}
+
+static int put_machine_config(struct call *c)
+{
+	return status_of(config_json_machine_config(&c->in->cfg, c->req->body, c->req->body_len,
+						    false, c->fault, sizeof(c->fault)));
+}
+
+static int patch_machine_config(struct call *c)
+{
+	return status_of(config_json_machine_config(&c->in->cfg, c->req->body, c->req->body_len,
+						    true, c->fault, sizeof(c->fault)));
+}
+
+static int put_drive(struct call *c)
+{
+	return status_of(config_json_drive(&c->in->cfg, c->path_id, c->req->body,
+					   c->req->body_len, c->fault, sizeof(c->fault)));
+}
+
+static int put_network_interface(struct call *c)
+{
+	return status_of(config_json_network_interface(&c->in->cfg, c->path_id, c->req->body,
+						       c->req->body_len, c->fault,
+						       sizeof(c->fault)));
+}
+
+static int put_entropy(struct call *c)
+{
+	return status_of(config_json_entropy(&c->in->cfg, c->req->body, c->req->body_len,
+					     c->fault, sizeof(c->fault)));
+}
+
+static int put_logger(struct call *c)
+{
+	struct logger_config lc;
+
+	if (config_json_logger(c->req->body, c->req->body_len, &lc, c->fault, sizeof(c->fault)))
+		return 400;
+	return status_of(instance_set_logger(c->in, &lc, c->fault, sizeof(c->fault)));
+}
+
+static int put_metrics(struct call *c)
+{
+	struct metrics_config mc;
+
+	if (config_json_metrics(c->req->body, c->req->body_len, &mc, c->fault, sizeof(c->fault)))
+		return 400;
+	return status_of(instance_set_metrics(c->in, mc.metrics_path, c->fault, sizeof(c->fault)));
+}
+
+/* A new backing file for a running disk. */
+static int patch_drive(struct call *c)
+{
+	struct drive_update up;
+	struct virtio_device *dev;
+
+	if (config_json_drive_update(&c->in->cfg, c->path_id, c->req->body, c->req->body_len, &up,
+				     c->fault, sizeof(c->fault)))
+		return 400;
+	if (!up.path_on_host[0])
+		return 204; /* nothing to change: rate limiters are not supported */
+	dev = virtio_devices_find_disk(&c->in->vm, up.drive_id);
+	if (!dev)
+		return fail(c, "no drive '%s' in the running microVM", up.drive_id);
+	if (virtio_blk_replace_backing(dev, up.path_on_host, c->fault, sizeof(c->fault)))
+		return 400;
+	for (int i = 0; i < c->in->cfg.nr_disks; i++) {
+		struct disk_config *d = &c->in->cfg.disks[i];
+
+		if (strcmp(d->id, up.drive_id) == 0)
+			snprintf(d->path, sizeof(d->path), "%s", up.path_on_host);
+	}
+	log_info("drive %s now backed by %s", up.drive_id, up.path_on_host);
+	return 204;
+}
+
+static int patch_vm(struct call *c)
+{
+	bool pause;
+	int ret;
+
+	if (config_json_vm_state(c->req->body, c->req->body_len, &pause, c->fault,
+				 sizeof(c->fault)))
+		return 400;
+	ret = pause ? vm_pause(&c->in->vm, c->fault, sizeof(c->fault))
+		    : vm_resume(&c->in->vm, c->fault, sizeof(c->fault));
+	if (ret)
+		return 400;
+	log_info("microVM %s", pause ? "paused" : "resumed");
+	return 204;
+}
+
+static int put_actions(struct call *c)
+{
+	enum api_action action;
+
+	if (config_json_action(c->req->body, c->req->body_len, &action, c->fault,
+			       sizeof(c->fault)))
+		return 400;
+	switch (action) {
+	case API_ACTION_INSTANCE_START:
+		return status_of(instance_start(c->in, c->fault, sizeof(c->fault)));
+	case API_ACTION_SEND_CTRL_ALT_DEL:
+		if (c->in->state != INSTANCE_RUNNING)
+			return fail(c, "%s", "SendCtrlAltDel: the microVM is not running");
+		return status_of(vm_send_ctrl_alt_del(&c->in->vm, c->fault, sizeof(c->fault)));
+	case API_ACTION_FLUSH_METRICS:
+		if (!c->in->metrics)
+			return fail(c, "%s", "FlushMetrics: metrics are not configured "
+					     "(PUT /metrics or --metrics-path)");
+		if (metrics_flush(c->in->metrics))
+			return fail(c, "%s", "FlushMetrics: cannot write the metrics file");
+		return 204;
+	}
+	return fail(c, "%s", "unknown action");
+}
+
+static const struct route routes[] = {
+	{ HTTP_GET, "/", ANY_TIME, get_instance_info },
+	{ HTTP_GET, "/version", ANY_TIME, get_version },
+	{ HTTP_GET, "/machine-config", ANY_TIME, get_machine_config },
+	{ HTTP_GET, "/vm/config", ANY_TIME, get_vm_config },
+	{ HTTP_PUT, "/boot-source", BEFORE_START, put_boot_source },
+	{ HTTP_PUT, "/machine-config", BEFORE_START, put_machine_config },
+	{ HTTP_PATCH, "/machine-config", BEFORE_START, patch_machine_config },
+	{ HTTP_PUT, "/drives/", BEFORE_START, put_drive },
+	{ HTTP_PATCH, "/drives/", AFTER_START, patch_drive },
+	{ HTTP_PUT, "/network-interfaces/", BEFORE_START, put_network_interface },
+	{ HTTP_PUT, "/entropy", BEFORE_START, put_entropy },
+	{ HTTP_PUT, "/logger", BEFORE_START, put_logger },
+	{ HTTP_PUT, "/metrics", BEFORE_START, put_metrics },
+	{ HTTP_PUT, "/actions", ANY_TIME, put_actions },
+	{ HTTP_PATCH, "/vm", AFTER_START, patch_vm },
+};
+
+/* The id of a "/prefix/{id}" path: non-empty, no further '/'. */
+static const char *match_path(const char *pattern, const char *path)
+{
+	size_t n = strlen(pattern);
+
+	if (pattern[n - 1] != '/' || n == 1)
+		return strcmp(pattern, path) == 0 ? "" : NULL;
+	if (strncmp(pattern, path, n) != 0 || !path[n] || strchr(path + n, '/'))
+		return NULL;
+	return path + n;
+}
+
+static int dispatch(struct call *c)
+{
+	const struct http_request *req = c->req;
+	bool path_known = false;
+
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		const struct route *r = &routes[i];
+		const char *id = match_path(r->path, req->path);
+
+		if (!id)
+			continue;
+		path_known = true;
+		if (r->method != req->method)
+			continue;
+		if ((req->method == HTTP_PUT || req->method == HTTP_PATCH) && req->body_len == 0)
+			return fail(c, "%s", "the request has no body (a JSON object is expected)");
+		if (r->when == BEFORE_START && c->in->state != INSTANCE_NOT_STARTED)
+			return fail(c, "%s", "The requested operation is not supported after "
+					     "starting the microVM.");
+		if (r->when == AFTER_START && c->in->state != INSTANCE_RUNNING)
+			return fail(c, "%s", "The requested operation is not supported before "
+					     "starting the microVM.");
+		c->path_id = id;
+		return r->handle(c);
+	}
+	snprintf(c->fault, sizeof(c->fault), "Invalid request method and/or path: %s %s%s",
+		 req->method_name, req->path,
+		 path_known ? " (this path takes another method)" : "");
+	return 400;
+}
+
+/* A fault message may quote the client's path or values: JSON wants UTF-8, so anything outside
+ * printable ASCII becomes '?'. */
+static void make_printable(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			*s = '?';
+}
+
+void api_handle_request(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	struct call c = { .in = ctx, .req = req };
+	int status;
+
+	pthread_mutex_lock(&c.in->lock);
+	if (c.in->state == INSTANCE_STOPPED) {
+		snprintf(c.fault, sizeof(c.fault), "the microVM has stopped");
+		status = 400;
+	} else {
+		status = dispatch(&c);
+	}
+	if (c.in->metrics)
+		metrics_count_api_request(c.in->metrics, status);
+	pthread_mutex_unlock(&c.in->lock);
+
+	resp->status = status;
+	resp->body = NULL;
+	if (status == 200) {
+		resp->body = c.body;
+	} else if (status >= 400) {
+		json_t *f;
+
+		make_printable(c.fault);
+		f = json_pack("{s:s}", "fault_message", c.fault);
+
+		resp->body = f ? json_dumps(f, JSON_COMPACT) : NULL;
+		json_decref(f);
+		free(c.body);
+	}
+	if (status >= 400)
+		log_info("api: %s %s: %d %s", req->method_name, req->path, status, c.fault);
+	else
+		log_debug("api: %s %s: %d", req->method_name, req->path, status);
+}

@@ -1,0 +1,237 @@
+#include "vmm/instance.h"
+#include "api/routes.h"
+#include "api/server.h"
+#include "vmm/kvm.h"
+#include "vmm/log.h"
+#include "vmm/metrics.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+static const int stop_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+
+int instance_init(struct instance *in, const char *id)
+{
+	memset(in, 0, sizeof(*in));
+	pthread_mutex_init(&in->lock, NULL);
+	snprintf(in->id, sizeof(in->id), "%s", id ? id : "anonymous-instance");
+	vm_config_init_defaults(&in->cfg);
+	in->state = INSTANCE_NOT_STARTED;
+	in->start_eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (in->start_eventfd < 0) {
+		int err = errno;
+
+		log_error("eventfd: %s", strerror(err));
+		pthread_mutex_destroy(&in->lock);
+		return -err;
+	}
+	return 0;
+}
+
+void instance_destroy(struct instance *in)
+{
+	if (in->metrics)
+		metrics_destroy(in->metrics);
+	in->metrics = NULL;
+	if (in->start_eventfd >= 0)
+		close(in->start_eventfd);
+	in->start_eventfd = -1;
+	vm_config_release(&in->cfg);
+	pthread_mutex_destroy(&in->lock);
+}
+
+int instance_set_logger(struct instance *in, const struct logger_config *lc, char *err,
+			size_t err_len)
+{
+	if (in->has_logger) {
+		snprintf(err, err_len, "the logger is already configured");
+		return -EINVAL;
+	}
+	if (lc->log_path[0]) {
+		int ret = log_set_path(lc->log_path, err, err_len);
+
+		if (ret)
+			return ret;
+	}
+	if (lc->has_level)
+		log_set_level((enum log_level)lc->level);
+	log_set_options(lc->show_level, lc->show_log_origin);
+	in->has_logger = true;
+	return 0;
+}
+
+int instance_set_metrics(struct instance *in, const char *path, char *err, size_t err_len)
+{
+	struct metrics *m;
+	int ret;
+
+	if (in->metrics) {
+		snprintf(err, err_len, "metrics are already configured");
+		return -EINVAL;
+	}
+	ret = metrics_create(&m, path, err, err_len);
+	if (ret)
+		return ret;
+	in->metrics = m;
+	return 0;
+}
+
+static void warn_if_software_kvm(const struct vm_config *cfg)
+{
+	char module[32];
+
+	if (!cfg->kernel_path || !kvm_host_is_software(module, sizeof(module)))
+		return;
+	log_warn("this host has no hardware virtualization (no vmx/svm in /proc/cpuinfo%s%s): "
+		 "KVM emulates guest kernel code instruction by instruction, so the guest will run "
+		 "thousands of times slower than native and may take minutes to boot",
+		 module[0] ? "; KVM module " : "", module);
+}
+
+int instance_start(struct instance *in, char *err, size_t err_len)
+{
+	uint64_t one = 1;
+	int ret;
+
+	if (in->state != INSTANCE_NOT_STARTED) {
+		snprintf(err, err_len, "the microVM has already been started");
+		return -EINVAL;
+	}
+	if (!in->cfg.kernel_path && !in->cfg.raw_path && !in->cfg.raw_image) {
+		snprintf(err, err_len, "no boot source: PUT /boot-source first");
+		return -EINVAL;
+	}
+	ret = vm_config_validate(&in->cfg, 0, host_memory_mib(), err, err_len);
+	if (ret)
+		return ret;
+	warn_if_software_kvm(&in->cfg);
+	log_clear_last_error();
+	ret = vm_create(&in->vm, &in->cfg);
+	if (ret) {
+		const char *why = log_last_error();
+
+		snprintf(err, err_len, "cannot start the microVM: %s",
+			 why && why[0] ? why : strerror(-ret));
+		return ret;
+	}
+	if (in->metrics)
+		metrics_attach(in->metrics, &in->vm, METRICS_DEFAULT_PERIOD_MS);
+	in->state = INSTANCE_RUNNING;
+	if (write(in->start_eventfd, &one, sizeof(one)) < 0)
+		log_warn("cannot wake the main thread: %s", strerror(errno));
+	return 0;
+}
+
+/* Before InstanceStart: sleeps until it comes or a termination signal does. Returns 0 when
+ * started, else the signal number. */
+static int wait_for_start(struct instance *in, int sfd)
+{
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = { .events = EPOLLIN };
+	int signo = 0;
+
+	if (ep < 0) {
+		log_error("epoll: %s", strerror(errno));
+		return SIGTERM;
+	}
+	ev.data.fd = in->start_eventfd;
+	epoll_ctl(ep, EPOLL_CTL_ADD, in->start_eventfd, &ev);
+	ev.data.fd = sfd;
+	epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
+	for (;;) {
+		struct epoll_event got;
+		int n = epoll_wait(ep, &got, 1, -1);
+
+		if (n < 0 && errno != EINTR) {
+			log_error("epoll_wait: %s", strerror(errno));
+			signo = SIGTERM;
+			break;
+		}
+		if (n <= 0)
+			continue;
+		if (got.data.fd == sfd) {
+			struct signalfd_siginfo si;
+
+			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				signo = (int)si.ssi_signo;
+				break;
+			}
+			continue;
+		}
+		pthread_mutex_lock(&in->lock);
+		n = in->state == INSTANCE_RUNNING;
+		pthread_mutex_unlock(&in->lock);
+		if (n)
+			break;
+	}
+	close(ep);
+	return signo;
+}
+
+int instance_run(struct instance *in, const char *api_sock, bool start_now)
+{
+	struct api_server *api = NULL;
+	sigset_t stop_set, old_set;
+	char err[512];
+	int sfd, signo, status;
+
+	/* Blocked before any thread exists (API server, metrics, device workers, vCPUs), so that
+	 * every thread inherits the mask and termination signals arrive only through signalfd. */
+	sigemptyset(&stop_set);
+	for (unsigned i = 0; i < sizeof(stop_signals) / sizeof(stop_signals[0]); i++)
+		sigaddset(&stop_set, stop_signals[i]);
+	pthread_sigmask(SIG_BLOCK, &stop_set, &old_set);
+	sfd = signalfd(-1, &stop_set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0) {
+		log_error("signalfd: %s", strerror(errno));
+		pthread_sigmask(SIG_SETMASK, &old_set, NULL);
+		return 1;
+	}
+
+	if (api_sock && api_server_start(&api, api_sock, api_handle_request, in)) {
+		status = 1;
+		goto out;
+	}
+	if (start_now) {
+		pthread_mutex_lock(&in->lock);
+		status = instance_start(in, err, sizeof(err)) ? 1 : 0;
+		pthread_mutex_unlock(&in->lock);
+		if (status) {
+			log_error("%s", err);
+			goto out;
+		}
+	}
+	signo = wait_for_start(in, sfd);
+	if (signo) {
+		log_info("stopped by signal %s before the microVM started", strsignal(signo));
+		status = 128 + signo;
+		goto out;
+	}
+
+	status = vm_run(&in->vm);
+
+	/* The VM has ended: no request may reach it any more. A request being handled finishes
+	 * first (it holds the lock). */
+	pthread_mutex_lock(&in->lock);
+	in->state = INSTANCE_STOPPED;
+	pthread_mutex_unlock(&in->lock);
+	if (api)
+		api_server_stop(api);
+	api = NULL;
+	if (in->metrics)
+		metrics_detach(in->metrics);
+	vm_destroy(&in->vm);
+out:
+	if (api)
+		api_server_stop(api);
+	close(sfd);
+	pthread_sigmask(SIG_SETMASK, &old_set, NULL);
+	in->exit_status = status;
+	return status;
+}

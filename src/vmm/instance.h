@@ -1,0 +1,62 @@
+/* An instance: what Firecracker's API calls a microVM. Before it starts it is a VM description
+ * that API requests (or a --config-file document, or the command line) fill in; InstanceStart
+ * builds the VM from it; then it runs until the guest ends or skiff is told to stop, and can be
+ * paused, resumed and sent Ctrl-Alt-Del meanwhile. Its lock serializes every change, whoever
+ * asks; the main thread owns the VM's run loop and its teardown.
+ *
+ * Threads: instance_run() on the main thread; API requests on the API server's thread, each one
+ * under the instance's lock. */
+#ifndef SKIFF_INSTANCE_H
+#define SKIFF_INSTANCE_H
+
+#include "config/config_json.h"
+#include "config/vm_config.h"
+#include "vmm/vm.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+
+enum instance_state {
+	INSTANCE_NOT_STARTED,
+	INSTANCE_RUNNING, /* also while paused: see vm_is_paused() */
+	INSTANCE_STOPPED, /* the VM has ended; skiff is on its way out */
+};
+
+struct metrics;
+struct api_server;
+
+struct instance {
+	pthread_mutex_t lock;
+	char id[65];
+	enum instance_state state;
+	struct vm_config cfg;
+	struct vm vm; /* valid while state is RUNNING */
+
+	bool has_logger; /* the logger was configured once (Firecracker refuses a second time) */
+	struct metrics *metrics;
+
+	int start_eventfd; /* written by instance_start() to wake instance_run() */
+	int exit_status;   /* set by instance_run() when the VM has ended */
+};
+
+/* `id` is Firecracker's --id (NULL: "anonymous-instance"). Returns 0 or -errno. */
+int instance_init(struct instance *in, const char *id);
+void instance_destroy(struct instance *in);
+
+/* Applies a logger or metrics configuration (--log-path, PUT /logger; --metrics-path,
+ * PUT /metrics). Call with the lock held. 0, or -errno with a one-line reason. */
+int instance_set_logger(struct instance *in, const struct logger_config *lc, char *err,
+			size_t err_len);
+int instance_set_metrics(struct instance *in, const char *path, char *err, size_t err_len);
+
+/* Validates the description, builds the VM and hands it to instance_run(). Call with the lock
+ * held. 0, or -errno with a one-line reason (what went wrong building the VM). */
+int instance_start(struct instance *in, char *err, size_t err_len);
+
+/* The main thread's part: serves the API on `api_sock` (NULL: no API), starts the instance at
+ * once when `start_now` (a config file or the command line described it), else waits for
+ * InstanceStart or a termination signal; runs the VM to its end, then stops the API (removing
+ * the socket) and tears everything down in order. Returns skiff's exit status. */
+int instance_run(struct instance *in, const char *api_sock, bool start_now);
+
+#endif
