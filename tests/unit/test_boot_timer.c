@@ -26,9 +26,9 @@ static void test_ignores_other_writes(void **state)
 	assert_non_null(bt);
 	assert_false(boot_timer_get_us(bt, &us));
 	write_byte(bt, 0, 122);
-	write_byte(bt, 1, BOOT_TIMER_MAGIC);		   /* not offset 0 */
+	write_byte(bt, 1, BOOT_TIMER_MAGIC); /* not offset 0 */
 	write_byte(bt, BOOT_TIMER_SIZE - 1, BOOT_TIMER_MAGIC);
-	boot_timer_ops.write(bt, 0, &word, 4);		   /* not a byte */
+	boot_timer_ops.write(bt, 0, &word, 4); /* not a byte */
 	assert_false(boot_timer_get_us(bt, &us));
 	boot_timer_ops.read(bt, 0, &q, 8);
 	assert_int_equal(q, 0);

@@ -229,7 +229,8 @@ static void blk_write_and_flush(struct fake_vm *f, uint32_t len)
 		uint64_t hdr = vdrv_alloc(&f->d, sizeof(struct virtio_blk_req_hdr));
 		uint64_t data = vdrv_alloc(&f->d, len), status = vdrv_alloc(&f->d, 1);
 		struct virtio_blk_req_hdr *h = vdrv_ptr(&f->d, hdr, sizeof(*h));
-		struct vdrv_seg segs[3] = {{hdr, sizeof(*h), false}, {data, len, false}, {status, 1, true}};
+		struct vdrv_seg segs[3] = {
+		    {hdr, sizeof(*h), false}, {data, len, false}, {status, 1, true}};
 
 		*h = (struct virtio_blk_req_hdr){.type = type, .sector = 0};
 		if (i == 0) {
