@@ -1184,6 +1184,7 @@ static void test_swap_refused(void **state)
 struct notify_and_swap {
 	struct fixture *f;
 	int ret;
+	uint16_t used_idx; /* just after the swap returned */
 };
 
 static void call_notify_and_swap(void *arg)
@@ -1194,6 +1195,7 @@ static void call_notify_and_swap(void *arg)
 
 	dev->ops->queue_notify(dev, 0);
 	c->ret = virtio_blk_replace_backing(dev, c->f->path2, err, sizeof(err));
+	c->used_idx = vdrv_used_idx(&c->f->d, 0);
 }
 
 static void test_swap_with_requests_in_flight(void **state)
@@ -1229,6 +1231,8 @@ static void test_swap_with_requests_in_flight(void **state)
 	}
 	assert_int_equal(event_loop_call(f->d.loop, call_notify_and_swap, &c), 0);
 	assert_int_equal(c.ret, 0);
+	/* Every request taken before the swap had completed when it returned. */
+	assert_int_equal(c.used_idx, (uint16_t)(f->d.ring[0].used_seen + 2 * N));
 	wait_used(f, 2 * N);
 	for (int i = 0; i < 2 * N; i++)
 		assert_int_equal(status_of(f, r[i]), VIRTIO_BLK_S_OK);
