@@ -47,7 +47,8 @@ struct virtio_blk {
 	struct virtio_device dev;
 	int fd;
 	bool read_only;
-	char path[sizeof(((struct disk_config *)0)->path)]; /* the backing file, for log lines */
+	/* The image file, for log lines. */
+	char path[sizeof(((struct disk_config *)0)->path)];
 	uint64_t capacity; /* sectors */
 	char serial[VIRTIO_BLK_ID_BYTES];
 	struct virtio_blk_config config;
@@ -530,8 +531,10 @@ static void blk_destroy(struct virtio_device *dev)
 	if (ret < 0)
 		log_warn("%s: flushing %s at stop: %s", dev->name, blk->path, strerror(-ret));
 	close(blk->fd); /* drops the lock */
-	log_debug("%s: %s %sclosed", dev->name, blk->path,
-		  blk->read_only ? "" : ret < 0 ? "(flush failed) " : "flushed and ");
+	if (blk->read_only || ret < 0)
+		log_debug("%s: %s closed", dev->name, blk->path);
+	else
+		log_debug("%s: %s flushed and closed", dev->name, blk->path);
 	free(blk->reqs);
 	free(blk);
 }
