@@ -5,6 +5,7 @@
 #include "virtio/mmio.h"
 #include "virtio/net.h"
 #include "virtio/rng.h"
+#include "virtio/virtio.h"
 #include "vmm/log.h"
 #include "vmm/vm.h"
 
@@ -89,6 +90,26 @@ int virtio_devices_connect_irqs(struct vm *vm)
 			return ret;
 	}
 	return 0;
+}
+
+/* Disks are attached in --disk order (virtio_devices_create): the k-th virtio-blk device is
+ * cfg->disks[k]. */
+struct virtio_device *virtio_devices_find_disk(struct vm *vm, const char *id)
+{
+	int k = 0;
+
+	if (!id || !id[0])
+		return NULL;
+	for (int i = 0; i < vm->nr_virtio; i++) {
+		struct virtio_device *dev = vm->virtio[i].dev;
+
+		if (dev->ops->device_id != VIRTIO_ID_BLOCK)
+			continue;
+		if (k < vm->cfg->nr_disks && strcmp(vm->cfg->disks[k].id, id) == 0)
+			return dev;
+		k++;
+	}
+	return NULL;
 }
 
 void virtio_devices_destroy(struct vm *vm)
