@@ -348,6 +348,7 @@ static enum http_parse_status parse_headers(struct http_parser *p)
 	return HTTP_PARSE_INCOMPLETE;
 }
 
+/* Forgets the head parsed; p->req stays, as the request yielded, until the next one. */
 static void start_request(struct http_parser *p)
 {
 	p->scanned = 0;
@@ -362,7 +363,6 @@ static void start_request(struct http_parser *p)
 	p->conn_keep_alive = false;
 	p->expect_continue = false;
 	p->continue_sent = false;
-	memset(&p->req, 0, sizeof(p->req));
 }
 
 /* Looks for the end of the head, checking the request line on the way. */
@@ -411,10 +411,7 @@ enum http_parse_status http_parser_next(struct http_parser *p)
 
 	if (p->error_status)
 		return HTTP_PARSE_ERROR;
-	if (p->done) {
-		drop_done(p);
-		start_request(p);
-	}
+	drop_done(p);
 	if (!p->head_len) {
 		st = find_head(p);
 		if (st == HTTP_PARSE_ERROR)
@@ -435,6 +432,7 @@ enum http_parse_status http_parser_next(struct http_parser *p)
 	p->req.body = p->body;
 	p->req.body_len = p->content_length;
 	p->done = need;
+	start_request(p);
 	return HTTP_PARSE_REQUEST;
 }
 
