@@ -16,31 +16,38 @@
 
 const char http_continue[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
+static const struct {
+	int status;
+	const char *reason;
+} reasons[] = {
+	{ 100, "Continue" },
+	{ 200, "OK" },
+	{ 201, "Created" },
+	{ 202, "Accepted" },
+	{ 204, "No Content" },
+	{ 400, "Bad Request" },
+	{ 403, "Forbidden" },
+	{ 404, "Not Found" },
+	{ 405, "Method Not Allowed" },
+	{ 408, "Request Timeout" },
+	{ 409, "Conflict" },
+	{ 411, "Length Required" },
+	{ 413, "Payload Too Large" },
+	{ 414, "URI Too Long" },
+	{ 415, "Unsupported Media Type" },
+	{ 417, "Expectation Failed" },
+	{ 431, "Request Header Fields Too Large" },
+	{ 500, "Internal Server Error" },
+	{ 501, "Not Implemented" },
+	{ 503, "Service Unavailable" },
+	{ 505, "HTTP Version Not Supported" },
+};
+
 const char *http_status_reason(int status)
 {
-	switch (status) {
-	case 100: return "Continue";
-	case 200: return "OK";
-	case 201: return "Created";
-	case 202: return "Accepted";
-	case 204: return "No Content";
-	case 400: return "Bad Request";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 409: return "Conflict";
-	case 411: return "Length Required";
-	case 413: return "Payload Too Large";
-	case 414: return "URI Too Long";
-	case 415: return "Unsupported Media Type";
-	case 417: return "Expectation Failed";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 503: return "Service Unavailable";
-	case 505: return "HTTP Version Not Supported";
-	}
+	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+		if (reasons[i].status == status)
+			return reasons[i].reason;
 	if (status >= 200 && status < 300)
 		return "Success";
 	if (status >= 400 && status < 500)
@@ -178,7 +185,8 @@ static enum http_parse_status parse_request_line(struct http_parser *p, const ch
 		unsigned char c = target[i];
 
 		if (is_ctl(c) || c == ' ' || c >= 0x80)
-			return fail(p, 400, "the request target has a control or non-ASCII character");
+			return fail(p, 400,
+				    "the request target has a control or non-ASCII character");
 	}
 	if (target[0] != '/')
 		return fail(p, 400, "the request target must be a path starting with '/'");
@@ -343,7 +351,7 @@ static enum http_parse_status parse_headers(struct http_parser *p)
 		p->req.keep_alive = false;
 	else
 		p->req.keep_alive = p->minor == 1 || p->conn_keep_alive;
-	/* RFC 9110: an HTTP/1.0 client's Expect is ignored; with no body there is nothing to wait for. */
+	/* RFC 9110: an HTTP/1.0 client's Expect is ignored; without a body, nothing to wait for. */
 	p->expect_continue = p->expect_continue && p->minor == 1 && p->content_length > 0;
 	return HTTP_PARSE_INCOMPLETE;
 }

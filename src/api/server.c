@@ -67,7 +67,7 @@ char *api_fault_body(const char *message)
 	char *s = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
 
 	json_decref(obj);
-	/* json_pack refuses a message that is not UTF-8; ours are ASCII, but never answer nothing. */
+	/* json_pack refuses a message that is not UTF-8 (ours are ASCII): never answer nothing. */
 	if (!s)
 		s = strdup("{\"fault_message\":\"internal error\"}");
 	return s;
@@ -174,7 +174,8 @@ static void client_process(struct api_server *srv, struct api_client *c)
 			handle_request(srv, c);
 			break;
 		case HTTP_PARSE_ERROR:
-			log_info("api: refused a request: %d %s", p->error_status, p->error_message);
+			log_info("api: refused a request: %d %s", p->error_status,
+				 p->error_message);
 			queue_fault(c, p->error_status, p->error_message);
 			break;
 		}
@@ -355,7 +356,7 @@ static void accept_clients(struct api_server *srv)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return;
-			/* Out of descriptors or memory: pause rather than spin on the ready socket. */
+			/* Out of descriptors or memory: pause, not spin on the ready socket. */
 			log_warn("api: cannot accept a client on %s: %s; pausing %d ms", srv->path,
 				 strerror(errno), ACCEPT_PAUSE_MS);
 			listen_watch(srv, 0);
@@ -385,7 +386,8 @@ static void expire_clients(struct api_server *srv)
 			size_t n = http_format_response(buf, sizeof(buf), 408, body,
 							body ? strlen(body) : 0, true);
 
-			if (n <= sizeof(buf) && send(c->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+			if (n <= sizeof(buf) &&
+			    send(c->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 				log_debug("api: answering a stalled client: %s", strerror(errno));
 			free(body);
 		}
@@ -470,7 +472,8 @@ static int clear_stale_socket(const char *path, const struct sockaddr_un *addr)
 		return -err;
 	}
 	if (!S_ISSOCK(st.st_mode)) {
-		log_error("api: %s exists and is not a socket; not replacing it with the API socket",
+		log_error("api: %s exists and is not a socket; not replacing it with the API "
+			  "socket",
 			  path);
 		return -EEXIST;
 	}
@@ -488,7 +491,8 @@ static int clear_stale_socket(const char *path, const struct sockaddr_un *addr)
 		return -EADDRINUSE;
 	}
 	if (err != ECONNREFUSED) {
-		log_error("api: cannot tell whether %s is in use: connect: %s", path, strerror(err));
+		log_error("api: cannot tell whether %s is in use: connect: %s", path,
+			  strerror(err));
 		return -err;
 	}
 	if (unlink(path) < 0 && errno != ENOENT) {
