@@ -23,4 +23,16 @@ int api_server_start(struct api_server **out, const char *path, api_handler_fn h
  * the socket file. */
 void api_server_stop(struct api_server *srv);
 
+/* Knobs with their defaults; tests shorten the idle time. A zero field takes the default. */
+struct api_server_options {
+	int idle_timeout_ms; /* default 10000: a client without progress this long is dropped */
+	int max_clients;     /* default 32: clients beyond get a 503 and are closed */
+};
+
+int api_server_start_opts(struct api_server **out, const char *path, api_handler_fn handler,
+			  void *ctx, const struct api_server_options *opts);
+
+/* {"fault_message": message} as a malloc'd JSON string (never NULL unless out of memory). */
+char *api_fault_body(const char *message);
+
 #endif
