@@ -47,6 +47,10 @@ static json_t *parse_object(const char *body, size_t len, const char *what, char
 		fail(err, err_len, "%s: empty body, expected a JSON object", what);
 		return NULL;
 	}
+	if (memchr(body, '\0', len)) {
+		fail(err, err_len, "%s: invalid JSON: the body contains a NUL byte", what);
+		return NULL;
+	}
 	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &e);
 	if (!root) {
 		fail(err, err_len, "%s: invalid JSON at line %d column %d: %s", what, e.line,
