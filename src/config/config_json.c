@@ -76,7 +76,8 @@ static int check_fields(const struct ctx *c, json_t *obj, const char *const *kno
 		while (*k && strcmp(*k, key) != 0)
 			k++;
 		if (!*k)
-			return fail(c->err, c->err_len, "unknown field '%.64s' in %s", key, c->what);
+			return fail(c->err, c->err_len, "unknown field '%.64s' in %s", key,
+				    c->what);
 	}
 	return 0;
 }
@@ -114,7 +115,8 @@ static int get_string(const struct ctx *c, json_t *obj, const char *name, bool r
 		return wrong_type(c, name, "a string");
 	n = json_string_length(v);
 	if (n == 0)
-		return fail(c->err, c->err_len, "field '%s' in %s must not be empty", name, c->what);
+		return fail(c->err, c->err_len, "field '%s' in %s must not be empty", name,
+			    c->what);
 	if (n >= size)
 		return fail(c->err, c->err_len, "field '%s' in %s is %zu bytes long; at most %zu",
 			    name, c->what, n, size - 1);
@@ -413,7 +415,8 @@ int config_json_drive_update(const struct vm_config *cfg, const char *path_id, c
 		json_decref(obj);
 		return fail(err, err_len, "drive: out of memory");
 	}
-	if ((ret = check_fields(&c, obj, known)) || (ret = get_id(&c, obj, "drive_id", u->drive_id)) ||
+	if ((ret = check_fields(&c, obj, known)) ||
+	    (ret = get_id(&c, obj, "drive_id", u->drive_id)) ||
 	    (ret = check_path_id(&c, "drive_id", u->drive_id, path_id)) ||
 	    (ret = get_string(&c, obj, "path_on_host", false, u->path_on_host,
 			      sizeof(u->path_on_host), &present)) ||
@@ -462,8 +465,8 @@ static int network_interface(struct vm_config *cfg, const char *path_id, json_t 
 		return ret;
 	if (has_mac) {
 		if (vm_config_parse_mac(mac, nc.mac))
-			return fail(c->err, c->err_len, "field 'guest_mac' in %s is \"%s\"; expected "
-				    "xx:xx:xx:xx:xx:xx", c->what, mac);
+			return fail(c->err, c->err_len, "field 'guest_mac' in %s is \"%s\"; "
+				    "expected xx:xx:xx:xx:xx:xx", c->what, mac);
 		if (nc.mac[0] & 1)
 			return fail(c->err, c->err_len, "field 'guest_mac' in %s is a multicast "
 				    "address", c->what);

@@ -280,7 +280,8 @@ int vm_config_put_net(struct vm_config *cfg, const struct net_config *nc, char *
 		if (strcmp(cfg->nets[j].tap, nc->tap) == 0)
 			return fail(err, err_len, "network interface %s: interface %s already uses "
 				    "%s", nc->id, cfg->nets[j].id, nc->tap);
-		if (nc->has_mac && cfg->nets[j].has_mac && memcmp(cfg->nets[j].mac, nc->mac, 6) == 0)
+		if (nc->has_mac && cfg->nets[j].has_mac &&
+		    memcmp(cfg->nets[j].mac, nc->mac, 6) == 0)
 			return fail(err, err_len, "network interface %s: interface %s already has "
 				    "that guest_mac", nc->id, cfg->nets[j].id);
 	}
@@ -428,8 +429,8 @@ int vm_config_kernel_cmdline(const struct vm_config *cfg, char *out, size_t len)
 	if (head == 0 && *ex == ' ')
 		ex++;
 	/* init == user: the line starts with "--", which needs a space after what goes first. */
-	n = snprintf(out, len, "%.*s%s%s%s", (int)head, user, ex, head == 0 && *ex && *init ? " " : "",
-		     init);
+	n = snprintf(out, len, "%.*s%s%s%s", (int)head, user, ex,
+		     head == 0 && *ex && *init ? " " : "", init);
 	return n < 0 || (size_t)n >= len ? -E2BIG : 0;
 }
 

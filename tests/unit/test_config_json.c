@@ -20,18 +20,18 @@
 static char err[512];
 
 /* `expr` fails with `code`, a one-line reason containing `substr`, and leaves *cfg as it was. */
-#define EXPECT_FAIL(cfg, expr, code, substr)                                                    \
-	do {                                                                                    \
-		struct vm_config *before_ = malloc(sizeof(*before_));                           \
-		assert_non_null(before_);                                                       \
-		memcpy(before_, (cfg), sizeof(*before_));                                       \
-		err[0] = '\0';                                                                  \
-		assert_int_equal((expr), (code));                                               \
-		if (!strstr(err, (substr)))                                                     \
-			fail_msg("error \"%s\" lacks \"%s\"", err, (substr));                   \
-		assert_null(strchr(err, '\n'));                                                 \
-		assert_memory_equal(before_, (cfg), sizeof(*before_));                          \
-		free(before_);                                                                  \
+#define EXPECT_FAIL(cfg, expr, code, substr)                                                       \
+	do {                                                                                       \
+		struct vm_config *before_ = malloc(sizeof(*before_));                              \
+		assert_non_null(before_);                                                          \
+		memcpy(before_, (cfg), sizeof(*before_));                                          \
+		err[0] = '\0';                                                                     \
+		assert_int_equal((expr), (code));                                                  \
+		if (!strstr(err, (substr)))                                                        \
+			fail_msg("error \"%s\" lacks \"%s\"", err, (substr));                      \
+		assert_null(strchr(err, '\n'));                                                    \
+		assert_memory_equal(before_, (cfg), sizeof(*before_));                             \
+		free(before_);                                                                     \
 	} while (0)
 
 static struct vm_config *new_cfg(void)
@@ -47,47 +47,70 @@ static void test_boot_source(void **state)
 {
 	struct vm_config *cfg = new_cfg();
 
-	assert_int_equal(config_json_boot_source(cfg, B("{\"kernel_image_path\": \"/k\", "
-							"\"initrd_path\": \"/i\", \"boot_args\": "
-							"\"quiet\"}"), err, sizeof(err)), 0);
+	assert_int_equal(config_json_boot_source(cfg,
+						 B("{\"kernel_image_path\": \"/k\", "
+						   "\"initrd_path\": \"/i\", \"boot_args\": "
+						   "\"quiet\"}"),
+						 err, sizeof(err)),
+			 0);
 	assert_string_equal(cfg->kernel_path, "/k");
 	assert_string_equal(cfg->initrd_path, "/i");
 	assert_string_equal(cfg->cmdline, "quiet");
 	assert_ptr_equal(cfg->kernel_path, cfg->kernel_path_buf);
 
 	/* PUT again replaces the whole boot source: no initrd, no arguments now. */
-	assert_int_equal(config_json_boot_source(cfg, B("{\"kernel_image_path\": \"/k2\", "
-							"\"initrd_path\": null}"), err, sizeof(err)), 0);
+	assert_int_equal(config_json_boot_source(cfg,
+						 B("{\"kernel_image_path\": \"/k2\", "
+						   "\"initrd_path\": null}"),
+						 err, sizeof(err)),
+			 0);
 	assert_string_equal(cfg->kernel_path, "/k2");
 	assert_null(cfg->initrd_path);
 	assert_null(cfg->cmdline);
 
-	EXPECT_FAIL(cfg, config_json_boot_source(cfg, B("{\"initrd_path\": \"/i\"}"), err,
-						 sizeof(err)), -EINVAL,
-		    "missing required field 'kernel_image_path' in boot-source");
-	EXPECT_FAIL(cfg, config_json_boot_source(cfg, B("{\"kernel_image_path\": 1}"), err,
-						 sizeof(err)), -EINVAL,
-		    "field 'kernel_image_path' in boot-source must be a string");
-	EXPECT_FAIL(cfg, config_json_boot_source(cfg, B("{\"kernel_image_path\": true}"), err,
-						 sizeof(err)), -EINVAL, "must be a string");
-	EXPECT_FAIL(cfg, config_json_boot_source(cfg, B("{\"kernel_image_path\": null}"), err,
-						 sizeof(err)), -EINVAL, "missing required field");
-	EXPECT_FAIL(cfg, config_json_boot_source(cfg, B("{\"kernel_image_path\": \"/k\", "
-							"\"initrd_path\": 2.5}"), err, sizeof(err)),
+	EXPECT_FAIL(cfg,
+		    config_json_boot_source(cfg, B("{\"initrd_path\": \"/i\"}"), err, sizeof(err)),
+		    -EINVAL, "missing required field 'kernel_image_path' in boot-source");
+	EXPECT_FAIL(cfg,
+		    config_json_boot_source(cfg, B("{\"kernel_image_path\": 1}"), err, sizeof(err)),
+		    -EINVAL, "field 'kernel_image_path' in boot-source must be a string");
+	EXPECT_FAIL(
+	    cfg, config_json_boot_source(cfg, B("{\"kernel_image_path\": true}"), err, sizeof(err)),
+	    -EINVAL, "must be a string");
+	EXPECT_FAIL(
+	    cfg, config_json_boot_source(cfg, B("{\"kernel_image_path\": null}"), err, sizeof(err)),
+	    -EINVAL, "missing required field");
+	EXPECT_FAIL(cfg,
+		    config_json_boot_source(cfg,
+					    B("{\"kernel_image_path\": \"/k\", "
+					      "\"initrd_path\": 2.5}"),
+					    err, sizeof(err)),
 		    -EINVAL, "field 'initrd_path' in boot-source must be a string");
-	EXPECT_FAIL(cfg, config_json_boot_source(cfg, B("{\"kernel_image_path\": \"/k\", "
-							"\"boot_args\": [\"a\"]}"), err,
-						 sizeof(err)), -EINVAL, "'boot_args'");
-	EXPECT_FAIL(cfg, config_json_boot_source(cfg, B("{\"kernel_image_path\": \"\"}"), err,
-						 sizeof(err)), -EINVAL, "must not be empty");
-	EXPECT_FAIL(cfg, config_json_boot_source(cfg, B("{\"kernel_image_path\": \"/k\", "
-							"\"foo\": 1}"), err, sizeof(err)),
+	EXPECT_FAIL(cfg,
+		    config_json_boot_source(cfg,
+					    B("{\"kernel_image_path\": \"/k\", "
+					      "\"boot_args\": [\"a\"]}"),
+					    err, sizeof(err)),
+		    -EINVAL, "'boot_args'");
+	EXPECT_FAIL(
+	    cfg, config_json_boot_source(cfg, B("{\"kernel_image_path\": \"\"}"), err, sizeof(err)),
+	    -EINVAL, "must not be empty");
+	EXPECT_FAIL(cfg,
+		    config_json_boot_source(cfg,
+					    B("{\"kernel_image_path\": \"/k\", "
+					      "\"foo\": 1}"),
+					    err, sizeof(err)),
 		    -EINVAL, "unknown field 'foo' in boot-source");
-	EXPECT_FAIL(cfg, config_json_boot_source(cfg, B("{\"kernel_image_path\": \"/a\", "
-							"\"kernel_image_path\": \"/b\"}"), err,
-						 sizeof(err)), -EINVAL, "duplicate");
-	EXPECT_FAIL(cfg, config_json_boot_source(cfg, B("{\"kernel_image_path\": \"/k\""), err,
-						 sizeof(err)), -EINVAL, "invalid JSON");
+	EXPECT_FAIL(cfg,
+		    config_json_boot_source(cfg,
+					    B("{\"kernel_image_path\": \"/a\", "
+					      "\"kernel_image_path\": \"/b\"}"),
+					    err, sizeof(err)),
+		    -EINVAL, "duplicate");
+	EXPECT_FAIL(
+	    cfg,
+	    config_json_boot_source(cfg, B("{\"kernel_image_path\": \"/k\""), err, sizeof(err)),
+	    -EINVAL, "invalid JSON");
 	EXPECT_FAIL(cfg, config_json_boot_source(cfg, "", 0, err, sizeof(err)), -EINVAL,
 		    "empty body");
 	EXPECT_FAIL(cfg, config_json_boot_source(cfg, B("[]"), err, sizeof(err)), -EINVAL,
@@ -95,14 +118,19 @@ static void test_boot_source(void **state)
 	EXPECT_FAIL(cfg, config_json_boot_source(cfg, B("\"x\""), err, sizeof(err)), -EINVAL,
 		    "boot-source");
 	/* A NUL inside the body (by length), or escaped inside a string. */
-	EXPECT_FAIL(cfg, config_json_boot_source(cfg, B("{\"kernel_image_path\": \"/k\"}\0{}"),
-						 err, sizeof(err)), -EINVAL, "invalid JSON");
-	EXPECT_FAIL(cfg, config_json_boot_source(cfg, B("{\"kernel_image_path\": \"/k\\u0000x\"}"),
-						 err, sizeof(err)), -EINVAL, "invalid JSON");
+	EXPECT_FAIL(cfg,
+		    config_json_boot_source(cfg, B("{\"kernel_image_path\": \"/k\"}\0{}"), err,
+					    sizeof(err)),
+		    -EINVAL, "invalid JSON");
+	EXPECT_FAIL(cfg,
+		    config_json_boot_source(cfg, B("{\"kernel_image_path\": \"/k\\u0000x\"}"), err,
+					    sizeof(err)),
+		    -EINVAL, "invalid JSON");
 	/* Only `len` bytes are read: what follows is not part of the body. */
 	assert_int_equal(config_json_boot_source(cfg, "{\"kernel_image_path\": \"/k3\"}garbage",
 						 strlen("{\"kernel_image_path\": \"/k3\"}"), err,
-						 sizeof(err)), 0);
+						 sizeof(err)),
+			 0);
 	assert_string_equal(cfg->kernel_path, "/k3");
 
 	/* boot_args up to the limit vm_config_validate applies. */
@@ -113,13 +141,15 @@ static void test_boot_source(void **state)
 
 		memset(args, 'a', VM_CONFIG_MAX_CMDLINE - 33);
 		args[VM_CONFIG_MAX_CMDLINE - 33] = '\0';
-		len = snprintf(body, n, "{\"kernel_image_path\":\"/k\",\"boot_args\":\"%s\"}", args);
+		len =
+		    snprintf(body, n, "{\"kernel_image_path\":\"/k\",\"boot_args\":\"%s\"}", args);
 		assert_int_equal(config_json_boot_source(cfg, body, (size_t)len, err, sizeof(err)),
 				 0);
 		assert_int_equal(strlen(cfg->cmdline), VM_CONFIG_MAX_CMDLINE - 33);
 		args[VM_CONFIG_MAX_CMDLINE - 33] = 'a';
 		args[VM_CONFIG_MAX_CMDLINE - 32] = '\0';
-		len = snprintf(body, n, "{\"kernel_image_path\":\"/k\",\"boot_args\":\"%s\"}", args);
+		len =
+		    snprintf(body, n, "{\"kernel_image_path\":\"/k\",\"boot_args\":\"%s\"}", args);
 		EXPECT_FAIL(cfg, config_json_boot_source(cfg, body, (size_t)len, err, sizeof(err)),
 			    -EINVAL, "'boot_args' in boot-source is 4064 bytes long");
 		free(body);
@@ -155,88 +185,131 @@ static void test_machine_config(void **state)
 {
 	struct vm_config *cfg = new_cfg();
 
-	assert_int_equal(config_json_machine_config(cfg, B("{\"vcpu_count\": 2, \"mem_size_mib\": "
-							   "512, \"smt\": false, "
-							   "\"track_dirty_pages\": true, "
-							   "\"cpu_template\": \"None\", "
-							   "\"huge_pages\": \"None\"}"), false, err,
-						    sizeof(err)), 0);
+	assert_int_equal(config_json_machine_config(cfg,
+						    B("{\"vcpu_count\": 2, \"mem_size_mib\": "
+						      "512, \"smt\": false, "
+						      "\"track_dirty_pages\": true, "
+						      "\"cpu_template\": \"None\", "
+						      "\"huge_pages\": \"None\"}"),
+						    false, err, sizeof(err)),
+			 0);
 	assert_int_equal(cfg->nr_cpus, 2);
 	assert_int_equal(cfg->memory_mib, 512);
 	assert_true(cfg->track_dirty_pages);
 
 	/* PATCH: only what is given. */
-	assert_int_equal(config_json_machine_config(cfg, B("{\"vcpu_count\": 32}"), true, err,
-						    sizeof(err)), 0);
+	assert_int_equal(
+	    config_json_machine_config(cfg, B("{\"vcpu_count\": 32}"), true, err, sizeof(err)), 0);
 	assert_int_equal(cfg->nr_cpus, 32);
 	assert_int_equal(cfg->memory_mib, 512);
 	assert_true(cfg->track_dirty_pages);
 	assert_int_equal(config_json_machine_config(cfg, B("{}"), true, err, sizeof(err)), 0);
 	assert_int_equal(cfg->nr_cpus, 32);
 	/* PUT: what is not given goes back to its default. */
-	assert_int_equal(config_json_machine_config(cfg, B("{\"vcpu_count\": 1, \"mem_size_mib\": "
-							   "128}"), false, err, sizeof(err)), 0);
+	assert_int_equal(config_json_machine_config(cfg,
+						    B("{\"vcpu_count\": 1, \"mem_size_mib\": "
+						      "128}"),
+						    false, err, sizeof(err)),
+			 0);
 	assert_false(cfg->track_dirty_pages);
 
-	EXPECT_FAIL(cfg, config_json_machine_config(cfg, B("{\"mem_size_mib\": 128}"), false, err,
-						    sizeof(err)), -EINVAL,
-		    "missing required field 'vcpu_count' in machine-config");
-	EXPECT_FAIL(cfg, config_json_machine_config(cfg, B("{\"vcpu_count\": 1}"), false, err,
-						    sizeof(err)), -EINVAL,
-		    "missing required field 'mem_size_mib' in machine-config");
-	EXPECT_FAIL(cfg, config_json_machine_config(cfg, B("{\"vcpu_count\": \"2\"}"), true, err,
-						    sizeof(err)), -EINVAL,
-		    "field 'vcpu_count' in machine-config must be an integer");
-	EXPECT_FAIL(cfg, config_json_machine_config(cfg, B("{\"vcpu_count\": 2.5}"), true, err,
-						    sizeof(err)), -EINVAL, "must be an integer");
-	EXPECT_FAIL(cfg, config_json_machine_config(cfg, B("{\"vcpu_count\": 2.0}"), true, err,
-						    sizeof(err)), -EINVAL, "must be an integer");
-	EXPECT_FAIL(cfg, config_json_machine_config(cfg, B("{\"vcpu_count\": true}"), true, err,
-						    sizeof(err)), -EINVAL, "must be an integer");
-	EXPECT_FAIL(cfg, config_json_machine_config(cfg, B("{\"vcpu_count\": -1}"), true, err,
-						    sizeof(err)), -EINVAL, "must be 1 to 32");
-	EXPECT_FAIL(cfg, config_json_machine_config(cfg, B("{\"vcpu_count\": 0}"), true, err,
-						    sizeof(err)), -EINVAL, "must be 1 to 32");
-	EXPECT_FAIL(cfg, config_json_machine_config(cfg, B("{\"vcpu_count\": 33}"), true, err,
-						    sizeof(err)), -EINVAL, "is 33; it must be 1 to 32");
-	EXPECT_FAIL(cfg, config_json_machine_config(cfg, B("{\"mem_size_mib\": 0}"), true, err,
-						    sizeof(err)), -EINVAL, "mem_size_mib");
-	EXPECT_FAIL(cfg, config_json_machine_config(cfg, B("{\"mem_size_mib\": 1073741825}"), true,
-						    err, sizeof(err)), -EINVAL, "mem_size_mib");
-	EXPECT_FAIL(cfg, config_json_machine_config(cfg, B("{\"mem_size_mib\": "
-							   "9223372036854775807}"), true, err,
-						    sizeof(err)), -EINVAL, "mem_size_mib");
-	EXPECT_FAIL(cfg, config_json_machine_config(cfg, B("{\"mem_size_mib\": "
-							   "99999999999999999999999}"), true, err,
-						    sizeof(err)), -EINVAL, "invalid JSON");
-	EXPECT_FAIL(cfg, config_json_machine_config(cfg, B("{\"mem_size_mib\": 1e30}"), true, err,
-						    sizeof(err)), -EINVAL, "must be an integer");
-	EXPECT_FAIL(cfg, config_json_machine_config(cfg, B("{\"smt\": true}"), true, err,
-						    sizeof(err)), -EINVAL, "smt is not supported");
+	EXPECT_FAIL(
+	    cfg,
+	    config_json_machine_config(cfg, B("{\"mem_size_mib\": 128}"), false, err, sizeof(err)),
+	    -EINVAL, "missing required field 'vcpu_count' in machine-config");
+	EXPECT_FAIL(
+	    cfg, config_json_machine_config(cfg, B("{\"vcpu_count\": 1}"), false, err, sizeof(err)),
+	    -EINVAL, "missing required field 'mem_size_mib' in machine-config");
+	EXPECT_FAIL(
+	    cfg,
+	    config_json_machine_config(cfg, B("{\"vcpu_count\": \"2\"}"), true, err, sizeof(err)),
+	    -EINVAL, "field 'vcpu_count' in machine-config must be an integer");
+	EXPECT_FAIL(
+	    cfg,
+	    config_json_machine_config(cfg, B("{\"vcpu_count\": 2.5}"), true, err, sizeof(err)),
+	    -EINVAL, "must be an integer");
+	EXPECT_FAIL(
+	    cfg,
+	    config_json_machine_config(cfg, B("{\"vcpu_count\": 2.0}"), true, err, sizeof(err)),
+	    -EINVAL, "must be an integer");
+	EXPECT_FAIL(
+	    cfg,
+	    config_json_machine_config(cfg, B("{\"vcpu_count\": true}"), true, err, sizeof(err)),
+	    -EINVAL, "must be an integer");
+	EXPECT_FAIL(
+	    cfg, config_json_machine_config(cfg, B("{\"vcpu_count\": -1}"), true, err, sizeof(err)),
+	    -EINVAL, "must be 1 to 32");
+	EXPECT_FAIL(
+	    cfg, config_json_machine_config(cfg, B("{\"vcpu_count\": 0}"), true, err, sizeof(err)),
+	    -EINVAL, "must be 1 to 32");
+	EXPECT_FAIL(
+	    cfg, config_json_machine_config(cfg, B("{\"vcpu_count\": 33}"), true, err, sizeof(err)),
+	    -EINVAL, "is 33; it must be 1 to 32");
+	EXPECT_FAIL(
+	    cfg,
+	    config_json_machine_config(cfg, B("{\"mem_size_mib\": 0}"), true, err, sizeof(err)),
+	    -EINVAL, "mem_size_mib");
+	EXPECT_FAIL(cfg,
+		    config_json_machine_config(cfg, B("{\"mem_size_mib\": 1073741825}"), true, err,
+					       sizeof(err)),
+		    -EINVAL, "mem_size_mib");
+	EXPECT_FAIL(cfg,
+		    config_json_machine_config(cfg,
+					       B("{\"mem_size_mib\": "
+						 "9223372036854775807}"),
+					       true, err, sizeof(err)),
+		    -EINVAL, "mem_size_mib");
+	EXPECT_FAIL(cfg,
+		    config_json_machine_config(cfg,
+					       B("{\"mem_size_mib\": "
+						 "99999999999999999999999}"),
+					       true, err, sizeof(err)),
+		    -EINVAL, "invalid JSON");
+	EXPECT_FAIL(
+	    cfg,
+	    config_json_machine_config(cfg, B("{\"mem_size_mib\": 1e30}"), true, err, sizeof(err)),
+	    -EINVAL, "must be an integer");
+	EXPECT_FAIL(cfg,
+		    config_json_machine_config(cfg, B("{\"smt\": true}"), true, err, sizeof(err)),
+		    -EINVAL, "smt is not supported");
 	EXPECT_FAIL(cfg, config_json_machine_config(cfg, B("{\"smt\": 0}"), true, err, sizeof(err)),
 		    -EINVAL, "field 'smt' in machine-config must be a boolean");
-	EXPECT_FAIL(cfg, config_json_machine_config(cfg, B("{\"cpu_template\": \"T2\"}"), true,
-						    err, sizeof(err)), -EINVAL,
-		    "cpu_template T2 is not supported");
-	EXPECT_FAIL(cfg, config_json_machine_config(cfg, B("{\"cpu_template\": \"none\"}"), true,
-						    err, sizeof(err)), -EINVAL, "expected one of");
-	EXPECT_FAIL(cfg, config_json_machine_config(cfg, B("{\"huge_pages\": \"2M\"}"), true, err,
-						    sizeof(err)), -EINVAL, "huge_pages 2M");
-	EXPECT_FAIL(cfg, config_json_machine_config(cfg, B("{\"track_dirty_pages\": \"yes\"}"),
-						    true, err, sizeof(err)), -EINVAL,
-		    "must be a boolean");
+	EXPECT_FAIL(cfg,
+		    config_json_machine_config(cfg, B("{\"cpu_template\": \"T2\"}"), true, err,
+					       sizeof(err)),
+		    -EINVAL, "cpu_template T2 is not supported");
+	EXPECT_FAIL(cfg,
+		    config_json_machine_config(cfg, B("{\"cpu_template\": \"none\"}"), true, err,
+					       sizeof(err)),
+		    -EINVAL, "expected one of");
+	EXPECT_FAIL(
+	    cfg,
+	    config_json_machine_config(cfg, B("{\"huge_pages\": \"2M\"}"), true, err, sizeof(err)),
+	    -EINVAL, "huge_pages 2M");
+	EXPECT_FAIL(cfg,
+		    config_json_machine_config(cfg, B("{\"track_dirty_pages\": \"yes\"}"), true,
+					       err, sizeof(err)),
+		    -EINVAL, "must be a boolean");
 	/* An error anywhere fails the whole update, also after good fields. */
-	EXPECT_FAIL(cfg, config_json_machine_config(cfg, B("{\"vcpu_count\": 4, \"mem_size_mib\": "
-							   "64, \"foo\": 1}"), false, err,
-						    sizeof(err)), -EINVAL,
-		    "unknown field 'foo' in machine-config");
-	EXPECT_FAIL(cfg, config_json_machine_config(cfg, B("{\"vcpu_count\": 4, \"smt\": true}"),
-						    false, err, sizeof(err)), -EINVAL, "");
-	EXPECT_FAIL(cfg, config_json_machine_config(cfg, B("{\"vcpu_count\": 4, \"vcpu_count\": "
-							   "4}"), true, err, sizeof(err)), -EINVAL,
-		    "duplicate");
-	EXPECT_FAIL(cfg, config_json_machine_config(cfg, B("{vcpu_count: 4}"), true, err,
-						    sizeof(err)), -EINVAL, "invalid JSON");
+	EXPECT_FAIL(cfg,
+		    config_json_machine_config(cfg,
+					       B("{\"vcpu_count\": 4, \"mem_size_mib\": "
+						 "64, \"foo\": 1}"),
+					       false, err, sizeof(err)),
+		    -EINVAL, "unknown field 'foo' in machine-config");
+	EXPECT_FAIL(cfg,
+		    config_json_machine_config(cfg, B("{\"vcpu_count\": 4, \"smt\": true}"), false,
+					       err, sizeof(err)),
+		    -EINVAL, "");
+	EXPECT_FAIL(cfg,
+		    config_json_machine_config(cfg,
+					       B("{\"vcpu_count\": 4, \"vcpu_count\": "
+						 "4}"),
+					       true, err, sizeof(err)),
+		    -EINVAL, "duplicate");
+	EXPECT_FAIL(cfg,
+		    config_json_machine_config(cfg, B("{vcpu_count: 4}"), true, err, sizeof(err)),
+		    -EINVAL, "invalid JSON");
 	free(cfg);
 }
 
@@ -258,15 +331,16 @@ static void test_machine_config_dump(void **state)
 	free(cfg);
 }
 
-#define DRIVE(id, path, root) \
+#define DRIVE(id, path, root)                                                                      \
 	"{\"drive_id\": \"" id "\", \"path_on_host\": \"" path "\", \"is_root_device\": " root "}"
 
 static void test_drives(void **state)
 {
 	struct vm_config *cfg = new_cfg();
 
-	assert_int_equal(config_json_drive(cfg, "data", B(DRIVE("data", "/d.img", "false")), err,
-					   sizeof(err)), 0);
+	assert_int_equal(
+	    config_json_drive(cfg, "data", B(DRIVE("data", "/d.img", "false")), err, sizeof(err)),
+	    0);
 	assert_int_equal(cfg->nr_disks, 1);
 	assert_string_equal(cfg->disks[0].id, "data");
 	assert_string_equal(cfg->disks[0].path, "/d.img");
@@ -275,96 +349,140 @@ static void test_drives(void **state)
 	assert_int_equal(cfg->disks[0].cache_type, DISK_CACHE_UNSAFE);
 	assert_int_equal(cfg->disks[0].io_engine, DISK_IO_SYNC);
 
-	assert_int_equal(config_json_drive(cfg, "scratch",
-					   B("{\"drive_id\": \"scratch\", \"path_on_host\": "
-					     "\"/s.img\", \"is_root_device\": false, "
-					     "\"is_read_only\": true, \"cache_type\": \"Writeback\", "
-					     "\"io_engine\": \"Async\", \"rate_limiter\": null, "
-					     "\"partuuid\": null, \"socket\": null}"), err,
-					   sizeof(err)), 0);
+	assert_int_equal(
+	    config_json_drive(cfg, "scratch",
+			      B("{\"drive_id\": \"scratch\", \"path_on_host\": "
+				"\"/s.img\", \"is_root_device\": false, "
+				"\"is_read_only\": true, \"cache_type\": \"Writeback\", "
+				"\"io_engine\": \"Async\", \"rate_limiter\": null, "
+				"\"partuuid\": null, \"socket\": null}"),
+			      err, sizeof(err)),
+	    0);
 	assert_true(cfg->disks[1].read_only);
 	assert_int_equal(cfg->disks[1].cache_type, DISK_CACHE_WRITEBACK);
 	assert_int_equal(cfg->disks[1].io_engine, DISK_IO_ASYNC);
 
 	/* Replace by id: in place, same count. */
-	assert_int_equal(config_json_drive(cfg, "data", B(DRIVE("data", "/d2.img", "false")), err,
-					   sizeof(err)), 0);
+	assert_int_equal(
+	    config_json_drive(cfg, "data", B(DRIVE("data", "/d2.img", "false")), err, sizeof(err)),
+	    0);
 	assert_int_equal(cfg->nr_disks, 2);
 	assert_string_equal(cfg->disks[0].path, "/d2.img");
 	assert_string_equal(cfg->disks[1].id, "scratch");
 
-	EXPECT_FAIL(cfg, config_json_drive(cfg, "x", B("{\"path_on_host\": \"/x\", "
-						       "\"is_root_device\": false}"), err,
-					   sizeof(err)), -EINVAL,
-		    "missing required field 'drive_id' in drive");
-	EXPECT_FAIL(cfg, config_json_drive(cfg, "x", B("{\"drive_id\": \"x\", "
-						       "\"is_root_device\": false}"), err,
-					   sizeof(err)), -EINVAL,
-		    "missing required field 'path_on_host' in drive");
-	EXPECT_FAIL(cfg, config_json_drive(cfg, "x", B("{\"drive_id\": \"x\", \"path_on_host\": "
-						       "\"/x\"}"), err, sizeof(err)), -EINVAL,
-		    "missing required field 'is_root_device' in drive");
-	EXPECT_FAIL(cfg, config_json_drive(cfg, "x", B(DRIVE("x", "/x", "\"false\"")), err,
-					   sizeof(err)), -EINVAL,
-		    "field 'is_root_device' in drive must be a boolean");
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "x",
+				      B("{\"path_on_host\": \"/x\", "
+					"\"is_root_device\": false}"),
+				      err, sizeof(err)),
+		    -EINVAL, "missing required field 'drive_id' in drive");
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "x",
+				      B("{\"drive_id\": \"x\", "
+					"\"is_root_device\": false}"),
+				      err, sizeof(err)),
+		    -EINVAL, "missing required field 'path_on_host' in drive");
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "x",
+				      B("{\"drive_id\": \"x\", \"path_on_host\": "
+					"\"/x\"}"),
+				      err, sizeof(err)),
+		    -EINVAL, "missing required field 'is_root_device' in drive");
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "x", B(DRIVE("x", "/x", "\"false\"")), err, sizeof(err)),
+		    -EINVAL, "field 'is_root_device' in drive must be a boolean");
 	EXPECT_FAIL(cfg, config_json_drive(cfg, "x", B(DRIVE("x", "/x", "0")), err, sizeof(err)),
 		    -EINVAL, "must be a boolean");
-	EXPECT_FAIL(cfg, config_json_drive(cfg, "1", B("{\"drive_id\": 1, \"path_on_host\": "
-						       "\"/x\", \"is_root_device\": false}"), err,
-					   sizeof(err)), -EINVAL,
-		    "field 'drive_id' in drive must be a string");
-	EXPECT_FAIL(cfg, config_json_drive(cfg, "x", B("{\"drive_id\": \"x\", \"path_on_host\": "
-						       "true, \"is_root_device\": false}"), err,
-					   sizeof(err)), -EINVAL, "'path_on_host' in drive must be");
-	EXPECT_FAIL(cfg, config_json_drive(cfg, "x", B("{\"drive_id\": \"x\", \"path_on_host\": "
-						       "\"/x\", \"is_root_device\": false, "
-						       "\"is_read_only\": 1}"), err, sizeof(err)),
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "1",
+				      B("{\"drive_id\": 1, \"path_on_host\": "
+					"\"/x\", \"is_root_device\": false}"),
+				      err, sizeof(err)),
+		    -EINVAL, "field 'drive_id' in drive must be a string");
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "x",
+				      B("{\"drive_id\": \"x\", \"path_on_host\": "
+					"true, \"is_root_device\": false}"),
+				      err, sizeof(err)),
+		    -EINVAL, "'path_on_host' in drive must be");
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "x",
+				      B("{\"drive_id\": \"x\", \"path_on_host\": "
+					"\"/x\", \"is_root_device\": false, "
+					"\"is_read_only\": 1}"),
+				      err, sizeof(err)),
 		    -EINVAL, "'is_read_only' in drive must be a boolean");
-	EXPECT_FAIL(cfg, config_json_drive(cfg, "a b", B(DRIVE("a b", "/x", "false")), err,
-					   sizeof(err)), -EINVAL, "an id is 1 to 20");
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "a b", B(DRIVE("a b", "/x", "false")), err, sizeof(err)),
+		    -EINVAL, "an id is 1 to 20");
 	EXPECT_FAIL(cfg, config_json_drive(cfg, "", B(DRIVE("", "/x", "false")), err, sizeof(err)),
 		    -EINVAL, "an id is 1 to 20");
-	EXPECT_FAIL(cfg, config_json_drive(cfg, "123456789012345678901",
-					   B(DRIVE("123456789012345678901", "/x", "false")), err,
-					   sizeof(err)), -EINVAL, "an id is 1 to 20");
-	EXPECT_FAIL(cfg, config_json_drive(cfg, "other", B(DRIVE("data", "/x", "false")), err,
-					   sizeof(err)), -EINVAL,
-		    "drive_id 'data' in the body does not match 'other' in the path");
-	EXPECT_FAIL(cfg, config_json_drive(cfg, "x", B("{\"drive_id\": \"x\", \"path_on_host\": "
-						       "\"/x\", \"is_root_device\": false, "
-						       "\"rate_limiter\": {\"bandwidth\": {\"size\": "
-						       "1, \"refill_time\": 1}}}"), err,
-					   sizeof(err)), -EINVAL,
-		    "rate limiters are not supported yet");
-	EXPECT_FAIL(cfg, config_json_drive(cfg, "x", B("{\"drive_id\": \"x\", \"path_on_host\": "
-						       "\"/x\", \"is_root_device\": false, "
-						       "\"rate_limiter\": 5}"), err, sizeof(err)),
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "123456789012345678901",
+				      B(DRIVE("123456789012345678901", "/x", "false")), err,
+				      sizeof(err)),
+		    -EINVAL, "an id is 1 to 20");
+	EXPECT_FAIL(
+	    cfg, config_json_drive(cfg, "other", B(DRIVE("data", "/x", "false")), err, sizeof(err)),
+	    -EINVAL, "drive_id 'data' in the body does not match 'other' in the path");
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "x",
+				      B("{\"drive_id\": \"x\", \"path_on_host\": "
+					"\"/x\", \"is_root_device\": false, "
+					"\"rate_limiter\": {\"bandwidth\": {\"size\": "
+					"1, \"refill_time\": 1}}}"),
+				      err, sizeof(err)),
+		    -EINVAL, "rate limiters are not supported yet");
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "x",
+				      B("{\"drive_id\": \"x\", \"path_on_host\": "
+					"\"/x\", \"is_root_device\": false, "
+					"\"rate_limiter\": 5}"),
+				      err, sizeof(err)),
 		    -EINVAL, "'rate_limiter' in drive must be an object");
-	EXPECT_FAIL(cfg, config_json_drive(cfg, "x", B("{\"drive_id\": \"x\", \"path_on_host\": "
-						       "\"/x\", \"is_root_device\": false, "
-						       "\"cache_type\": \"None\"}"), err,
-					   sizeof(err)), -EINVAL,
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "x",
+				      B("{\"drive_id\": \"x\", \"path_on_host\": "
+					"\"/x\", \"is_root_device\": false, "
+					"\"cache_type\": \"None\"}"),
+				      err, sizeof(err)),
+		    -EINVAL,
 		    "'cache_type' in drive is \"None\"; expected one of \"Unsafe\", \"Writeback\"");
-	EXPECT_FAIL(cfg, config_json_drive(cfg, "x", B("{\"drive_id\": \"x\", \"path_on_host\": "
-						       "\"/x\", \"is_root_device\": false, "
-						       "\"io_engine\": \"async\"}"), err,
-					   sizeof(err)), -EINVAL, "io_engine");
-	EXPECT_FAIL(cfg, config_json_drive(cfg, "x", B("{\"drive_id\": \"x\", \"socket\": "
-						       "\"/vhost.sock\", \"is_root_device\": "
-						       "false}"), err, sizeof(err)), -EINVAL,
-		    "vhost-user drives are not supported");
-	EXPECT_FAIL(cfg, config_json_drive(cfg, "x", B("{\"drive_id\": \"x\", \"path_on_host\": "
-						       "\"/x\", \"is_root_device\": true, "
-						       "\"partuuid\": \"1234 init=/bin/sh\"}"), err,
-					   sizeof(err)), -EINVAL, "partuuid");
-	EXPECT_FAIL(cfg, config_json_drive(cfg, "x", B("{\"drive_id\": \"x\", \"path_on_host\": "
-						       "\"/x\", \"is_root_device\": false, "
-						       "\"foo\": null}"), err, sizeof(err)), -EINVAL,
-		    "unknown field 'foo' in drive");
-	EXPECT_FAIL(cfg, config_json_drive(cfg, "x", B("{\"drive_id\": \"x\", \"drive_id\": \"x\", "
-						       "\"path_on_host\": \"/x\", "
-						       "\"is_root_device\": false}"), err,
-					   sizeof(err)), -EINVAL, "duplicate");
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "x",
+				      B("{\"drive_id\": \"x\", \"path_on_host\": "
+					"\"/x\", \"is_root_device\": false, "
+					"\"io_engine\": \"async\"}"),
+				      err, sizeof(err)),
+		    -EINVAL, "io_engine");
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "x",
+				      B("{\"drive_id\": \"x\", \"socket\": "
+					"\"/vhost.sock\", \"is_root_device\": "
+					"false}"),
+				      err, sizeof(err)),
+		    -EINVAL, "vhost-user drives are not supported");
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "x",
+				      B("{\"drive_id\": \"x\", \"path_on_host\": "
+					"\"/x\", \"is_root_device\": true, "
+					"\"partuuid\": \"1234 init=/bin/sh\"}"),
+				      err, sizeof(err)),
+		    -EINVAL, "partuuid");
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "x",
+				      B("{\"drive_id\": \"x\", \"path_on_host\": "
+					"\"/x\", \"is_root_device\": false, "
+					"\"foo\": null}"),
+				      err, sizeof(err)),
+		    -EINVAL, "unknown field 'foo' in drive");
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "x",
+				      B("{\"drive_id\": \"x\", \"drive_id\": \"x\", "
+					"\"path_on_host\": \"/x\", "
+					"\"is_root_device\": false}"),
+				      err, sizeof(err)),
+		    -EINVAL, "duplicate");
 	EXPECT_FAIL(cfg, config_json_drive(cfg, "x", B("{\"drive_id\": \"x\","), err, sizeof(err)),
 		    -EINVAL, "invalid JSON");
 	EXPECT_FAIL(cfg, config_json_drive(cfg, "x", NULL, 0, err, sizeof(err)), -EINVAL,
@@ -378,16 +496,17 @@ static void test_root_drive(void **state)
 	struct vm_config *cfg = new_cfg();
 	char out[VM_CONFIG_MAX_CMDLINE];
 
-	assert_int_equal(config_json_drive(cfg, "a", B(DRIVE("a", "/a", "false")), err, sizeof(err)),
-			 0);
-	assert_int_equal(config_json_drive(cfg, "b", B(DRIVE("b", "/b", "false")), err, sizeof(err)),
-			 0);
+	assert_int_equal(
+	    config_json_drive(cfg, "a", B(DRIVE("a", "/a", "false")), err, sizeof(err)), 0);
+	assert_int_equal(
+	    config_json_drive(cfg, "b", B(DRIVE("b", "/b", "false")), err, sizeof(err)), 0);
 	assert_int_equal(vm_config_kernel_cmdline(cfg, out, sizeof(out)), 0);
 	assert_string_equal(out, "console=ttyS0");
 
 	/* The root drive goes first, the others keep their order. */
-	assert_int_equal(config_json_drive(cfg, "rootfs", B(DRIVE("rootfs", "/r", "true")), err,
-					   sizeof(err)), 0);
+	assert_int_equal(
+	    config_json_drive(cfg, "rootfs", B(DRIVE("rootfs", "/r", "true")), err, sizeof(err)),
+	    0);
 	assert_int_equal(cfg->nr_disks, 3);
 	assert_string_equal(cfg->disks[0].id, "rootfs");
 	assert_true(cfg->disks[0].is_root);
@@ -403,14 +522,17 @@ static void test_root_drive(void **state)
 	assert_int_equal(config_json_drive(cfg, "rootfs",
 					   B("{\"drive_id\": \"rootfs\", \"path_on_host\": \"/r\", "
 					     "\"is_root_device\": true, \"is_read_only\": true, "
-					     "\"partuuid\": \"0eaa91a0-01\"}"), err, sizeof(err)), 0);
+					     "\"partuuid\": \"0eaa91a0-01\"}"),
+					   err, sizeof(err)),
+			 0);
 	assert_int_equal(cfg->nr_disks, 3);
 	assert_int_equal(vm_config_kernel_cmdline(cfg, out, sizeof(out)), 0);
 	assert_string_equal(out, "console=ttyS0 root=PARTUUID=0eaa91a0-01 ro");
 	assert_int_equal(config_json_drive(cfg, "rootfs",
 					   B("{\"drive_id\": \"rootfs\", \"path_on_host\": \"/r\", "
 					     "\"is_root_device\": true, \"is_read_only\": true}"),
-					   err, sizeof(err)), 0);
+					   err, sizeof(err)),
+			 0);
 	cfg->cmdline = "quiet";
 	assert_int_equal(vm_config_kernel_cmdline(cfg, out, sizeof(out)), 0);
 	assert_string_equal(out, "quiet console=ttyS0 root=/dev/vda ro");
@@ -427,8 +549,9 @@ static void test_root_drive(void **state)
 
 	/* A root drive that stops being root stays where it is and root= goes. */
 	cfg->cmdline = NULL;
-	assert_int_equal(config_json_drive(cfg, "rootfs", B(DRIVE("rootfs", "/r", "false")), err,
-					   sizeof(err)), 0);
+	assert_int_equal(
+	    config_json_drive(cfg, "rootfs", B(DRIVE("rootfs", "/r", "false")), err, sizeof(err)),
+	    0);
 	assert_int_equal(vm_config_kernel_cmdline(cfg, out, sizeof(out)), 0);
 	assert_string_equal(out, "console=ttyS0");
 	/* An existing drive made root moves to the front. */
@@ -467,36 +590,49 @@ static void test_drive_update(void **state)
 	struct vm_config *cfg = new_cfg();
 	struct drive_update u, before;
 
-	assert_int_equal(config_json_drive(cfg, "data", B(DRIVE("data", "/d.img", "false")), err,
-					   sizeof(err)), 0);
-	assert_int_equal(config_json_drive_update(cfg, "data", B("{\"drive_id\": \"data\", "
-								 "\"path_on_host\": \"/new\"}"),
-						  &u, err, sizeof(err)), 0);
+	assert_int_equal(
+	    config_json_drive(cfg, "data", B(DRIVE("data", "/d.img", "false")), err, sizeof(err)),
+	    0);
+	assert_int_equal(config_json_drive_update(cfg, "data",
+						  B("{\"drive_id\": \"data\", "
+						    "\"path_on_host\": \"/new\"}"),
+						  &u, err, sizeof(err)),
+			 0);
 	assert_string_equal(u.drive_id, "data");
 	assert_string_equal(u.path_on_host, "/new");
-	assert_int_equal(config_json_drive_update(cfg, "data", B("{\"drive_id\": \"data\", "
-								 "\"rate_limiter\": null}"),
-						  &u, err, sizeof(err)), 0);
+	assert_int_equal(config_json_drive_update(cfg, "data",
+						  B("{\"drive_id\": \"data\", "
+						    "\"rate_limiter\": null}"),
+						  &u, err, sizeof(err)),
+			 0);
 	assert_string_equal(u.path_on_host, "");
 
 	memcpy(&before, &u, sizeof(u));
-	assert_int_equal(config_json_drive_update(cfg, "nope", B("{\"drive_id\": \"nope\", "
-								 "\"path_on_host\": \"/new\"}"),
-						  &u, err, sizeof(err)), -EINVAL);
+	assert_int_equal(config_json_drive_update(cfg, "nope",
+						  B("{\"drive_id\": \"nope\", "
+						    "\"path_on_host\": \"/new\"}"),
+						  &u, err, sizeof(err)),
+			 -EINVAL);
 	assert_non_null(strstr(err, "drive nope does not exist"));
-	assert_int_equal(config_json_drive_update(cfg, "x", B("{\"drive_id\": \"data\"}"), &u, err,
-						  sizeof(err)), -EINVAL);
+	assert_int_equal(
+	    config_json_drive_update(cfg, "x", B("{\"drive_id\": \"data\"}"), &u, err, sizeof(err)),
+	    -EINVAL);
 	assert_non_null(strstr(err, "does not match"));
-	assert_int_equal(config_json_drive_update(cfg, "data", B("{\"drive_id\": \"data\", "
-								 "\"is_read_only\": true}"),
-						  &u, err, sizeof(err)), -EINVAL);
+	assert_int_equal(config_json_drive_update(cfg, "data",
+						  B("{\"drive_id\": \"data\", "
+						    "\"is_read_only\": true}"),
+						  &u, err, sizeof(err)),
+			 -EINVAL);
 	assert_non_null(strstr(err, "unknown field 'is_read_only' in drive"));
-	assert_int_equal(config_json_drive_update(cfg, "data", B("{\"drive_id\": \"data\", "
-								 "\"rate_limiter\": {}}"),
-						  &u, err, sizeof(err)), -EINVAL);
+	assert_int_equal(config_json_drive_update(cfg, "data",
+						  B("{\"drive_id\": \"data\", "
+						    "\"rate_limiter\": {}}"),
+						  &u, err, sizeof(err)),
+			 -EINVAL);
 	assert_non_null(strstr(err, "rate limiters are not supported yet"));
 	assert_int_equal(config_json_drive_update(cfg, "data", B("{\"path_on_host\": \"/n\"}"), &u,
-						  err, sizeof(err)), -EINVAL);
+						  err, sizeof(err)),
+			 -EINVAL);
 	assert_non_null(strstr(err, "missing required field 'drive_id'"));
 	assert_memory_equal(&before, &u, sizeof(u));
 	free(cfg);
@@ -513,8 +649,9 @@ static void test_network_interfaces(void **state)
 							 "\"host_dev_name\": \"tap0\", "
 							 "\"guest_mac\": \"AA:FC:00:00:00:01\", "
 							 "\"rx_rate_limiter\": null, "
-							 "\"tx_rate_limiter\": null}"), err,
-						       sizeof(err)), 0);
+							 "\"tx_rate_limiter\": null}"),
+						       err, sizeof(err)),
+			 0);
 	assert_int_equal(cfg->nr_nets, 1);
 	assert_string_equal(cfg->nets[0].id, "eth0");
 	assert_string_equal(cfg->nets[0].tap, "tap0");
@@ -523,86 +660,110 @@ static void test_network_interfaces(void **state)
 	assert_int_equal(cfg->nets[0].mac[5], 1);
 
 	/* Replace by id. */
-	assert_int_equal(config_json_network_interface(cfg, "eth0", B(NET("eth0", "tap9")), err,
-						       sizeof(err)), 0);
+	assert_int_equal(
+	    config_json_network_interface(cfg, "eth0", B(NET("eth0", "tap9")), err, sizeof(err)),
+	    0);
 	assert_int_equal(cfg->nr_nets, 1);
 	assert_string_equal(cfg->nets[0].tap, "tap9");
 	assert_false(cfg->nets[0].has_mac);
 
-	EXPECT_FAIL(cfg, config_json_network_interface(cfg, "eth1", B("{\"iface_id\": \"eth1\"}"),
-						       err, sizeof(err)), -EINVAL,
-		    "missing required field 'host_dev_name' in network-interface");
-	EXPECT_FAIL(cfg, config_json_network_interface(cfg, "eth1",
-						       B("{\"host_dev_name\": \"tap1\"}"), err,
-						       sizeof(err)), -EINVAL,
-		    "missing required field 'iface_id'");
-	EXPECT_FAIL(cfg, config_json_network_interface(cfg, "eth1",
-						       B("{\"iface_id\": \"eth1\", "
-							 "\"host_dev_name\": 5}"), err,
-						       sizeof(err)), -EINVAL,
-		    "'host_dev_name' in network-interface must be a string");
-	EXPECT_FAIL(cfg, config_json_network_interface(cfg, "eth1", B(NET("eth1", "0123456789abcdef")),
-						       err, sizeof(err)), -EINVAL,
-		    "'host_dev_name' in network-interface must be an interface name");
-	EXPECT_FAIL(cfg, config_json_network_interface(cfg, "eth1", B(NET("eth1", "../tap")), err,
-						       sizeof(err)), -EINVAL, "host_dev_name");
-	EXPECT_FAIL(cfg, config_json_network_interface(cfg, "eth1", B(NET("eth1", "tap9")), err,
-						       sizeof(err)), -EINVAL,
-		    "interface eth0 already uses tap9");
-	EXPECT_FAIL(cfg, config_json_network_interface(cfg, "eth2", B(NET("eth1", "tap1")), err,
-						       sizeof(err)), -EINVAL, "does not match");
-	EXPECT_FAIL(cfg, config_json_network_interface(cfg, "eth1",
-						       B("{\"iface_id\": \"eth1\", "
-							 "\"host_dev_name\": \"tap1\", "
-							 "\"guest_mac\": \"aa:bb:cc:dd:ee\"}"), err,
-						       sizeof(err)), -EINVAL,
-		    "'guest_mac' in network-interface is \"aa:bb:cc:dd:ee\"");
-	EXPECT_FAIL(cfg, config_json_network_interface(cfg, "eth1",
-						       B("{\"iface_id\": \"eth1\", "
-							 "\"host_dev_name\": \"tap1\", "
-							 "\"guest_mac\": \"aa:bb:cc:dd:ee: f\"}"),
-						       err, sizeof(err)), -EINVAL, "guest_mac");
-	EXPECT_FAIL(cfg, config_json_network_interface(cfg, "eth1",
-						       B("{\"iface_id\": \"eth1\", "
-							 "\"host_dev_name\": \"tap1\", "
-							 "\"guest_mac\": \"01:00:5e:00:00:01\"}"),
-						       err, sizeof(err)), -EINVAL, "multicast");
-	EXPECT_FAIL(cfg, config_json_network_interface(cfg, "eth1",
-						       B("{\"iface_id\": \"eth1\", "
-							 "\"host_dev_name\": \"tap1\", "
-							 "\"guest_mac\": 17}"), err, sizeof(err)),
+	EXPECT_FAIL(cfg,
+		    config_json_network_interface(cfg, "eth1", B("{\"iface_id\": \"eth1\"}"), err,
+						  sizeof(err)),
+		    -EINVAL, "missing required field 'host_dev_name' in network-interface");
+	EXPECT_FAIL(cfg,
+		    config_json_network_interface(cfg, "eth1", B("{\"host_dev_name\": \"tap1\"}"),
+						  err, sizeof(err)),
+		    -EINVAL, "missing required field 'iface_id'");
+	EXPECT_FAIL(cfg,
+		    config_json_network_interface(cfg, "eth1",
+						  B("{\"iface_id\": \"eth1\", "
+						    "\"host_dev_name\": 5}"),
+						  err, sizeof(err)),
+		    -EINVAL, "'host_dev_name' in network-interface must be a string");
+	EXPECT_FAIL(cfg,
+		    config_json_network_interface(cfg, "eth1", B(NET("eth1", "0123456789abcdef")),
+						  err, sizeof(err)),
+		    -EINVAL, "'host_dev_name' in network-interface must be an interface name");
+	EXPECT_FAIL(
+	    cfg,
+	    config_json_network_interface(cfg, "eth1", B(NET("eth1", "../tap")), err, sizeof(err)),
+	    -EINVAL, "host_dev_name");
+	EXPECT_FAIL(
+	    cfg,
+	    config_json_network_interface(cfg, "eth1", B(NET("eth1", "tap9")), err, sizeof(err)),
+	    -EINVAL, "interface eth0 already uses tap9");
+	EXPECT_FAIL(
+	    cfg,
+	    config_json_network_interface(cfg, "eth2", B(NET("eth1", "tap1")), err, sizeof(err)),
+	    -EINVAL, "does not match");
+	EXPECT_FAIL(cfg,
+		    config_json_network_interface(cfg, "eth1",
+						  B("{\"iface_id\": \"eth1\", "
+						    "\"host_dev_name\": \"tap1\", "
+						    "\"guest_mac\": \"aa:bb:cc:dd:ee\"}"),
+						  err, sizeof(err)),
+		    -EINVAL, "'guest_mac' in network-interface is \"aa:bb:cc:dd:ee\"");
+	EXPECT_FAIL(cfg,
+		    config_json_network_interface(cfg, "eth1",
+						  B("{\"iface_id\": \"eth1\", "
+						    "\"host_dev_name\": \"tap1\", "
+						    "\"guest_mac\": \"aa:bb:cc:dd:ee: f\"}"),
+						  err, sizeof(err)),
+		    -EINVAL, "guest_mac");
+	EXPECT_FAIL(cfg,
+		    config_json_network_interface(cfg, "eth1",
+						  B("{\"iface_id\": \"eth1\", "
+						    "\"host_dev_name\": \"tap1\", "
+						    "\"guest_mac\": \"01:00:5e:00:00:01\"}"),
+						  err, sizeof(err)),
+		    -EINVAL, "multicast");
+	EXPECT_FAIL(cfg,
+		    config_json_network_interface(cfg, "eth1",
+						  B("{\"iface_id\": \"eth1\", "
+						    "\"host_dev_name\": \"tap1\", "
+						    "\"guest_mac\": 17}"),
+						  err, sizeof(err)),
 		    -EINVAL, "'guest_mac' in network-interface must be a string");
-	EXPECT_FAIL(cfg, config_json_network_interface(cfg, "eth1",
-						       B("{\"iface_id\": \"eth1\", "
-							 "\"host_dev_name\": \"tap1\", "
-							 "\"tx_rate_limiter\": {\"ops\": {\"size\": "
-							 "1, \"refill_time\": 1}}}"), err,
-						       sizeof(err)), -EINVAL,
+	EXPECT_FAIL(cfg,
+		    config_json_network_interface(cfg, "eth1",
+						  B("{\"iface_id\": \"eth1\", "
+						    "\"host_dev_name\": \"tap1\", "
+						    "\"tx_rate_limiter\": {\"ops\": {\"size\": "
+						    "1, \"refill_time\": 1}}}"),
+						  err, sizeof(err)),
+		    -EINVAL,
 		    "field 'tx_rate_limiter' in network-interface: rate limiters are not "
 		    "supported yet");
-	EXPECT_FAIL(cfg, config_json_network_interface(cfg, "eth1",
-						       B("{\"iface_id\": \"eth1\", "
-							 "\"host_dev_name\": \"tap1\", \"mtu\": "
-							 "1500}"), err, sizeof(err)), -EINVAL,
-		    "MTU is not supported");
-	EXPECT_FAIL(cfg, config_json_network_interface(cfg, "eth1",
-						       B("{\"iface_id\": \"eth1\", "
-							 "\"host_dev_name\": \"tap1\", \"bar\": "
-							 "1}"), err, sizeof(err)), -EINVAL,
-		    "unknown field 'bar' in network-interface");
+	EXPECT_FAIL(cfg,
+		    config_json_network_interface(cfg, "eth1",
+						  B("{\"iface_id\": \"eth1\", "
+						    "\"host_dev_name\": \"tap1\", \"mtu\": "
+						    "1500}"),
+						  err, sizeof(err)),
+		    -EINVAL, "MTU is not supported");
+	EXPECT_FAIL(cfg,
+		    config_json_network_interface(cfg, "eth1",
+						  B("{\"iface_id\": \"eth1\", "
+						    "\"host_dev_name\": \"tap1\", \"bar\": "
+						    "1}"),
+						  err, sizeof(err)),
+		    -EINVAL, "unknown field 'bar' in network-interface");
 
 	/* Two interfaces may not share a MAC address. */
 	assert_int_equal(config_json_network_interface(cfg, "eth0",
 						       B("{\"iface_id\": \"eth0\", "
 							 "\"host_dev_name\": \"tap0\", "
 							 "\"guest_mac\": \"02:00:00:00:00:01\"}"),
-						       err, sizeof(err)), 0);
-	EXPECT_FAIL(cfg, config_json_network_interface(cfg, "eth1",
-						       B("{\"iface_id\": \"eth1\", "
-							 "\"host_dev_name\": \"tap1\", "
-							 "\"guest_mac\": \"02:00:00:00:00:01\"}"),
-						       err, sizeof(err)), -EINVAL,
-		    "already has that guest_mac");
+						       err, sizeof(err)),
+			 0);
+	EXPECT_FAIL(cfg,
+		    config_json_network_interface(cfg, "eth1",
+						  B("{\"iface_id\": \"eth1\", "
+						    "\"host_dev_name\": \"tap1\", "
+						    "\"guest_mac\": \"02:00:00:00:00:01\"}"),
+						  err, sizeof(err)),
+		    -EINVAL, "already has that guest_mac");
 
 	for (int i = 1; i < VM_CONFIG_MAX_NETS; i++) {
 		char body[128], id[8];
@@ -611,11 +772,13 @@ static void test_network_interfaces(void **state)
 		snprintf(id, sizeof(id), "n%d", i);
 		n = snprintf(body, sizeof(body), "{\"iface_id\":\"%s\",\"host_dev_name\":\"t%d\"}",
 			     id, i);
-		assert_int_equal(config_json_network_interface(cfg, id, body, (size_t)n, err,
-							       sizeof(err)), 0);
+		assert_int_equal(
+		    config_json_network_interface(cfg, id, body, (size_t)n, err, sizeof(err)), 0);
 	}
-	EXPECT_FAIL(cfg, config_json_network_interface(cfg, "last", B(NET("last", "tlast")), err,
-						       sizeof(err)), -ENOSPC, "at most 4 interfaces");
+	EXPECT_FAIL(
+	    cfg,
+	    config_json_network_interface(cfg, "last", B(NET("last", "tlast")), err, sizeof(err)),
+	    -ENOSPC, "at most 4 interfaces");
 	free(cfg);
 }
 
@@ -649,7 +812,9 @@ static void test_logger_metrics(void **state)
 	assert_int_equal(config_json_logger(B("{\"log_path\": \"/tmp/log\", \"level\": "
 					      "\"warning\", \"show_level\": true, "
 					      "\"show_log_origin\": false, \"module\": "
-					      "\"api_server\"}"), &lc, err, sizeof(err)), 0);
+					      "\"api_server\"}"),
+					    &lc, err, sizeof(err)),
+			 0);
 	assert_string_equal(lc.log_path, "/tmp/log");
 	assert_true(lc.has_level);
 	assert_int_equal(lc.level, LOG_WARN);
@@ -674,13 +839,14 @@ static void test_logger_metrics(void **state)
 	assert_int_equal(config_json_logger(B("{\"show_level\": \"true\"}"), &lc, err, sizeof(err)),
 			 -EINVAL);
 	assert_int_equal(config_json_logger(B("{\"module\": 1}"), &lc, err, sizeof(err)), -EINVAL);
-	assert_int_equal(config_json_logger(B("{\"log_path\": \"/x\", \"color\": true}"), &lc, err,
-					    sizeof(err)), -EINVAL);
+	assert_int_equal(
+	    config_json_logger(B("{\"log_path\": \"/x\", \"color\": true}"), &lc, err, sizeof(err)),
+	    -EINVAL);
 	assert_non_null(strstr(err, "unknown field 'color' in logger"));
 	assert_memory_equal(&before, &lc, sizeof(lc));
 
-	assert_int_equal(config_json_metrics(B("{\"metrics_path\": \"/tmp/m\"}"), &mc, err,
-					     sizeof(err)), 0);
+	assert_int_equal(
+	    config_json_metrics(B("{\"metrics_path\": \"/tmp/m\"}"), &mc, err, sizeof(err)), 0);
 	assert_string_equal(mc.metrics_path, "/tmp/m");
 	assert_int_equal(config_json_metrics(B("{}"), &mc, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "missing required field 'metrics_path' in metrics"));
@@ -694,60 +860,64 @@ static void test_actions_and_vm_state(void **state)
 	enum api_action a = API_ACTION_FLUSH_METRICS;
 	bool pause = false;
 
-	assert_int_equal(config_json_action(B("{\"action_type\": \"InstanceStart\"}"), &a, err,
-					    sizeof(err)), 0);
+	assert_int_equal(
+	    config_json_action(B("{\"action_type\": \"InstanceStart\"}"), &a, err, sizeof(err)), 0);
 	assert_int_equal(a, API_ACTION_INSTANCE_START);
-	assert_int_equal(config_json_action(B("{\"action_type\": \"SendCtrlAltDel\"}"), &a, err,
-					    sizeof(err)), 0);
+	assert_int_equal(
+	    config_json_action(B("{\"action_type\": \"SendCtrlAltDel\"}"), &a, err, sizeof(err)),
+	    0);
 	assert_int_equal(a, API_ACTION_SEND_CTRL_ALT_DEL);
-	assert_int_equal(config_json_action(B("{\"action_type\": \"FlushMetrics\"}"), &a, err,
-					    sizeof(err)), 0);
+	assert_int_equal(
+	    config_json_action(B("{\"action_type\": \"FlushMetrics\"}"), &a, err, sizeof(err)), 0);
 	assert_int_equal(a, API_ACTION_FLUSH_METRICS);
-	assert_int_equal(config_json_action(B("{\"action_type\": \"Reboot\"}"), &a, err,
-					    sizeof(err)), -EINVAL);
+	assert_int_equal(
+	    config_json_action(B("{\"action_type\": \"Reboot\"}"), &a, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "\"Reboot\""));
-	assert_int_equal(config_json_action(B("{\"action_type\": \"instancestart\"}"), &a, err,
-					    sizeof(err)), -EINVAL);
+	assert_int_equal(
+	    config_json_action(B("{\"action_type\": \"instancestart\"}"), &a, err, sizeof(err)),
+	    -EINVAL);
 	assert_int_equal(config_json_action(B("{}"), &a, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "missing required field 'action_type' in action"));
 	assert_int_equal(config_json_action(B("{\"action_type\": 1}"), &a, err, sizeof(err)),
 			 -EINVAL);
 	assert_int_equal(config_json_action(B("{\"action_type\": \"FlushMetrics\", \"x\": 1}"), &a,
-					    err, sizeof(err)), -EINVAL);
+					    err, sizeof(err)),
+			 -EINVAL);
 	assert_int_equal(a, API_ACTION_FLUSH_METRICS);
 
-	assert_int_equal(config_json_vm_state(B("{\"state\": \"Paused\"}"), &pause, err,
-					      sizeof(err)), 0);
+	assert_int_equal(
+	    config_json_vm_state(B("{\"state\": \"Paused\"}"), &pause, err, sizeof(err)), 0);
 	assert_true(pause);
-	assert_int_equal(config_json_vm_state(B("{\"state\": \"Resumed\"}"), &pause, err,
-					      sizeof(err)), 0);
+	assert_int_equal(
+	    config_json_vm_state(B("{\"state\": \"Resumed\"}"), &pause, err, sizeof(err)), 0);
 	assert_false(pause);
-	assert_int_equal(config_json_vm_state(B("{\"state\": \"Running\"}"), &pause, err,
-					      sizeof(err)), -EINVAL);
+	assert_int_equal(
+	    config_json_vm_state(B("{\"state\": \"Running\"}"), &pause, err, sizeof(err)), -EINVAL);
 	assert_int_equal(config_json_vm_state(B("{\"state\": null}"), &pause, err, sizeof(err)),
 			 -EINVAL);
 	assert_non_null(strstr(err, "missing required field 'state' in vm"));
-	assert_int_equal(config_json_vm_state(B("{\"state\": \"Paused\"} {}"), &pause, err,
-					      sizeof(err)), -EINVAL);
+	assert_int_equal(
+	    config_json_vm_state(B("{\"state\": \"Paused\"} {}"), &pause, err, sizeof(err)),
+	    -EINVAL);
 	assert_false(pause);
 }
 
 static const char full_doc[] =
-	"{\"boot-source\": {\"kernel_image_path\": \"/vmlinux\", \"boot_args\": \"quiet\", "
-	"\"initrd_path\": \"/initrd\"},"
-	" \"machine-config\": {\"vcpu_count\": 2, \"mem_size_mib\": 1024, \"smt\": false, "
-	"\"track_dirty_pages\": true},"
-	" \"drives\": [{\"drive_id\": \"data\", \"path_on_host\": \"/data.img\", "
-	"\"is_root_device\": false, \"is_read_only\": true, \"cache_type\": \"Writeback\"},"
-	" {\"drive_id\": \"rootfs\", \"path_on_host\": \"/rootfs.ext4\", \"is_root_device\": true, "
-	"\"partuuid\": \"abcd-01\", \"io_engine\": \"Async\"}],"
-	" \"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", "
-	"\"guest_mac\": \"06:00:ac:10:00:02\"}, {\"iface_id\": \"eth1\", \"host_dev_name\": "
-	"\"tap1\"}],"
-	" \"logger\": {\"log_path\": \"/tmp/fc.log\", \"level\": \"Debug\"},"
-	" \"metrics\": {\"metrics_path\": \"/tmp/metrics\"},"
-	" \"entropy\": {},"
-	" \"balloon\": null, \"vsock\": null, \"mmds-config\": null, \"cpu-config\": null}";
+    "{\"boot-source\": {\"kernel_image_path\": \"/vmlinux\", \"boot_args\": \"quiet\", "
+    "\"initrd_path\": \"/initrd\"},"
+    " \"machine-config\": {\"vcpu_count\": 2, \"mem_size_mib\": 1024, \"smt\": false, "
+    "\"track_dirty_pages\": true},"
+    " \"drives\": [{\"drive_id\": \"data\", \"path_on_host\": \"/data.img\", "
+    "\"is_root_device\": false, \"is_read_only\": true, \"cache_type\": \"Writeback\"},"
+    " {\"drive_id\": \"rootfs\", \"path_on_host\": \"/rootfs.ext4\", \"is_root_device\": true, "
+    "\"partuuid\": \"abcd-01\", \"io_engine\": \"Async\"}],"
+    " \"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", "
+    "\"guest_mac\": \"06:00:ac:10:00:02\"}, {\"iface_id\": \"eth1\", \"host_dev_name\": "
+    "\"tap1\"}],"
+    " \"logger\": {\"log_path\": \"/tmp/fc.log\", \"level\": \"Debug\"},"
+    " \"metrics\": {\"metrics_path\": \"/tmp/metrics\"},"
+    " \"entropy\": {},"
+    " \"balloon\": null, \"vsock\": null, \"mmds-config\": null, \"cpu-config\": null}";
 
 static void test_document(void **state)
 {
@@ -778,82 +948,109 @@ static void test_document(void **state)
 
 	/* Errors leave everything as it was, however far the document got. */
 	memset(&lc, 0x5a, sizeof(lc));
-	EXPECT_FAIL(cfg, config_json_document(cfg, &lc, &mc,
-					      B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
-						" \"machine-config\": {\"vcpu_count\": 1, "
-						"\"mem_size_mib\": 64}, \"drives\": [{\"drive_id\": "
-						"\"x\", \"path_on_host\": \"/x\", "
-						"\"is_root_device\": false}, {\"drive_id\": \"y\", "
-						"\"path_on_host\": \"/y\"}]}"), err, sizeof(err)),
+	EXPECT_FAIL(cfg,
+		    config_json_document(cfg, &lc, &mc,
+					 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
+					   " \"machine-config\": {\"vcpu_count\": 1, "
+					   "\"mem_size_mib\": 64}, \"drives\": [{\"drive_id\": "
+					   "\"x\", \"path_on_host\": \"/x\", "
+					   "\"is_root_device\": false}, {\"drive_id\": \"y\", "
+					   "\"path_on_host\": \"/y\"}]}"),
+					 err, sizeof(err)),
 		    -EINVAL, "missing required field 'is_root_device' in drives[1]");
 	assert_int_equal(((unsigned char *)&lc)[0], 0x5a);
-	EXPECT_FAIL(cfg, config_json_document(cfg, &lc, &mc,
-					      B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
-						" \"logger\": {\"level\": \"Loud\"}}"), err,
-					      sizeof(err)), -EINVAL, "'level' in logger");
-	EXPECT_FAIL(cfg, config_json_document(cfg, &lc, &mc,
-					      B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
-						" \"network-interfaces\": [{\"iface_id\": \"e\", "
-						"\"host_dev_name\": \"t\", \"guest_mac\": \"x\"}]}"),
-					      err, sizeof(err)), -EINVAL,
-		    "'guest_mac' in network-interfaces[0]");
-	EXPECT_FAIL(cfg, config_json_document(cfg, &lc, &mc,
-					      B("{\"machine-config\": {\"vcpu_count\": 1, "
-						"\"mem_size_mib\": 64}}"), err, sizeof(err)),
+	EXPECT_FAIL(cfg,
+		    config_json_document(cfg, &lc, &mc,
+					 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
+					   " \"logger\": {\"level\": \"Loud\"}}"),
+					 err, sizeof(err)),
+		    -EINVAL, "'level' in logger");
+	EXPECT_FAIL(cfg,
+		    config_json_document(cfg, &lc, &mc,
+					 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
+					   " \"network-interfaces\": [{\"iface_id\": \"e\", "
+					   "\"host_dev_name\": \"t\", \"guest_mac\": \"x\"}]}"),
+					 err, sizeof(err)),
+		    -EINVAL, "'guest_mac' in network-interfaces[0]");
+	EXPECT_FAIL(cfg,
+		    config_json_document(cfg, &lc, &mc,
+					 B("{\"machine-config\": {\"vcpu_count\": 1, "
+					   "\"mem_size_mib\": 64}}"),
+					 err, sizeof(err)),
 		    -EINVAL, "missing required section 'boot-source'");
-	EXPECT_FAIL(cfg, config_json_document(cfg, &lc, &mc,
-					      B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
-						" \"machine-config\": {\"vcpu_count\": 1}}"), err,
-					      sizeof(err)), -EINVAL,
-		    "missing required field 'mem_size_mib' in machine-config");
-	EXPECT_FAIL(cfg, config_json_document(cfg, &lc, &mc,
-					      B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
-						" \"vsock\": {\"guest_cid\": 3, \"uds_path\": "
-						"\"/v\"}}"), err, sizeof(err)), -EINVAL,
-		    "'vsock' is not supported by skiff");
-	EXPECT_FAIL(cfg, config_json_document(cfg, &lc, &mc,
-					      B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
-						" \"balloon\": {}}"), err, sizeof(err)), -EINVAL,
-		    "'balloon' is not supported by skiff");
-	EXPECT_FAIL(cfg, config_json_document(cfg, &lc, &mc,
-					      B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
-						" \"boot_source\": {}}"), err, sizeof(err)), -EINVAL,
-		    "unknown field 'boot_source'");
-	EXPECT_FAIL(cfg, config_json_document(cfg, &lc, &mc,
-					      B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
-						" \"drives\": {}}"), err, sizeof(err)), -EINVAL,
-		    "'drives' must be an array");
-	EXPECT_FAIL(cfg, config_json_document(cfg, &lc, &mc,
-					      B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
-						" \"drives\": [1]}"), err, sizeof(err)), -EINVAL,
-		    "drives[0] must be an object");
-	EXPECT_FAIL(cfg, config_json_document(cfg, &lc, &mc,
-					      B("{\"boot-source\": [],"
-						" \"drives\": []}"), err, sizeof(err)), -EINVAL,
-		    "'boot-source' must be an object");
-	EXPECT_FAIL(cfg, config_json_document(cfg, &lc, &mc,
-					      B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
-						" \"boot-source\": {\"kernel_image_path\": \"/k\"}}"),
-					      err, sizeof(err)), -EINVAL, "duplicate");
-	EXPECT_FAIL(cfg, config_json_document(cfg, &lc, &mc, B("{\"boot-source\": "), err,
-					      sizeof(err)), -EINVAL, "invalid JSON");
+	EXPECT_FAIL(cfg,
+		    config_json_document(cfg, &lc, &mc,
+					 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
+					   " \"machine-config\": {\"vcpu_count\": 1}}"),
+					 err, sizeof(err)),
+		    -EINVAL, "missing required field 'mem_size_mib' in machine-config");
+	EXPECT_FAIL(cfg,
+		    config_json_document(cfg, &lc, &mc,
+					 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
+					   " \"vsock\": {\"guest_cid\": 3, \"uds_path\": "
+					   "\"/v\"}}"),
+					 err, sizeof(err)),
+		    -EINVAL, "'vsock' is not supported by skiff");
+	EXPECT_FAIL(cfg,
+		    config_json_document(cfg, &lc, &mc,
+					 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
+					   " \"balloon\": {}}"),
+					 err, sizeof(err)),
+		    -EINVAL, "'balloon' is not supported by skiff");
+	EXPECT_FAIL(cfg,
+		    config_json_document(cfg, &lc, &mc,
+					 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
+					   " \"boot_source\": {}}"),
+					 err, sizeof(err)),
+		    -EINVAL, "unknown field 'boot_source'");
+	EXPECT_FAIL(cfg,
+		    config_json_document(cfg, &lc, &mc,
+					 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
+					   " \"drives\": {}}"),
+					 err, sizeof(err)),
+		    -EINVAL, "'drives' must be an array");
+	EXPECT_FAIL(cfg,
+		    config_json_document(cfg, &lc, &mc,
+					 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
+					   " \"drives\": [1]}"),
+					 err, sizeof(err)),
+		    -EINVAL, "drives[0] must be an object");
+	EXPECT_FAIL(cfg,
+		    config_json_document(cfg, &lc, &mc,
+					 B("{\"boot-source\": [],"
+					   " \"drives\": []}"),
+					 err, sizeof(err)),
+		    -EINVAL, "'boot-source' must be an object");
+	EXPECT_FAIL(cfg,
+		    config_json_document(cfg, &lc, &mc,
+					 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
+					   " \"boot-source\": {\"kernel_image_path\": \"/k\"}}"),
+					 err, sizeof(err)),
+		    -EINVAL, "duplicate");
+	EXPECT_FAIL(cfg,
+		    config_json_document(cfg, &lc, &mc, B("{\"boot-source\": "), err, sizeof(err)),
+		    -EINVAL, "invalid JSON");
 	EXPECT_FAIL(cfg, config_json_document(cfg, &lc, &mc, "", 0, err, sizeof(err)), -EINVAL,
 		    "empty body");
 	/* Sections the caller does not take. */
-	EXPECT_FAIL(cfg, config_json_document(cfg, NULL, NULL,
-					      B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
-						" \"logger\": {}}"), err, sizeof(err)), -EINVAL,
-		    "'logger' is not supported here");
+	EXPECT_FAIL(cfg,
+		    config_json_document(cfg, NULL, NULL,
+					 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
+					   " \"logger\": {}}"),
+					 err, sizeof(err)),
+		    -EINVAL, "'logger' is not supported here");
 	assert_int_equal(((unsigned char *)&lc)[0], 0x5a);
 
 	/* Duplicate drive ids in one document: the second replaces the first, as two PUTs. */
-	assert_int_equal(config_json_document(cfg, NULL, NULL,
-					      B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
-						" \"drives\": [{\"drive_id\": \"data\", "
-						"\"path_on_host\": \"/1\", \"is_root_device\": false},"
-						" {\"drive_id\": \"data\", \"path_on_host\": \"/2\", "
-						"\"is_root_device\": false}], \"pmem\": []}"), err,
-					      sizeof(err)), 0);
+	assert_int_equal(
+	    config_json_document(cfg, NULL, NULL,
+				 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
+				   " \"drives\": [{\"drive_id\": \"data\", "
+				   "\"path_on_host\": \"/1\", \"is_root_device\": false},"
+				   " {\"drive_id\": \"data\", \"path_on_host\": \"/2\", "
+				   "\"is_root_device\": false}], \"pmem\": []}"),
+				 err, sizeof(err)),
+	    0);
 	assert_int_equal(cfg->nr_disks, 2);
 	assert_string_equal(cfg->disks[1].path, "/2");
 	assert_null(cfg->initrd_path);
@@ -865,47 +1062,49 @@ static void test_round_trip(void **state)
 	struct vm_config *a = new_cfg(), *b = new_cfg();
 	char *dump_a, *dump_b;
 
-	assert_int_equal(config_json_document(a, NULL, NULL,
-					      B("{\"boot-source\": {\"kernel_image_path\": "
-						"\"/vmlinux\", \"boot_args\": \"quiet\", "
-						"\"initrd_path\": \"/initrd\"},"
-						" \"machine-config\": {\"vcpu_count\": 2, "
-						"\"mem_size_mib\": 1024, \"track_dirty_pages\": "
-						"true},"
-						" \"drives\": [{\"drive_id\": \"data\", "
-						"\"path_on_host\": \"/data.img\", "
-						"\"is_root_device\": false, \"is_read_only\": true, "
-						"\"cache_type\": \"Writeback\"}, {\"drive_id\": "
-						"\"rootfs\", \"path_on_host\": \"/rootfs.ext4\", "
-						"\"is_root_device\": true, \"partuuid\": \"abcd-01\", "
-						"\"io_engine\": \"Async\"}],"
-						" \"network-interfaces\": [{\"iface_id\": \"eth0\", "
-						"\"host_dev_name\": \"tap0\", \"guest_mac\": "
-						"\"06:00:AC:10:00:02\"}, {\"iface_id\": \"eth1\", "
-						"\"host_dev_name\": \"tap1\"}], \"entropy\": {}}"),
-					      err, sizeof(err)), 0);
+	assert_int_equal(
+	    config_json_document(a, NULL, NULL,
+				 B("{\"boot-source\": {\"kernel_image_path\": "
+				   "\"/vmlinux\", \"boot_args\": \"quiet\", "
+				   "\"initrd_path\": \"/initrd\"},"
+				   " \"machine-config\": {\"vcpu_count\": 2, "
+				   "\"mem_size_mib\": 1024, \"track_dirty_pages\": "
+				   "true},"
+				   " \"drives\": [{\"drive_id\": \"data\", "
+				   "\"path_on_host\": \"/data.img\", "
+				   "\"is_root_device\": false, \"is_read_only\": true, "
+				   "\"cache_type\": \"Writeback\"}, {\"drive_id\": "
+				   "\"rootfs\", \"path_on_host\": \"/rootfs.ext4\", "
+				   "\"is_root_device\": true, \"partuuid\": \"abcd-01\", "
+				   "\"io_engine\": \"Async\"}],"
+				   " \"network-interfaces\": [{\"iface_id\": \"eth0\", "
+				   "\"host_dev_name\": \"tap0\", \"guest_mac\": "
+				   "\"06:00:AC:10:00:02\"}, {\"iface_id\": \"eth1\", "
+				   "\"host_dev_name\": \"tap1\"}], \"entropy\": {}}"),
+				 err, sizeof(err)),
+	    0);
 	dump_a = config_json_vm_config_dump(a);
 	assert_non_null(dump_a);
 	assert_string_equal(
-		dump_a,
-		"{\"balloon\":null,\"drives\":[{\"drive_id\":\"rootfs\",\"partuuid\":\"abcd-01\","
-		"\"is_root_device\":true,\"cache_type\":\"Unsafe\",\"is_read_only\":false,"
-		"\"path_on_host\":\"/rootfs.ext4\",\"rate_limiter\":null,\"io_engine\":\"Async\"},"
-		"{\"drive_id\":\"data\",\"partuuid\":null,\"is_root_device\":false,\"cache_type\":"
-		"\"Writeback\",\"is_read_only\":true,\"path_on_host\":\"/data.img\","
-		"\"rate_limiter\":null,\"io_engine\":\"Sync\"}],\"boot-source\":{"
-		"\"kernel_image_path\":\"/vmlinux\",\"initrd_path\":\"/initrd\",\"boot_args\":"
-		"\"quiet\"},\"cpu-config\":null,\"logger\":null,\"machine-config\":{\"vcpu_count\":2,"
-		"\"mem_size_mib\":1024,\"smt\":false,\"track_dirty_pages\":true,\"huge_pages\":"
-		"\"None\"},\"metrics\":null,\"mmds-config\":null,\"network-interfaces\":[{"
-		"\"iface_id\":\"eth0\",\"host_dev_name\":\"tap0\",\"guest_mac\":"
-		"\"06:00:ac:10:00:02\",\"rx_rate_limiter\":null,\"tx_rate_limiter\":null},{"
-		"\"iface_id\":\"eth1\",\"host_dev_name\":\"tap1\",\"guest_mac\":null,"
-		"\"rx_rate_limiter\":null,\"tx_rate_limiter\":null}],\"vsock\":null,\"entropy\":{}}");
+	    dump_a,
+	    "{\"balloon\":null,\"drives\":[{\"drive_id\":\"rootfs\",\"partuuid\":\"abcd-01\","
+	    "\"is_root_device\":true,\"cache_type\":\"Unsafe\",\"is_read_only\":false,"
+	    "\"path_on_host\":\"/rootfs.ext4\",\"rate_limiter\":null,\"io_engine\":\"Async\"},"
+	    "{\"drive_id\":\"data\",\"partuuid\":null,\"is_root_device\":false,\"cache_type\":"
+	    "\"Writeback\",\"is_read_only\":true,\"path_on_host\":\"/data.img\","
+	    "\"rate_limiter\":null,\"io_engine\":\"Sync\"}],\"boot-source\":{"
+	    "\"kernel_image_path\":\"/vmlinux\",\"initrd_path\":\"/initrd\",\"boot_args\":"
+	    "\"quiet\"},\"cpu-config\":null,\"logger\":null,\"machine-config\":{\"vcpu_count\":2,"
+	    "\"mem_size_mib\":1024,\"smt\":false,\"track_dirty_pages\":true,\"huge_pages\":"
+	    "\"None\"},\"metrics\":null,\"mmds-config\":null,\"network-interfaces\":[{"
+	    "\"iface_id\":\"eth0\",\"host_dev_name\":\"tap0\",\"guest_mac\":"
+	    "\"06:00:ac:10:00:02\",\"rx_rate_limiter\":null,\"tx_rate_limiter\":null},{"
+	    "\"iface_id\":\"eth1\",\"host_dev_name\":\"tap1\",\"guest_mac\":null,"
+	    "\"rx_rate_limiter\":null,\"tx_rate_limiter\":null}],\"vsock\":null,\"entropy\":{}}");
 
 	/* The dump read back as a document gives the same configuration. */
-	assert_int_equal(config_json_document(b, NULL, NULL, dump_a, strlen(dump_a), err,
-					      sizeof(err)), 0);
+	assert_int_equal(
+	    config_json_document(b, NULL, NULL, dump_a, strlen(dump_a), err, sizeof(err)), 0);
 	assert_string_equal(a->kernel_path, b->kernel_path);
 	assert_string_equal(a->initrd_path, b->initrd_path);
 	assert_string_equal(a->cmdline, b->cmdline);
@@ -950,21 +1149,21 @@ static void test_validate_root_first(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_boot_source),
-		cmocka_unit_test(test_copy_and_cli_strings),
-		cmocka_unit_test(test_machine_config),
-		cmocka_unit_test(test_machine_config_dump),
-		cmocka_unit_test(test_drives),
-		cmocka_unit_test(test_root_drive),
-		cmocka_unit_test(test_drive_table_full),
-		cmocka_unit_test(test_drive_update),
-		cmocka_unit_test(test_network_interfaces),
-		cmocka_unit_test(test_entropy),
-		cmocka_unit_test(test_logger_metrics),
-		cmocka_unit_test(test_actions_and_vm_state),
-		cmocka_unit_test(test_document),
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_validate_root_first),
+	    cmocka_unit_test(test_boot_source),
+	    cmocka_unit_test(test_copy_and_cli_strings),
+	    cmocka_unit_test(test_machine_config),
+	    cmocka_unit_test(test_machine_config_dump),
+	    cmocka_unit_test(test_drives),
+	    cmocka_unit_test(test_root_drive),
+	    cmocka_unit_test(test_drive_table_full),
+	    cmocka_unit_test(test_drive_update),
+	    cmocka_unit_test(test_network_interfaces),
+	    cmocka_unit_test(test_entropy),
+	    cmocka_unit_test(test_logger_metrics),
+	    cmocka_unit_test(test_actions_and_vm_state),
+	    cmocka_unit_test(test_document),
+	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_validate_root_first),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
