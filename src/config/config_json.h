@@ -54,8 +54,9 @@ int config_json_machine_config(struct vm_config *cfg, const char *body, size_t l
 			       char *err, size_t err_len);
 
 /* PUT /drives/{id}: {"drive_id", "path_on_host", "is_root_device", "is_read_only", "partuuid",
- * "cache_type", "io_engine", "rate_limiter"}. `path_id` (from the URL) must equal drive_id. A
- * known id replaces that drive; a second root device is refused. */
+ * "cache_type", "io_engine", "rate_limiter"}. `path_id` (from the URL) must equal drive_id (NULL:
+ * not checked). A known id replaces that drive; a second root device is refused; the root device
+ * becomes disks[0]. "socket" (vhost-user) and a rate_limiter other than null are refused. */
 int config_json_drive(struct vm_config *cfg, const char *path_id, const char *body, size_t len,
 		      char *err, size_t err_len);
 
@@ -87,7 +88,12 @@ int config_json_vm_state(const char *body, size_t len, bool *pause, char *err, s
 
 /* A whole --config-file document: {"boot-source", "machine-config", "drives",
  * "network-interfaces", "logger", "metrics", "entropy"} ("boot-source" required; the others
- * optional). `logger` and `metrics` may be NULL when the caller takes neither. */
+ * optional). `logger` and `metrics` may be NULL when the caller takes neither. The sections are
+ * applied as the API calls would be (machine-config as a PUT; drives and interfaces one by one,
+ * by id), onto `cfg` as it is. Firecracker's "balloon", "vsock", "mmds-config", "cpu-config" and
+ * "memory-hotplug" are accepted only as null ("pmem" also as []). On success an absent logger or
+ * metrics section leaves a zeroed struct (no change); such a section when its pointer is NULL is
+ * an error. */
 int config_json_document(struct vm_config *cfg, struct logger_config *logger,
 			 struct metrics_config *metrics, const char *doc, size_t len, char *err,
 			 size_t err_len);

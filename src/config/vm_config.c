@@ -17,6 +17,50 @@ void vm_config_init_defaults(struct vm_config *cfg)
 	cfg->boot_protocol = BOOT_PROTOCOL_AUTO;
 }
 
+/* Points `field` at the same string in dst's buffer when it pointed into src's. */
+static void repoint(const char **field, const char *src_buf, char *dst_buf)
+{
+	if (*field == src_buf)
+		*field = dst_buf;
+}
+
+void vm_config_copy(struct vm_config *dst, const struct vm_config *src)
+{
+	if (dst == src)
+		return;
+	memcpy(dst, src, sizeof(*dst));
+	repoint(&dst->kernel_path, src->kernel_path_buf, dst->kernel_path_buf);
+	repoint(&dst->initrd_path, src->initrd_path_buf, dst->initrd_path_buf);
+	repoint(&dst->cmdline, src->cmdline_buf, dst->cmdline_buf);
+}
+
+static bool fits(const char *s, size_t size)
+{
+	return !s || strlen(s) < size;
+}
+
+int vm_config_set_boot_source(struct vm_config *cfg, const char *kernel, const char *initrd,
+			      const char *cmdline)
+{
+	if (!kernel || !fits(kernel, sizeof(cfg->kernel_path_buf)) ||
+	    !fits(initrd, sizeof(cfg->initrd_path_buf)) || !fits(cmdline, sizeof(cfg->cmdline_buf)))
+		return -EINVAL;
+	/* memmove: an argument may be the buffer it is copied into. */
+	memmove(cfg->kernel_path_buf, kernel, strlen(kernel) + 1);
+	cfg->kernel_path = cfg->kernel_path_buf;
+	cfg->initrd_path = NULL;
+	if (initrd) {
+		memmove(cfg->initrd_path_buf, initrd, strlen(initrd) + 1);
+		cfg->initrd_path = cfg->initrd_path_buf;
+	}
+	cfg->cmdline = NULL;
+	if (cmdline) {
+		memmove(cfg->cmdline_buf, cmdline, strlen(cmdline) + 1);
+		cfg->cmdline = cfg->cmdline_buf;
+	}
+	return 0;
+}
+
 static int fail(char *err, size_t len, const char *fmt, ...)
 {
 	va_list ap;
@@ -34,6 +78,18 @@ static int check_readable(const char *what, const char *path, char *err, size_t 
 	return 0;
 }
 
+bool vm_config_id_valid(const char *id)
+{
+	size_t n = strlen(id);
+
+	if (n == 0 || n > VM_CONFIG_MAX_ID)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)id[i]) && id[i] != '_' && id[i] != '-')
+			return false;
+	return true;
+}
+
 /* Ids name drives and interfaces in logs and (for disks) become the guest-visible serial. */
 static int check_id(const char *what, const char *id, char *err, size_t len)
 {
@@ -42,10 +98,22 @@ static int check_id(const char *what, const char *id, char *err, size_t len)
 	if (n == 0 || n > VM_CONFIG_MAX_ID)
 		return fail(err, len, "%s id=%s: an id is 1 to %d characters", what, id,
 			    VM_CONFIG_MAX_ID);
-	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)id[i]) && id[i] != '_' && id[i] != '-')
-			return fail(err, len, "%s id=%s: use letters, digits, '_' and '-'", what, id);
+	if (!vm_config_id_valid(id))
+		return fail(err, len, "%s id=%s: use letters, digits, '_' and '-'", what, id);
 	return 0;
+}
+
+bool vm_config_tap_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > 15 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (name[i] == '/' || name[i] == ':' || isspace((unsigned char)name[i]) ||
+		    !isprint((unsigned char)name[i]))
+			return false;
+	return true;
 }
 
 /* Splits "a,b,c" into at most `max` fields in `buf` (modified in place). */
@@ -104,12 +172,18 @@ int vm_config_add_disk(struct vm_config *cfg, const char *spec, char *err, size_
 	return 0;
 }
 
-static int parse_mac(const char *s, uint8_t mac[6])
+int vm_config_parse_mac(const char *s, uint8_t mac[6])
 {
 	unsigned v[6];
 	char tail;
 
-	if (strlen(s) != 17 || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3],
+	/* sscanf's %2x would also take " f" or "+f": every digit is checked first. */
+	if (strlen(s) != 17)
+		return -1;
+	for (int i = 0; i < 17; i++)
+		if (i % 3 == 2 ? s[i] != ':' : !isxdigit((unsigned char)s[i]))
+			return -1;
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3],
 				      &v[4], &v[5], &tail) != 6)
 		return -1;
 	for (int i = 0; i < 6; i++)
@@ -138,7 +212,7 @@ int vm_config_add_net(struct vm_config *cfg, const char *spec, char *err, size_t
 				return fail(err, err_len, "--net %s: a tap name is 1 to 15 characters, "
 					    "without '/'", spec);
 		} else if (strncmp(f, "mac=", 4) == 0) {
-			if (parse_mac(f + 4, nc.mac))
+			if (vm_config_parse_mac(f + 4, nc.mac))
 				return fail(err, err_len, "--net %s: mac=%s is not a MAC address "
 					    "(xx:xx:xx:xx:xx:xx)", spec, f + 4);
 			if (nc.mac[0] & 1)
@@ -154,6 +228,70 @@ int vm_config_add_net(struct vm_config *cfg, const char *spec, char *err, size_t
 	if (!nc.tap[0])
 		return fail(err, err_len, "--net %s: tap=NAME is required", spec);
 	cfg->nets[cfg->nr_nets++] = nc;
+	return 0;
+}
+
+static int find_disk(const struct vm_config *cfg, const char *id)
+{
+	for (int i = 0; i < cfg->nr_disks; i++)
+		if (strcmp(cfg->disks[i].id, id) == 0)
+			return i;
+	return -1;
+}
+
+int vm_config_put_disk(struct vm_config *cfg, const struct disk_config *d, char *err,
+		       size_t err_len)
+{
+	int i = find_disk(cfg, d->id);
+
+	if (d->is_root)
+		for (int j = 0; j < cfg->nr_disks; j++)
+			if (j != i && cfg->disks[j].is_root)
+				return fail(err, err_len, "drive %s: drive %s is already the root "
+					    "device", d->id, cfg->disks[j].id);
+	if (i < 0) {
+		if (cfg->nr_disks == VM_CONFIG_MAX_DISKS)
+			return fail(err, err_len, "drive %s: at most %d drives", d->id,
+				    VM_CONFIG_MAX_DISKS), -ENOSPC;
+		i = cfg->nr_disks++;
+	}
+	cfg->disks[i] = *d;
+	if (d->is_root && i > 0) {
+		/* The root disk first, the others keep their order. */
+		struct disk_config root = cfg->disks[i];
+
+		memmove(&cfg->disks[1], &cfg->disks[0], (size_t)i * sizeof(cfg->disks[0]));
+		cfg->disks[0] = root;
+	}
+	return 0;
+}
+
+int vm_config_put_net(struct vm_config *cfg, const struct net_config *nc, char *err,
+		      size_t err_len)
+{
+	int i = -1;
+
+	for (int j = 0; j < cfg->nr_nets; j++)
+		if (strcmp(cfg->nets[j].id, nc->id) == 0)
+			i = j;
+	for (int j = 0; j < cfg->nr_nets; j++) {
+		if (j == i)
+			continue;
+		if (strcmp(cfg->nets[j].tap, nc->tap) == 0)
+			return fail(err, err_len, "network interface %s: interface %s already uses "
+				    "%s", nc->id, cfg->nets[j].id, nc->tap);
+		if (nc->has_mac && cfg->nets[j].has_mac &&
+		    memcmp(cfg->nets[j].mac, nc->mac, 6) == 0)
+			return fail(err, err_len, "network interface %s: interface %s already has "
+				    "that guest_mac", nc->id, cfg->nets[j].id);
+	}
+	if (i < 0) {
+		if (cfg->nr_nets == VM_CONFIG_MAX_NETS)
+			return fail(err, err_len, "network interface %s: at most %d interfaces",
+				    nc->id, VM_CONFIG_MAX_NETS), -ENOSPC;
+		i = cfg->nr_nets++;
+	}
+	cfg->nets[i] = *nc;
 	return 0;
 }
 
@@ -176,6 +314,9 @@ static int validate_devices(const struct vm_config *cfg, char *err, size_t err_l
 		for (int j = 0; j < i; j++)
 			if (strcmp(cfg->disks[j].id, d->id) == 0)
 				return fail(err, err_len, "two disks have id=%s", d->id);
+		if (d->is_root && i != 0)
+			return fail(err, err_len, "disk %s: the root device must be the first disk",
+				    d->id);
 	}
 	for (int i = 0; i < cfg->nr_nets; i++) {
 		const struct net_config *nc = &cfg->nets[i];
@@ -241,11 +382,12 @@ int vm_config_validate(const struct vm_config *cfg, int max_cpus, uint64_t host_
 	return validate_devices(cfg, err, err_len);
 }
 
-static bool cmdline_has_console(const char *cmdline)
+/* Whether `cmdline` has a parameter starting with `key` ("console=", "root=") before `end`. */
+static bool cmdline_has(const char *cmdline, const char *end, const char *key)
 {
 	const char *p = cmdline;
 
-	while ((p = strstr(p, "console=")) != NULL) {
+	while ((p = strstr(p, key)) != NULL && p < end) {
 		if (p == cmdline || p[-1] == ' ')
 			return true;
 		p++;
@@ -253,17 +395,42 @@ static bool cmdline_has_console(const char *cmdline)
 	return false;
 }
 
+/* Where the arguments for init start: the " --" or "--" word, or the end. */
+static const char *cmdline_init_args(const char *cmdline)
+{
+	const char *p = cmdline;
+
+	while ((p = strstr(p, "--")) != NULL) {
+		if ((p == cmdline || p[-1] == ' ') && (p[2] == ' ' || p[2] == '\0'))
+			return p > cmdline ? p - 1 : p;
+		p += 2;
+	}
+	return cmdline + strlen(cmdline);
+}
+
 int vm_config_kernel_cmdline(const struct vm_config *cfg, char *out, size_t len)
 {
 	const char *user = cfg->cmdline ? cfg->cmdline : "";
-
-	const char *console = cfg->console == CONSOLE_VIRTIO ? "hvc0" : "ttyS0";
+	const char *init = cmdline_init_args(user);
+	const struct disk_config *root = cfg->nr_disks && cfg->disks[0].is_root ? &cfg->disks[0]
+										   : NULL;
+	char extra[VM_CONFIG_MAX_PARTUUID + 64] = ""; /* each part with a space before it */
+	const char *ex = extra;
+	size_t head = (size_t)(init - user);
 	int n;
 
-	if (cmdline_has_console(user))
-		n = snprintf(out, len, "%s", user);
-	else
-		n = snprintf(out, len, "%s%sconsole=%s", user, *user ? " " : "", console);
+	if (!cmdline_has(user, init, "console="))
+		snprintf(extra, sizeof(extra), " console=%s",
+			 cfg->console == CONSOLE_VIRTIO ? "hvc0" : "ttyS0");
+	if (root && !cmdline_has(user, init, "root="))
+		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), " root=%s%s %s",
+			 root->partuuid[0] ? "PARTUUID=" : "/dev/vda", root->partuuid,
+			 root->read_only ? "ro" : "rw");
+	if (head == 0 && *ex == ' ')
+		ex++;
+	/* init == user: the line starts with "--", which needs a space after what goes first. */
+	n = snprintf(out, len, "%.*s%s%s%s", (int)head, user, ex,
+		     head == 0 && *ex && *init ? " " : "", init);
 	return n < 0 || (size_t)n >= len ? -E2BIG : 0;
 }
 

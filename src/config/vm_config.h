@@ -1,6 +1,10 @@
-/* The description of one VM, whatever produced it (the CLI today, a JSON config file or the HTTP
- * API later), and its validation. Validation checks what can be checked without KVM: paths are
- * readable, sizes are in range, the command line fits. */
+/* The description of one VM, whatever produced it (the CLI, a JSON config file or the HTTP API),
+ * and its validation. Validation checks what can be checked without KVM: paths are readable,
+ * sizes are in range, the command line fits.
+ *
+ * The string fields kernel_path, initrd_path and cmdline either point at storage the caller
+ * keeps alive (the CLI's argv) or, when set by vm_config_set_boot_source(), at buffers inside
+ * the struct: copy a config with vm_config_copy(), never by assignment. */
 #ifndef SKIFF_VM_CONFIG_H
 #define SKIFF_VM_CONFIG_H
 
@@ -20,12 +24,34 @@ enum boot_protocol {
 #define VM_CONFIG_MAX_DISKS	     8
 #define VM_CONFIG_MAX_NETS	     4
 #define VM_CONFIG_MAX_ID	     20 /* bytes of a drive or interface id: virtio-blk's serial */
+#define VM_CONFIG_MAX_PATH	     4096 /* bytes of a host path, with its NUL */
+#define VM_CONFIG_MAX_PARTUUID	     36 /* a GPT partition UUID, 8-4-4-4-12 hex digits */
 
-/* One virtio-blk disk: --disk PATH[,ro][,id=NAME]. */
+/* Firecracker's cache_type. skiff always offers VIRTIO_BLK_F_FLUSH and honours it with fsync, so
+ * both behave as Writeback; the value is stored to be reported back. */
+enum disk_cache_type {
+	DISK_CACHE_UNSAFE = 0,
+	DISK_CACHE_WRITEBACK,
+};
+
+/* Firecracker's io_engine. skiff has one block backend (blk_io); the value is stored to be
+ * reported back. */
+enum disk_io_engine {
+	DISK_IO_SYNC = 0,
+	DISK_IO_ASYNC,
+};
+
+/* One virtio-blk disk: --disk PATH[,ro][,id=NAME], or a Firecracker drive. */
 struct disk_config {
-	char path[4096];
+	char path[VM_CONFIG_MAX_PATH];
 	bool read_only;
 	char id[VM_CONFIG_MAX_ID + 1]; /* the guest sees it as the disk's serial (GET_ID) */
+	/* The root device (at most one) is disks[0], so the guest sees it as /dev/vda, and the
+	 * command line gets root= for it (vm_config_kernel_cmdline). */
+	bool is_root;
+	char partuuid[VM_CONFIG_MAX_PARTUUID + 1]; /* empty: root=/dev/vda instead */
+	enum disk_cache_type cache_type;
+	enum disk_io_engine io_engine;
 };
 
 /* One virtio-net interface on a tap: --net tap=NAME[,mac=MAC][,id=NAME]. */
@@ -69,9 +95,45 @@ struct vm_config {
 	int nr_nets;
 	enum console_kind console;
 	bool rng; /* virtio-rng */
+	/* Firecracker's track_dirty_pages: accepted and reported back, but skiff has no snapshots,
+	 * so it has no effect. */
+	bool track_dirty_pages;
+
+	/* Owned storage behind kernel_path, initrd_path and cmdline (vm_config_set_boot_source). */
+	char kernel_path_buf[VM_CONFIG_MAX_PATH];
+	char initrd_path_buf[VM_CONFIG_MAX_PATH];
+	char cmdline_buf[VM_CONFIG_MAX_CMDLINE];
 };
 
 void vm_config_init_defaults(struct vm_config *cfg);
+
+/* *dst = *src, with the string fields that point into src's own buffers pointing into dst's. */
+void vm_config_copy(struct vm_config *dst, const struct vm_config *src);
+
+/* Replaces the whole boot source with copies owned by `cfg`: `initrd` and `cmdline` may be NULL
+ * (none). Returns 0, or -EINVAL (a string too long for its buffer; `cfg` unchanged). */
+int vm_config_set_boot_source(struct vm_config *cfg, const char *kernel, const char *initrd,
+			      const char *cmdline);
+
+/* Adds a disk, or replaces the one with the same id in place. A root disk moves to disks[0]; a
+ * second root disk is refused. Returns 0, or -EINVAL / -ENOSPC with a one-line reason; on error
+ * `cfg` is unchanged. */
+int vm_config_put_disk(struct vm_config *cfg, const struct disk_config *d, char *err,
+		       size_t err_len);
+
+/* Adds an interface, or replaces the one with the same id in place; a tap or MAC address used by
+ * another interface is refused. Returns 0, or -EINVAL / -ENOSPC with a one-line reason. */
+int vm_config_put_net(struct vm_config *cfg, const struct net_config *nc, char *err,
+		      size_t err_len);
+
+/* An id is 1 to VM_CONFIG_MAX_ID bytes of letters, digits, '_' and '-'. */
+bool vm_config_id_valid(const char *id);
+
+/* "xx:xx:xx:xx:xx:xx" (hex digits). Returns 0, or -1 if `s` is not that. */
+int vm_config_parse_mac(const char *s, uint8_t mac[6]);
+
+/* A tap name: 1 to 15 bytes, no '/', no whitespace, not "." or "..". */
+bool vm_config_tap_name_valid(const char *name);
 
 /* Returns 0, or -EINVAL with a one-line reason in `err`. `max_cpus` is the host KVM's limit (0 if
  * not known yet) and `host_memory_mib` the host's RAM (0 if unknown). */
@@ -84,8 +146,10 @@ int vm_config_add_disk(struct vm_config *cfg, const char *spec, char *err, size_
 int vm_config_add_net(struct vm_config *cfg, const char *spec, char *err, size_t err_len);
 
 /* The command line the guest gets: the user's, with "console=ttyS0" (or "console=hvc0" for a
- * virtio console) appended when it names no console. Returns 0 or -E2BIG when it would not fit
- * in `len`. */
+ * virtio console) appended when it names no console, and, when there is a root disk and the user
+ * gave no root=, "root=/dev/vda" (or "root=PARTUUID=<partuuid>") and " ro" or " rw" as its
+ * read_only says, as Firecracker does. What is appended goes before a " -- " (the arguments of
+ * init). Returns 0 or -E2BIG when it would not fit in `len`. */
 int vm_config_kernel_cmdline(const struct vm_config *cfg, char *out, size_t len);
 
 /* Host RAM in MiB from /proc/meminfo, 0 when it cannot be read. */

@@ -1,0 +1,1170 @@
+/* Firecracker's JSON objects: strict reading into vm_config, and the dumps. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "config/config_json.h"
+#include "config/vm_config.h"
+#include "vmm/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A string literal as (body, length). */
+#define B(s) s, sizeof(s) - 1
+
+static char err[512];
+
+/* `expr` fails with `code`, a one-line reason containing `substr`, and leaves *cfg as it was. */
+#define EXPECT_FAIL(cfg, expr, code, substr)                                                       \
+	do {                                                                                       \
+		struct vm_config *before_ = malloc(sizeof(*before_));                              \
+		assert_non_null(before_);                                                          \
+		memcpy(before_, (cfg), sizeof(*before_));                                          \
+		err[0] = '\0';                                                                     \
+		assert_int_equal((expr), (code));                                                  \
+		if (!strstr(err, (substr)))                                                        \
+			fail_msg("error \"%s\" lacks \"%s\"", err, (substr));                      \
+		assert_null(strchr(err, '\n'));                                                    \
+		assert_memory_equal(before_, (cfg), sizeof(*before_));                             \
+		free(before_);                                                                     \
+	} while (0)
+
+static struct vm_config *new_cfg(void)
+{
+	struct vm_config *cfg = malloc(sizeof(*cfg));
+
+	assert_non_null(cfg);
+	vm_config_init_defaults(cfg);
+	return cfg;
+}
+
+static void test_boot_source(void **state)
+{
+	struct vm_config *cfg = new_cfg();
+
+	assert_int_equal(config_json_boot_source(cfg,
+						 B("{\"kernel_image_path\": \"/k\", "
+						   "\"initrd_path\": \"/i\", \"boot_args\": "
+						   "\"quiet\"}"),
+						 err, sizeof(err)),
+			 0);
+	assert_string_equal(cfg->kernel_path, "/k");
+	assert_string_equal(cfg->initrd_path, "/i");
+	assert_string_equal(cfg->cmdline, "quiet");
+	assert_ptr_equal(cfg->kernel_path, cfg->kernel_path_buf);
+
+	/* PUT again replaces the whole boot source: no initrd, no arguments now. */
+	assert_int_equal(config_json_boot_source(cfg,
+						 B("{\"kernel_image_path\": \"/k2\", "
+						   "\"initrd_path\": null}"),
+						 err, sizeof(err)),
+			 0);
+	assert_string_equal(cfg->kernel_path, "/k2");
+	assert_null(cfg->initrd_path);
+	assert_null(cfg->cmdline);
+
+	EXPECT_FAIL(cfg,
+		    config_json_boot_source(cfg, B("{\"initrd_path\": \"/i\"}"), err, sizeof(err)),
+		    -EINVAL, "missing required field 'kernel_image_path' in boot-source");
+	EXPECT_FAIL(cfg,
+		    config_json_boot_source(cfg, B("{\"kernel_image_path\": 1}"), err, sizeof(err)),
+		    -EINVAL, "field 'kernel_image_path' in boot-source must be a string");
+	EXPECT_FAIL(
+	    cfg, config_json_boot_source(cfg, B("{\"kernel_image_path\": true}"), err, sizeof(err)),
+	    -EINVAL, "must be a string");
+	EXPECT_FAIL(
+	    cfg, config_json_boot_source(cfg, B("{\"kernel_image_path\": null}"), err, sizeof(err)),
+	    -EINVAL, "missing required field");
+	EXPECT_FAIL(cfg,
+		    config_json_boot_source(cfg,
+					    B("{\"kernel_image_path\": \"/k\", "
+					      "\"initrd_path\": 2.5}"),
+					    err, sizeof(err)),
+		    -EINVAL, "field 'initrd_path' in boot-source must be a string");
+	EXPECT_FAIL(cfg,
+		    config_json_boot_source(cfg,
+					    B("{\"kernel_image_path\": \"/k\", "
+					      "\"boot_args\": [\"a\"]}"),
+					    err, sizeof(err)),
+		    -EINVAL, "'boot_args'");
+	EXPECT_FAIL(
+	    cfg, config_json_boot_source(cfg, B("{\"kernel_image_path\": \"\"}"), err, sizeof(err)),
+	    -EINVAL, "must not be empty");
+	EXPECT_FAIL(cfg,
+		    config_json_boot_source(cfg,
+					    B("{\"kernel_image_path\": \"/k\", "
+					      "\"foo\": 1}"),
+					    err, sizeof(err)),
+		    -EINVAL, "unknown field 'foo' in boot-source");
+	EXPECT_FAIL(cfg,
+		    config_json_boot_source(cfg,
+					    B("{\"kernel_image_path\": \"/a\", "
+					      "\"kernel_image_path\": \"/b\"}"),
+					    err, sizeof(err)),
+		    -EINVAL, "duplicate");
+	EXPECT_FAIL(
+	    cfg,
+	    config_json_boot_source(cfg, B("{\"kernel_image_path\": \"/k\""), err, sizeof(err)),
+	    -EINVAL, "invalid JSON");
+	EXPECT_FAIL(cfg, config_json_boot_source(cfg, "", 0, err, sizeof(err)), -EINVAL,
+		    "empty body");
+	EXPECT_FAIL(cfg, config_json_boot_source(cfg, B("[]"), err, sizeof(err)), -EINVAL,
+		    "expected a JSON object");
+	EXPECT_FAIL(cfg, config_json_boot_source(cfg, B("\"x\""), err, sizeof(err)), -EINVAL,
+		    "boot-source");
+	/* A NUL inside the body (by length), or escaped inside a string. */
+	EXPECT_FAIL(cfg,
+		    config_json_boot_source(cfg, B("{\"kernel_image_path\": \"/k\"}\0{}"), err,
+					    sizeof(err)),
+		    -EINVAL, "invalid JSON");
+	EXPECT_FAIL(cfg,
+		    config_json_boot_source(cfg, B("{\"kernel_image_path\": \"/k\\u0000x\"}"), err,
+					    sizeof(err)),
+		    -EINVAL, "invalid JSON");
+	/* Only `len` bytes are read: what follows is not part of the body. */
+	assert_int_equal(config_json_boot_source(cfg, "{\"kernel_image_path\": \"/k3\"}garbage",
+						 strlen("{\"kernel_image_path\": \"/k3\"}"), err,
+						 sizeof(err)),
+			 0);
+	assert_string_equal(cfg->kernel_path, "/k3");
+
+	/* boot_args up to the limit vm_config_validate applies. */
+	{
+		size_t n = VM_CONFIG_MAX_CMDLINE + 64;
+		char *body = malloc(n), *args = malloc(VM_CONFIG_MAX_CMDLINE);
+		int len;
+
+		memset(args, 'a', VM_CONFIG_MAX_CMDLINE - 33);
+		args[VM_CONFIG_MAX_CMDLINE - 33] = '\0';
+		len =
+		    snprintf(body, n, "{\"kernel_image_path\":\"/k\",\"boot_args\":\"%s\"}", args);
+		assert_int_equal(config_json_boot_source(cfg, body, (size_t)len, err, sizeof(err)),
+				 0);
+		assert_int_equal(strlen(cfg->cmdline), VM_CONFIG_MAX_CMDLINE - 33);
+		args[VM_CONFIG_MAX_CMDLINE - 33] = 'a';
+		args[VM_CONFIG_MAX_CMDLINE - 32] = '\0';
+		len =
+		    snprintf(body, n, "{\"kernel_image_path\":\"/k\",\"boot_args\":\"%s\"}", args);
+		EXPECT_FAIL(cfg, config_json_boot_source(cfg, body, (size_t)len, err, sizeof(err)),
+			    -EINVAL, "'boot_args' in boot-source is 4064 bytes long");
+		free(body);
+		free(args);
+	}
+	free(cfg);
+}
+
+/* The CLI's way keeps working beside the owned strings, and copies re-point. */
+static void test_copy_and_cli_strings(void **state)
+{
+	struct vm_config *a = new_cfg(), *b = new_cfg();
+
+	a->kernel_path = "/cli/kernel";
+	assert_int_equal(vm_config_set_boot_source(a, "/k", "/i", "x"), 0);
+	vm_config_copy(b, a);
+	assert_ptr_equal(b->kernel_path, b->kernel_path_buf);
+	assert_ptr_equal(b->initrd_path, b->initrd_path_buf);
+	assert_ptr_equal(b->cmdline, b->cmdline_buf);
+	assert_string_equal(b->cmdline, "x");
+	a->cmdline = "from argv";
+	vm_config_copy(b, a);
+	assert_ptr_equal(b->cmdline, a->cmdline);
+	/* Setting from the config's own buffer is fine. */
+	assert_int_equal(vm_config_set_boot_source(b, b->kernel_path_buf, NULL, b->kernel_path_buf),
+			 0);
+	assert_string_equal(b->cmdline, "/k");
+	free(a);
+	free(b);
+}
+
+static void test_machine_config(void **state)
+{
+	struct vm_config *cfg = new_cfg();
+
+	assert_int_equal(config_json_machine_config(cfg,
+						    B("{\"vcpu_count\": 2, \"mem_size_mib\": "
+						      "512, \"smt\": false, "
+						      "\"track_dirty_pages\": true, "
+						      "\"cpu_template\": \"None\", "
+						      "\"huge_pages\": \"None\"}"),
+						    false, err, sizeof(err)),
+			 0);
+	assert_int_equal(cfg->nr_cpus, 2);
+	assert_int_equal(cfg->memory_mib, 512);
+	assert_true(cfg->track_dirty_pages);
+
+	/* PATCH: only what is given. */
+	assert_int_equal(
+	    config_json_machine_config(cfg, B("{\"vcpu_count\": 32}"), true, err, sizeof(err)), 0);
+	assert_int_equal(cfg->nr_cpus, 32);
+	assert_int_equal(cfg->memory_mib, 512);
+	assert_true(cfg->track_dirty_pages);
+	assert_int_equal(config_json_machine_config(cfg, B("{}"), true, err, sizeof(err)), 0);
+	assert_int_equal(cfg->nr_cpus, 32);
+	/* PUT: what is not given goes back to its default. */
+	assert_int_equal(config_json_machine_config(cfg,
+						    B("{\"vcpu_count\": 1, \"mem_size_mib\": "
+						      "128}"),
+						    false, err, sizeof(err)),
+			 0);
+	assert_false(cfg->track_dirty_pages);
+
+	EXPECT_FAIL(
+	    cfg,
+	    config_json_machine_config(cfg, B("{\"mem_size_mib\": 128}"), false, err, sizeof(err)),
+	    -EINVAL, "missing required field 'vcpu_count' in machine-config");
+	EXPECT_FAIL(
+	    cfg, config_json_machine_config(cfg, B("{\"vcpu_count\": 1}"), false, err, sizeof(err)),
+	    -EINVAL, "missing required field 'mem_size_mib' in machine-config");
+	EXPECT_FAIL(
+	    cfg,
+	    config_json_machine_config(cfg, B("{\"vcpu_count\": \"2\"}"), true, err, sizeof(err)),
+	    -EINVAL, "field 'vcpu_count' in machine-config must be an integer");
+	EXPECT_FAIL(
+	    cfg,
+	    config_json_machine_config(cfg, B("{\"vcpu_count\": 2.5}"), true, err, sizeof(err)),
+	    -EINVAL, "must be an integer");
+	EXPECT_FAIL(
+	    cfg,
+	    config_json_machine_config(cfg, B("{\"vcpu_count\": 2.0}"), true, err, sizeof(err)),
+	    -EINVAL, "must be an integer");
+	EXPECT_FAIL(
+	    cfg,
+	    config_json_machine_config(cfg, B("{\"vcpu_count\": true}"), true, err, sizeof(err)),
+	    -EINVAL, "must be an integer");
+	EXPECT_FAIL(
+	    cfg, config_json_machine_config(cfg, B("{\"vcpu_count\": -1}"), true, err, sizeof(err)),
+	    -EINVAL, "must be 1 to 32");
+	EXPECT_FAIL(
+	    cfg, config_json_machine_config(cfg, B("{\"vcpu_count\": 0}"), true, err, sizeof(err)),
+	    -EINVAL, "must be 1 to 32");
+	EXPECT_FAIL(
+	    cfg, config_json_machine_config(cfg, B("{\"vcpu_count\": 33}"), true, err, sizeof(err)),
+	    -EINVAL, "is 33; it must be 1 to 32");
+	EXPECT_FAIL(
+	    cfg,
+	    config_json_machine_config(cfg, B("{\"mem_size_mib\": 0}"), true, err, sizeof(err)),
+	    -EINVAL, "mem_size_mib");
+	EXPECT_FAIL(cfg,
+		    config_json_machine_config(cfg, B("{\"mem_size_mib\": 1073741825}"), true, err,
+					       sizeof(err)),
+		    -EINVAL, "mem_size_mib");
+	EXPECT_FAIL(cfg,
+		    config_json_machine_config(cfg,
+					       B("{\"mem_size_mib\": "
+						 "9223372036854775807}"),
+					       true, err, sizeof(err)),
+		    -EINVAL, "mem_size_mib");
+	EXPECT_FAIL(cfg,
+		    config_json_machine_config(cfg,
+					       B("{\"mem_size_mib\": "
+						 "99999999999999999999999}"),
+					       true, err, sizeof(err)),
+		    -EINVAL, "invalid JSON");
+	EXPECT_FAIL(
+	    cfg,
+	    config_json_machine_config(cfg, B("{\"mem_size_mib\": 1e30}"), true, err, sizeof(err)),
+	    -EINVAL, "must be an integer");
+	EXPECT_FAIL(cfg,
+		    config_json_machine_config(cfg, B("{\"smt\": true}"), true, err, sizeof(err)),
+		    -EINVAL, "smt is not supported");
+	EXPECT_FAIL(cfg, config_json_machine_config(cfg, B("{\"smt\": 0}"), true, err, sizeof(err)),
+		    -EINVAL, "field 'smt' in machine-config must be a boolean");
+	EXPECT_FAIL(cfg,
+		    config_json_machine_config(cfg, B("{\"cpu_template\": \"T2\"}"), true, err,
+					       sizeof(err)),
+		    -EINVAL, "cpu_template T2 is not supported");
+	EXPECT_FAIL(cfg,
+		    config_json_machine_config(cfg, B("{\"cpu_template\": \"none\"}"), true, err,
+					       sizeof(err)),
+		    -EINVAL, "expected one of");
+	EXPECT_FAIL(
+	    cfg,
+	    config_json_machine_config(cfg, B("{\"huge_pages\": \"2M\"}"), true, err, sizeof(err)),
+	    -EINVAL, "huge_pages 2M");
+	EXPECT_FAIL(cfg,
+		    config_json_machine_config(cfg, B("{\"track_dirty_pages\": \"yes\"}"), true,
+					       err, sizeof(err)),
+		    -EINVAL, "must be a boolean");
+	/* An error anywhere fails the whole update, also after good fields. */
+	EXPECT_FAIL(cfg,
+		    config_json_machine_config(cfg,
+					       B("{\"vcpu_count\": 4, \"mem_size_mib\": "
+						 "64, \"foo\": 1}"),
+					       false, err, sizeof(err)),
+		    -EINVAL, "unknown field 'foo' in machine-config");
+	EXPECT_FAIL(cfg,
+		    config_json_machine_config(cfg, B("{\"vcpu_count\": 4, \"smt\": true}"), false,
+					       err, sizeof(err)),
+		    -EINVAL, "");
+	EXPECT_FAIL(cfg,
+		    config_json_machine_config(cfg,
+					       B("{\"vcpu_count\": 4, \"vcpu_count\": "
+						 "4}"),
+					       true, err, sizeof(err)),
+		    -EINVAL, "duplicate");
+	EXPECT_FAIL(cfg,
+		    config_json_machine_config(cfg, B("{vcpu_count: 4}"), true, err, sizeof(err)),
+		    -EINVAL, "invalid JSON");
+	free(cfg);
+}
+
+static void test_machine_config_dump(void **state)
+{
+	struct vm_config *cfg = new_cfg();
+	char *s;
+
+	cfg->nr_cpus = 2;
+	cfg->memory_mib = 512;
+	s = config_json_machine_config_dump(cfg);
+	assert_string_equal(s, "{\"vcpu_count\":2,\"mem_size_mib\":512,\"smt\":false,"
+			       "\"track_dirty_pages\":false,\"huge_pages\":\"None\"}");
+	/* What GET returns, PUT takes. */
+	cfg->nr_cpus = 1;
+	assert_int_equal(config_json_machine_config(cfg, s, strlen(s), false, err, sizeof(err)), 0);
+	assert_int_equal(cfg->nr_cpus, 2);
+	free(s);
+	free(cfg);
+}
+
+#define DRIVE(id, path, root)                                                                      \
+	"{\"drive_id\": \"" id "\", \"path_on_host\": \"" path "\", \"is_root_device\": " root "}"
+
+static void test_drives(void **state)
+{
+	struct vm_config *cfg = new_cfg();
+
+	assert_int_equal(
+	    config_json_drive(cfg, "data", B(DRIVE("data", "/d.img", "false")), err, sizeof(err)),
+	    0);
+	assert_int_equal(cfg->nr_disks, 1);
+	assert_string_equal(cfg->disks[0].id, "data");
+	assert_string_equal(cfg->disks[0].path, "/d.img");
+	assert_false(cfg->disks[0].is_root);
+	assert_false(cfg->disks[0].read_only);
+	assert_int_equal(cfg->disks[0].cache_type, DISK_CACHE_UNSAFE);
+	assert_int_equal(cfg->disks[0].io_engine, DISK_IO_SYNC);
+
+	assert_int_equal(
+	    config_json_drive(cfg, "scratch",
+			      B("{\"drive_id\": \"scratch\", \"path_on_host\": "
+				"\"/s.img\", \"is_root_device\": false, "
+				"\"is_read_only\": true, \"cache_type\": \"Writeback\", "
+				"\"io_engine\": \"Async\", \"rate_limiter\": null, "
+				"\"partuuid\": null, \"socket\": null}"),
+			      err, sizeof(err)),
+	    0);
+	assert_true(cfg->disks[1].read_only);
+	assert_int_equal(cfg->disks[1].cache_type, DISK_CACHE_WRITEBACK);
+	assert_int_equal(cfg->disks[1].io_engine, DISK_IO_ASYNC);
+
+	/* Replace by id: in place, same count. */
+	assert_int_equal(
+	    config_json_drive(cfg, "data", B(DRIVE("data", "/d2.img", "false")), err, sizeof(err)),
+	    0);
+	assert_int_equal(cfg->nr_disks, 2);
+	assert_string_equal(cfg->disks[0].path, "/d2.img");
+	assert_string_equal(cfg->disks[1].id, "scratch");
+
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "x",
+				      B("{\"path_on_host\": \"/x\", "
+					"\"is_root_device\": false}"),
+				      err, sizeof(err)),
+		    -EINVAL, "missing required field 'drive_id' in drive");
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "x",
+				      B("{\"drive_id\": \"x\", "
+					"\"is_root_device\": false}"),
+				      err, sizeof(err)),
+		    -EINVAL, "missing required field 'path_on_host' in drive");
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "x",
+				      B("{\"drive_id\": \"x\", \"path_on_host\": "
+					"\"/x\"}"),
+				      err, sizeof(err)),
+		    -EINVAL, "missing required field 'is_root_device' in drive");
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "x", B(DRIVE("x", "/x", "\"false\"")), err, sizeof(err)),
+		    -EINVAL, "field 'is_root_device' in drive must be a boolean");
+	EXPECT_FAIL(cfg, config_json_drive(cfg, "x", B(DRIVE("x", "/x", "0")), err, sizeof(err)),
+		    -EINVAL, "must be a boolean");
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "1",
+				      B("{\"drive_id\": 1, \"path_on_host\": "
+					"\"/x\", \"is_root_device\": false}"),
+				      err, sizeof(err)),
+		    -EINVAL, "field 'drive_id' in drive must be a string");
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "x",
+				      B("{\"drive_id\": \"x\", \"path_on_host\": "
+					"true, \"is_root_device\": false}"),
+				      err, sizeof(err)),
+		    -EINVAL, "'path_on_host' in drive must be");
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "x",
+				      B("{\"drive_id\": \"x\", \"path_on_host\": "
+					"\"/x\", \"is_root_device\": false, "
+					"\"is_read_only\": 1}"),
+				      err, sizeof(err)),
+		    -EINVAL, "'is_read_only' in drive must be a boolean");
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "a b", B(DRIVE("a b", "/x", "false")), err, sizeof(err)),
+		    -EINVAL, "an id is 1 to 20");
+	EXPECT_FAIL(cfg, config_json_drive(cfg, "", B(DRIVE("", "/x", "false")), err, sizeof(err)),
+		    -EINVAL, "an id is 1 to 20");
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "123456789012345678901",
+				      B(DRIVE("123456789012345678901", "/x", "false")), err,
+				      sizeof(err)),
+		    -EINVAL, "an id is 1 to 20");
+	EXPECT_FAIL(
+	    cfg, config_json_drive(cfg, "other", B(DRIVE("data", "/x", "false")), err, sizeof(err)),
+	    -EINVAL, "drive_id 'data' in the body does not match 'other' in the path");
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "x",
+				      B("{\"drive_id\": \"x\", \"path_on_host\": "
+					"\"/x\", \"is_root_device\": false, "
+					"\"rate_limiter\": {\"bandwidth\": {\"size\": "
+					"1, \"refill_time\": 1}}}"),
+				      err, sizeof(err)),
+		    -EINVAL, "rate limiters are not supported yet");
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "x",
+				      B("{\"drive_id\": \"x\", \"path_on_host\": "
+					"\"/x\", \"is_root_device\": false, "
+					"\"rate_limiter\": 5}"),
+				      err, sizeof(err)),
+		    -EINVAL, "'rate_limiter' in drive must be an object");
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "x",
+				      B("{\"drive_id\": \"x\", \"path_on_host\": "
+					"\"/x\", \"is_root_device\": false, "
+					"\"cache_type\": \"None\"}"),
+				      err, sizeof(err)),
+		    -EINVAL,
+		    "'cache_type' in drive is \"None\"; expected one of \"Unsafe\", \"Writeback\"");
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "x",
+				      B("{\"drive_id\": \"x\", \"path_on_host\": "
+					"\"/x\", \"is_root_device\": false, "
+					"\"io_engine\": \"async\"}"),
+				      err, sizeof(err)),
+		    -EINVAL, "io_engine");
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "x",
+				      B("{\"drive_id\": \"x\", \"socket\": "
+					"\"/vhost.sock\", \"is_root_device\": "
+					"false}"),
+				      err, sizeof(err)),
+		    -EINVAL, "vhost-user drives are not supported");
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "x",
+				      B("{\"drive_id\": \"x\", \"path_on_host\": "
+					"\"/x\", \"is_root_device\": true, "
+					"\"partuuid\": \"1234 init=/bin/sh\"}"),
+				      err, sizeof(err)),
+		    -EINVAL, "partuuid");
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "x",
+				      B("{\"drive_id\": \"x\", \"path_on_host\": "
+					"\"/x\", \"is_root_device\": false, "
+					"\"foo\": null}"),
+				      err, sizeof(err)),
+		    -EINVAL, "unknown field 'foo' in drive");
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "x",
+				      B("{\"drive_id\": \"x\", \"drive_id\": \"x\", "
+					"\"path_on_host\": \"/x\", "
+					"\"is_root_device\": false}"),
+				      err, sizeof(err)),
+		    -EINVAL, "duplicate");
+	EXPECT_FAIL(cfg, config_json_drive(cfg, "x", B("{\"drive_id\": \"x\","), err, sizeof(err)),
+		    -EINVAL, "invalid JSON");
+	EXPECT_FAIL(cfg, config_json_drive(cfg, "x", NULL, 0, err, sizeof(err)), -EINVAL,
+		    "empty body");
+	assert_int_equal(cfg->nr_disks, 2);
+	free(cfg);
+}
+
+static void test_root_drive(void **state)
+{
+	struct vm_config *cfg = new_cfg();
+	char out[VM_CONFIG_MAX_CMDLINE];
+
+	assert_int_equal(
+	    config_json_drive(cfg, "a", B(DRIVE("a", "/a", "false")), err, sizeof(err)), 0);
+	assert_int_equal(
+	    config_json_drive(cfg, "b", B(DRIVE("b", "/b", "false")), err, sizeof(err)), 0);
+	assert_int_equal(vm_config_kernel_cmdline(cfg, out, sizeof(out)), 0);
+	assert_string_equal(out, "console=ttyS0");
+
+	/* The root drive goes first, the others keep their order. */
+	assert_int_equal(
+	    config_json_drive(cfg, "rootfs", B(DRIVE("rootfs", "/r", "true")), err, sizeof(err)),
+	    0);
+	assert_int_equal(cfg->nr_disks, 3);
+	assert_string_equal(cfg->disks[0].id, "rootfs");
+	assert_true(cfg->disks[0].is_root);
+	assert_string_equal(cfg->disks[1].id, "a");
+	assert_string_equal(cfg->disks[2].id, "b");
+	assert_int_equal(vm_config_kernel_cmdline(cfg, out, sizeof(out)), 0);
+	assert_string_equal(out, "console=ttyS0 root=/dev/vda rw");
+
+	EXPECT_FAIL(cfg, config_json_drive(cfg, "b", B(DRIVE("b", "/b", "true")), err, sizeof(err)),
+		    -EINVAL, "drive rootfs is already the root device");
+
+	/* Replacing the root drive itself is fine: read-only now, with a PARTUUID. */
+	assert_int_equal(config_json_drive(cfg, "rootfs",
+					   B("{\"drive_id\": \"rootfs\", \"path_on_host\": \"/r\", "
+					     "\"is_root_device\": true, \"is_read_only\": true, "
+					     "\"partuuid\": \"0eaa91a0-01\"}"),
+					   err, sizeof(err)),
+			 0);
+	assert_int_equal(cfg->nr_disks, 3);
+	assert_int_equal(vm_config_kernel_cmdline(cfg, out, sizeof(out)), 0);
+	assert_string_equal(out, "console=ttyS0 root=PARTUUID=0eaa91a0-01 ro");
+	assert_int_equal(config_json_drive(cfg, "rootfs",
+					   B("{\"drive_id\": \"rootfs\", \"path_on_host\": \"/r\", "
+					     "\"is_root_device\": true, \"is_read_only\": true}"),
+					   err, sizeof(err)),
+			 0);
+	cfg->cmdline = "quiet";
+	assert_int_equal(vm_config_kernel_cmdline(cfg, out, sizeof(out)), 0);
+	assert_string_equal(out, "quiet console=ttyS0 root=/dev/vda ro");
+	/* The user's root= wins; init's arguments stay last. */
+	cfg->cmdline = "root=/dev/vdb console=hvc0";
+	assert_int_equal(vm_config_kernel_cmdline(cfg, out, sizeof(out)), 0);
+	assert_string_equal(out, "root=/dev/vdb console=hvc0");
+	cfg->cmdline = "quiet -- single root=x";
+	assert_int_equal(vm_config_kernel_cmdline(cfg, out, sizeof(out)), 0);
+	assert_string_equal(out, "quiet console=ttyS0 root=/dev/vda ro -- single root=x");
+	cfg->cmdline = "-- single";
+	assert_int_equal(vm_config_kernel_cmdline(cfg, out, sizeof(out)), 0);
+	assert_string_equal(out, "console=ttyS0 root=/dev/vda ro -- single");
+
+	/* A root drive that stops being root stays where it is and root= goes. */
+	cfg->cmdline = NULL;
+	assert_int_equal(
+	    config_json_drive(cfg, "rootfs", B(DRIVE("rootfs", "/r", "false")), err, sizeof(err)),
+	    0);
+	assert_int_equal(vm_config_kernel_cmdline(cfg, out, sizeof(out)), 0);
+	assert_string_equal(out, "console=ttyS0");
+	/* An existing drive made root moves to the front. */
+	assert_int_equal(config_json_drive(cfg, "b", B(DRIVE("b", "/b", "true")), err, sizeof(err)),
+			 0);
+	assert_string_equal(cfg->disks[0].id, "b");
+	assert_string_equal(cfg->disks[1].id, "rootfs");
+	assert_string_equal(cfg->disks[2].id, "a");
+	assert_int_equal(cfg->nr_disks, 3);
+	free(cfg);
+}
+
+static void test_drive_table_full(void **state)
+{
+	struct vm_config *cfg = new_cfg();
+	char body[256], id[16];
+	int n;
+
+	for (int i = 0; i < VM_CONFIG_MAX_DISKS; i++) {
+		snprintf(id, sizeof(id), "d%d", i);
+		n = snprintf(body, sizeof(body), DRIVE("%s", "/x", "false"), id);
+		assert_int_equal(config_json_drive(cfg, id, body, (size_t)n, err, sizeof(err)), 0);
+	}
+	n = snprintf(body, sizeof(body), DRIVE("%s", "/x", "false"), "one_more");
+	EXPECT_FAIL(cfg, config_json_drive(cfg, "one_more", body, (size_t)n, err, sizeof(err)),
+		    -ENOSPC, "at most 8 drives");
+	/* Replacing still works when full. */
+	n = snprintf(body, sizeof(body), DRIVE("%s", "/y", "true"), "d7");
+	assert_int_equal(config_json_drive(cfg, "d7", body, (size_t)n, err, sizeof(err)), 0);
+	assert_string_equal(cfg->disks[0].id, "d7");
+	free(cfg);
+}
+
+static void test_drive_update(void **state)
+{
+	struct vm_config *cfg = new_cfg();
+	struct drive_update u, before;
+
+	assert_int_equal(
+	    config_json_drive(cfg, "data", B(DRIVE("data", "/d.img", "false")), err, sizeof(err)),
+	    0);
+	assert_int_equal(config_json_drive_update(cfg, "data",
+						  B("{\"drive_id\": \"data\", "
+						    "\"path_on_host\": \"/new\"}"),
+						  &u, err, sizeof(err)),
+			 0);
+	assert_string_equal(u.drive_id, "data");
+	assert_string_equal(u.path_on_host, "/new");
+	assert_int_equal(config_json_drive_update(cfg, "data",
+						  B("{\"drive_id\": \"data\", "
+						    "\"rate_limiter\": null}"),
+						  &u, err, sizeof(err)),
+			 0);
+	assert_string_equal(u.path_on_host, "");
+
+	memcpy(&before, &u, sizeof(u));
+	assert_int_equal(config_json_drive_update(cfg, "nope",
+						  B("{\"drive_id\": \"nope\", "
+						    "\"path_on_host\": \"/new\"}"),
+						  &u, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "drive nope does not exist"));
+	assert_int_equal(
+	    config_json_drive_update(cfg, "x", B("{\"drive_id\": \"data\"}"), &u, err, sizeof(err)),
+	    -EINVAL);
+	assert_non_null(strstr(err, "does not match"));
+	assert_int_equal(config_json_drive_update(cfg, "data",
+						  B("{\"drive_id\": \"data\", "
+						    "\"is_read_only\": true}"),
+						  &u, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "unknown field 'is_read_only' in drive"));
+	assert_int_equal(config_json_drive_update(cfg, "data",
+						  B("{\"drive_id\": \"data\", "
+						    "\"rate_limiter\": {}}"),
+						  &u, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "rate limiters are not supported yet"));
+	assert_int_equal(config_json_drive_update(cfg, "data", B("{\"path_on_host\": \"/n\"}"), &u,
+						  err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "missing required field 'drive_id'"));
+	assert_memory_equal(&before, &u, sizeof(u));
+	free(cfg);
+}
+
+#define NET(id, tap) "{\"iface_id\": \"" id "\", \"host_dev_name\": \"" tap "\"}"
+
+static void test_network_interfaces(void **state)
+{
+	struct vm_config *cfg = new_cfg();
+
+	assert_int_equal(config_json_network_interface(cfg, "eth0",
+						       B("{\"iface_id\": \"eth0\", "
+							 "\"host_dev_name\": \"tap0\", "
+							 "\"guest_mac\": \"AA:FC:00:00:00:01\", "
+							 "\"rx_rate_limiter\": null, "
+							 "\"tx_rate_limiter\": null}"),
+						       err, sizeof(err)),
+			 0);
+	assert_int_equal(cfg->nr_nets, 1);
+	assert_string_equal(cfg->nets[0].id, "eth0");
+	assert_string_equal(cfg->nets[0].tap, "tap0");
+	assert_true(cfg->nets[0].has_mac);
+	assert_int_equal(cfg->nets[0].mac[0], 0xaa);
+	assert_int_equal(cfg->nets[0].mac[5], 1);
+
+	/* Replace by id. */
+	assert_int_equal(
+	    config_json_network_interface(cfg, "eth0", B(NET("eth0", "tap9")), err, sizeof(err)),
+	    0);
+	assert_int_equal(cfg->nr_nets, 1);
+	assert_string_equal(cfg->nets[0].tap, "tap9");
+	assert_false(cfg->nets[0].has_mac);
+
+	EXPECT_FAIL(cfg,
+		    config_json_network_interface(cfg, "eth1", B("{\"iface_id\": \"eth1\"}"), err,
+						  sizeof(err)),
+		    -EINVAL, "missing required field 'host_dev_name' in network-interface");
+	EXPECT_FAIL(cfg,
+		    config_json_network_interface(cfg, "eth1", B("{\"host_dev_name\": \"tap1\"}"),
+						  err, sizeof(err)),
+		    -EINVAL, "missing required field 'iface_id'");
+	EXPECT_FAIL(cfg,
+		    config_json_network_interface(cfg, "eth1",
+						  B("{\"iface_id\": \"eth1\", "
+						    "\"host_dev_name\": 5}"),
+						  err, sizeof(err)),
+		    -EINVAL, "'host_dev_name' in network-interface must be a string");
+	EXPECT_FAIL(cfg,
+		    config_json_network_interface(cfg, "eth1", B(NET("eth1", "0123456789abcdef")),
+						  err, sizeof(err)),
+		    -EINVAL, "'host_dev_name' in network-interface must be an interface name");
+	EXPECT_FAIL(
+	    cfg,
+	    config_json_network_interface(cfg, "eth1", B(NET("eth1", "../tap")), err, sizeof(err)),
+	    -EINVAL, "host_dev_name");
+	EXPECT_FAIL(
+	    cfg,
+	    config_json_network_interface(cfg, "eth1", B(NET("eth1", "tap9")), err, sizeof(err)),
+	    -EINVAL, "interface eth0 already uses tap9");
+	EXPECT_FAIL(
+	    cfg,
+	    config_json_network_interface(cfg, "eth2", B(NET("eth1", "tap1")), err, sizeof(err)),
+	    -EINVAL, "does not match");
+	EXPECT_FAIL(cfg,
+		    config_json_network_interface(cfg, "eth1",
+						  B("{\"iface_id\": \"eth1\", "
+						    "\"host_dev_name\": \"tap1\", "
+						    "\"guest_mac\": \"aa:bb:cc:dd:ee\"}"),
+						  err, sizeof(err)),
+		    -EINVAL, "'guest_mac' in network-interface is \"aa:bb:cc:dd:ee\"");
+	EXPECT_FAIL(cfg,
+		    config_json_network_interface(cfg, "eth1",
+						  B("{\"iface_id\": \"eth1\", "
+						    "\"host_dev_name\": \"tap1\", "
+						    "\"guest_mac\": \"aa:bb:cc:dd:ee: f\"}"),
+						  err, sizeof(err)),
+		    -EINVAL, "guest_mac");
+	EXPECT_FAIL(cfg,
+		    config_json_network_interface(cfg, "eth1",
+						  B("{\"iface_id\": \"eth1\", "
+						    "\"host_dev_name\": \"tap1\", "
+						    "\"guest_mac\": \"01:00:5e:00:00:01\"}"),
+						  err, sizeof(err)),
+		    -EINVAL, "multicast");
+	EXPECT_FAIL(cfg,
+		    config_json_network_interface(cfg, "eth1",
+						  B("{\"iface_id\": \"eth1\", "
+						    "\"host_dev_name\": \"tap1\", "
+						    "\"guest_mac\": 17}"),
+						  err, sizeof(err)),
+		    -EINVAL, "'guest_mac' in network-interface must be a string");
+	EXPECT_FAIL(cfg,
+		    config_json_network_interface(cfg, "eth1",
+						  B("{\"iface_id\": \"eth1\", "
+						    "\"host_dev_name\": \"tap1\", "
+						    "\"tx_rate_limiter\": {\"ops\": {\"size\": "
+						    "1, \"refill_time\": 1}}}"),
+						  err, sizeof(err)),
+		    -EINVAL,
+		    "field 'tx_rate_limiter' in network-interface: rate limiters are not "
+		    "supported yet");
+	EXPECT_FAIL(cfg,
+		    config_json_network_interface(cfg, "eth1",
+						  B("{\"iface_id\": \"eth1\", "
+						    "\"host_dev_name\": \"tap1\", \"mtu\": "
+						    "1500}"),
+						  err, sizeof(err)),
+		    -EINVAL, "MTU is not supported");
+	EXPECT_FAIL(cfg,
+		    config_json_network_interface(cfg, "eth1",
+						  B("{\"iface_id\": \"eth1\", "
+						    "\"host_dev_name\": \"tap1\", \"bar\": "
+						    "1}"),
+						  err, sizeof(err)),
+		    -EINVAL, "unknown field 'bar' in network-interface");
+
+	/* Two interfaces may not share a MAC address. */
+	assert_int_equal(config_json_network_interface(cfg, "eth0",
+						       B("{\"iface_id\": \"eth0\", "
+							 "\"host_dev_name\": \"tap0\", "
+							 "\"guest_mac\": \"02:00:00:00:00:01\"}"),
+						       err, sizeof(err)),
+			 0);
+	EXPECT_FAIL(cfg,
+		    config_json_network_interface(cfg, "eth1",
+						  B("{\"iface_id\": \"eth1\", "
+						    "\"host_dev_name\": \"tap1\", "
+						    "\"guest_mac\": \"02:00:00:00:00:01\"}"),
+						  err, sizeof(err)),
+		    -EINVAL, "already has that guest_mac");
+
+	for (int i = 1; i < VM_CONFIG_MAX_NETS; i++) {
+		char body[128], id[8];
+		int n;
+
+		snprintf(id, sizeof(id), "n%d", i);
+		n = snprintf(body, sizeof(body), "{\"iface_id\":\"%s\",\"host_dev_name\":\"t%d\"}",
+			     id, i);
+		assert_int_equal(
+		    config_json_network_interface(cfg, id, body, (size_t)n, err, sizeof(err)), 0);
+	}
+	EXPECT_FAIL(
+	    cfg,
+	    config_json_network_interface(cfg, "last", B(NET("last", "tlast")), err, sizeof(err)),
+	    -ENOSPC, "at most 4 interfaces");
+	free(cfg);
+}
+
+static void test_entropy(void **state)
+{
+	struct vm_config *cfg = new_cfg();
+
+	assert_int_equal(config_json_entropy(cfg, B("{}"), err, sizeof(err)), 0);
+	assert_true(cfg->rng);
+	cfg->rng = false;
+	assert_int_equal(config_json_entropy(cfg, B("{\"rate_limiter\": null}"), err, sizeof(err)),
+			 0);
+	assert_true(cfg->rng);
+	cfg->rng = false;
+	EXPECT_FAIL(cfg, config_json_entropy(cfg, B("{\"rate_limiter\": {}}"), err, sizeof(err)),
+		    -EINVAL, "rate limiters are not supported yet");
+	EXPECT_FAIL(cfg, config_json_entropy(cfg, B("{\"rate_limiter\": \"x\"}"), err, sizeof(err)),
+		    -EINVAL, "must be an object");
+	EXPECT_FAIL(cfg, config_json_entropy(cfg, B("{\"x\": 1}"), err, sizeof(err)), -EINVAL,
+		    "unknown field 'x' in entropy");
+	EXPECT_FAIL(cfg, config_json_entropy(cfg, B(""), err, sizeof(err)), -EINVAL, "empty body");
+	free(cfg);
+}
+
+static void test_logger_metrics(void **state)
+{
+	struct logger_config lc, before;
+	struct metrics_config mc;
+
+	memset(&lc, 0, sizeof(lc));
+	assert_int_equal(config_json_logger(B("{\"log_path\": \"/tmp/log\", \"level\": "
+					      "\"warning\", \"show_level\": true, "
+					      "\"show_log_origin\": false, \"module\": "
+					      "\"api_server\"}"),
+					    &lc, err, sizeof(err)),
+			 0);
+	assert_string_equal(lc.log_path, "/tmp/log");
+	assert_true(lc.has_level);
+	assert_int_equal(lc.level, LOG_WARN);
+	assert_true(lc.show_level);
+	assert_false(lc.show_log_origin);
+	assert_int_equal(config_json_logger(B("{\"level\": \"TRACE\"}"), &lc, err, sizeof(err)), 0);
+	assert_int_equal(lc.level, LOG_DEBUG);
+	assert_string_equal(lc.log_path, "");
+	assert_int_equal(config_json_logger(B("{\"level\": \"Off\"}"), &lc, err, sizeof(err)), 0);
+	assert_int_equal(lc.level, LOG_ERROR);
+	assert_int_equal(config_json_logger(B("{\"level\": \"Info\"}"), &lc, err, sizeof(err)), 0);
+	assert_int_equal(lc.level, LOG_INFO);
+	assert_int_equal(config_json_logger(B("{}"), &lc, err, sizeof(err)), 0);
+	assert_false(lc.has_level);
+
+	memcpy(&before, &lc, sizeof(lc));
+	assert_int_equal(config_json_logger(B("{\"level\": \"Verbose\"}"), &lc, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "'level' in logger is \"Verbose\""));
+	assert_int_equal(config_json_logger(B("{\"level\": 3}"), &lc, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "must be a string"));
+	assert_int_equal(config_json_logger(B("{\"show_level\": \"true\"}"), &lc, err, sizeof(err)),
+			 -EINVAL);
+	assert_int_equal(config_json_logger(B("{\"module\": 1}"), &lc, err, sizeof(err)), -EINVAL);
+	assert_int_equal(
+	    config_json_logger(B("{\"log_path\": \"/x\", \"color\": true}"), &lc, err, sizeof(err)),
+	    -EINVAL);
+	assert_non_null(strstr(err, "unknown field 'color' in logger"));
+	assert_memory_equal(&before, &lc, sizeof(lc));
+
+	assert_int_equal(
+	    config_json_metrics(B("{\"metrics_path\": \"/tmp/m\"}"), &mc, err, sizeof(err)), 0);
+	assert_string_equal(mc.metrics_path, "/tmp/m");
+	assert_int_equal(config_json_metrics(B("{}"), &mc, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "missing required field 'metrics_path' in metrics"));
+	assert_int_equal(config_json_metrics(B("{\"metrics_path\": 1}"), &mc, err, sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(mc.metrics_path, "/tmp/m");
+}
+
+static void test_actions_and_vm_state(void **state)
+{
+	enum api_action a = API_ACTION_FLUSH_METRICS;
+	bool pause = false;
+
+	assert_int_equal(
+	    config_json_action(B("{\"action_type\": \"InstanceStart\"}"), &a, err, sizeof(err)), 0);
+	assert_int_equal(a, API_ACTION_INSTANCE_START);
+	assert_int_equal(
+	    config_json_action(B("{\"action_type\": \"SendCtrlAltDel\"}"), &a, err, sizeof(err)),
+	    0);
+	assert_int_equal(a, API_ACTION_SEND_CTRL_ALT_DEL);
+	assert_int_equal(
+	    config_json_action(B("{\"action_type\": \"FlushMetrics\"}"), &a, err, sizeof(err)), 0);
+	assert_int_equal(a, API_ACTION_FLUSH_METRICS);
+	assert_int_equal(
+	    config_json_action(B("{\"action_type\": \"Reboot\"}"), &a, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "\"Reboot\""));
+	assert_int_equal(
+	    config_json_action(B("{\"action_type\": \"instancestart\"}"), &a, err, sizeof(err)),
+	    -EINVAL);
+	assert_int_equal(config_json_action(B("{}"), &a, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "missing required field 'action_type' in action"));
+	assert_int_equal(config_json_action(B("{\"action_type\": 1}"), &a, err, sizeof(err)),
+			 -EINVAL);
+	assert_int_equal(config_json_action(B("{\"action_type\": \"FlushMetrics\", \"x\": 1}"), &a,
+					    err, sizeof(err)),
+			 -EINVAL);
+	assert_int_equal(a, API_ACTION_FLUSH_METRICS);
+
+	assert_int_equal(
+	    config_json_vm_state(B("{\"state\": \"Paused\"}"), &pause, err, sizeof(err)), 0);
+	assert_true(pause);
+	assert_int_equal(
+	    config_json_vm_state(B("{\"state\": \"Resumed\"}"), &pause, err, sizeof(err)), 0);
+	assert_false(pause);
+	assert_int_equal(
+	    config_json_vm_state(B("{\"state\": \"Running\"}"), &pause, err, sizeof(err)), -EINVAL);
+	assert_int_equal(config_json_vm_state(B("{\"state\": null}"), &pause, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "missing required field 'state' in vm"));
+	assert_int_equal(
+	    config_json_vm_state(B("{\"state\": \"Paused\"} {}"), &pause, err, sizeof(err)),
+	    -EINVAL);
+	assert_false(pause);
+}
+
+static const char full_doc[] =
+    "{\"boot-source\": {\"kernel_image_path\": \"/vmlinux\", \"boot_args\": \"quiet\", "
+    "\"initrd_path\": \"/initrd\"},"
+    " \"machine-config\": {\"vcpu_count\": 2, \"mem_size_mib\": 1024, \"smt\": false, "
+    "\"track_dirty_pages\": true},"
+    " \"drives\": [{\"drive_id\": \"data\", \"path_on_host\": \"/data.img\", "
+    "\"is_root_device\": false, \"is_read_only\": true, \"cache_type\": \"Writeback\"},"
+    " {\"drive_id\": \"rootfs\", \"path_on_host\": \"/rootfs.ext4\", \"is_root_device\": true, "
+    "\"partuuid\": \"abcd-01\", \"io_engine\": \"Async\"}],"
+    " \"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", "
+    "\"guest_mac\": \"06:00:ac:10:00:02\"}, {\"iface_id\": \"eth1\", \"host_dev_name\": "
+    "\"tap1\"}],"
+    " \"logger\": {\"log_path\": \"/tmp/fc.log\", \"level\": \"Debug\"},"
+    " \"metrics\": {\"metrics_path\": \"/tmp/metrics\"},"
+    " \"entropy\": {},"
+    " \"balloon\": null, \"vsock\": null, \"mmds-config\": null, \"cpu-config\": null}";
+
+static void test_document(void **state)
+{
+	struct vm_config *cfg = new_cfg();
+	struct logger_config lc;
+	struct metrics_config mc;
+	char out[VM_CONFIG_MAX_CMDLINE];
+
+	assert_int_equal(config_json_document(cfg, &lc, &mc, B(full_doc), err, sizeof(err)), 0);
+	assert_string_equal(cfg->kernel_path, "/vmlinux");
+	assert_string_equal(cfg->initrd_path, "/initrd");
+	assert_string_equal(cfg->cmdline, "quiet");
+	assert_int_equal(cfg->nr_cpus, 2);
+	assert_int_equal(cfg->memory_mib, 1024);
+	assert_true(cfg->track_dirty_pages);
+	assert_int_equal(cfg->nr_disks, 2);
+	assert_string_equal(cfg->disks[0].id, "rootfs");
+	assert_string_equal(cfg->disks[1].id, "data");
+	assert_int_equal(cfg->nr_nets, 2);
+	assert_true(cfg->rng);
+	assert_string_equal(lc.log_path, "/tmp/fc.log");
+	assert_int_equal(lc.level, LOG_DEBUG);
+	assert_string_equal(mc.metrics_path, "/tmp/metrics");
+	/* The owned strings survive the copy out of the document's working config. */
+	assert_ptr_equal(cfg->kernel_path, cfg->kernel_path_buf);
+	assert_int_equal(vm_config_kernel_cmdline(cfg, out, sizeof(out)), 0);
+	assert_string_equal(out, "quiet console=ttyS0 root=PARTUUID=abcd-01 rw");
+
+	/* Errors leave everything as it was, however far the document got. */
+	memset(&lc, 0x5a, sizeof(lc));
+	EXPECT_FAIL(cfg,
+		    config_json_document(cfg, &lc, &mc,
+					 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
+					   " \"machine-config\": {\"vcpu_count\": 1, "
+					   "\"mem_size_mib\": 64}, \"drives\": [{\"drive_id\": "
+					   "\"x\", \"path_on_host\": \"/x\", "
+					   "\"is_root_device\": false}, {\"drive_id\": \"y\", "
+					   "\"path_on_host\": \"/y\"}]}"),
+					 err, sizeof(err)),
+		    -EINVAL, "missing required field 'is_root_device' in drives[1]");
+	assert_int_equal(((unsigned char *)&lc)[0], 0x5a);
+	EXPECT_FAIL(cfg,
+		    config_json_document(cfg, &lc, &mc,
+					 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
+					   " \"logger\": {\"level\": \"Loud\"}}"),
+					 err, sizeof(err)),
+		    -EINVAL, "'level' in logger");
+	EXPECT_FAIL(cfg,
+		    config_json_document(cfg, &lc, &mc,
+					 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
+					   " \"network-interfaces\": [{\"iface_id\": \"e\", "
+					   "\"host_dev_name\": \"t\", \"guest_mac\": \"x\"}]}"),
+					 err, sizeof(err)),
+		    -EINVAL, "'guest_mac' in network-interfaces[0]");
+	EXPECT_FAIL(cfg,
+		    config_json_document(cfg, &lc, &mc,
+					 B("{\"machine-config\": {\"vcpu_count\": 1, "
+					   "\"mem_size_mib\": 64}}"),
+					 err, sizeof(err)),
+		    -EINVAL, "missing required section 'boot-source'");
+	EXPECT_FAIL(cfg,
+		    config_json_document(cfg, &lc, &mc,
+					 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
+					   " \"machine-config\": {\"vcpu_count\": 1}}"),
+					 err, sizeof(err)),
+		    -EINVAL, "missing required field 'mem_size_mib' in machine-config");
+	EXPECT_FAIL(cfg,
+		    config_json_document(cfg, &lc, &mc,
+					 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
+					   " \"vsock\": {\"guest_cid\": 3, \"uds_path\": "
+					   "\"/v\"}}"),
+					 err, sizeof(err)),
+		    -EINVAL, "'vsock' is not supported by skiff");
+	EXPECT_FAIL(cfg,
+		    config_json_document(cfg, &lc, &mc,
+					 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
+					   " \"balloon\": {}}"),
+					 err, sizeof(err)),
+		    -EINVAL, "'balloon' is not supported by skiff");
+	EXPECT_FAIL(cfg,
+		    config_json_document(cfg, &lc, &mc,
+					 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
+					   " \"boot_source\": {}}"),
+					 err, sizeof(err)),
+		    -EINVAL, "unknown field 'boot_source'");
+	EXPECT_FAIL(cfg,
+		    config_json_document(cfg, &lc, &mc,
+					 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
+					   " \"drives\": {}}"),
+					 err, sizeof(err)),
+		    -EINVAL, "'drives' must be an array");
+	EXPECT_FAIL(cfg,
+		    config_json_document(cfg, &lc, &mc,
+					 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
+					   " \"drives\": [1]}"),
+					 err, sizeof(err)),
+		    -EINVAL, "drives[0] must be an object");
+	EXPECT_FAIL(cfg,
+		    config_json_document(cfg, &lc, &mc,
+					 B("{\"boot-source\": [],"
+					   " \"drives\": []}"),
+					 err, sizeof(err)),
+		    -EINVAL, "'boot-source' must be an object");
+	EXPECT_FAIL(cfg,
+		    config_json_document(cfg, &lc, &mc,
+					 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
+					   " \"boot-source\": {\"kernel_image_path\": \"/k\"}}"),
+					 err, sizeof(err)),
+		    -EINVAL, "duplicate");
+	EXPECT_FAIL(cfg,
+		    config_json_document(cfg, &lc, &mc, B("{\"boot-source\": "), err, sizeof(err)),
+		    -EINVAL, "invalid JSON");
+	EXPECT_FAIL(cfg, config_json_document(cfg, &lc, &mc, "", 0, err, sizeof(err)), -EINVAL,
+		    "empty body");
+	/* Sections the caller does not take. */
+	EXPECT_FAIL(cfg,
+		    config_json_document(cfg, NULL, NULL,
+					 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
+					   " \"logger\": {}}"),
+					 err, sizeof(err)),
+		    -EINVAL, "'logger' is not supported here");
+	assert_int_equal(((unsigned char *)&lc)[0], 0x5a);
+
+	/* Duplicate drive ids in one document: the second replaces the first, as two PUTs. */
+	assert_int_equal(
+	    config_json_document(cfg, NULL, NULL,
+				 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
+				   " \"drives\": [{\"drive_id\": \"data\", "
+				   "\"path_on_host\": \"/1\", \"is_root_device\": false},"
+				   " {\"drive_id\": \"data\", \"path_on_host\": \"/2\", "
+				   "\"is_root_device\": false}], \"pmem\": []}"),
+				 err, sizeof(err)),
+	    0);
+	assert_int_equal(cfg->nr_disks, 2);
+	assert_string_equal(cfg->disks[1].path, "/2");
+	assert_null(cfg->initrd_path);
+	free(cfg);
+}
+
+static void test_round_trip(void **state)
+{
+	struct vm_config *a = new_cfg(), *b = new_cfg();
+	char *dump_a, *dump_b;
+
+	assert_int_equal(
+	    config_json_document(a, NULL, NULL,
+				 B("{\"boot-source\": {\"kernel_image_path\": "
+				   "\"/vmlinux\", \"boot_args\": \"quiet\", "
+				   "\"initrd_path\": \"/initrd\"},"
+				   " \"machine-config\": {\"vcpu_count\": 2, "
+				   "\"mem_size_mib\": 1024, \"track_dirty_pages\": "
+				   "true},"
+				   " \"drives\": [{\"drive_id\": \"data\", "
+				   "\"path_on_host\": \"/data.img\", "
+				   "\"is_root_device\": false, \"is_read_only\": true, "
+				   "\"cache_type\": \"Writeback\"}, {\"drive_id\": "
+				   "\"rootfs\", \"path_on_host\": \"/rootfs.ext4\", "
+				   "\"is_root_device\": true, \"partuuid\": \"abcd-01\", "
+				   "\"io_engine\": \"Async\"}],"
+				   " \"network-interfaces\": [{\"iface_id\": \"eth0\", "
+				   "\"host_dev_name\": \"tap0\", \"guest_mac\": "
+				   "\"06:00:AC:10:00:02\"}, {\"iface_id\": \"eth1\", "
+				   "\"host_dev_name\": \"tap1\"}], \"entropy\": {}}"),
+				 err, sizeof(err)),
+	    0);
+	dump_a = config_json_vm_config_dump(a);
+	assert_non_null(dump_a);
+	assert_string_equal(
+	    dump_a,
+	    "{\"balloon\":null,\"drives\":[{\"drive_id\":\"rootfs\",\"partuuid\":\"abcd-01\","
+	    "\"is_root_device\":true,\"cache_type\":\"Unsafe\",\"is_read_only\":false,"
+	    "\"path_on_host\":\"/rootfs.ext4\",\"rate_limiter\":null,\"io_engine\":\"Async\"},"
+	    "{\"drive_id\":\"data\",\"partuuid\":null,\"is_root_device\":false,\"cache_type\":"
+	    "\"Writeback\",\"is_read_only\":true,\"path_on_host\":\"/data.img\","
+	    "\"rate_limiter\":null,\"io_engine\":\"Sync\"}],\"boot-source\":{"
+	    "\"kernel_image_path\":\"/vmlinux\",\"initrd_path\":\"/initrd\",\"boot_args\":"
+	    "\"quiet\"},\"cpu-config\":null,\"logger\":null,\"machine-config\":{\"vcpu_count\":2,"
+	    "\"mem_size_mib\":1024,\"smt\":false,\"track_dirty_pages\":true,\"huge_pages\":"
+	    "\"None\"},\"metrics\":null,\"mmds-config\":null,\"network-interfaces\":[{"
+	    "\"iface_id\":\"eth0\",\"host_dev_name\":\"tap0\",\"guest_mac\":"
+	    "\"06:00:ac:10:00:02\",\"rx_rate_limiter\":null,\"tx_rate_limiter\":null},{"
+	    "\"iface_id\":\"eth1\",\"host_dev_name\":\"tap1\",\"guest_mac\":null,"
+	    "\"rx_rate_limiter\":null,\"tx_rate_limiter\":null}],\"vsock\":null,\"entropy\":{}}");
+
+	/* The dump read back as a document gives the same configuration. */
+	assert_int_equal(
+	    config_json_document(b, NULL, NULL, dump_a, strlen(dump_a), err, sizeof(err)), 0);
+	assert_string_equal(a->kernel_path, b->kernel_path);
+	assert_string_equal(a->initrd_path, b->initrd_path);
+	assert_string_equal(a->cmdline, b->cmdline);
+	assert_int_equal(a->nr_cpus, b->nr_cpus);
+	assert_int_equal(a->memory_mib, b->memory_mib);
+	assert_int_equal(a->track_dirty_pages, b->track_dirty_pages);
+	assert_int_equal(a->rng, b->rng);
+	assert_int_equal(a->nr_disks, b->nr_disks);
+	for (int i = 0; i < a->nr_disks; i++)
+		assert_memory_equal(&a->disks[i], &b->disks[i], sizeof(a->disks[i]));
+	assert_int_equal(a->nr_nets, b->nr_nets);
+	for (int i = 0; i < a->nr_nets; i++)
+		assert_memory_equal(&a->nets[i], &b->nets[i], sizeof(a->nets[i]));
+	dump_b = config_json_vm_config_dump(b);
+	assert_string_equal(dump_a, dump_b);
+	free(dump_a);
+	free(dump_b);
+
+	/* Nothing configured: no boot source yet, no devices. */
+	vm_config_init_defaults(a);
+	dump_a = config_json_vm_config_dump(a);
+	assert_non_null(strstr(dump_a, "\"drives\":[],\"boot-source\":null,"));
+	assert_non_null(strstr(dump_a, "\"entropy\":null}"));
+	free(dump_a);
+	free(a);
+	free(b);
+}
+
+static void test_validate_root_first(void **state)
+{
+	struct vm_config *cfg = new_cfg();
+
+	cfg->kernel_path = "/dev/null";
+	assert_int_equal(vm_config_add_disk(cfg, "/dev/null,id=a", err, sizeof(err)), 0);
+	assert_int_equal(vm_config_add_disk(cfg, "/dev/null,id=b", err, sizeof(err)), 0);
+	cfg->disks[1].is_root = true;
+	assert_int_equal(vm_config_validate(cfg, 0, 0, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "the root device must be the first disk"));
+	free(cfg);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_boot_source),
+	    cmocka_unit_test(test_copy_and_cli_strings),
+	    cmocka_unit_test(test_machine_config),
+	    cmocka_unit_test(test_machine_config_dump),
+	    cmocka_unit_test(test_drives),
+	    cmocka_unit_test(test_root_drive),
+	    cmocka_unit_test(test_drive_table_full),
+	    cmocka_unit_test(test_drive_update),
+	    cmocka_unit_test(test_network_interfaces),
+	    cmocka_unit_test(test_entropy),
+	    cmocka_unit_test(test_logger_metrics),
+	    cmocka_unit_test(test_actions_and_vm_state),
+	    cmocka_unit_test(test_document),
+	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_validate_root_first),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
