@@ -268,7 +268,7 @@ static int dispatch(struct call *c)
 		c->path_id = id;
 		return r->handle(c);
 	}
-	snprintf(c->fault, sizeof(c->fault), "Invalid request method and/or path: %s %s%s",
+	snprintf(c->fault, sizeof(c->fault), "Invalid request method and/or path: %s %.200s%s",
 		 req->method_name, req->path,
 		 path_known ? " (this path takes another method)" : "");
 	return 400;

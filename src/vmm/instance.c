@@ -42,7 +42,6 @@ void instance_destroy(struct instance *in)
 	if (in->start_eventfd >= 0)
 		close(in->start_eventfd);
 	in->start_eventfd = -1;
-	vm_config_release(&in->cfg);
 	pthread_mutex_destroy(&in->lock);
 }
 
@@ -61,7 +60,8 @@ int instance_set_logger(struct instance *in, const struct logger_config *lc, cha
 	}
 	if (lc->has_level)
 		log_set_level((enum log_level)lc->level);
-	log_set_options(lc->show_level, lc->show_log_origin);
+	log_set_show_level(lc->show_level);
+	log_set_show_origin(lc->show_log_origin);
 	in->has_logger = true;
 	return 0;
 }
