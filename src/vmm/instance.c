@@ -99,6 +99,7 @@ int instance_start(struct instance *in, char *err, size_t err_len)
 	uint64_t one = 1;
 	int ret;
 
+	log_clear_last_error();
 	if (in->state != INSTANCE_NOT_STARTED) {
 		snprintf(err, err_len, "the microVM has already been started");
 		return -EINVAL;
@@ -111,7 +112,7 @@ int instance_start(struct instance *in, char *err, size_t err_len)
 	if (ret)
 		return ret;
 	warn_if_software_kvm(&in->cfg);
-	log_clear_last_error();
+	log_clear_last_error(); /* the warning above is not the reason of a failure */
 	ret = vm_create(&in->vm, &in->cfg);
 	if (ret) {
 		const char *why = log_last_error();
@@ -203,7 +204,11 @@ int instance_run(struct instance *in, const char *api_sock, bool start_now)
 		status = instance_start(in, err, sizeof(err)) ? 1 : 0;
 		pthread_mutex_unlock(&in->lock);
 		if (status) {
-			log_error("%s", err);
+			const char *logged = log_last_error();
+
+			/* Building the VM says what went wrong itself; the checks before it do not. */
+			if (!logged || !logged[0])
+				log_error("%s", err);
 			goto out;
 		}
 	}
