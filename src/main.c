@@ -377,8 +377,12 @@ static int prepare_instance(struct instance *in, const struct run_options *ro)
 			return EXIT_USAGE;
 		}
 	}
-	if (ro->log_path)
+	if (ro->log_path) {
+		/* Without a logger section, --log-path keeps stderr's line format. */
+		if (!lc.log_path[0] && !lc.has_level)
+			lc.show_level = true;
 		snprintf(lc.log_path, sizeof(lc.log_path), "%s", ro->log_path);
+	}
 	if (lc.log_path[0] || lc.has_level) {
 		if (!lc.has_level) {
 			lc.has_level = true;
