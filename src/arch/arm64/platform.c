@@ -29,6 +29,7 @@ struct arm64_platform {
 	bool pmu;
 	struct kvm_vcpu_init target; /* KVM_ARM_PREFERRED_TARGET */
 	uint64_t *mpidr;	     /* per vCPU, from KVM */
+	uint64_t *cntvct;	     /* per vCPU: the virtual counter, saved at a pause */
 	struct arm64_boot_layout boot;
 	char cmdline[VM_CONFIG_MAX_CMDLINE];
 };
@@ -97,7 +98,8 @@ int arch_vm_init(struct vm *vm)
 	vm->arch = p;
 	p->gic.fd = -1;
 	p->mpidr = calloc((size_t)cfg->nr_cpus, sizeof(*p->mpidr));
-	if (!p->mpidr)
+	p->cntvct = calloc((size_t)cfg->nr_cpus, sizeof(*p->cntvct));
+	if (!p->mpidr || !p->cntvct)
 		return -ENOMEM;
 	if (ioctl(vm->fd, KVM_ARM_PREFERRED_TARGET, &p->target) < 0) {
 		ret = -errno;
@@ -158,6 +160,7 @@ void arch_devices_destroy(struct vm *vm)
 		serial_8250_destroy(p->uart);
 	arm64_gic_destroy(&p->gic);
 	free(p->mpidr);
+	free(p->cntvct);
 	free(p);
 	vm->arch = NULL;
 }
@@ -390,4 +393,43 @@ void arch_vcpu_describe(struct vcpu *vcpu, char *buf, size_t len)
 	snprintf(buf, len, "PC=0x%llx PSTATE=0x%llx SP_EL1=0x%llx ESR_EL1=0x%llx",
 		 (unsigned long long)pc, (unsigned long long)pstate, (unsigned long long)sp,
 		 (unsigned long long)esr_el1);
+}
+
+/* The guest's virtual counter (CNTVCT_EL0), which its clocksource and timers read. KVM takes a
+ * write as a new counter offset, so writing back the value read at the pause takes the paused
+ * time out. */
+int arch_vm_clock_save(struct vm *vm)
+{
+	struct arm64_platform *p = platform(vm);
+
+	for (int i = 0; i < vm->nr_vcpus; i++) {
+		int ret = get_reg(&vm->vcpus[i], KVM_REG_ARM_TIMER_CNT, &p->cntvct[i]);
+
+		if (ret) {
+			log_warn("vCPU %d: cannot read the virtual counter at the pause: %s", i,
+				 strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+int arch_vm_clock_restore(struct vm *vm)
+{
+	struct arm64_platform *p = platform(vm);
+
+	for (int i = 0; i < vm->nr_vcpus; i++) {
+		int ret = set_reg(&vm->vcpus[i], KVM_REG_ARM_TIMER_CNT, p->cntvct[i],
+				  "the virtual counter");
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int arch_send_ctrl_alt_del(struct vm *vm, char *err, size_t err_len)
+{
+	snprintf(err, err_len, "Ctrl-Alt-Del is not available on arm64 yet");
+	return -ENOTSUP;
 }
