@@ -1,13 +1,15 @@
 /* The arm64 platform: the arch interface (arch/arch.h) for a virt-like microVM. A VM that boots a
  * kernel gets an in-kernel vGIC (v3, or v2), the architected timer, PSCI 0.2 handled by KVM
  * (secondary vCPUs start powered off and wait for the guest's CPU_ON), a PMU when the host has
- * one, a 16550A UART in MMIO and a device tree. A bare-metal (--raw) guest gets the UART and
+ * one, a 16550A UART in MMIO, a PL061 GPIO controller with gpio-keys buttons for Ctrl-Alt-Del
+ * and a device tree. A bare-metal (--raw) guest gets the UART and
  * PSCI but no interrupt controller; it ends with PSCI SYSTEM_OFF. Memory map: arm64/layout.h. */
 #include "arch/arch.h"
 #include "arch/arm64/fdt.h"
 #include "arch/arm64/gic.h"
 #include "arch/arm64/image.h"
 #include "arch/arm64/layout.h"
+#include "devices/pl061.h"
 #include "devices/serial_8250.h"
 #include "vmm/log.h"
 #include "vmm/vcpu.h"
@@ -19,11 +21,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 struct arm64_platform {
 	struct serial_8250 *uart;
 	struct irq_line uart_irq;
+	struct pl061 *gpio; /* with the gpio-keys buttons; kernel guests only */
+	struct irq_line gpio_irq;
+	pthread_mutex_t keys_lock; /* one Ctrl-Alt-Del at a time */
 	struct arm64_gic gic;
 	bool has_gic;
 	bool pmu;
@@ -97,6 +103,7 @@ int arch_vm_init(struct vm *vm)
 		return -ENOMEM;
 	vm->arch = p;
 	p->gic.fd = -1;
+	pthread_mutex_init(&p->keys_lock, NULL);
 	p->mpidr = calloc((size_t)cfg->nr_cpus, sizeof(*p->mpidr));
 	p->cntvct = calloc((size_t)cfg->nr_cpus, sizeof(*p->cntvct));
 	if (!p->mpidr || !p->cntvct)
@@ -146,6 +153,19 @@ int arch_devices_init(struct vm *vm)
 		return ret;
 	}
 	vm->console = (struct console_input){.receive = uart_receive, .ctx = p->uart};
+	if (!vm->cfg->kernel_path)
+		return 0;
+	vm_irq_line_init(vm, &p->gpio_irq, ARM64_GPIO_SPI);
+	p->gpio = pl061_create(&p->gpio_irq);
+	if (!p->gpio) {
+		log_error("cannot create the GPIO controller: out of memory");
+		return -ENOMEM;
+	}
+	ret = bus_register(&vm->mmio, ARM64_GPIO_BASE, PL061_SIZE, &pl061_ops, p->gpio, "pl061");
+	if (ret) {
+		log_error("cannot place the PL061 at 0x%llx: %s", ARM64_GPIO_BASE, strerror(-ret));
+		return ret;
+	}
 	return 0;
 }
 
@@ -158,6 +178,8 @@ void arch_devices_destroy(struct vm *vm)
 	vm->console = (struct console_input){0};
 	if (p->uart)
 		serial_8250_destroy(p->uart);
+	pl061_destroy(p->gpio);
+	pthread_mutex_destroy(&p->keys_lock);
 	arm64_gic_destroy(&p->gic);
 	free(p->mpidr);
 	free(p->cntvct);
@@ -338,6 +360,8 @@ static int write_fdt(struct vm *vm)
 	    .pmu = p->pmu,
 	    .uart_base = ARM64_UART_BASE,
 	    .uart_spi = ARM64_UART_SPI,
+	    .gpio_base = p->gpio ? ARM64_GPIO_BASE : 0,
+	    .gpio_spi = ARM64_GPIO_SPI,
 	    .virtio = virtio,
 	    .nr_virtio = vm->nr_virtio,
 	    .bootargs = p->cmdline,
@@ -428,8 +452,38 @@ int arch_vm_clock_restore(struct vm *vm)
 	return 0;
 }
 
+/* Linux's gpio-keys reads a button's line in a work item some milliseconds (its debounce
+ * interval, 5 ms by default) after the edge interrupt: each key is held long enough for that
+ * read to see it, and the next one is pressed only after, so that the keyboard handler sees
+ * Ctrl and Alt down before Delete. */
+#define KEY_STEP_MS 60
+
+static void key_step(struct pl061 *gpio, unsigned line, bool down)
+{
+	struct timespec ts = {.tv_nsec = KEY_STEP_MS * 1000000L};
+
+	pl061_set_input(gpio, line, down);
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* Presses Ctrl, Alt and Delete in turn on the gpio-keys buttons and releases them: about
+ * 6 * KEY_STEP_MS on the calling thread. */
 int arch_send_ctrl_alt_del(struct vm *vm, char *err, size_t err_len)
 {
-	snprintf(err, err_len, "Ctrl-Alt-Del is not available on arm64 yet");
-	return -ENOTSUP;
+	static const unsigned lines[] = {ARM64_GPIO_LINE_CTRL, ARM64_GPIO_LINE_ALT,
+					 ARM64_GPIO_LINE_DELETE};
+	struct arm64_platform *p = platform(vm);
+
+	if (!p || !p->gpio) {
+		snprintf(err, err_len, "the VM has no keyboard buttons (a bare-metal guest)");
+		return -ENODEV;
+	}
+	pthread_mutex_lock(&p->keys_lock);
+	for (int i = 0; i < 3; i++)
+		key_step(p->gpio, lines[i], true);
+	for (int i = 2; i >= 0; i--)
+		key_step(p->gpio, lines[i], false);
+	pthread_mutex_unlock(&p->keys_lock);
+	return 0;
 }
