@@ -46,6 +46,17 @@ int arch_vcpu_init(struct vm *vm, struct vcpu *vcpu);
  * vGIC's initialization, the PMU) and what needs the vCPUs' identities (the device tree). */
 int arch_vm_finalize(struct vm *vm);
 
+/* The guest's clock across a pause (vm_pause/vm_resume), with every vCPU out of KVM_RUN:
+ * save reads it into the arch state, restore writes it back so that the guest does not see the
+ * paused time pass (x86: kvmclock and each vCPU's TSC; arm64: the virtual counter). 0, or
+ * -errno after one logged line. */
+int arch_vm_clock_save(struct vm *vm);
+int arch_vm_clock_restore(struct vm *vm);
+
+/* Presses and releases Ctrl, Alt and Del on the guest's keyboard (x86: the i8042; arm64: three
+ * gpio-keys buttons on a PL061). 0, or -errno with a one-line reason in `err`. */
+int arch_send_ctrl_alt_del(struct vm *vm, char *err, size_t err_len);
+
 /* The built-in bare-metal demo guest for this architecture (a flat binary for --raw loading). */
 void arch_demo_guest(const void **image, size_t *size);
 

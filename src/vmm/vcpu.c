@@ -254,12 +254,17 @@ static void *vcpu_thread(void *arg)
 		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
 		vcpu->vm->first_run_cpu_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 	}
+	/* Pause points: where no exit is pending, before the first KVM_RUN and after one that a
+	 * kick interrupted (a pending port or MMIO access completes in that KVM_RUN first). */
+	vm_vcpu_pause_point(vcpu->vm, vcpu);
 	while (vm_stop_reason(vcpu->vm) == VM_STOP_NONE) {
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			char why[96];
 
-			if (errno == EINTR || errno == EAGAIN)
+			if (errno == EINTR || errno == EAGAIN) {
+				vm_vcpu_pause_point(vcpu->vm, vcpu);
 				continue;
+			}
 			snprintf(why, sizeof(why), "KVM_RUN failed on vCPU %d: %s", vcpu->id,
 				 strerror(errno));
 			vm_request_stop(vcpu->vm, VM_STOP_ERROR, why);
@@ -268,6 +273,7 @@ static void *vcpu_thread(void *arg)
 		if (!handle_exit(vcpu))
 			break;
 	}
+	vm_vcpu_exit(vcpu->vm, vcpu);
 	return NULL;
 }
 
@@ -291,6 +297,12 @@ void vcpu_kick(struct vcpu *vcpu)
 	 * covers one already inside KVM_RUN. */
 	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 	pthread_kill(vcpu->thread, VCPU_KICK_SIGNAL);
+}
+
+void vcpu_kick_running(struct vcpu *vcpu)
+{
+	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	pthread_kill(vcpu->self, VCPU_KICK_SIGNAL);
 }
 
 void vcpu_join(struct vcpu *vcpu)

@@ -36,6 +36,10 @@ struct vcpu {
 	/* Cumulative exits by kind: written by the vCPU thread only, read by anyone, both with
 	 * relaxed atomics (a reader sees each counter whole, not all of them at one instant). */
 	uint64_t exits[VCPU_EXIT_NR];
+	/* Set by the vCPU thread itself under vm->pause_lock once it runs its loop (vm.c): only
+	 * then may another thread than the one that started it kick it (vcpu_kick_running). */
+	bool running;
+	pthread_t self;
 };
 
 int vcpu_create(struct vm *vm, struct vcpu *vcpu, int id);
@@ -47,6 +51,8 @@ void vcpu_count_exit(struct vcpu *vcpu, const struct kvm_run *run);
 /* Makes the vCPU leave KVM_RUN promptly (immediate_exit plus a signal). */
 void vcpu_kick(struct vcpu *vcpu);
 void vcpu_join(struct vcpu *vcpu);
+/* vcpu_kick() for a vCPU whose thread has set `running`, from any thread (vm_pause). */
+void vcpu_kick_running(struct vcpu *vcpu);
 
 /* Installs the no-op handler for the kick signal; call once before starting vCPUs. */
 int vcpu_signal_setup(void);

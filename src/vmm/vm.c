@@ -50,8 +50,141 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *why)
 		first = true;
 	}
 	pthread_mutex_unlock(&vm->stop_lock);
-	if (first && write(vm->stop_eventfd, &one, sizeof(one)) < 0)
+	if (!first)
+		return;
+	if (write(vm->stop_eventfd, &one, sizeof(one)) < 0)
 		log_warn("cannot signal the stop of the VM: %s", strerror(errno));
+	/* Parked vCPUs leave to end, and a vm_pause() waiting for them gives up. */
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->stopping = true;
+	pthread_cond_broadcast(&vm->resume_cond);
+	pthread_cond_broadcast(&vm->parked_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+void vm_vcpu_pause_point(struct vm *vm, struct vcpu *vcpu)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	if (!vcpu->running) {
+		vcpu->running = true;
+		vcpu->self = pthread_self();
+		vm->nr_active++;
+	}
+	if (vm->pause_requested && !vm->stopping) {
+		vm->nr_parked++;
+		pthread_cond_broadcast(&vm->parked_cond);
+		while (vm->pause_requested && !vm->stopping)
+			pthread_cond_wait(&vm->resume_cond, &vm->pause_lock);
+		vm->nr_parked--;
+	}
+	/* Under the lock: a later vm_pause() sets pause_requested first and kicks (sets
+	 * immediate_exit) after, so its kick is never lost here. A stop's kick may be: the
+	 * thread's loop checks the stop reason before KVM_RUN. */
+	__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+void vm_vcpu_exit(struct vm *vm, struct vcpu *vcpu)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	if (vcpu->running) {
+		vcpu->running = false;
+		vm->nr_active--;
+		pthread_cond_broadcast(&vm->parked_cond);
+	}
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+int vm_pause(struct vm *vm, char *err, size_t err_len)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&vm->pause_api_lock);
+	pthread_mutex_lock(&vm->pause_lock);
+	if (vm->stopping) {
+		snprintf(err, err_len, "the VM is stopping");
+		ret = -ESHUTDOWN;
+	} else if (vm->paused) {
+		snprintf(err, err_len, "the VM is already paused");
+		ret = -EALREADY;
+	}
+	if (ret) {
+		pthread_mutex_unlock(&vm->pause_lock);
+		pthread_mutex_unlock(&vm->pause_api_lock);
+		return ret;
+	}
+	vm->pause_requested = true;
+	/* A vCPU not yet running parks at its first pause point, before any KVM_RUN. */
+	for (int i = 0; i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i].running)
+			vcpu_kick_running(&vm->vcpus[i]);
+	while (!vm->stopping && vm->nr_parked < vm->nr_active)
+		pthread_cond_wait(&vm->parked_cond, &vm->pause_lock);
+	if (vm->stopping) {
+		snprintf(err, err_len, "the VM stopped while it was being paused");
+		ret = -ESHUTDOWN;
+	} else {
+		vm->paused = true;
+	}
+	pthread_mutex_unlock(&vm->pause_lock);
+	/* Every vCPU is out of KVM_RUN and stays out until vm_resume(). A clock that cannot be
+	 * saved leaves the pause in place: the guest sees the time jump, nothing worse. */
+	if (!ret && arch_vm_clock_save(vm) == 0)
+		vm->clock_saved = true;
+	if (!ret)
+		log_info("VM paused");
+	pthread_mutex_unlock(&vm->pause_api_lock);
+	return ret;
+}
+
+int vm_resume(struct vm *vm, char *err, size_t err_len)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&vm->pause_api_lock);
+	pthread_mutex_lock(&vm->pause_lock);
+	if (vm->stopping) {
+		snprintf(err, err_len, "the VM is stopping");
+		ret = -ESHUTDOWN;
+	} else if (!vm->paused) {
+		snprintf(err, err_len, "the VM is already running");
+		ret = -EALREADY;
+	}
+	pthread_mutex_unlock(&vm->pause_lock);
+	if (ret) {
+		pthread_mutex_unlock(&vm->pause_api_lock);
+		return ret;
+	}
+	if (vm->clock_saved)
+		arch_vm_clock_restore(vm);
+	vm->clock_saved = false;
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->paused = false;
+	vm->pause_requested = false;
+	pthread_cond_broadcast(&vm->resume_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+	log_info("VM resumed");
+	pthread_mutex_unlock(&vm->pause_api_lock);
+	return 0;
+}
+
+bool vm_is_paused(struct vm *vm)
+{
+	bool paused;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	paused = vm->paused;
+	pthread_mutex_unlock(&vm->pause_lock);
+	return paused;
+}
+
+int vm_send_ctrl_alt_del(struct vm *vm, char *err, size_t err_len)
+{
+	if (vm_stop_reason(vm) != VM_STOP_NONE) {
+		snprintf(err, err_len, "the VM is stopping");
+		return -ESHUTDOWN;
+	}
+	return arch_send_ctrl_alt_del(vm, err, err_len);
 }
 
 enum vm_stop_reason vm_stop_reason(struct vm *vm)
@@ -152,6 +285,10 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	vm->console_out_fd = STDOUT_FILENO;
 	vm->power = (struct power_ctl){ .request_stop = power_request, .ctx = vm };
 	pthread_mutex_init(&vm->stop_lock, NULL);
+	pthread_mutex_init(&vm->pause_api_lock, NULL);
+	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_cond_init(&vm->resume_cond, NULL);
+	pthread_cond_init(&vm->parked_cond, NULL);
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
 
@@ -246,4 +383,8 @@ void vm_destroy(struct vm *vm)
 	vm->stop_eventfd = -1;
 	kvm_close(&vm->kvm);
 	pthread_mutex_destroy(&vm->stop_lock);
+	pthread_mutex_destroy(&vm->pause_api_lock);
+	pthread_mutex_destroy(&vm->pause_lock);
+	pthread_cond_destroy(&vm->resume_cond);
+	pthread_cond_destroy(&vm->parked_cond);
 }

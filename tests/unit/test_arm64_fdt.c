@@ -1,7 +1,8 @@
 /* The arm64 device tree: the blob arm64_fdt_build() writes is parsed back with libfdt (and,
  * when dtc is installed, decompiled by it) and every node Linux relies on is checked: memory,
  * cpus with PSCI and MPIDR-derived reg, the PSCI node, GICv3 and GICv2, the timer's four PPIs,
- * the PMU, the UART (what 8250_of and earlycon read), virtio-mmio devices and /chosen. */
+ * the PMU, the UART (what 8250_of and earlycon read), the PL061 with its gpio-keys buttons,
+ * virtio-mmio devices and /chosen. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -38,6 +39,8 @@ static struct arm64_fdt_config base_config(void)
 	    .pmu = true,
 	    .uart_base = ARM64_UART_BASE,
 	    .uart_spi = ARM64_UART_SPI,
+	    .gpio_base = ARM64_GPIO_BASE,
+	    .gpio_spi = ARM64_GPIO_SPI,
 	    .virtio = virtio2,
 	    .nr_virtio = 2,
 	    .bootargs = "console=ttyS0 earlycon panic=-1",
@@ -305,6 +308,61 @@ static void test_virtio_nodes(void **state)
 	free(fdt);
 }
 
+/* What Linux's AMBA bus, pl061 and gpio-keys drivers read: the controller with its apb_pclk
+ * clock, and three buttons wired to its lines 0-2 with the Ctrl, Alt and Delete key codes. */
+static void test_gpio_and_keys(void **state)
+{
+	static const char compat[] = "arm,pl061\0arm,primecell";
+	static const struct { const char *path; uint32_t line, code; } keys[] = {
+	    {"/gpio-keys/ctrl", ARM64_GPIO_LINE_CTRL, 29},
+	    {"/gpio-keys/alt", ARM64_GPIO_LINE_ALT, 56},
+	    {"/gpio-keys/delete", ARM64_GPIO_LINE_DELETE, 111},
+	};
+	struct arm64_fdt_config c = base_config();
+	void *fdt = build(&c);
+	int len, off = node(fdt, "/pl061@9010000"), clk = node(fdt, "/apb-pclk");
+	const void *p;
+	uint32_t gpio_phandle, clk_phandle;
+
+	p = prop(fdt, off, "compatible", &len);
+	assert_int_equal(len, (int)sizeof(compat));
+	assert_memory_equal(p, compat, sizeof(compat));
+	p = prop(fdt, off, "reg", &len);
+	assert_int_equal(cells64(p, 0), ARM64_GPIO_BASE);
+	assert_int_equal(cells64(p, 2), 0x1000);
+	p = prop(fdt, off, "interrupts", &len);
+	assert_int_equal(cell(p, 0), 0);
+	assert_int_equal(cell(p, 1), ARM64_GPIO_SPI);
+	assert_int_equal(cell(p, 2), 4); /* level high */
+	assert_non_null(prop(fdt, off, "gpio-controller", &len));
+	assert_u32(fdt, "/pl061@9010000", "#gpio-cells", 2);
+	assert_str(fdt, "/pl061@9010000", "clock-names", "apb_pclk");
+	gpio_phandle = fdt_get_phandle(fdt, off);
+	clk_phandle = fdt_get_phandle(fdt, clk);
+	assert_int_not_equal(gpio_phandle, 0);
+	assert_int_not_equal(clk_phandle, 0);
+	assert_u32(fdt, "/pl061@9010000", "clocks", clk_phandle);
+	assert_str(fdt, "/apb-pclk", "compatible", "fixed-clock");
+	assert_u32(fdt, "/apb-pclk", "#clock-cells", 0);
+
+	assert_str(fdt, "/gpio-keys", "compatible", "gpio-keys");
+	for (int i = 0; i < 3; i++) {
+		assert_u32(fdt, keys[i].path, "linux,code", keys[i].code);
+		p = prop(fdt, node(fdt, keys[i].path), "gpios", &len);
+		assert_int_equal(len, 12);
+		assert_int_equal(cell(p, 0), gpio_phandle);
+		assert_int_equal(cell(p, 1), keys[i].line);
+		assert_int_equal(cell(p, 2), 0); /* active high */
+	}
+	free(fdt);
+
+	c.gpio_base = 0;
+	fdt = build(&c);
+	assert_true(fdt_path_offset(fdt, "/gpio-keys") < 0);
+	assert_int_equal(fdt_node_offset_by_compatible(fdt, -1, "arm,pl061"), -FDT_ERR_NOTFOUND);
+	free(fdt);
+}
+
 static void test_too_small_buffer(void **state)
 {
 	struct arm64_fdt_config c = base_config();
@@ -344,7 +402,7 @@ int main(void)
 	    cmocka_unit_test(test_gicv3),	    cmocka_unit_test(test_gicv2_and_ppi_cpu_mask),
 	    cmocka_unit_test(test_timer_and_pmu),   cmocka_unit_test(test_uart_and_chosen),
 	    cmocka_unit_test(test_virtio_nodes),    cmocka_unit_test(test_too_small_buffer),
-	    cmocka_unit_test(test_dtc_accepts),
+	    cmocka_unit_test(test_dtc_accepts),	    cmocka_unit_test(test_gpio_and_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

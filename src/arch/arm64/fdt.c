@@ -1,5 +1,6 @@
 #include "arch/arm64/fdt.h"
 #include "arch/arm64/layout.h"
+#include "devices/pl061.h"
 #include "virtio/virtio.h"
 
 #include <errno.h>
@@ -14,7 +15,9 @@
 #define IRQ_TYPE_LEVEL_HIGH	 4
 #define GICV2_PPI_CPU_MASK_SHIFT 8
 
-#define PHANDLE_GIC 1
+#define PHANDLE_GIC	 1
+#define PHANDLE_APB_PCLK 2
+#define PHANDLE_GPIO	 3
 
 uint64_t arm64_mpidr_affinity(uint64_t mpidr)
 {
@@ -203,6 +206,60 @@ static void node_uart(struct fdt_writer *w, const struct arm64_fdt_config *c, co
 	end(w);
 }
 
+/* The PL061 is an AMBA PrimeCell: Linux's AMBA bus reads its ID registers only after enabling
+ * the clock named apb_pclk, so a fixed clock stands for the bus clock. */
+static void node_gpio(struct fdt_writer *w, const struct arm64_fdt_config *c)
+{
+	static const char compat[] = "arm,pl061\0arm,primecell";
+	uint64_t reg[2] = {c->gpio_base, PL061_SIZE};
+	uint32_t irq[3] = {GIC_SPI, c->gpio_spi, IRQ_TYPE_LEVEL_HIGH};
+	char name[32];
+
+	begin(w, "apb-pclk");
+	prop_str(w, "compatible", "fixed-clock");
+	prop_u32(w, "#clock-cells", 0);
+	prop_u32(w, "clock-frequency", ARM64_GPIO_CLOCK);
+	prop_str(w, "clock-output-names", "clk24mhz");
+	prop_u32(w, "phandle", PHANDLE_APB_PCLK);
+	end(w);
+
+	snprintf(name, sizeof(name), "pl061@%llx", (unsigned long long)c->gpio_base);
+	begin(w, name);
+	prop_strs(w, "compatible", compat, sizeof(compat));
+	prop_reg(w, reg, 1);
+	prop_cells(w, "interrupts", irq, 3);
+	prop_empty(w, "gpio-controller");
+	prop_u32(w, "#gpio-cells", 2);
+	prop_u32(w, "clocks", PHANDLE_APB_PCLK);
+	prop_str(w, "clock-names", "apb_pclk");
+	prop_u32(w, "phandle", PHANDLE_GPIO);
+	end(w);
+}
+
+static void node_key(struct fdt_writer *w, const char *name, const char *label, uint32_t line,
+		     uint32_t code)
+{
+	uint32_t gpios[3] = {PHANDLE_GPIO, line, 0 /* GPIO_ACTIVE_HIGH */};
+
+	begin(w, name);
+	prop_str(w, "label", label);
+	prop_u32(w, "linux,code", code);
+	prop_cells(w, "gpios", gpios, 3);
+	end(w);
+}
+
+/* Three buttons whose key codes Linux's VT keyboard handler turns into ctrl_alt_del() when they
+ * are down together, Delete last. */
+static void node_gpio_keys(struct fdt_writer *w)
+{
+	begin(w, "gpio-keys");
+	prop_str(w, "compatible", "gpio-keys");
+	node_key(w, "ctrl", "Ctrl", ARM64_GPIO_LINE_CTRL, ARM64_KEY_LEFTCTRL);
+	node_key(w, "alt", "Alt", ARM64_GPIO_LINE_ALT, ARM64_KEY_LEFTALT);
+	node_key(w, "delete", "Delete", ARM64_GPIO_LINE_DELETE, ARM64_KEY_DELETE);
+	end(w);
+}
+
 static void node_virtio(struct fdt_writer *w, const struct arm64_fdt_virtio *v)
 {
 	uint64_t reg[2] = {v->base, VIRTIO_MMIO_SIZE};
@@ -264,6 +321,10 @@ int arm64_fdt_build(const struct arm64_fdt_config *c, void *buf, size_t size)
 	if (c->pmu)
 		node_pmu(&w, c);
 	node_uart(&w, c, uart);
+	if (c->gpio_base) {
+		node_gpio(&w, c);
+		node_gpio_keys(&w);
+	}
 	for (int i = 0; i < c->nr_virtio; i++)
 		node_virtio(&w, &c->virtio[i]);
 	end(&w);

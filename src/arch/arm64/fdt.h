@@ -1,7 +1,8 @@
 /* The device tree skiff gives an arm64 Linux guest, built with libfdt's sequential-write API from
  * a plain description (no KVM involved, so unit tests can parse the result): memory, cpus with
  * PSCI, the PSCI node, the GIC (v2 or v3), the architected timer, the PMU, the 16550A UART,
- * the virtio-mmio devices and /chosen (bootargs, initrd, stdout-path). */
+ * the PL061 GPIO controller with its apb_pclk clock and the gpio-keys buttons (Ctrl, Alt,
+ * Delete) on it, the virtio-mmio devices and /chosen (bootargs, initrd, stdout-path). */
 #ifndef SKIFF_ARM64_FDT_H
 #define SKIFF_ARM64_FDT_H
 
@@ -24,6 +25,8 @@ struct arm64_fdt_config {
 	bool pmu; /* the vCPUs have a PMUv3 wired to its PPI */
 	uint64_t uart_base;
 	uint32_t uart_spi;
+	uint64_t gpio_base; /* 0: no PL061 and no gpio-keys */
+	uint32_t gpio_spi;
 	const struct arm64_fdt_virtio *virtio;
 	int nr_virtio;
 	const char *bootargs;  /* NULL: none */

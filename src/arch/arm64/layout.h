@@ -6,6 +6,7 @@
  *   0x080a_0000  GICv3 redistributors, 128 KiB per vCPU, up to 0x0900_0000 (123 vCPUs)
  *   0x0900_0000  16550A UART (ttyS0), 4 KiB slot
  *   0x0900_1000  boot timer (devices/boot_timer.h), 4 KiB, not in the device tree
+ *   0x0901_0000  PL061 GPIO controller (4 KiB): the gpio-keys buttons Ctrl, Alt, Delete
  *   0x0a00_0000  virtio-mmio devices, one 4 KiB page each (VIRTIO_MMIO_SIZE bytes used)
  *   0x8000_0000  RAM: the kernel Image at a 2 MiB-aligned base + text_offset (the start of RAM),
  *                --raw binaries at the start of RAM; the DTB in the top 2 MiB of RAM, the
@@ -34,6 +35,15 @@
 #define ARM64_UART_CLOCK 1843200 /* Hz: the classic 16550 crystal, 115200 baud at divisor 1 */
 
 #define ARM64_BOOT_TIMER_BASE 0x09001000ULL
+#define ARM64_GPIO_BASE	 0x09010000ULL
+#define ARM64_GPIO_CLOCK 24000000 /* Hz: the apb_pclk fixed clock the AMBA bus asks for */
+/* The gpio-keys buttons' PL061 lines (active high) and the Linux key codes they report. */
+#define ARM64_GPIO_LINE_CTRL   0
+#define ARM64_GPIO_LINE_ALT    1
+#define ARM64_GPIO_LINE_DELETE 2
+#define ARM64_KEY_LEFTCTRL     29
+#define ARM64_KEY_LEFTALT      56
+#define ARM64_KEY_DELETE       111
 
 #define ARM64_VIRTIO_MMIO_START	 0x0a000000ULL
 #define ARM64_VIRTIO_MMIO_STRIDE 0x1000ULL
@@ -46,6 +56,7 @@
 
 /* SPIs (device tree numbering: INTID - 32). */
 #define ARM64_UART_SPI	      1
+#define ARM64_GPIO_SPI	      2
 #define ARM64_VIRTIO_SPI_BASE 16 /* virtio-mmio device i raises SPI 16 + i */
 
 /* PPIs (device tree numbering: INTID - 16). The architected timer's four, as the "arm,armv8-timer"

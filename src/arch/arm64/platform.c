@@ -1,7 +1,8 @@
 /* The arm64 platform: the arch interface (arch/arch.h) for a virt-like microVM. A VM that boots a
  * kernel gets an in-kernel vGIC (v3, or v2), the architected timer, PSCI 0.2 handled by KVM
  * (secondary vCPUs start powered off and wait for the guest's CPU_ON), a PMU when the host has
- * one, a 16550A UART in MMIO and a device tree. A bare-metal (--raw) guest gets the UART and
+ * one, a 16550A UART in MMIO, a PL061 GPIO controller with gpio-keys buttons for Ctrl-Alt-Del
+ * and a device tree. A bare-metal (--raw) guest gets the UART and
  * PSCI but no interrupt controller; it ends with PSCI SYSTEM_OFF. Memory map: arm64/layout.h. */
 #include "arch/arch.h"
 #include "arch/arm64/fdt.h"
@@ -9,6 +10,7 @@
 #include "arch/arm64/image.h"
 #include "arch/arm64/layout.h"
 #include "devices/boot_timer.h"
+#include "devices/pl061.h"
 #include "devices/serial_8250.h"
 #include "vmm/log.h"
 #include "vmm/vcpu.h"
@@ -20,16 +22,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 struct arm64_platform {
 	struct serial_8250 *uart;
 	struct irq_line uart_irq;
+	struct pl061 *gpio; /* with the gpio-keys buttons; kernel guests only */
+	struct irq_line gpio_irq;
+	pthread_mutex_t keys_lock; /* one Ctrl-Alt-Del at a time */
 	struct arm64_gic gic;
 	bool has_gic;
 	bool pmu;
 	struct kvm_vcpu_init target; /* KVM_ARM_PREFERRED_TARGET */
 	uint64_t *mpidr;	     /* per vCPU, from KVM */
+	uint64_t *cntvct;	     /* per vCPU: the virtual counter, saved at a pause */
 	struct arm64_boot_layout boot;
 	char cmdline[VM_CONFIG_MAX_CMDLINE];
 };
@@ -97,8 +104,10 @@ int arch_vm_init(struct vm *vm)
 		return -ENOMEM;
 	vm->arch = p;
 	p->gic.fd = -1;
+	pthread_mutex_init(&p->keys_lock, NULL);
 	p->mpidr = calloc((size_t)cfg->nr_cpus, sizeof(*p->mpidr));
-	if (!p->mpidr)
+	p->cntvct = calloc((size_t)cfg->nr_cpus, sizeof(*p->cntvct));
+	if (!p->mpidr || !p->cntvct)
 		return -ENOMEM;
 	if (ioctl(vm->fd, KVM_ARM_PREFERRED_TARGET, &p->target) < 0) {
 		ret = -errno;
@@ -157,6 +166,19 @@ int arch_devices_init(struct vm *vm)
 			  strerror(-ret));
 		return ret;
 	}
+	if (!vm->cfg->kernel_path)
+		return 0;
+	vm_irq_line_init(vm, &p->gpio_irq, ARM64_GPIO_SPI);
+	p->gpio = pl061_create(&p->gpio_irq);
+	if (!p->gpio) {
+		log_error("cannot create the GPIO controller: out of memory");
+		return -ENOMEM;
+	}
+	ret = bus_register(&vm->mmio, ARM64_GPIO_BASE, PL061_SIZE, &pl061_ops, p->gpio, "pl061");
+	if (ret) {
+		log_error("cannot place the PL061 at 0x%llx: %s", ARM64_GPIO_BASE, strerror(-ret));
+		return ret;
+	}
 	return 0;
 }
 
@@ -171,8 +193,11 @@ void arch_devices_destroy(struct vm *vm)
 		serial_8250_destroy(p->uart);
 	boot_timer_destroy(vm->boot_timer);
 	vm->boot_timer = NULL;
+	pl061_destroy(p->gpio);
+	pthread_mutex_destroy(&p->keys_lock);
 	arm64_gic_destroy(&p->gic);
 	free(p->mpidr);
+	free(p->cntvct);
 	free(p);
 	vm->arch = NULL;
 }
@@ -350,6 +375,8 @@ static int write_fdt(struct vm *vm)
 	    .pmu = p->pmu,
 	    .uart_base = ARM64_UART_BASE,
 	    .uart_spi = ARM64_UART_SPI,
+	    .gpio_base = p->gpio ? ARM64_GPIO_BASE : 0,
+	    .gpio_spi = ARM64_GPIO_SPI,
 	    .virtio = virtio,
 	    .nr_virtio = vm->nr_virtio,
 	    .bootargs = p->cmdline,
@@ -405,4 +432,73 @@ void arch_vcpu_describe(struct vcpu *vcpu, char *buf, size_t len)
 	snprintf(buf, len, "PC=0x%llx PSTATE=0x%llx SP_EL1=0x%llx ESR_EL1=0x%llx",
 		 (unsigned long long)pc, (unsigned long long)pstate, (unsigned long long)sp,
 		 (unsigned long long)esr_el1);
+}
+
+/* The guest's virtual counter (CNTVCT_EL0), which its clocksource and timers read. KVM takes a
+ * write as a new counter offset, so writing back the value read at the pause takes the paused
+ * time out. */
+int arch_vm_clock_save(struct vm *vm)
+{
+	struct arm64_platform *p = platform(vm);
+
+	for (int i = 0; i < vm->nr_vcpus; i++) {
+		int ret = get_reg(&vm->vcpus[i], KVM_REG_ARM_TIMER_CNT, &p->cntvct[i]);
+
+		if (ret) {
+			log_warn("vCPU %d: cannot read the virtual counter at the pause: %s", i,
+				 strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+int arch_vm_clock_restore(struct vm *vm)
+{
+	struct arm64_platform *p = platform(vm);
+
+	for (int i = 0; i < vm->nr_vcpus; i++) {
+		int ret = set_reg(&vm->vcpus[i], KVM_REG_ARM_TIMER_CNT, p->cntvct[i],
+				  "the virtual counter");
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Linux's gpio-keys reads a button's line in a work item some milliseconds (its debounce
+ * interval, 5 ms by default) after the edge interrupt: each key is held long enough for that
+ * read to see it, and the next one is pressed only after, so that the keyboard handler sees
+ * Ctrl and Alt down before Delete. */
+#define KEY_STEP_MS 60
+
+static void key_step(struct pl061 *gpio, unsigned line, bool down)
+{
+	struct timespec ts = {.tv_nsec = KEY_STEP_MS * 1000000L};
+
+	pl061_set_input(gpio, line, down);
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* Presses Ctrl, Alt and Delete in turn on the gpio-keys buttons and releases them: about
+ * 6 * KEY_STEP_MS on the calling thread. */
+int arch_send_ctrl_alt_del(struct vm *vm, char *err, size_t err_len)
+{
+	static const unsigned lines[] = {ARM64_GPIO_LINE_CTRL, ARM64_GPIO_LINE_ALT,
+					 ARM64_GPIO_LINE_DELETE};
+	struct arm64_platform *p = platform(vm);
+
+	if (!p || !p->gpio) {
+		snprintf(err, err_len, "the VM has no keyboard buttons (a bare-metal guest)");
+		return -ENODEV;
+	}
+	pthread_mutex_lock(&p->keys_lock);
+	for (int i = 0; i < 3; i++)
+		key_step(p->gpio, lines[i], true);
+	for (int i = 2; i >= 0; i--)
+		key_step(p->gpio, lines[i], false);
+	pthread_mutex_unlock(&p->keys_lock);
+	return 0;
 }

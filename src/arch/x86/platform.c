@@ -5,6 +5,7 @@
 #include "arch/arch.h"
 #include "arch/x86/acpi.h"
 #include "arch/x86/boot.h"
+#include "arch/x86/clock.h"
 #include "arch/x86/cpuid.h"
 #include "arch/x86/layout.h"
 #include "arch/x86/msr.h"
@@ -33,6 +34,7 @@ struct x86_platform {
 	struct irq_line kbd_irq;
 	struct x86_boot_info boot;
 	struct x86_cpuid supported_cpuid;
+	struct x86_clock_state clock; /* saved at a pause */
 };
 
 static struct x86_platform *platform(struct vm *vm)
@@ -107,6 +109,9 @@ int arch_vm_init(struct vm *vm)
 	if (!p)
 		return -ENOMEM;
 	vm->arch = p;
+	ret = x86_clock_init(&p->clock, vm->cfg->nr_cpus);
+	if (ret)
+		return ret;
 	ret = x86_cpuid_get_supported(vm->kvm.fd, &p->supported_cpuid);
 	if (ret)
 		return ret;
@@ -209,6 +214,7 @@ void arch_devices_destroy(struct vm *vm)
 		acpi_pm_destroy(p->acpi_pm);
 	boot_timer_destroy(vm->boot_timer);
 	vm->boot_timer = NULL;
+	x86_clock_destroy(&p->clock);
 	free(p);
 	vm->arch = NULL;
 }
@@ -384,4 +390,37 @@ void arch_vcpu_describe(struct vcpu *vcpu, char *buf, size_t len)
 		 (unsigned long long)regs.rip, (unsigned long long)regs.rsp, sregs.cs.selector,
 		 (unsigned long long)sregs.cr0, (unsigned long long)sregs.cr3,
 		 (unsigned long long)sregs.efer);
+}
+
+int arch_vm_clock_save(struct vm *vm)
+{
+	return x86_clock_save(&platform(vm)->clock, vm->fd, vm->vcpus, vm->nr_vcpus);
+}
+
+int arch_vm_clock_restore(struct vm *vm)
+{
+	return x86_clock_restore(&platform(vm)->clock, vm->fd, vm->vcpus, vm->nr_vcpus);
+}
+
+/* Scancode set 1, which the guest reads while the controller translates (as Linux leaves it):
+ * Ctrl, Alt and Del (an extended key: e0 53) pressed, then released in the reverse order. */
+static const uint8_t ctrl_alt_del_codes[] = {0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d};
+
+int arch_send_ctrl_alt_del(struct vm *vm, char *err, size_t err_len)
+{
+	struct x86_platform *p = platform(vm);
+	int ret;
+
+	if (!p || !p->i8042) {
+		snprintf(err, err_len, "the VM has no keyboard");
+		return -ENODEV;
+	}
+	ret = i8042_inject_scancodes(p->i8042, ctrl_alt_del_codes, sizeof(ctrl_alt_del_codes));
+	if (ret == -EAGAIN)
+		snprintf(err, err_len, "the guest has its keyboard disabled (no i8042 driver yet?)");
+	else if (ret == -ENOSPC)
+		snprintf(err, err_len, "the keyboard's buffer is full: the guest is not reading it");
+	else if (ret)
+		snprintf(err, err_len, "cannot press the keys: %s", strerror(-ret));
+	return ret;
 }
