@@ -1,6 +1,7 @@
 #include "virtio/blk.h"
 #include "virtio/blk_io.h"
 #include "virtio/virtio.h"
+#include "vmm/event_loop.h"
 #include "vmm/log.h"
 
 #include <endian.h>
@@ -46,6 +47,8 @@ struct virtio_blk {
 	struct virtio_device dev;
 	int fd;
 	bool read_only;
+	/* The image file, for log lines. */
+	char path[sizeof(((struct disk_config *)0)->path)];
 	uint64_t capacity; /* sectors */
 	char serial[VIRTIO_BLK_ID_BYTES];
 	struct virtio_blk_config config;
@@ -56,6 +59,7 @@ struct virtio_blk {
 	bool need_signal;  /* used elements pushed since the driver was last signalled */
 	bool out_of_slots; /* the queue was left with chains: take them as requests complete */
 	bool resetting;	   /* completions are dropped, not returned to the (forgotten) queue */
+	bool active;	   /* activated and not reset since: config changes are signalled */
 
 	struct virtio_blk_stats stats;
 };
@@ -467,8 +471,10 @@ static void blk_config_read(struct virtio_device *dev, uint32_t off, void *data,
 static int blk_activate(struct virtio_device *dev)
 {
 	struct virtio_blk *blk = to_blk(dev);
+	int ret = blk_io_attach(blk->io, dev->loop);
 
-	return blk_io_attach(blk->io, dev->loop);
+	blk->active = ret == 0;
+	return ret;
 }
 
 static void blk_queue_notify(struct virtio_device *dev, uint16_t q)
@@ -500,14 +506,35 @@ static void blk_reset(struct virtio_device *dev)
 		blk_io_detach(blk->io, dev->loop);
 	reset_slots(blk);
 	blk->resetting = false;
+	blk->active = false;
+}
+
+/* What a writable image got from the guest reaches the disk before the file is let go. */
+static int flush_image(struct virtio_blk *blk)
+{
+	if (blk->read_only)
+		return 0;
+	while (fdatasync(blk->fd) < 0) {
+		if (errno != EINTR)
+			return -errno;
+	}
+	return 0;
 }
 
 static void blk_destroy(struct virtio_device *dev)
 {
 	struct virtio_blk *blk = to_blk(dev);
+	int ret;
 
 	blk_io_destroy(blk->io); /* waits for anything still in flight */
-	close(blk->fd);		 /* drops the lock */
+	ret = flush_image(blk);
+	if (ret < 0)
+		log_warn("%s: flushing %s at stop: %s", dev->name, blk->path, strerror(-ret));
+	close(blk->fd); /* drops the lock */
+	if (blk->read_only || ret < 0)
+		log_debug("%s: %s closed", dev->name, blk->path);
+	else
+		log_debug("%s: %s flushed and closed", dev->name, blk->path);
 	free(blk->reqs);
 	free(blk);
 }
@@ -528,33 +555,29 @@ static const struct virtio_device_ops blk_ops = {
 
 /* ---- creation ---- */
 
-static int open_image(const struct disk_config *cfg, int *fd_out, uint64_t *size_out)
+/* Opens `path` (read-write unless `read_only`), checks it is a regular file or a block device and
+ * takes its OFD lock (a write lock when writable, a read lock when read-only). When `in_use` is
+ * the file already open (same device and inode), the lock is not taken (this process holds it)
+ * and 1 is returned. Else returns 0, or -errno with the reason in `why` (without the path). */
+static int open_image(const char *path, bool read_only, const struct stat *in_use, int *fd_out,
+		      uint64_t *size_out, char *why, size_t why_len)
 {
-	struct flock lock = { .l_type = cfg->read_only ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET };
+	struct flock lock = { .l_type = read_only ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET };
+	bool same = false;
 	struct stat st;
 	uint64_t size;
 	int fd, ret;
 
-	fd = open(cfg->path, (cfg->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (fd < 0) {
 		ret = -errno;
-		log_error("disk %s: cannot open%s: %s", cfg->path,
-			  cfg->read_only ? "" : " for writing", strerror(-ret));
+		snprintf(why, why_len, "cannot open%s: %s", read_only ? "" : " for writing",
+			 strerror(-ret));
 		return ret;
-	}
-	if (fcntl(fd, F_OFD_SETLK, &lock) < 0) {
-		ret = -errno;
-		if (ret == -EAGAIN || ret == -EACCES) {
-			log_error("disk %s: in use by another process (locked)", cfg->path);
-			ret = -EBUSY;
-		} else {
-			log_error("disk %s: cannot lock: %s", cfg->path, strerror(-ret));
-		}
-		goto fail;
 	}
 	if (fstat(fd, &st) < 0) {
 		ret = -errno;
-		log_error("disk %s: %s", cfg->path, strerror(-ret));
+		snprintf(why, why_len, "%s", strerror(-ret));
 		goto fail;
 	}
 	if (S_ISREG(st.st_mode)) {
@@ -562,22 +585,33 @@ static int open_image(const struct disk_config *cfg, int *fd_out, uint64_t *size
 	} else if (S_ISBLK(st.st_mode)) {
 		if (ioctl(fd, BLKGETSIZE64, &size) < 0) {
 			ret = -errno;
-			log_error("disk %s: cannot read the block device's size: %s", cfg->path,
-				  strerror(-ret));
+			snprintf(why, why_len, "cannot read the block device's size: %s",
+				 strerror(-ret));
 			goto fail;
 		}
 	} else {
 		ret = -EINVAL;
-		log_error("disk %s: not a regular file or a block device", cfg->path);
+		snprintf(why, why_len, "not a regular file or a block device");
+		goto fail;
+	}
+	same = in_use && st.st_dev == in_use->st_dev && st.st_ino == in_use->st_ino;
+	if (!same && fcntl(fd, F_OFD_SETLK, &lock) < 0) {
+		ret = -errno;
+		if (ret == -EAGAIN || ret == -EACCES) {
+			snprintf(why, why_len, "in use by another process (locked)");
+			ret = -EBUSY;
+		} else {
+			snprintf(why, why_len, "cannot lock: %s", strerror(-ret));
+		}
 		goto fail;
 	}
 	if (size % VIRTIO_BLK_SECTOR_SIZE)
 		log_warn("disk %s: size %llu is not a multiple of 512: the guest sees %llu bytes",
-			 cfg->path, (unsigned long long)size,
+			 path, (unsigned long long)size,
 			 (unsigned long long)(size - size % VIRTIO_BLK_SECTOR_SIZE));
 	*fd_out = fd;
 	*size_out = size;
-	return 0;
+	return same ? 1 : 0;
 fail:
 	close(fd);
 	return ret;
@@ -605,11 +639,14 @@ int virtio_blk_create(const struct disk_config *cfg, struct virtio_device **out)
 {
 	struct virtio_blk *blk;
 	uint64_t size = 0;
+	char why[128];
 	int fd = -1, ret;
 
-	ret = open_image(cfg, &fd, &size);
-	if (ret < 0)
+	ret = open_image(cfg->path, cfg->read_only, NULL, &fd, &size, why, sizeof(why));
+	if (ret < 0) {
+		log_error("disk %s: %s", cfg->path, why);
 		return ret;
+	}
 	blk = calloc(1, sizeof(*blk));
 	if (blk)
 		blk->reqs = calloc(QUEUE_SIZE, sizeof(*blk->reqs));
@@ -620,6 +657,7 @@ int virtio_blk_create(const struct disk_config *cfg, struct virtio_device **out)
 	}
 	blk->fd = fd;
 	blk->read_only = cfg->read_only;
+	snprintf(blk->path, sizeof(blk->path), "%s", cfg->path);
 	blk->capacity = size / VIRTIO_BLK_SECTOR_SIZE;
 	memcpy(blk->serial, cfg->id, strnlen(cfg->id, sizeof(blk->serial)));
 	fill_config(blk);
@@ -637,7 +675,7 @@ int virtio_blk_create(const struct disk_config *cfg, struct virtio_device **out)
 		ret = -ENOMEM;
 		goto fail;
 	}
-	log_debug("%s: %s, %llu sectors%s", blk->dev.name, cfg->path,
+	log_debug("%s: %s, %llu sectors%s", blk->dev.name, blk->path,
 		  (unsigned long long)blk->capacity, blk->read_only ? ", read-only" : "");
 	*out = &blk->dev;
 	return 0;
@@ -647,4 +685,112 @@ fail:
 	free(blk);
 	close(fd);
 	return ret;
+}
+
+/* ---- swapping the backing file ---- */
+
+struct swap_call {
+	struct virtio_blk *blk;
+	const char *path;
+	char *err;
+	size_t err_len;
+	int ret;
+};
+
+/* On the worker thread, so no request is being taken or submitted meanwhile. */
+static void swap_on_worker(void *arg)
+{
+	struct swap_call *c = arg;
+	struct virtio_blk *blk = c->blk;
+	uint64_t size = 0, old_capacity = blk->capacity;
+	char why[128], old_path[sizeof(blk->path)];
+	struct stat cur;
+	bool same;
+	int fd = -1, ret;
+
+	if (fstat(blk->fd, &cur) < 0) {
+		ret = -errno;
+		snprintf(c->err, c->err_len, "%s: %s", blk->path, strerror(-ret));
+		goto fail;
+	}
+	ret = open_image(c->path, blk->read_only, &cur, &fd, &size, why, sizeof(why));
+	if (ret < 0) {
+		snprintf(c->err, c->err_len, "%s: %s", c->path, why);
+		goto fail;
+	}
+	same = ret == 1;
+	if (size < VIRTIO_BLK_SECTOR_SIZE) {
+		ret = -EINVAL;
+		snprintf(c->err, c->err_len, "%s: empty image (%llu bytes)", c->path,
+			 (unsigned long long)size);
+		goto fail;
+	}
+
+	/* Requests taken before the swap finish on the old file; a completion may take more
+	 * chains from the ring (slots freed), which then run on the old file too. */
+	while (blk_io_in_flight(blk->io))
+		blk_io_drain(blk->io);
+	ret = flush_image(blk);
+	if (ret < 0) {
+		snprintf(c->err, c->err_len, "%s: flush before the swap failed: %s", blk->path,
+			 strerror(-ret));
+		goto fail;
+	}
+	if (same) {
+		close(fd); /* no lock on it: the one on blk->fd stays */
+	} else {
+		blk_io_set_fd(blk->io, fd);
+		close(blk->fd); /* drops its lock */
+		blk->fd = fd;
+	}
+	snprintf(old_path, sizeof(old_path), "%s", blk->path);
+	snprintf(blk->path, sizeof(blk->path), "%s", c->path);
+	blk->capacity = size / VIRTIO_BLK_SECTOR_SIZE;
+	blk->config.capacity = htole64(blk->capacity);
+	log_info("%s: backing file %s (%llu sectors) replaced by %s (%llu sectors)%s",
+		 blk->dev.name, old_path, (unsigned long long)old_capacity, blk->path,
+		 (unsigned long long)blk->capacity, blk->read_only ? ", read-only" : "");
+	/* Before DRIVER_OK the driver reads the config space when it gets there. */
+	if (blk->active && blk->dev.signal_config)
+		blk->dev.signal_config(&blk->dev);
+	c->ret = 0;
+	return;
+fail:
+	if (fd >= 0)
+		close(fd);
+	log_warn("%s: backing file not replaced: %s", blk->dev.name, c->err);
+	c->ret = ret;
+}
+
+int virtio_blk_replace_backing(struct virtio_device *dev, const char *path, char *err,
+			       size_t err_len)
+{
+	char local[256];
+	struct swap_call c = { .path = path, .err = err, .err_len = err_len };
+	int ret;
+
+	if (!err || !err_len) {
+		c.err = local;
+		c.err_len = sizeof(local);
+	}
+	c.err[0] = 0;
+	if (!dev || dev->ops != &blk_ops) {
+		snprintf(c.err, c.err_len, "not a virtio-blk device");
+		return -EINVAL;
+	}
+	c.blk = to_blk(dev);
+	if (!path || !path[0] || strlen(path) >= sizeof(c.blk->path)) {
+		snprintf(c.err, c.err_len, "%s: path empty or too long", dev->name);
+		return path && path[0] ? -ENAMETOOLONG : -EINVAL;
+	}
+	if (!dev->loop) {
+		swap_on_worker(&c); /* no worker: nothing else runs on the device */
+		return c.ret;
+	}
+	ret = event_loop_call(dev->loop, swap_on_worker, &c);
+	if (ret < 0) {
+		snprintf(c.err, c.err_len, "%s: the device's worker has stopped", dev->name);
+		return ret;
+	}
+	return c.ret;
 }

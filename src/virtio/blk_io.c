@@ -96,6 +96,11 @@ unsigned blk_io_in_flight(const struct blk_io *io)
 	return io->in_flight;
 }
 
+void blk_io_set_fd(struct blk_io *io, int fd)
+{
+	io->fd = fd;
+}
+
 /* Drops the first `n` bytes from the iovec array (in place). */
 static void iov_advance(struct iovec **iov, int *cnt, size_t n)
 {

@@ -55,6 +55,9 @@ void blk_io_detach(struct blk_io *io, struct event_loop *loop);
  * earlier request has completed. */
 void blk_io_submit(struct blk_io *io, struct blk_io_req *req);
 void blk_io_kick(struct blk_io *io);
+/* Points the backend at another image file (a disk's backing file was swapped). Nothing may be
+ * in flight: drain first. The caller owns both fds. */
+void blk_io_set_fd(struct blk_io *io, int fd);
 /* Requests submitted and not completed yet. */
 unsigned blk_io_in_flight(const struct blk_io *io);
 /* Blocks until nothing is in flight, calling `done` for each request that completes (and

@@ -5,6 +5,7 @@
 #include "virtio/mmio.h"
 #include "virtio/net.h"
 #include "virtio/rng.h"
+#include "virtio/virtio.h"
 #include "vmm/log.h"
 #include "vmm/vm.h"
 
@@ -19,7 +20,7 @@ static size_t console_receive(void *ctx, const uint8_t *buf, size_t len)
 
 /* Places `dev` in the next virtio-mmio slot. Takes ownership of dev: on failure it is
  * destroyed here. */
-static int attach(struct vm *vm, struct virtio_device *dev, const char *what)
+static int attach(struct vm *vm, struct virtio_device *dev, const char *id, const char *what)
 {
 	struct vm_virtio_slot *slot = &vm->virtio[vm->nr_virtio];
 	struct virtio_mmio_params p = {.bus = &vm->mmio, .vm_fd = vm->fd, .mem = &vm->mem};
@@ -36,6 +37,7 @@ static int attach(struct vm *vm, struct virtio_device *dev, const char *what)
 		dev->ops->destroy(dev);
 		return -EIO;
 	}
+	slot->id = id;
 	slot->base = p.base;
 	slot->gsi = p.gsi;
 	slot->dev = dev;
@@ -54,7 +56,7 @@ int virtio_devices_create(struct vm *vm)
 
 	if (cfg->console == CONSOLE_VIRTIO) {
 		if ((ret = virtio_console_create(vm->console_out_fd, &dev)) ||
-		    (ret = attach(vm, dev, "the guest console (hvc0)")))
+		    (ret = attach(vm, dev, NULL, "the guest console (hvc0)")))
 			return ret;
 		vm->console = (struct console_input){.receive = console_receive, .ctx = dev};
 	}
@@ -62,16 +64,18 @@ int virtio_devices_create(struct vm *vm)
 		const struct disk_config *d = &cfg->disks[i];
 
 		snprintf(what, sizeof(what), "%s (%s)", d->path, d->read_only ? "read-only" : "rw");
-		if ((ret = virtio_blk_create(d, &dev)) || (ret = attach(vm, dev, what)))
+		if ((ret = virtio_blk_create(d, &dev)) || (ret = attach(vm, dev, d->id, what)))
 			return ret;
 	}
 	for (int i = 0; i < cfg->nr_nets; i++) {
 		snprintf(what, sizeof(what), "tap %s", cfg->nets[i].tap);
-		if ((ret = virtio_net_create(&cfg->nets[i], &dev)) || (ret = attach(vm, dev, what)))
+		if ((ret = virtio_net_create(&cfg->nets[i], &dev)) ||
+		    (ret = attach(vm, dev, cfg->nets[i].id, what)))
 			return ret;
 	}
 	if (cfg->rng) {
-		if ((ret = virtio_rng_create(&dev)) || (ret = attach(vm, dev, "host getrandom()")))
+		if ((ret = virtio_rng_create(&dev)) ||
+		    (ret = attach(vm, dev, NULL, "host getrandom()")))
 			return ret;
 	}
 	return 0;
@@ -86,6 +90,26 @@ int virtio_devices_connect_irqs(struct vm *vm)
 			return ret;
 	}
 	return 0;
+}
+
+/* Disks are attached in --disk order (virtio_devices_create): the k-th virtio-blk device is
+ * cfg->disks[k]. */
+struct virtio_device *virtio_devices_find_disk(struct vm *vm, const char *id)
+{
+	int k = 0;
+
+	if (!id || !id[0])
+		return NULL;
+	for (int i = 0; i < vm->nr_virtio; i++) {
+		struct virtio_device *dev = vm->virtio[i].dev;
+
+		if (dev->ops->device_id != VIRTIO_ID_BLOCK)
+			continue;
+		if (k < vm->cfg->nr_disks && strcmp(vm->cfg->disks[k].id, id) == 0)
+			return dev;
+		k++;
+	}
+	return NULL;
 }
 
 void virtio_devices_destroy(struct vm *vm)

@@ -621,6 +621,7 @@ static void net_destroy(struct virtio_device *dev)
 
 	close(nd->be.fd);
 	close(nd->kick_fd);
+	log_debug("%s: backend closed", dev->name);
 	free(nd->bounce);
 	free(nd);
 }

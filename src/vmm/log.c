@@ -1,11 +1,30 @@
 #include "vmm/log.h"
 #include "vmm/terminal.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
-static enum log_level current_level = LOG_WARN;
+#define LOG_LINE_MAX 1024
+
+static int current_level = LOG_WARN;
+static bool show_level = true;
+static bool show_origin;
+
+/* The destination: -1 is stderr. Swapped and written under the lock, so that a line is never
+ * written to a descriptor being closed. */
+static pthread_mutex_t dest_lock = PTHREAD_MUTEX_INITIALIZER;
+static int dest_fd = -1;
+
+/* The thread's last error; `last_is_error` tells an error from a warning. */
+static __thread char last_error[LOG_LINE_MAX];
+static __thread bool last_is_error;
 
 static const char *const level_names[] = {
 	[LOG_ERROR] = "error",
@@ -16,12 +35,12 @@ static const char *const level_names[] = {
 
 void log_set_level(enum log_level level)
 {
-	current_level = level;
+	__atomic_store_n(&current_level, (int)level, __ATOMIC_RELAXED);
 }
 
 enum log_level log_get_level(void)
 {
-	return current_level;
+	return (enum log_level)__atomic_load_n(&current_level, __ATOMIC_RELAXED);
 }
 
 int log_parse_level(const char *name, enum log_level *out)
@@ -36,20 +55,132 @@ int log_parse_level(const char *name, enum log_level *out)
 	return -1;
 }
 
-void log_msg(enum log_level level, const char *fmt, ...)
+void log_set_show_level(bool show)
 {
-	char line[1024];
-	va_list ap;
-	int n;
+	__atomic_store_n(&show_level, show, __ATOMIC_RELAXED);
+}
 
-	if (level > current_level)
+void log_set_show_origin(bool show)
+{
+	__atomic_store_n(&show_origin, show, __ATOMIC_RELAXED);
+}
+
+/* A FIFO is opened read-write: that never blocks nor fails for want of a reader (Linux), and
+ * with O_NONBLOCK a write the pipe cannot take fails with EAGAIN instead of waiting. */
+static int open_destination(const char *path, char *err, size_t err_len)
+{
+	struct stat st;
+	int fd;
+
+	if (stat(path, &st) == 0 && S_ISFIFO(st.st_mode))
+		fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	else
+		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+	if (fd < 0) {
+		int e = errno;
+
+		snprintf(err, err_len, "cannot open %s: %s", path, strerror(e));
+		return -e;
+	}
+	return fd;
+}
+
+int log_set_path(const char *path, char *err, size_t err_len)
+{
+	int fd = -1, old;
+
+	if (path) {
+		fd = open_destination(path, err, err_len);
+		if (fd < 0)
+			return fd;
+	}
+	pthread_mutex_lock(&dest_lock);
+	old = dest_fd;
+	dest_fd = fd;
+	pthread_mutex_unlock(&dest_lock);
+	if (old >= 0)
+		close(old);
+	return 0;
+}
+
+const char *log_last_error(void)
+{
+	return last_error;
+}
+
+void log_clear_last_error(void)
+{
+	last_error[0] = '\0';
+	last_is_error = false;
+}
+
+/* "2025-01-31T12:00:00.123Z " */
+static int format_time(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	return snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ ", tm.tm_year + 1900,
+			tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+			ts.tv_nsec / 1000000);
+}
+
+static size_t append(char *line, size_t n, size_t size, int written)
+{
+	if (written < 0)
+		return n;
+	n += (size_t)written;
+	return n < size ? n : size - 1;
+}
+
+void log_msg(enum log_level level, const char *file, int lineno, const char *fmt, ...)
+{
+	char text[LOG_LINE_MAX], line[LOG_LINE_MAX + 256];
+	bool shown = (int)level <= __atomic_load_n(&current_level, __ATOMIC_RELAXED);
+	bool remember = level == LOG_ERROR || (level == LOG_WARN && !last_is_error);
+	size_t n = 0;
+	va_list ap;
+	int fd;
+
+	if (!shown && !remember)
 		return;
-	n = snprintf(line, sizeof(line), "skiff: %s%s", level == LOG_ERROR ? "" : level_names[level],
-		     level == LOG_ERROR ? "" : ": ");
 	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	/* One write per line so that lines from vCPU threads do not interleave; a raw terminal
-	 * does not return the carriage on "\n". */
-	fprintf(stderr, "%s%s", line, terminal_is_raw() ? "\r\n" : "\n");
+	if (remember) {
+		memcpy(last_error, text, sizeof(last_error));
+		last_is_error = level == LOG_ERROR;
+	}
+	if (!shown)
+		return;
+
+	pthread_mutex_lock(&dest_lock);
+	fd = dest_fd;
+	if (fd >= 0)
+		n = append(line, n, sizeof(line), format_time(line, sizeof(line)));
+	n = append(line, n, sizeof(line), snprintf(line + n, sizeof(line) - n, "skiff: "));
+	if (__atomic_load_n(&show_level, __ATOMIC_RELAXED) && (level != LOG_ERROR || fd >= 0))
+		n = append(line, n, sizeof(line),
+			   snprintf(line + n, sizeof(line) - n, "%s: ", level_names[level]));
+	if (__atomic_load_n(&show_origin, __ATOMIC_RELAXED) && file)
+		n = append(line, n, sizeof(line),
+			   snprintf(line + n, sizeof(line) - n, "%s:%d: ", file, lineno));
+	/* A raw terminal does not return the carriage on "\n". */
+	n = append(line, n, sizeof(line),
+		   snprintf(line + n, sizeof(line) - n, "%s%s", text,
+			    fd < 0 && terminal_is_raw() ? "\r\n" : "\n"));
+	if (n == sizeof(line) - 1)
+		line[n - 1] = '\n'; /* cut, but still a line */
+	/* One write per line so that lines from different threads do not interleave. A line the
+	 * destination cannot take now (a FIFO nobody reads) is lost rather than waited for. */
+	if (fd >= 0) {
+		ssize_t w = write(fd, line, n);
+
+		(void)w;
+	} else {
+		fprintf(stderr, "%s", line);
+	}
+	pthread_mutex_unlock(&dest_lock);
 }

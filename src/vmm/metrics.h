@@ -6,6 +6,7 @@
 #ifndef SKIFF_METRICS_H
 #define SKIFF_METRICS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct vm;

@@ -153,11 +153,52 @@ static void handle_system_event(struct vcpu *vcpu)
 	}
 }
 
+void vcpu_count_exit(struct vcpu *vcpu, const struct kvm_run *run)
+{
+	enum vcpu_exit_kind kind;
+	uint64_t *c;
+
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		kind = run->io.direction == KVM_EXIT_IO_OUT ? VCPU_EXIT_IO_OUT : VCPU_EXIT_IO_IN;
+		break;
+	case KVM_EXIT_MMIO:
+		kind = run->mmio.is_write ? VCPU_EXIT_MMIO_WRITE : VCPU_EXIT_MMIO_READ;
+		break;
+	case KVM_EXIT_HLT:
+		kind = VCPU_EXIT_HLT;
+		break;
+	case KVM_EXIT_INTR:
+		kind = VCPU_EXIT_INTR;
+		break;
+	case KVM_EXIT_SYSTEM_EVENT:
+		kind = VCPU_EXIT_SYSTEM_EVENT;
+		break;
+	case KVM_EXIT_SHUTDOWN:
+		kind = VCPU_EXIT_SHUTDOWN;
+		break;
+	case KVM_EXIT_INTERNAL_ERROR:
+		kind = VCPU_EXIT_INTERNAL_ERROR;
+		break;
+	case KVM_EXIT_FAIL_ENTRY:
+		kind = VCPU_EXIT_FAIL_ENTRY;
+		break;
+	default:
+		kind = VCPU_EXIT_OTHER;
+		break;
+	}
+	/* One writer: a relaxed load and store, no locked read-modify-write on the exit path. */
+	c = &vcpu->exits[kind];
+	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+}
+
 /* Returns false when the vCPU should stop running. */
 static bool handle_exit(struct vcpu *vcpu)
 {
 	struct kvm_run *run = vcpu->run;
 	char what[96];
+
+	vcpu_count_exit(vcpu, run);
 
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:

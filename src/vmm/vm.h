@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct boot_timer;
 struct vcpu;
 struct virtio_device;
 struct virtio_mmio;
@@ -24,6 +25,7 @@ struct virtio_mmio;
 
 /* A virtio-mmio device and where the arch placed it (arch_virtio_mmio_slot). */
 struct vm_virtio_slot {
+	const char *id; /* the config's id of a disk or interface (metrics' key), else NULL */
 	uint64_t base;
 	uint32_t gsi;
 	struct virtio_device *dev;
@@ -54,6 +56,10 @@ struct vm {
 
 	struct console_input console;
 	int console_out_fd;
+
+	/* The guest's "userspace is up" signal (devices/boot_timer.h), placed by the arch code;
+	 * metrics read it. */
+	struct boot_timer *boot_timer;
 
 	pthread_mutex_t stop_lock;
 	enum vm_stop_reason stop_reason;

@@ -27,6 +27,9 @@ scenario boot-bzimage-1cpu 60
 	expect '^SKIFF-GUEST: cpus_online=0$'
 	expect 'skiff: info: loaded .* as bzImage'
 	expect 'skiff: info: guest powered off \(ACPI S5'
+	# guest-init writes 123 to the boot timer first thing.
+	expect 'skiff: info: guest boot time: [0-9]+ ms \(to the first userspace write'
+	reject 'SKIFF-GUEST: boot timer:'
 	# Wall-clock time from skiff's RTC: the host's time, give or take the run.
 	expect '^SKIFF-GUEST: rtc=rtc_cmos'
 	range rtc_epoch $(($(date +%s) - 600)) $(($(date +%s) + 3600))

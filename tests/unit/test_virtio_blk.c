@@ -9,10 +9,12 @@
 #include <cmocka.h>
 
 #include "virtio/blk.h"
+#include "virtio/devices.h"
 #include "virtio/virtio.h"
 #include "virtio_driver.h"
 #include "vmm/event_loop.h"
 #include "vmm/log.h"
+#include "vmm/vm.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -41,6 +43,7 @@ struct fixture {
 	bool use_uring;
 	bool read_only;
 	char path[64];
+	char path2[64]; /* a second image (backing file swaps), removed at teardown */
 	char create_log[256]; /* what create_dev() logged when it failed */
 	struct vdrv d;
 };
@@ -185,6 +188,8 @@ static int teardown(void **state)
 
 	vdrv_fini(&f->d);
 	unlink(f->path);
+	if (f->path2[0])
+		unlink(f->path2);
 	free(f);
 	unsetenv("SKIFF_BLK_NO_URING");
 	return 0;
@@ -974,6 +979,408 @@ static void test_bad_images(void **state)
 	unlink(g.path);
 }
 
+/* ---- swapping the backing file, and stopping ---- */
+
+/* A new image of `size` bytes filled with fill_pattern(seed). */
+static void make_filled_image(char path[64], uint64_t size, unsigned seed)
+{
+	uint8_t *buf = malloc(size);
+	int fd;
+
+	assert_non_null(buf);
+	snprintf(path, 64, "/tmp/skiff-blk2-XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	fill_pattern(buf, size, seed);
+	assert_int_equal(pwrite(fd, buf, size, 0), (ssize_t)size);
+	assert_int_equal(fsync(fd), 0);
+	close(fd);
+	free(buf);
+}
+
+/* Tries an OFD lock of `type` on `path` from a file description of our own: 0, or -errno
+ * (-EAGAIN when someone holds a conflicting lock). */
+static int try_lock(const char *path, short type)
+{
+	struct flock l = { .l_type = type, .l_whence = SEEK_SET };
+	int fd = open(path, type == F_WRLCK ? O_RDWR : O_RDONLY), ret;
+
+	assert_true(fd >= 0);
+	ret = fcntl(fd, F_OFD_SETLK, &l) < 0 ? -errno : 0;
+	close(fd);
+	return ret;
+}
+
+static uint64_t config_capacity(struct fixture *f)
+{
+	struct virtio_blk_config c;
+
+	f->d.dev->ops->config_read(f->d.dev, 0, &c, sizeof(c));
+	return c.capacity;
+}
+
+static int config_signals(struct fixture *f)
+{
+	return __atomic_load_n(&f->d.config_signals, __ATOMIC_SEQ_CST);
+}
+
+/* Reads `len` bytes at `sector` through the device and compares them with fill_pattern(seed)
+ * at that offset of the file. */
+static void expect_read(struct fixture *f, uint64_t sector, uint32_t len, unsigned seed)
+{
+	uint64_t gpa = vdrv_alloc(&f->d, len);
+	uint64_t end = sector * SECTOR + len;
+	uint8_t *want = malloc(end);
+
+	assert_non_null(want);
+	fill_pattern(want, end, seed);
+	memset(vdrv_ptr(&f->d, gpa, len), 0x5a, len);
+	assert_int_equal(do_rw(f, false, sector, gpa, len), VIRTIO_BLK_S_OK);
+	assert_memory_equal(vdrv_ptr(&f->d, gpa, len), want + sector * SECTOR, len);
+	free(want);
+}
+
+static void fill_image(struct fixture *f, unsigned seed)
+{
+	uint8_t *buf = malloc(IMAGE_SIZE);
+
+	assert_non_null(buf);
+	fill_pattern(buf, IMAGE_SIZE, seed);
+	write_file(f, 0, buf, IMAGE_SIZE);
+	free(buf);
+}
+
+static void test_swap_backing(void **state)
+{
+	struct fixture *f = *state;
+	const uint64_t new_size = 3 * MiB;
+	char err[256] = "unset";
+	uint32_t gen;
+
+	fill_image(f, 1);
+	expect_read(f, 0, 4 * SECTOR, 1);
+	assert_int_equal(try_lock(f->path, F_WRLCK), -EAGAIN);
+	make_filled_image(f->path2, new_size, 2);
+	gen = __atomic_load_n(&f->d.config_generation, __ATOMIC_SEQ_CST);
+
+	assert_int_equal(virtio_blk_replace_backing(f->d.dev, f->path2, err, sizeof(err)), 0);
+
+	/* The guest is told, and finds the new size and content. */
+	assert_int_equal(config_signals(f), 1);
+	assert_true(__atomic_load_n(&f->d.interrupt_status, __ATOMIC_SEQ_CST) &
+		    VIRTIO_MMIO_INT_CONFIG);
+	assert_int_not_equal(__atomic_load_n(&f->d.config_generation, __ATOMIC_SEQ_CST), gen);
+	assert_int_equal(config_capacity(f), new_size / SECTOR);
+	expect_read(f, 0, 4 * SECTOR, 2);
+	expect_read(f, new_size / SECTOR - 8, 8 * SECTOR, 2); /* beyond the old end */
+
+	/* The old file is let go (its lock with it); the new one is locked. */
+	assert_int_equal(try_lock(f->path, F_WRLCK), 0);
+	assert_int_equal(try_lock(f->path2, F_WRLCK), -EAGAIN);
+	assert_int_equal(try_lock(f->path2, F_RDLCK), -EAGAIN);
+
+	/* Writes go to the new file, none to the old. */
+	uint64_t gpa = vdrv_alloc(&f->d, SECTOR);
+	uint8_t got[SECTOR], old[SECTOR];
+	struct fixture g = *f;
+
+	memset(vdrv_ptr(&f->d, gpa, SECTOR), 0x77, SECTOR);
+	assert_int_equal(do_rw(f, true, 3000, gpa, SECTOR), VIRTIO_BLK_S_OK);
+	snprintf(g.path, sizeof(g.path), "%s", f->path2);
+	read_file(&g, 3000 * SECTOR, got, SECTOR);
+	assert_memory_equal(got, vdrv_ptr(&f->d, gpa, SECTOR), SECTOR);
+	read_file(f, 0, old, SECTOR);
+	fill_pattern(got, SECTOR, 1);
+	assert_memory_equal(old, got, SECTOR);
+	assert_int_equal(__atomic_load_n(&f->d.fails, __ATOMIC_SEQ_CST), 0);
+
+	/* And back to the first file, now smaller again. */
+	assert_int_equal(virtio_blk_replace_backing(f->d.dev, f->path, err, sizeof(err)), 0);
+	assert_int_equal(config_signals(f), 2);
+	assert_int_equal(config_capacity(f), NR_SECTORS);
+	expect_read(f, 0, 4 * SECTOR, 1);
+	assert_int_equal(try_lock(f->path2, F_WRLCK), 0);
+}
+
+/* The same file again (it grew): the lock is kept, the capacity follows. */
+static void test_swap_same_file_rescans_size(void **state)
+{
+	struct fixture *f = *state;
+	char err[256];
+
+	assert_int_equal(truncate(f->path, 2 * IMAGE_SIZE), 0);
+	assert_int_equal(virtio_blk_replace_backing(f->d.dev, f->path, err, sizeof(err)), 0);
+	assert_int_equal(config_capacity(f), 2 * NR_SECTORS);
+	assert_int_equal(config_signals(f), 1);
+	assert_int_equal(try_lock(f->path, F_WRLCK), -EAGAIN);
+
+	/* The sectors it grew by are there (zeroes), and the old ones still answer. */
+	uint64_t gpa = vdrv_alloc(&f->d, SECTOR);
+	uint8_t zero[SECTOR] = { 0 };
+
+	memset(vdrv_ptr(&f->d, gpa, SECTOR), 0x5a, SECTOR);
+	assert_int_equal(do_rw(f, false, 2 * NR_SECTORS - 1, gpa, SECTOR), VIRTIO_BLK_S_OK);
+	assert_memory_equal(vdrv_ptr(&f->d, gpa, SECTOR), zero, SECTOR);
+	assert_int_equal(do_rw(f, false, 2 * NR_SECTORS, gpa, SECTOR), VIRTIO_BLK_S_IOERR);
+}
+
+/* Refused swaps leave the old file serving, locked, and the guest undisturbed. */
+static void expect_unchanged(struct fixture *f)
+{
+	assert_int_equal(config_capacity(f), NR_SECTORS);
+	assert_int_equal(config_signals(f), 0);
+	assert_int_equal(try_lock(f->path, F_WRLCK), -EAGAIN);
+	expect_read(f, 8, 2 * SECTOR, 1);
+}
+
+static void test_swap_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct flock l = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	char err[256];
+	int fd;
+
+	fill_image(f, 1);
+	assert_int_equal(virtio_blk_replace_backing(f->d.dev, "/nonexistent/x.img", err,
+						    sizeof(err)),
+			 -ENOENT);
+	assert_non_null(strstr(err, "/nonexistent/x.img"));
+	assert_non_null(strstr(err, "cannot open"));
+	expect_unchanged(f);
+
+	assert_true(virtio_blk_replace_backing(f->d.dev, "/tmp", err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "/tmp"));
+	expect_unchanged(f);
+
+	/* Another process holds the new file. */
+	make_filled_image(f->path2, IMAGE_SIZE, 2);
+	fd = open(f->path2, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(fcntl(fd, F_OFD_SETLK, &l), 0);
+	assert_int_equal(virtio_blk_replace_backing(f->d.dev, f->path2, err, sizeof(err)), -EBUSY);
+	assert_non_null(strstr(err, "locked"));
+	assert_non_null(strstr(err, f->path2));
+	expect_unchanged(f);
+	close(fd);
+
+	/* An empty file. */
+	assert_int_equal(truncate(f->path2, 0), 0);
+	assert_int_equal(virtio_blk_replace_backing(f->d.dev, f->path2, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "empty"));
+	expect_unchanged(f);
+	/* The refused file was not kept open: nobody holds its lock. */
+	assert_int_equal(try_lock(f->path2, F_WRLCK), 0);
+
+	/* Not a disk at all, and an empty path. */
+	assert_int_equal(virtio_blk_replace_backing(f->d.dev, "", err, sizeof(err)), -EINVAL);
+	struct virtio_device other = { .ops = &(struct virtio_device_ops){ .device_id = 4 } };
+
+	assert_int_equal(virtio_blk_replace_backing(&other, f->path2, err, sizeof(err)), -EINVAL);
+	expect_unchanged(f);
+	assert_int_equal(__atomic_load_n(&f->d.fails, __ATOMIC_SEQ_CST), 0);
+}
+
+/* On the worker, in one visit: take the queued requests, then swap while they are in flight. */
+struct notify_and_swap {
+	struct fixture *f;
+	int ret;
+	uint16_t used_idx; /* just after the swap returned */
+};
+
+static void call_notify_and_swap(void *arg)
+{
+	struct notify_and_swap *c = arg;
+	struct virtio_device *dev = c->f->d.dev;
+	char err[256];
+
+	dev->ops->queue_notify(dev, 0);
+	c->ret = virtio_blk_replace_backing(dev, c->f->path2, err, sizeof(err));
+	c->used_idx = vdrv_used_idx(&c->f->d, 0);
+}
+
+static void test_swap_with_requests_in_flight(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 32, LEN = 16 * 1024 };
+	struct notify_and_swap c = { .f = f };
+	uint8_t *want = malloc(IMAGE_SIZE), got[LEN];
+	struct req r[2 * N];
+	uint64_t gpa[N];
+
+	assert_non_null(want);
+	fill_image(f, 1);
+	make_filled_image(f->path2, IMAGE_SIZE, 2);
+	drop_cache(f); /* the reads wait for the disk: still in flight at the swap */
+
+	/* Reads of the old content, and writes to it, taken before the swap. */
+	for (int i = 0; i < N; i++) {
+		gpa[i] = vdrv_alloc(&f->d, LEN);
+		memset(vdrv_ptr(&f->d, gpa[i], LEN), 0x3c, LEN);
+		struct vdrv_seg d = { gpa[i], LEN, true };
+
+		r[i] = queue_req(f, VIRTIO_BLK_T_IN, (uint64_t)i * (LEN / SECTOR), &d, 1);
+	}
+	uint64_t wgpa = vdrv_alloc(&f->d, LEN);
+
+	memset(vdrv_ptr(&f->d, wgpa, LEN), 0xa5, LEN);
+	for (int i = 0; i < N; i++) {
+		struct vdrv_seg d = { wgpa, LEN, false };
+
+		r[N + i] = queue_req(f, VIRTIO_BLK_T_OUT, (uint64_t)(N + i) * (LEN / SECTOR), &d,
+				     1);
+	}
+	assert_int_equal(event_loop_call(f->d.loop, call_notify_and_swap, &c), 0);
+	assert_int_equal(c.ret, 0);
+	/* Every request taken before the swap had completed when it returned. */
+	assert_int_equal(c.used_idx, (uint16_t)(f->d.ring[0].used_seen + 2 * N));
+	wait_used(f, 2 * N);
+	for (int i = 0; i < 2 * N; i++)
+		assert_int_equal(status_of(f, r[i]), VIRTIO_BLK_S_OK);
+	fill_pattern(want, IMAGE_SIZE, 1);
+	for (int i = 0; i < N; i++)
+		assert_memory_equal(vdrv_ptr(&f->d, gpa[i], LEN), want + (size_t)i * LEN, LEN);
+
+	/* The writes are in the old file (flushed and closed), not the new one. */
+	memset(want, 0xa5, LEN);
+	for (int i = 0; i < N; i++) {
+		read_file(f, (off_t)(N + i) * LEN, got, LEN);
+		assert_memory_equal(got, want, LEN);
+	}
+	struct fixture g = *f;
+
+	snprintf(g.path, sizeof(g.path), "%s", f->path2);
+	read_file(&g, (off_t)N * LEN, got, LEN);
+	fill_pattern(want, IMAGE_SIZE, 2);
+	assert_memory_equal(got, want + (size_t)N * LEN, LEN);
+
+	/* Afterwards, requests see the new file. */
+	expect_read(f, 0, LEN, 2);
+	assert_int_equal(config_signals(f), 1);
+	assert_int_equal(try_lock(f->path, F_WRLCK), 0);
+	assert_int_equal(__atomic_load_n(&f->d.fails, __ATOMIC_SEQ_CST), 0);
+	free(want);
+}
+
+static void test_swap_read_only_stays_read_only(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t gpa = vdrv_alloc(&f->d, SECTOR);
+	uint8_t got[SECTOR];
+	struct fixture g = *f;
+	char err[256];
+
+	make_filled_image(f->path2, 2 * IMAGE_SIZE, 2);
+	/* Another reader of the new file is fine for a read-only disk. */
+	int fd = open(f->path2, O_RDONLY);
+	struct flock l = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
+
+	assert_true(fd >= 0);
+	assert_int_equal(fcntl(fd, F_OFD_SETLK, &l), 0);
+	assert_int_equal(virtio_blk_replace_backing(f->d.dev, f->path2, err, sizeof(err)), 0);
+	close(fd);
+	assert_int_equal(config_capacity(f), 2 * NR_SECTORS);
+	assert_true(f->d.dev->ops->features(f->d.dev) & 1ULL << VIRTIO_BLK_F_RO);
+
+	memset(vdrv_ptr(&f->d, gpa, SECTOR), 0x11, SECTOR);
+	assert_int_equal(do_rw(f, true, 4, gpa, SECTOR), VIRTIO_BLK_S_IOERR);
+	snprintf(g.path, sizeof(g.path), "%s", f->path2);
+	read_file(&g, 4 * SECTOR, got, SECTOR);
+	uint8_t *all = malloc(5 * SECTOR);
+
+	assert_non_null(all);
+	fill_pattern(all, 5 * SECTOR, 2);
+	assert_memory_equal(got, all + 4 * SECTOR, SECTOR);
+	free(all);
+	expect_read(f, 0, SECTOR, 2);
+
+	/* The new file is read-locked: readers share it, a writer is kept out. */
+	assert_int_equal(try_lock(f->path2, F_RDLCK), 0);
+	assert_int_equal(try_lock(f->path2, F_WRLCK), -EAGAIN);
+	assert_int_equal(try_lock(f->path, F_WRLCK), 0);
+
+	assert_int_equal(virtio_blk_replace_backing(f->d.dev, f->path, err, sizeof(err)), 0);
+	assert_int_equal(config_capacity(f), NR_SECTORS);
+	assert_int_equal(config_signals(f), 2);
+}
+
+/* Before the driver starts the device, a swap changes what it will find; no interrupt. */
+static void test_swap_before_activation(void **state)
+{
+	struct fixture *f = *state;
+	char err[256];
+
+	vdrv_reset(&f->d);
+	make_filled_image(f->path2, 2 * IMAGE_SIZE, 2);
+	assert_int_equal(virtio_blk_replace_backing(f->d.dev, f->path2, err, sizeof(err)), 0);
+	assert_int_equal(config_signals(f), 0);
+	assert_int_equal(config_capacity(f), 2 * NR_SECTORS);
+	activate_queue(f, 0);
+	expect_read(f, 2 * NR_SECTORS - 1, SECTOR, 2);
+}
+
+/* Stopping: what the guest wrote is in the file, and the file is closed (its lock is gone). */
+static void test_destroy_flushes_and_closes(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 16, LEN = 8 * SECTOR };
+	uint64_t gpa = vdrv_alloc(&f->d, LEN);
+	uint8_t got[LEN];
+	struct virtio_device *dev;
+	int ret;
+
+	fill_pattern(vdrv_ptr(&f->d, gpa, LEN), LEN, 9);
+	for (int i = 0; i < N; i++) {
+		struct vdrv_seg d = { gpa, LEN, false };
+
+		queue_req(f, VIRTIO_BLK_T_OUT, (uint64_t)i * (LEN / SECTOR), &d, 1);
+	}
+	vdrv_notify(&f->d, 0);
+	assert_int_equal(try_lock(f->path, F_WRLCK), -EAGAIN);
+	/* As virtio_mmio_destroy does: reset on the worker, then destroy. */
+	vdrv_reset(&f->d);
+	f->d.dev->ops->destroy(f->d.dev);
+	f->d.dev = NULL;
+	assert_int_equal(try_lock(f->path, F_WRLCK), 0);
+	for (int i = 0; i < N; i++) {
+		read_file(f, (off_t)i * LEN, got, LEN);
+		assert_memory_equal(got, vdrv_ptr(&f->d, gpa, LEN), LEN);
+	}
+
+	/* The fixture gets a device back for its teardown. */
+	dev = create_dev(f, "again", &ret);
+	assert_int_equal(ret, 0);
+	vdrv_attach(&f->d, dev);
+	f->d.activated = false;
+}
+
+/* virtio_devices_find_disk: the k-th virtio-blk device is the k-th --disk. */
+static void test_find_disk(void **state)
+{
+	struct vm_config cfg = { .nr_disks = 3 };
+	struct virtio_device_ops blk_ops = { .device_id = VIRTIO_ID_BLOCK };
+	struct virtio_device_ops con_ops = { .device_id = VIRTIO_ID_CONSOLE };
+	struct virtio_device con = { .ops = &con_ops }, d[3];
+	struct vm vm;
+
+	memset(&vm, 0, sizeof(vm));
+	snprintf(cfg.disks[0].id, sizeof(cfg.disks[0].id), "rootfs");
+	snprintf(cfg.disks[2].id, sizeof(cfg.disks[2].id), "scratch");
+	vm.cfg = &cfg;
+	vm.virtio[0].dev = &con;
+	for (int i = 0; i < 3; i++) {
+		d[i] = (struct virtio_device){ .ops = &blk_ops };
+		vm.virtio[1 + i].dev = &d[i];
+	}
+	vm.nr_virtio = 4;
+	assert_ptr_equal(virtio_devices_find_disk(&vm, "rootfs"), &d[0]);
+	assert_ptr_equal(virtio_devices_find_disk(&vm, "scratch"), &d[2]);
+	assert_null(virtio_devices_find_disk(&vm, ""));
+	assert_null(virtio_devices_find_disk(&vm, "nope"));
+	assert_null(virtio_devices_find_disk(&vm, NULL));
+	vm.nr_virtio = 2; /* creation stopped after the first disk */
+	assert_null(virtio_devices_find_disk(&vm, "scratch"));
+}
+
 static void test_io_uring_permitted(void **state)
 {
 	struct io_uring ring;
@@ -1020,6 +1427,14 @@ int main(void)
 		BOTH(test_notifications_reenabled),
 		BOTH(test_lock_refuses_second_writer),
 		cmocka_unit_test(test_bad_images),
+		BOTH(test_swap_backing),
+		BOTH(test_swap_same_file_rescans_size),
+		BOTH(test_swap_refused),
+		BOTH(test_swap_with_requests_in_flight),
+		BOTH_RO(test_swap_read_only_stays_read_only),
+		BOTH(test_swap_before_activation),
+		BOTH(test_destroy_flushes_and_closes),
+		cmocka_unit_test(test_find_disk),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -31,6 +31,15 @@ static void vdrv_fail(struct virtio_device *dev, int q, const char *reason)
 	__atomic_add_fetch(&d->fails, 1, __ATOMIC_SEQ_CST);
 }
 
+static void vdrv_signal_config(struct virtio_device *dev)
+{
+	struct vdrv *d = dev->transport;
+
+	__atomic_add_fetch(&d->config_generation, 1, __ATOMIC_SEQ_CST);
+	__atomic_or_fetch(&d->interrupt_status, VIRTIO_MMIO_INT_CONFIG, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&d->config_signals, 1, __ATOMIC_SEQ_CST);
+}
+
 /* The device's ops, called on its worker thread. */
 struct vdrv_call {
 	struct virtio_device *dev;
@@ -93,6 +102,7 @@ void vdrv_attach(struct vdrv *d, struct virtio_device *dev)
 	dev->loop = d->loop;
 	dev->transport = d;
 	dev->signal_used = vdrv_signal_used;
+	dev->signal_config = vdrv_signal_config;
 	dev->fail = vdrv_fail;
 }
 

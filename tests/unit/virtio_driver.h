@@ -1,8 +1,9 @@
 /* A test-side virtio driver for the device unit tests: guest RAM, split rings laid out in it and
  * activated as a transport would, chains put on the available ring, kicks, the device's ops
  * called on its worker thread (a real event loop), and bounded waits for used buffers. It is the
- * device's transport too: it counts used-buffer signals and failures. Functions assert (cmocka)
- * instead of returning errors, so they run only on the test's main thread. */
+ * device's transport too: it counts used-buffer signals, configuration changes and failures.
+ * Functions assert (cmocka) instead of returning errors, so they run only on the test's main
+ * thread. */
 #ifndef SKIFF_TESTS_VIRTIO_DRIVER_H
 #define SKIFF_TESTS_VIRTIO_DRIVER_H
 
@@ -55,6 +56,11 @@ struct vdrv {
 	int signals[VDRV_MAX_QUEUES];
 	int fails;
 	char fail_reason[256];
+	/* Configuration changes signalled, as a transport keeps them: ConfigGeneration is bumped
+	 * and VIRTIO_MMIO_INT_CONFIG set in the interrupt status (cleared by the test). */
+	int config_signals;
+	uint32_t config_generation;
+	uint32_t interrupt_status;
 };
 
 /* Maps guest RAM (zeroed) and starts the worker loop. */

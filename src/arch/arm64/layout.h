@@ -5,6 +5,7 @@
  *   0x0801_0000  GICv2 CPU interface (8 KiB, in a 64 KiB slot)    (GICv2 only)
  *   0x080a_0000  GICv3 redistributors, 128 KiB per vCPU, up to 0x0900_0000 (123 vCPUs)
  *   0x0900_0000  16550A UART (ttyS0), 4 KiB slot
+ *   0x0900_1000  boot timer (devices/boot_timer.h), 4 KiB, not in the device tree
  *   0x0a00_0000  virtio-mmio devices, one 4 KiB page each (VIRTIO_MMIO_SIZE bytes used)
  *   0x8000_0000  RAM: the kernel Image at a 2 MiB-aligned base + text_offset (the start of RAM),
  *                --raw binaries at the start of RAM; the DTB in the top 2 MiB of RAM, the
@@ -31,6 +32,8 @@
 #define ARM64_UART_BASE	 0x09000000ULL
 #define ARM64_UART_SIZE	 0x1000ULL
 #define ARM64_UART_CLOCK 1843200 /* Hz: the classic 16550 crystal, 115200 baud at divisor 1 */
+
+#define ARM64_BOOT_TIMER_BASE 0x09001000ULL
 
 #define ARM64_VIRTIO_MMIO_START	 0x0a000000ULL
 #define ARM64_VIRTIO_MMIO_STRIDE 0x1000ULL

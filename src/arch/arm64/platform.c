@@ -8,6 +8,7 @@
 #include "arch/arm64/gic.h"
 #include "arch/arm64/image.h"
 #include "arch/arm64/layout.h"
+#include "devices/boot_timer.h"
 #include "devices/serial_8250.h"
 #include "vmm/log.h"
 #include "vmm/vcpu.h"
@@ -144,6 +145,18 @@ int arch_devices_init(struct vm *vm)
 		return ret;
 	}
 	vm->console = (struct console_input){.receive = uart_receive, .ctx = p->uart};
+	vm->boot_timer = boot_timer_create();
+	if (!vm->boot_timer) {
+		log_error("cannot create the boot timer: out of memory");
+		return -ENOMEM;
+	}
+	ret = bus_register(&vm->mmio, ARM64_BOOT_TIMER_BASE, BOOT_TIMER_SIZE, &boot_timer_ops,
+			   vm->boot_timer, "boot-timer");
+	if (ret) {
+		log_error("cannot place the boot timer at 0x%llx: %s", ARM64_BOOT_TIMER_BASE,
+			  strerror(-ret));
+		return ret;
+	}
 	return 0;
 }
 
@@ -156,6 +169,8 @@ void arch_devices_destroy(struct vm *vm)
 	vm->console = (struct console_input){0};
 	if (p->uart)
 		serial_8250_destroy(p->uart);
+	boot_timer_destroy(vm->boot_timer);
+	vm->boot_timer = NULL;
 	arm64_gic_destroy(&p->gic);
 	free(p->mpidr);
 	free(p);

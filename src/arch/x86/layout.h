@@ -8,8 +8,8 @@
  *   0x000e_0000  ACPI tables (RSDP first, where the guest also finds it by scanning)
  *   0x000f_fff0  the reset vector: a stub that resets the VM through the ACPI reset register
  *   0x0010_0000  kernel (bzImage protected-mode code; ELF at its own physical addresses)
- *   RAM up to 3 GiB; 3 GiB .. 4 GiB is the MMIO hole (IOAPIC, LAPIC, virtio-mmio); RAM beyond
- *   3 GiB continues at 4 GiB.
+ *   RAM up to 3 GiB; 3 GiB .. 4 GiB is the MMIO hole (boot timer, virtio-mmio, IOAPIC, LAPIC);
+ *   RAM beyond 3 GiB continues at 4 GiB.
  */
 #ifndef SKIFF_X86_LAYOUT_H
 #define SKIFF_X86_LAYOUT_H
@@ -34,6 +34,7 @@
 #define X86_HIMEM_START	      0x100000ULL
 #define X86_MMIO_HOLE_START   0xc0000000ULL
 #define X86_MMIO_HOLE_END     0x100000000ULL
+#define X86_BOOT_TIMER_ADDR   0xcffff000ULL /* devices/boot_timer.h: one page */
 #define X86_VIRTIO_MMIO_START 0xd0000000ULL /* virtio-mmio devices are placed from here, */
 #define X86_VIRTIO_MMIO_STRIDE 0x1000ULL    /* one page each */
 #define X86_IOAPIC_ADDR	      0xfec00000ULL

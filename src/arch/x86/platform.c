@@ -9,6 +9,7 @@
 #include "arch/x86/layout.h"
 #include "arch/x86/msr.h"
 #include "devices/acpi_pm.h"
+#include "devices/boot_timer.h"
 #include "devices/i8042.h"
 #include "devices/rtc_cmos.h"
 #include "devices/serial_8250.h"
@@ -167,7 +168,8 @@ int arch_devices_init(struct vm *vm)
 	p->i8042 = i8042_create(&p->kbd_irq, &vm->power);
 	p->rtc = rtc_cmos_create();
 	p->acpi_pm = acpi_pm_create(&vm->power);
-	if (!p->com1 || !p->i8042 || !p->rtc || !p->acpi_pm) {
+	vm->boot_timer = boot_timer_create();
+	if (!p->com1 || !p->i8042 || !p->rtc || !p->acpi_pm || !vm->boot_timer) {
 		log_error("cannot create the platform devices: out of memory");
 		return -ENOMEM;
 	}
@@ -179,6 +181,13 @@ int arch_devices_init(struct vm *vm)
 				"acpi-pm")) ||
 	    (ret = register_pio(vm, 0x80, 1, &post_port_ops, NULL, "post")))
 		return ret;
+	ret = bus_register(&vm->mmio, X86_BOOT_TIMER_ADDR, BOOT_TIMER_SIZE, &boot_timer_ops,
+			   vm->boot_timer, "boot-timer");
+	if (ret) {
+		log_error("cannot place the boot timer at 0x%llx: %s", X86_BOOT_TIMER_ADDR,
+			  strerror(-ret));
+		return ret;
+	}
 	vm->console = (struct console_input){.receive = com1_receive, .ctx = p->com1};
 	return 0;
 }
@@ -198,6 +207,8 @@ void arch_devices_destroy(struct vm *vm)
 		rtc_cmos_destroy(p->rtc);
 	if (p->acpi_pm)
 		acpi_pm_destroy(p->acpi_pm);
+	boot_timer_destroy(vm->boot_timer);
+	vm->boot_timer = NULL;
 	free(p);
 	vm->arch = NULL;
 }

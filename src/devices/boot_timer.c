@@ -1,0 +1,56 @@
+#include "devices/boot_timer.h"
+#include "vmm/log.h"
+#include "vmm/uptime.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { UNSET, RECORDING, RECORDED };
+
+struct boot_timer {
+	int state; /* UNSET -> RECORDING (one writer won) -> RECORDED (boot_us is valid) */
+	uint64_t boot_us;
+};
+
+struct boot_timer *boot_timer_create(void)
+{
+	return calloc(1, sizeof(struct boot_timer));
+}
+
+void boot_timer_destroy(struct boot_timer *bt)
+{
+	free(bt);
+}
+
+bool boot_timer_get_us(const struct boot_timer *bt, uint64_t *us)
+{
+	if (__atomic_load_n(&bt->state, __ATOMIC_ACQUIRE) != RECORDED)
+		return false;
+	*us = bt->boot_us;
+	return true;
+}
+
+static void boot_timer_read(void *opaque, uint64_t offset, void *data, uint32_t len)
+{
+	memset(data, 0, len);
+}
+
+static void boot_timer_write(void *opaque, uint64_t offset, const void *data, uint32_t len)
+{
+	struct boot_timer *bt = opaque;
+	uint64_t now = uptime_us();
+	int expected = UNSET;
+
+	if (offset != 0 || len != 1 || *(const uint8_t *)data != BOOT_TIMER_MAGIC)
+		return;
+	/* vCPUs may race here; only the first write counts. */
+	if (!__atomic_compare_exchange_n(&bt->state, &expected, RECORDING, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE))
+		return;
+	bt->boot_us = now;
+	__atomic_store_n(&bt->state, RECORDED, __ATOMIC_RELEASE);
+	log_info("guest boot time: %llu ms (to the first userspace write to the boot timer)",
+		 (unsigned long long)(now / 1000));
+}
+
+const struct bus_device_ops boot_timer_ops = {.read = boot_timer_read, .write = boot_timer_write};

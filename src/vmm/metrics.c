@@ -1,0 +1,384 @@
+/* The metrics line, built with jansson and written with one write() so that a reader of a FIFO
+ * sees whole lines. Key order is fixed (jansson keeps insertion order):
+ *
+ *   {"utc_timestamp_ms":N,"uptime_ms":N,
+ *    "vcpu":{"exits":{"io_in":N,...,"other":N},"per_vcpu":[{"io_in":N,...},...]},
+ *    "block":{"<disk id>":{"read_requests":N,...,"unsupported":N},...},
+ *    "net":{"<iface id>":{"rx_packets":N,...,"tx_errors":N},...},
+ *    "api":{"requests":N,"errors":N},
+ *    "boot_time_us":N|null,
+ *    "vmm":{"rss_bytes":N,"guest_resident_bytes":N,"metrics_write_failures":N}}
+ *
+ * Without an attached VM only utc_timestamp_ms, uptime_ms, api, boot_time_us (null) and vmm
+ * (without guest_resident_bytes) are there. */
+#include "vmm/metrics.h"
+#include "devices/boot_timer.h"
+#include "virtio/blk.h"
+#include "virtio/net.h"
+#include "virtio/virtio.h"
+#include "vmm/log.h"
+#include "vmm/uptime.h"
+#include "vmm/vcpu.h"
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+struct metrics {
+	int fd;
+	char path[256]; /* for the one log line about failed writes */
+
+	/* Serializes lines, and guards everything below. */
+	pthread_mutex_t lock;
+	pthread_cond_t wake; /* the flush thread's timer (CLOCK_MONOTONIC) and stop signal */
+	struct vm *vm;
+	unsigned period_ms;
+	bool has_thread, stop;
+	pthread_t thread;
+	uint64_t write_failures;
+
+	/* Counted by the API server's thread without the lock. */
+	uint64_t api_requests, api_errors;
+};
+
+static const char *const exit_names[VCPU_EXIT_NR] = {
+	[VCPU_EXIT_IO_IN] = "io_in",
+	[VCPU_EXIT_IO_OUT] = "io_out",
+	[VCPU_EXIT_MMIO_READ] = "mmio_read",
+	[VCPU_EXIT_MMIO_WRITE] = "mmio_write",
+	[VCPU_EXIT_HLT] = "hlt",
+	[VCPU_EXIT_INTR] = "intr",
+	[VCPU_EXIT_SYSTEM_EVENT] = "system_event",
+	[VCPU_EXIT_SHUTDOWN] = "shutdown",
+	[VCPU_EXIT_INTERNAL_ERROR] = "internal_error",
+	[VCPU_EXIT_FAIL_ENTRY] = "fail_entry",
+	[VCPU_EXIT_OTHER] = "other",
+};
+
+/* A FIFO is opened read-write and non-blocking: opening never waits for a reader, and a line the
+ * pipe cannot take fails at once (counted) instead of stalling the flush. */
+int metrics_create(struct metrics **out, const char *path, char *err, size_t err_len)
+{
+	struct metrics *m;
+	pthread_condattr_t ca;
+	struct stat st;
+	int fd;
+
+	if (stat(path, &st) == 0 && S_ISFIFO(st.st_mode))
+		fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	else
+		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+	if (fd < 0) {
+		int e = errno;
+
+		snprintf(err, err_len, "cannot open the metrics file %s: %s", path, strerror(e));
+		return -e;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m) {
+		close(fd);
+		snprintf(err, err_len, "out of memory");
+		return -ENOMEM;
+	}
+	m->fd = fd;
+	snprintf(m->path, sizeof(m->path), "%s", path);
+	pthread_mutex_init(&m->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&m->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	*out = m;
+	return 0;
+}
+
+static uint64_t load(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static void set_u64(json_t *obj, const char *key, uint64_t v)
+{
+	json_object_set_new(obj, key, json_integer((json_int_t)v));
+}
+
+static json_t *exits_json(const uint64_t *exits)
+{
+	json_t *o = json_object();
+
+	for (int k = 0; k < VCPU_EXIT_NR; k++)
+		set_u64(o, exit_names[k], exits[k]);
+	return o;
+}
+
+static json_t *vcpu_json(struct vm *vm)
+{
+	uint64_t total[VCPU_EXIT_NR] = {0}, one[VCPU_EXIT_NR];
+	json_t *o = json_object(), *per = json_array();
+
+	for (int i = 0; vm->vcpus && i < vm->nr_vcpus; i++) {
+		for (int k = 0; k < VCPU_EXIT_NR; k++) {
+			one[k] = load(&vm->vcpus[i].exits[k]);
+			total[k] += one[k];
+		}
+		json_array_append_new(per, exits_json(one));
+	}
+	json_object_set_new(o, "exits", exits_json(total));
+	json_object_set_new(o, "per_vcpu", per);
+	return o;
+}
+
+static json_t *blk_json(struct virtio_device *dev)
+{
+	struct virtio_blk_stats s;
+	json_t *o = json_object();
+
+	virtio_blk_get_stats(dev, &s);
+	set_u64(o, "read_requests", s.read_requests);
+	set_u64(o, "read_bytes", s.read_bytes);
+	set_u64(o, "write_requests", s.write_requests);
+	set_u64(o, "write_bytes", s.write_bytes);
+	set_u64(o, "flushes", s.flushes);
+	set_u64(o, "discards", s.discards);
+	set_u64(o, "write_zeroes", s.write_zeroes);
+	set_u64(o, "errors", s.errors);
+	set_u64(o, "unsupported", s.unsupported);
+	return o;
+}
+
+static json_t *net_json(struct virtio_device *dev)
+{
+	struct virtio_net_stats s;
+	json_t *o = json_object();
+
+	virtio_net_get_stats(dev, &s);
+	set_u64(o, "rx_packets", s.rx_packets);
+	set_u64(o, "rx_bytes", s.rx_bytes);
+	set_u64(o, "rx_dropped", s.rx_dropped);
+	set_u64(o, "rx_errors", s.rx_errors);
+	set_u64(o, "tx_packets", s.tx_packets);
+	set_u64(o, "tx_bytes", s.tx_bytes);
+	set_u64(o, "tx_dropped", s.tx_dropped);
+	set_u64(o, "tx_errors", s.tx_errors);
+	return o;
+}
+
+/* Disks and interfaces by their config id ("disk0", "net0" unless given). */
+static void devices_json(struct vm *vm, json_t *line)
+{
+	json_t *block = json_object(), *net = json_object();
+
+	for (int i = 0; i < vm->nr_virtio; i++) {
+		const struct vm_virtio_slot *s = &vm->virtio[i];
+		const char *key;
+
+		if (!s->dev)
+			continue;
+		key = s->id ? s->id : s->dev->name;
+		if (s->dev->ops->device_id == VIRTIO_ID_BLOCK)
+			json_object_set_new(block, key, blk_json(s->dev));
+		else if (s->dev->ops->device_id == VIRTIO_ID_NET)
+			json_object_set_new(net, key, net_json(s->dev));
+	}
+	json_object_set_new(line, "block", block);
+	json_object_set_new(line, "net", net);
+}
+
+static uint64_t rss_bytes(void)
+{
+	unsigned long size, resident;
+	FILE *f = fopen("/proc/self/statm", "re");
+	int n;
+
+	if (!f)
+		return 0;
+	n = fscanf(f, "%lu %lu", &size, &resident);
+	fclose(f);
+	return n == 2 ? (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
+static json_t *build_line(struct metrics *m)
+{
+	json_t *line = json_object(), *api = json_object(), *vmm = json_object();
+	struct vm *vm = m->vm;
+	struct timespec now;
+	uint64_t boot_us;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	set_u64(line, "utc_timestamp_ms",
+		(uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000);
+	set_u64(line, "uptime_ms", uptime_us() / 1000);
+	if (vm) {
+		json_object_set_new(line, "vcpu", vcpu_json(vm));
+		devices_json(vm, line);
+	}
+	set_u64(api, "requests", load(&m->api_requests));
+	set_u64(api, "errors", load(&m->api_errors));
+	json_object_set_new(line, "api", api);
+	if (vm && vm->boot_timer && boot_timer_get_us(vm->boot_timer, &boot_us))
+		set_u64(line, "boot_time_us", boot_us);
+	else
+		json_object_set_new(line, "boot_time_us", json_null());
+	set_u64(vmm, "rss_bytes", rss_bytes());
+	if (vm)
+		set_u64(vmm, "guest_resident_bytes", vm_guest_resident_bytes(vm));
+	set_u64(vmm, "metrics_write_failures", m->write_failures);
+	json_object_set_new(line, "vmm", vmm);
+	return line;
+}
+
+/* With m->lock held. */
+static int flush_locked(struct metrics *m)
+{
+	json_t *line = build_line(m);
+	char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	size_t len;
+	ssize_t n;
+	int ret = 0;
+
+	json_decref(line);
+	if (!text)
+		return -ENOMEM;
+	len = strlen(text);
+	text[len] = '\n'; /* json_dumps' terminating NUL becomes the newline; not a string now */
+	n = write(m->fd, text, len + 1);
+	if (n < 0)
+		ret = -errno;
+	else if ((size_t)n != len + 1)
+		ret = -EAGAIN; /* the FIFO took part of the line: its reader sees it cut */
+	free(text);
+	if (ret && m->write_failures++ == 0)
+		log_warn("metrics: cannot write to %s: %s; metrics go on, and further failures "
+			 "are only counted (vmm.metrics_write_failures)",
+			 m->path, strerror(-ret));
+	return ret;
+}
+
+int metrics_flush(struct metrics *m)
+{
+	int ret;
+
+	pthread_mutex_lock(&m->lock);
+	ret = flush_locked(m);
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}
+
+static void add_ms(struct timespec *t, unsigned ms)
+{
+	t->tv_sec += ms / 1000;
+	t->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (t->tv_nsec >= 1000000000L) {
+		t->tv_sec++;
+		t->tv_nsec -= 1000000000L;
+	}
+}
+
+static bool before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+static void *flush_thread(void *arg)
+{
+	struct metrics *m = arg;
+	struct timespec next, now;
+
+	pthread_setname_np(pthread_self(), "skiff-metrics");
+	pthread_mutex_lock(&m->lock);
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	add_ms(&next, m->period_ms);
+	while (!m->stop) {
+		int r = pthread_cond_timedwait(&m->wake, &m->lock, &next);
+
+		if (m->stop || r != ETIMEDOUT)
+			continue;
+		flush_locked(m);
+		add_ms(&next, m->period_ms);
+		/* After a long stall (a suspended host), one line, not a burst of them. */
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (before(&next, &now)) {
+			next = now;
+			add_ms(&next, m->period_ms);
+		}
+	}
+	pthread_mutex_unlock(&m->lock);
+	return NULL;
+}
+
+int metrics_attach(struct metrics *m, struct vm *vm, unsigned period_ms)
+{
+	sigset_t all, old;
+	int ret = 0;
+
+	pthread_mutex_lock(&m->lock);
+	if (m->vm) {
+		pthread_mutex_unlock(&m->lock);
+		return -EBUSY;
+	}
+	m->vm = vm;
+	m->period_ms = period_ms;
+	m->stop = false;
+	if (period_ms) {
+		/* The thread takes no signals: skiff's run loop reads them from a signalfd. */
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		ret = -pthread_create(&m->thread, NULL, flush_thread, m);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		m->has_thread = ret == 0;
+		if (ret) {
+			log_error("metrics: cannot start the flush thread: %s", strerror(-ret));
+			m->vm = NULL;
+		}
+	}
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}
+
+void metrics_detach(struct metrics *m)
+{
+	pthread_mutex_lock(&m->lock);
+	if (!m->vm) {
+		pthread_mutex_unlock(&m->lock);
+		return;
+	}
+	m->stop = true;
+	pthread_cond_signal(&m->wake);
+	pthread_mutex_unlock(&m->lock);
+	if (m->has_thread)
+		pthread_join(m->thread, NULL);
+	pthread_mutex_lock(&m->lock);
+	m->has_thread = false;
+	flush_locked(m);
+	m->vm = NULL;
+	pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_count_api_request(struct metrics *m, int status)
+{
+	if (!m)
+		return;
+	__atomic_fetch_add(&m->api_requests, 1, __ATOMIC_RELAXED);
+	if (status < 200 || status > 299)
+		__atomic_fetch_add(&m->api_errors, 1, __ATOMIC_RELAXED);
+}
+
+void metrics_destroy(struct metrics *m)
+{
+	if (!m)
+		return;
+	metrics_detach(m);
+	close(m->fd);
+	pthread_cond_destroy(&m->wake);
+	pthread_mutex_destroy(&m->lock);
+	free(m);
+}
