@@ -18,8 +18,6 @@ GUEST_KERNEL=$GUEST_IMAGE
 # How the guest finds the first virtio device: the device tree's virtio_mmio@a000000 node, SPI 16
 # (GIC INTID 48), edge (guest-init's virtio0_parent and /proc/interrupts lines).
 VIRTIO0_PARENT='a000000\.virtio_mmio' VIRTIO0_IRQ='GICv3 48 Edge'
-# The boot-timer device's address (guest-init writes 123 there with devmem: api-metrics).
-NESTED_BOOT_TIMER=0x09001000
 
 nested_qemu_cmd() {
 	QEMU_CMD=(qemu-system-aarch64

@@ -20,8 +20,6 @@ GUEST_KERNEL=$GUEST_BZIMAGE
 # How the guest finds the first virtio device: ACPI's LNRO0005 (instance 0), IOAPIC pin 5, edge
 # (guest-init's virtio0_parent and /proc/interrupts lines; virtio-scenarios.sh expects them).
 VIRTIO0_PARENT='LNRO0005:00' VIRTIO0_IRQ='IO-APIC 5-edge'
-# The boot-timer device's address (guest-init writes 123 there with devmem: api-metrics).
-NESTED_BOOT_TIMER=0xcffff000
 
 # nested_qemu_cmd CONSOLE_FILE INITRD APPEND: sets QEMU_CMD, the L1 command line.
 nested_qemu_cmd() {
