@@ -52,3 +52,87 @@ wait_for() {
 	done
 	echo "seen: /$1/" >&2
 }
+
+# --- the API scenarios (api-scenarios.sh): a client of the VMM's API socket ----------------------
+# $API_SOCK is the socket the scenario gives skiff (--api-sock), $BOOT_ARGS the guest command line
+# for PUT /boot-source, $GUEST_KERNEL and $GUEST_INITRD the guest's files in L1.
+# Every call prints "API: METHOD PATH -> STATUS" and the answer's body (if any) on stderr, and
+# leaves the body in $WORK/api.body (api_body prints it).
+#
+# api_call METHOD PATH [BODY [EXPECTED]]: one request with curl; EXPECTED is a shell pattern for
+# the HTTP status (204, 4??; default 2??); anything else fails the step, with the body.
+api_call() {
+	_m=$1 _p=$2 _b=${3-} _e=${4:-2??}
+	set -- -sS --max-time 15 --unix-socket "$API_SOCK" -X "$_m" -o "$WORK/api.body" -w '%{http_code}'
+	[ -z "$_b" ] || set -- "$@" -H 'Content-Type: application/json' --data-binary "$_b"
+	: >"$WORK/api.body"
+	_s=$(curl "$@" "http://localhost$_p" 2>"$WORK/api.err") || _s="curl failed ($?): $(cat "$WORK/api.err")"
+	echo "API: $_m $_p -> $_s $(head -c 300 "$WORK/api.body" | tr '\n' ' ')" >&2
+	# shellcheck disable=SC2254 # the pattern is the caller's
+	case $_s in
+	$_e) ;;
+	*) die "$_m $_p: status $_s, expected $_e: $(head -c 300 "$WORK/api.body")" ;;
+	esac
+}
+api_body() { cat "$WORK/api.body"; }
+api_get() { api_call GET "$1" '' "${2:-200}"; }
+api_put() { api_call PUT "$1" "$2" "${3:-204}"; }
+api_patch() { api_call PATCH "$1" "$2" "${3:-204}"; }
+# api_fault METHOD PATH BODY [EXPECTED]: a request that must be refused (default 400) with a
+# {"fault_message": "..."} body.
+api_fault() {
+	api_call "$1" "$2" "$3" "${4:-400}"
+	api_body | grep -Eq '"fault_message" *: *"[^"]' ||
+		die "$1 $2: no fault_message in the answer: $(head -c 300 "$WORK/api.body")"
+}
+# json_str KEY: the string value of KEY in the JSON on stdin (the first; no jq in L1)
+json_str() { tr -d '\n' | grep -o "\"$1\" *: *\"[^\"]*\"" | head -n1 | sed 's/^[^:]*: *"//; s/"$//'; }
+# json_num KEY: the number value of KEY in the JSON on stdin (the first)
+json_num() { tr -d '\n' | grep -o "\"$1\" *: *-\{0,1\}[0-9][0-9.]*" | head -n1 | sed 's/^[^:]*: *//'; }
+# api_state_is STATE: GET / answers {"state": STATE} ("Not started", "Running", "Paused")
+api_state_is() {
+	api_get /
+	_st=$(api_body | json_str state)
+	[ "$_st" = "$1" ] || die "GET /: state \"$_st\", expected \"$1\""
+	echo "ok: state $1" >&2
+}
+# wait_api [SECONDS]: wait until skiff listens on $API_SOCK (default 20 s)
+wait_api() {
+	n=$((${1:-20} * 5))
+	until [ -S "$API_SOCK" ] && curl -sS --max-time 5 --unix-socket "$API_SOCK" -o /dev/null \
+		http://localhost/ 2>/dev/null; do
+		kill -0 "$SKIFF_PID" 2>/dev/null || die "the VMM ended before its API socket answered"
+		n=$((n - 1))
+		[ "$n" -gt 0 ] || die "no API socket at $API_SOCK after ${1:-20} s"
+		usleep 200000
+	done
+	echo "API socket up: $API_SOCK" >&2
+}
+# api_boot_source: PUT /boot-source with the guest's kernel, initrd and $BOOT_ARGS (plus $1)
+api_boot_source() {
+	api_put /boot-source "{\"kernel_image_path\": \"$GUEST_KERNEL\", \"initrd_path\": \"$GUEST_INITRD\", \"boot_args\": \"$BOOT_ARGS${1:+ $1}\"}"
+}
+# api_drive ID FILE [RO]: PUT /drives/ID, not the root device; RO true for read-only
+api_drive() {
+	api_put "/drives/$1" "{\"drive_id\": \"$1\", \"path_on_host\": \"$2\", \"is_root_device\": false, \"is_read_only\": ${3:-false}}"
+}
+# signal_guest FILE WORD: write WORD (and a newline) at the start of a control disk image the
+# guest polls with O_DIRECT reads (guest-init's wait_word), keeping the image's size
+signal_guest() {
+	printf '%s\n' "$2" | dd of="$1" bs=512 conv=notrunc,sync 2>/dev/null
+	sync
+	echo "signalled the guest: $2" >&2
+}
+# expect_no_socket: the VMM removed its API socket when it ended
+expect_no_socket() {
+	[ ! -e "$API_SOCK" ] || die "the API socket $API_SOCK is still there after the VMM ended"
+	echo "ok: API socket removed" >&2
+}
+# count_lines ERE: how many lines of the VMM's output match
+count_lines() { log_lines | grep -Ec -- "$1" || true; }
+# now_s: L1's uptime in seconds (fractional)
+now_s() { cut -d' ' -f1 /proc/uptime; }
+# last_tick: the number of the guest's last "tick N uptime=U" line (api-pause-resume)
+last_tick() { log_lines | sed -n 's/^SKIFF-GUEST: tick \([0-9]*\) uptime=[0-9.]*$/\1/p' | tail -n1; }
+# tick_uptime N: the guest uptime on its tick N line
+tick_uptime() { log_lines | sed -n "s/^SKIFF-GUEST: tick $1 uptime=\\([0-9.]*\\)\$/\\1/p" | head -n1; }

@@ -94,3 +94,7 @@ scenario memory-above-4g 60
 # The virtio scenarios, shared with arm64.
 # shellcheck source=virtio-scenarios.sh
 . "$here/virtio-scenarios.sh"
+
+# The API scenarios (skiff --api-sock, --config-file), driven with curl in L1.
+# shellcheck source=api-scenarios.sh
+. "$here/api-scenarios.sh"

@@ -9,6 +9,10 @@ NESTED_SCENARIOS=$here/scenarios.sh
 NESTED_MAKE_ARGS=(STATIC=1 BUILD=build/static)	# how to build the static skiff ...
 NESTED_VMM_BIN=build/static/skiff		# ... and where it lands, relative to the repo
 NESTED_RAW_GUESTS=()
+# Dynamic tools for L1's steps (mkinitramfs-l1 --tool): the host's own, with their libraries.
+NESTED_L1_TOOLS=(/usr/bin/curl)
+NESTED_L1_TOOL_ROOT=/
+NESTED_L1_TOOL_LIBDIRS=(lib/x86_64-linux-gnu usr/lib/x86_64-linux-gnu)
 # Paths inside L1 (see mkinitramfs-l1), used by the scenarios; GUEST_KERNEL is the kernel the
 # shared scenarios (virtio-scenarios.sh) boot.
 GUEST_BZIMAGE=/guest/bzImage GUEST_VMLINUX=/guest/vmlinux GUEST_INITRD=/guest/initrd.cpio

@@ -1,0 +1,211 @@
+# tests/nested/api-scenarios.sh: the scenarios of skiff's Firecracker-compatible API, sourced by
+# scenarios.sh, in its format. skiff starts with no VM (`skiff --api-sock PATH`, or
+# `skiff run --api-sock PATH`); the `during` step configures and starts it with curl in L1 (the
+# api_* helpers of l1-steps.sh print "API: METHOD PATH -> STATUS body" lines and fail the step on
+# an unexpected status), checks what it answers, and tells the guest when it did something by
+# writing a word to a small control disk (drive "ctl") that the guest side polls (guest-init's
+# wait_word). `api` (see run) makes args skiff's whole command line and hands the guest command
+# line to the steps as $BOOT_ARGS; every API scenario also checks that skiff removed its socket.
+# shellcheck shell=bash
+
+# api_scenario NAME BOUND: a scenario driven through the API; $sock is its socket path in L1.
+api_scenario() {
+	scenario "$@"
+	api
+	sock=$L1_WORK/$1/api.sock
+	reject '^SKIFF-GUEST: FAILED'
+	reject '^SKIFF-GUEST: insmod failed'
+	before 'truncate -s 1M ctl.img'
+	after 'expect_no_socket'
+}
+# The usual configuration before InstanceStart: kernel, initrd, $BOOT_ARGS, 2 vCPUs, 256 MiB and
+# the control disk; a scenario adds its drives between api_setup and api_start.
+api_setup='wait_api && api_state_is "Not started" && api_boot_source &&
+	api_put /machine-config "{\"vcpu_count\": 2, \"mem_size_mib\": 256}" &&
+	api_drive ctl "$WORK/ctl.img"'
+api_start='api_put /actions "{\"action_type\": \"InstanceStart\"}"'
+
+# Configured and started with curl alone; then what must be refused once it runs; the guest's
+# power-off ends skiff (status 0) and its socket is gone.
+api_scenario api-boot 90
+	args --api-sock "$sock" --log-level info
+	during "$api_setup"
+	during 'api_get /machine-config
+		[ "$(api_body | json_num vcpu_count)" = 2 ] || die "GET /machine-config: vcpu_count is not 2"
+		[ "$(api_body | json_num mem_size_mib)" = 256 ] || die "GET /machine-config: mem_size_mib is not 256"'
+	during "$api_start"
+	during 'wait_for "^SKIFF-GUEST: api boot ready$" 60'
+	during 'api_state_is Running'
+	during 'api_get /; echo "id=$(api_body | json_str id) app_name=$(api_body | json_str app_name) vmm_version=$(api_body | json_str vmm_version)" >&2'
+	during 'api_fault PUT /actions "{\"action_type\": \"InstanceStart\"}"'
+	during 'api_fault PUT /boot-source "{\"kernel_image_path\": \"$GUEST_KERNEL\"}"'
+	during 'api_fault PUT /machine-config "{\"vcpu_count\": 1, \"mem_size_mib\": 128}"'
+	during 'api_state_is Running'
+	during 'signal_guest ctl.img stop'
+	expect '^SKIFF-GUEST: cpus=2$'
+	range memtotal_kb 200000 262144
+	expect '^SKIFF-GUEST: got stop$'
+	expect '^SKIFF-STEP during\| API: PUT /actions -> 204'
+	expect '^SKIFF-STEP during\| ok: state Running$'
+	expect '^SKIFF-STEP during\| id=[^ ]+ app_name=[^ ]+ vmm_version=[^ ]+$'
+	expect '^SKIFF-STEP after\| ok: API socket removed$'
+
+# PATCH /vm pauses the vCPUs: no tick line for 5 s, GET / says Paused; after the resume ticks
+# come again, and the guest's uptime moved by much less than the paused time (skiff restores the
+# guest clock at the resume). `skiff run --api-sock` is the other spelling of the command.
+api_scenario api-pause-resume 120
+	args run --api-sock "$sock" --log-level info
+	during "$api_setup"
+	during "$api_start"
+	during 'wait_for "^SKIFF-GUEST: tick 10 " 90'
+	during 'api_patch /vm "{\"state\": \"Paused\"}"
+		t0=$(now_s)
+		api_state_is Paused
+		sleep 1
+		k=$(last_tick)
+		n1=$(count_lines "^SKIFF-GUEST: tick ")
+		sleep 5
+		n2=$(count_lines "^SKIFF-GUEST: tick ")
+		[ "$n2" = "$n1" ] || die "$((n2 - n1)) tick lines came while the VM was paused"
+		echo "paused: no tick line in 6 s (last tick $k)" >&2'
+	during 'api_patch /vm "{\"state\": \"Resumed\"}"
+		t1=$(now_s)
+		api_state_is Running
+		wait_for "^SKIFF-GUEST: tick $((k + 3)) " 20
+		u0=$(tick_uptime $((k - 1)))
+		u1=$(tick_uptime $((k + 1)))
+		[ -n "$u0" ] && [ -n "$u1" ] || die "no uptime for ticks $((k - 1)) and $((k + 1))"
+		echo "pause: L1 paused $t0 .. $t1; guest uptime tick $((k - 1)) $u0, tick $((k + 1)) $u1" >&2
+		awk -v h0="$t0" -v h1="$t1" -v g0="$u0" -v g1="$u1" "BEGIN { exit !(g1 - g0 < h1 - h0 - 3) }" ||
+			die "the guest clock jumped: it moved $u0 -> $u1 across a pause of $t0 -> $t1"
+		echo "pause: ok, the guest clock did not jump" >&2'
+	during 'signal_guest ctl.img stop'
+	expect '^SKIFF-GUEST: cpus=2$'
+	expect '^SKIFF-STEP during\| ok: state Paused$'
+	expect '^SKIFF-STEP during\| pause: ok'
+	expect '^SKIFF-GUEST: ticks done'
+
+# PATCH /drives/data after boot: the same disk now has image B's size and content (read with
+# O_DIRECT). A missing file or an unknown drive is refused, and the images are left alone.
+api_scenario api-drive-swap 90
+	args --api-sock "$sock" --log-level info
+	before 'truncate -s 1M a.img && put a.img 0 daA 1024 && truncate -s 2M b.img && put b.img 0 dbB 2048'
+	during "$api_setup"' && api_drive data "$WORK/a.img"'
+	during "$api_start"
+	during 'wait_for "^SKIFF-GUEST: swap ready$" 60'
+	during 'api_fault PATCH /drives/data "{\"drive_id\": \"data\", \"path_on_host\": \"$WORK/nosuch.img\"}"'
+	during 'api_fault PATCH /drives/nosuch "{\"drive_id\": \"nosuch\", \"path_on_host\": \"$WORK/b.img\"}"'
+	during 'api_patch /drives/data "{\"drive_id\": \"data\", \"path_on_host\": \"$WORK/b.img\"}"'
+	during 'signal_guest ctl.img swapped'
+	expect '^SKIFF-GUEST: data_sectors_before=2048$'
+	expect '^SKIFF-GUEST: before_content=A$'
+	expect '^SKIFF-GUEST: data_sectors_after=4096$'
+	expect '^SKIFF-GUEST: after_content=B$'
+	after 'expect_pattern a.img 0 daA 1024 && expect_pattern b.img 0 dbB 2048'
+
+# PUT /metrics before the start; FlushMetrics once the guest (guest-init, at its start) wrote the boot timer: a JSON line
+# with the vCPU, block and boot-time figures, exits counted; skiff writes a last line as it ends.
+api_scenario api-metrics 90
+	args --api-sock "$sock" --log-level info
+	before ': >metrics.json'
+	during 'wait_api && api_put /metrics "{\"metrics_path\": \"$WORK/metrics.json\"}"'
+	during "$api_setup"
+	during "$api_start"
+	during 'wait_for "^SKIFF-GUEST: metrics ready$" 60'
+	during 'n0=$(wc -l <metrics.json)
+		api_put /actions "{\"action_type\": \"FlushMetrics\"}"
+		[ "$(wc -l <metrics.json)" -gt "$n0" ] || die "FlushMetrics wrote no line to metrics.json"
+		line=$(tail -n1 metrics.json)
+		echo "metrics: $(echo "$line" | head -c 600)" >&2
+		case $line in "{"*"}") ;; *) die "the metrics line is not a JSON object" ;; esac
+		for key in vcpu block boot_time_us; do
+			echo "$line" | grep -q "\"$key\"" || die "no \"$key\" in the metrics line"
+		done
+		echo "$line" | grep -Eq "\"[a-z_]*exit[a-z_]*\" *: *[1-9]" || die "no non-zero exit counter in the metrics line"
+		bt=$(echo "$line" | json_num boot_time_us)
+		[ -n "$bt" ] && [ "$bt" != 0 ] || die "boot_time_us is \"$bt\" after the guest wrote the boot timer"
+		echo "metrics: ok (boot_time_us=$bt)" >&2'
+	during 'signal_guest ctl.img stop'
+	reject 'SKIFF-GUEST: boot timer:'
+	expect 'skiff: info: guest boot time: '
+	expect '^SKIFF-STEP during\| metrics: ok'
+	after '[ "$(wc -l <metrics.json)" -ge 2 ] || die "metrics.json has $(wc -l <metrics.json) line(s): no last line at the end"'
+	after 'grep -v "^{.*}$" metrics.json | head -n1 | grep . && die "metrics.json has a line that is not a JSON object" || true'
+
+# SendCtrlAltDel (x86_64: the i8042): the guest's init gets SIGINT and powers off.
+if [ "$NESTED_ARCH" = x86_64 ]; then
+api_scenario api-ctrl-alt-del 90
+	args --api-sock "$sock" --log-level info
+	during "$api_setup"
+	during "$api_start"
+	during 'wait_for "^SKIFF-GUEST: ctrl-alt-del ready$" 60 && sleep 1'
+	during 'api_put /actions "{\"action_type\": \"SendCtrlAltDel\"}"'
+	expect '^SKIFF-GUEST: got ctrl-alt-del$'
+	expect '^SKIFF-GUEST: about to power off$'
+fi
+
+# Bad requests while the VM runs, each refused with a 4xx and a fault_message (those that name
+# "Paused" would pause the VM if skiff took them), a client that sends nothing is dropped and
+# does not block the others; the VM keeps running and powers off normally.
+api_scenario api-bad-input 150
+	args --api-sock "$sock" --log-level info
+	during "$api_setup"
+	during "$api_start"
+	during 'wait_for "^SKIFF-GUEST: bad input ready$" 60'
+	during 'api_fault PATCH /vm "{\"state\": \"Paused\"" "4??"'
+	during 'api_fault PATCH /vm "{\"state\": \"Paused\", \"bogus\": 1}" "4??"'
+	during 'api_fault PATCH /vm "{\"state\": 1}" "4??"'
+	during 'api_fault PATCH /vm "[\"Paused\"]" "4??"'
+	during 'api_fault PUT /actions "{\"action_type\": \"Explode\"}" "4??"'
+	during 'api_fault PUT /actions "" "4??"'
+	during 'awk "BEGIN { printf \"{\\\"state\\\": \\\"Paused\\\", \\\"pad\\\": \\\"\"; for (i = 0; i < 61440; i++) printf \"x\"; printf \"\\\"}\" }" >big.json
+		api_fault PATCH /vm @big.json "4??"'
+	during 'api_fault GET /nosuch "" "4??"'
+	during 'api_fault PUT /nosuch "{}" "4??"'
+	during 'api_fault DELETE / "" "4??"'
+	during 'api_fault PUT /drives/nosuch "{\"drive_id\": \"other\", \"path_on_host\": \"$WORK/ctl.img\", \"is_root_device\": false, \"is_read_only\": false}" "4??"'
+	during 'curl -sS --max-time 15 --unix-socket "$API_SOCK" -i "gopher://localhost/_GARBAGE%0D%0A%0D%0A" >garbage.out 2>&1 || true
+		echo "garbage: $(head -n1 garbage.out)" >&2
+		grep -q "^HTTP/1\.[01] 4[0-9][0-9]" garbage.out || die "a garbage request got no 4xx: $(head -c 200 garbage.out)"
+		grep -q "\"fault_message\"" garbage.out || die "a garbage request got no fault_message"'
+	during 'curl -sS --max-time 15 --unix-socket "$API_SOCK" -o hdr.out -w "%{http_code}" -H "X-Big: $(awk "BEGIN { for (i = 0; i < 10240; i++) printf \"h\" }")" http://localhost/ >hdr.code 2>&1 || true
+		echo "API: GET / with a 10 KiB header -> $(cat hdr.code)" >&2
+		case $(cat hdr.code) in 4??) ;; *) die "a 10 KiB header got $(cat hdr.code)" ;; esac'
+	during 's0=$(now_s)
+		(sleep 60 | curl -sS --max-time 70 --unix-socket "$API_SOCK" telnet://localhost >silent.out 2>&1; echo "$? $(now_s)" >silent.rc) &
+		sleep 1
+		api_state_is Running
+		echo "ok: the API answers while a silent client is connected" >&2
+		i=0
+		while [ ! -s silent.rc ] && [ $i -lt 300 ]; do usleep 200000; i=$((i + 1)); done
+		[ -s silent.rc ] || die "the silent client was not dropped in 60 s"
+		s1=$(cut -d" " -f2 silent.rc)
+		awk -v a="$s0" -v b="$s1" "BEGIN { exit !(b - a < 55) }" || die "the silent client was dropped only after $s0 -> $s1 (its input ended at 60 s)"
+		echo "ok: the silent client was dropped after $(awk -v a="$s0" -v b="$s1" "BEGIN { printf \"%.1f\", b - a }") s" >&2'
+	during 'api_state_is Running'
+	during 'signal_guest ctl.img stop'
+	expect '^SKIFF-GUEST: got stop$'
+	expect '^SKIFF-STEP during\| ok: the silent client was dropped'
+	expect '^SKIFF-GUEST: about to power off$'
+
+# `skiff run --config-file FILE --no-api`: one JSON document instead of the API; no socket.
+scenario config-file 90
+	api
+	reject '^SKIFF-GUEST: FAILED'
+	before 'truncate -s 1M data.img && put data.img 0 cf1 1024'
+	before 'cat >vm.json <<JSON
+{
+  "boot-source": {"kernel_image_path": "$GUEST_KERNEL", "initrd_path": "$GUEST_INITRD",
+                  "boot_args": "$BOOT_ARGS"},
+  "machine-config": {"vcpu_count": 2, "mem_size_mib": 256},
+  "drives": [{"drive_id": "data", "path_on_host": "$WORK/data.img", "is_root_device": false,
+              "is_read_only": true}],
+  "network-interfaces": []
+}
+JSON'
+	args run --config-file "$L1_WORK/config-file/vm.json" --no-api --log-level info
+	expect '^SKIFF-GUEST: cpus=2$'
+	range memtotal_kb 200000 262144
+	expect '^SKIFF-GUEST: data_content=ok$'
+	after '[ -z "$(find /tmp -type s)" ] || die "a socket appeared with --no-api: $(find /tmp -type s)"'
+	after 'expect_pattern data.img 0 cf1 1024'
