@@ -93,3 +93,5 @@ scenario boot-quiet 60
 # The virtio scenarios, shared with x86_64 (there: $GUEST_KERNEL is $GUEST_IMAGE).
 # shellcheck source=../virtio-scenarios.sh
 . "$here/virtio-scenarios.sh"
+# shellcheck source=../api-scenarios.sh
+. "$here/api-scenarios.sh"

@@ -11,6 +11,10 @@ NESTED_SCENARIOS=$here/arch/arm64-scenarios.sh
 NESTED_MAKE_ARGS=(ARCH=arm64 STATIC=1 BUILD=build-arm64/static)
 NESTED_VMM_BIN=build-arm64/static/skiff
 NESTED_RAW_GUESTS=(build-arm64/static/guests/demo.bin) # built with skiff; /vmm/demo.bin in L1
+# curl for the API scenarios, from arm64 packages that arm64-setup unpacks (not installed).
+NESTED_L1_TOOLS=(/usr/bin/curl)
+NESTED_L1_TOOL_ROOT=$NESTED_CACHE/curl-root
+NESTED_L1_TOOL_LIBDIRS=(lib/aarch64-linux-gnu usr/lib/aarch64-linux-gnu lib usr/lib)
 # Paths inside L1 (see mkinitramfs-l1), used by the scenarios; GUEST_KERNEL is the kernel the
 # shared scenarios (virtio-scenarios.sh) boot.
 GUEST_IMAGE=/guest/Image GUEST_IMAGE_GZ=/guest/Image.gz GUEST_INITRD=/guest/initrd.cpio
