@@ -230,7 +230,13 @@ static void client_close(struct api_server *srv, int slot)
 {
 	struct api_client *c = srv->clients[slot];
 
+	char sink[4096];
+
 	epoll_ctl(srv->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
+	/* A UNIX socket closed with unread input resets its peer, which may then lose the answer
+	 * queued for it (a 400 for garbage, a 413): discard what is already there first. */
+	for (int i = 0; i < 64 && recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
+		;
 	close(c->fd);
 	http_parser_fini(&c->parser);
 	free(c->wbuf);
