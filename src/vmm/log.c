@@ -1,13 +1,12 @@
 #include "vmm/log.h"
+#include "vmm/output_file.h"
 #include "vmm/terminal.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -65,32 +64,12 @@ void log_set_show_origin(bool show)
 	__atomic_store_n(&show_origin, show, __ATOMIC_RELAXED);
 }
 
-/* A FIFO is opened read-write: that never blocks nor fails for want of a reader (Linux), and
- * with O_NONBLOCK a write the pipe cannot take fails with EAGAIN instead of waiting. */
-static int open_destination(const char *path, char *err, size_t err_len)
-{
-	struct stat st;
-	int fd;
-
-	if (stat(path, &st) == 0 && S_ISFIFO(st.st_mode))
-		fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-	else
-		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
-	if (fd < 0) {
-		int e = errno;
-
-		snprintf(err, err_len, "cannot open %s: %s", path, strerror(e));
-		return -e;
-	}
-	return fd;
-}
-
 int log_set_path(const char *path, char *err, size_t err_len)
 {
 	int fd = -1, old;
 
 	if (path) {
-		fd = open_destination(path, err, err_len);
+		fd = output_file_open(path, "", err, err_len);
 		if (fd < 0)
 			return fd;
 	}

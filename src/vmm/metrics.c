@@ -17,12 +17,12 @@
 #include "virtio/net.h"
 #include "virtio/virtio.h"
 #include "vmm/log.h"
+#include "vmm/output_file.h"
 #include "vmm/uptime.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
@@ -30,7 +30,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -65,25 +64,15 @@ static const char *const exit_names[VCPU_EXIT_NR] = {
 	[VCPU_EXIT_OTHER] = "other",
 };
 
-/* A FIFO is opened read-write and non-blocking: opening never waits for a reader, and a line the
- * pipe cannot take fails at once (counted) instead of stalling the flush. */
+/* A line a FIFO cannot take fails at once and is counted (vmm/output_file.h). */
 int metrics_create(struct metrics **out, const char *path, char *err, size_t err_len)
 {
 	struct metrics *m;
 	pthread_condattr_t ca;
-	struct stat st;
-	int fd;
+	int fd = output_file_open(path, "the metrics file ", err, err_len);
 
-	if (stat(path, &st) == 0 && S_ISFIFO(st.st_mode))
-		fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-	else
-		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
-	if (fd < 0) {
-		int e = errno;
-
-		snprintf(err, err_len, "cannot open the metrics file %s: %s", path, strerror(e));
-		return -e;
-	}
+	if (fd < 0)
+		return fd;
 	m = calloc(1, sizeof(*m));
 	if (!m) {
 		close(fd);
