@@ -26,6 +26,10 @@ int arch_vm_init(struct vm *vm);
 int arch_devices_init(struct vm *vm);
 void arch_devices_destroy(struct vm *vm);
 
+/* Where the boot-timer device (devices/boot_timer.h) lives: a page of the MMIO space that is
+ * neither RAM nor another device's. */
+uint64_t arch_boot_timer_base(void);
+
 /* Where virtio-mmio device number `index` (0, 1, ...) lives and the interrupt line it raises,
  * numbered as KVM_IRQFD numbers GSIs. Returns 0, or -ENOSPC when the platform has no more. */
 int arch_virtio_mmio_slot(int index, uint64_t *base, uint32_t *gsi);

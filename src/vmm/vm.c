@@ -1,5 +1,6 @@
 #include "vmm/vm.h"
 #include "arch/arch.h"
+#include "devices/boot_timer.h"
 #include "virtio/devices.h"
 #include "vmm/log.h"
 #include "vmm/vcpu.h"
@@ -238,6 +239,26 @@ uint64_t vm_guest_resident_bytes(struct vm *vm)
 	return resident;
 }
 
+/* The boot timer: where the guest's userspace says it is up (metrics' boot time), on every
+ * architecture at the page the arch names. */
+static int attach_boot_timer(struct vm *vm)
+{
+	uint64_t base = arch_boot_timer_base();
+	int ret;
+
+	vm->boot_timer = boot_timer_create();
+	if (!vm->boot_timer) {
+		log_error("cannot create the boot timer: out of memory");
+		return -ENOMEM;
+	}
+	ret = bus_register(&vm->mmio, base, BOOT_TIMER_SIZE, &boot_timer_ops, vm->boot_timer,
+			   "boot-timer");
+	if (ret)
+		log_error("cannot place the boot timer at 0x%llx: %s", (unsigned long long)base,
+			  strerror(-ret));
+	return ret;
+}
+
 static int map_memory(struct vm *vm)
 {
 	struct guest_region layout[GUEST_MEM_MAX_REGIONS];
@@ -326,6 +347,9 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	ret = arch_devices_init(vm);
 	if (ret)
 		goto fail;
+	ret = attach_boot_timer(vm);
+	if (ret)
+		goto fail;
 	ret = virtio_devices_create(vm);
 	if (ret)
 		goto fail;
@@ -372,6 +396,8 @@ void vm_destroy(struct vm *vm)
 	vm->nr_vcpus = 0;
 	virtio_devices_destroy(vm);
 	arch_devices_destroy(vm);
+	boot_timer_destroy(vm->boot_timer);
+	vm->boot_timer = NULL;
 	bus_destroy(&vm->pio);
 	bus_destroy(&vm->mmio);
 	if (vm->fd >= 0)

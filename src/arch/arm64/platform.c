@@ -9,7 +9,6 @@
 #include "arch/arm64/gic.h"
 #include "arch/arm64/image.h"
 #include "arch/arm64/layout.h"
-#include "devices/boot_timer.h"
 #include "devices/pl061.h"
 #include "devices/serial_8250.h"
 #include "vmm/log.h"
@@ -154,18 +153,6 @@ int arch_devices_init(struct vm *vm)
 		return ret;
 	}
 	vm->console = (struct console_input){.receive = uart_receive, .ctx = p->uart};
-	vm->boot_timer = boot_timer_create();
-	if (!vm->boot_timer) {
-		log_error("cannot create the boot timer: out of memory");
-		return -ENOMEM;
-	}
-	ret = bus_register(&vm->mmio, ARM64_BOOT_TIMER_BASE, BOOT_TIMER_SIZE, &boot_timer_ops,
-			   vm->boot_timer, "boot-timer");
-	if (ret) {
-		log_error("cannot place the boot timer at 0x%llx: %s", ARM64_BOOT_TIMER_BASE,
-			  strerror(-ret));
-		return ret;
-	}
 	if (!vm->cfg->kernel_path)
 		return 0;
 	vm_irq_line_init(vm, &p->gpio_irq, ARM64_GPIO_SPI);
@@ -191,8 +178,6 @@ void arch_devices_destroy(struct vm *vm)
 	vm->console = (struct console_input){0};
 	if (p->uart)
 		serial_8250_destroy(p->uart);
-	boot_timer_destroy(vm->boot_timer);
-	vm->boot_timer = NULL;
 	pl061_destroy(p->gpio);
 	pthread_mutex_destroy(&p->keys_lock);
 	arm64_gic_destroy(&p->gic);
@@ -501,4 +486,9 @@ int arch_send_ctrl_alt_del(struct vm *vm, char *err, size_t err_len)
 		key_step(p->gpio, lines[i], false);
 	pthread_mutex_unlock(&p->keys_lock);
 	return 0;
+}
+
+uint64_t arch_boot_timer_base(void)
+{
+	return ARM64_BOOT_TIMER_BASE;
 }

@@ -10,7 +10,6 @@
 #include "arch/x86/layout.h"
 #include "arch/x86/msr.h"
 #include "devices/acpi_pm.h"
-#include "devices/boot_timer.h"
 #include "devices/i8042.h"
 #include "devices/rtc_cmos.h"
 #include "devices/serial_8250.h"
@@ -173,8 +172,7 @@ int arch_devices_init(struct vm *vm)
 	p->i8042 = i8042_create(&p->kbd_irq, &vm->power);
 	p->rtc = rtc_cmos_create();
 	p->acpi_pm = acpi_pm_create(&vm->power);
-	vm->boot_timer = boot_timer_create();
-	if (!p->com1 || !p->i8042 || !p->rtc || !p->acpi_pm || !vm->boot_timer) {
+	if (!p->com1 || !p->i8042 || !p->rtc || !p->acpi_pm) {
 		log_error("cannot create the platform devices: out of memory");
 		return -ENOMEM;
 	}
@@ -186,13 +184,6 @@ int arch_devices_init(struct vm *vm)
 				"acpi-pm")) ||
 	    (ret = register_pio(vm, 0x80, 1, &post_port_ops, NULL, "post")))
 		return ret;
-	ret = bus_register(&vm->mmio, X86_BOOT_TIMER_ADDR, BOOT_TIMER_SIZE, &boot_timer_ops,
-			   vm->boot_timer, "boot-timer");
-	if (ret) {
-		log_error("cannot place the boot timer at 0x%llx: %s", X86_BOOT_TIMER_ADDR,
-			  strerror(-ret));
-		return ret;
-	}
 	vm->console = (struct console_input){.receive = com1_receive, .ctx = p->com1};
 	return 0;
 }
@@ -212,8 +203,6 @@ void arch_devices_destroy(struct vm *vm)
 		rtc_cmos_destroy(p->rtc);
 	if (p->acpi_pm)
 		acpi_pm_destroy(p->acpi_pm);
-	boot_timer_destroy(vm->boot_timer);
-	vm->boot_timer = NULL;
 	x86_clock_destroy(&p->clock);
 	free(p);
 	vm->arch = NULL;
@@ -423,4 +412,9 @@ int arch_send_ctrl_alt_del(struct vm *vm, char *err, size_t err_len)
 	else if (ret)
 		snprintf(err, err_len, "cannot press the keys: %s", strerror(-ret));
 	return ret;
+}
+
+uint64_t arch_boot_timer_base(void)
+{
+	return X86_BOOT_TIMER_ADDR;
 }
