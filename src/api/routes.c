@@ -168,7 +168,6 @@ static int patch_drive(struct call *c)
 		if (strcmp(d->id, up.drive_id) == 0)
 			snprintf(d->path, sizeof(d->path), "%s", up.path_on_host);
 	}
-	log_info("drive %s now backed by %s", up.drive_id, up.path_on_host);
 	return 204;
 }
 
@@ -182,10 +181,7 @@ static int patch_vm(struct call *c)
 		return 400;
 	ret = pause ? vm_pause(&c->in->vm, c->fault, sizeof(c->fault))
 		    : vm_resume(&c->in->vm, c->fault, sizeof(c->fault));
-	if (ret)
-		return 400;
-	log_info("microVM %s", pause ? "paused" : "resumed");
-	return 204;
+	return ret ? 400 : 204;
 }
 
 static int put_actions(struct call *c)

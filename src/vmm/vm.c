@@ -96,19 +96,27 @@ void vm_vcpu_exit(struct vm *vm, struct vcpu *vcpu)
 	pthread_mutex_unlock(&vm->pause_lock);
 }
 
+/* With pause_lock held: whether the VM may become paused (`pause`) or running. */
+static int pause_change_allowed(struct vm *vm, bool pause, char *err, size_t err_len)
+{
+	if (vm->stopping) {
+		snprintf(err, err_len, "the VM is stopping");
+		return -ESHUTDOWN;
+	}
+	if (vm->paused == pause) {
+		snprintf(err, err_len, "the VM is already %s", pause ? "paused" : "running");
+		return -EALREADY;
+	}
+	return 0;
+}
+
 int vm_pause(struct vm *vm, char *err, size_t err_len)
 {
 	int ret = 0;
 
 	pthread_mutex_lock(&vm->pause_api_lock);
 	pthread_mutex_lock(&vm->pause_lock);
-	if (vm->stopping) {
-		snprintf(err, err_len, "the VM is stopping");
-		ret = -ESHUTDOWN;
-	} else if (vm->paused) {
-		snprintf(err, err_len, "the VM is already paused");
-		ret = -EALREADY;
-	}
+	ret = pause_change_allowed(vm, true, err, err_len);
 	if (ret) {
 		pthread_mutex_unlock(&vm->pause_lock);
 		pthread_mutex_unlock(&vm->pause_api_lock);
@@ -144,13 +152,7 @@ int vm_resume(struct vm *vm, char *err, size_t err_len)
 
 	pthread_mutex_lock(&vm->pause_api_lock);
 	pthread_mutex_lock(&vm->pause_lock);
-	if (vm->stopping) {
-		snprintf(err, err_len, "the VM is stopping");
-		ret = -ESHUTDOWN;
-	} else if (!vm->paused) {
-		snprintf(err, err_len, "the VM is already running");
-		ret = -EALREADY;
-	}
+	ret = pause_change_allowed(vm, false, err, err_len);
 	pthread_mutex_unlock(&vm->pause_lock);
 	if (ret) {
 		pthread_mutex_unlock(&vm->pause_api_lock);
