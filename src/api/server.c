@@ -26,6 +26,7 @@
 #define WRITE_BACKLOG_MAX	(64 * 1024)
 #define ACCEPT_PAUSE_MS		100 /* after EMFILE and the like, before accepting again */
 #define LISTEN_BACKLOG		16
+#define LINGER_MS		1000 /* after a closing answer, how long to drain the client */
 
 struct api_client {
 	int fd;
@@ -34,6 +35,7 @@ struct api_client {
 	size_t wlen, woff, wcap; /* bytes queued, bytes of them sent, capacity */
 	bool eof;		 /* the client will send nothing more */
 	bool closing;		 /* answer what is queued, then close */
+	bool lingering;		 /* answered and shut down for writing: draining until EOF */
 	uint32_t events;	 /* the epoll mask registered */
 	int64_t deadline;	 /* CLOCK_MONOTONIC ms: dropped then without progress */
 };
@@ -230,13 +232,7 @@ static void client_close(struct api_server *srv, int slot)
 {
 	struct api_client *c = srv->clients[slot];
 
-	char sink[4096];
-
 	epoll_ctl(srv->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
-	/* A UNIX socket closed with unread input resets its peer, which may then lose the answer
-	 * queued for it (a 400 for garbage, a 413): discard what is already there first. */
-	for (int i = 0; i < 64 && recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
-		;
 	close(c->fd);
 	http_parser_fini(&c->parser);
 	free(c->wbuf);
@@ -257,9 +253,19 @@ static void client_settle(struct api_server *srv, int slot)
 	client_process(srv, c);
 	if (client_flush(srv, c) < 0)
 		goto gone;
-	if (c->closing && c->woff == c->wlen)
-		goto gone;
-	if (!c->closing && !c->eof && c->wlen - c->woff < WRITE_BACKLOG_MAX)
+	if (c->closing && c->woff == c->wlen && !c->lingering) {
+		/* A UNIX socket closed with unread input resets its peer, which may then lose the
+		 * answer (a 400 for garbage, a 413) while it is still sending. So: end our side,
+		 * and read and discard until the client closes too, for at most LINGER_MS. */
+		if (shutdown(c->fd, SHUT_WR) < 0)
+			goto gone;
+		c->lingering = true;
+		c->eof = false;
+		c->deadline = now_ms() + LINGER_MS;
+	}
+	if (c->lingering)
+		want = EPOLLIN;
+	else if (!c->closing && !c->eof && c->wlen - c->woff < WRITE_BACKLOG_MAX)
 		want |= EPOLLIN;
 	if (c->woff < c->wlen)
 		want |= EPOLLOUT;
@@ -282,6 +288,16 @@ static void client_event(struct api_server *srv, int slot, uint32_t events)
 
 	if (events & EPOLLERR)
 		goto gone;
+	if (c->lingering) {
+		char sink[4096];
+		ssize_t n;
+
+		while ((n = recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT)) > 0)
+			;
+		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+			goto gone;
+		return;
+	}
 	if ((events & EPOLLIN) && client_read(srv, c) < 0)
 		goto gone;
 	/* Hung up with nothing to read: nothing we queue can reach it. */
@@ -387,6 +403,10 @@ static void expire_clients(struct api_server *srv)
 
 		if (!c || now < c->deadline)
 			continue;
+		if (c->lingering) {
+			client_close(srv, i);
+			continue;
+		}
 		if (http_parser_partial(&c->parser) && c->woff == c->wlen) {
 			char buf[512], *body = api_fault_body("the request did not arrive in time");
 			size_t n = http_format_response(buf, sizeof(buf), 408, body,
