@@ -5,7 +5,7 @@
 #include "config/vm_config.h"
 #include "version.h"
 #include "vmm/instance.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -4,7 +4,7 @@
 #include "virtio/blk.h"
 #include "virtio/devices.h"
 #include "vmm/instance.h"
-#include "vmm/log.h"
+#include "base/log.h"
 #include "vmm/metrics.h"
 
 #include <errno.h>

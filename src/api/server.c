@@ -4,7 +4,7 @@
  * WRITE_BACKLOG_MAX of answers unread, its further requests wait (and so does reading from it).
  * A client that makes no progress (no byte read or written) for idle_timeout_ms is dropped. */
 #include "api/server.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <jansson.h>

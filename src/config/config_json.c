@@ -1,5 +1,5 @@
 #include "config/config_json.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -1,5 +1,5 @@
 #include "devices/acpi_pm.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 #include <stdatomic.h>
 #include <stdint.h>

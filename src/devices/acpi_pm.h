@@ -11,7 +11,7 @@
 
 #include "arch/x86/layout.h"
 #include "bus/bus.h"
-#include "vmm/power.h"
+#include "base/power.h"
 
 /* Offsets into the device's range, which starts at X86_ACPI_PM_PORT. */
 #define ACPI_PM_LEN		 X86_ACPI_PM_LEN

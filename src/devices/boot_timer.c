@@ -1,6 +1,6 @@
 #include "devices/boot_timer.h"
-#include "vmm/log.h"
-#include "vmm/uptime.h"
+#include "base/log.h"
+#include "base/uptime.h"
 
 #include <stdlib.h>
 #include <string.h>

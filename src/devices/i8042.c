@@ -1,5 +1,5 @@
 #include "devices/i8042.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -13,8 +13,8 @@
 #define SKIFF_DEVICES_I8042_H
 
 #include "bus/bus.h"
-#include "vmm/irq.h"
-#include "vmm/power.h"
+#include "base/irq.h"
+#include "base/power.h"
 
 #include <stddef.h>
 #include <stdint.h>

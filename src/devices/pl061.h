@@ -8,7 +8,7 @@
 #define SKIFF_DEVICES_PL061_H
 
 #include "bus/bus.h"
-#include "vmm/irq.h"
+#include "base/irq.h"
 
 #include <stdbool.h>
 

@@ -1,5 +1,5 @@
 #include "devices/serial_8250.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -9,7 +9,7 @@
 #define SKIFF_DEVICES_SERIAL_8250_H
 
 #include "bus/bus.h"
-#include "vmm/irq.h"
+#include "base/irq.h"
 
 #include <stddef.h>
 #include <stdint.h>

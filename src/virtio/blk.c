@@ -1,8 +1,8 @@
 #include "virtio/blk.h"
 #include "virtio/blk_io.h"
 #include "virtio/virtio.h"
-#include "vmm/event_loop.h"
-#include "vmm/log.h"
+#include "base/event_loop.h"
+#include "base/log.h"
 
 #include <endian.h>
 #include <errno.h>

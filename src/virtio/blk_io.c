@@ -1,6 +1,6 @@
 #include "virtio/blk_io.h"
-#include "vmm/event_loop.h"
-#include "vmm/log.h"
+#include "base/event_loop.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <fcntl.h>

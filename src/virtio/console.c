@@ -15,8 +15,8 @@
  * kernel generation or the other. The guest starts with a 0x0 window and `stty` can set it. */
 #include "virtio/console.h"
 #include "virtio/virtio.h"
-#include "vmm/event_loop.h"
-#include "vmm/log.h"
+#include "base/event_loop.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -1,5 +1,5 @@
 #include "virtio/device.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -13,7 +13,7 @@
 #define SKIFF_VIRTIO_DEVICE_H
 
 #include "virtio/queue.h"
-#include "vmm/guest_mem.h"
+#include "base/guest_mem.h"
 
 #include <stdbool.h>
 #include <stdint.h>

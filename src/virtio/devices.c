@@ -6,7 +6,7 @@
 #include "virtio/net.h"
 #include "virtio/rng.h"
 #include "virtio/virtio.h"
-#include "vmm/log.h"
+#include "base/log.h"
 #include "vmm/vm.h"
 
 #include <errno.h>

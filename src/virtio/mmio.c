@@ -1,8 +1,8 @@
 #include "virtio/mmio.h"
 
 #include "virtio/virtio.h"
-#include "vmm/event_loop.h"
-#include "vmm/log.h"
+#include "base/event_loop.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <linux/kvm.h>

@@ -14,8 +14,8 @@
 #include "virtio/net.h"
 #include "virtio/tap.h"
 #include "virtio/virtio.h"
-#include "vmm/event_loop.h"
-#include "vmm/log.h"
+#include "base/event_loop.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <linux/if_tun.h>

@@ -10,7 +10,7 @@
 #ifndef SKIFF_VIRTIO_QUEUE_H
 #define SKIFF_VIRTIO_QUEUE_H
 
-#include "vmm/guest_mem.h"
+#include "base/guest_mem.h"
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -3,7 +3,7 @@
  * length says how many: a guest posting gigabytes gets a short answer, not a stalled worker. */
 #include "virtio/rng.h"
 #include "virtio/virtio.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 #include "virtio/tap.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <fcntl.h>

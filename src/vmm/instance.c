@@ -1,8 +1,8 @@
 #include "vmm/instance.h"
 #include "api/routes.h"
 #include "api/server.h"
-#include "vmm/kvm.h"
-#include "vmm/log.h"
+#include "base/kvm.h"
+#include "base/log.h"
 #include "vmm/metrics.h"
 
 #include <errno.h>

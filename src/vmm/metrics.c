@@ -16,9 +16,9 @@
 #include "virtio/blk.h"
 #include "virtio/net.h"
 #include "virtio/virtio.h"
-#include "vmm/log.h"
-#include "vmm/output_file.h"
-#include "vmm/uptime.h"
+#include "base/log.h"
+#include "base/output_file.h"
+#include "base/uptime.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 

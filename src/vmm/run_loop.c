@@ -4,8 +4,8 @@
  * bytes go to the guest console. When the console cannot take more input yet, the rest is kept
  * and offered again shortly: nothing typed is lost. On a terminal, Ctrl-A x quits. */
 #include "arch/arch.h"
-#include "vmm/log.h"
-#include "vmm/terminal.h"
+#include "base/log.h"
+#include "base/terminal.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 

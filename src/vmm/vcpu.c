@@ -1,6 +1,6 @@
 #include "vmm/vcpu.h"
 #include "arch/arch.h"
-#include "vmm/log.h"
+#include "base/log.h"
 #include "vmm/vm.h"
 
 #include <errno.h>

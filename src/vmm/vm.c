@@ -2,7 +2,7 @@
 #include "arch/arch.h"
 #include "devices/boot_timer.h"
 #include "virtio/devices.h"
-#include "vmm/log.h"
+#include "base/log.h"
 #include "vmm/vcpu.h"
 
 #include <errno.h>

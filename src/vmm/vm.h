@@ -7,10 +7,10 @@
 
 #include "bus/bus.h"
 #include "config/vm_config.h"
-#include "vmm/guest_mem.h"
-#include "vmm/irq.h"
-#include "vmm/kvm.h"
-#include "vmm/power.h"
+#include "base/guest_mem.h"
+#include "base/irq.h"
+#include "base/kvm.h"
+#include "base/power.h"
 
 #include <pthread.h>
 #include <stdbool.h>

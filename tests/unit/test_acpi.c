@@ -16,7 +16,7 @@
 
 #include "arch/x86/acpi.h"
 #include "arch/x86/layout.h"
-#include "vmm/guest_mem.h"
+#include "base/guest_mem.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -1,7 +1,7 @@
 /* The ACPI power device: the writes Linux makes for poweroff and reset, at the ports the FADT
  * names (arch/x86/layout.h), unsupported sleep states, and hostile accesses. */
 #include "devices/acpi_pm.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 #include <fcntl.h>
 #include <stdarg.h>

@@ -17,7 +17,7 @@
 
 #include "arch/arm64/image.h"
 #include "arch/arm64/layout.h"
-#include "vmm/guest_mem.h"
+#include "base/guest_mem.h"
 
 #define MiB	  (1ULL << 20)
 #define BODY_SIZE 0x3000

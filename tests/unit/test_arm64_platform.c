@@ -15,7 +15,7 @@
 #include "arch/arm64/layout.h"
 #include "config/vm_config.h"
 #include "virtio/virtio.h"
-#include "vmm/guest_mem.h"
+#include "base/guest_mem.h"
 
 static void test_irq_line_is_spi(void **state)
 {

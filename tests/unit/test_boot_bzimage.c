@@ -17,7 +17,7 @@
 #include "arch/x86/boot.h"
 #include "arch/x86/boot_params.h"
 #include "arch/x86/layout.h"
-#include "vmm/guest_mem.h"
+#include "base/guest_mem.h"
 
 #define MiB	     (1ULL << 20)
 #define PAYLOAD_SIZE 0x3000

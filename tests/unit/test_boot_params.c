@@ -10,8 +10,8 @@
 
 #include "arch/x86/boot_params.h"
 #include "arch/x86/layout.h"
-#include "vmm/guest_mem.h"
-#include "vmm/log.h"
+#include "base/guest_mem.h"
+#include "base/log.h"
 
 #define MiB (1ULL << 20)
 #define GiB (1ULL << 30)

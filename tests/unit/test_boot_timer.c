@@ -7,8 +7,8 @@
 #include <cmocka.h>
 
 #include "devices/boot_timer.h"
-#include "vmm/log.h"
-#include "vmm/uptime.h"
+#include "base/log.h"
+#include "base/uptime.h"
 
 #include <unistd.h>
 

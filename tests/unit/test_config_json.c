@@ -7,7 +7,7 @@
 
 #include "config/config_json.h"
 #include "config/vm_config.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -11,7 +11,7 @@
 
 #include "arch/x86/boot.h"
 #include "arch/x86/layout.h"
-#include "vmm/guest_mem.h"
+#include "base/guest_mem.h"
 
 #define MiB (1ULL << 20)
 

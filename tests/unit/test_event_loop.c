@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "vmm/event_loop.h"
+#include "base/event_loop.h"
 
 #include <errno.h>
 #include <pthread.h>

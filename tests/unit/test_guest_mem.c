@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "vmm/guest_mem.h"
+#include "base/guest_mem.h"
 
 #include <errno.h>
 

@@ -13,7 +13,7 @@
 #include "virtio/blk.h"
 #include "virtio/virtio.h"
 #include "virtio_driver.h"
-#include "vmm/log.h"
+#include "base/log.h"
 #include "vmm/metrics.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"

@@ -3,7 +3,7 @@
  * access patterns. Register values below come from the PC16550D datasheet, not from the
  * device's source. */
 #include "devices/serial_8250.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -12,8 +12,8 @@
 #include "virtio/devices.h"
 #include "virtio/virtio.h"
 #include "virtio_driver.h"
-#include "vmm/event_loop.h"
-#include "vmm/log.h"
+#include "base/event_loop.h"
+#include "base/log.h"
 #include "vmm/vm.h"
 
 #include <errno.h>

@@ -14,8 +14,8 @@
 #include "virtio/device.h"
 #include "virtio/mmio.h"
 #include "virtio/virtio.h"
-#include "vmm/event_loop.h"
-#include "vmm/guest_mem.h"
+#include "base/event_loop.h"
+#include "base/guest_mem.h"
 
 #include <errno.h>
 #include <poll.h>

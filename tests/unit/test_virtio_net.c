@@ -15,7 +15,7 @@
 #include "virtio/net.h"
 #include "virtio/virtio.h"
 #include "virtio_driver.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>

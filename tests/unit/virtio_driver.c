@@ -7,7 +7,7 @@
 
 #include "virtio_driver.h"
 #include "virtio/virtio.h"
-#include "vmm/event_loop.h"
+#include "base/event_loop.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -8,7 +8,7 @@
 #define SKIFF_TESTS_VIRTIO_DRIVER_H
 
 #include "virtio/device.h"
-#include "vmm/guest_mem.h"
+#include "base/guest_mem.h"
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
 #include "arch/arm64/gic.h"
 #include "arch/arm64/layout.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <linux/kvm.h>

@@ -6,7 +6,7 @@
 #ifndef SKIFF_ARM64_IMAGE_H
 #define SKIFF_ARM64_IMAGE_H
 
-#include "vmm/guest_mem.h"
+#include "base/guest_mem.h"
 
 #include <stddef.h>
 #include <stdint.h>

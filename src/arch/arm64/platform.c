@@ -11,7 +11,7 @@
 #include "arch/arm64/layout.h"
 #include "devices/pl061.h"
 #include "devices/serial_8250.h"
-#include "vmm/log.h"
+#include "base/log.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 

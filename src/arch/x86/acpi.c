@@ -9,7 +9,7 @@
 
 #include "arch/x86/aml.h"
 #include "arch/x86/layout.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 /* Tables are little-endian; so is every host skiff builds for, and the structs below are
  * filled in host byte order. */

@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#include "vmm/guest_mem.h"
+#include "base/guest_mem.h"
 
 /* xAPIC IDs are 8 bits, 0xff is the broadcast ID, and the I/O APIC takes the ID after the last
  * vCPU: vCPUs get 0..253, the I/O APIC 254. More would need x2APIC entries. */

@@ -12,7 +12,7 @@
 
 #include "arch/x86/boot_params.h"
 #include "arch/x86/layout.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 static int boot_file_open(struct x86_boot_file *f, const char *path, const char *what)
 {

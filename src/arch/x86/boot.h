@@ -13,7 +13,7 @@
 
 #include <linux/kvm.h>
 
-#include "vmm/guest_mem.h"
+#include "base/guest_mem.h"
 
 enum x86_entry_mode {
 	X86_ENTRY_REAL16, /* CS:IP = 0:entry, flat binaries */

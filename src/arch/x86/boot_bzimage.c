@@ -8,7 +8,7 @@
 
 #include "arch/x86/boot_params.h"
 #include "arch/x86/layout.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 #define BZIMAGE_MIN_VERSION    0x0206 /* cmdline_size */
 #define BZIMAGE_LOAD_ADDR      X86_HIMEM_START

@@ -12,7 +12,7 @@
 
 #include "arch/x86/boot_params.h"
 #include "arch/x86/layout.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 #define ELF_MAX_PHDRS		 64
 #define ELF_MAX_NOTE_BYTES	 (64 * 1024)

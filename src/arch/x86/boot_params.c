@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "arch/x86/layout.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 #define PAGE_SIZE 4096ULL
 

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vmm/guest_mem.h"
+#include "base/guest_mem.h"
 
 #define X86_SETUP_HDR_OFFSET 0x1f1
 #define X86_SETUP_HDR_MAGIC  0x53726448 /* "HdrS" at 0x202 */

@@ -1,5 +1,5 @@
 #include "arch/x86/clock.h"
-#include "vmm/log.h"
+#include "base/log.h"
 #include "vmm/vcpu.h"
 
 #include <errno.h>

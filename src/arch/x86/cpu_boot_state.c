@@ -9,7 +9,7 @@
 #include <sys/ioctl.h>
 
 #include "arch/x86/layout.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 #define CR0_PE	 (1ULL << 0)
 #define CR0_MP	 (1ULL << 1)

@@ -1,5 +1,5 @@
 #include "arch/x86/cpuid.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 #include "arch/x86/msr.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <linux/kvm.h>

@@ -13,7 +13,7 @@
 #include "devices/i8042.h"
 #include "devices/rtc_cmos.h"
 #include "devices/serial_8250.h"
-#include "vmm/log.h"
+#include "base/log.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 

@@ -1,6 +1,6 @@
-#include "vmm/log.h"
-#include "vmm/output_file.h"
-#include "vmm/terminal.h"
+#include "base/log.h"
+#include "base/output_file.h"
+#include "base/terminal.h"
 
 #include <errno.h>
 #include <pthread.h>

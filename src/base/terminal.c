@@ -1,4 +1,4 @@
-#include "vmm/terminal.h"
+#include "base/terminal.h"
 
 #include <signal.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
-#include "vmm/event_loop.h"
+#include "base/event_loop.h"
 
-#include "vmm/log.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -1,5 +1,5 @@
-#include "vmm/kvm.h"
-#include "vmm/log.h"
+#include "base/kvm.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-#include "vmm/uptime.h"
+#include "base/uptime.h"
 
 #include <time.h>
 
