@@ -11,6 +11,8 @@
 # bound is replaced by a fresh one that resumes at the boot it was running (bench.from=K on its
 # command line); a boot running in two dead L1s is given up. The counts of retried and lost
 # boots are printed next to the medians, and every L1's console is kept (l1-console.N.log).
+# BENCH_L1_PANIC_AT=K in the environment makes the first L1 panic (sysrq c) as it starts boot K,
+# to exercise that path.
 # shellcheck shell=bash
 
 BENCH_TRIES=3	# attempts of one boot in one L1 (bench/lib/l1.sh)
@@ -159,7 +161,7 @@ bench_l1_panic() {
 # L1 could not start benching (no /dev/kvm, ...): a retry would not help.
 bench_run_l1() {
 	local initrd=$1 bound=$2 slots=$((runs * ${#peers[@]})) from=0 boot=0
-	local console marks last quiet qemu_pid rc why running finished panic global
+	local console marks last quiet qemu_pid rc why running finished panic global panic_arg
 	local stall=$((bound + 90))
 	local -A deaths=()
 	: >"$out/bench.txt"
@@ -169,12 +171,14 @@ bench_run_l1() {
 		console=$out/l1-console.$boot.log
 		: >"$console"
 		global=$((180 + (slots - from) * (bound * BENCH_TRIES + 30)))
+		panic_arg=
+		[ "$boot" != 1 ] || [ -z "${BENCH_L1_PANIC_AT:-}" ] || panic_arg=" bench.panic=$BENCH_L1_PANIC_AT"
 		bench_note "L1 $boot: boots $from..$((slots - 1)) of ${slots} (console: $console)"
 		timeout -k 10 "$global" qemu-system-x86_64 \
 			-accel tcg,thread=multi -smp 2 -cpu EPYC,+svm,+npt -m 4G \
 			-nographic -no-reboot -monitor none -serial "file:$console" -net none \
 			-kernel "$KERNEL_BZIMAGE" -initrd "$initrd" \
-			-append "console=ttyS0 panic=-1 quiet bench.from=$from" </dev/null >"$out/qemu.$boot.log" 2>&1 &
+			-append "console=ttyS0 panic=-1 quiet bench.from=$from$panic_arg" </dev/null >"$out/qemu.$boot.log" 2>&1 &
 		qemu_pid=$!
 		why= last=-1 quiet=0
 		while kill -0 "$qemu_pid" 2>/dev/null; do

@@ -6,10 +6,10 @@
 # /bench/peers, so the VMMs alternate. L1 starts at slot bench.from=K of its kernel command line
 # (0 by default): a fresh L1 resumes where a dead one stopped (bench/lib/host.sh).
 # bench_attempt VMM RUN (the bench's) boots once, with the VMM's output in $log, its figures as
-# "KEY=VALUE..." lines in $lines, and sets status: ok; early (the guest never reached /init: the
-# VMM ended or hit the bound before that, the nested substrate's way of failing); failed (after
-# /init: not the substrate's doing, so not retried). An early attempt is tried again, up to
-# /bench/tries attempts in all.
+# "KEY=VALUE..." lines in $lines, and sets status: ok; early (the guest never reached /init, the
+# nested substrate's way of failing: see bench_not_reached); failed (the VMM's own failure, or
+# one after /init: not the substrate's doing, so not retried). An early attempt is tried again,
+# up to /bench/tries attempts in all.
 #
 # Console protocol (parsed by bench/lib/host.sh), on ttyS0:
 #   BENCH-L1 ready uptime=S | BENCH-L1 FAILED: reason
@@ -48,6 +48,25 @@ bench_l1_setup() {
 	echo "BENCH-L1 ready uptime=$(cut -d' ' -f1 /proc/uptime)"
 }
 
+# bench_not_reached RC WHAT: the attempt's guest never reached /init; was that the substrate
+# (status=early, tried again) or the VMM (status=failed, e.g. QEMU refusing its options)? The
+# substrate's ways: a guest reset (every VMM here ends on one, with status 0), a hang (killed at
+# the bound: 137), a triple fault or a KVM internal error that the VMM reports. RC: the VMM's
+# exit status; WHAT: words for the reason.
+bench_not_reached() {
+	reason="rc=$1${2:+ $2}: the guest never reached /init"
+	case $1 in
+	0 | 137) status=early ;;
+	*)
+		if grep -qiE 'triple fault|internal error|KVM_EXIT_SHUTDOWN' "$log"; then
+			status=early
+		else
+			status=failed reason="$reason: $(tr -d '\r' <"$log" | grep -v '^\s*$' | tail -n 1)"
+		fi
+		;;
+	esac
+}
+
 bench_now_ms() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
 
 # bench_show_log: the last lines of the attempt's VMM output, for the host's log.
@@ -58,9 +77,12 @@ bench_l1_slots() {
 	tries=$(cat /bench/tries)
 	peers=$(cat /bench/peers)
 	npeers=$(echo $peers | wc -w)
-	k=0
+	k=0 panic_at=
 	for arg in $(cat /proc/cmdline); do
-		case $arg in bench.from=*) k=${arg#bench.from=} ;; esac
+		case $arg in
+		bench.from=*) k=${arg#bench.from=} ;;
+		bench.panic=*) panic_at=${arg#bench.panic=} ;;
+		esac
 	done
 	log=/tmp/attempt.log lines=/tmp/attempt.lines
 	while [ "$k" -lt $((runs * npeers)) ]; do
@@ -69,6 +91,8 @@ bench_l1_slots() {
 		try=1
 		while :; do
 			echo "BENCH-START slot=$k vmm=$vmm run=$run try=$try"
+			# BENCH_L1_PANIC_AT (bench/lib/host.sh): die as the substrate's L1 sometimes does.
+			[ "$k" != "$panic_at" ] || echo c >/proc/sysrq-trigger
 			: >"$log"
 			: >"$lines"
 			status=failed reason=
