@@ -13,7 +13,9 @@
 # boots are printed next to the medians, and every L1's console is kept (l1-console.N.log).
 # BENCH_L1_PANIC_AT=K in the environment makes the first L1 panic (sysrq c) as it starts boot K,
 # to exercise that path.
-# shellcheck shell=bash
+# The caller sets repo (the repository), out (its output directory) and runs (boots per VMM);
+# bench_select_peers sets peers.
+# shellcheck shell=bash disable=SC2154
 
 BENCH_TRIES=3	# attempts of one boot in one L1 (bench/lib/l1.sh)
 BENCH_MAX_L1=8	# L1 boots in one bench run, at most
@@ -180,7 +182,7 @@ bench_run_l1() {
 			-kernel "$KERNEL_BZIMAGE" -initrd "$initrd" \
 			-append "console=ttyS0 panic=-1 quiet bench.from=$from$panic_arg" </dev/null >"$out/qemu.$boot.log" 2>&1 &
 		qemu_pid=$!
-		why= last=-1 quiet=0
+		why='' last=-1 quiet=0
 		while kill -0 "$qemu_pid" 2>/dev/null; do
 			sleep 5
 			if [ -n "$(bench_l1_panic "$console")" ]; then

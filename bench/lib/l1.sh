@@ -88,8 +88,8 @@ bench_warmup() {
 bench_l1_slots() {
 	runs=$(cat /bench/runs)
 	tries=$(cat /bench/tries)
-	peers=$(cat /bench/peers)
-	npeers=$(echo $peers | wc -w)
+	peers=$(tr '\n' ' ' </bench/peers)
+	npeers=$(echo "$peers" | wc -w)
 	k=0 panic_at=
 	for arg in $(cat /proc/cmdline); do
 		case $arg in
@@ -101,7 +101,7 @@ bench_l1_slots() {
 	bench_warmup
 	while [ "$k" -lt $((runs * npeers)) ]; do
 		run=$((k / npeers + 1))
-		vmm=$(echo $peers | cut -d' ' -f$((k % npeers + 1)))
+		vmm=$(echo "$peers" | cut -d' ' -f$((k % npeers + 1)))
 		try=1
 		while :; do
 			echo "BENCH-START slot=$k vmm=$vmm run=$run try=$try"
