@@ -1,6 +1,8 @@
 #include "vmm/vm.h"
 #include "arch/arch.h"
 #include "devices/boot_timer.h"
+#include "pci/host.h"
+#include "vmm/irq_routing.h"
 #include "virtio/devices.h"
 #include "base/log.h"
 #include "vmm/vcpu.h"
@@ -203,7 +205,7 @@ enum vm_stop_reason vm_stop_reason(struct vm *vm)
 static void irq_line_kvm(void *ctx, uint32_t gsi, bool level)
 {
 	struct vm *vm = ctx;
-	struct kvm_irq_level irq = { .irq = arch_kvm_irq_line(gsi), .level = level ? 1 : 0 };
+	struct kvm_irq_level irq = {.irq = arch_kvm_irq_line(gsi), .level = level ? 1 : 0};
 
 	if (ioctl(vm->fd, KVM_IRQ_LINE, &irq) < 0)
 		log_warn("KVM_IRQ_LINE for GSI %u failed: %s", gsi, strerror(errno));
@@ -276,10 +278,10 @@ static int map_memory(struct vm *vm)
 	for (int i = 0; i < vm->mem.nr_regions; i++) {
 		const struct guest_region *r = &vm->mem.regions[i];
 		struct kvm_userspace_memory_region slot = {
-			.slot = (uint32_t)i,
-			.guest_phys_addr = r->gpa,
-			.memory_size = r->size,
-			.userspace_addr = (uint64_t)(uintptr_t)r->hva,
+		    .slot = (uint32_t)i,
+		    .guest_phys_addr = r->gpa,
+		    .memory_size = r->size,
+		    .userspace_addr = (uint64_t)(uintptr_t)r->hva,
 		};
 
 		if (ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0) {
@@ -294,9 +296,74 @@ static int map_memory(struct vm *vm)
 }
 
 static const struct kvm_cap_need common_caps[] = {
-	{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
-	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
+    {KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},
+    {KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"},
 };
+
+/* --enable-pci: the host bridge in the arch's windows, and the routing table for MSIs. */
+static int create_pci(struct vm *vm)
+{
+	struct arch_pci_windows w;
+	struct pci_host_params p;
+	int ret;
+
+	if (!vm->cfg->enable_pci)
+		return 0;
+	ret = arch_pci_windows(&w);
+	if (ret) {
+		log_error("--enable-pci: this architecture has no PCI host bridge yet");
+		return ret;
+	}
+	vm->irq_routing = calloc(1, sizeof(*vm->irq_routing));
+	vm->pci = calloc(1, sizeof(*vm->pci));
+	if (!vm->irq_routing || !vm->pci) {
+		free(vm->irq_routing);
+		free(vm->pci);
+		vm->irq_routing = NULL;
+		vm->pci = NULL;
+		return -ENOMEM;
+	}
+	ret = irq_routing_init(vm->irq_routing, vm->fd);
+	if (ret) {
+		free(vm->irq_routing);
+		vm->irq_routing = NULL;
+		free(vm->pci);
+		vm->pci = NULL;
+		return ret;
+	}
+	p = (struct pci_host_params){
+	    .mmio = &vm->mmio,
+	    .pio = w.cf8 ? &vm->pio : NULL,
+	    .ecam_base = w.ecam_base,
+	    .ecam_size = w.ecam_size,
+	    .mmio_base = w.mmio_base,
+	    .mmio_size = w.mmio_size,
+	};
+	ret = pci_host_init(vm->pci, &p);
+	if (ret) {
+		free(vm->pci);
+		vm->pci = NULL;
+		return ret;
+	}
+	log_info("pci: host bridge, ECAM at %#llx, BARs in [%#llx, +%#llx)%s",
+		 (unsigned long long)w.ecam_base, (unsigned long long)w.mmio_base,
+		 (unsigned long long)w.mmio_size, w.cf8 ? ", ports 0xcf8-0xcff" : "");
+	return 0;
+}
+
+static void destroy_pci(struct vm *vm)
+{
+	if (vm->pci) {
+		pci_host_destroy(vm->pci);
+		free(vm->pci);
+		vm->pci = NULL;
+	}
+	if (vm->irq_routing) {
+		irq_routing_destroy(vm->irq_routing);
+		free(vm->irq_routing);
+		vm->irq_routing = NULL;
+	}
+}
 
 int vm_create(struct vm *vm, const struct vm_config *cfg)
 {
@@ -306,7 +373,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	vm->kvm.fd = vm->fd = vm->stop_eventfd = -1;
 	vm->cfg = cfg;
 	vm->console_out_fd = STDOUT_FILENO;
-	vm->power = (struct power_ctl){ .request_stop = power_request, .ctx = vm };
+	vm->power = (struct power_ctl){.request_stop = power_request, .ctx = vm};
 	pthread_mutex_init(&vm->stop_lock, NULL);
 	pthread_mutex_init(&vm->pause_api_lock, NULL);
 	pthread_mutex_init(&vm->pause_lock, NULL);
@@ -318,7 +385,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	ret = kvm_open(&vm->kvm);
 	if (ret)
 		goto fail;
-	ret = kvm_require_caps(vm->kvm.fd, common_caps, sizeof(common_caps) / sizeof(common_caps[0]));
+	ret =
+	    kvm_require_caps(vm->kvm.fd, common_caps, sizeof(common_caps) / sizeof(common_caps[0]));
 	if (ret)
 		goto fail;
 	if (cfg->nr_cpus > vm->kvm.max_vcpus) {
@@ -350,6 +418,9 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	if (ret)
 		goto fail;
 	ret = attach_boot_timer(vm);
+	if (ret)
+		goto fail;
+	ret = create_pci(vm);
 	if (ret)
 		goto fail;
 	ret = virtio_devices_create(vm);
@@ -397,6 +468,7 @@ void vm_destroy(struct vm *vm)
 	vm->vcpus = NULL;
 	vm->nr_vcpus = 0;
 	virtio_devices_destroy(vm);
+	destroy_pci(vm);
 	arch_devices_destroy(vm);
 	boot_timer_destroy(vm->boot_timer);
 	vm->boot_timer = NULL;
