@@ -205,7 +205,7 @@ enum vm_stop_reason vm_stop_reason(struct vm *vm)
 static void irq_line_kvm(void *ctx, uint32_t gsi, bool level)
 {
 	struct vm *vm = ctx;
-	struct kvm_irq_level irq = {.irq = arch_kvm_irq_line(gsi), .level = level ? 1 : 0};
+	struct kvm_irq_level irq = { .irq = arch_kvm_irq_line(gsi), .level = level ? 1 : 0 };
 
 	if (ioctl(vm->fd, KVM_IRQ_LINE, &irq) < 0)
 		log_warn("KVM_IRQ_LINE for GSI %u failed: %s", gsi, strerror(errno));
@@ -278,10 +278,10 @@ static int map_memory(struct vm *vm)
 	for (int i = 0; i < vm->mem.nr_regions; i++) {
 		const struct guest_region *r = &vm->mem.regions[i];
 		struct kvm_userspace_memory_region slot = {
-		    .slot = (uint32_t)i,
-		    .guest_phys_addr = r->gpa,
-		    .memory_size = r->size,
-		    .userspace_addr = (uint64_t)(uintptr_t)r->hva,
+			.slot = (uint32_t)i,
+			.guest_phys_addr = r->gpa,
+			.memory_size = r->size,
+			.userspace_addr = (uint64_t)(uintptr_t)r->hva,
 		};
 
 		if (ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0) {
@@ -296,8 +296,8 @@ static int map_memory(struct vm *vm)
 }
 
 static const struct kvm_cap_need common_caps[] = {
-    {KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},
-    {KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"},
+	{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
+	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
 };
 
 /* --enable-pci: the host bridge in the arch's windows, and the routing table for MSIs. */
@@ -373,7 +373,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	vm->kvm.fd = vm->fd = vm->stop_eventfd = -1;
 	vm->cfg = cfg;
 	vm->console_out_fd = STDOUT_FILENO;
-	vm->power = (struct power_ctl){.request_stop = power_request, .ctx = vm};
+	vm->power = (struct power_ctl){ .request_stop = power_request, .ctx = vm };
 	pthread_mutex_init(&vm->stop_lock, NULL);
 	pthread_mutex_init(&vm->pause_api_lock, NULL);
 	pthread_mutex_init(&vm->pause_lock, NULL);
@@ -385,8 +385,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	ret = kvm_open(&vm->kvm);
 	if (ret)
 		goto fail;
-	ret =
-	    kvm_require_caps(vm->kvm.fd, common_caps, sizeof(common_caps) / sizeof(common_caps[0]));
+	ret = kvm_require_caps(vm->kvm.fd, common_caps, sizeof(common_caps) / sizeof(common_caps[0]));
 	if (ret)
 		goto fail;
 	if (cfg->nr_cpus > vm->kvm.max_vcpus) {
