@@ -25,6 +25,8 @@ struct pci_device_ops {
 	void (*bar_mapped)(struct pci_device *d, int bar, bool mapped, uint64_t addr);
 	/* After a write to [off, off + len) was applied (any register, COMMAND included). */
 	void (*config_written)(struct pci_device *d, uint32_t off, uint32_t len);
+	/* Before a read of [off, off + len): the device may refresh those bytes first. */
+	void (*config_read)(struct pci_device *d, uint32_t off, uint32_t len);
 };
 
 struct pci_bar {

@@ -121,6 +121,8 @@ void pci_host_config_read(struct pci_host *h, uint8_t bus, uint8_t devfn, uint32
 	pthread_mutex_lock(&h->lock);
 	d = function_at(h, bus, devfn);
 	if (d) {
+		if (off < PCI_CONFIG_SIZE && d->ops && d->ops->config_read)
+			d->ops->config_read(d, off, len);
 		/* Extended config space (ECAM only) is empty: no extended capabilities. */
 		v = off < PCI_CONFIG_SIZE ? pci_device_config_read(d, off, len) : 0;
 		memcpy(data, &v, len);

@@ -17,6 +17,14 @@
 #define VIRTIO_PCI_CAP_NOTIFY_CFG 2
 #define VIRTIO_PCI_CAP_ISR_CFG	  3
 #define VIRTIO_PCI_CAP_DEVICE_CFG 4
+#define VIRTIO_PCI_CAP_PCI_CFG	  5
+
+/* The PCI configuration access capability (4.1.4.9): bar at +4, offset at +8, length at +12,
+ * the data window at +16. */
+#define PCI_CFG_BAR    4
+#define PCI_CFG_OFFSET 8
+#define PCI_CFG_LENGTH 12
+#define PCI_CFG_DATA   16
 
 /* 4.1.4.3 The common configuration structure. */
 #define COMMON_DFSELECT	     0x00
@@ -48,6 +56,7 @@ enum {
 	LOGGED_MSIX_ADDR = VIRTIO_LOGGED_TRANSPORT << 2,
 	LOGGED_BAR = VIRTIO_LOGGED_TRANSPORT << 3,
 	LOGGED_NO_VECTOR = VIRTIO_LOGGED_TRANSPORT << 4,
+	LOGGED_PCI_CFG = VIRTIO_LOGGED_TRANSPORT << 5,
 };
 
 struct msix_vector {
@@ -65,6 +74,7 @@ struct virtio_pci {
 	struct pci_host *host;
 	const struct msi_routes *msi;
 	uint8_t msix_cap;
+	uint8_t pci_cfg_cap;
 
 	/* BAR 0's decoding, changed under the host's config lock (bar_mapped). */
 	bool bar_mapped;
@@ -529,6 +539,42 @@ const struct bus_device_ops virtio_pci_bar_ops = {.read = bar_read, .write = bar
 
 /* ---- Config space hooks (host's config lock held) ---- */
 
+static bool overlaps(uint32_t off, uint32_t len, uint32_t start, uint32_t size)
+{
+	return off < start + size && off + len > start;
+}
+
+/* The access the PCI configuration access capability describes, when it is one BAR 0 takes:
+ * 1, 2 or 4 bytes, aligned, inside the BAR. */
+static bool pci_cfg_access(struct virtio_pci *t, uint32_t *offset, uint32_t *length)
+{
+	uint32_t cap = t->pci_cfg_cap;
+	uint8_t bar = (uint8_t)pci_config_get(&t->pci, cap + PCI_CFG_BAR, 1);
+
+	*offset = pci_config_get(&t->pci, cap + PCI_CFG_OFFSET, 4);
+	*length = pci_config_get(&t->pci, cap + PCI_CFG_LENGTH, 4);
+	if (bar == 0 && (*length == 1 || *length == 2 || *length == 4) &&
+	    !(*offset & (*length - 1)) && *offset <= VIRTIO_PCI_BAR_SIZE - *length)
+		return true;
+	virtio_core_log_once(t->core, LOGGED_PCI_CFG, warn,
+			     "PCI config access capability: BAR %u offset %#x length %u is not "
+			     "an access of BAR 0; ignored",
+			     bar, *offset, *length);
+	return false;
+}
+
+static void config_read(struct pci_device *d, uint32_t off, uint32_t len)
+{
+	struct virtio_pci *t = d->priv;
+	uint32_t offset, length, v = 0;
+
+	if (!overlaps(off, len, t->pci_cfg_cap + PCI_CFG_DATA, 4) ||
+	    !pci_cfg_access(t, &offset, &length))
+		return;
+	bar_read(t, offset, &v, length);
+	pci_config_set(d, t->pci_cfg_cap + PCI_CFG_DATA, length, v);
+}
+
 static void bar_mapped(struct pci_device *d, int bar, bool mapped, uint64_t addr)
 {
 	struct virtio_pci *t = d->priv;
@@ -548,8 +594,16 @@ static void config_written(struct pci_device *d, uint32_t off, uint32_t len)
 	struct virtio_pci *t = d->priv;
 	uint32_t flags = t->msix_cap + PCI_MSIX_FLAGS;
 
+	uint32_t offset, length;
+
 	if (off < PCI_COMMAND + 2 && off + len > PCI_COMMAND)
 		virtio_core_set_dma_allowed(t->core, pci_device_bus_master(d));
+	if (overlaps(off, len, t->pci_cfg_cap + PCI_CFG_DATA, 4) &&
+	    pci_cfg_access(t, &offset, &length)) {
+		uint32_t v = pci_config_get(d, t->pci_cfg_cap + PCI_CFG_DATA, length);
+
+		bar_write(t, offset, &v, length);
+	}
 	pthread_mutex_lock(&t->msix_lock);
 	if (off < flags + 2 && off + len > flags) {
 		uint16_t ctrl = (uint16_t)pci_config_get(d, flags, 2);
@@ -567,6 +621,7 @@ static void config_written(struct pci_device *d, uint32_t off, uint32_t len)
 static const struct pci_device_ops pci_function_ops = {
     .bar_mapped = bar_mapped,
     .config_written = config_written,
+    .config_read = config_read,
 };
 
 /* ---- Creation and teardown ---- */
@@ -588,6 +643,22 @@ static bool add_virtio_cap(struct virtio_pci *t, uint8_t type, uint32_t offset, 
 		memcpy(&body[14], &mult, 4);
 	}
 	return pci_device_add_cap(&t->pci, PCI_CAP_ID_VNDR, body, len) != 0;
+}
+
+/* Lets firmware reach BAR 0 through config space alone: its bar, offset, length and data are
+ * the driver's to write. */
+static bool add_pci_cfg_cap(struct virtio_pci *t)
+{
+	uint8_t body[18] = {20, VIRTIO_PCI_CAP_PCI_CFG};
+
+	t->pci_cfg_cap = pci_device_add_cap(&t->pci, PCI_CAP_ID_VNDR, body, sizeof(body));
+	if (!t->pci_cfg_cap)
+		return false;
+	pci_device_set_wmask(&t->pci, t->pci_cfg_cap + PCI_CFG_BAR, 1, 0xff);
+	pci_device_set_wmask(&t->pci, t->pci_cfg_cap + PCI_CFG_OFFSET, 4, 0xffffffff);
+	pci_device_set_wmask(&t->pci, t->pci_cfg_cap + PCI_CFG_LENGTH, 4, 0xffffffff);
+	pci_device_set_wmask(&t->pci, t->pci_cfg_cap + PCI_CFG_DATA, 4, 0xffffffff);
+	return true;
 }
 
 static bool add_msix_cap(struct virtio_pci *t)
@@ -673,7 +744,7 @@ struct virtio_pci *virtio_pci_create(const struct virtio_pci_params *p, struct v
 	    (!dev->ops->config_size ||
 	     add_virtio_cap(t, VIRTIO_PCI_CAP_DEVICE_CFG, VIRTIO_PCI_DEVICE_CFG,
 			    dev->ops->config_size, false)) &&
-	    add_msix_cap(t);
+	    add_pci_cfg_cap(t) && add_msix_cap(t);
 	if (!caps) {
 		log_error("%s: PCI capabilities do not fit", dev->name);
 		free_transport(t);
@@ -687,6 +758,8 @@ struct virtio_pci *virtio_pci_create(const struct virtio_pci_params *p, struct v
 		free_transport(t);
 		return NULL;
 	}
+	/* COMMAND starts with bus mastering off. */
+	virtio_core_set_dma_allowed(t->core, false);
 	if (pci_host_add(t->host, &t->pci) < 0) {
 		virtio_core_detach(t->core);
 		free_transport(t);

@@ -172,8 +172,9 @@ static void bring_up(struct fx *f)
 		else if (cfg_read(f, pos, 1) == PCI_CAP_ID_VNDR)
 			types |= 1 << cfg_read(f, pos + 3u, 1); /* cfg_type */
 	}
-	/* common, notify, ISR; no device config (config_size 0); MSI-X with 2 vectors. */
-	assert_int_equal(types, 1 << 1 | 1 << 2 | 1 << 3);
+	/* common, notify, ISR, PCI config access; no device config (config_size 0); MSI-X with 2
+	 * vectors. */
+	assert_int_equal(types, 1 << 1 | 1 << 2 | 1 << 3 | 1 << 5);
 	assert_int_not_equal(f->msix, 0);
 	assert_int_equal(cfg_read(f, f->msix + 2u, 2) & 0x7ff, 1);
 	f->bar = cfg_read(f, PCI_BAR0, 4) & ~0xfULL;
@@ -253,11 +254,42 @@ static void test_msix_bad_address_refused(void **state)
 	assert_int_equal(bar_read(f, VIRTIO_PCI_MSIX_TABLE + 0, 4), 0xfee01000);
 }
 
+/* The PCI configuration access capability: BAR 0 through config space alone. */
+static void test_pci_cfg_window(void **state)
+{
+	struct fx *f = *state;
+	uint8_t pos, cap = 0;
+
+	bring_up(f);
+	for (pos = (uint8_t)cfg_read(f, PCI_CAP_PTR, 1); pos;
+	     pos = (uint8_t)cfg_read(f, pos + 1u, 1))
+		if (cfg_read(f, pos, 1) == PCI_CAP_ID_VNDR && cfg_read(f, pos + 3u, 1) == 5)
+			cap = pos;
+	assert_int_not_equal(cap, 0);
+	assert_int_equal(cfg_read(f, cap + 2u, 1), 20); /* cap_len */
+	/* num_queues (common config 0x12, 2 bytes) */
+	cfg_write(f, cap + 4u, 0, 1);
+	cfg_write(f, cap + 8u, 0x12, 4);
+	cfg_write(f, cap + 12u, 2, 4);
+	assert_int_equal(cfg_read(f, cap + 16u, 4) & 0xffff, 1);
+	/* msix_config written through it reads back through the BAR. */
+	cfg_write(f, cap + 8u, 0x10, 4);
+	cfg_write(f, cap + 16u, VIRTIO_PCI_NO_VECTOR, 4);
+	assert_int_equal(bar_read(f, 0x10, 2), VIRTIO_PCI_NO_VECTOR);
+	/* A window beyond the BAR, or unaligned, reaches nothing. */
+	cfg_write(f, cap + 8u, VIRTIO_PCI_BAR_SIZE, 4);
+	cfg_write(f, cap + 16u, 0, 4);
+	cfg_write(f, cap + 8u, 0x11, 4);
+	cfg_write(f, cap + 16u, 0, 4);
+	assert_int_equal(bar_read(f, 0x10, 2), VIRTIO_PCI_NO_VECTOR);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_msix_delivery_and_masking, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_msix_bad_address_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pci_cfg_window, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
