@@ -18,6 +18,7 @@
 #include "virtio/virtio.h"
 #include "base/log.h"
 #include "base/output_file.h"
+#include "base/thread.h"
 #include "base/uptime.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
@@ -282,7 +283,6 @@ static void *flush_thread(void *arg)
 	struct metrics *m = arg;
 	struct timespec next, now;
 
-	pthread_setname_np(pthread_self(), "skiff-metrics");
 	pthread_mutex_lock(&m->lock);
 	clock_gettime(CLOCK_MONOTONIC, &next);
 	add_ms(&next, m->period_ms);
@@ -306,7 +306,6 @@ static void *flush_thread(void *arg)
 
 int metrics_attach(struct metrics *m, struct vm *vm, unsigned period_ms)
 {
-	sigset_t all, old;
 	int ret = 0;
 
 	pthread_mutex_lock(&m->lock);
@@ -318,11 +317,9 @@ int metrics_attach(struct metrics *m, struct vm *vm, unsigned period_ms)
 	m->period_ms = period_ms;
 	m->stop = false;
 	if (period_ms) {
-		/* The thread takes no signals: skiff's run loop reads them from a signalfd. */
-		sigfillset(&all);
-		pthread_sigmask(SIG_SETMASK, &all, &old);
-		ret = -pthread_create(&m->thread, NULL, flush_thread, m);
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		/* The thread takes no signals (base/thread.h): skiff's run loop reads them from a
+		 * signalfd. */
+		ret = thread_start(THREAD_METRICS, "skiff-metrics", flush_thread, m, &m->thread);
 		m->has_thread = ret == 0;
 		if (ret) {
 			log_error("metrics: cannot start the flush thread: %s", strerror(-ret));
