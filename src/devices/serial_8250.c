@@ -1,4 +1,5 @@
 #include "devices/serial_8250.h"
+#include "base/device.h"
 #include "base/log.h"
 
 #include <errno.h>
@@ -71,6 +72,7 @@ enum {
 #define TX_STALL_MS 100
 
 struct serial_8250 {
+	struct vm_device dev; /* its entry in the VM's device list */
 	pthread_mutex_t lock;
 	struct irq_line irq;
 	int out_fd;
@@ -372,6 +374,16 @@ static void serial_write(void *opaque, uint64_t offset, const void *data, uint32
 
 const struct bus_device_ops serial_8250_ops = {.read = serial_read, .write = serial_write};
 
+static void serial_8250_device_destroy(struct vm_device *dev)
+{
+	serial_8250_destroy((struct serial_8250 *)dev);
+}
+
+static const struct vm_device_ops serial_8250_device_ops = {
+	.name = "serial-8250",
+	.destroy = serial_8250_device_destroy,
+};
+
 struct serial_8250 *serial_8250_create(const struct irq_line *irq, int out_fd)
 {
 	struct serial_8250 *s = calloc(1, sizeof(*s));
@@ -387,7 +399,13 @@ struct serial_8250 *serial_8250_create(const struct irq_line *irq, int out_fd)
 	s->out_fd = out_fd;
 	/* Reset values: everything 0 but a transmitter that is empty. */
 	s->thr_empty_pending = true;
+	vm_device_init(&s->dev, VM_DEVICE_SERIAL_8250, &serial_8250_device_ops, NULL);
 	return s;
+}
+
+struct vm_device *serial_8250_device(struct serial_8250 *s)
+{
+	return s ? &s->dev : NULL;
 }
 
 void serial_8250_destroy(struct serial_8250 *s)

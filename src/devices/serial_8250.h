@@ -23,6 +23,9 @@ struct serial_8250;
  * the fd stays the caller's. Returns NULL when out of memory. */
 struct serial_8250 *serial_8250_create(const struct irq_line *irq, int out_fd);
 void serial_8250_destroy(struct serial_8250 *s);
+/* Its entry for the VM's device list (base/device.h), whose destroy op frees it; NULL for
+ * NULL. */
+struct vm_device *serial_8250_device(struct serial_8250 *s);
 
 /* Queue host input for the guest. Returns how many leading bytes of `buf` were taken; the
  * caller keeps the rest and offers it again later. Nothing is taken while the guest has the

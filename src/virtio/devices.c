@@ -10,38 +10,153 @@
 #include "vmm/vm.h"
 
 #include <errno.h>
+#include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+
+static struct virtio_device *of(struct vm_device *entry)
+{
+	return (struct virtio_device *)((char *)entry - offsetof(struct virtio_device, entry));
+}
 
 static size_t console_receive(void *ctx, const uint8_t *buf, size_t len)
 {
 	return virtio_console_receive(ctx, buf, len);
 }
 
-/* Places `dev` in the next virtio-mmio slot. Takes ownership of dev: on failure it is
- * destroyed here. */
+/* The transport, which destroys the device too; a device never attached (tests) goes alone. */
+static void entry_destroy(struct vm_device *entry)
+{
+	struct virtio_device *dev = of(entry);
+
+	if (dev->transport)
+		virtio_mmio_destroy(dev->transport);
+	else
+		dev->ops->destroy(dev);
+}
+
+static void set_u64(json_t *obj, const char *key, uint64_t v)
+{
+	json_object_set_new(obj, key, json_integer((json_int_t)v));
+}
+
+static json_t *blk_stats(struct vm_device *entry)
+{
+	struct virtio_blk_stats s;
+	json_t *o = json_object();
+
+	virtio_blk_get_stats(of(entry), &s);
+	set_u64(o, "read_requests", s.read_requests);
+	set_u64(o, "read_bytes", s.read_bytes);
+	set_u64(o, "write_requests", s.write_requests);
+	set_u64(o, "write_bytes", s.write_bytes);
+	set_u64(o, "flushes", s.flushes);
+	set_u64(o, "discards", s.discards);
+	set_u64(o, "write_zeroes", s.write_zeroes);
+	set_u64(o, "errors", s.errors);
+	set_u64(o, "unsupported", s.unsupported);
+	return o;
+}
+
+static int blk_update(struct vm_device *entry, const struct vm_device_update *up, char *err,
+		      size_t err_len)
+{
+	if (!up->backing_path)
+		return 0;
+	return virtio_blk_replace_backing(of(entry), up->backing_path, err, err_len);
+}
+
+static json_t *net_stats(struct vm_device *entry)
+{
+	struct virtio_net_stats s;
+	json_t *o = json_object();
+
+	virtio_net_get_stats(of(entry), &s);
+	set_u64(o, "rx_packets", s.rx_packets);
+	set_u64(o, "rx_bytes", s.rx_bytes);
+	set_u64(o, "rx_dropped", s.rx_dropped);
+	set_u64(o, "rx_errors", s.rx_errors);
+	set_u64(o, "tx_packets", s.tx_packets);
+	set_u64(o, "tx_bytes", s.tx_bytes);
+	set_u64(o, "tx_dropped", s.tx_dropped);
+	set_u64(o, "tx_errors", s.tx_errors);
+	return o;
+}
+
+static const struct vm_device_ops console_entry_ops = {
+    .name = "virtio-console",
+    .destroy = entry_destroy,
+};
+
+static const struct vm_device_ops blk_entry_ops = {
+    .name = "virtio-blk",
+    .destroy = entry_destroy,
+    .stats = blk_stats,
+    .stats_group = "block",
+    .update = blk_update,
+};
+
+static const struct vm_device_ops net_entry_ops = {
+    .name = "virtio-net",
+    .destroy = entry_destroy,
+    .stats = net_stats,
+    .stats_group = "net",
+};
+
+static const struct vm_device_ops rng_entry_ops = {
+    .name = "virtio-rng",
+    .destroy = entry_destroy,
+};
+
+int virtio_devices_describe(struct virtio_device *dev, const char *id)
+{
+	switch (dev->ops->device_id) {
+	case VIRTIO_ID_CONSOLE:
+		vm_device_init(&dev->entry, VM_DEVICE_VIRTIO_CONSOLE, &console_entry_ops, id);
+		return 0;
+	case VIRTIO_ID_BLOCK:
+		vm_device_init(&dev->entry, VM_DEVICE_VIRTIO_BLK, &blk_entry_ops, id);
+		return 0;
+	case VIRTIO_ID_NET:
+		vm_device_init(&dev->entry, VM_DEVICE_VIRTIO_NET, &net_entry_ops, id);
+		return 0;
+	case VIRTIO_ID_RNG:
+		vm_device_init(&dev->entry, VM_DEVICE_VIRTIO_RNG, &rng_entry_ops, id);
+		return 0;
+	}
+	return -ENOTSUP;
+}
+
+/* Places `dev` in the next virtio-mmio slot and on the VM's device list. Takes ownership of dev:
+ * on failure it is destroyed here. */
 static int attach(struct vm *vm, struct virtio_device *dev, const char *id, const char *what)
 {
-	struct vm_virtio_slot *slot = &vm->virtio[vm->nr_virtio];
 	struct virtio_mmio_params p = {.bus = &vm->mmio, .vm_fd = vm->fd, .mem = &vm->mem};
+	struct virtio_mmio *t;
+	struct vm_device *entry;
+	int index = 0;
 
-	if (vm->nr_virtio == VM_MAX_VIRTIO ||
-	    arch_virtio_mmio_slot(vm->nr_virtio, &p.base, &p.gsi) != 0) {
-		log_error("%s: no free virtio-mmio slot (this platform has %d)", dev->name,
-			  vm->nr_virtio);
+	vm_devices_for_each(&vm->devices, entry) index += entry->virtio_mmio;
+	if (virtio_devices_describe(dev, id) != 0) {
+		log_error("%s: not a device type skiff attaches", dev->name);
+		dev->ops->destroy(dev);
+		return -ENOTSUP;
+	}
+	if (index >= VM_MAX_VIRTIO || arch_virtio_mmio_slot(index, &p.base, &p.gsi) != 0) {
+		log_error("%s: no free virtio-mmio slot (this platform has %d)", dev->name, index);
 		dev->ops->destroy(dev);
 		return -ENOSPC;
 	}
-	slot->transport = virtio_mmio_create(&p, dev);
-	if (!slot->transport) {
+	t = virtio_mmio_create(&p, dev);
+	if (!t) {
 		dev->ops->destroy(dev);
 		return -EIO;
 	}
-	slot->id = id;
-	slot->base = p.base;
-	slot->gsi = p.gsi;
-	slot->dev = dev;
-	vm->nr_virtio++;
+	dev->entry.virtio_mmio = true;
+	dev->entry.mmio_base = p.base;
+	dev->entry.gsi = p.gsi;
+	vm_device_add(&vm->devices, &dev->entry);
 	log_info("%s at 0x%llx (GSI %u)%s%s", dev->name, (unsigned long long)p.base, p.gsi,
 		 what ? ": " : "", what ? what : "");
 	return 0;
@@ -83,42 +198,17 @@ int virtio_devices_create(struct vm *vm)
 
 int virtio_devices_connect_irqs(struct vm *vm)
 {
-	for (int i = 0; i < vm->nr_virtio; i++) {
-		int ret = virtio_mmio_connect_irq(vm->virtio[i].transport);
+	struct vm_device *entry;
 
+	vm_devices_for_each(&vm->devices, entry)
+	{
+		int ret;
+
+		if (!entry->virtio_mmio)
+			continue;
+		ret = virtio_mmio_connect_irq(of(entry)->transport);
 		if (ret)
 			return ret;
 	}
 	return 0;
-}
-
-/* Disks are attached in --disk order (virtio_devices_create): the k-th virtio-blk device is
- * cfg->disks[k]. */
-struct virtio_device *virtio_devices_find_disk(struct vm *vm, const char *id)
-{
-	int k = 0;
-
-	if (!id || !id[0])
-		return NULL;
-	for (int i = 0; i < vm->nr_virtio; i++) {
-		struct virtio_device *dev = vm->virtio[i].dev;
-
-		if (dev->ops->device_id != VIRTIO_ID_BLOCK)
-			continue;
-		if (k < vm->cfg->nr_disks && strcmp(vm->cfg->disks[k].id, id) == 0)
-			return dev;
-		k++;
-	}
-	return NULL;
-}
-
-void virtio_devices_destroy(struct vm *vm)
-{
-	for (int i = vm->nr_virtio - 1; i >= 0; i--) {
-		if (vm->console.ctx == vm->virtio[i].dev)
-			vm->console = (struct console_input){0};
-		virtio_mmio_destroy(vm->virtio[i].transport);
-		memset(&vm->virtio[i], 0, sizeof(vm->virtio[i]));
-	}
-	vm->nr_virtio = 0;
 }

@@ -1353,32 +1353,33 @@ static void test_destroy_flushes_and_closes(void **state)
 	f->d.activated = false;
 }
 
-/* virtio_devices_find_disk: the k-th virtio-blk device is the k-th --disk. */
+/* The drive swap's lookup (vm_device_find on the VM's device list): a disk by its config id,
+ * among devices of other kinds; virtio_devices_describe gives each its kind and id. */
 static void test_find_disk(void **state)
 {
-	struct vm_config cfg = { .nr_disks = 3 };
+	const char *ids[3] = {"rootfs", NULL, "scratch"};
 	struct virtio_device_ops blk_ops = { .device_id = VIRTIO_ID_BLOCK };
 	struct virtio_device_ops con_ops = { .device_id = VIRTIO_ID_CONSOLE };
 	struct virtio_device con = { .ops = &con_ops }, d[3];
-	struct vm vm;
+	struct vm_devices list = {0};
 
-	memset(&vm, 0, sizeof(vm));
-	snprintf(cfg.disks[0].id, sizeof(cfg.disks[0].id), "rootfs");
-	snprintf(cfg.disks[2].id, sizeof(cfg.disks[2].id), "scratch");
-	vm.cfg = &cfg;
-	vm.virtio[0].dev = &con;
+	assert_int_equal(virtio_devices_describe(&con, NULL), 0);
+	vm_device_add(&list, &con.entry);
 	for (int i = 0; i < 3; i++) {
 		d[i] = (struct virtio_device){ .ops = &blk_ops };
-		vm.virtio[1 + i].dev = &d[i];
+		assert_int_equal(virtio_devices_describe(&d[i], ids[i]), 0);
 	}
-	vm.nr_virtio = 4;
-	assert_ptr_equal(virtio_devices_find_disk(&vm, "rootfs"), &d[0]);
-	assert_ptr_equal(virtio_devices_find_disk(&vm, "scratch"), &d[2]);
-	assert_null(virtio_devices_find_disk(&vm, ""));
-	assert_null(virtio_devices_find_disk(&vm, "nope"));
-	assert_null(virtio_devices_find_disk(&vm, NULL));
-	vm.nr_virtio = 2; /* creation stopped after the first disk */
-	assert_null(virtio_devices_find_disk(&vm, "scratch"));
+	vm_device_add(&list, &d[0].entry);
+	/* creation stopped after the first disk */
+	assert_null(vm_device_find(&list, VM_DEVICE_VIRTIO_BLK, "scratch"));
+	vm_device_add(&list, &d[1].entry);
+	vm_device_add(&list, &d[2].entry);
+	assert_ptr_equal(vm_device_find(&list, VM_DEVICE_VIRTIO_BLK, "rootfs"), &d[0].entry);
+	assert_ptr_equal(vm_device_find(&list, VM_DEVICE_VIRTIO_BLK, "scratch"), &d[2].entry);
+	assert_null(vm_device_find(&list, VM_DEVICE_VIRTIO_BLK, ""));
+	assert_null(vm_device_find(&list, VM_DEVICE_VIRTIO_BLK, "nope"));
+	assert_null(vm_device_find(&list, VM_DEVICE_VIRTIO_CONSOLE, "rootfs"));
+	assert_ptr_equal(vm_device_find(&list, VM_DEVICE_VIRTIO_BLK, NULL), &d[0].entry);
 }
 
 static void test_io_uring_permitted(void **state)
