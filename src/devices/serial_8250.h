@@ -4,7 +4,11 @@
  * empty; bytes from the host are queued with serial_8250_receive() into a receive FIFO larger
  * than the 16 bytes the guest is told about. The interrupt line follows the 16550's priority
  * rules and is driven as a level, sent only when it changes. One mutex per device: vCPU
- * threads and the console input thread may call in concurrently. */
+ * threads and the console input thread may call in concurrently.
+ *
+ * On the VM's device list (serial_8250_device) it resets to its power-on state and saves and
+ * restores its registers and received bytes (layout: serial_8250.c), the pattern for the other
+ * devices' state. */
 #ifndef SKIFF_DEVICES_SERIAL_8250_H
 #define SKIFF_DEVICES_SERIAL_8250_H
 
