@@ -12,7 +12,6 @@
 #ifndef SKIFF_VIRTIO_DEVICE_H
 #define SKIFF_VIRTIO_DEVICE_H
 
-#include "base/device.h"
 #include "virtio/queue.h"
 #include "base/guest_mem.h"
 
@@ -49,9 +48,6 @@ struct virtio_device_ops {
 };
 
 struct virtio_device {
-	/* Its entry in the VM's device list; filled in by virtio/devices.c when it is attached. */
-	struct vm_device entry;
-
 	/* Set by the device type when it creates the device. */
 	const struct virtio_device_ops *ops;
 	void *priv;

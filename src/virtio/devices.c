@@ -13,11 +13,24 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* A virtio device's entry on the VM's device list: the device and its transport. */
+struct virtio_entry {
+	struct vm_device entry;
+	struct virtio_device *dev;
+	struct virtio_mmio *mmio; /* NULL for an entry that only describes a device (tests) */
+};
+
+static struct virtio_entry *entry_of(struct vm_device *entry)
+{
+	return (struct virtio_entry *)entry;
+}
 
 static struct virtio_device *of(struct vm_device *entry)
 {
-	return (struct virtio_device *)((char *)entry - offsetof(struct virtio_device, entry));
+	return entry_of(entry)->dev;
 }
 
 static size_t console_receive(void *ctx, const uint8_t *buf, size_t len)
@@ -25,15 +38,15 @@ static size_t console_receive(void *ctx, const uint8_t *buf, size_t len)
 	return virtio_console_receive(ctx, buf, len);
 }
 
-/* The transport, which destroys the device too; a device never attached (tests) goes alone. */
+/* The transport, which destroys the device too. An entry without one leaves the device to its
+ * owner. */
 static void entry_destroy(struct vm_device *entry)
 {
-	struct virtio_device *dev = of(entry);
+	struct virtio_entry *e = entry_of(entry);
 
-	if (dev->transport)
-		virtio_mmio_destroy(dev->transport);
-	else
-		dev->ops->destroy(dev);
+	if (e->mmio)
+		virtio_mmio_destroy(e->mmio);
+	free(e);
 }
 
 static void set_u64(json_t *obj, const char *key, uint64_t v)
@@ -109,23 +122,51 @@ static const struct vm_device_ops rng_entry_ops = {
     .destroy = entry_destroy,
 };
 
-int virtio_devices_describe(struct virtio_device *dev, const char *id)
+static const struct vm_device_ops *entry_ops(const struct virtio_device *dev,
+					     enum vm_device_kind *kind)
 {
 	switch (dev->ops->device_id) {
 	case VIRTIO_ID_CONSOLE:
-		vm_device_init(&dev->entry, VM_DEVICE_VIRTIO_CONSOLE, &console_entry_ops, id);
-		return 0;
+		*kind = VM_DEVICE_VIRTIO_CONSOLE;
+		return &console_entry_ops;
 	case VIRTIO_ID_BLOCK:
-		vm_device_init(&dev->entry, VM_DEVICE_VIRTIO_BLK, &blk_entry_ops, id);
-		return 0;
+		*kind = VM_DEVICE_VIRTIO_BLK;
+		return &blk_entry_ops;
 	case VIRTIO_ID_NET:
-		vm_device_init(&dev->entry, VM_DEVICE_VIRTIO_NET, &net_entry_ops, id);
-		return 0;
+		*kind = VM_DEVICE_VIRTIO_NET;
+		return &net_entry_ops;
 	case VIRTIO_ID_RNG:
-		vm_device_init(&dev->entry, VM_DEVICE_VIRTIO_RNG, &rng_entry_ops, id);
-		return 0;
+		*kind = VM_DEVICE_VIRTIO_RNG;
+		return &rng_entry_ops;
 	}
-	return -ENOTSUP;
+	return NULL;
+}
+
+static struct virtio_entry *new_entry(struct virtio_device *dev, const char *id)
+{
+	enum vm_device_kind kind;
+	const struct vm_device_ops *ops = entry_ops(dev, &kind);
+	struct virtio_entry *e;
+
+	if (!ops) {
+		log_error("%s: not a device type skiff attaches", dev->name);
+		return NULL;
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e) {
+		log_error("%s: out of memory", dev->name);
+		return NULL;
+	}
+	vm_device_init(&e->entry, kind, ops, id);
+	e->dev = dev;
+	return e;
+}
+
+struct vm_device *virtio_devices_entry(struct virtio_device *dev, const char *id)
+{
+	struct virtio_entry *e = new_entry(dev, id);
+
+	return e ? &e->entry : NULL;
 }
 
 /* Places `dev` in the next virtio-mmio slot and on the VM's device list. Takes ownership of dev:
@@ -133,30 +174,31 @@ int virtio_devices_describe(struct virtio_device *dev, const char *id)
 static int attach(struct vm *vm, struct virtio_device *dev, const char *id, const char *what)
 {
 	struct virtio_mmio_params p = {.bus = &vm->mmio, .vm_fd = vm->fd, .mem = &vm->mem};
-	struct virtio_mmio *t;
+	struct virtio_entry *e;
 	struct vm_device *entry;
 	int index = 0;
 
 	vm_devices_for_each(&vm->devices, entry) index += entry->virtio_mmio;
-	if (virtio_devices_describe(dev, id) != 0) {
-		log_error("%s: not a device type skiff attaches", dev->name);
-		dev->ops->destroy(dev);
-		return -ENOTSUP;
-	}
 	if (index >= VM_MAX_VIRTIO || arch_virtio_mmio_slot(index, &p.base, &p.gsi) != 0) {
 		log_error("%s: no free virtio-mmio slot (this platform has %d)", dev->name, index);
 		dev->ops->destroy(dev);
 		return -ENOSPC;
 	}
-	t = virtio_mmio_create(&p, dev);
-	if (!t) {
+	e = new_entry(dev, id);
+	if (!e) {
+		dev->ops->destroy(dev);
+		return -ENOMEM;
+	}
+	e->mmio = virtio_mmio_create(&p, dev);
+	if (!e->mmio) {
+		free(e);
 		dev->ops->destroy(dev);
 		return -EIO;
 	}
-	dev->entry.virtio_mmio = true;
-	dev->entry.mmio_base = p.base;
-	dev->entry.gsi = p.gsi;
-	vm_device_add(&vm->devices, &dev->entry);
+	e->entry.virtio_mmio = true;
+	e->entry.mmio_base = p.base;
+	e->entry.gsi = p.gsi;
+	vm_device_add(&vm->devices, &e->entry);
 	log_info("%s at 0x%llx (GSI %u)%s%s", dev->name, (unsigned long long)p.base, p.gsi,
 		 what ? ": " : "", what ? what : "");
 	return 0;
@@ -206,7 +248,7 @@ int virtio_devices_connect_irqs(struct vm *vm)
 
 		if (!entry->virtio_mmio)
 			continue;
-		ret = virtio_mmio_connect_irq(of(entry)->transport);
+		ret = virtio_mmio_connect_irq(entry_of(entry)->mmio);
 		if (ret)
 			return ret;
 	}

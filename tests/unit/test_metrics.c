@@ -189,6 +189,7 @@ static void fake_vm_init(struct fake_vm *f)
 				  .loop_name = "metrics-test"};
 	struct disk_config disk = {0};
 	struct virtio_device *dev;
+	struct vm_device *entry;
 	int fd;
 
 	memset(f, 0, sizeof(*f));
@@ -212,8 +213,9 @@ static void fake_vm_init(struct fake_vm *f)
 	vdrv_attach(&f->d, dev);
 	vdrv_ring_layout(&f->d, 0, QSIZE, 0x1000, 0x2000, 0x3000);
 	vdrv_start(&f->d, 1ULL << VIRTIO_F_VERSION_1 | dev->ops->features(dev));
-	assert_int_equal(virtio_devices_describe(dev, "rootfs"), 0);
-	vm_device_add(&f->vm.devices, &dev->entry);
+	entry = virtio_devices_entry(dev, "rootfs");
+	assert_non_null(entry);
+	vm_device_add(&f->vm.devices, entry);
 }
 
 static void fake_vm_fini(struct fake_vm *f)
@@ -221,7 +223,7 @@ static void fake_vm_fini(struct fake_vm *f)
 	vdrv_fini(&f->d);
 	unlink(f->image);
 	unsetenv("SKIFF_BLK_NO_URING");
-	boot_timer_destroy(f->bt);
+	vm_devices_destroy(&f->vm.devices); /* the entries and the boot timer; vdrv had the disk */
 }
 
 /* A write of `len` bytes at sector 0, then a flush, each waited for. */

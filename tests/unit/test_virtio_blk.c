@@ -1354,7 +1354,7 @@ static void test_destroy_flushes_and_closes(void **state)
 }
 
 /* The drive swap's lookup (vm_device_find on the VM's device list): a disk by its config id,
- * among devices of other kinds; virtio_devices_describe gives each its kind and id. */
+ * among devices of other kinds, with entries as virtio/devices.c makes them. */
 static void test_find_disk(void **state)
 {
 	const char *ids[3] = {"rootfs", NULL, "scratch"};
@@ -1362,24 +1362,26 @@ static void test_find_disk(void **state)
 	struct virtio_device_ops con_ops = { .device_id = VIRTIO_ID_CONSOLE };
 	struct virtio_device con = { .ops = &con_ops }, d[3];
 	struct vm_devices list = {0};
+	struct vm_device *e[3];
 
-	assert_int_equal(virtio_devices_describe(&con, NULL), 0);
-	vm_device_add(&list, &con.entry);
+	vm_device_add(&list, virtio_devices_entry(&con, NULL));
 	for (int i = 0; i < 3; i++) {
 		d[i] = (struct virtio_device){ .ops = &blk_ops };
-		assert_int_equal(virtio_devices_describe(&d[i], ids[i]), 0);
+		e[i] = virtio_devices_entry(&d[i], ids[i]);
+		assert_non_null(e[i]);
 	}
-	vm_device_add(&list, &d[0].entry);
+	vm_device_add(&list, e[0]);
 	/* creation stopped after the first disk */
 	assert_null(vm_device_find(&list, VM_DEVICE_VIRTIO_BLK, "scratch"));
-	vm_device_add(&list, &d[1].entry);
-	vm_device_add(&list, &d[2].entry);
-	assert_ptr_equal(vm_device_find(&list, VM_DEVICE_VIRTIO_BLK, "rootfs"), &d[0].entry);
-	assert_ptr_equal(vm_device_find(&list, VM_DEVICE_VIRTIO_BLK, "scratch"), &d[2].entry);
+	vm_device_add(&list, e[1]);
+	vm_device_add(&list, e[2]);
+	assert_ptr_equal(vm_device_find(&list, VM_DEVICE_VIRTIO_BLK, "rootfs"), e[0]);
+	assert_ptr_equal(vm_device_find(&list, VM_DEVICE_VIRTIO_BLK, "scratch"), e[2]);
 	assert_null(vm_device_find(&list, VM_DEVICE_VIRTIO_BLK, ""));
 	assert_null(vm_device_find(&list, VM_DEVICE_VIRTIO_BLK, "nope"));
 	assert_null(vm_device_find(&list, VM_DEVICE_VIRTIO_CONSOLE, "rootfs"));
-	assert_ptr_equal(vm_device_find(&list, VM_DEVICE_VIRTIO_BLK, NULL), &d[0].entry);
+	assert_ptr_equal(vm_device_find(&list, VM_DEVICE_VIRTIO_BLK, NULL), e[0]);
+	vm_devices_destroy(&list); /* the entries; the devices are the test's */
 }
 
 static void test_io_uring_permitted(void **state)
