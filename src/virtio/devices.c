@@ -2,6 +2,7 @@
 #include "arch/arch.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
+#include "virtio/core_state.h"
 #include "virtio/mmio.h"
 #include "virtio/net.h"
 #include "virtio/rng.h"
@@ -47,6 +48,39 @@ static void entry_destroy(struct vm_device *entry)
 	if (e->mmio)
 		virtio_mmio_destroy(e->mmio);
 	free(e);
+}
+
+/* A machine reset: as the driver writing 0 to Status. */
+static void entry_reset(struct vm_device *entry)
+{
+	struct virtio_entry *e = entry_of(entry);
+	struct virtio_core *c;
+
+	if (!e->mmio)
+		return;
+	c = virtio_core_of(e->dev);
+	virtio_core_lock(c);
+	virtio_core_write_status(c, 0);
+	virtio_core_unlock(c);
+}
+
+/* The core's state (virtio/core_state.h), in a section tagged with the entry's kind. */
+static int entry_save(struct vm_device *entry, struct state_writer *w)
+{
+	struct virtio_entry *e = entry_of(entry);
+
+	if (!e->mmio)
+		return -ENOTSUP;
+	return virtio_core_save(virtio_core_of(e->dev), (uint16_t)entry->kind, w);
+}
+
+static int entry_restore(struct vm_device *entry, struct state_reader *r)
+{
+	struct virtio_entry *e = entry_of(entry);
+
+	if (!e->mmio)
+		return -ENOTSUP;
+	return virtio_core_restore(virtio_core_of(e->dev), (uint16_t)entry->kind, r);
 }
 
 static void set_u64(json_t *obj, const char *key, uint64_t v)
@@ -100,11 +134,17 @@ static json_t *net_stats(struct vm_device *entry)
 static const struct vm_device_ops console_entry_ops = {
     .name = "virtio-console",
     .destroy = entry_destroy,
+    .reset = entry_reset,
+    .save = entry_save,
+    .restore = entry_restore,
 };
 
 static const struct vm_device_ops blk_entry_ops = {
     .name = "virtio-blk",
     .destroy = entry_destroy,
+    .reset = entry_reset,
+    .save = entry_save,
+    .restore = entry_restore,
     .stats = blk_stats,
     .stats_group = "block",
     .update = blk_update,
@@ -113,6 +153,9 @@ static const struct vm_device_ops blk_entry_ops = {
 static const struct vm_device_ops net_entry_ops = {
     .name = "virtio-net",
     .destroy = entry_destroy,
+    .reset = entry_reset,
+    .save = entry_save,
+    .restore = entry_restore,
     .stats = net_stats,
     .stats_group = "net",
 };
@@ -120,6 +163,9 @@ static const struct vm_device_ops net_entry_ops = {
 static const struct vm_device_ops rng_entry_ops = {
     .name = "virtio-rng",
     .destroy = entry_destroy,
+    .reset = entry_reset,
+    .save = entry_save,
+    .restore = entry_restore,
 };
 
 static const struct vm_device_ops *entry_ops(const struct virtio_device *dev,
