@@ -1,4 +1,6 @@
 #include "base/device.h"
+#include "base/log.h"
+#include "base/state.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -66,6 +68,42 @@ int vm_device_save(struct vm_device *dev, struct state_writer *w)
 int vm_device_restore(struct vm_device *dev, struct state_reader *r)
 {
 	return dev->ops->restore ? dev->ops->restore(dev, r) : -ENOTSUP;
+}
+
+int vm_devices_save(struct vm_devices *list, struct state_writer *w)
+{
+	struct vm_device *dev;
+
+	vm_devices_for_each(list, dev)
+	{
+		int ret = vm_device_save(dev, w);
+
+		if (ret == -ENOTSUP)
+			log_error("%s %s cannot save its state", dev->ops->name,
+				  vm_device_label(dev));
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int vm_devices_restore(struct vm_devices *list, struct state_reader *r)
+{
+	struct vm_device *dev;
+
+	vm_devices_for_each(list, dev)
+	{
+		int ret = vm_device_restore(dev, r);
+
+		if (ret == -ENOTSUP)
+			log_error("%s %s cannot restore its state", dev->ops->name,
+				  vm_device_label(dev));
+		if (ret)
+			return ret;
+	}
+	if (!state_reader_at_end(r))
+		return state_refuse(r, "%zu bytes of state after the last device", r->len - r->pos);
+	return 0;
 }
 
 void vm_devices_reset(struct vm_devices *list)

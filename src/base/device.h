@@ -118,6 +118,16 @@ int vm_device_update(struct vm_device *dev, const struct vm_device_update *up, c
 int vm_device_save(struct vm_device *dev, struct state_writer *w);
 int vm_device_restore(struct vm_device *dev, struct state_reader *r);
 
+/* Every device's state, in the order of creation: one section each (what snapshots are made
+ * of). Returns 0, or -ENOTSUP (after a logged line naming it) for a device that cannot save its
+ * state, or the first device's failure. */
+int vm_devices_save(struct vm_devices *list, struct state_writer *w);
+/* Reads what vm_devices_save() wrote into a list built the same way (same devices, same order).
+ * Returns 0, or the failure: the reader's (its reason in state_reader_error()), -EBADMSG for
+ * bytes left over, -ENOTSUP for a device that cannot restore. Devices before the one that failed
+ * have been restored. */
+int vm_devices_restore(struct vm_devices *list, struct state_reader *r);
+
 /* Resets every device that has a reset op, in the order of creation. */
 void vm_devices_reset(struct vm_devices *list);
 /* Destroys every device, the last created first, and leaves the list empty. */

@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+_Static_assert(VM_CONFIG_MAX_ID < VM_DEVICE_ID_SIZE, "a config id must fit a device's id");
+
 /* A virtio device's entry on the VM's device list: the device and its transport. */
 struct virtio_entry {
 	struct vm_device entry;

@@ -402,6 +402,43 @@ static void test_uart_refuses_bad_state(void **state)
 	serial_8250_destroy(a);
 }
 
+/* A list's state is its devices' sections in order; a list built alike takes it back. */
+static void test_list_save_restore(void **state)
+{
+	struct serial_8250 *a = busy_uart(), *b = serial_8250_create(NULL, -1);
+	struct serial_8250 *c = serial_8250_create(NULL, -1), *d = serial_8250_create(NULL, -1);
+	struct vm_devices from = {0}, to = {0};
+	struct state_writer w, again;
+	struct state_reader r;
+
+	wr(b, 7, 0x42); /* a different scratch value in the second UART */
+	vm_device_add(&from, serial_8250_device(a));
+	vm_device_add(&from, serial_8250_device(b));
+	vm_device_add(&to, serial_8250_device(c));
+	vm_device_add(&to, serial_8250_device(d));
+	state_writer_init(&w);
+	assert_int_equal(vm_devices_save(&from, &w), 0);
+	state_reader_init(&r, w.buf, w.len);
+	assert_int_equal(vm_devices_restore(&to, &r), 0);
+	assert_int_equal(rd(d, 7), 0x42);
+	assert_int_equal(rd(c, 7), 0x5a);
+	state_writer_init(&again);
+	assert_int_equal(vm_devices_save(&to, &again), 0);
+	assert_int_equal(again.len, w.len);
+	assert_memory_equal(again.buf, w.buf, w.len);
+
+	/* Bytes after the last device's section are refused. */
+	state_put_u8(&w, 0);
+	state_reader_init(&r, w.buf, w.len);
+	assert_int_equal(vm_devices_restore(&to, &r), -EBADMSG);
+	assert_non_null(strstr(state_reader_error(&r), "after the last device"));
+
+	state_writer_free(&w);
+	state_writer_free(&again);
+	vm_devices_destroy(&from);
+	vm_devices_destroy(&to);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -410,6 +447,7 @@ int main(void)
 	    cmocka_unit_test(test_device_list),
 	    cmocka_unit_test(test_uart_round_trip),
 	    cmocka_unit_test(test_uart_refuses_bad_state),
+	    cmocka_unit_test(test_list_save_restore),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
