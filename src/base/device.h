@@ -54,8 +54,8 @@ struct vm_device_ops {
 
 	/* What the metrics line prints for it: a new JSON object (the caller takes the reference)
 	 * or NULL for nothing now. Any thread, while the VM runs. stats_group names the metrics
-	 * object the result goes into, keyed by the device's id ("block", "net"); NULL: its members
-	 * are values of the line itself (the boot timer's boot_time_us). */
+	 * object the result goes into, keyed by the device's id ("block", "net"); NULL: values the
+	 * metrics line places itself (the boot timer's boot_time_us; vmm/metrics.c). */
 	struct json_t *(*stats)(struct vm_device *dev);
 	const char *stats_group;
 

@@ -18,7 +18,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-
 #define VM_MAX_VIRTIO 16
 
 /* How host input reaches the guest's console device; set by the arch code. */
