@@ -253,7 +253,8 @@ static const struct kvm_cap_need common_caps[] = {
 	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
 };
 
-/* --enable-pci: the host bridge in the arch's windows, and the routing table for MSIs. */
+/* --enable-pci: the routing table for MSIs, and the host bridge in the arch's windows (on the
+ * device list, before the virtio devices that go on its bus). */
 static int create_pci(struct vm *vm)
 {
 	struct arch_pci_windows w;
@@ -268,20 +269,14 @@ static int create_pci(struct vm *vm)
 		return ret;
 	}
 	vm->irq_routing = calloc(1, sizeof(*vm->irq_routing));
-	vm->pci = calloc(1, sizeof(*vm->pci));
-	if (!vm->irq_routing || !vm->pci) {
-		free(vm->irq_routing);
-		free(vm->pci);
-		vm->irq_routing = NULL;
-		vm->pci = NULL;
+	if (!vm->irq_routing) {
+		log_error("cannot create the interrupt routing table: out of memory");
 		return -ENOMEM;
 	}
 	ret = irq_routing_init(vm->irq_routing, vm->fd);
 	if (ret) {
 		free(vm->irq_routing);
 		vm->irq_routing = NULL;
-		free(vm->pci);
-		vm->pci = NULL;
 		return ret;
 	}
 	p = (struct pci_host_params){
@@ -292,25 +287,20 @@ static int create_pci(struct vm *vm)
 	    .mmio_base = w.mmio_base,
 	    .mmio_size = w.mmio_size,
 	};
-	ret = pci_host_init(vm->pci, &p);
-	if (ret) {
-		free(vm->pci);
-		vm->pci = NULL;
-		return ret;
-	}
+	vm->pci = pci_host_create(&p);
+	if (!vm->pci)
+		return -EIO;
+	vm_device_add(&vm->devices, &vm->pci->entry);
 	log_info("pci: host bridge, ECAM at %#llx, BARs in [%#llx, +%#llx)%s",
 		 (unsigned long long)w.ecam_base, (unsigned long long)w.mmio_base,
 		 (unsigned long long)w.mmio_size, w.cf8 ? ", ports 0xcf8-0xcff" : "");
 	return 0;
 }
 
+/* After the device list (the host bridge and its functions) is gone. */
 static void destroy_pci(struct vm *vm)
 {
-	if (vm->pci) {
-		pci_host_destroy(vm->pci);
-		free(vm->pci);
-		vm->pci = NULL;
-	}
+	vm->pci = NULL;
 	if (vm->irq_routing) {
 		irq_routing_destroy(vm->irq_routing);
 		free(vm->irq_routing);
