@@ -34,8 +34,9 @@ struct vm_device *vm_device_find(const struct vm_devices *list, enum vm_device_k
 
 	if (id && !id[0])
 		return NULL;
-	vm_devices_for_each(list, dev) if (dev->kind == kind &&
-					   (!id || strcmp(dev->id, id) == 0)) return dev;
+	vm_devices_for_each(list, dev)
+		if (dev->kind == kind && (!id || strcmp(dev->id, id) == 0))
+			return dev;
 	return NULL;
 }
 
@@ -74,8 +75,7 @@ int vm_devices_save(struct vm_devices *list, struct state_writer *w)
 {
 	struct vm_device *dev;
 
-	vm_devices_for_each(list, dev)
-	{
+	vm_devices_for_each(list, dev) {
 		int ret = vm_device_save(dev, w);
 
 		if (ret == -ENOTSUP)
@@ -91,8 +91,7 @@ int vm_devices_restore(struct vm_devices *list, struct state_reader *r)
 {
 	struct vm_device *dev;
 
-	vm_devices_for_each(list, dev)
-	{
+	vm_devices_for_each(list, dev) {
 		int ret = vm_device_restore(dev, r);
 
 		if (ret == -ENOTSUP)
@@ -110,7 +109,9 @@ void vm_devices_reset(struct vm_devices *list)
 {
 	struct vm_device *dev;
 
-	vm_devices_for_each(list, dev) if (dev->ops->reset) dev->ops->reset(dev);
+	vm_devices_for_each(list, dev)
+		if (dev->ops->reset)
+			dev->ops->reset(dev);
 }
 
 void vm_devices_destroy(struct vm_devices *list)

@@ -226,7 +226,8 @@ static int attach(struct vm *vm, struct virtio_device *dev, const char *id, cons
 	struct vm_device *entry;
 	int index = 0;
 
-	vm_devices_for_each(&vm->devices, entry) index += entry->virtio_mmio;
+	vm_devices_for_each(&vm->devices, entry)
+		index += entry->virtio_mmio;
 	if (index >= VM_MAX_VIRTIO || arch_virtio_mmio_slot(index, &p.base, &p.gsi) != 0) {
 		log_error("%s: no free virtio-mmio slot (this platform has %d)", dev->name, index);
 		dev->ops->destroy(dev);
@@ -290,8 +291,7 @@ int virtio_devices_connect_irqs(struct vm *vm)
 {
 	struct vm_device *entry;
 
-	vm_devices_for_each(&vm->devices, entry)
-	{
+	vm_devices_for_each(&vm->devices, entry) {
 		int ret;
 
 		if (!entry->virtio_mmio)

@@ -188,7 +188,8 @@ static void test_device_list(void **state)
 		vm_device_add(&list, &d[k].dev);
 	}
 	assert_int_equal(list.nr, 4);
-	vm_devices_for_each(&list, it) assert_ptr_equal(it, &d[i++].dev);
+	vm_devices_for_each(&list, it)
+		assert_ptr_equal(it, &d[i++].dev);
 	assert_ptr_equal(vm_device_find(&list, VM_DEVICE_VIRTIO_BLK, "scratch"), &d[1].dev);
 	assert_ptr_equal(vm_device_find(&list, VM_DEVICE_VIRTIO_BLK, NULL), &d[0].dev);
 	assert_ptr_equal(vm_device_find(&list, VM_DEVICE_RTC_CMOS, NULL), &d[2].dev);
