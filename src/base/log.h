@@ -25,15 +25,25 @@ int log_parse_level(const char *name, enum log_level *out);
 
 /* Sends lines to `path` from now on: a regular file is created (0600) or appended to; a FIFO is
  * opened without blocking, and a line it cannot take at once (no reader, full pipe) is dropped.
- * NULL goes back to stderr. Returns 0, or -errno with a one-line reason in `err` (the previous
- * destination then stays). */
-int log_set_path(const char *path, char *err, size_t err_len);
+ * NULL goes back to stderr. Returns 0, or -errno with a one-line reason as the thread's last
+ * error (the previous destination then stays). */
+int log_set_path(const char *path);
 void log_set_show_level(bool show);  /* default true */
 void log_set_show_origin(bool show); /* default false */
 
 /* The calling thread's last error ("" when none); valid until this thread logs again. */
 const char *log_last_error(void);
 void log_clear_last_error(void);
+
+/* Records why the calling thread's operation fails without writing a line: its last error
+ * becomes the text (control characters turned into spaces, so it stays one line), for the
+ * caller that decides what to do with it (the CLI prints it, the API sends it back as the
+ * fault_message). Returns `ret`, a negative errno: `return log_set_error(-EINVAL, "...");`. */
+int log_set_error(int ret, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Whether the last error was written as a log line (log_error, or log_warn at a level that
+ * shows warnings) rather than only recorded by log_set_error(). */
+bool log_last_error_logged(void);
 
 void log_msg(enum log_level level, const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

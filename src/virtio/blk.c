@@ -689,11 +689,12 @@ fail:
 
 /* ---- swapping the backing file ---- */
 
+/* The swap runs on the device's worker; its reason comes back here and becomes the caller's
+ * last error on the caller's thread. */
 struct swap_call {
 	struct virtio_blk *blk;
 	const char *path;
-	char *err;
-	size_t err_len;
+	char err[VM_CONFIG_MAX_PATH + 256]; /* a path and why */
 	int ret;
 };
 
@@ -710,18 +711,18 @@ static void swap_on_worker(void *arg)
 
 	if (fstat(blk->fd, &cur) < 0) {
 		ret = -errno;
-		snprintf(c->err, c->err_len, "%s: %s", blk->path, strerror(-ret));
+		snprintf(c->err, sizeof(c->err), "%s: %s", blk->path, strerror(-ret));
 		goto fail;
 	}
 	ret = open_image(c->path, blk->read_only, &cur, &fd, &size, why, sizeof(why));
 	if (ret < 0) {
-		snprintf(c->err, c->err_len, "%s: %s", c->path, why);
+		snprintf(c->err, sizeof(c->err), "%s: %s", c->path, why);
 		goto fail;
 	}
 	same = ret == 1;
 	if (size < VIRTIO_BLK_SECTOR_SIZE) {
 		ret = -EINVAL;
-		snprintf(c->err, c->err_len, "%s: empty image (%llu bytes)", c->path,
+		snprintf(c->err, sizeof(c->err), "%s: empty image (%llu bytes)", c->path,
 			 (unsigned long long)size);
 		goto fail;
 	}
@@ -732,7 +733,7 @@ static void swap_on_worker(void *arg)
 		blk_io_drain(blk->io);
 	ret = flush_image(blk);
 	if (ret < 0) {
-		snprintf(c->err, c->err_len, "%s: flush before the swap failed: %s", blk->path,
+		snprintf(c->err, sizeof(c->err), "%s: flush before the swap failed: %s", blk->path,
 			 strerror(-ret));
 		goto fail;
 	}
@@ -762,35 +763,23 @@ fail:
 	c->ret = ret;
 }
 
-int virtio_blk_replace_backing(struct virtio_device *dev, const char *path, char *err,
-			       size_t err_len)
+int virtio_blk_replace_backing(struct virtio_device *dev, const char *path)
 {
-	char local[256];
-	struct swap_call c = { .path = path, .err = err, .err_len = err_len };
+	struct swap_call c = { .path = path };
 	int ret;
 
-	if (!err || !err_len) {
-		c.err = local;
-		c.err_len = sizeof(local);
-	}
-	c.err[0] = 0;
-	if (!dev || dev->ops != &blk_ops) {
-		snprintf(c.err, c.err_len, "not a virtio-blk device");
-		return -EINVAL;
-	}
+	if (!dev || dev->ops != &blk_ops)
+		return log_set_error(-EINVAL, "not a virtio-blk device");
 	c.blk = to_blk(dev);
-	if (!path || !path[0] || strlen(path) >= sizeof(c.blk->path)) {
-		snprintf(c.err, c.err_len, "%s: path empty or too long", dev->name);
-		return path && path[0] ? -ENAMETOOLONG : -EINVAL;
-	}
+	if (!path || !path[0] || strlen(path) >= sizeof(c.blk->path))
+		return log_set_error(path && path[0] ? -ENAMETOOLONG : -EINVAL,
+				     "%s: path empty or too long", dev->name);
 	if (!dev->loop) {
 		swap_on_worker(&c); /* no worker: nothing else runs on the device */
-		return c.ret;
+	} else {
+		ret = event_loop_call(dev->loop, swap_on_worker, &c);
+		if (ret < 0)
+			return log_set_error(ret, "%s: the device's worker has stopped", dev->name);
 	}
-	ret = event_loop_call(dev->loop, swap_on_worker, &c);
-	if (ret < 0) {
-		snprintf(c.err, c.err_len, "%s: the device's worker has stopped", dev->name);
-		return ret;
-	}
-	return c.ret;
+	return c.ret ? log_set_error(c.ret, "%s", c.err) : 0;
 }

@@ -97,26 +97,23 @@ void vm_vcpu_exit(struct vm *vm, struct vcpu *vcpu)
 }
 
 /* With pause_lock held: whether the VM may become paused (`pause`) or running. */
-static int pause_change_allowed(struct vm *vm, bool pause, char *err, size_t err_len)
+static int pause_change_allowed(struct vm *vm, bool pause)
 {
-	if (vm->stopping) {
-		snprintf(err, err_len, "the VM is stopping");
-		return -ESHUTDOWN;
-	}
-	if (vm->paused == pause) {
-		snprintf(err, err_len, "the VM is already %s", pause ? "paused" : "running");
-		return -EALREADY;
-	}
+	if (vm->stopping)
+		return log_set_error(-ESHUTDOWN, "the VM is stopping");
+	if (vm->paused == pause)
+		return log_set_error(-EALREADY, "the VM is already %s",
+				     pause ? "paused" : "running");
 	return 0;
 }
 
-int vm_pause(struct vm *vm, char *err, size_t err_len)
+int vm_pause(struct vm *vm)
 {
 	int ret = 0;
 
 	pthread_mutex_lock(&vm->pause_api_lock);
 	pthread_mutex_lock(&vm->pause_lock);
-	ret = pause_change_allowed(vm, true, err, err_len);
+	ret = pause_change_allowed(vm, true);
 	if (ret) {
 		pthread_mutex_unlock(&vm->pause_lock);
 		pthread_mutex_unlock(&vm->pause_api_lock);
@@ -130,8 +127,7 @@ int vm_pause(struct vm *vm, char *err, size_t err_len)
 	while (!vm->stopping && vm->nr_parked < vm->nr_active)
 		pthread_cond_wait(&vm->parked_cond, &vm->pause_lock);
 	if (vm->stopping) {
-		snprintf(err, err_len, "the VM stopped while it was being paused");
-		ret = -ESHUTDOWN;
+		ret = log_set_error(-ESHUTDOWN, "the VM stopped while it was being paused");
 	} else {
 		vm->paused = true;
 	}
@@ -146,13 +142,13 @@ int vm_pause(struct vm *vm, char *err, size_t err_len)
 	return ret;
 }
 
-int vm_resume(struct vm *vm, char *err, size_t err_len)
+int vm_resume(struct vm *vm)
 {
 	int ret = 0;
 
 	pthread_mutex_lock(&vm->pause_api_lock);
 	pthread_mutex_lock(&vm->pause_lock);
-	ret = pause_change_allowed(vm, false, err, err_len);
+	ret = pause_change_allowed(vm, false);
 	pthread_mutex_unlock(&vm->pause_lock);
 	if (ret) {
 		pthread_mutex_unlock(&vm->pause_api_lock);
@@ -181,13 +177,11 @@ bool vm_is_paused(struct vm *vm)
 	return paused;
 }
 
-int vm_send_ctrl_alt_del(struct vm *vm, char *err, size_t err_len)
+int vm_send_ctrl_alt_del(struct vm *vm)
 {
-	if (vm_stop_reason(vm) != VM_STOP_NONE) {
-		snprintf(err, err_len, "the VM is stopping");
-		return -ESHUTDOWN;
-	}
-	return arch_send_ctrl_alt_del(vm, err, err_len);
+	if (vm_stop_reason(vm) != VM_STOP_NONE)
+		return log_set_error(-ESHUTDOWN, "the VM is stopping");
+	return arch_send_ctrl_alt_del(vm);
 }
 
 enum vm_stop_reason vm_stop_reason(struct vm *vm)
