@@ -8,9 +8,15 @@
  * the source position ("skiff: info: src/vmm/vm.c:42: ..."). Every line is one write(), so lines
  * from different threads never interleave; all functions here are safe from any thread.
  *
- * Each thread also keeps its last error: the text of its last log_error() line (or, when it
- * logged no error since log_clear_last_error(), of its last log_warn() line), logged or filtered
- * out by the level, without prefixes. The API server uses it to say why an action failed. */
+ * skiff's one error path. A function that fails returns a negative errno (or a status) and
+ * says why once, in one line, as the calling thread's last error: the text of its last
+ * log_error() line (or, when it logged no error since log_clear_last_error(), of its last
+ * log_warn() line), logged or filtered out by the level, without prefixes; or, where the caller
+ * decides what the failure means (a request to parse, a config to check), a reason recorded by
+ * log_set_error() without a line. Whoever decides reads log_last_error(): the CLI prints it, the
+ * API sends it back as the fault_message, the main thread logs it when a start fails unlogged.
+ * No function takes an error buffer; work done on another thread hands its reason back to the
+ * caller, which sets it on its own thread. */
 #ifndef SKIFF_LOG_H
 #define SKIFF_LOG_H
 

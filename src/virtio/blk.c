@@ -558,9 +558,10 @@ static const struct virtio_device_ops blk_ops = {
 /* Opens `path` (read-write unless `read_only`), checks it is a regular file or a block device and
  * takes its OFD lock (a write lock when writable, a read lock when read-only). When `in_use` is
  * the file already open (same device and inode), the lock is not taken (this process holds it)
- * and 1 is returned. Else returns 0, or -errno with the reason in `why` (without the path). */
+ * and 1 is returned. Else returns 0, or -errno with the reason (without the path) as the
+ * thread's last error. */
 static int open_image(const char *path, bool read_only, const struct stat *in_use, int *fd_out,
-		      uint64_t *size_out, char *why, size_t why_len)
+		      uint64_t *size_out)
 {
 	struct flock lock = { .l_type = read_only ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET };
 	bool same = false;
@@ -571,13 +572,12 @@ static int open_image(const char *path, bool read_only, const struct stat *in_us
 	fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (fd < 0) {
 		ret = -errno;
-		snprintf(why, why_len, "cannot open%s: %s", read_only ? "" : " for writing",
-			 strerror(-ret));
-		return ret;
+		return log_set_error(ret, "cannot open%s: %s", read_only ? "" : " for writing",
+				     strerror(-ret));
 	}
 	if (fstat(fd, &st) < 0) {
 		ret = -errno;
-		snprintf(why, why_len, "%s", strerror(-ret));
+		log_set_error(ret, "%s", strerror(-ret));
 		goto fail;
 	}
 	if (S_ISREG(st.st_mode)) {
@@ -585,23 +585,21 @@ static int open_image(const char *path, bool read_only, const struct stat *in_us
 	} else if (S_ISBLK(st.st_mode)) {
 		if (ioctl(fd, BLKGETSIZE64, &size) < 0) {
 			ret = -errno;
-			snprintf(why, why_len, "cannot read the block device's size: %s",
-				 strerror(-ret));
+			log_set_error(ret, "cannot read the block device's size: %s",
+				      strerror(-ret));
 			goto fail;
 		}
 	} else {
-		ret = -EINVAL;
-		snprintf(why, why_len, "not a regular file or a block device");
+		ret = log_set_error(-EINVAL, "not a regular file or a block device");
 		goto fail;
 	}
 	same = in_use && st.st_dev == in_use->st_dev && st.st_ino == in_use->st_ino;
 	if (!same && fcntl(fd, F_OFD_SETLK, &lock) < 0) {
 		ret = -errno;
 		if (ret == -EAGAIN || ret == -EACCES) {
-			snprintf(why, why_len, "in use by another process (locked)");
-			ret = -EBUSY;
+			ret = log_set_error(-EBUSY, "in use by another process (locked)");
 		} else {
-			snprintf(why, why_len, "cannot lock: %s", strerror(-ret));
+			log_set_error(ret, "cannot lock: %s", strerror(-ret));
 		}
 		goto fail;
 	}
@@ -642,8 +640,9 @@ int virtio_blk_create(const struct disk_config *cfg, struct virtio_device **out)
 	char why[128];
 	int fd = -1, ret;
 
-	ret = open_image(cfg->path, cfg->read_only, NULL, &fd, &size, why, sizeof(why));
+	ret = open_image(cfg->path, cfg->read_only, NULL, &fd, &size);
 	if (ret < 0) {
+		snprintf(why, sizeof(why), "%s", log_last_error());
 		log_error("disk %s: %s", cfg->path, why);
 		return ret;
 	}
@@ -704,7 +703,7 @@ static void swap_on_worker(void *arg)
 	struct swap_call *c = arg;
 	struct virtio_blk *blk = c->blk;
 	uint64_t size = 0, old_capacity = blk->capacity;
-	char why[128], old_path[sizeof(blk->path)];
+	char old_path[sizeof(blk->path)];
 	struct stat cur;
 	bool same;
 	int fd = -1, ret;
@@ -714,9 +713,9 @@ static void swap_on_worker(void *arg)
 		snprintf(c->err, sizeof(c->err), "%s: %s", blk->path, strerror(-ret));
 		goto fail;
 	}
-	ret = open_image(c->path, blk->read_only, &cur, &fd, &size, why, sizeof(why));
+	ret = open_image(c->path, blk->read_only, &cur, &fd, &size);
 	if (ret < 0) {
-		snprintf(c->err, sizeof(c->err), "%s: %s", c->path, why);
+		snprintf(c->err, sizeof(c->err), "%s: %s", c->path, log_last_error());
 		goto fail;
 	}
 	same = ret == 1;
