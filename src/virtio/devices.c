@@ -110,17 +110,38 @@ static const struct {
 	{ &entropy_resource, create_rng },
 };
 
+/* A device kind the config offers but this table cannot create would be dropped without a word:
+ * refuse the VM instead. */
+static int check_kinds(const struct vm_config *cfg)
+{
+	for (const struct config_resource *const *r = config_resources; *r; r++) {
+		size_t k = 0;
+
+		if (!(*r)->count || !(*r)->count(cfg))
+			continue;
+		while (k < sizeof(kinds) / sizeof(kinds[0]) && kinds[k].kind != *r)
+			k++;
+		if (k == sizeof(kinds) / sizeof(kinds[0])) {
+			log_error("%s%s: this build has no way to create such a device",
+				  (*r)->option ? "--" : "", (*r)->option ? (*r)->option : (*r)->name);
+			return -ENOSYS;
+		}
+	}
+	return 0;
+}
+
 int virtio_devices_create(struct vm *vm)
 {
+	int ret = check_kinds(vm->cfg);
+
+	if (ret)
+		return ret;
 	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
 		int n = kinds[k].kind->count(vm->cfg);
 
-		for (int i = 0; i < n; i++) {
-			int ret = kinds[k].create(vm, i);
-
-			if (ret)
+		for (int i = 0; i < n; i++)
+			if ((ret = kinds[k].create(vm, i)))
 				return ret;
-		}
 	}
 	return 0;
 }
