@@ -1,7 +1,8 @@
 /* The virtio devices a VM's config asks for: each is created, given a virtio-mmio slot from the
  * arch (address and interrupt line) and attached to the VM, in a fixed order so the guest sees
  * the same device names on every boot: console, disks (vda, vdb, ... in --disk order), network
- * interfaces, rng. */
+ * interfaces, rng. That order is the creation table in devices.c: one row per device kind, its
+ * config resource (config/resource.h: how many the config asks for) and its create function. */
 #ifndef SKIFF_VIRTIO_DEVICES_H
 #define SKIFF_VIRTIO_DEVICES_H
 
