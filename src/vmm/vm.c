@@ -174,23 +174,38 @@ uint64_t vm_guest_resident_bytes(struct vm *vm)
 	return resident;
 }
 
+int vm_add_device(struct vm *vm, struct vm_device *dev, const char *what)
+{
+	if (!dev) {
+		log_error("cannot create %s: out of memory", what);
+		return -ENOMEM;
+	}
+	vm_device_add(&vm->devices, dev);
+	return 0;
+}
+
+int vm_map_device(struct vm *vm, struct bus *bus, uint64_t base, uint64_t len,
+		  const struct bus_device_ops *ops, void *opaque, const char *what)
+{
+	int ret = bus_register(bus, base, len, ops, opaque, what);
+
+	if (ret)
+		log_error("cannot place %s at %s 0x%llx: %s", what,
+			  bus == &vm->pio ? "port" : "address", (unsigned long long)base,
+			  strerror(-ret));
+	return ret;
+}
+
 /* The boot timer: where the guest's userspace says it is up (metrics' boot time), on every
  * architecture at the page the arch names. */
 static int attach_boot_timer(struct vm *vm)
 {
-	uint64_t base = arch_boot_timer_base();
-	int ret;
+	struct boot_timer *bt = boot_timer_create();
+	int ret = vm_add_device(vm, boot_timer_device(bt), "the boot timer");
 
-	vm->boot_timer = boot_timer_create();
-	if (!vm->boot_timer) {
-		log_error("cannot create the boot timer: out of memory");
-		return -ENOMEM;
-	}
-	ret = bus_register(&vm->mmio, base, BOOT_TIMER_SIZE, &boot_timer_ops, vm->boot_timer,
-			   "boot-timer");
-	if (ret)
-		log_error("cannot place the boot timer at 0x%llx: %s", (unsigned long long)base,
-			  strerror(-ret));
+	if (!ret)
+		ret = vm_map_device(vm, &vm->mmio, arch_boot_timer_base(), BOOT_TIMER_SIZE,
+				    &boot_timer_ops, bt, "the boot timer");
 	return ret;
 }
 
@@ -337,10 +352,10 @@ void vm_destroy(struct vm *vm)
 	free(vm->vcpus);
 	vm->vcpus = NULL;
 	vm->nr_vcpus = 0;
-	virtio_devices_destroy(vm);
-	arch_devices_destroy(vm);
-	boot_timer_destroy(vm->boot_timer);
-	vm->boot_timer = NULL;
+	/* The console's input goes to a device about to go. */
+	vm->console = (struct console_input){0};
+	vm_devices_destroy(&vm->devices);
+	arch_vm_destroy(vm);
 	bus_destroy(&vm->pio);
 	bus_destroy(&vm->mmio);
 	if (vm->fd >= 0)
