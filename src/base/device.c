@@ -50,15 +50,12 @@ struct json_t *vm_device_stats(struct vm_device *dev)
 	return dev->ops->stats ? dev->ops->stats(dev) : NULL;
 }
 
-int vm_device_update(struct vm_device *dev, const struct vm_device_update *up, char *err,
-		     size_t err_len)
+int vm_device_update(struct vm_device *dev, const struct vm_device_update *up)
 {
-	if (!dev->ops->update) {
-		snprintf(err, err_len, "%s %s cannot be changed while it runs", dev->ops->name,
-			 vm_device_label(dev));
-		return -ENOTSUP;
-	}
-	return dev->ops->update(dev, up, err, err_len);
+	if (!dev->ops->update)
+		return log_set_error(-ENOTSUP, "%s %s cannot be changed while it runs",
+				     dev->ops->name, vm_device_label(dev));
+	return dev->ops->update(dev, up);
 }
 
 int vm_device_save(struct vm_device *dev, struct state_writer *w)
