@@ -2,9 +2,11 @@
  * arch (address and interrupt line), or with --enable-pci a slot on the PCI host bridge's bus 0
  * (virtio/pci.h), and put on the VM's device list (base/device.h), in a fixed
  * order so the guest sees the same device names on every boot: console, disks (vda, vdb, ... in
- * --disk order), network interfaces, rng. On the list a virtio device is an entry holding the
- * device and its transport: the entry's destroy op takes down both, disks and interfaces show
- * their counters to metrics (stats), and disks take a new backing file (update). */
+ * --disk order), network interfaces, rng. That order is the creation table in devices.c: one row
+ * per device kind, its config resource (config/resource.h: how many the config asks for) and its
+ * create function. On the list a virtio device is an entry holding the device and its transport:
+ * the entry's destroy op takes down both, disks and interfaces show their counters to metrics
+ * (stats), and disks take a new backing file (update). */
 #ifndef SKIFF_VIRTIO_DEVICES_H
 #define SKIFF_VIRTIO_DEVICES_H
 
