@@ -3,28 +3,33 @@
 #ifndef SKIFF_ARCH_H
 #define SKIFF_ARCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct guest_region;
+struct kvm_irq_routing_entry;
 struct vm;
 struct vcpu;
 struct vm_config;
 
 /* The checks of a VM config that depend on the architecture (options that only one of them
- * has). Returns 0, or -EINVAL with a one-line reason in `err`. */
-int arch_validate_config(const struct vm_config *cfg, char *err, size_t err_len);
+ * has). Returns 0, or -EINVAL with a one-line reason as the thread's last error
+ * (log_set_error). */
+int arch_validate_config(const struct vm_config *cfg);
 
 /* Guest RAM regions for `bytes` of memory; returns how many were written to `out`. */
 int arch_memory_layout(uint64_t bytes, struct guest_region *out, int max);
 
-/* VM-wide setup before any vCPU exists: capabilities, interrupt controller, timers. */
+/* VM-wide setup before any vCPU exists: capabilities, interrupt controller, timers; and the
+ * arch's own state, which arch_vm_destroy() frees (after vm_destroy() destroyed the devices). */
 int arch_vm_init(struct vm *vm);
+void arch_vm_destroy(struct vm *vm);
 
-/* The platform devices (console UART, reset and power devices, clock) onto vm->pio / vm->mmio,
- * and the console input hook. */
+/* The platform devices (console UART, reset and power devices, clock): each goes on the VM's
+ * device list (vm_add_device), which owns it, and onto vm->pio / vm->mmio; and the console input
+ * hook. */
 int arch_devices_init(struct vm *vm);
-void arch_devices_destroy(struct vm *vm);
 
 /* Where the boot-timer device (devices/boot_timer.h) lives: a page of the MMIO space that is
  * neither RAM nor another device's. */
@@ -34,12 +39,37 @@ uint64_t arch_boot_timer_base(void);
  * numbered as KVM_IRQFD numbers GSIs. Returns 0, or -ENOSPC when the platform has no more. */
 int arch_virtio_mmio_slot(int index, uint64_t *base, uint32_t *gsi);
 
+/* Where PCI lives in guest physical space (only used with --enable-pci). */
+struct arch_pci_windows {
+	uint64_t ecam_base, ecam_size; /* config space, ECAM: bus 0 only, so 1 MiB */
+	uint64_t mmio_base, mmio_size; /* where BARs live (32-bit, below 4 GiB) */
+	bool cf8;		       /* also config mechanism #1 on ports 0xcf8/0xcfc (x86) */
+};
+
+/* Fills `w`; returns 0, or -ENODEV when this platform has no PCI host bridge (yet). */
+int arch_pci_windows(struct arch_pci_windows *w);
+
+/* The interrupt routes KVM starts the VM with, which every KVM_SET_GSI_ROUTING must repeat
+ * (it replaces the whole table): x86: GSIs 0-15 to the PIC and the I/O APIC, 16-23 to the
+ * I/O APIC; arm64: the vGIC's SPIs. Writes at most `max` entries to `out` and returns how many
+ * (or -ENOSPC); *first_msi_gsi is the first GSI free for MSI routes. */
+int arch_irq_routing_defaults(struct kvm_irq_routing_entry *out, int max,
+			      uint32_t *first_msi_gsi);
+
+/* Fills `e` (whose gsi is set) as the MSI route of message (addr, data) from PCI requester
+ * `requester_id` (bus << 8 | devfn): type KVM_IRQ_ROUTING_MSI, and the flags and devid the
+ * interrupt controller needs (arm64's ITS: KVM_MSI_VALID_DEVID, devid = requester_id). Returns
+ * 0, or -EINVAL when the interrupt controller takes no message at `addr` (the caller refuses
+ * the route with a log line). */
+int arch_msi_route(struct kvm_irq_routing_entry *e, uint64_t addr, uint32_t data,
+		   uint32_t requester_id);
+
 /* The `irq` field of KVM_IRQ_LINE that drives interrupt line `gsi`. */
 uint32_t arch_kvm_irq_line(uint32_t gsi);
 
 /* Loads what the VM's config names (kernel and initrd, or a flat binary) into guest memory and
  * describes the platform to the guest (ACPI tables or a device tree), including the virtio-mmio
- * devices in vm->virtio. */
+ * devices on vm->devices. */
 int arch_load_guest(struct vm *vm);
 
 /* Per-vCPU setup: identification (CPUID or MPIDR), MSRs, local interrupt controller, and the
@@ -58,8 +88,9 @@ int arch_vm_clock_save(struct vm *vm);
 int arch_vm_clock_restore(struct vm *vm);
 
 /* Presses and releases Ctrl, Alt and Del on the guest's keyboard (x86: the i8042; arm64: three
- * gpio-keys buttons on a PL061). 0, or -errno with a one-line reason in `err`. */
-int arch_send_ctrl_alt_del(struct vm *vm, char *err, size_t err_len);
+ * gpio-keys buttons on a PL061). 0, or -errno with a one-line reason as the thread's last error
+ * (log_set_error). */
+int arch_send_ctrl_alt_del(struct vm *vm);
 
 /* The built-in bare-metal demo guest for this architecture (a flat binary for --raw loading). */
 void arch_demo_guest(const void **image, size_t *size);

@@ -1,6 +1,4 @@
 #include "vmm/instance.h"
-#include "api/routes.h"
-#include "api/server.h"
 #include "base/kvm.h"
 #include "base/log.h"
 #include "vmm/metrics.h"
@@ -16,6 +14,15 @@
 
 static const int stop_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 
+static void restore_signals(struct instance *in)
+{
+	if (in->signal_fd < 0)
+		return;
+	close(in->signal_fd);
+	in->signal_fd = -1;
+	pthread_sigmask(SIG_SETMASK, &in->old_sigmask, NULL);
+}
+
 int instance_init(struct instance *in, const char *id)
 {
 	memset(in, 0, sizeof(*in));
@@ -23,6 +30,7 @@ int instance_init(struct instance *in, const char *id)
 	snprintf(in->id, sizeof(in->id), "%s", id ? id : "anonymous-instance");
 	vm_config_init_defaults(&in->cfg);
 	in->state = INSTANCE_NOT_STARTED;
+	in->signal_fd = -1;
 	in->start_eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (in->start_eventfd < 0) {
 		int err = errno;
@@ -42,18 +50,16 @@ void instance_destroy(struct instance *in)
 	if (in->start_eventfd >= 0)
 		close(in->start_eventfd);
 	in->start_eventfd = -1;
+	restore_signals(in);
 	pthread_mutex_destroy(&in->lock);
 }
 
-int instance_set_logger(struct instance *in, const struct logger_config *lc, char *err,
-			size_t err_len)
+int instance_set_logger(struct instance *in, const struct logger_config *lc)
 {
-	if (in->has_logger) {
-		snprintf(err, err_len, "the logger is already configured");
-		return -EINVAL;
-	}
+	if (in->has_logger)
+		return log_set_error(-EINVAL, "the logger is already configured");
 	if (lc->log_path[0]) {
-		int ret = log_set_path(lc->log_path, err, err_len);
+		int ret = log_set_path(lc->log_path);
 
 		if (ret)
 			return ret;
@@ -66,16 +72,14 @@ int instance_set_logger(struct instance *in, const struct logger_config *lc, cha
 	return 0;
 }
 
-int instance_set_metrics(struct instance *in, const char *path, char *err, size_t err_len)
+int instance_set_metrics(struct instance *in, const char *path)
 {
 	struct metrics *m;
 	int ret;
 
-	if (in->metrics) {
-		snprintf(err, err_len, "metrics are already configured");
-		return -EINVAL;
-	}
-	ret = metrics_create(&m, path, err, err_len);
+	if (in->metrics)
+		return log_set_error(-EINVAL, "metrics are already configured");
+	ret = metrics_create(&m, path);
 	if (ret)
 		return ret;
 	in->metrics = m;
@@ -94,32 +98,32 @@ static void warn_if_software_kvm(const struct vm_config *cfg)
 		 module[0] ? "; KVM module " : "", module);
 }
 
-int instance_start(struct instance *in, char *err, size_t err_len)
+/* instance_start(); *logged says whether its reason is already in the log (building the VM
+ * logs its own; the checks before it do not). */
+static int start(struct instance *in, bool *logged)
 {
 	uint64_t one = 1;
 	int ret;
 
-	log_clear_last_error();
-	if (in->state != INSTANCE_NOT_STARTED) {
-		snprintf(err, err_len, "the microVM has already been started");
-		return -EINVAL;
-	}
-	if (!in->cfg.kernel_path && !in->cfg.raw_path && !in->cfg.raw_image) {
-		snprintf(err, err_len, "no boot source: PUT /boot-source first");
-		return -EINVAL;
-	}
-	ret = vm_config_validate(&in->cfg, 0, host_memory_mib(), err, err_len);
+	*logged = false;
+	if (in->state != INSTANCE_NOT_STARTED)
+		return log_set_error(-EINVAL, "the microVM has already been started");
+	if (!in->cfg.kernel_path && !in->cfg.raw_path && !in->cfg.raw_image)
+		return log_set_error(-EINVAL, "no boot source: PUT /boot-source first");
+	ret = vm_config_validate(&in->cfg, 0, host_memory_mib());
 	if (ret)
 		return ret;
 	warn_if_software_kvm(&in->cfg);
 	log_clear_last_error(); /* the warning above is not the reason of a failure */
 	ret = vm_create(&in->vm, &in->cfg);
 	if (ret) {
-		const char *why = log_last_error();
+		char why[512];
 
-		snprintf(err, err_len, "cannot start the microVM: %s",
-			 why && why[0] ? why : strerror(-ret));
-		return ret;
+		/* Building the VM logged its reason where it decided to fail. */
+		*logged = log_last_error_logged();
+		snprintf(why, sizeof(why), "%s",
+			 log_last_error()[0] ? log_last_error() : strerror(-ret));
+		return log_set_error(ret, "cannot start the microVM: %s", why);
 	}
 	if (in->metrics)
 		metrics_attach(in->metrics, &in->vm, METRICS_DEFAULT_PERIOD_MS);
@@ -127,6 +131,13 @@ int instance_start(struct instance *in, char *err, size_t err_len)
 	if (write(in->start_eventfd, &one, sizeof(one)) < 0)
 		log_warn("cannot wake the main thread: %s", strerror(errno));
 	return 0;
+}
+
+int instance_start(struct instance *in)
+{
+	bool logged;
+
+	return start(in, &logged);
 }
 
 /* Before InstanceStart: sleeps until it comes or a termination signal does. Returns 0 when
@@ -175,44 +186,46 @@ static int wait_for_start(struct instance *in, int sfd)
 	return signo;
 }
 
-int instance_run(struct instance *in, const char *api_sock, bool start_now)
+int instance_block_signals(struct instance *in)
 {
-	struct api_server *api = NULL;
-	sigset_t stop_set, old_set;
-	char err[512];
-	int sfd, signo, status;
+	sigset_t stop_set;
+	int err;
 
-	/* Blocked before any thread exists (API server, metrics, device workers, vCPUs), so that
-	 * every thread inherits the mask and termination signals arrive only through signalfd. */
 	sigemptyset(&stop_set);
 	for (unsigned i = 0; i < sizeof(stop_signals) / sizeof(stop_signals[0]); i++)
 		sigaddset(&stop_set, stop_signals[i]);
-	pthread_sigmask(SIG_BLOCK, &stop_set, &old_set);
-	sfd = signalfd(-1, &stop_set, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sfd < 0) {
-		log_error("signalfd: %s", strerror(errno));
-		pthread_sigmask(SIG_SETMASK, &old_set, NULL);
+	pthread_sigmask(SIG_BLOCK, &stop_set, &in->old_sigmask);
+	in->signal_fd = signalfd(-1, &stop_set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (in->signal_fd < 0) {
+		err = errno;
+		log_error("signalfd: %s", strerror(err));
+		pthread_sigmask(SIG_SETMASK, &in->old_sigmask, NULL);
+		return -err;
+	}
+	return 0;
+}
+
+int instance_run(struct instance *in, bool start_now, const struct instance_hooks *hooks)
+{
+	int signo, status;
+
+	if (in->signal_fd < 0) {
+		log_error("instance_run: the termination signals were not blocked first");
 		return 1;
 	}
-
-	if (api_sock && api_server_start(&api, api_sock, api_handle_request, in)) {
-		status = 1;
-		goto out;
-	}
 	if (start_now) {
-		pthread_mutex_lock(&in->lock);
-		status = instance_start(in, err, sizeof(err)) ? 1 : 0;
-		pthread_mutex_unlock(&in->lock);
-		if (status) {
-			const char *logged = log_last_error();
+		bool logged;
 
-			/* Building the VM says what went wrong itself; the checks before it do not. */
-			if (!logged || !logged[0])
-				log_error("%s", err);
+		pthread_mutex_lock(&in->lock);
+		status = start(in, &logged) ? 1 : 0;
+		pthread_mutex_unlock(&in->lock);
+		/* Here the failure ends skiff: its reason is logged, unless that was done already. */
+		if (status && !logged)
+			log_error("%s", log_last_error());
+		if (status)
 			goto out;
-		}
 	}
-	signo = wait_for_start(in, sfd);
+	signo = wait_for_start(in, in->signal_fd);
 	if (signo) {
 		log_info("stopped by signal %s before the microVM started", strsignal(signo));
 		status = 128 + signo;
@@ -226,17 +239,13 @@ int instance_run(struct instance *in, const char *api_sock, bool start_now)
 	pthread_mutex_lock(&in->lock);
 	in->state = INSTANCE_STOPPED;
 	pthread_mutex_unlock(&in->lock);
-	if (api)
-		api_server_stop(api);
-	api = NULL;
+	if (hooks && hooks->vm_ended)
+		hooks->vm_ended(hooks->ctx);
 	if (in->metrics)
 		metrics_detach(in->metrics);
 	vm_destroy(&in->vm);
 out:
-	if (api)
-		api_server_stop(api);
-	close(sfd);
-	pthread_sigmask(SIG_SETMASK, &old_set, NULL);
+	restore_signals(in);
 	in->exit_status = status;
 	return status;
 }

@@ -1,6 +1,8 @@
 #include "vmm/vm.h"
 #include "arch/arch.h"
 #include "devices/boot_timer.h"
+#include "pci/host.h"
+#include "vmm/irq_routing.h"
 #include "virtio/devices.h"
 #include "base/log.h"
 #include "vmm/vcpu.h"
@@ -53,89 +55,34 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *why)
 	pthread_mutex_unlock(&vm->stop_lock);
 	if (!first)
 		return;
+	/* Before the run loop learns of the stop and kicks the vCPUs: a vCPU that a kick sends
+	 * out of KVM_RUN then sees the gate stopping, and parked vCPUs leave to end. */
+	vcpu_gate_stop(&vm->gate);
 	if (write(vm->stop_eventfd, &one, sizeof(one)) < 0)
 		log_warn("cannot signal the stop of the VM: %s", strerror(errno));
-	/* Parked vCPUs leave to end, and a vm_pause() waiting for them gives up. */
-	pthread_mutex_lock(&vm->pause_lock);
-	vm->stopping = true;
-	pthread_cond_broadcast(&vm->resume_cond);
-	pthread_cond_broadcast(&vm->parked_cond);
-	pthread_mutex_unlock(&vm->pause_lock);
 }
 
-void vm_vcpu_pause_point(struct vm *vm, struct vcpu *vcpu)
+/* Whether the VM may become paused (`pause`) or running; with pause_api_lock held. */
+static int pause_change_allowed(struct vm *vm, bool pause)
 {
-	pthread_mutex_lock(&vm->pause_lock);
-	if (!vcpu->running) {
-		vcpu->running = true;
-		vcpu->self = pthread_self();
-		vm->nr_active++;
-	}
-	if (vm->pause_requested && !vm->stopping) {
-		vm->nr_parked++;
-		pthread_cond_broadcast(&vm->parked_cond);
-		while (vm->pause_requested && !vm->stopping)
-			pthread_cond_wait(&vm->resume_cond, &vm->pause_lock);
-		vm->nr_parked--;
-	}
-	/* Under the lock: a later vm_pause() sets pause_requested first and kicks (sets
-	 * immediate_exit) after, so its kick is never lost here. A stop's kick may be: the
-	 * thread's loop checks the stop reason before KVM_RUN. */
-	__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
-	pthread_mutex_unlock(&vm->pause_lock);
-}
-
-void vm_vcpu_exit(struct vm *vm, struct vcpu *vcpu)
-{
-	pthread_mutex_lock(&vm->pause_lock);
-	if (vcpu->running) {
-		vcpu->running = false;
-		vm->nr_active--;
-		pthread_cond_broadcast(&vm->parked_cond);
-	}
-	pthread_mutex_unlock(&vm->pause_lock);
-}
-
-/* With pause_lock held: whether the VM may become paused (`pause`) or running. */
-static int pause_change_allowed(struct vm *vm, bool pause, char *err, size_t err_len)
-{
-	if (vm->stopping) {
-		snprintf(err, err_len, "the VM is stopping");
-		return -ESHUTDOWN;
-	}
-	if (vm->paused == pause) {
-		snprintf(err, err_len, "the VM is already %s", pause ? "paused" : "running");
-		return -EALREADY;
-	}
+	if (vcpu_gate_stopping(&vm->gate))
+		return log_set_error(-ESHUTDOWN, "the VM is stopping");
+	if (vm->paused == pause)
+		return log_set_error(-EALREADY, "the VM is already %s",
+				     pause ? "paused" : "running");
 	return 0;
 }
 
-int vm_pause(struct vm *vm, char *err, size_t err_len)
+int vm_pause(struct vm *vm)
 {
-	int ret = 0;
+	int ret;
 
 	pthread_mutex_lock(&vm->pause_api_lock);
-	pthread_mutex_lock(&vm->pause_lock);
-	ret = pause_change_allowed(vm, true, err, err_len);
-	if (ret) {
-		pthread_mutex_unlock(&vm->pause_lock);
-		pthread_mutex_unlock(&vm->pause_api_lock);
-		return ret;
-	}
-	vm->pause_requested = true;
-	/* A vCPU not yet running parks at its first pause point, before any KVM_RUN. */
-	for (int i = 0; i < vm->nr_vcpus; i++)
-		if (vm->vcpus[i].running)
-			vcpu_kick_running(&vm->vcpus[i]);
-	while (!vm->stopping && vm->nr_parked < vm->nr_active)
-		pthread_cond_wait(&vm->parked_cond, &vm->pause_lock);
-	if (vm->stopping) {
-		snprintf(err, err_len, "the VM stopped while it was being paused");
-		ret = -ESHUTDOWN;
-	} else {
-		vm->paused = true;
-	}
-	pthread_mutex_unlock(&vm->pause_lock);
+	ret = pause_change_allowed(vm, true);
+	if (!ret && (ret = vcpus_pause(&vm->gate, vm->vcpus, vm->nr_vcpus)))
+		log_set_error(ret, "the VM stopped while it was being paused");
+	if (!ret)
+		__atomic_store_n(&vm->paused, true, __ATOMIC_SEQ_CST);
 	/* Every vCPU is out of KVM_RUN and stays out until vm_resume(). A clock that cannot be
 	 * saved leaves the pause in place: the guest sees the time jump, nothing worse. */
 	if (!ret && arch_vm_clock_save(vm) == 0)
@@ -146,14 +93,12 @@ int vm_pause(struct vm *vm, char *err, size_t err_len)
 	return ret;
 }
 
-int vm_resume(struct vm *vm, char *err, size_t err_len)
+int vm_resume(struct vm *vm)
 {
-	int ret = 0;
+	int ret;
 
 	pthread_mutex_lock(&vm->pause_api_lock);
-	pthread_mutex_lock(&vm->pause_lock);
-	ret = pause_change_allowed(vm, false, err, err_len);
-	pthread_mutex_unlock(&vm->pause_lock);
+	ret = pause_change_allowed(vm, false);
 	if (ret) {
 		pthread_mutex_unlock(&vm->pause_api_lock);
 		return ret;
@@ -161,11 +106,8 @@ int vm_resume(struct vm *vm, char *err, size_t err_len)
 	if (vm->clock_saved)
 		arch_vm_clock_restore(vm);
 	vm->clock_saved = false;
-	pthread_mutex_lock(&vm->pause_lock);
-	vm->paused = false;
-	vm->pause_requested = false;
-	pthread_cond_broadcast(&vm->resume_cond);
-	pthread_mutex_unlock(&vm->pause_lock);
+	__atomic_store_n(&vm->paused, false, __ATOMIC_SEQ_CST);
+	vcpus_resume(&vm->gate);
 	log_info("VM resumed");
 	pthread_mutex_unlock(&vm->pause_api_lock);
 	return 0;
@@ -173,21 +115,14 @@ int vm_resume(struct vm *vm, char *err, size_t err_len)
 
 bool vm_is_paused(struct vm *vm)
 {
-	bool paused;
-
-	pthread_mutex_lock(&vm->pause_lock);
-	paused = vm->paused;
-	pthread_mutex_unlock(&vm->pause_lock);
-	return paused;
+	return __atomic_load_n(&vm->paused, __ATOMIC_SEQ_CST);
 }
 
-int vm_send_ctrl_alt_del(struct vm *vm, char *err, size_t err_len)
+int vm_send_ctrl_alt_del(struct vm *vm)
 {
-	if (vm_stop_reason(vm) != VM_STOP_NONE) {
-		snprintf(err, err_len, "the VM is stopping");
-		return -ESHUTDOWN;
-	}
-	return arch_send_ctrl_alt_del(vm, err, err_len);
+	if (vm_stop_reason(vm) != VM_STOP_NONE)
+		return log_set_error(-ESHUTDOWN, "the VM is stopping");
+	return arch_send_ctrl_alt_del(vm);
 }
 
 enum vm_stop_reason vm_stop_reason(struct vm *vm)
@@ -241,23 +176,38 @@ uint64_t vm_guest_resident_bytes(struct vm *vm)
 	return resident;
 }
 
+int vm_add_device(struct vm *vm, struct vm_device *dev, const char *what)
+{
+	if (!dev) {
+		log_error("cannot create %s: out of memory", what);
+		return -ENOMEM;
+	}
+	vm_device_add(&vm->devices, dev);
+	return 0;
+}
+
+int vm_map_device(struct vm *vm, struct bus *bus, uint64_t base, uint64_t len,
+		  const struct bus_device_ops *ops, void *opaque, const char *what)
+{
+	int ret = bus_register(bus, base, len, ops, opaque, what);
+
+	if (ret)
+		log_error("cannot place %s at %s 0x%llx: %s", what,
+			  bus == &vm->pio ? "port" : "address", (unsigned long long)base,
+			  strerror(-ret));
+	return ret;
+}
+
 /* The boot timer: where the guest's userspace says it is up (metrics' boot time), on every
  * architecture at the page the arch names. */
 static int attach_boot_timer(struct vm *vm)
 {
-	uint64_t base = arch_boot_timer_base();
-	int ret;
+	struct boot_timer *bt = boot_timer_create();
+	int ret = vm_add_device(vm, boot_timer_device(bt), "the boot timer");
 
-	vm->boot_timer = boot_timer_create();
-	if (!vm->boot_timer) {
-		log_error("cannot create the boot timer: out of memory");
-		return -ENOMEM;
-	}
-	ret = bus_register(&vm->mmio, base, BOOT_TIMER_SIZE, &boot_timer_ops, vm->boot_timer,
-			   "boot-timer");
-	if (ret)
-		log_error("cannot place the boot timer at 0x%llx: %s", (unsigned long long)base,
-			  strerror(-ret));
+	if (!ret)
+		ret = vm_map_device(vm, &vm->mmio, arch_boot_timer_base(), BOOT_TIMER_SIZE,
+				    &boot_timer_ops, bt, "the boot timer");
 	return ret;
 }
 
@@ -298,6 +248,61 @@ static const struct kvm_cap_need common_caps[] = {
 	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
 };
 
+/* --enable-pci: the routing table for MSIs, and the host bridge in the arch's windows (on the
+ * device list, before the virtio devices that go on its bus). */
+static int create_pci(struct vm *vm)
+{
+	struct arch_pci_windows w;
+	struct pci_host_params p;
+	int ret;
+
+	if (!vm->cfg->enable_pci)
+		return 0;
+	ret = arch_pci_windows(&w);
+	if (ret) {
+		log_error("--enable-pci: this architecture has no PCI host bridge yet");
+		return ret;
+	}
+	vm->irq_routing = calloc(1, sizeof(*vm->irq_routing));
+	if (!vm->irq_routing) {
+		log_error("cannot create the interrupt routing table: out of memory");
+		return -ENOMEM;
+	}
+	ret = irq_routing_init(vm->irq_routing, vm->fd);
+	if (ret) {
+		free(vm->irq_routing);
+		vm->irq_routing = NULL;
+		return ret;
+	}
+	p = (struct pci_host_params){
+	    .mmio = &vm->mmio,
+	    .pio = w.cf8 ? &vm->pio : NULL,
+	    .ecam_base = w.ecam_base,
+	    .ecam_size = w.ecam_size,
+	    .mmio_base = w.mmio_base,
+	    .mmio_size = w.mmio_size,
+	};
+	vm->pci = pci_host_create(&p);
+	if (!vm->pci)
+		return -EIO;
+	vm_device_add(&vm->devices, &vm->pci->entry);
+	log_info("pci: host bridge, ECAM at %#llx, BARs in [%#llx, +%#llx)%s",
+		 (unsigned long long)w.ecam_base, (unsigned long long)w.mmio_base,
+		 (unsigned long long)w.mmio_size, w.cf8 ? ", ports 0xcf8-0xcff" : "");
+	return 0;
+}
+
+/* After the device list (the host bridge and its functions) is gone. */
+static void destroy_pci(struct vm *vm)
+{
+	vm->pci = NULL;
+	if (vm->irq_routing) {
+		irq_routing_destroy(vm->irq_routing);
+		free(vm->irq_routing);
+		vm->irq_routing = NULL;
+	}
+}
+
 int vm_create(struct vm *vm, const struct vm_config *cfg)
 {
 	int ret;
@@ -309,9 +314,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	vm->power = (struct power_ctl){ .request_stop = power_request, .ctx = vm };
 	pthread_mutex_init(&vm->stop_lock, NULL);
 	pthread_mutex_init(&vm->pause_api_lock, NULL);
-	pthread_mutex_init(&vm->pause_lock, NULL);
-	pthread_cond_init(&vm->resume_cond, NULL);
-	pthread_cond_init(&vm->parked_cond, NULL);
+	vcpu_gate_init(&vm->gate);
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
 
@@ -352,6 +355,9 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	ret = attach_boot_timer(vm);
 	if (ret)
 		goto fail;
+	ret = create_pci(vm);
+	if (ret)
+		goto fail;
 	ret = virtio_devices_create(vm);
 	if (ret)
 		goto fail;
@@ -365,7 +371,17 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 		goto fail;
 	}
 	for (int i = 0; i < cfg->nr_cpus; i++) {
-		ret = vcpu_create(vm, &vm->vcpus[i], i);
+		const struct vcpu_host host = {
+			.vm_fd = vm->fd,
+			.run_size = (size_t)vm->kvm.vcpu_mmap_size,
+			.pio = &vm->pio,
+			.mmio = &vm->mmio,
+			.power = vm->power,
+			.gate = &vm->gate,
+			.first_run_cpu_ns = &vm->first_run_cpu_ns,
+		};
+
+		ret = vcpu_create(&vm->vcpus[i], &host, i);
 		if (ret)
 			goto fail;
 		vm->nr_vcpus = i + 1;
@@ -396,10 +412,11 @@ void vm_destroy(struct vm *vm)
 	free(vm->vcpus);
 	vm->vcpus = NULL;
 	vm->nr_vcpus = 0;
-	virtio_devices_destroy(vm);
-	arch_devices_destroy(vm);
-	boot_timer_destroy(vm->boot_timer);
-	vm->boot_timer = NULL;
+	/* The console's input goes to a device about to go. */
+	vm->console = (struct console_input){0};
+	vm_devices_destroy(&vm->devices);
+	destroy_pci(vm);
+	arch_vm_destroy(vm);
 	bus_destroy(&vm->pio);
 	bus_destroy(&vm->mmio);
 	if (vm->fd >= 0)
@@ -412,7 +429,5 @@ void vm_destroy(struct vm *vm)
 	kvm_close(&vm->kvm);
 	pthread_mutex_destroy(&vm->stop_lock);
 	pthread_mutex_destroy(&vm->pause_api_lock);
-	pthread_mutex_destroy(&vm->pause_lock);
-	pthread_cond_destroy(&vm->resume_cond);
-	pthread_cond_destroy(&vm->parked_cond);
+	vcpu_gate_destroy(&vm->gate);
 }

@@ -5,32 +5,23 @@
 #ifndef SKIFF_VM_H
 #define SKIFF_VM_H
 
+#include "base/device.h"
 #include "bus/bus.h"
 #include "config/vm_config.h"
 #include "base/guest_mem.h"
 #include "base/irq.h"
 #include "base/kvm.h"
 #include "base/power.h"
+#include "vmm/vcpu.h"
 
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 
-struct boot_timer;
-struct vcpu;
-struct virtio_device;
-struct virtio_mmio;
+struct irq_routing;
+struct pci_host;
 
 #define VM_MAX_VIRTIO 16
-
-/* A virtio-mmio device and where the arch placed it (arch_virtio_mmio_slot). */
-struct vm_virtio_slot {
-	const char *id; /* the config's id of a disk or interface (metrics' key), else NULL */
-	uint64_t base;
-	uint32_t gsi;
-	struct virtio_device *dev;
-	struct virtio_mmio *transport;
-};
 
 /* How host input reaches the guest's console device; set by the arch code. */
 struct console_input {
@@ -51,34 +42,26 @@ struct vm {
 	void *arch;	  /* the arch code's private state */
 
 	struct power_ctl power; /* handed to devices that can end the VM */
-	struct vm_virtio_slot virtio[VM_MAX_VIRTIO];
-	int nr_virtio;
+	/* With --enable-pci (else NULL): the host bridge, and the interrupt routing table its
+	 * devices' MSI routes go into. */
+	struct pci_host *pci;
+	struct irq_routing *irq_routing;
+	/* Every device, platform and virtio, in the order of creation (base/device.h). */
+	struct vm_devices devices;
 
 	struct console_input console;
 	int console_out_fd;
 
-	/* The guest's "userspace is up" signal (devices/boot_timer.h), placed by the arch code;
-	 * metrics read it. */
-	struct boot_timer *boot_timer;
-
 	pthread_mutex_t stop_lock;
 	enum vm_stop_reason stop_reason;
-	char stop_why[384];
+	char stop_why[VM_STOP_WHY_MAX];
 	int stop_eventfd; /* becomes readable when a stop is requested */
 
-	/* Pausing (vm_pause/vm_resume). pause_api_lock serialises the two calls; pause_lock guards
-	 * the rest. A vCPU parks on resume_cond while pause_requested is set and the VM is not
-	 * stopping; vm_pause waits on parked_cond until nr_parked reaches nr_active (vCPU threads
-	 * started and not yet ended). */
+	/* Pausing (vm_pause/vm_resume, serialised by pause_api_lock): the vCPUs park at the gate,
+	 * which also tells them that the VM is stopping. */
 	pthread_mutex_t pause_api_lock;
-	pthread_mutex_t pause_lock;
-	pthread_cond_t resume_cond;
-	pthread_cond_t parked_cond;
-	bool pause_requested;
-	bool paused;	/* vm_pause() completed and no vm_resume() since */
-	bool stopping;	/* a stop was requested: parked vCPUs leave, vm_pause stops waiting */
-	int nr_active;
-	int nr_parked;
+	struct vcpu_gate gate;
+	bool paused; /* vm_pause() completed and no vm_resume() since (pause_api_lock) */
 	bool clock_saved; /* arch_vm_clock_save() succeeded at the pause (pause_api_lock) */
 
 	/* Process CPU time (ns) when the boot vCPU first entered KVM_RUN, for startup figures. */
@@ -100,26 +83,27 @@ enum vm_stop_reason vm_stop_reason(struct vm *vm);
 /* Pausing: every vCPU leaves KVM_RUN (a signal plus immediate_exit, no busy waiting) and waits
  * until vm_resume(); vm_pause() returns once all of them have stopped. The guest's clock is saved
  * at the pause and restored at the resume, so it does not jump by the paused time. Both return 0,
- * or -errno with a one-line reason in `err` (not running, already in that state). Safe from any
- * thread but the vCPUs'. */
-int vm_pause(struct vm *vm, char *err, size_t err_len);
-int vm_resume(struct vm *vm, char *err, size_t err_len);
+ * or -errno with a one-line reason as the thread's last error (log_set_error: not running,
+ * already in that state). Safe from any thread but the vCPUs'. */
+int vm_pause(struct vm *vm);
+int vm_resume(struct vm *vm);
 bool vm_is_paused(struct vm *vm);
 
-/* For the vCPU threads (vcpu.c). vm_vcpu_pause_point(): called where the vCPU has no exit
- * pending (before its first KVM_RUN, after KVM_RUN returned EINTR); the first call counts the
- * thread as running. While the VM is paused the thread parks there (tells vm_pause, then waits
- * on a condition variable); it returns with the vCPU's immediate_exit cleared, unless the VM
- * is being paused again. vm_vcpu_exit(): the thread leaves its loop for good. */
-void vm_vcpu_pause_point(struct vm *vm, struct vcpu *vcpu);
-void vm_vcpu_exit(struct vm *vm, struct vcpu *vcpu);
-
 /* Presses Ctrl-Alt-Del on the guest's keyboard (x86: the i8042; arm64: see arch code). 0, or
- * -errno with a one-line reason in `err`. */
-int vm_send_ctrl_alt_del(struct vm *vm, char *err, size_t err_len);
+ * -errno with a one-line reason as the thread's last error. */
+int vm_send_ctrl_alt_del(struct vm *vm);
 
 /* Resident bytes of guest memory (mincore), to tell the VMM's own RSS from the guest's. */
 uint64_t vm_guest_resident_bytes(struct vm *vm);
+
+/* For the code that creates devices (arch, virtio/devices.c): vm_add_device() puts `dev` on
+ * the VM's device list, which owns it from then on (vm_destroy destroys it); dev NULL means its
+ * creation ran out of memory: -ENOMEM after a line naming `what`. vm_map_device() places
+ * registers of a device at [base, base + len) of `bus` (&vm->pio or &vm->mmio) with `ops` and
+ * `opaque`. Both return 0 or -errno after one logged line. */
+int vm_add_device(struct vm *vm, struct vm_device *dev, const char *what);
+int vm_map_device(struct vm *vm, struct bus *bus, uint64_t base, uint64_t len,
+		  const struct bus_device_ops *ops, void *opaque, const char *what);
 
 /* An interrupt line driving GSI `gsi` of the in-kernel interrupt controller. */
 void vm_irq_line_init(struct vm *vm, struct irq_line *line, uint32_t gsi);

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "devices/boot_timer.h"
+#include "virtio/devices.h"
 #include "virtio/blk.h"
 #include "virtio/virtio.h"
 #include "virtio_driver.h"
@@ -27,6 +28,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+/* The reason a call failed: the thread's last error (base/log.h). */
+#define err log_last_error()
 
 #define MiB	 (1ULL << 20)
 #define RAM_SIZE (4 * MiB)
@@ -111,10 +115,9 @@ static void test_line_without_vm(void **state)
 {
 	struct metrics *m;
 	json_t *lines[4];
-	char err[128];
 	uint64_t t0 = now_ms(CLOCK_REALTIME);
 
-	assert_int_equal(metrics_create(&m, path, err, sizeof(err)), 0);
+	assert_int_equal(metrics_create(&m, path), 0);
 	metrics_count_api_request(m, 204);
 	metrics_count_api_request(m, 400);
 	metrics_count_api_request(m, 200);
@@ -138,9 +141,8 @@ static void test_line_without_vm(void **state)
 static void test_bad_path(void **state)
 {
 	struct metrics *m = NULL;
-	char err[128];
 
-	assert_int_equal(metrics_create(&m, "/nonexistent-dir/m.json", err, sizeof(err)), -ENOENT);
+	assert_int_equal(metrics_create(&m, "/nonexistent-dir/m.json"), -ENOENT);
 	assert_non_null(strstr(err, "/nonexistent-dir/m.json"));
 	assert_null(m);
 }
@@ -150,6 +152,7 @@ struct fake_vm {
 	struct vm vm;
 	struct vcpu vcpus[2];
 	struct vdrv d;
+	struct boot_timer *bt;
 	char image[64];
 };
 
@@ -187,6 +190,7 @@ static void fake_vm_init(struct fake_vm *f)
 				  .loop_name = "metrics-test"};
 	struct disk_config disk = {0};
 	struct virtio_device *dev;
+	struct vm_device *entry;
 	int fd;
 
 	memset(f, 0, sizeof(*f));
@@ -194,7 +198,8 @@ static void fake_vm_init(struct fake_vm *f)
 		f->vcpus[i].id = i;
 	f->vm.vcpus = f->vcpus;
 	f->vm.nr_vcpus = 2;
-	f->vm.boot_timer = boot_timer_create();
+	f->bt = boot_timer_create();
+	vm_device_add(&f->vm.devices, boot_timer_device(f->bt));
 
 	snprintf(f->image, sizeof(f->image), "/tmp/skiff-metrics-img-XXXXXX");
 	fd = mkstemp(f->image);
@@ -209,8 +214,9 @@ static void fake_vm_init(struct fake_vm *f)
 	vdrv_attach(&f->d, dev);
 	vdrv_ring_layout(&f->d, 0, QSIZE, 0x1000, 0x2000, 0x3000);
 	vdrv_start(&f->d, 1ULL << VIRTIO_F_VERSION_1 | dev->ops->features(dev));
-	f->vm.virtio[0] = (struct vm_virtio_slot){.id = "rootfs", .dev = dev};
-	f->vm.nr_virtio = 1;
+	entry = virtio_devices_entry(dev, "rootfs");
+	assert_non_null(entry);
+	vm_device_add(&f->vm.devices, entry);
 }
 
 static void fake_vm_fini(struct fake_vm *f)
@@ -218,7 +224,7 @@ static void fake_vm_fini(struct fake_vm *f)
 	vdrv_fini(&f->d);
 	unlink(f->image);
 	unsetenv("SKIFF_BLK_NO_URING");
-	boot_timer_destroy(f->vm.boot_timer);
+	vm_devices_destroy(&f->vm.devices); /* the entries and the boot timer; vdrv had the disk */
 }
 
 /* A write of `len` bytes at sector 0, then a flush, each waited for. */
@@ -251,7 +257,6 @@ static void test_counters_follow_the_vm(void **state)
 	static struct fake_vm f;
 	struct metrics *m;
 	json_t *lines[4], *per;
-	char err[128];
 	uint8_t magic = BOOT_TIMER_MAGIC;
 
 	fake_vm_init(&f);
@@ -270,13 +275,13 @@ static void test_counters_follow_the_vm(void **state)
 	exit_other(&f.vcpus[1], KVM_EXIT_DEBUG);
 	blk_write_and_flush(&f, 4096);
 
-	assert_int_equal(metrics_create(&m, path, err, sizeof(err)), 0);
+	assert_int_equal(metrics_create(&m, path), 0);
 	assert_int_equal(metrics_attach(m, &f.vm, 0), 0);
 	assert_int_equal(metrics_attach(m, &f.vm, 0), -EBUSY);
 	metrics_count_api_request(m, 500);
 	assert_int_equal(metrics_flush(m), 0);
 	/* The guest says it is up; the next line has the boot time. */
-	boot_timer_ops.write(f.vm.boot_timer, 0, &magic, 1);
+	boot_timer_ops.write(f.bt, 0, &magic, 1);
 	metrics_detach(m); /* writes the last line */
 	metrics_destroy(m);
 
@@ -321,11 +326,10 @@ static void test_periodic_flush(void **state)
 	static struct vm vm;
 	struct metrics *m;
 	json_t *lines[64];
-	char err[128];
 	uint64_t t0, t1;
 	int n;
 
-	assert_int_equal(metrics_create(&m, path, err, sizeof(err)), 0);
+	assert_int_equal(metrics_create(&m, path), 0);
 	assert_int_equal(metrics_attach(m, &vm, 50), 0);
 	usleep(530 * 1000);
 	t0 = now_ms(CLOCK_MONOTONIC);
@@ -359,14 +363,13 @@ static void test_fifo_without_reader(void **state)
 {
 	static char buf[1 << 17];
 	struct metrics *m;
-	char err[128];
 	int failures = 0, fd;
 	uint64_t t0;
 	ssize_t n;
 	json_t *last;
 
 	assert_int_equal(mkfifo(path, 0600), 0);
-	assert_int_equal(metrics_create(&m, path, err, sizeof(err)), 0);
+	assert_int_equal(metrics_create(&m, path), 0);
 	log_set_level(LOG_ERROR); /* the one warning about it */
 	t0 = now_ms(CLOCK_MONOTONIC);
 	for (int i = 0; i < 2000; i++) {
