@@ -62,49 +62,14 @@ bench_check_kvmtool() {
 	"$1" version >/dev/null 2>&1 || { echo "--kvmtool $1: '$1 version' fails; is it kvmtool's lkvm?" >&2; exit 2; }
 }
 
-# bench_kernel_env OUT: writes OUT/kernel.env, the harness's (tests/nested/cache/kernel.env) with
-# guest modules that include virtio_pci (and what it needs), so the PCI peers' guest finds its
-# devices; exports NESTED_KERNEL_ENV for tests/nested/mkinitramfs-guest. The modules come from
-# the kernel package tests/nested/setup downloaded, once (kept in bench/out/cache/).
+# bench_kernel_env: the kernel, L1's modules and the guest's (virtio_mmio and virtio_pci, so
+# every VMM's guest finds its devices) that tests/nested/setup prepared.
 bench_kernel_env() {
-	local out=$1 dir tmp order=() m
+	tests/nested/setup >/dev/null
 	# shellcheck source=/dev/null
 	. tests/nested/cache/kernel.env
-	if grep -qx virtio_pci "$KERNEL_GUEST_MODULES_DIR/modules.order"; then
-		cp tests/nested/cache/kernel.env "$out/kernel.env"
-	else
-		dir=$repo/bench/out/cache/guest-modules-$KERNEL_VERSION
-		if [ ! -s "$dir/modules.order" ] || ! grep -qx virtio_pci "$dir/modules.order"; then
-			bench_note "adding virtio_pci to the guest's modules (from $KERNEL_DEB)"
-			tmp=$(mktemp -d)
-			dpkg --fsys-tarfile "$(dirname "$KERNEL_DIR")/debs/$KERNEL_DEB" |
-				tar -x -C "$tmp" --wildcards "./lib/modules/$KERNEL_VERSION/kernel/drivers/virtio/*"
-			rm -rf "$dir" && mkdir -p "$dir"
-			cp "$KERNEL_GUEST_MODULES_DIR"/*.ko "$dir/"
-			# virtio_pci's own dependencies, depth first, each once, right before it.
-			bench_add_mod() {
-				local f=$tmp/lib/modules/$KERNEL_VERSION/kernel/drivers/virtio/$1.ko d
-				[ -f "$f" ] || { echo "no $1.ko in $KERNEL_DEB" >&2; exit 2; }
-				[[ " ${order[*]} " == *" $1 "* ]] && return 0
-				for d in $(modinfo -F depends "$f" | tr ',' ' '); do
-					grep -qx "$d" "$KERNEL_GUEST_MODULES_DIR/modules.order" || bench_add_mod "$d"
-				done
-				cp "$f" "$dir/"
-				order+=("$1")
-			}
-			bench_add_mod virtio_pci
-			# After virtio_mmio: the transports before the device drivers.
-			while read -r m; do
-				echo "$m"
-				[ "$m" != virtio_mmio ] || printf '%s\n' "${order[@]}"
-			done <"$KERNEL_GUEST_MODULES_DIR/modules.order" >"$dir/modules.order"
-			rm -rf "$tmp"
-		fi
-		sed "s|^KERNEL_GUEST_MODULES_DIR=.*|KERNEL_GUEST_MODULES_DIR=$dir|" tests/nested/cache/kernel.env >"$out/kernel.env"
-	fi
-	export NESTED_KERNEL_ENV=$out/kernel.env
-	# shellcheck source=/dev/null
-	. "$NESTED_KERNEL_ENV"
+	grep -qx virtio_pci "$KERNEL_GUEST_MODULES_DIR/modules.order" ||
+		{ echo "the guest's modules ($KERNEL_GUEST_MODULES_DIR) lack virtio_pci: tests/nested/setup --refresh" >&2; exit 2; }
 }
 
 # bench_add_binary STAGE BIN: BIN and the shared libraries it loads, at their own paths in STAGE.
