@@ -1,4 +1,4 @@
-#include "virtio/devices.h"
+#include "vmm/virtio_devices.h"
 #include "arch/arch.h"
 #include "config/resource.h"
 #include "virtio/blk.h"
