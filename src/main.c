@@ -414,7 +414,7 @@ static int prepare_instance(struct instance *in, const struct run_options *ro)
 	if (!ro->api_sock || ro->config_file) {
 		if (!cfg->kernel_path && !cfg->raw_path)
 			arch_demo_guest(&cfg->raw_image, &cfg->raw_size);
-		if (vm_config_validate(cfg, 0, host_memory_mib())) {
+		if (vm_check_config(cfg, 0, host_memory_mib())) {
 			fprintf(stderr, "skiff: %s\n", log_last_error());
 			return EXIT_USAGE;
 		}

@@ -1,7 +1,7 @@
 /* A VM's devices as one list: platform devices (16550 UART, i8042, CMOS RTC, ACPI PM, PL061,
  * boot timer) and virtio devices alike. struct vm owns the list (vm->devices); each device embeds
  * a struct vm_device and fills in its kind, id and ops when it is created, and whoever places it
- * on the VM (the arch code, vm.c, virtio/devices.c) adds it. From then on the VM reaches it only
+ * on the VM (the arch code, vm.c, vmm/virtio_devices.c) adds it. From then on the VM reaches it only
  * through the ops: metrics ask it for stats, the API's drive swap asks it to update, teardown
  * destroys the list in the reverse order of creation, and snapshots will save and restore it.
  * Nothing outside a device reads its internals.
@@ -32,6 +32,7 @@ enum vm_device_kind {
 	VM_DEVICE_PL061 = 5,
 	VM_DEVICE_BOOT_TIMER = 6,
 	VM_DEVICE_PCI_HOST = 7,
+	VM_DEVICE_VIRTIO_PCI = 8, /* a virtio-pci function's transport state (virtio/pci.h) */
 	VM_DEVICE_VIRTIO_CONSOLE = 16,
 	VM_DEVICE_VIRTIO_BLK = 17,
 	VM_DEVICE_VIRTIO_NET = 18,
@@ -79,7 +80,7 @@ struct vm_device {
 	char id[VM_DEVICE_ID_SIZE]; /* the config's id of a disk or interface, else "" */
 
 	/* A virtio-mmio device's register window and interrupt line, which the arch describes to
-	 * the guest (ACPI tables, device tree); set by virtio/devices.c. */
+	 * the guest (ACPI tables, device tree); set by vmm/virtio_devices.c. */
 	bool virtio_mmio;
 	uint64_t mmio_base;
 	uint32_t gsi;

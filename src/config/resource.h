@@ -14,8 +14,8 @@
  * Each resource is one file, src/config/<resource>.c, defining its descriptor; config_resources[]
  * (resource.c) lists them in the order they are applied, offered on the command line and
  * checked. Creating a device kind's devices on a VM is not here: config is below the VM, so the
- * creation table is on the VM's side (src/virtio/devices.c: one row per device kind, pointing at
- * the descriptor below). Arrows point one way: api/, main.c and virtio/devices.c include this
+ * creation table is on the VM's side (src/vmm/virtio_devices.c: one row per device kind, pointing at
+ * the descriptor below). Arrows point one way: api/, main.c and vmm/virtio_devices.c include this
  * header; nothing in src/config/ includes anything of theirs.
  *
  * Errors: every function returns 0 or a negative errno with the reason as the calling thread's

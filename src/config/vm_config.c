@@ -1,5 +1,4 @@
 #include "config/vm_config.h"
-#include "arch/arch.h"
 #include "base/log.h"
 #include "config/resource.h"
 
@@ -145,8 +144,6 @@ int vm_config_validate(const struct vm_config *cfg, int max_cpus, uint64_t host_
 		return log_set_error(
 		    -EINVAL, "--memory %llu MiB is more than this host's %llu MiB of RAM",
 		    (unsigned long long)cfg->memory_mib, (unsigned long long)host_mib);
-	if ((ret = arch_validate_config(cfg)))
-		return ret;
 	return validate_devices(cfg);
 }
 

@@ -146,7 +146,8 @@ bool vm_config_tap_name_valid(const char *name);
 
 /* Returns 0, or -EINVAL with a one-line reason as the thread's last error. `max_cpus` is the
  * host KVM's limit (0 if not known yet) and `host_memory_mib` the host's RAM (0 if unknown).
- * Each device kind's own checks are its resource's (config/resource.h). */
+ * Each device kind's own checks are its resource's (config/resource.h); the architecture's are
+ * not here (config does not know the architecture): vm_check_config() adds them. */
 int vm_config_validate(const struct vm_config *cfg, int max_cpus, uint64_t host_memory_mib);
 
 /* The command line the guest gets: the user's, with "console=ttyS0" (or "console=hvc0" for a

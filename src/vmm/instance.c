@@ -110,7 +110,7 @@ static int start(struct instance *in, bool *logged)
 		return log_set_error(-EINVAL, "the microVM has already been started");
 	if (!in->cfg.kernel_path && !in->cfg.raw_path && !in->cfg.raw_image)
 		return log_set_error(-EINVAL, "no boot source: PUT /boot-source first");
-	ret = vm_config_validate(&in->cfg, 0, host_memory_mib());
+	ret = vm_check_config(&in->cfg, 0, host_memory_mib());
 	if (ret)
 		return ret;
 	warn_if_software_kvm(&in->cfg);

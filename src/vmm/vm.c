@@ -3,7 +3,7 @@
 #include "devices/boot_timer.h"
 #include "pci/host.h"
 #include "vmm/irq_routing.h"
-#include "virtio/devices.h"
+#include "vmm/virtio_devices.h"
 #include "base/log.h"
 #include "vmm/vcpu.h"
 
@@ -39,6 +39,13 @@ const char *vm_stop_reason_name(enum vm_stop_reason reason)
 static void power_request(void *ctx, enum vm_stop_reason reason, const char *why)
 {
 	vm_request_stop(ctx, reason, why);
+}
+
+int vm_check_config(const struct vm_config *cfg, int max_cpus, uint64_t host_memory_mib)
+{
+	int ret = vm_config_validate(cfg, max_cpus, host_memory_mib);
+
+	return ret ? ret : arch_validate_config(cfg);
 }
 
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *why)

@@ -68,6 +68,11 @@ struct vm {
 	uint64_t first_run_cpu_ns;
 };
 
+/* The whole check of a VM description before vm_create(): vm_config_validate() and the
+ * architecture's own (arch_validate_config). 0, or -EINVAL with the reason as the thread's last
+ * error. */
+int vm_check_config(const struct vm_config *cfg, int max_cpus, uint64_t host_memory_mib);
+
 /* Builds the VM the config describes. On failure returns -errno after one logged line, and
  * nothing stays allocated. */
 int vm_create(struct vm *vm, const struct vm_config *cfg);
@@ -96,7 +101,7 @@ int vm_send_ctrl_alt_del(struct vm *vm);
 /* Resident bytes of guest memory (mincore), to tell the VMM's own RSS from the guest's. */
 uint64_t vm_guest_resident_bytes(struct vm *vm);
 
-/* For the code that creates devices (arch, virtio/devices.c): vm_add_device() puts `dev` on
+/* For the code that creates devices (arch, vmm/virtio_devices.c): vm_add_device() puts `dev` on
  * the VM's device list, which owns it from then on (vm_destroy destroys it); dev NULL means its
  * creation ran out of memory: -ENOMEM after a line naming `what`. vm_map_device() places
  * registers of a device at [base, base + len) of `bus` (&vm->pio or &vm->mmio) with `ops` and

@@ -10,7 +10,7 @@
 #include <cmocka.h>
 
 #include "devices/boot_timer.h"
-#include "virtio/devices.h"
+#include "vmm/virtio_devices.h"
 #include "virtio/blk.h"
 #include "virtio/virtio.h"
 #include "virtio_driver.h"

@@ -9,7 +9,7 @@
 #include <cmocka.h>
 
 #include "virtio/blk.h"
-#include "virtio/devices.h"
+#include "vmm/virtio_devices.h"
 #include "virtio/virtio.h"
 #include "virtio_driver.h"
 #include "base/event_loop.h"
@@ -1350,7 +1350,7 @@ static void test_destroy_flushes_and_closes(void **state)
 }
 
 /* The drive swap's lookup (vm_device_find on the VM's device list): a disk by its config id,
- * among devices of other kinds, with entries as virtio/devices.c makes them. */
+ * among devices of other kinds, with entries as vmm/virtio_devices.c makes them. */
 static void test_find_disk(void **state)
 {
 	const char *ids[3] = {"rootfs", NULL, "scratch"};

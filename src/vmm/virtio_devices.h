@@ -7,8 +7,8 @@
  * create function. On the list a virtio device is an entry holding the device and its transport:
  * the entry's destroy op takes down both, disks and interfaces show their counters to metrics
  * (stats), and disks take a new backing file (update). */
-#ifndef SKIFF_VIRTIO_DEVICES_H
-#define SKIFF_VIRTIO_DEVICES_H
+#ifndef SKIFF_VMM_VIRTIO_DEVICES_H
+#define SKIFF_VMM_VIRTIO_DEVICES_H
 
 struct vm;
 struct vm_device;
