@@ -230,5 +230,5 @@ bench_l1_summary() {
 	local n died
 	n=$(wc -l <"$out/l1.txt")
 	died=$(grep -c ': died' "$out/l1.txt" || true)
-	echo "L1 boots: $n, $died died$( [ "$died" = 0 ] || echo ": $(grep ': died' "$out/l1.txt" | sed 's/^L1 [0-9]*: died //' | paste -sd ';' -)")"
+	echo "L1 boots: $n, $died died$( [ "$died" = 0 ] || echo ": $(grep ': died' "$out/l1.txt" | sed 's/^L1 [0-9]*: died //' | awk 'NR > 1 { printf "; " } { printf "%s", $0 }')")"
 }
