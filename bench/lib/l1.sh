@@ -74,8 +74,8 @@ bench_now_ms() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
 bench_show_log() { tr -d '\r' <"$log" | grep -v '^\s*$' | tail -n 15 | sed 's/^/BENCH-LOG| /'; }
 
 # bench_warmup: one boot of skiff to the guest's /init and its poweroff, not measured. The first
-# boot in a fresh L1 was the slowest of its VMM in every run so far (skiff's: 11.6, 16.2 and
-# 16.5 s to /init where the later ones took 7.7-8.0 s), which would tilt small medians.
+# boot in a fresh L1 was the slowest of its VMM in the first three runs (skiff's: 11.6, 16.2
+# and 16.5 s to /init where the later ones took 7.7-8.0 s), which would tilt small medians.
 bench_warmup() {
 	t0=$(bench_now_ms)
 	rc=0
