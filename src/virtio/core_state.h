@@ -14,7 +14,7 @@
  * What a device keeps beyond the core (a blk request in flight, net's backend) is not in here.
  * The transport's own state is not either: virtio-mmio's SHMSel, and virtio-pci's config space,
  * BARs, MSI-X table and queue vectors, without which a device restored on PCI cannot interrupt
- * the guest; a PCI transport's save/restore is still to be written.
+ * the guest: the device list refuses to save a virtio-pci device (-ENOTSUP) until it is.
  *
  * Threads: both take the core's lock (no vCPU register access meanwhile) and do the queue part
  * on the device's worker thread, so that the indices are not moving while they are read or

@@ -79,7 +79,9 @@ static int entry_save(struct vm_device *entry, struct state_writer *w)
 {
 	struct virtio_entry *e = entry_of(entry);
 
-	if (!e->mmio && !e->pci)
+	/* On PCI the transport's own state (config space, MSI-X) would be missing: refused until
+	 * it is saved too, rather than a state that restores a device unable to interrupt. */
+	if (!e->mmio)
 		return -ENOTSUP;
 	return virtio_core_save(virtio_core_of(e->dev), (uint16_t)entry->kind, w);
 }
@@ -88,7 +90,7 @@ static int entry_restore(struct vm_device *entry, struct state_reader *r)
 {
 	struct virtio_entry *e = entry_of(entry);
 
-	if (!e->mmio && !e->pci)
+	if (!e->mmio)
 		return -ENOTSUP;
 	return virtio_core_restore(virtio_core_of(e->dev), (uint16_t)entry->kind, r);
 }
