@@ -331,6 +331,59 @@ void pci_host_remove(struct pci_host *h, struct pci_device *d)
 	pthread_mutex_unlock(&h->lock);
 }
 
+int pci_host_load_config(struct pci_host *h, struct pci_device *d,
+			 const uint8_t config[PCI_CONFIG_SIZE])
+{
+	for (int i = 0; i < PCI_CONFIG_SIZE; i++)
+		if ((config[i] ^ d->config[i]) & ~d->wmask[i])
+			return -EBADMSG;
+	pthread_mutex_lock(&h->lock);
+	memcpy(d->config, config, PCI_CONFIG_SIZE);
+	atomic_store(&d->command, (uint16_t)pci_config_get(d, PCI_COMMAND, 2));
+	update_bars(h, d);
+	pthread_mutex_unlock(&h->lock);
+	return 0;
+}
+
+#define HOST_STATE_VERSION 1
+
+static int entry_save(struct vm_device *entry, struct state_writer *w)
+{
+	struct pci_host *h = (struct pci_host *)entry;
+
+	pthread_mutex_lock(&h->lock);
+	state_begin(w, VM_DEVICE_PCI_HOST, HOST_STATE_VERSION);
+	state_put_u32(w, h->cf8);
+	state_put_bytes(w, h->bridge.config, PCI_CONFIG_SIZE);
+	state_end(w);
+	pthread_mutex_unlock(&h->lock);
+	return state_writer_status(w);
+}
+
+static int entry_restore(struct vm_device *entry, struct state_reader *r)
+{
+	struct pci_host *h = (struct pci_host *)entry;
+	uint8_t config[PCI_CONFIG_SIZE];
+	uint16_t version;
+	uint32_t cf8 = 0;
+	int err;
+
+	if (state_open(r, VM_DEVICE_PCI_HOST, HOST_STATE_VERSION, &version))
+		return state_reader_status(r);
+	state_get_u32(r, &cf8);
+	state_get_bytes(r, config, sizeof(config));
+	if ((err = state_close(r)))
+		return err;
+	if (cf8 & ~0x80fffffcu)
+		return state_refuse(r, "pci: saved CF8 address %#x has reserved bits set", cf8);
+	if (pci_host_load_config(h, &h->bridge, config))
+		return state_refuse(r, "pci: saved config space is not this host bridge's");
+	pthread_mutex_lock(&h->lock);
+	h->cf8 = cf8;
+	pthread_mutex_unlock(&h->lock);
+	return 0;
+}
+
 static void entry_destroy(struct vm_device *entry)
 {
 	struct pci_host *h = (struct pci_host *)entry;
@@ -342,6 +395,8 @@ static void entry_destroy(struct vm_device *entry)
 static const struct vm_device_ops host_entry_ops = {
     .name = "pci-host",
     .destroy = entry_destroy,
+    .save = entry_save,
+    .restore = entry_restore,
 };
 
 struct pci_host *pci_host_create(const struct pci_host_params *p)

@@ -15,6 +15,7 @@
 #define SKIFF_PCI_HOST_H
 
 #include "base/device.h"
+#include "base/state.h"
 #include "bus/bus.h"
 #include "pci/device.h"
 
@@ -53,8 +54,9 @@ int pci_host_init(struct pci_host *h, const struct pci_host_params *p);
 void pci_host_destroy(struct pci_host *h);
 
 /* pci_host_init on a new host whose `entry` is ready for the VM's device list, whose destroy
- * op undoes both (the list destroys it after the functions, which come later). NULL after one
- * logged line. */
+ * op undoes both (the list destroys it after the functions, which come later), and whose save
+ * and restore ops keep the mechanism #1 address and the host bridge's config space (one section
+ * tagged VM_DEVICE_PCI_HOST, version 1: u32 cf8, 256 bytes). NULL after one logged line. */
 struct pci_host *pci_host_create(const struct pci_host_params *p);
 
 /* Gives `d` the next free slot, places its BARs in the window (not decoded until the guest
@@ -62,6 +64,13 @@ struct pci_host *pci_host_create(const struct pci_host_params *p);
 int pci_host_add(struct pci_host *h, struct pci_device *d);
 /* Takes `d` off the bus (its BARs too); returns once no vCPU is inside them. */
 void pci_host_remove(struct pci_host *h, struct pci_device *d);
+
+/* A saved function's config space back: `config` must have the function's read-only bytes (its
+ * identity and capabilities); the rest replaces what the guest wrote, and the BARs are decoded
+ * where it says. No device hook runs (the caller restores the device's side). Returns 0, or
+ * -EBADMSG when the bytes are another function's. While no vCPU runs. */
+int pci_host_load_config(struct pci_host *h, struct pci_device *d,
+			 const uint8_t config[PCI_CONFIG_SIZE]);
 
 /* Config space access to bus 0's device `devfn`, as both windows do it (for tests too): `off`
  * below 4096, any len and alignment (checked here). */

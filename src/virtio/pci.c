@@ -783,6 +783,139 @@ void virtio_pci_destroy(struct virtio_pci *t)
 	free_transport(t);
 }
 
+/* ---- Saved state ---- */
+
+#define STATE_VERSION 1
+
+int virtio_pci_save(struct virtio_pci *t, uint16_t tag, struct state_writer *w)
+{
+	uint16_t nr = t->dev->ops->nr_queues;
+
+	state_begin(w, tag, STATE_VERSION);
+	state_put_u16(w, nr);
+	state_put_u16(w, t->nr_vectors);
+	state_put_bytes(w, t->pci.config, PCI_CONFIG_SIZE);
+	state_put_u16(w, atomic_load(&t->config_vector));
+	for (uint16_t q = 0; q < nr; q++)
+		state_put_u16(w, atomic_load(&t->queue_vector[q]));
+	pthread_mutex_lock(&t->msix_lock);
+	for (uint16_t v = 0; v < t->nr_vectors; v++) {
+		const struct msix_vector *vec = &t->vectors[v];
+
+		state_put_u32(w, vec->addr_lo);
+		state_put_u32(w, vec->addr_hi);
+		state_put_u32(w, vec->data);
+		state_put_u32(w, vec->ctrl);
+		state_put_bool(w, vec->pending);
+	}
+	pthread_mutex_unlock(&t->msix_lock);
+	state_end(w);
+	return state_writer_status(w);
+}
+
+static bool vector_ok(struct virtio_pci *t, uint16_t v)
+{
+	return v < t->nr_vectors || v == VIRTIO_PCI_NO_VECTOR;
+}
+
+static int restore(struct virtio_pci *t, uint16_t tag, struct state_reader *r,
+		   uint16_t *queue_vector)
+{
+	uint16_t nr = t->dev->ops->nr_queues, version, saved_nr = 0, saved_vectors = 0;
+	uint16_t config_vector = 0;
+	struct msix_vector vectors[MAX_VECTORS];
+	uint8_t config[PCI_CONFIG_SIZE];
+	int err;
+
+	if (state_open(r, tag, STATE_VERSION, &version))
+		return state_reader_status(r);
+	state_get_u16(r, &saved_nr);
+	state_get_u16(r, &saved_vectors);
+	if (!state_reader_status(r) && (saved_nr != nr || saved_vectors != t->nr_vectors))
+		return state_refuse(
+		    r,
+		    "%s: saved virtio-pci state has %u queues and %u vectors, not %u "
+		    "and %u",
+		    t->dev->name, saved_nr, saved_vectors, nr, t->nr_vectors);
+	state_get_bytes(r, config, sizeof(config));
+	state_get_u16(r, &config_vector);
+	for (uint16_t q = 0; q < nr; q++)
+		state_get_u16(r, &queue_vector[q]);
+	for (uint16_t v = 0; v < t->nr_vectors; v++) {
+		vectors[v] = (struct msix_vector){0};
+		state_get_u32(r, &vectors[v].addr_lo);
+		state_get_u32(r, &vectors[v].addr_hi);
+		state_get_u32(r, &vectors[v].data);
+		state_get_u32(r, &vectors[v].ctrl);
+		state_get_bool(r, &vectors[v].pending);
+	}
+	if ((err = state_close(r)))
+		return err;
+	if (!vector_ok(t, config_vector))
+		return state_refuse(r, "%s: saved config vector %u is beyond the table",
+				    t->dev->name, config_vector);
+	for (uint16_t q = 0; q < nr; q++)
+		if (!vector_ok(t, queue_vector[q]))
+			return state_refuse(r,
+					    "%s: saved vector %u of queue %u is beyond the table",
+					    t->dev->name, queue_vector[q], q);
+	for (uint16_t v = 0; v < t->nr_vectors; v++)
+		if (vectors[v].ctrl & ~PCI_MSIX_ENTRY_MASKED)
+			return state_refuse(r,
+					    "%s: saved MSI-X vector %u has reserved control bits",
+					    t->dev->name, v);
+	for (int i = 0; i < PCI_CONFIG_SIZE; i++)
+		if ((config[i] ^ t->pci.config[i]) & ~t->pci.wmask[i])
+			return state_refuse(r, "%s: saved config space is another function's",
+					    t->dev->name);
+
+	atomic_store(&t->config_vector, config_vector);
+	for (uint16_t q = 0; q < nr; q++)
+		atomic_store(&t->queue_vector[q], queue_vector[q]);
+	pthread_mutex_lock(&t->msix_lock);
+	for (uint16_t v = 0; v < t->nr_vectors; v++) {
+		struct msix_vector *vec = &t->vectors[v];
+
+		vec->addr_lo = vectors[v].addr_lo;
+		vec->addr_hi = vectors[v].addr_hi;
+		vec->data = vectors[v].data;
+		vec->ctrl = vectors[v].ctrl;
+		vec->pending = vectors[v].pending;
+		vec->route_current = false;
+	}
+	pthread_mutex_unlock(&t->msix_lock);
+	/* BAR 0 where the config space says (rebinding the notifiers), then what config_written
+	 * would make of COMMAND and the MSI-X flags. */
+	pci_host_load_config(t->host, &t->pci, config);
+	virtio_core_set_dma_allowed(t->core, pci_device_bus_master(&t->pci));
+	pthread_mutex_lock(&t->msix_lock);
+	{
+		uint16_t ctrl = (uint16_t)pci_config_get(&t->pci, t->msix_cap + PCI_MSIX_FLAGS, 2);
+
+		t->msix_enabled = ctrl & PCI_MSIX_FLAGS_ENABLE;
+		t->msix_masked = ctrl & PCI_MSIX_FLAGS_MASKALL;
+	}
+	for (uint16_t v = 0; v < t->nr_vectors; v++)
+		if (vector_live(t, v))
+			route_vector(t, v);
+	deliver_all_pending(t);
+	pthread_mutex_unlock(&t->msix_lock);
+	return 0;
+}
+
+int virtio_pci_restore(struct virtio_pci *t, uint16_t tag, struct state_reader *r)
+{
+	uint16_t nr = t->dev->ops->nr_queues;
+	uint16_t *queue_vector = calloc(nr ? nr : 1, sizeof(*queue_vector));
+	int err;
+
+	if (!queue_vector)
+		return -ENOMEM;
+	err = restore(t, tag, r, queue_vector);
+	free(queue_vector);
+	return err;
+}
+
 struct pci_device *virtio_pci_function(struct virtio_pci *t)
 {
 	return &t->pci;

@@ -22,6 +22,7 @@
 #define SKIFF_VIRTIO_PCI_H
 
 #include "base/irq.h"
+#include "base/state.h"
 #include "bus/bus.h"
 #include "pci/host.h"
 #include "virtio/device.h"
@@ -55,6 +56,21 @@ struct virtio_pci *virtio_pci_create(const struct virtio_pci_params *p, struct v
 /* Takes the function off the bus, resets the device on its worker thread, stops the thread and
  * destroys the device. */
 void virtio_pci_destroy(struct virtio_pci *t);
+
+/* The transport's state beyond the core's (virtio/core_state.h): the function's config space,
+ * the vectors the driver assigned, the MSI-X table and its pending bits. One section tagged
+ * `tag` (VM_DEVICE_VIRTIO_PCI), version 1:
+ *
+ *   u16 nr_queues, nr_vectors; 256 bytes of config space; u16 config vector;
+ *   per queue: u16 vector; per vector: u32 address low, high, data, control; bool pending.
+ *
+ * Restore puts BAR 0 where the saved config space decodes it, and MSI routes as the table
+ * says; it refuses (-EBADMSG, reason in the reader) another function's config space, another
+ * queue or vector count, vectors beyond the table and reserved control bits, changing nothing.
+ * Restore it before the core's state, so that interrupts the core raises again find their
+ * vectors. While no vCPU runs. */
+int virtio_pci_save(struct virtio_pci *t, uint16_t tag, struct state_writer *w);
+int virtio_pci_restore(struct virtio_pci *t, uint16_t tag, struct state_reader *r);
 
 /* For tests and log lines. */
 struct pci_device *virtio_pci_function(struct virtio_pci *t);

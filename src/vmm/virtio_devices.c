@@ -79,10 +79,13 @@ static int entry_save(struct vm_device *entry, struct state_writer *w)
 {
 	struct virtio_entry *e = entry_of(entry);
 
-	/* On PCI the transport's own state (config space, MSI-X) would be missing: refused until
-	 * it is saved too, rather than a state that restores a device unable to interrupt. */
-	if (!e->mmio)
+	int err;
+
+	if (!e->mmio && !e->pci)
 		return -ENOTSUP;
+	/* virtio-pci: its transport's section first (virtio/pci.h), then the core's. */
+	if (e->pci && (err = virtio_pci_save(e->pci, VM_DEVICE_VIRTIO_PCI, w)))
+		return err;
 	return virtio_core_save(virtio_core_of(e->dev), (uint16_t)entry->kind, w);
 }
 
@@ -90,8 +93,12 @@ static int entry_restore(struct vm_device *entry, struct state_reader *r)
 {
 	struct virtio_entry *e = entry_of(entry);
 
-	if (!e->mmio)
+	int err;
+
+	if (!e->mmio && !e->pci)
 		return -ENOTSUP;
+	if (e->pci && (err = virtio_pci_restore(e->pci, VM_DEVICE_VIRTIO_PCI, r)))
+		return err;
 	return virtio_core_restore(virtio_core_of(e->dev), (uint16_t)entry->kind, r);
 }
 

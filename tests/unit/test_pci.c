@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "base/state.h"
 #include "bus/bus.h"
 #include "pci/host.h"
 
@@ -310,6 +311,51 @@ static void test_hostile_accesses(void **state)
 	assert_int_equal(ecam(f, 1, PCI_INTERRUPT_LINE, 1), 0x0b);
 }
 
+/* Restoring config space: the BARs are decoded where the saved bytes say; another function's
+ * bytes are refused. The host's own section keeps CF8 and the bridge's COMMAND. */
+static void test_load_config_and_host_state(void **state)
+{
+	struct fx *f = *state;
+	uint8_t config[PCI_CONFIG_SIZE], buf[4];
+	struct pci_host_params p = {.mmio = &f->mmio,
+				    .ecam_base = 0xf0000000ULL,
+				    .ecam_size = 0x100000,
+				    .mmio_base = WIN,
+				    .mmio_size = WIN_SIZE};
+	struct pci_host *a, *b;
+	struct state_writer w;
+	struct state_reader r;
+
+	memcpy(config, f->dev.config, sizeof(config));
+	config[PCI_COMMAND] = PCI_COMMAND_MEMORY;
+	memcpy(&config[PCI_BAR0], &(uint32_t){(uint32_t)WIN + 0x400000}, 4);
+	assert_int_equal(pci_host_load_config(&f->host, &f->dev, config), 0);
+	assert_int_equal(bus_access(&f->mmio, WIN + 0x400000, buf, 4, false), 0);
+	config[PCI_DEVICE_ID] ^= 1;
+	assert_int_equal(pci_host_load_config(&f->host, &f->dev, config), -EBADMSG);
+	assert_int_equal(ecam(f, 1, PCI_DEVICE_ID, 2), 0x1042);
+
+	a = pci_host_create(&p);
+	assert_non_null(a);
+	a->cf8 = PCI_CF8_ENABLE | 0x800;
+	a->bridge.config[PCI_COMMAND] = PCI_COMMAND_MEMORY;
+	state_writer_init(&w);
+	assert_int_equal(a->entry.ops->save(&a->entry, &w), 0);
+	a->entry.ops->destroy(&a->entry);
+	b = pci_host_create(&p);
+	assert_non_null(b);
+	state_reader_init(&r, w.buf, w.len);
+	assert_int_equal(b->entry.ops->restore(&b->entry, &r), 0);
+	assert_int_equal(b->cf8, PCI_CF8_ENABLE | 0x800);
+	assert_int_equal(b->bridge.config[PCI_COMMAND], PCI_COMMAND_MEMORY);
+	/* A CF8 value with reserved bits is garbled. */
+	w.buf[STATE_SECTION_HEADER_SIZE + 3] |= 0x40;
+	state_reader_init(&r, w.buf, w.len);
+	assert_int_equal(b->entry.ops->restore(&b->entry, &r), -EBADMSG);
+	b->entry.ops->destroy(&b->entry);
+	state_writer_free(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -318,6 +364,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_capability_list, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bar_sizing_and_decoding, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_hostile_accesses, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_load_config_and_host_state, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

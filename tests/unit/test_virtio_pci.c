@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "base/device.h"
+#include "base/state.h"
 #include "pci/host.h"
 #include "virtio/core.h"
 #include "virtio/pci.h"
@@ -284,12 +286,73 @@ static void test_pci_cfg_window(void **state)
 	assert_int_equal(bar_read(f, 0x10, 2), VIRTIO_PCI_NO_VECTOR);
 }
 
+/* Save, then restore into a second, fresh function: the same config space (BAR 0 moved by the
+ * guest, decoded where it was), vectors, MSI-X table and pending bits; another function's
+ * config space is refused and changes nothing. */
+static void test_save_restore_round_trip(void **state)
+{
+	struct fx *a = *state, *b;
+	void *bs = NULL;
+	struct state_writer w;
+	struct state_reader r;
+	uint64_t moved = WIN + 0x100000;
+
+	bring_up(a);
+	bar_write(a, 0x14, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, 1);
+	bar_write(a, 0x16, 0, 2);
+	bar_write(a, 0x1a, 1, 2); /* queue 0 -> vector 1 */
+	assert_int_equal(bar_read(a, 0x1a, 2), 1);
+	bar_write(a, VIRTIO_PCI_MSIX_TABLE + 16, 0xfee02000, 4);
+	bar_write(a, VIRTIO_PCI_MSIX_TABLE + 24, 0x55, 4);
+	bar_write(a, VIRTIO_PCI_MSIX_TABLE + 12, PCI_MSIX_ENTRY_MASKED, 4);
+	a->dev.signal_config(&a->dev);
+	assert_false(fired(a, 0));
+	cfg_write(a, PCI_BAR0, (uint32_t)moved, 4);
+	a->bar = moved;
+	assert_int_equal(bar_read(a, VIRTIO_PCI_MSIX_PBA, 4), 1);
+
+	state_writer_init(&w);
+	assert_int_equal(virtio_pci_save(a->t, VM_DEVICE_VIRTIO_PCI, &w), 0);
+	assert_int_equal(setup(&bs), 0);
+	b = bs;
+
+	/* Another function's bytes (the vendor id changed): refused, b untouched. */
+	w.buf[STATE_SECTION_HEADER_SIZE + 4] ^= 1;
+	state_reader_init(&r, w.buf, w.len);
+	assert_int_equal(virtio_pci_restore(b->t, VM_DEVICE_VIRTIO_PCI, &r), -EBADMSG);
+	assert_int_equal(cfg_read(b, PCI_COMMAND, 2), 0);
+	w.buf[STATE_SECTION_HEADER_SIZE + 4] ^= 1;
+
+	state_reader_init(&r, w.buf, w.len);
+	assert_int_equal(virtio_pci_restore(b->t, VM_DEVICE_VIRTIO_PCI, &r), 0);
+	assert_true(state_reader_at_end(&r));
+	for (uint32_t reg = 0; reg < PCI_CONFIG_SIZE; reg += 4)
+		assert_int_equal(cfg_read(b, reg, 4), cfg_read(a, reg, 4));
+	b->bar = moved;
+	b->msix = a->msix;
+	assert_int_equal(bar_read(b, 0x10, 2), 0); /* config vector */
+	bar_write(b, 0x16, 0, 2);
+	assert_int_equal(bar_read(b, 0x1a, 2), 1);
+	assert_int_equal(bar_read(b, VIRTIO_PCI_MSIX_TABLE + 16, 4), 0xfee02000);
+	assert_int_equal(bar_read(b, VIRTIO_PCI_MSIX_TABLE + 24, 4), 0x55);
+	assert_int_equal(bar_read(b, VIRTIO_PCI_MSIX_PBA, 4), 1);
+	/* The pending config interrupt goes out when b's vector 0 is unmasked, to a's message. */
+	bar_write(b, VIRTIO_PCI_MSIX_TABLE + 12, 0, 4);
+	assert_true(fired(b, 0));
+	assert_int_equal(b->fake.addr, 0xfee00000);
+	assert_int_equal(b->fake.data, 0x41);
+
+	state_writer_free(&w);
+	teardown(&bs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_msix_delivery_and_masking, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_msix_bad_address_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pci_cfg_window, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_save_restore_round_trip, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
