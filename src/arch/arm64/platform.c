@@ -103,6 +103,7 @@ int arch_vm_init(struct vm *vm)
 		return -ENOMEM;
 	vm->arch = p;
 	p->gic.fd = -1;
+	p->gic.its_fd = -1;
 	pthread_mutex_init(&p->keys_lock, NULL);
 	p->mpidr = calloc((size_t)cfg->nr_cpus, sizeof(*p->mpidr));
 	p->cntvct = calloc((size_t)cfg->nr_cpus, sizeof(*p->cntvct));
