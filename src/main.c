@@ -1,5 +1,7 @@
 /* skiff's command line: parse, validate, build the VM, run it, and turn how it ended into the
  * exit status. */
+#include "api/routes.h"
+#include "api/server.h"
 #include "arch/arch.h"
 #include "config/config_json.h"
 #include "config/vm_config.h"
@@ -411,6 +413,33 @@ static int prepare_instance(struct instance *in, const struct run_options *ro)
 	return 0;
 }
 
+static void stop_api(void *ctx)
+{
+	struct api_server **api = ctx;
+
+	if (*api)
+		api_server_stop(*api); /* removes the socket file */
+	*api = NULL;
+}
+
+/* The API serves the instance: started once the termination signals are blocked (so its thread
+ * inherits the mask), stopped as soon as the VM has ended, before the VM is torn down. */
+static int run_instance(struct instance *in, const struct run_options *ro)
+{
+	struct api_server *api = NULL;
+	const struct instance_hooks hooks = { .vm_ended = stop_api, .ctx = &api };
+	int status;
+
+	if (instance_block_signals(in))
+		return 1;
+	if (ro->api_sock && api_server_start(&api, ro->api_sock, api_handle_request, in)) {
+		return 1; /* instance_destroy() restores the signal mask */
+	}
+	status = instance_run(in, !ro->api_sock || ro->config_file, &hooks);
+	stop_api(&api);
+	return status;
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	struct run_options ro = { 0 };
@@ -423,7 +452,7 @@ static int cmd_run(int argc, char **argv)
 	if (!ret)
 		ret = prepare_instance(&in, &ro);
 	if (!ret)
-		ret = instance_run(&in, ro.api_sock, !ro.api_sock || ro.config_file);
+		ret = run_instance(&in, &ro);
 	instance_destroy(&in);
 	return ret;
 }

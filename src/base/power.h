@@ -13,6 +13,9 @@ enum vm_stop_reason {
 	VM_STOP_ERROR,	  /* triple fault, KVM internal error, ...: exit status 1 */
 };
 
+/* The longest reason kept with a stop, terminator included: longer ones are cut. */
+#define VM_STOP_WHY_MAX 384
+
 struct power_ctl {
 	void (*request_stop)(void *ctx, enum vm_stop_reason reason, const char *why);
 	void *ctx;

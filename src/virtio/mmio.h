@@ -1,11 +1,13 @@
 /* The virtio-mmio transport, modern interface (version 2, virtio 1.x 4.2.2): one device's
- * registers at [base, base + VIRTIO_MMIO_SIZE) on the MMIO bus.
+ * registers at [base, base + VIRTIO_MMIO_SIZE) on the MMIO bus. This file decodes the registers;
+ * what they mean (status, features, queues, the worker thread) is the virtio core's
+ * (virtio/core.h).
  *
- *   - Register accesses run on the vCPU thread and only touch transport state (status, features,
- *     queue configuration, interrupt status); device work never runs there.
+ *   - Register accesses run on the vCPU thread and only touch transport and core state; device
+ *     work never runs there.
  *   - QueueNotify is a KVM ioeventfd per queue (datamatch on the queue index), watched by the
- *     device's worker thread (event_loop), which calls ops->queue_notify. Without a VM fd (unit
- *     tests), a QueueNotify write signals the same eventfd from the vCPU path instead.
+ *     device's worker thread. Without a VM fd (unit tests), a QueueNotify write signals the same
+ *     eventfd from the vCPU path instead.
  *   - Interrupts go out through an irqfd on the device's GSI: edge-style, as the ACPI and device
  *     tree descriptions say. InterruptStatus/InterruptACK follow the specification.
  *   - A driver that breaks the rules gets DEVICE_NEEDS_RESET plus a configuration-change

@@ -1,6 +1,4 @@
 #include "vmm/instance.h"
-#include "api/routes.h"
-#include "api/server.h"
 #include "base/kvm.h"
 #include "base/log.h"
 #include "vmm/metrics.h"
@@ -16,6 +14,15 @@
 
 static const int stop_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 
+static void restore_signals(struct instance *in)
+{
+	if (in->signal_fd < 0)
+		return;
+	close(in->signal_fd);
+	in->signal_fd = -1;
+	pthread_sigmask(SIG_SETMASK, &in->old_sigmask, NULL);
+}
+
 int instance_init(struct instance *in, const char *id)
 {
 	memset(in, 0, sizeof(*in));
@@ -23,6 +30,7 @@ int instance_init(struct instance *in, const char *id)
 	snprintf(in->id, sizeof(in->id), "%s", id ? id : "anonymous-instance");
 	vm_config_init_defaults(&in->cfg);
 	in->state = INSTANCE_NOT_STARTED;
+	in->signal_fd = -1;
 	in->start_eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (in->start_eventfd < 0) {
 		int err = errno;
@@ -42,6 +50,7 @@ void instance_destroy(struct instance *in)
 	if (in->start_eventfd >= 0)
 		close(in->start_eventfd);
 	in->start_eventfd = -1;
+	restore_signals(in);
 	pthread_mutex_destroy(&in->lock);
 }
 
@@ -175,29 +184,33 @@ static int wait_for_start(struct instance *in, int sfd)
 	return signo;
 }
 
-int instance_run(struct instance *in, const char *api_sock, bool start_now)
+int instance_block_signals(struct instance *in)
 {
-	struct api_server *api = NULL;
-	sigset_t stop_set, old_set;
-	char err[512];
-	int sfd, signo, status;
+	sigset_t stop_set;
+	int err;
 
-	/* Blocked before any thread exists (API server, metrics, device workers, vCPUs), so that
-	 * every thread inherits the mask and termination signals arrive only through signalfd. */
 	sigemptyset(&stop_set);
 	for (unsigned i = 0; i < sizeof(stop_signals) / sizeof(stop_signals[0]); i++)
 		sigaddset(&stop_set, stop_signals[i]);
-	pthread_sigmask(SIG_BLOCK, &stop_set, &old_set);
-	sfd = signalfd(-1, &stop_set, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sfd < 0) {
-		log_error("signalfd: %s", strerror(errno));
-		pthread_sigmask(SIG_SETMASK, &old_set, NULL);
-		return 1;
+	pthread_sigmask(SIG_BLOCK, &stop_set, &in->old_sigmask);
+	in->signal_fd = signalfd(-1, &stop_set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (in->signal_fd < 0) {
+		err = errno;
+		log_error("signalfd: %s", strerror(err));
+		pthread_sigmask(SIG_SETMASK, &in->old_sigmask, NULL);
+		return -err;
 	}
+	return 0;
+}
 
-	if (api_sock && api_server_start(&api, api_sock, api_handle_request, in)) {
-		status = 1;
-		goto out;
+int instance_run(struct instance *in, bool start_now, const struct instance_hooks *hooks)
+{
+	char err[512];
+	int signo, status;
+
+	if (in->signal_fd < 0) {
+		log_error("instance_run: the termination signals were not blocked first");
+		return 1;
 	}
 	if (start_now) {
 		pthread_mutex_lock(&in->lock);
@@ -212,7 +225,7 @@ int instance_run(struct instance *in, const char *api_sock, bool start_now)
 			goto out;
 		}
 	}
-	signo = wait_for_start(in, sfd);
+	signo = wait_for_start(in, in->signal_fd);
 	if (signo) {
 		log_info("stopped by signal %s before the microVM started", strsignal(signo));
 		status = 128 + signo;
@@ -226,17 +239,13 @@ int instance_run(struct instance *in, const char *api_sock, bool start_now)
 	pthread_mutex_lock(&in->lock);
 	in->state = INSTANCE_STOPPED;
 	pthread_mutex_unlock(&in->lock);
-	if (api)
-		api_server_stop(api);
-	api = NULL;
+	if (hooks && hooks->vm_ended)
+		hooks->vm_ended(hooks->ctx);
 	if (in->metrics)
 		metrics_detach(in->metrics);
 	vm_destroy(&in->vm);
 out:
-	if (api)
-		api_server_stop(api);
-	close(sfd);
-	pthread_sigmask(SIG_SETMASK, &old_set, NULL);
+	restore_signals(in);
 	in->exit_status = status;
 	return status;
 }

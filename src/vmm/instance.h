@@ -14,6 +14,7 @@
 #include "vmm/vm.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 
 enum instance_state {
@@ -23,7 +24,6 @@ enum instance_state {
 };
 
 struct metrics;
-struct api_server;
 
 struct instance {
 	pthread_mutex_t lock;
@@ -36,6 +36,8 @@ struct instance {
 	struct metrics *metrics;
 
 	int start_eventfd; /* written by instance_start() to wake instance_run() */
+	int signal_fd;	   /* the termination signals (instance_block_signals) */
+	sigset_t old_sigmask;
 	int exit_status;   /* set by instance_run() when the VM has ended */
 };
 
@@ -53,10 +55,23 @@ int instance_set_metrics(struct instance *in, const char *path, char *err, size_
  * held. 0, or -errno with a one-line reason (what went wrong building the VM). */
 int instance_start(struct instance *in, char *err, size_t err_len);
 
-/* The main thread's part: serves the API on `api_sock` (NULL: no API), starts the instance at
- * once when `start_now` (a config file or the command line described it), else waits for
- * InstanceStart or a termination signal; runs the VM to its end, then stops the API (removing
- * the socket) and tears everything down in order. Returns skiff's exit status. */
-int instance_run(struct instance *in, const char *api_sock, bool start_now);
+/* Blocks the termination signals (SIGINT, SIGTERM, SIGHUP, SIGQUIT) on the calling thread and
+ * opens a signalfd for them. Call on the main thread before any other thread exists (API server,
+ * metrics, device workers, vCPUs), so that every thread inherits the mask and those signals
+ * arrive only through instance_run(). 0, or -errno after one logged line. */
+int instance_block_signals(struct instance *in);
+
+/* Who else serves the instance (the API server, wired by main.c): told on the main thread once
+ * the VM has ended and before it is torn down, so that no request reaches a VM being destroyed. */
+struct instance_hooks {
+	void (*vm_ended)(void *ctx);
+	void *ctx;
+};
+
+/* The main thread's part, after instance_block_signals(): starts the instance at once when
+ * `start_now` (a config file or the command line described it), else waits for InstanceStart or
+ * a termination signal; runs the VM to its end, calls hooks->vm_ended (hooks may be NULL), then
+ * tears everything down in order and restores the signal mask. Returns skiff's exit status. */
+int instance_run(struct instance *in, bool start_now, const struct instance_hooks *hooks);
 
 #endif

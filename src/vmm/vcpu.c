@@ -1,7 +1,7 @@
 #include "vmm/vcpu.h"
 #include "arch/arch.h"
 #include "base/log.h"
-#include "vmm/vm.h"
+#include "bus/bus.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -30,19 +30,19 @@ int vcpu_signal_setup(void)
 	return sigaction(VCPU_KICK_SIGNAL, &sa, NULL) ? -errno : 0;
 }
 
-int vcpu_create(struct vm *vm, struct vcpu *vcpu, int id)
+int vcpu_create(struct vcpu *vcpu, const struct vcpu_host *host, int id)
 {
 	memset(vcpu, 0, sizeof(*vcpu));
-	vcpu->vm = vm;
+	vcpu->host = *host;
 	vcpu->id = id;
-	vcpu->fd = ioctl(vm->fd, KVM_CREATE_VCPU, (unsigned long)id);
+	vcpu->fd = ioctl(host->vm_fd, KVM_CREATE_VCPU, (unsigned long)id);
 	if (vcpu->fd < 0) {
 		int err = errno;
 
 		log_error("cannot create vCPU %d: %s", id, strerror(err));
 		return -err;
 	}
-	vcpu->run = mmap(NULL, (size_t)vm->kvm.vcpu_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+	vcpu->run = mmap(NULL, host->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
 			 vcpu->fd, 0);
 	if (vcpu->run == MAP_FAILED) {
 		int err = errno;
@@ -59,7 +59,7 @@ int vcpu_create(struct vm *vm, struct vcpu *vcpu, int id)
 void vcpu_destroy(struct vcpu *vcpu)
 {
 	if (vcpu->run)
-		munmap(vcpu->run, (size_t)vcpu->vm->kvm.vcpu_mmap_size);
+		munmap(vcpu->run, vcpu->host.run_size);
 	if (vcpu->fd >= 0)
 		close(vcpu->fd);
 	vcpu->run = NULL;
@@ -74,7 +74,7 @@ static void handle_io(struct vcpu *vcpu)
 
 	/* A string instruction (rep outs/ins) arrives as `count` accesses in a row. */
 	for (uint32_t i = 0; i < run->io.count; i++) {
-		bus_access(&vcpu->vm->pio, run->io.port, data, run->io.size, is_write);
+		bus_access(vcpu->host.pio, run->io.port, data, run->io.size, is_write);
 		data += run->io.size;
 	}
 }
@@ -86,22 +86,27 @@ static void handle_mmio(struct vcpu *vcpu)
 
 	if (len > sizeof(run->mmio.data))
 		len = sizeof(run->mmio.data);
-	if (bus_access(&vcpu->vm->mmio, run->mmio.phys_addr, run->mmio.data, len,
+	if (bus_access(vcpu->host.mmio, run->mmio.phys_addr, run->mmio.data, len,
 		       run->mmio.is_write) == -ENOENT)
 		log_debug("vCPU %d: %s of %u bytes at unclaimed MMIO address 0x%llx", vcpu->id,
 			  run->mmio.is_write ? "write" : "read", len,
 			  (unsigned long long)run->mmio.phys_addr);
 }
 
+static void request_stop(struct vcpu *vcpu, enum vm_stop_reason reason, const char *why)
+{
+	vcpu->host.power.request_stop(vcpu->host.power.ctx, reason, why);
+}
+
 static void stop_with_registers(struct vcpu *vcpu, const char *what)
 {
-	char regs[160], why[sizeof(((struct vm *)0)->stop_why)];
+	char regs[160], why[VM_STOP_WHY_MAX];
 
 	arch_vcpu_describe(vcpu, regs, sizeof(regs));
 	/* A long reason is cut, not an error: the message stays one line. */
 	if (snprintf(why, sizeof(why), "%s on vCPU %d, %s", what, vcpu->id, regs) < 0)
 		why[0] = '\0';
-	vm_request_stop(vcpu->vm, VM_STOP_ERROR, why);
+	request_stop(vcpu, VM_STOP_ERROR, why);
 }
 
 static void handle_internal_error(struct vcpu *vcpu)
@@ -134,10 +139,10 @@ static void handle_system_event(struct vcpu *vcpu)
 	switch (vcpu->run->system_event.type) {
 	/* The guest's firmware call, handled by KVM (on arm64: PSCI SYSTEM_OFF, SYSTEM_RESET). */
 	case KVM_SYSTEM_EVENT_SHUTDOWN:
-		vm_request_stop(vcpu->vm, VM_STOP_POWEROFF, "firmware SYSTEM_OFF");
+		request_stop(vcpu, VM_STOP_POWEROFF, "firmware SYSTEM_OFF");
 		break;
 	case KVM_SYSTEM_EVENT_RESET:
-		vm_request_stop(vcpu->vm, VM_STOP_RESET, "firmware SYSTEM_RESET");
+		request_stop(vcpu, VM_STOP_RESET, "firmware SYSTEM_RESET");
 		break;
 	case KVM_SYSTEM_EVENT_CRASH:
 		stop_with_registers(vcpu, "guest crashed (firmware crash report)");
@@ -213,7 +218,7 @@ static bool handle_exit(struct vcpu *vcpu)
 		/* Only reached without an in-kernel irqchip (bare-metal guests): nothing can wake
 		 * the vCPU again. */
 		snprintf(what, sizeof(what), "vCPU %d halted", vcpu->id);
-		vm_request_stop(vcpu->vm, VM_STOP_HALT, what);
+		request_stop(vcpu, VM_STOP_HALT, what);
 		return false;
 	case KVM_EXIT_SHUTDOWN:
 		stop_with_registers(vcpu, "guest triple fault (KVM_EXIT_SHUTDOWN)");
@@ -236,6 +241,115 @@ static bool handle_exit(struct vcpu *vcpu)
 	}
 }
 
+/* ---- Pausing ---- */
+
+int vcpu_gate_init(struct vcpu_gate *gate)
+{
+	memset(gate, 0, sizeof(*gate));
+	pthread_mutex_init(&gate->lock, NULL);
+	pthread_cond_init(&gate->resume_cond, NULL);
+	pthread_cond_init(&gate->parked_cond, NULL);
+	return 0;
+}
+
+void vcpu_gate_destroy(struct vcpu_gate *gate)
+{
+	pthread_mutex_destroy(&gate->lock);
+	pthread_cond_destroy(&gate->resume_cond);
+	pthread_cond_destroy(&gate->parked_cond);
+}
+
+void vcpu_gate_stop(struct vcpu_gate *gate)
+{
+	pthread_mutex_lock(&gate->lock);
+	__atomic_store_n(&gate->stopping, true, __ATOMIC_SEQ_CST);
+	pthread_cond_broadcast(&gate->resume_cond);
+	pthread_cond_broadcast(&gate->parked_cond);
+	pthread_mutex_unlock(&gate->lock);
+}
+
+bool vcpu_gate_stopping(struct vcpu_gate *gate)
+{
+	return __atomic_load_n(&gate->stopping, __ATOMIC_SEQ_CST);
+}
+
+/* Where the vCPU has no exit pending: the first call counts the thread as running; while a
+ * pause is requested the thread parks here (tells vcpus_pause, then waits). Returns with
+ * immediate_exit cleared, unless the VM is being paused again. */
+static void pause_point(struct vcpu *vcpu)
+{
+	struct vcpu_gate *gate = vcpu->host.gate;
+
+	pthread_mutex_lock(&gate->lock);
+	if (!vcpu->running) {
+		vcpu->running = true;
+		vcpu->self = pthread_self();
+		gate->nr_active++;
+	}
+	if (gate->pause_requested && !gate->stopping) {
+		gate->nr_parked++;
+		pthread_cond_broadcast(&gate->parked_cond);
+		while (gate->pause_requested && !gate->stopping)
+			pthread_cond_wait(&gate->resume_cond, &gate->lock);
+		gate->nr_parked--;
+	}
+	/* Under the lock: a later vcpus_pause() sets pause_requested first and kicks (sets
+	 * immediate_exit) after, so its kick is never lost here. A stop's kick may be: the gate
+	 * is marked stopping before anyone kicks for a stop, and the loop checks it before
+	 * KVM_RUN. */
+	__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&gate->lock);
+}
+
+/* The thread leaves its loop for good. */
+static void leave_gate(struct vcpu *vcpu)
+{
+	struct vcpu_gate *gate = vcpu->host.gate;
+
+	pthread_mutex_lock(&gate->lock);
+	if (vcpu->running) {
+		vcpu->running = false;
+		gate->nr_active--;
+		pthread_cond_broadcast(&gate->parked_cond);
+	}
+	pthread_mutex_unlock(&gate->lock);
+}
+
+/* A kick for a vCPU whose thread has set `running` (its own thread id is known). */
+static void kick_running(struct vcpu *vcpu)
+{
+	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	pthread_kill(vcpu->self, VCPU_KICK_SIGNAL);
+}
+
+int vcpus_pause(struct vcpu_gate *gate, struct vcpu *vcpus, int nr)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&gate->lock);
+	gate->pause_requested = true;
+	/* A vCPU not yet running parks at its first pause point, before any KVM_RUN. */
+	for (int i = 0; i < nr; i++)
+		if (vcpus[i].running)
+			kick_running(&vcpus[i]);
+	while (!gate->stopping && gate->nr_parked < gate->nr_active)
+		pthread_cond_wait(&gate->parked_cond, &gate->lock);
+	if (gate->stopping)
+		ret = -ESHUTDOWN;
+	pthread_mutex_unlock(&gate->lock);
+	return ret;
+}
+
+void vcpus_resume(struct vcpu_gate *gate)
+{
+	pthread_mutex_lock(&gate->lock);
+	gate->pause_requested = false;
+	pthread_cond_broadcast(&gate->resume_cond);
+	pthread_mutex_unlock(&gate->lock);
+}
+
+/* ---- The vCPU thread ---- */
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vcpu = arg;
@@ -252,28 +366,29 @@ static void *vcpu_thread(void *arg)
 		struct timespec ts;
 
 		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-		vcpu->vm->first_run_cpu_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+		*vcpu->host.first_run_cpu_ns =
+			(uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 	}
 	/* Pause points: where no exit is pending, before the first KVM_RUN and after one that a
 	 * kick interrupted (a pending port or MMIO access completes in that KVM_RUN first). */
-	vm_vcpu_pause_point(vcpu->vm, vcpu);
-	while (vm_stop_reason(vcpu->vm) == VM_STOP_NONE) {
+	pause_point(vcpu);
+	while (!vcpu_gate_stopping(vcpu->host.gate)) {
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			char why[96];
 
 			if (errno == EINTR || errno == EAGAIN) {
-				vm_vcpu_pause_point(vcpu->vm, vcpu);
+				pause_point(vcpu);
 				continue;
 			}
 			snprintf(why, sizeof(why), "KVM_RUN failed on vCPU %d: %s", vcpu->id,
 				 strerror(errno));
-			vm_request_stop(vcpu->vm, VM_STOP_ERROR, why);
+			request_stop(vcpu, VM_STOP_ERROR, why);
 			break;
 		}
 		if (!handle_exit(vcpu))
 			break;
 	}
-	vm_vcpu_exit(vcpu->vm, vcpu);
+	leave_gate(vcpu);
 	return NULL;
 }
 
@@ -297,12 +412,6 @@ void vcpu_kick(struct vcpu *vcpu)
 	 * covers one already inside KVM_RUN. */
 	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 	pthread_kill(vcpu->thread, VCPU_KICK_SIGNAL);
-}
-
-void vcpu_kick_running(struct vcpu *vcpu)
-{
-	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-	pthread_kill(vcpu->self, VCPU_KICK_SIGNAL);
 }
 
 void vcpu_join(struct vcpu *vcpu)

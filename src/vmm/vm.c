@@ -53,53 +53,17 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *why)
 	pthread_mutex_unlock(&vm->stop_lock);
 	if (!first)
 		return;
+	/* Before the run loop learns of the stop and kicks the vCPUs: a vCPU that a kick sends
+	 * out of KVM_RUN then sees the gate stopping, and parked vCPUs leave to end. */
+	vcpu_gate_stop(&vm->gate);
 	if (write(vm->stop_eventfd, &one, sizeof(one)) < 0)
 		log_warn("cannot signal the stop of the VM: %s", strerror(errno));
-	/* Parked vCPUs leave to end, and a vm_pause() waiting for them gives up. */
-	pthread_mutex_lock(&vm->pause_lock);
-	vm->stopping = true;
-	pthread_cond_broadcast(&vm->resume_cond);
-	pthread_cond_broadcast(&vm->parked_cond);
-	pthread_mutex_unlock(&vm->pause_lock);
 }
 
-void vm_vcpu_pause_point(struct vm *vm, struct vcpu *vcpu)
-{
-	pthread_mutex_lock(&vm->pause_lock);
-	if (!vcpu->running) {
-		vcpu->running = true;
-		vcpu->self = pthread_self();
-		vm->nr_active++;
-	}
-	if (vm->pause_requested && !vm->stopping) {
-		vm->nr_parked++;
-		pthread_cond_broadcast(&vm->parked_cond);
-		while (vm->pause_requested && !vm->stopping)
-			pthread_cond_wait(&vm->resume_cond, &vm->pause_lock);
-		vm->nr_parked--;
-	}
-	/* Under the lock: a later vm_pause() sets pause_requested first and kicks (sets
-	 * immediate_exit) after, so its kick is never lost here. A stop's kick may be: the
-	 * thread's loop checks the stop reason before KVM_RUN. */
-	__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
-	pthread_mutex_unlock(&vm->pause_lock);
-}
-
-void vm_vcpu_exit(struct vm *vm, struct vcpu *vcpu)
-{
-	pthread_mutex_lock(&vm->pause_lock);
-	if (vcpu->running) {
-		vcpu->running = false;
-		vm->nr_active--;
-		pthread_cond_broadcast(&vm->parked_cond);
-	}
-	pthread_mutex_unlock(&vm->pause_lock);
-}
-
-/* With pause_lock held: whether the VM may become paused (`pause`) or running. */
+/* Whether the VM may become paused (`pause`) or running; with pause_api_lock held. */
 static int pause_change_allowed(struct vm *vm, bool pause, char *err, size_t err_len)
 {
-	if (vm->stopping) {
+	if (vcpu_gate_stopping(&vm->gate)) {
 		snprintf(err, err_len, "the VM is stopping");
 		return -ESHUTDOWN;
 	}
@@ -112,30 +76,14 @@ static int pause_change_allowed(struct vm *vm, bool pause, char *err, size_t err
 
 int vm_pause(struct vm *vm, char *err, size_t err_len)
 {
-	int ret = 0;
+	int ret;
 
 	pthread_mutex_lock(&vm->pause_api_lock);
-	pthread_mutex_lock(&vm->pause_lock);
 	ret = pause_change_allowed(vm, true, err, err_len);
-	if (ret) {
-		pthread_mutex_unlock(&vm->pause_lock);
-		pthread_mutex_unlock(&vm->pause_api_lock);
-		return ret;
-	}
-	vm->pause_requested = true;
-	/* A vCPU not yet running parks at its first pause point, before any KVM_RUN. */
-	for (int i = 0; i < vm->nr_vcpus; i++)
-		if (vm->vcpus[i].running)
-			vcpu_kick_running(&vm->vcpus[i]);
-	while (!vm->stopping && vm->nr_parked < vm->nr_active)
-		pthread_cond_wait(&vm->parked_cond, &vm->pause_lock);
-	if (vm->stopping) {
+	if (!ret && (ret = vcpus_pause(&vm->gate, vm->vcpus, vm->nr_vcpus)))
 		snprintf(err, err_len, "the VM stopped while it was being paused");
-		ret = -ESHUTDOWN;
-	} else {
-		vm->paused = true;
-	}
-	pthread_mutex_unlock(&vm->pause_lock);
+	if (!ret)
+		__atomic_store_n(&vm->paused, true, __ATOMIC_SEQ_CST);
 	/* Every vCPU is out of KVM_RUN and stays out until vm_resume(). A clock that cannot be
 	 * saved leaves the pause in place: the guest sees the time jump, nothing worse. */
 	if (!ret && arch_vm_clock_save(vm) == 0)
@@ -148,12 +96,10 @@ int vm_pause(struct vm *vm, char *err, size_t err_len)
 
 int vm_resume(struct vm *vm, char *err, size_t err_len)
 {
-	int ret = 0;
+	int ret;
 
 	pthread_mutex_lock(&vm->pause_api_lock);
-	pthread_mutex_lock(&vm->pause_lock);
 	ret = pause_change_allowed(vm, false, err, err_len);
-	pthread_mutex_unlock(&vm->pause_lock);
 	if (ret) {
 		pthread_mutex_unlock(&vm->pause_api_lock);
 		return ret;
@@ -161,11 +107,8 @@ int vm_resume(struct vm *vm, char *err, size_t err_len)
 	if (vm->clock_saved)
 		arch_vm_clock_restore(vm);
 	vm->clock_saved = false;
-	pthread_mutex_lock(&vm->pause_lock);
-	vm->paused = false;
-	vm->pause_requested = false;
-	pthread_cond_broadcast(&vm->resume_cond);
-	pthread_mutex_unlock(&vm->pause_lock);
+	__atomic_store_n(&vm->paused, false, __ATOMIC_SEQ_CST);
+	vcpus_resume(&vm->gate);
 	log_info("VM resumed");
 	pthread_mutex_unlock(&vm->pause_api_lock);
 	return 0;
@@ -173,12 +116,7 @@ int vm_resume(struct vm *vm, char *err, size_t err_len)
 
 bool vm_is_paused(struct vm *vm)
 {
-	bool paused;
-
-	pthread_mutex_lock(&vm->pause_lock);
-	paused = vm->paused;
-	pthread_mutex_unlock(&vm->pause_lock);
-	return paused;
+	return __atomic_load_n(&vm->paused, __ATOMIC_SEQ_CST);
 }
 
 int vm_send_ctrl_alt_del(struct vm *vm, char *err, size_t err_len)
@@ -309,9 +247,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	vm->power = (struct power_ctl){ .request_stop = power_request, .ctx = vm };
 	pthread_mutex_init(&vm->stop_lock, NULL);
 	pthread_mutex_init(&vm->pause_api_lock, NULL);
-	pthread_mutex_init(&vm->pause_lock, NULL);
-	pthread_cond_init(&vm->resume_cond, NULL);
-	pthread_cond_init(&vm->parked_cond, NULL);
+	vcpu_gate_init(&vm->gate);
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
 
@@ -365,7 +301,17 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 		goto fail;
 	}
 	for (int i = 0; i < cfg->nr_cpus; i++) {
-		ret = vcpu_create(vm, &vm->vcpus[i], i);
+		const struct vcpu_host host = {
+			.vm_fd = vm->fd,
+			.run_size = (size_t)vm->kvm.vcpu_mmap_size,
+			.pio = &vm->pio,
+			.mmio = &vm->mmio,
+			.power = vm->power,
+			.gate = &vm->gate,
+			.first_run_cpu_ns = &vm->first_run_cpu_ns,
+		};
+
+		ret = vcpu_create(&vm->vcpus[i], &host, i);
 		if (ret)
 			goto fail;
 		vm->nr_vcpus = i + 1;
@@ -412,7 +358,5 @@ void vm_destroy(struct vm *vm)
 	kvm_close(&vm->kvm);
 	pthread_mutex_destroy(&vm->stop_lock);
 	pthread_mutex_destroy(&vm->pause_api_lock);
-	pthread_mutex_destroy(&vm->pause_lock);
-	pthread_cond_destroy(&vm->resume_cond);
-	pthread_cond_destroy(&vm->parked_cond);
+	vcpu_gate_destroy(&vm->gate);
 }

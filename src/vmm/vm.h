@@ -11,13 +11,13 @@
 #include "base/irq.h"
 #include "base/kvm.h"
 #include "base/power.h"
+#include "vmm/vcpu.h"
 
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 struct boot_timer;
-struct vcpu;
 struct virtio_device;
 struct virtio_mmio;
 
@@ -63,22 +63,14 @@ struct vm {
 
 	pthread_mutex_t stop_lock;
 	enum vm_stop_reason stop_reason;
-	char stop_why[384];
+	char stop_why[VM_STOP_WHY_MAX];
 	int stop_eventfd; /* becomes readable when a stop is requested */
 
-	/* Pausing (vm_pause/vm_resume). pause_api_lock serialises the two calls; pause_lock guards
-	 * the rest. A vCPU parks on resume_cond while pause_requested is set and the VM is not
-	 * stopping; vm_pause waits on parked_cond until nr_parked reaches nr_active (vCPU threads
-	 * started and not yet ended). */
+	/* Pausing (vm_pause/vm_resume, serialised by pause_api_lock): the vCPUs park at the gate,
+	 * which also tells them that the VM is stopping. */
 	pthread_mutex_t pause_api_lock;
-	pthread_mutex_t pause_lock;
-	pthread_cond_t resume_cond;
-	pthread_cond_t parked_cond;
-	bool pause_requested;
-	bool paused;	/* vm_pause() completed and no vm_resume() since */
-	bool stopping;	/* a stop was requested: parked vCPUs leave, vm_pause stops waiting */
-	int nr_active;
-	int nr_parked;
+	struct vcpu_gate gate;
+	bool paused; /* vm_pause() completed and no vm_resume() since (pause_api_lock) */
 	bool clock_saved; /* arch_vm_clock_save() succeeded at the pause (pause_api_lock) */
 
 	/* Process CPU time (ns) when the boot vCPU first entered KVM_RUN, for startup figures. */
@@ -105,14 +97,6 @@ enum vm_stop_reason vm_stop_reason(struct vm *vm);
 int vm_pause(struct vm *vm, char *err, size_t err_len);
 int vm_resume(struct vm *vm, char *err, size_t err_len);
 bool vm_is_paused(struct vm *vm);
-
-/* For the vCPU threads (vcpu.c). vm_vcpu_pause_point(): called where the vCPU has no exit
- * pending (before its first KVM_RUN, after KVM_RUN returned EINTR); the first call counts the
- * thread as running. While the VM is paused the thread parks there (tells vm_pause, then waits
- * on a condition variable); it returns with the vCPU's immediate_exit cleared, unless the VM
- * is being paused again. vm_vcpu_exit(): the thread leaves its loop for good. */
-void vm_vcpu_pause_point(struct vm *vm, struct vcpu *vcpu);
-void vm_vcpu_exit(struct vm *vm, struct vcpu *vcpu);
 
 /* Presses Ctrl-Alt-Del on the guest's keyboard (x86: the i8042; arm64: see arch code). 0, or
  * -errno with a one-line reason in `err`. */
