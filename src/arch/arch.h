@@ -3,10 +3,12 @@
 #ifndef SKIFF_ARCH_H
 #define SKIFF_ARCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct guest_region;
+struct kvm_irq_routing_entry;
 struct vm;
 struct vcpu;
 struct vm_config;
@@ -33,6 +35,31 @@ uint64_t arch_boot_timer_base(void);
 /* Where virtio-mmio device number `index` (0, 1, ...) lives and the interrupt line it raises,
  * numbered as KVM_IRQFD numbers GSIs. Returns 0, or -ENOSPC when the platform has no more. */
 int arch_virtio_mmio_slot(int index, uint64_t *base, uint32_t *gsi);
+
+/* Where PCI lives in guest physical space (only used with --enable-pci). */
+struct arch_pci_windows {
+	uint64_t ecam_base, ecam_size; /* config space, ECAM: bus 0 only, so 1 MiB */
+	uint64_t mmio_base, mmio_size; /* where BARs live (32-bit, below 4 GiB) */
+	bool cf8;		       /* also config mechanism #1 on ports 0xcf8/0xcfc (x86) */
+};
+
+/* Fills `w`; returns 0, or -ENODEV when this platform has no PCI host bridge (yet). */
+int arch_pci_windows(struct arch_pci_windows *w);
+
+/* The interrupt routes KVM starts the VM with, which every KVM_SET_GSI_ROUTING must repeat
+ * (it replaces the whole table): x86: GSIs 0-15 to the PIC and the I/O APIC, 16-23 to the
+ * I/O APIC; arm64: the vGIC's SPIs. Writes at most `max` entries to `out` and returns how many
+ * (or -ENOSPC); *first_msi_gsi is the first GSI free for MSI routes. */
+int arch_irq_routing_defaults(struct kvm_irq_routing_entry *out, int max,
+			      uint32_t *first_msi_gsi);
+
+/* Fills `e` (whose gsi is set) as the MSI route of message (addr, data) from PCI requester
+ * `requester_id` (bus << 8 | devfn): type KVM_IRQ_ROUTING_MSI, and the flags and devid the
+ * interrupt controller needs (arm64's ITS: KVM_MSI_VALID_DEVID, devid = requester_id). Returns
+ * 0, or -EINVAL when the interrupt controller takes no message at `addr` (the caller refuses
+ * the route with a log line). */
+int arch_msi_route(struct kvm_irq_routing_entry *e, uint64_t addr, uint32_t data,
+		   uint32_t requester_id);
 
 /* The `irq` field of KVM_IRQ_LINE that drives interrupt line `gsi`. */
 uint32_t arch_kvm_irq_line(uint32_t gsi);

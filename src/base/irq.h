@@ -19,4 +19,24 @@ static inline void irq_line_set(const struct irq_line *line, bool level)
 		line->set_level(line->ctx, line->gsi, level);
 }
 
+/* Message-signalled interrupts as a device sees them: one route per vector, from an eventfd the
+ * device signals to the message (address, data) the guest programmed. The VM implements it
+ * (vmm/irq_routing.h: KVM_SET_GSI_ROUTING and KVM_IRQFD). */
+struct msi_routes_ops {
+	/* A route for eventfd `fd`, delivering nothing until set. Returns its id (>= 0) or
+	 * -errno. */
+	int (*add)(void *ctx, int fd);
+	/* Points route `id` at message (addr, data) sent by PCI requester `requester_id`
+	 * (bus << 8 | devfn). Returns 0, -EINVAL when the interrupt controller takes no message at
+	 * `addr` (nothing logged: the caller says which device and vector), or -errno. */
+	int (*set)(void *ctx, int id, uint64_t addr, uint32_t data, uint32_t requester_id);
+	/* Disconnects the eventfd and forgets the route. */
+	void (*remove)(void *ctx, int id);
+};
+
+struct msi_routes {
+	const struct msi_routes_ops *ops;
+	void *ctx;
+};
+
 #endif

@@ -8,7 +8,10 @@
  *   0x000e_0000  ACPI tables (RSDP first, where the guest also finds it by scanning)
  *   0x000f_fff0  the reset vector: a stub that resets the VM through the ACPI reset register
  *   0x0010_0000  kernel (bzImage protected-mode code; ELF at its own physical addresses)
- *   RAM up to 3 GiB; 3 GiB .. 4 GiB is the MMIO hole (boot timer, virtio-mmio, IOAPIC, LAPIC);
+ *   RAM up to 3 GiB; 3 GiB .. 4 GiB is the MMIO hole:
+ *   0xc000_0000  PCI BARs (--enable-pci): the host bridge's 32-bit memory window, 192 MiB
+ *   0xcfff_f000  boot timer          0xd000_0000  virtio-mmio devices, a page each
+ *   0xe000_0000  PCI ECAM (bus 0)    0xfec0_0000  IOAPIC    0xfee0_0000  LAPIC
  *   RAM beyond 3 GiB continues at 4 GiB.
  */
 #ifndef SKIFF_X86_LAYOUT_H
@@ -37,6 +40,10 @@
 #define X86_BOOT_TIMER_ADDR   0xcffff000ULL /* devices/boot_timer.h: one page */
 #define X86_VIRTIO_MMIO_START 0xd0000000ULL /* virtio-mmio devices are placed from here, */
 #define X86_VIRTIO_MMIO_STRIDE 0x1000ULL    /* one page each */
+#define X86_PCI_MMIO_START    0xc0000000ULL /* PCI BARs */
+#define X86_PCI_MMIO_SIZE     0x0c000000ULL
+#define X86_PCI_ECAM_ADDR     0xe0000000ULL /* ECAM config space of bus 0 */
+#define X86_PCI_ECAM_SIZE     0x00100000ULL
 #define X86_IOAPIC_ADDR	      0xfec00000ULL
 #define X86_LAPIC_ADDR	      0xfee00000ULL
 #define X86_IDENTITY_MAP_ADDR 0xfeffc000ULL /* KVM_SET_IDENTITY_MAP_ADDR: 1 page */
@@ -54,6 +61,10 @@
 
 /* skiff's ACPI hardware-reduced power device: sleep control, sleep status and reset registers
  * as the FADT describes them. */
+/* PCI configuration mechanism #1: address at 0xcf8, data at 0xcfc..0xcff. */
+#define X86_PCI_CONFIG_PORT   0xcf8
+#define X86_PCI_CONFIG_LEN    8
+
 #define X86_ACPI_PM_PORT      0x600
 #define X86_ACPI_PM_LEN	      4
 #define X86_ACPI_SLEEP_CTL    0x600 /* write (SLP_TYP << 2) | SLP_EN */
