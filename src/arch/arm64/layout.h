@@ -10,7 +10,8 @@
  *   0x0901_0000  PL061 GPIO controller (4 KiB): the gpio-keys buttons Ctrl, Alt, Delete
  *   0x0a00_0000  virtio-mmio devices, one 4 KiB page each (VIRTIO_MMIO_SIZE bytes used)
  *   0x1000_0000  PCI memory window (512 MiB): the 32-bit BARs, identity-mapped (--enable-pci)
- *   0x3000_0000  PCI ECAM (256 MiB: 1 MiB of configuration space per bus, buses 0-255)
+ *   0x3000_0000  PCI ECAM: bus 0's 1 MiB of configuration space (room up to 0x4000_0000 for 256
+ *                buses)
  *   0x8000_0000  RAM: the kernel Image at a 2 MiB-aligned base + text_offset (the start of RAM),
  *                --raw binaries at the start of RAM; the DTB in the top 2 MiB of RAM, the
  *                initrd right below it.
@@ -59,7 +60,7 @@
 #define ARM64_PCI_MMIO_BASE 0x10000000ULL
 #define ARM64_PCI_MMIO_SIZE 0x20000000ULL
 #define ARM64_PCI_ECAM_BASE 0x30000000ULL
-#define ARM64_PCI_ECAM_SIZE 0x10000000ULL
+#define ARM64_PCI_ECAM_SIZE 0x100000ULL /* bus 0: 32 devices x 8 functions x 4 KiB */
 
 #define ARM64_RAM_BASE	   0x80000000ULL
 #define ARM64_KERNEL_ALIGN 0x200000ULL /* the Image goes at a 2 MiB-aligned base */
