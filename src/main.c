@@ -58,6 +58,8 @@ static const char usage_text[] =
 	"                         the guest console: the UART (ttyS0, default) or virtio-console\n"
 	"                         (hvc0)\n"
 	"  --rng                  virtio-rng: the guest's /dev/hwrng, from the host's getrandom()\n"
+	"  --enable-pci           every virtio device on PCI (virtio-pci with MSI-X) instead of\n"
+	"                         virtio-mmio (x86_64)\n"
 	"\n"
 	"Control plane (Firecracker-compatible; see README: API):\n"
 	"  --api-sock PATH        serve the HTTP API on this UNIX socket; without --config-file\n"
@@ -143,6 +145,7 @@ enum {
 	OPT_NET,
 	OPT_CONSOLE,
 	OPT_RNG,
+	OPT_ENABLE_PCI,
 	OPT_API_SOCK,
 	OPT_CONFIG_FILE,
 	OPT_NO_API,
@@ -175,6 +178,7 @@ static const struct option run_options[] = {
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "console", required_argument, NULL, OPT_CONSOLE },
 	{ "rng", no_argument, NULL, OPT_RNG },
+	{ "enable-pci", no_argument, NULL, OPT_ENABLE_PCI },
 	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
 	{ "config-file", required_argument, NULL, OPT_CONFIG_FILE },
 	{ "no-api", no_argument, NULL, OPT_NO_API },
@@ -267,6 +271,9 @@ static int parse_run_options(int argc, char **argv, struct vm_config *cfg,
 			break;
 		case OPT_RNG:
 			cfg->rng = true;
+			break;
+		case OPT_ENABLE_PCI:
+			cfg->enable_pci = true;
 			break;
 		case OPT_API_SOCK:
 			ro->api_sock = optarg;

@@ -286,13 +286,13 @@ static int machine_config(struct vm_config *cfg, json_t *obj, bool patch, const 
 {
 	static const char *const known[] = {"vcpu_count", "mem_size_mib", "smt",
 					    "track_dirty_pages", "cpu_template", "huge_pages",
-					    NULL};
+					    "enable_pci", NULL};
 	static const char *const templates[] = {"None", "C3", "T2", "T2S", "T2CL", "T2A", "V1N1",
 						NULL};
 	static const char *const huge_pages[] = {"None", "Transparent", "2M", NULL};
 	uint64_t vcpus = 0, mem = 0;
-	bool smt = false, dirty = false;
-	bool has_vcpus, has_mem, has_smt, has_dirty, has_template, has_huge;
+	bool smt = false, dirty = false, pci = false;
+	bool has_vcpus, has_mem, has_smt, has_dirty, has_template, has_huge, has_pci;
 	int tmpl = 0, huge = 0, ret;
 
 	if ((ret = check_fields(c, obj, known)) ||
@@ -301,7 +301,8 @@ static int machine_config(struct vm_config *cfg, json_t *obj, bool patch, const 
 	    (ret = get_bool(c, obj, "smt", false, &smt, &has_smt)) ||
 	    (ret = get_bool(c, obj, "track_dirty_pages", false, &dirty, &has_dirty)) ||
 	    (ret = get_enum(c, obj, "cpu_template", templates, false, &tmpl, &has_template)) ||
-	    (ret = get_enum(c, obj, "huge_pages", huge_pages, false, &huge, &has_huge)))
+	    (ret = get_enum(c, obj, "huge_pages", huge_pages, false, &huge, &has_huge)) ||
+	    (ret = get_bool(c, obj, "enable_pci", false, &pci, &has_pci)))
 		return ret;
 	if (smt)
 		return fail(c->err, c->err_len, "%s: smt is not supported by skiff", c->what);
@@ -318,6 +319,10 @@ static int machine_config(struct vm_config *cfg, json_t *obj, bool patch, const 
 	/* PUT sets what it does not give to the defaults; PATCH leaves it. */
 	if (has_dirty || !patch)
 		cfg->track_dirty_pages = dirty;
+	/* skiff's own key (Firecracker has only the --enable-pci flag): left as it is unless
+	 * given, so a PUT does not undo the flag. */
+	if (has_pci)
+		cfg->enable_pci = pci;
 	return 0;
 }
 
@@ -767,9 +772,14 @@ out:
 
 static json_t *machine_config_json(const struct vm_config *cfg)
 {
-	return json_pack("{s:i, s:I, s:b, s:b, s:s}", "vcpu_count", cfg->nr_cpus, "mem_size_mib",
-			 (json_int_t)cfg->memory_mib, "smt", 0, "track_dirty_pages",
-			 cfg->track_dirty_pages, "huge_pages", "None");
+	json_t *o = json_pack("{s:i, s:I, s:b, s:b, s:s}", "vcpu_count", cfg->nr_cpus,
+			      "mem_size_mib", (json_int_t)cfg->memory_mib, "smt", 0,
+			      "track_dirty_pages", cfg->track_dirty_pages, "huge_pages", "None");
+
+	/* Only when set, so that dumps of MMIO machines stay as Firecracker's. */
+	if (o && cfg->enable_pci)
+		json_object_set_new(o, "enable_pci", json_true());
+	return o;
 }
 
 static char *dump(json_t *obj)

@@ -95,6 +95,8 @@ struct vm_config {
 	int nr_nets;
 	enum console_kind console;
 	bool rng; /* virtio-rng */
+	/* --enable-pci: every virtio device on PCI (virtio-pci, MSI-X), not virtio-mmio. */
+	bool enable_pci;
 	/* Firecracker's track_dirty_pages: accepted and reported back, but skiff has no snapshots,
 	 * so it has no effect. */
 	bool track_dirty_pages;

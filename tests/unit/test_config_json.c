@@ -331,6 +331,45 @@ static void test_machine_config_dump(void **state)
 	free(cfg);
 }
 
+/* enable_pci (skiff's key for --enable-pci): set and cleared only when given, dumped only when
+ * set, and what GET returns PUT takes. */
+static void test_machine_config_enable_pci(void **state)
+{
+	struct vm_config *cfg = new_cfg();
+	char *s;
+
+	assert_false(cfg->enable_pci);
+	assert_int_equal(config_json_machine_config(cfg,
+						    B("{\"vcpu_count\": 1, \"mem_size_mib\": 128, "
+						      "\"enable_pci\": true}"),
+						    false, err, sizeof(err)),
+			 0);
+	assert_true(cfg->enable_pci);
+	/* A PUT without it leaves the flag (it may come from the command line). */
+	assert_int_equal(config_json_machine_config(cfg,
+						    B("{\"vcpu_count\": 1, \"mem_size_mib\": 128}"),
+						    false, err, sizeof(err)),
+			 0);
+	assert_true(cfg->enable_pci);
+	s = config_json_machine_config_dump(cfg);
+	assert_non_null(strstr(s, "\"enable_pci\":true"));
+	cfg->enable_pci = false;
+	assert_int_equal(config_json_machine_config(cfg, s, strlen(s), false, err, sizeof(err)), 0);
+	assert_true(cfg->enable_pci);
+	free(s);
+	assert_int_equal(
+	    config_json_machine_config(cfg, B("{\"enable_pci\": false}"), true, err, sizeof(err)),
+	    0);
+	assert_false(cfg->enable_pci);
+	s = config_json_machine_config_dump(cfg);
+	assert_null(strstr(s, "enable_pci"));
+	free(s);
+	EXPECT_FAIL(
+	    cfg, config_json_machine_config(cfg, B("{\"enable_pci\": 1}"), true, err, sizeof(err)),
+	    -EINVAL, "enable_pci");
+	free(cfg);
+}
+
 #define DRIVE(id, path, root)                                                                      \
 	"{\"drive_id\": \"" id "\", \"path_on_host\": \"" path "\", \"is_root_device\": " root "}"
 
@@ -1153,6 +1192,7 @@ int main(void)
 	    cmocka_unit_test(test_copy_and_cli_strings),
 	    cmocka_unit_test(test_machine_config),
 	    cmocka_unit_test(test_machine_config_dump),
+	    cmocka_unit_test(test_machine_config_enable_pci),
 	    cmocka_unit_test(test_drives),
 	    cmocka_unit_test(test_root_drive),
 	    cmocka_unit_test(test_drive_table_full),
