@@ -60,6 +60,12 @@ int arch_validate_config(const struct vm_config *cfg, char *err, size_t err_len)
 			 cfg->nr_cpus, ARM64_GIC_V2_MAX_CPUS);
 		return -EINVAL;
 	}
+	if (cfg->enable_pci && cfg->irqchip == IRQCHIP_GICV2) {
+		snprintf(err, err_len,
+			 "--enable-pci needs a GICv3 (PCI MSIs go through its ITS; GICv2m is not "
+			 "supported): use --irqchip gicv3 or auto");
+		return -EINVAL;
+	}
 	if (cfg->memory_mib > ((1ULL << ARM64_MAX_IPA_BITS) - ARM64_RAM_BASE) >> 20) {
 		snprintf(err, err_len,
 			 "--memory %llu MiB: guest RAM must end below %d bits of "
@@ -88,6 +94,31 @@ static const struct kvm_cap_need arm64_irqchip_caps[] = {
     {KVM_CAP_IRQFD, "KVM_CAP_IRQFD"},
     {KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD"},
 };
+
+/* PCI's MSIs reach the guest through a GICv3 ITS, which takes a device id (the requester id)
+ * with every MSI. KVM reports KVM_CAP_MSI_DEVID only once a VM has an ITS: it is checked after,
+ * as the promise the MSI routes rely on. */
+static int its_init(struct vm *vm, struct arm64_platform *p)
+{
+	int ret;
+
+	if (p->gic.version != ARM64_GICV3) {
+		log_error(
+		    "--enable-pci needs a GICv3 (PCI MSIs go through its ITS), and this host's "
+		    "KVM gave the VM a GICv2");
+		return -ENODEV;
+	}
+	ret = arm64_gic_add_its(vm->fd, &p->gic);
+	if (!ret && kvm_check_cap(vm->fd, KVM_CAP_MSI_DEVID) <= 0) {
+		log_error("--enable-pci: this host's KVM has an ITS but cannot route MSIs with a "
+			  "device id (no KVM_CAP_MSI_DEVID)");
+		ret = -ENODEV;
+	}
+	if (!ret)
+		log_info("GICv3 ITS at 0x%llx: PCI MSIs, device id = requester id",
+			 ARM64_GIC_ITS_BASE);
+	return ret;
+}
 
 int arch_vm_init(struct vm *vm)
 {
@@ -125,6 +156,12 @@ int arch_vm_init(struct vm *vm)
 		return ret;
 	p->has_gic = true;
 	vm->has_irqchip = true;
+	/* --enable-pci: the virtio devices sit on a PCI host bridge, their MSIs go to an ITS. */
+	if (cfg->enable_pci) {
+		ret = its_init(vm, p);
+		if (ret)
+			return ret;
+	}
 	p->pmu = kvm_check_cap(vm->fd, KVM_CAP_ARM_PMU_V3) > 0;
 	log_info("interrupt controller: in-kernel GICv%d%s; PMU: %s", p->gic.version,
 		 cfg->irqchip == IRQCHIP_AUTO ? " (--irqchip auto)" : "",
@@ -369,9 +406,21 @@ static int write_fdt(struct vm *vm)
 	    .initrd_start = p->boot.initrd_start,
 	    .initrd_end = p->boot.initrd_end,
 	};
+	struct arm64_fdt_pci pci;
+	struct arch_pci_windows win;
 	void *blob;
 	int len;
 
+	if (p->gic.its_fd >= 0 && arch_pci_windows(&win) == 0) {
+		pci = (struct arm64_fdt_pci){
+		    .ecam_base = win.ecam_base,
+		    .bus_end = (uint32_t)(win.ecam_size >> 20) - 1,
+		    .mmio_base = win.mmio_base,
+		    .mmio_size = win.mmio_size,
+		};
+		c.its_base = ARM64_GIC_ITS_BASE;
+		c.pci = &pci;
+	}
 	for (int i = 0; i < vm->nr_virtio; i++)
 		virtio[i] =
 		    (struct arm64_fdt_virtio){.base = vm->virtio[i].base, .spi = vm->virtio[i].gsi};
