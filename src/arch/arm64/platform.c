@@ -401,7 +401,7 @@ static int write_fdt(struct vm *vm)
 	    .gpio_base = p->gpio ? ARM64_GPIO_BASE : 0,
 	    .gpio_spi = ARM64_GPIO_SPI,
 	    .virtio = virtio,
-	    .nr_virtio = vm->nr_virtio,
+	    .nr_virtio = 0,
 	    .bootargs = p->cmdline,
 	    .initrd_start = p->boot.initrd_start,
 	    .initrd_end = p->boot.initrd_end,
@@ -421,9 +421,11 @@ static int write_fdt(struct vm *vm)
 		c.its_base = ARM64_GIC_ITS_BASE;
 		c.pci = &pci;
 	}
+	/* The virtio-mmio devices get a node each; those on PCI are found by enumeration. */
 	for (int i = 0; i < vm->nr_virtio; i++)
-		virtio[i] =
-		    (struct arm64_fdt_virtio){.base = vm->virtio[i].base, .spi = vm->virtio[i].gsi};
+		if (vm->virtio[i].transport)
+			virtio[c.nr_virtio++] = (struct arm64_fdt_virtio){
+			    .base = vm->virtio[i].base, .spi = vm->virtio[i].gsi};
 	blob = guest_mem_ptr(&vm->mem, p->boot.fdt_addr, ARM64_FDT_MAX_SIZE);
 	if (!blob) {
 		log_error("no guest RAM for the device tree at 0x%llx",
