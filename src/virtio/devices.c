@@ -4,6 +4,8 @@
 #include "virtio/console.h"
 #include "virtio/mmio.h"
 #include "virtio/net.h"
+#include "virtio/pci.h"
+#include "vmm/irq_routing.h"
 #include "virtio/rng.h"
 #include "virtio/virtio.h"
 #include "base/log.h"
@@ -18,13 +20,45 @@ static size_t console_receive(void *ctx, const uint8_t *buf, size_t len)
 	return virtio_console_receive(ctx, buf, len);
 }
 
-/* Places `dev` in the next virtio-mmio slot. Takes ownership of dev: on failure it is
- * destroyed here. */
+/* Puts `dev` on PCI bus 0 (--enable-pci). */
+static int attach_pci(struct vm *vm, struct virtio_device *dev, const char *id, const char *what)
+{
+	struct vm_virtio_slot *slot = &vm->virtio[vm->nr_virtio];
+	struct virtio_pci_params p = {
+	    .host = vm->pci,
+	    .vm_fd = vm->fd,
+	    .mem = &vm->mem,
+	    .msi = irq_routing_msi(vm->irq_routing),
+	};
+
+	if (vm->nr_virtio == VM_MAX_VIRTIO) {
+		log_error("%s: no room for more than %d virtio devices", dev->name, VM_MAX_VIRTIO);
+		dev->ops->destroy(dev);
+		return -ENOSPC;
+	}
+	slot->pci = virtio_pci_create(&p, dev);
+	if (!slot->pci) {
+		dev->ops->destroy(dev);
+		return -EIO;
+	}
+	slot->id = id;
+	slot->devfn = virtio_pci_function(slot->pci)->devfn;
+	slot->dev = dev;
+	vm->nr_virtio++;
+	log_info("%s at PCI 00:%02x.0 (virtio-pci, MSI-X)%s%s", dev->name, slot->devfn >> 3,
+		 what ? ": " : "", what ? what : "");
+	return 0;
+}
+
+/* Places `dev` in the next virtio-mmio slot, or on PCI with --enable-pci. Takes ownership of
+ * dev: on failure it is destroyed here. */
 static int attach(struct vm *vm, struct virtio_device *dev, const char *id, const char *what)
 {
 	struct vm_virtio_slot *slot = &vm->virtio[vm->nr_virtio];
 	struct virtio_mmio_params p = {.bus = &vm->mmio, .vm_fd = vm->fd, .mem = &vm->mem};
 
+	if (vm->pci)
+		return attach_pci(vm, dev, id, what);
 	if (vm->nr_virtio == VM_MAX_VIRTIO ||
 	    arch_virtio_mmio_slot(vm->nr_virtio, &p.base, &p.gsi) != 0) {
 		log_error("%s: no free virtio-mmio slot (this platform has %d)", dev->name,
@@ -84,8 +118,11 @@ int virtio_devices_create(struct vm *vm)
 int virtio_devices_connect_irqs(struct vm *vm)
 {
 	for (int i = 0; i < vm->nr_virtio; i++) {
-		int ret = virtio_mmio_connect_irq(vm->virtio[i].transport);
+		int ret;
 
+		if (!vm->virtio[i].transport)
+			continue; /* PCI: MSI routes are made as the guest programs its vectors */
+		ret = virtio_mmio_connect_irq(vm->virtio[i].transport);
 		if (ret)
 			return ret;
 	}
@@ -117,7 +154,10 @@ void virtio_devices_destroy(struct vm *vm)
 	for (int i = vm->nr_virtio - 1; i >= 0; i--) {
 		if (vm->console.ctx == vm->virtio[i].dev)
 			vm->console = (struct console_input){0};
-		virtio_mmio_destroy(vm->virtio[i].transport);
+		if (vm->virtio[i].pci)
+			virtio_pci_destroy(vm->virtio[i].pci);
+		else
+			virtio_mmio_destroy(vm->virtio[i].transport);
 		memset(&vm->virtio[i], 0, sizeof(vm->virtio[i]));
 	}
 	vm->nr_virtio = 0;

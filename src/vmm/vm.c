@@ -1,6 +1,8 @@
 #include "vmm/vm.h"
 #include "arch/arch.h"
 #include "devices/boot_timer.h"
+#include "pci/host.h"
+#include "vmm/irq_routing.h"
 #include "virtio/devices.h"
 #include "base/log.h"
 #include "vmm/vcpu.h"
@@ -236,6 +238,71 @@ static const struct kvm_cap_need common_caps[] = {
 	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
 };
 
+/* --enable-pci: the host bridge in the arch's windows, and the routing table for MSIs. */
+static int create_pci(struct vm *vm)
+{
+	struct arch_pci_windows w;
+	struct pci_host_params p;
+	int ret;
+
+	if (!vm->cfg->enable_pci)
+		return 0;
+	ret = arch_pci_windows(&w);
+	if (ret) {
+		log_error("--enable-pci: this architecture has no PCI host bridge yet");
+		return ret;
+	}
+	vm->irq_routing = calloc(1, sizeof(*vm->irq_routing));
+	vm->pci = calloc(1, sizeof(*vm->pci));
+	if (!vm->irq_routing || !vm->pci) {
+		free(vm->irq_routing);
+		free(vm->pci);
+		vm->irq_routing = NULL;
+		vm->pci = NULL;
+		return -ENOMEM;
+	}
+	ret = irq_routing_init(vm->irq_routing, vm->fd);
+	if (ret) {
+		free(vm->irq_routing);
+		vm->irq_routing = NULL;
+		free(vm->pci);
+		vm->pci = NULL;
+		return ret;
+	}
+	p = (struct pci_host_params){
+	    .mmio = &vm->mmio,
+	    .pio = w.cf8 ? &vm->pio : NULL,
+	    .ecam_base = w.ecam_base,
+	    .ecam_size = w.ecam_size,
+	    .mmio_base = w.mmio_base,
+	    .mmio_size = w.mmio_size,
+	};
+	ret = pci_host_init(vm->pci, &p);
+	if (ret) {
+		free(vm->pci);
+		vm->pci = NULL;
+		return ret;
+	}
+	log_info("pci: host bridge, ECAM at %#llx, BARs in [%#llx, +%#llx)%s",
+		 (unsigned long long)w.ecam_base, (unsigned long long)w.mmio_base,
+		 (unsigned long long)w.mmio_size, w.cf8 ? ", ports 0xcf8-0xcff" : "");
+	return 0;
+}
+
+static void destroy_pci(struct vm *vm)
+{
+	if (vm->pci) {
+		pci_host_destroy(vm->pci);
+		free(vm->pci);
+		vm->pci = NULL;
+	}
+	if (vm->irq_routing) {
+		irq_routing_destroy(vm->irq_routing);
+		free(vm->irq_routing);
+		vm->irq_routing = NULL;
+	}
+}
+
 int vm_create(struct vm *vm, const struct vm_config *cfg)
 {
 	int ret;
@@ -286,6 +353,9 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	if (ret)
 		goto fail;
 	ret = attach_boot_timer(vm);
+	if (ret)
+		goto fail;
+	ret = create_pci(vm);
 	if (ret)
 		goto fail;
 	ret = virtio_devices_create(vm);
@@ -343,6 +413,7 @@ void vm_destroy(struct vm *vm)
 	vm->vcpus = NULL;
 	vm->nr_vcpus = 0;
 	virtio_devices_destroy(vm);
+	destroy_pci(vm);
 	arch_devices_destroy(vm);
 	boot_timer_destroy(vm->boot_timer);
 	vm->boot_timer = NULL;

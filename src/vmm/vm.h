@@ -18,18 +18,24 @@
 #include <stddef.h>
 
 struct boot_timer;
+struct irq_routing;
+struct pci_host;
 struct virtio_device;
 struct virtio_mmio;
+struct virtio_pci;
 
 #define VM_MAX_VIRTIO 16
 
-/* A virtio-mmio device and where the arch placed it (arch_virtio_mmio_slot). */
+/* A virtio device and its transport: virtio-mmio where the arch placed it
+ * (arch_virtio_mmio_slot), or (--enable-pci) virtio-pci in slot `devfn` of PCI bus 0. */
 struct vm_virtio_slot {
 	const char *id; /* the config's id of a disk or interface (metrics' key), else NULL */
 	uint64_t base;
 	uint32_t gsi;
 	struct virtio_device *dev;
-	struct virtio_mmio *transport;
+	struct virtio_mmio *transport; /* NULL on PCI */
+	struct virtio_pci *pci;	       /* NULL on virtio-mmio */
+	uint8_t devfn;
 };
 
 /* How host input reaches the guest's console device; set by the arch code. */
@@ -51,6 +57,10 @@ struct vm {
 	void *arch;	  /* the arch code's private state */
 
 	struct power_ctl power; /* handed to devices that can end the VM */
+	/* With --enable-pci (else NULL): the host bridge, and the interrupt routing table its
+	 * devices' MSI routes go into. */
+	struct pci_host *pci;
+	struct irq_routing *irq_routing;
 	struct vm_virtio_slot virtio[VM_MAX_VIRTIO];
 	int nr_virtio;
 

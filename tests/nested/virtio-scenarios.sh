@@ -10,123 +10,161 @@
 # Guest sides: guest-init's test_<name>. L1 sides: the before/during/input/after steps (run in
 # $L1_WORK/NAME, helpers in l1-steps.sh). Every one rejects the guest's "FAILED:" lines and module
 # load failures, and checks skiff's info line for the device it made.
+# virtio_scenario NAME TIMEOUT PCI_ID: PCI_ID is the device's PCI device id (1041 net, ...).
+virtio_transport=mmio
 virtio_scenario() {
-	scenario "$@"
+	local suffix=
+	[ "$virtio_transport" = pci ] && suffix=-pci
+	scenario "$1$suffix" "$2"
 	reject '^SKIFF-GUEST: FAILED'
 	reject '^SKIFF-GUEST: insmod failed'
-	# The first device is where the platform description (arch/<arch>.sh) says, on its line.
-	expect "^SKIFF-GUEST: virtio0_parent=$VIRTIO0_PARENT\$"
-	expect "^SKIFF-GUEST: irq [0-9]+:( [0-9]+)+ $VIRTIO0_IRQ virtio0\$"
+	if [ "$virtio_transport" = pci ]; then
+		args --enable-pci
+		expect "skiff: info: virtio-.* at PCI 00:01\.0 \(virtio-pci, MSI-X\)"
+		expect "^SKIFF-GUEST: pci 0000:00:01\.0 0x1af4:0x$3 "
+		expect "^SKIFF-GUEST: virtio0_parent=$VIRTIO0_PCI_PARENT\$"
+		expect "^SKIFF-GUEST: irq [0-9]+:( [0-9]+)+ $VIRTIO0_PCI_IRQ virtio0-config\$"
+		# Every queue has a vector of its own too.
+		expect "^SKIFF-GUEST: irq [0-9]+:( [0-9]+)+ $VIRTIO0_PCI_IRQ virtio0-[a-z]+(\.[0-9]+)?\$"
+		expect "^SKIFF-GUEST: mmconfig=$VIRTIO_PCI_MMCONFIG"
+		reject "^SKIFF-GUEST: irq .* virtio0\$"
+	else
+		# The first device is where the platform description (arch/<arch>.sh) says, on its
+		# line.
+		expect "^SKIFF-GUEST: virtio0_parent=$VIRTIO0_PARENT\$"
+		expect "^SKIFF-GUEST: irq [0-9]+:( [0-9]+)+ $VIRTIO0_IRQ virtio0\$"
+		reject "^SKIFF-GUEST: pci .* 0x1af4:"
+	fi
 }
 
-# The guest writes 4 MiB of a pattern at 1 MiB of a sparse 64 MiB image and flushes; L1 finds
-# exactly those bytes there, and zeros everywhere else.
-virtio_scenario blk-write-pattern 60
-	before 'truncate -s 64M disk.img'
-	args --log-level info --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" \
-		--disk "$L1_WORK/blk-write-pattern/disk.img"
-	expect 'skiff: info: virtio-blk'
-	expect '^SKIFF-GUEST: vda_sectors=131072$'
-	after 'expect_pattern disk.img 1024 wp1 4096'
-	after '[ "$(guest_value readback_sha256)" = "$(pattern wp1 4096 | sha)" ] || die "the guest read back $(guest_value readback_sha256)"'
-	after 'expect_zeros disk.img 0 1024'
-	after 'expect_zeros disk.img 5120 60416'
-	after '[ "$(stat -c %s disk.img)" = 67108864 ] || die "the image changed size"'
+# Every virtio scenario, for the transport in $virtio_transport.
+define_virtio_scenarios() {
+	# The guest writes 4 MiB of a pattern at 1 MiB of a sparse 64 MiB image and flushes; L1 finds
+	# exactly those bytes there, and zeros everywhere else.
+	virtio_scenario blk-write-pattern 60 1042
+		before 'truncate -s 64M disk.img'
+		args --log-level info --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" \
+			--disk "$L1_WORK/$current/disk.img"
+		expect 'skiff: info: virtio-blk'
+		expect '^SKIFF-GUEST: vda_sectors=131072$'
+		after 'expect_pattern disk.img 1024 wp1 4096'
+		after '[ "$(guest_value readback_sha256)" = "$(pattern wp1 4096 | sha)" ] || die "the guest read back $(guest_value readback_sha256)"'
+		after 'expect_zeros disk.img 0 1024'
+		after 'expect_zeros disk.img 5120 60416'
+		after '[ "$(stat -c %s disk.img)" = 67108864 ] || die "the image changed size"'
 
-# L1 writes a pattern before the boot; the guest reads the same checksum.
-virtio_scenario blk-read 60
+	# L1 writes a pattern before the boot; the guest reads the same checksum.
+	virtio_scenario blk-read 60 1042
+		before 'truncate -s 64M disk.img && put disk.img 0 rd1 4096'
+		args --log-level info --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" \
+			--disk "$L1_WORK/$current/disk.img"
+		expect '^SKIFF-GUEST: vda_sectors=131072$'
+		after '[ "$(guest_value read_sha256)" = "$(pattern rd1 4096 | sha)" ] || die "the guest read $(guest_value read_sha256)"'
+
+	# ,ro: the guest sees a read-only disk, its write fails, it still reads, the image is unchanged.
+	virtio_scenario blk-readonly 60 1042
+		before 'truncate -s 64M disk.img && put disk.img 0 ro1 4096 && sha <disk.img >before.sha'
+		args --log-level info --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" \
+			--disk "$L1_WORK/$current/disk.img,ro"
+		expect 'skiff: info: virtio-blk.*\(read-only\)'
+		expect '^SKIFF-GUEST: vda_ro=1$'
+		expect '^SKIFF-GUEST: write_failed=yes'
+		after '[ "$(guest_value read_sha256)" = "$(pattern ro1 4096 | sha)" ] || die "the guest read $(guest_value read_sha256)"'
+		after '[ "$(sha <disk.img)" = "$(cat before.sha)" ] || die "the read-only image changed"'
+
+	# The guest discards 4 MiB at 1 MiB of 8 MiB of data: the image has a hole there (4 MiB fewer
+	# blocks allocated), and the data around it is intact.
+	virtio_scenario blk-discard 60 1042
+		before 'truncate -s 64M disk.img && put disk.img 0 dc1 8192 && blocks disk.img >before.blocks'
+		args --log-level info --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" \
+			--disk "$L1_WORK/$current/disk.img"
+		expect '^SKIFF-GUEST: discard=ok$'
+		reject '^SKIFF-GUEST: discard_max_bytes=0$'
+		after 'echo "blocks: $(cat before.blocks) before, $(blocks disk.img) after"'
+		after '[ $(($(cat before.blocks) - $(blocks disk.img))) -ge 8192 ] || die "no 4 MiB hole: $(cat before.blocks) blocks before, $(blocks disk.img) after"'
+		after 'expect_range disk.img 0 1024 "$(pattern dc1 8192 | head -c 1048576 | sha)" "data before the hole"'
+		after 'expect_range disk.img 5120 3072 "$(pattern dc1 8192 | tail -c 3145728 | sha)" "data after the hole"'
+
+	# Two disks: ids become serials (the second has the default one), each gets its own data.
+	virtio_scenario blk-two-disks 60 1042
+		before 'truncate -s 16M a.img b.img'
+		args --log-level info --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" \
+			--disk "$L1_WORK/$current/a.img,id=sys" --disk "$L1_WORK/$current/b.img"
+		expect '^SKIFF-GUEST: vda_serial=sys$'
+		expect '^SKIFF-GUEST: vdb_serial=disk[0-9]+$'
+		expect '^SKIFF-GUEST: written=yes$'
+		after 'expect_pattern a.img 0 ta1 1024 && expect_zeros a.img 1024 15360'
+		after 'expect_pattern b.img 0 tb2 1024 && expect_zeros b.img 1024 15360'
+
+	# Data the guest flushed survives a SIGKILL of the VMM right after the flush completed.
+	virtio_scenario blk-kill-flushed 60 1042
+		before 'truncate -s 64M disk.img'
+		args --log-level info --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" \
+			--disk "$L1_WORK/$current/disk.img"
+		end halt
+		rc 137
+		during 'wait_for "^SKIFF-GUEST: flushed$" && kill -9 "$SKIFF_PID" && echo "killed $SKIFF_PID"'
+		after 'expect_pattern disk.img 0 kf1 4096'
+
+	# virtio-net on L1's tap0: ping both ways, then 4 MiB over TCP from L1 to the guest and back
+	# (busybox nc), checksums compared on both sides.
+	virtio_scenario net-ping-tcp 60 1041
+		# (A retry after a substrate fault finds tap0 from the first try: start afresh.)
+		before '{ ip link del tap0 2>/dev/null || :; }; tunctl -t tap0 >/dev/null && ip addr add 172.16.0.1/24 dev tap0 && ip link set tap0 up'
+		before 'pattern nt1 4096 >to-guest'
+		# Receives what the guest sends back; stdin never ends, so nc does not half-close early.
+		before '(sleep 600 | nc -l -p 5002 >from-guest) &'
+		args --log-level info --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" \
+			--net tap=tap0,mac=52:54:00:12:34:56
+		expect 'skiff: info: virtio-net'
+		expect '^SKIFF-GUEST: eth0_mac=52:54:00:12:34:56$'
+		expect '^SKIFF-GUEST: ping=ok'
+		expect '^SKIFF-GUEST: rx_bytes=4194304$'
+		expect '^SKIFF-GUEST: tx=done$'
+		during 'wait_for "^SKIFF-GUEST: net up$"'
+		during 'ping -c 3 -W 5 172.16.0.2'
+		# The guest retries until this listener is up: so it has answered L1's pings before.
+		during 'nc -l -p 5001 <to-guest'
+		after '[ "$(guest_value rx_sha256)" = "$(sha <to-guest)" ] || die "the guest received $(guest_value rx_sha256)"'
+		after '[ "$(sha <from-guest)" = "$(sha <to-guest)" ] || die "L1 received $(wc -c <from-guest) bytes back, sha256 $(sha <from-guest)"'
+
+	# --console virtio: the guest's console is hvc0 (skiff appends console=hvc0), so every
+	# SKIFF-GUEST line came through it; and a shell on hvc0 runs what L1 types into skiff's stdin.
+	virtio_scenario console-hvc0 60 1043
+		args --log-level info --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" --console virtio
+		expect 'skiff: info: virtio-console'
+		expect '^SKIFF-GUEST: cmdline=.*console=hvc0'
+		expect '^SKIFF-GUEST: consoles=hvc0'
+		expect '^SKIFF-GUEST: stdout=/dev/hvc0$'
+		expect '^typed: 42$'
+		expect '^SKIFF-GUEST: console shell done: rc=0$'
+		input 'wait_for "^SKIFF-GUEST: console shell ready$"'
+		input 'sleep 1; echo "echo typed: \$((6 * 7))"; sleep 1; echo exit'
+		# Hold skiff's stdin open until the VMM ends (its EOF is not what is tested here).
+		input 'while kill -0 "$SKIFF_PID" 2>/dev/null; do sleep 1; done'
+
+	# --rng: /dev/hwrng is virtio-rng, and gives bytes that are not zero and differ between reads.
+	virtio_scenario rng 60 1044
+		args --log-level info --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" --rng
+		expect 'skiff: info: virtio-rng'
+		expect '^SKIFF-GUEST: rng_current=virtio_rng'
+		expect '^SKIFF-GUEST: rng=ok'
+}
+
+virtio_transport=mmio
+define_virtio_scenarios
+if [ "${NESTED_VIRTIO_PCI:-no}" = yes ]; then
+	virtio_transport=pci
+	define_virtio_scenarios
+	virtio_transport=mmio
+fi
+
+# pci=off: a guest that does not look for PCI at all still has its virtio-mmio devices.
+virtio_scenario blk-read-pci-off 60 1042
 	before 'truncate -s 64M disk.img && put disk.img 0 rd1 4096'
 	args --log-level info --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" \
-		--disk "$L1_WORK/blk-read/disk.img"
+		--disk "$L1_WORK/$current/disk.img"
+	cmdline pci=off
+	expect '^SKIFF-GUEST: cmdline=.* pci=off'
 	expect '^SKIFF-GUEST: vda_sectors=131072$'
 	after '[ "$(guest_value read_sha256)" = "$(pattern rd1 4096 | sha)" ] || die "the guest read $(guest_value read_sha256)"'
-
-# ,ro: the guest sees a read-only disk, its write fails, it still reads, the image is unchanged.
-virtio_scenario blk-readonly 60
-	before 'truncate -s 64M disk.img && put disk.img 0 ro1 4096 && sha <disk.img >before.sha'
-	args --log-level info --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" \
-		--disk "$L1_WORK/blk-readonly/disk.img,ro"
-	expect 'skiff: info: virtio-blk.*\(read-only\)'
-	expect '^SKIFF-GUEST: vda_ro=1$'
-	expect '^SKIFF-GUEST: write_failed=yes'
-	after '[ "$(guest_value read_sha256)" = "$(pattern ro1 4096 | sha)" ] || die "the guest read $(guest_value read_sha256)"'
-	after '[ "$(sha <disk.img)" = "$(cat before.sha)" ] || die "the read-only image changed"'
-
-# The guest discards 4 MiB at 1 MiB of 8 MiB of data: the image has a hole there (4 MiB fewer
-# blocks allocated), and the data around it is intact.
-virtio_scenario blk-discard 60
-	before 'truncate -s 64M disk.img && put disk.img 0 dc1 8192 && blocks disk.img >before.blocks'
-	args --log-level info --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" \
-		--disk "$L1_WORK/blk-discard/disk.img"
-	expect '^SKIFF-GUEST: discard=ok$'
-	reject '^SKIFF-GUEST: discard_max_bytes=0$'
-	after 'echo "blocks: $(cat before.blocks) before, $(blocks disk.img) after"'
-	after '[ $(($(cat before.blocks) - $(blocks disk.img))) -ge 8192 ] || die "no 4 MiB hole: $(cat before.blocks) blocks before, $(blocks disk.img) after"'
-	after 'expect_range disk.img 0 1024 "$(pattern dc1 8192 | head -c 1048576 | sha)" "data before the hole"'
-	after 'expect_range disk.img 5120 3072 "$(pattern dc1 8192 | tail -c 3145728 | sha)" "data after the hole"'
-
-# Two disks: ids become serials (the second has the default one), each gets its own data.
-virtio_scenario blk-two-disks 60
-	before 'truncate -s 16M a.img b.img'
-	args --log-level info --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" \
-		--disk "$L1_WORK/blk-two-disks/a.img,id=sys" --disk "$L1_WORK/blk-two-disks/b.img"
-	expect '^SKIFF-GUEST: vda_serial=sys$'
-	expect '^SKIFF-GUEST: vdb_serial=disk[0-9]+$'
-	expect '^SKIFF-GUEST: written=yes$'
-	after 'expect_pattern a.img 0 ta1 1024 && expect_zeros a.img 1024 15360'
-	after 'expect_pattern b.img 0 tb2 1024 && expect_zeros b.img 1024 15360'
-
-# Data the guest flushed survives a SIGKILL of the VMM right after the flush completed.
-virtio_scenario blk-kill-flushed 60
-	before 'truncate -s 64M disk.img'
-	args --log-level info --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" \
-		--disk "$L1_WORK/blk-kill-flushed/disk.img"
-	end halt
-	rc 137
-	during 'wait_for "^SKIFF-GUEST: flushed$" && kill -9 "$SKIFF_PID" && echo "killed $SKIFF_PID"'
-	after 'expect_pattern disk.img 0 kf1 4096'
-
-# virtio-net on L1's tap0: ping both ways, then 4 MiB over TCP from L1 to the guest and back
-# (busybox nc), checksums compared on both sides.
-virtio_scenario net-ping-tcp 60
-	# (A retry after a substrate fault finds tap0 from the first try: start afresh.)
-	before '{ ip link del tap0 2>/dev/null || :; }; tunctl -t tap0 >/dev/null && ip addr add 172.16.0.1/24 dev tap0 && ip link set tap0 up'
-	before 'pattern nt1 4096 >to-guest'
-	# Receives what the guest sends back; stdin never ends, so nc does not half-close early.
-	before '(sleep 600 | nc -l -p 5002 >from-guest) &'
-	args --log-level info --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" \
-		--net tap=tap0,mac=52:54:00:12:34:56
-	expect 'skiff: info: virtio-net'
-	expect '^SKIFF-GUEST: eth0_mac=52:54:00:12:34:56$'
-	expect '^SKIFF-GUEST: ping=ok'
-	expect '^SKIFF-GUEST: rx_bytes=4194304$'
-	expect '^SKIFF-GUEST: tx=done$'
-	during 'wait_for "^SKIFF-GUEST: net up$"'
-	during 'ping -c 3 -W 5 172.16.0.2'
-	# The guest retries until this listener is up: so it has answered L1's pings before.
-	during 'nc -l -p 5001 <to-guest'
-	after '[ "$(guest_value rx_sha256)" = "$(sha <to-guest)" ] || die "the guest received $(guest_value rx_sha256)"'
-	after '[ "$(sha <from-guest)" = "$(sha <to-guest)" ] || die "L1 received $(wc -c <from-guest) bytes back, sha256 $(sha <from-guest)"'
-
-# --console virtio: the guest's console is hvc0 (skiff appends console=hvc0), so every
-# SKIFF-GUEST line came through it; and a shell on hvc0 runs what L1 types into skiff's stdin.
-virtio_scenario console-hvc0 60
-	args --log-level info --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" --console virtio
-	expect 'skiff: info: virtio-console'
-	expect '^SKIFF-GUEST: cmdline=.*console=hvc0'
-	expect '^SKIFF-GUEST: consoles=hvc0'
-	expect '^SKIFF-GUEST: stdout=/dev/hvc0$'
-	expect '^typed: 42$'
-	expect '^SKIFF-GUEST: console shell done: rc=0$'
-	input 'wait_for "^SKIFF-GUEST: console shell ready$"'
-	input 'sleep 1; echo "echo typed: \$((6 * 7))"; sleep 1; echo exit'
-	# Hold skiff's stdin open until the VMM ends (its EOF is not what is tested here).
-	input 'while kill -0 "$SKIFF_PID" 2>/dev/null; do sleep 1; done'
-
-# --rng: /dev/hwrng is virtio-rng, and gives bytes that are not zero and differ between reads.
-virtio_scenario rng 60
-	args --log-level info --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" --rng
-	expect 'skiff: info: virtio-rng'
-	expect '^SKIFF-GUEST: rng_current=virtio_rng'
-	expect '^SKIFF-GUEST: rng=ok'
-

@@ -592,6 +592,119 @@ static void iasl_recompile(const char *dir, const char *name)
 	free(log);
 }
 
+/* --enable-pci: the MCFG names the ECAM window of segment 0, bus 0; the DSDT has the host bridge
+ * PCI0 (PNP0A08, compatible PNP0A03) with its windows, and reserves the ECAM window as
+ * motherboard resources. Without PCI there is neither. */
+static const struct acpi_pci test_pci = {
+    .ecam_base = X86_PCI_ECAM_ADDR,
+    .ecam_size = X86_PCI_ECAM_SIZE,
+    .mmio_base = X86_PCI_MMIO_START,
+    .mmio_size = X86_PCI_MMIO_SIZE,
+    .cf8 = true,
+};
+
+static void build_pci(struct fixture *f, const struct acpi_pci *pci)
+{
+	const struct acpi_config cfg = {.nr_cpus = 2, .pci = pci};
+
+	memset(guest_mem_ptr(&f->mem, 0, X86_ACPI_END), 0, X86_ACPI_END);
+	assert_int_equal(acpi_build_tables(&f->mem, &cfg, &f->rsdp), 0);
+}
+
+static void test_pci_mcfg_and_host_bridge(void **state)
+{
+	struct fixture *f = *state;
+	const uint8_t *xsdt, *mcfg, *dsdt;
+	const uint8_t pnp0a08[] = {0x41, 0xd0, 0x0a, 0x08}; /* EISAID("PNP0A08") */
+	const uint8_t pnp0a03[] = {0x41, 0xd0, 0x0a, 0x03};
+	const uint8_t pnp0c02[] = {0x41, 0xd0, 0x0c, 0x02};
+	uint32_t len;
+
+	build(f, 2, NULL, 0);
+	xsdt = table_at(f, xsdt_addr(f), "XSDT");
+	assert_int_equal(le32(xsdt + HDR_LEN), HDR_SIZE + 2 * 8);
+	dsdt = find_dsdt(f, &len);
+	assert_int_equal(count_occurrences(dsdt, len, "PCI0", 4), 0);
+	assert_int_equal(count_occurrences(dsdt, len, pnp0a08, 4), 0);
+
+	build_pci(f, &test_pci);
+	xsdt = table_at(f, xsdt_addr(f), "XSDT");
+	assert_int_equal(le32(xsdt + HDR_LEN), HDR_SIZE + 3 * 8);
+	mcfg = find_table(f, "MCFG", NULL);
+	assert_int_equal(le32(mcfg + HDR_LEN), HDR_SIZE + 8 + 16);
+	assert_int_equal(le64(mcfg + 44), X86_PCI_ECAM_ADDR); /* base address */
+	assert_int_equal(mcfg[52] | mcfg[53] << 8, 0);	      /* segment */
+	assert_int_equal(mcfg[54], 0);			      /* start bus */
+	assert_int_equal(mcfg[55], 0);			      /* end bus: 1 MiB is bus 0 */
+	/* FADT and MADT are where they were. */
+	find_table(f, "FACP", NULL);
+	find_table(f, "APIC", NULL);
+
+	dsdt = find_dsdt(f, &len);
+	assert_int_equal(count_occurrences(dsdt, len, "PCI0", 4), 1);
+	assert_int_equal(count_occurrences(dsdt, len, pnp0a08, 4), 1);
+	assert_int_equal(count_occurrences(dsdt, len, pnp0a03, 4), 1);
+	/* PWRD and the ECAM reservation. */
+	assert_int_equal(count_occurrences(dsdt, len, pnp0c02, 4), 2);
+
+	/* Windows that are not whole buses below 4 GiB are refused. */
+	struct acpi_pci bad = test_pci;
+	const struct acpi_config cfg = {.nr_cpus = 1, .pci = &bad};
+	uint64_t rsdp;
+
+	bad.ecam_size = 0x1000;
+	assert_int_equal(acpi_build_tables(&f->mem, &cfg, &rsdp), -EINVAL);
+	bad = test_pci;
+	bad.mmio_base = 0xfff00000ULL;
+	bad.mmio_size = 0x200000;
+	assert_int_equal(acpi_build_tables(&f->mem, &cfg, &rsdp), -EINVAL);
+}
+
+static void test_iasl_pci(void **state)
+{
+	struct fixture *f = *state;
+	char *dsl, expect[128];
+	uint32_t len;
+
+	if (!iasl_available())
+		skip();
+	build_pci(f, &test_pci);
+	strcpy(f->tmpdir, "/tmp/skiff-acpi-XXXXXX");
+	assert_non_null(mkdtemp(f->tmpdir));
+	dump_table(f->tmpdir, "dsdt", find_dsdt(f, &len));
+	dump_table(f->tmpdir, "mcfg", find_table(f, "MCFG", NULL));
+	dump_table(f->tmpdir, "xsdt", table_at(f, xsdt_addr(f), "XSDT"));
+
+	dsl = iasl_disassemble(f->tmpdir, "mcfg");
+	assert_non_null(strstr(dsl, "Base Address : 00000000E0000000"));
+	assert_non_null(strstr(dsl, "Segment Group Number : 0000"));
+	assert_non_null(strstr(dsl, "Start Bus Number : 00"));
+	assert_non_null(strstr(dsl, "End Bus Number : 00"));
+	free(dsl);
+
+	dsl = iasl_disassemble(f->tmpdir, "dsdt");
+	assert_non_null(strstr(dsl, "Device (PCI0)"));
+	assert_non_null(strstr(dsl, "Name (_HID, EisaId (\"PNP0A08\")"));
+	assert_non_null(strstr(dsl, "Name (_CID, EisaId (\"PNP0A03\")"));
+	assert_non_null(strstr(dsl, "Name (_SEG, Zero)"));
+	assert_non_null(strstr(dsl, "Name (_BBN, Zero)"));
+	assert_non_null(strstr(dsl, "WordBusNumber (ResourceProducer, MinFixed, MaxFixed,"));
+	assert_non_null(strstr(dsl, "IO (Decode16,\n                    0x0CF8,"));
+	assert_non_null(strstr(dsl, "DWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, "
+				    "NonCacheable, ReadWrite,"));
+	snprintf(expect, sizeof(expect), "0x%08llX,         // Range Minimum",
+		 (unsigned long long)X86_PCI_MMIO_START);
+	assert_non_null(strstr(dsl, expect));
+	snprintf(expect, sizeof(expect), "0x%08llX,         // Range Maximum",
+		 (unsigned long long)(X86_PCI_MMIO_START + X86_PCI_MMIO_SIZE - 1));
+	assert_non_null(strstr(dsl, expect));
+	assert_non_null(strstr(dsl, "Device (ECAM)"));
+	assert_non_null(strstr(dsl, "Memory32Fixed (ReadOnly,\n                    0xE0000000,"));
+	free(dsl);
+	iasl_recompile(f->tmpdir, "dsdt");
+	free(iasl_disassemble(f->tmpdir, "xsdt"));
+}
+
 static void test_iasl_disassembles(void **state)
 {
 	struct fixture *f = *state;
@@ -646,6 +759,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_rejects_overflow, setup, teardown),
 	    cmocka_unit_test(test_area_outside_guest_ram),
 	    cmocka_unit_test_setup_teardown(test_iasl_disassembles, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pci_mcfg_and_host_bridge, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_iasl_pci, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

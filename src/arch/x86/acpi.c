@@ -62,13 +62,25 @@ struct acpi_table_header {
 } __attribute__((packed));
 static_assert(sizeof(struct acpi_table_header) == 36, "table header layout");
 
-/* 5.2.8: Extended System Description Table, with our two entries. */
-#define XSDT_ENTRIES 2
+/* 5.2.8: Extended System Description Table: FADT, MADT and, with PCI, MCFG. */
+#define XSDT_ENTRIES 3
 struct acpi_xsdt {
 	struct acpi_table_header header;
 	uint64_t entry[XSDT_ENTRIES];
 } __attribute__((packed));
 static_assert(sizeof(struct acpi_xsdt) == 36 + 8 * XSDT_ENTRIES, "XSDT layout");
+
+/* PCI Firmware Specification 3.3, 4.1.2: the MCFG, with one allocation (segment 0). */
+struct acpi_mcfg {
+	struct acpi_table_header header;
+	uint64_t reserved;
+	uint64_t base;
+	uint16_t segment;
+	uint8_t start_bus;
+	uint8_t end_bus;
+	uint32_t reserved2;
+} __attribute__((packed));
+static_assert(sizeof(struct acpi_mcfg) == 36 + 8 + 16, "MCFG layout");
 
 /* 5.2.9: Fixed ACPI Description Table, revision 6 (ACPI 6.0 and later). */
 struct acpi_fadt {
@@ -330,6 +342,40 @@ static void dsdt_virtio_mmio_device(struct aml *a, int index, const struct acpi_
 	aml_end(a, dev);
 }
 
+/* The PCI host bridge: segment 0, bus 0 up to what the ECAM window covers. */
+static void dsdt_pci_host(struct aml *a, const struct acpi_pci *pci)
+{
+	struct aml_pkg dev, crs;
+	uint16_t last_bus = (uint16_t)((pci->ecam_size >> 20) - 1);
+
+	dev = aml_device_begin(a, "PCI0");
+	aml_name_eisaid(a, "_HID", "PNP0A08");
+	aml_name_eisaid(a, "_CID", "PNP0A03");
+	aml_name_integer(a, "_UID", 0);
+	aml_name_integer(a, "_SEG", 0);
+	aml_name_integer(a, "_BBN", 0);
+	aml_name(a, "_CRS");
+	crs = aml_resource_template_begin(a);
+	aml_word_bus_number(a, 0, last_bus);
+	if (pci->cf8)
+		aml_io(a, X86_PCI_CONFIG_PORT, X86_PCI_CONFIG_LEN);
+	aml_dword_memory(a, (uint32_t)pci->mmio_base,
+			 (uint32_t)(pci->mmio_base + pci->mmio_size - 1));
+	aml_end(a, crs);
+	aml_end(a, dev);
+
+	/* Motherboard resources: the ECAM window, which Linux wants reserved before it uses the
+	 * MCFG. (_UID 1: PWRD is PNP0C02 _UID 0.) */
+	dev = aml_device_begin(a, "ECAM");
+	aml_name_eisaid(a, "_HID", "PNP0C02");
+	aml_name_integer(a, "_UID", 1);
+	aml_name(a, "_CRS");
+	crs = aml_resource_template_begin(a);
+	aml_memory32_fixed(a, false, (uint32_t)pci->ecam_base, (uint32_t)pci->ecam_size);
+	aml_end(a, crs);
+	aml_end(a, dev);
+}
+
 /* The DSDT's AML (without its header) into `a`. */
 static int dsdt_build(struct aml *a, const struct acpi_config *cfg)
 {
@@ -350,6 +396,8 @@ static int dsdt_build(struct aml *a, const struct acpi_config *cfg)
 		dsdt_isa_device(a, &isa_devices[i]);
 	for (int i = 0; i < cfg->nr_virtio; i++)
 		dsdt_virtio_mmio_device(a, i, &cfg->virtio[i]);
+	if (cfg->pci)
+		dsdt_pci_host(a, cfg->pci);
 	aml_end(a, sb);
 
 	return aml_finish(a);
@@ -370,6 +418,19 @@ static int config_check(const struct acpi_config *cfg)
 	if (cfg->nr_virtio > 0 && !cfg->virtio) {
 		log_error("acpi: %d virtio-mmio devices but no list of them", cfg->nr_virtio);
 		return -EINVAL;
+	}
+	if (cfg->pci) {
+		const struct acpi_pci *p = cfg->pci;
+
+		if (p->ecam_size < (1ULL << 20) || p->ecam_size > (256ULL << 20) ||
+		    (p->ecam_size & ((1ULL << 20) - 1)) || p->ecam_base > (1ULL << 32) - p->ecam_size ||
+		    p->mmio_size == 0 || p->mmio_base > (1ULL << 32) - p->mmio_size) {
+			log_error("acpi: PCI windows (ECAM 0x%llx+0x%llx, memory 0x%llx+0x%llx) are "
+				  "not whole buses and ranges below 4 GiB",
+				  (unsigned long long)p->ecam_base, (unsigned long long)p->ecam_size,
+				  (unsigned long long)p->mmio_base, (unsigned long long)p->mmio_size);
+			return -EINVAL;
+		}
 	}
 	for (int i = 0; i < cfg->nr_virtio; i++) {
 		const struct acpi_virtio_mmio_dev *v = &cfg->virtio[i];
@@ -464,7 +525,8 @@ static void madt_fill(uint8_t *table, int nr_cpus)
 int acpi_build_tables_at(const struct guest_mem *mem, const struct acpi_config *cfg, uint64_t start,
 			 uint64_t end, uint64_t *rsdp_addr)
 {
-	size_t rsdp_off, xsdt_off, fadt_off, madt_off, dsdt_off, total;
+	size_t rsdp_off, xsdt_off, fadt_off, madt_off, mcfg_off, dsdt_off, total;
+	int nr_xsdt = cfg->pci ? 3 : 2;
 	struct acpi_rsdp rsdp = {.revision = 2, .length = sizeof(rsdp)};
 	struct acpi_xsdt xsdt = {0};
 	struct acpi_fadt fadt = {0};
@@ -494,7 +556,8 @@ int acpi_build_tables_at(const struct guest_mem *mem, const struct acpi_config *
 	xsdt_off = align_up(rsdp_off + sizeof(rsdp));
 	fadt_off = align_up(xsdt_off + sizeof(xsdt));
 	madt_off = align_up(fadt_off + sizeof(fadt));
-	dsdt_off = align_up(madt_off + madt_size(cfg->nr_cpus));
+	mcfg_off = align_up(madt_off + madt_size(cfg->nr_cpus));
+	dsdt_off = cfg->pci ? align_up(mcfg_off + sizeof(struct acpi_mcfg)) : mcfg_off;
 	total = dsdt_off + sizeof(dsdt_header) + dsdt.len;
 	if (total > end - start) {
 		log_error("acpi: tables need %zu bytes, [0x%llx, 0x%llx) holds %llu", total,
@@ -523,10 +586,25 @@ int acpi_build_tables_at(const struct guest_mem *mem, const struct acpi_config *
 	memcpy(buf + fadt_off, &fadt, sizeof(fadt));
 	table_seal(buf + fadt_off);
 
-	header_init(&xsdt.header, "XSDT", sizeof(xsdt), 1);
+	if (cfg->pci) {
+		struct acpi_mcfg mcfg = {
+		    .base = cfg->pci->ecam_base,
+		    .segment = 0,
+		    .start_bus = 0,
+		    .end_bus = (uint8_t)((cfg->pci->ecam_size >> 20) - 1),
+		};
+
+		header_init(&mcfg.header, "MCFG", sizeof(mcfg), 1);
+		memcpy(buf + mcfg_off, &mcfg, sizeof(mcfg));
+		table_seal(buf + mcfg_off);
+	}
+
+	/* Only as many entries as there are tables: the length says how many. */
+	header_init(&xsdt.header, "XSDT", (uint32_t)(sizeof(xsdt.header) + 8 * nr_xsdt), 1);
 	xsdt.entry[0] = start + fadt_off;
 	xsdt.entry[1] = start + madt_off;
-	memcpy(buf + xsdt_off, &xsdt, sizeof(xsdt));
+	xsdt.entry[2] = start + mcfg_off;
+	memcpy(buf + xsdt_off, &xsdt, sizeof(xsdt.header) + 8 * (size_t)nr_xsdt);
 	table_seal(buf + xsdt_off);
 
 	/* No RSDT: revision 2 guests use the XSDT. */

@@ -2,12 +2,18 @@
  * interrupt controllers, its legacy devices and virtio-mmio devices, and how it powers off.
  *
  * skiff is a hardware-reduced ACPI platform (as Cloud Hypervisor and Firecracker): no SCI, no PM
- * timer, no FACS. The tables are RSDP -> XSDT -> { FADT -> DSDT, MADT }, written one after
- * another into [X86_ACPI_START, X86_ACPI_END), RSDP first so the guest also finds it by scanning
- * 0xe0000-0xfffff. */
+ * timer, no FACS. The tables are RSDP -> XSDT -> { FADT -> DSDT, MADT [, MCFG] }, written one
+ * after another into [X86_ACPI_START, X86_ACPI_END), RSDP first so the guest also finds it by
+ * scanning 0xe0000-0xfffff.
+ *
+ * With PCI, the MCFG names the ECAM window of segment 0, and the DSDT has a host bridge PCI0
+ * (PNP0A08, compatible PNP0A03) whose _CRS gives its bus range, the CF8 ports and its 32-bit
+ * memory window, plus a motherboard-resources device reserving the ECAM window (Linux uses
+ * ECAM only when it is reserved so). */
 #ifndef SKIFF_X86_ACPI_H
 #define SKIFF_X86_ACPI_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "base/guest_mem.h"
@@ -26,10 +32,18 @@ struct acpi_virtio_mmio_dev {
 	uint32_t gsi; /* the caller gives each device its own: the interrupt is Exclusive */
 };
 
+/* A PCI host bridge (segment 0, bus 0). */
+struct acpi_pci {
+	uint64_t ecam_base, ecam_size; /* 1 MiB per bus, from bus 0; below 4 GiB */
+	uint64_t mmio_base, mmio_size; /* the BAR window, below 4 GiB */
+	bool cf8;		       /* ports 0xcf8-0xcff decode config mechanism #1 */
+};
+
 struct acpi_config {
 	int nr_cpus; /* 1..ACPI_MAX_CPUS; APIC ID = ACPI processor UID = vCPU index */
 	const struct acpi_virtio_mmio_dev *virtio;
 	int nr_virtio;
+	const struct acpi_pci *pci; /* NULL: no PCI */
 };
 
 /* Writes the tables at X86_ACPI_START and returns the RSDP's guest address in *rsdp_addr.

@@ -25,6 +25,8 @@
 #define AML_RES_END_TAG	       0x79 /* small item 0x0f, 1 byte follows */
 #define AML_RES_MEMORY32_FIXED 0x86
 #define AML_RES_EXT_IRQ	       0x89
+#define AML_RES_DWORD_ADDRESS  0x87
+#define AML_RES_WORD_ADDRESS   0x88
 
 /* The largest PkgLength; nothing skiff builds comes close. */
 #define AML_MAX_LEN ((1u << 28) - 1)
@@ -382,6 +384,33 @@ void aml_io(struct aml *a, uint16_t base, uint8_t len)
 	put_le(d + 4, base, 2); /* maximum base */
 	d[6] = 1;		/* alignment */
 	d[7] = len;
+	aml_bytes(a, d, sizeof(d));
+}
+
+/* 6.4.3.5.3 (Word) and 6.4.3.5.2 (DWord) Address Space Descriptors. General flags 0x0c:
+ * minimum and maximum fixed, positive decode, a bridge producing the range for its children. */
+#define ADDR_SPACE_MEMORY   0
+#define ADDR_SPACE_BUS	    2
+#define ADDR_FLAGS_FIXED    0x0c
+
+void aml_word_bus_number(struct aml *a, uint16_t min, uint16_t max)
+{
+	uint8_t d[16] = {AML_RES_WORD_ADDRESS, 13, 0, ADDR_SPACE_BUS, ADDR_FLAGS_FIXED, 0};
+
+	put_le(d + 8, min, 2);
+	put_le(d + 10, max, 2);
+	put_le(d + 14, (uint32_t)max - min + 1, 2); /* length; granularity, translation 0 */
+	aml_bytes(a, d, sizeof(d));
+}
+
+void aml_dword_memory(struct aml *a, uint32_t min, uint32_t max)
+{
+	/* Type-specific flags: read-write, non-cacheable. */
+	uint8_t d[26] = {AML_RES_DWORD_ADDRESS, 23, 0, ADDR_SPACE_MEMORY, ADDR_FLAGS_FIXED, 1};
+
+	put_le(d + 10, min, 4);
+	put_le(d + 14, max, 4);
+	put_le(d + 22, max - min + 1, 4);
 	aml_bytes(a, d, sizeof(d));
 }
 

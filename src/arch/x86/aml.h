@@ -73,6 +73,11 @@ void aml_memory32_fixed(struct aml *a, bool writable, uint32_t base, uint32_t si
 /* IO(Decode16, base, base, 1, len): a fixed range of ports. */
 void aml_io(struct aml *a, uint16_t base, uint8_t len);
 
+/* Address space descriptors of a bridge's windows (producer, fixed minimum and maximum):
+ * WordBusNumber(min..max) and DWordMemory(ReadWrite, NonCacheable, min..max). */
+void aml_word_bus_number(struct aml *a, uint16_t min, uint16_t max);
+void aml_dword_memory(struct aml *a, uint32_t min, uint32_t max);
+
 /* Extended Interrupt descriptor flags; each unset flag means the opposite (producer, level,
  * active high, exclusive). */
 enum aml_irq_flags {

@@ -282,6 +282,8 @@ int arch_load_guest(struct vm *vm)
 	struct x86_kernel_args args;
 	struct acpi_virtio_mmio_dev virtio[VM_MAX_VIRTIO];
 	struct acpi_config acpi = {.nr_cpus = cfg->nr_cpus, .virtio = virtio};
+	struct arch_pci_windows w;
+	struct acpi_pci pci;
 	uint64_t rsdp = 0;
 	int ret;
 
@@ -291,8 +293,15 @@ int arch_load_guest(struct vm *vm)
 		return x86_load_raw(&vm->mem, cfg->raw_image, cfg->raw_size, &p->boot);
 
 	for (int i = 0; i < vm->nr_virtio; i++)
-		virtio[acpi.nr_virtio++] = (struct acpi_virtio_mmio_dev){
+		if (!vm->virtio[i].pci)
+			virtio[acpi.nr_virtio++] = (struct acpi_virtio_mmio_dev){
 		    .base = vm->virtio[i].base, .size = X86_VIRTIO_MMIO_STRIDE, .gsi = vm->virtio[i].gsi};
+	if (vm->pci && arch_pci_windows(&w) == 0) {
+		pci = (struct acpi_pci){.ecam_base = w.ecam_base, .ecam_size = w.ecam_size,
+					.mmio_base = w.mmio_base, .mmio_size = w.mmio_size,
+					.cf8 = w.cf8};
+		acpi.pci = &pci;
+	}
 	ret = acpi_build_tables(&vm->mem, &acpi, &rsdp);
 	if (ret)
 		return ret;

@@ -20,6 +20,11 @@ GUEST_KERNEL=$GUEST_BZIMAGE
 # How the guest finds the first virtio device: ACPI's LNRO0005 (instance 0), IOAPIC pin 5, edge
 # (guest-init's virtio0_parent and /proc/interrupts lines; virtio-scenarios.sh expects them).
 VIRTIO0_PARENT='LNRO0005:00' VIRTIO0_IRQ='IO-APIC 5-edge'
+# With --enable-pci (the NAME-pci variants): PCI function 00:01.0, MSI-X vectors, and the ECAM
+# window from the MCFG (src/arch/x86/layout.h).
+NESTED_VIRTIO_PCI=yes
+VIRTIO0_PCI_PARENT='0000:00:01\.0' VIRTIO0_PCI_IRQ='PCI-MSI[^ ]* [0-9]+-edge'
+VIRTIO_PCI_MMCONFIG='e0000000-e00fffff : PCI MMCONFIG 0000 \[bus 00'
 
 # nested_qemu_cmd CONSOLE_FILE INITRD APPEND: sets QEMU_CMD, the L1 command line.
 nested_qemu_cmd() {
