@@ -90,6 +90,35 @@ scenario boot-quiet 60
 	cmdline quiet
 	expect '^SKIFF-GUEST: uptime=[0-9.]+$'
 
+# --enable-pci, arm64's own pieces: skiff makes a GICv3 ITS; the guest's ITS driver and
+# pci-host-generic take the device tree's nodes (the ITS below the GIC, the ECAM of bus 0, one
+# 32-bit memory window that the guest assigns the BARs from); two functions (a disk and an rng)
+# have requester ids 00:01.0 and 00:02.0, which msi-map makes ITS device ids 8 and 16 (the
+# guest's hwirq is the device id << 11 | vector). Both probe through their queues' vectors, on
+# two vCPUs (two redistributors as ITS collections). No INTx: nothing parses an interrupt-map.
+scenario pci-its 60
+	before 'truncate -s 1M disk.img'
+	args --log-level info --kernel "$GUEST_IMAGE" --initrd "$GUEST_INITRD" --cpus 2 --enable-pci \
+		--disk "$L1_WORK/$current/disk.img" --rng
+	expect 'skiff: info: GICv3 ITS at 0x8080000: PCI MSIs'
+	expect 'skiff: info: pci: host bridge, ECAM at 0x30000000'
+	expect 'ITS@0x0*8080000: allocated [0-9]+ Devices'
+	expect 'PCI/MSI: /intc@8000000/msi-controller@8080000 domain created'
+	expect 'pci-host-generic 30000000\.pcie: ECAM at \[mem 0x30000000-0x300fffff\] for \[bus 00\]'
+	expect 'pci 0000:00:01\.0: BAR [0-9] \[mem 0x[12][0-9a-f]{7}-0x[12][0-9a-f]{7}.*\]: assigned'
+	expect 'pci 0000:00:02\.0: BAR [0-9] \[mem 0x[12][0-9a-f]{7}-0x[12][0-9a-f]{7}.*\]: assigned'
+	expect '^SKIFF-GUEST: pci 0000:00:0[12]\.0 0x1af4:0x1042 '
+	expect '^SKIFF-GUEST: pci 0000:00:0[12]\.0 0x1af4:0x1044 '
+	expect '^SKIFF-GUEST: irq [0-9]+:( [0-9]+){2} ITS-MSI 16384 Edge virtio[01]-config$'
+	expect '^SKIFF-GUEST: irq [0-9]+:( [0-9]+){2} ITS-MSI 32768 Edge virtio[01]-config$'
+	# Interrupts came in on the queue vectors of both (a count column that is not 0).
+	expect '^SKIFF-GUEST: irq [0-9]+:( [0-9]+)* [1-9][0-9]*( [0-9]+)* ITS-MSI 1638[5-9] Edge virtio[01]-[a-z]+(\.[0-9]+)?$'
+	expect '^SKIFF-GUEST: irq [0-9]+:( [0-9]+)* [1-9][0-9]*( [0-9]+)* ITS-MSI 3276[9] Edge virtio[01]-[a-z]+(\.[0-9]+)?$'
+	expect '^SKIFF-GUEST: virtio_devices=2$'
+	reject 'of_irq_parse_pci|INTx|interrupt-map|ITS.*(failed|error)'
+	reject 'skiff: (warn|error)'
+	reject '^SKIFF-GUEST: irq .* GICv3 [0-9]+ Edge virtio'
+
 # The virtio scenarios, shared with x86_64 (there: $GUEST_KERNEL is $GUEST_IMAGE).
 # shellcheck source=../virtio-scenarios.sh
 . "$here/virtio-scenarios.sh"
