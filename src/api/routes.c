@@ -1,9 +1,8 @@
 #include "api/routes.h"
 #include "config/config_json.h"
 #include "version.h"
-#include "virtio/blk.h"
-#include "virtio/devices.h"
 #include "vmm/instance.h"
+#include "base/device.h"
 #include "base/log.h"
 #include "vmm/metrics.h"
 
@@ -150,17 +149,18 @@ static int put_metrics(struct call *c)
 static int patch_drive(struct call *c)
 {
 	struct drive_update up;
-	struct virtio_device *dev;
+	struct vm_device *dev;
 
 	if (config_json_drive_update(&c->in->cfg, c->path_id, c->req->body, c->req->body_len, &up,
 				     c->fault, sizeof(c->fault)))
 		return 400;
 	if (!up.path_on_host[0])
 		return 204; /* nothing to change: rate limiters are not supported */
-	dev = virtio_devices_find_disk(&c->in->vm, up.drive_id);
+	dev = vm_device_find(&c->in->vm.devices, VM_DEVICE_VIRTIO_BLK, up.drive_id);
 	if (!dev)
 		return fail(c, "no drive '%s' in the running microVM", up.drive_id);
-	if (virtio_blk_replace_backing(dev, up.path_on_host, c->fault, sizeof(c->fault)))
+	if (vm_device_update(dev, &(struct vm_device_update){.backing_path = up.path_on_host},
+			     c->fault, sizeof(c->fault)))
 		return 400;
 	for (int i = 0; i < c->in->cfg.nr_disks; i++) {
 		struct disk_config *d = &c->in->cfg.disks[i];

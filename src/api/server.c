@@ -5,6 +5,7 @@
  * A client that makes no progress (no byte read or written) for idle_timeout_ms is dropped. */
 #include "api/server.h"
 #include "base/log.h"
+#include "base/thread.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -559,7 +560,6 @@ int api_server_start_opts(struct api_server **out, const char *path, api_handler
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct api_server *srv;
-	sigset_t all, old;
 	struct stat st;
 	int ret;
 
@@ -629,17 +629,13 @@ int api_server_start_opts(struct api_server **out, const char *path, api_handler
 	if (epoll_ctl(srv->epoll_fd, EPOLL_CTL_ADD, srv->stop_fd, &ev) < 0)
 		goto fail_epoll;
 
-	/* Signals are for the main and vCPU threads, never this one. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	ret = -pthread_create(&srv->thread, NULL, server_thread, srv);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* Signals are for the main and vCPU threads, never this one (base/thread.h). */
+	ret = thread_start(THREAD_API, "skiff-api", server_thread, srv, &srv->thread);
 	if (ret < 0) {
 		log_error("api: cannot start the API server thread for %s: %s", path,
 			  strerror(-ret));
 		goto fail;
 	}
-	pthread_setname_np(srv->thread, "skiff-api");
 	*out = srv;
 	return 0;
 

@@ -20,13 +20,15 @@ int arch_validate_config(const struct vm_config *cfg, char *err, size_t err_len)
 /* Guest RAM regions for `bytes` of memory; returns how many were written to `out`. */
 int arch_memory_layout(uint64_t bytes, struct guest_region *out, int max);
 
-/* VM-wide setup before any vCPU exists: capabilities, interrupt controller, timers. */
+/* VM-wide setup before any vCPU exists: capabilities, interrupt controller, timers; and the
+ * arch's own state, which arch_vm_destroy() frees (after vm_destroy() destroyed the devices). */
 int arch_vm_init(struct vm *vm);
+void arch_vm_destroy(struct vm *vm);
 
-/* The platform devices (console UART, reset and power devices, clock) onto vm->pio / vm->mmio,
- * and the console input hook. */
+/* The platform devices (console UART, reset and power devices, clock): each goes on the VM's
+ * device list (vm_add_device), which owns it, and onto vm->pio / vm->mmio; and the console input
+ * hook. */
 int arch_devices_init(struct vm *vm);
-void arch_devices_destroy(struct vm *vm);
 
 /* Where the boot-timer device (devices/boot_timer.h) lives: a page of the MMIO space that is
  * neither RAM nor another device's. */
@@ -66,7 +68,7 @@ uint32_t arch_kvm_irq_line(uint32_t gsi);
 
 /* Loads what the VM's config names (kernel and initrd, or a flat binary) into guest memory and
  * describes the platform to the guest (ACPI tables or a device tree), including the virtio-mmio
- * devices in vm->virtio. */
+ * devices on vm->devices. */
 int arch_load_guest(struct vm *vm);
 
 /* Per-vCPU setup: identification (CPUID or MPIDR), MSRs, local interrupt controller, and the

@@ -1,6 +1,7 @@
 #include "base/event_loop.h"
 
 #include "base/log.h"
+#include "base/thread.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -274,7 +275,6 @@ struct event_loop *event_loop_create(const char *name)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &wake_marker };
 	struct event_loop *loop = calloc(1, sizeof(*loop));
-	sigset_t all, old;
 	int err;
 
 	if (!loop) {
@@ -292,19 +292,14 @@ struct event_loop *event_loop_create(const char *name)
 	pthread_mutex_init(&loop->lock, NULL);
 	pthread_cond_init(&loop->done, NULL);
 
-	/* The thread starts with every signal blocked: the main thread takes the termination
-	 * signals through a signalfd and vCPU threads are kicked with SIGUSR1. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	err = pthread_create(&loop->thread, NULL, loop_thread, loop);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* A device worker: it starts with every signal blocked (base/thread.h). */
+	err = thread_start(THREAD_DEVICE_WORKER, loop->name, loop_thread, loop, &loop->thread);
 	if (err) {
-		log_error("event loop %s: cannot start its thread: %s", loop->name, strerror(err));
+		log_error("event loop %s: cannot start its thread: %s", loop->name, strerror(-err));
 		pthread_mutex_destroy(&loop->lock);
 		pthread_cond_destroy(&loop->done);
 		goto fail;
 	}
-	pthread_setname_np(loop->thread, loop->name);
 	return loop;
 
 fail:

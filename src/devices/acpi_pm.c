@@ -1,4 +1,5 @@
 #include "devices/acpi_pm.h"
+#include "base/device.h"
 #include "base/log.h"
 
 #include <stdatomic.h>
@@ -13,6 +14,7 @@ _Static_assert(X86_ACPI_S5_SLP_TYP <= ACPI_SLEEP_CTL_SLP_TYP_MASK,
 	       "X86_ACPI_S5_SLP_TYP does not fit the SLP_TYP field");
 
 struct acpi_pm {
+	struct vm_device dev; /* its entry in the VM's device list */
 	struct power_ctl power;
 	atomic_uint logged_sleep_types; /* bit n: sleep type n was reported already */
 };
@@ -68,6 +70,16 @@ static void pm_write(void *opaque, uint64_t offset, const void *data, uint32_t l
 
 const struct bus_device_ops acpi_pm_ops = {.read = pm_read, .write = pm_write};
 
+static void acpi_pm_device_destroy(struct vm_device *dev)
+{
+	acpi_pm_destroy((struct acpi_pm *)dev);
+}
+
+static const struct vm_device_ops acpi_pm_device_ops = {
+	.name = "acpi-pm",
+	.destroy = acpi_pm_device_destroy,
+};
+
 struct acpi_pm *acpi_pm_create(const struct power_ctl *power)
 {
 	struct acpi_pm *pm = calloc(1, sizeof(*pm));
@@ -77,7 +89,13 @@ struct acpi_pm *acpi_pm_create(const struct power_ctl *power)
 	if (power)
 		pm->power = *power;
 	atomic_init(&pm->logged_sleep_types, 0);
+	vm_device_init(&pm->dev, VM_DEVICE_ACPI_PM, &acpi_pm_device_ops, NULL);
 	return pm;
+}
+
+struct vm_device *acpi_pm_device(struct acpi_pm *pm)
+{
+	return pm ? &pm->dev : NULL;
 }
 
 void acpi_pm_destroy(struct acpi_pm *pm)

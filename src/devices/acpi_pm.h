@@ -29,6 +29,9 @@ struct acpi_pm;
 /* `power` is copied (NULL: requests go nowhere). NULL when out of memory. */
 struct acpi_pm *acpi_pm_create(const struct power_ctl *power);
 void acpi_pm_destroy(struct acpi_pm *pm);
+/* Its entry for the VM's device list (base/device.h), whose destroy op frees it; NULL for
+ * NULL. */
+struct vm_device *acpi_pm_device(struct acpi_pm *pm);
 
 /* opaque is the device; the range is ACPI_PM_LEN bytes. */
 extern const struct bus_device_ops acpi_pm_ops;

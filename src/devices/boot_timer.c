@@ -1,20 +1,56 @@
 #include "devices/boot_timer.h"
+#include "base/device.h"
 #include "base/log.h"
 #include "base/uptime.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 enum { UNSET, RECORDING, RECORDED };
 
 struct boot_timer {
+	struct vm_device dev; /* its entry in the VM's device list */
 	int state; /* UNSET -> RECORDING (one writer won) -> RECORDED (boot_us is valid) */
 	uint64_t boot_us;
 };
 
+static void boot_timer_device_destroy(struct vm_device *dev)
+{
+	boot_timer_destroy((struct boot_timer *)dev);
+}
+
+/* {"boot_time_us": N} once the guest said it is up; nothing before. */
+static json_t *boot_timer_device_stats(struct vm_device *dev)
+{
+	uint64_t us;
+	json_t *o;
+
+	if (!boot_timer_get_us((struct boot_timer *)dev, &us))
+		return NULL;
+	o = json_object();
+	json_object_set_new(o, "boot_time_us", json_integer((json_int_t)us));
+	return o;
+}
+
+static const struct vm_device_ops boot_timer_device_ops = {
+	.name = "boot-timer",
+	.destroy = boot_timer_device_destroy,
+	.stats = boot_timer_device_stats,
+};
+
 struct boot_timer *boot_timer_create(void)
 {
-	return calloc(1, sizeof(struct boot_timer));
+	struct boot_timer *bt = calloc(1, sizeof(*bt));
+
+	if (bt)
+		vm_device_init(&bt->dev, VM_DEVICE_BOOT_TIMER, &boot_timer_device_ops, NULL);
+	return bt;
+}
+
+struct vm_device *boot_timer_device(struct boot_timer *bt)
+{
+	return bt ? &bt->dev : NULL;
 }
 
 void boot_timer_destroy(struct boot_timer *bt)

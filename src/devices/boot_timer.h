@@ -23,6 +23,9 @@ struct boot_timer;
 /* NULL when out of memory. */
 struct boot_timer *boot_timer_create(void);
 void boot_timer_destroy(struct boot_timer *bt);
+/* Its entry for the VM's device list (base/device.h), whose destroy op frees it; NULL for
+ * NULL. */
+struct vm_device *boot_timer_device(struct boot_timer *bt);
 
 /* True, with *us set to microseconds from process start, once the guest has signalled. Safe from
  * any thread. */

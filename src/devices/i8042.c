@@ -1,4 +1,5 @@
 #include "devices/i8042.h"
+#include "base/device.h"
 #include "base/log.h"
 
 #include <errno.h>
@@ -73,6 +74,7 @@ struct output_byte {
 };
 
 struct i8042 {
+	struct vm_device dev; /* its entry in the VM's device list */
 	pthread_mutex_t lock;
 	struct irq_line kbd_irq;
 	struct power_ctl power;
@@ -388,6 +390,16 @@ const struct bus_device_ops i8042_data_ops = {.read = data_read, .write = data_w
 
 const struct bus_device_ops i8042_cmd_ops = {.read = cmd_read, .write = cmd_write};
 
+static void i8042_device_destroy(struct vm_device *dev)
+{
+	i8042_destroy((struct i8042 *)dev);
+}
+
+static const struct vm_device_ops i8042_device_ops = {
+	.name = "i8042",
+	.destroy = i8042_device_destroy,
+};
+
 struct i8042 *i8042_create(const struct irq_line *kbd_irq, const struct power_ctl *power)
 {
 	struct i8042 *k = calloc(1, sizeof(*k));
@@ -406,7 +418,13 @@ struct i8042 *i8042_create(const struct irq_line *kbd_irq, const struct power_ct
 	write_ctr(k, CTR_DEFAULT);
 	k->outport = OUTPORT_RESET_HIGH | OUTPORT_A20;
 	kbd_set_defaults(k);
+	vm_device_init(&k->dev, VM_DEVICE_I8042, &i8042_device_ops, NULL);
 	return k;
+}
+
+struct vm_device *i8042_device(struct i8042 *k)
+{
+	return k ? &k->dev : NULL;
 }
 
 void i8042_destroy(struct i8042 *k)

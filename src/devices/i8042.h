@@ -27,6 +27,9 @@ struct i8042;
 /* `kbd_irq` and `power` are copied (NULL: not connected). NULL when out of memory. */
 struct i8042 *i8042_create(const struct irq_line *kbd_irq, const struct power_ctl *power);
 void i8042_destroy(struct i8042 *kbd);
+/* Its entry for the VM's device list (base/device.h), whose destroy op frees it; NULL for
+ * NULL. */
+struct vm_device *i8042_device(struct i8042 *k);
 
 /* Queue scancodes as if typed on the keyboard, byte for byte: the caller picks the set (set 1
  * while the guest keeps the controller's translation on, as Linux does here). All or nothing:

@@ -1,4 +1,5 @@
 #include "devices/pl061.h"
+#include "base/device.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -23,6 +24,7 @@
 static const uint8_t pl061_id[8] = {0x61, 0x10, 0x04, 0x00, 0x0d, 0xf0, 0x05, 0xb1};
 
 struct pl061 {
+	struct vm_device dev; /* its entry in the VM's device list */
 	pthread_mutex_t lock;
 	struct irq_line irq;
 	bool irq_level; /* last level sent */
@@ -177,6 +179,16 @@ int pl061_set_input(struct pl061 *g, unsigned line, bool level)
 	return 0;
 }
 
+static void pl061_device_destroy(struct vm_device *dev)
+{
+	pl061_destroy((struct pl061 *)dev);
+}
+
+static const struct vm_device_ops pl061_device_ops = {
+	.name = "pl061",
+	.destroy = pl061_device_destroy,
+};
+
 struct pl061 *pl061_create(const struct irq_line *irq)
 {
 	struct pl061 *g = calloc(1, sizeof(*g));
@@ -189,7 +201,13 @@ struct pl061 *pl061_create(const struct irq_line *irq)
 	}
 	if (irq)
 		g->irq = *irq;
+	vm_device_init(&g->dev, VM_DEVICE_PL061, &pl061_device_ops, NULL);
 	return g;
+}
+
+struct vm_device *pl061_device(struct pl061 *g)
+{
+	return g ? &g->dev : NULL;
 }
 
 void pl061_destroy(struct pl061 *g)

@@ -20,6 +20,9 @@ struct pl061;
 /* `irq` is copied (NULL: not connected). NULL when out of memory. */
 struct pl061 *pl061_create(const struct irq_line *irq);
 void pl061_destroy(struct pl061 *gpio);
+/* Its entry for the VM's device list (base/device.h), whose destroy op frees it; NULL for
+ * NULL. */
+struct vm_device *pl061_device(struct pl061 *g);
 
 /* Sets the level the outside world drives on input line `line` (0..7): what reads of an input
  * line return, and what edge or level interrupts see. -EINVAL for a line out of range. Safe

@@ -1,4 +1,5 @@
 #include "devices/rtc_cmos.h"
+#include "base/device.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -37,6 +38,7 @@
 #define INDEX_READ_AS 0xff /* the index register is write-only */
 
 struct rtc_cmos {
+	struct vm_device dev; /* its entry in the VM's device list */
 	pthread_mutex_t lock;
 	uint8_t index;
 	uint8_t ram[CMOS_SIZE]; /* the time registers in here are unused */
@@ -191,6 +193,16 @@ static void rtc_write(void *opaque, uint64_t offset, const void *data, uint32_t 
 
 const struct bus_device_ops rtc_cmos_ops = {.read = rtc_read, .write = rtc_write};
 
+static void rtc_cmos_device_destroy(struct vm_device *dev)
+{
+	rtc_cmos_destroy((struct rtc_cmos *)dev);
+}
+
+static const struct vm_device_ops rtc_cmos_device_ops = {
+	.name = "rtc-cmos",
+	.destroy = rtc_cmos_device_destroy,
+};
+
 struct rtc_cmos *rtc_cmos_create(void)
 {
 	struct rtc_cmos *rtc = calloc(1, sizeof(*rtc));
@@ -203,7 +215,13 @@ struct rtc_cmos *rtc_cmos_create(void)
 	}
 	rtc->ram[REG_A] = A_DEFAULT;
 	rtc->ram[REG_B] = B_DEFAULT;
+	vm_device_init(&rtc->dev, VM_DEVICE_RTC_CMOS, &rtc_cmos_device_ops, NULL);
 	return rtc;
+}
+
+struct vm_device *rtc_cmos_device(struct rtc_cmos *rtc)
+{
+	return rtc ? &rtc->dev : NULL;
 }
 
 void rtc_cmos_destroy(struct rtc_cmos *rtc)

@@ -16,6 +16,9 @@ struct rtc_cmos;
 /* NULL when out of memory. */
 struct rtc_cmos *rtc_cmos_create(void);
 void rtc_cmos_destroy(struct rtc_cmos *rtc);
+/* Its entry for the VM's device list (base/device.h), whose destroy op frees it; NULL for
+ * NULL. */
+struct vm_device *rtc_cmos_device(struct rtc_cmos *rtc);
 
 /* Where the clock reads the time, in seconds since the epoch: for tests. NULL restores the
  * host's CLOCK_REALTIME. */

@@ -1,4 +1,6 @@
 #include "devices/serial_8250.h"
+#include "base/device.h"
+#include "base/state.h"
 #include "base/log.h"
 
 #include <errno.h>
@@ -71,6 +73,7 @@ enum {
 #define TX_STALL_MS 100
 
 struct serial_8250 {
+	struct vm_device dev; /* its entry in the VM's device list */
 	pthread_mutex_t lock;
 	struct irq_line irq;
 	int out_fd;
@@ -372,6 +375,124 @@ static void serial_write(void *opaque, uint64_t offset, const void *data, uint32
 
 const struct bus_device_ops serial_8250_ops = {.read = serial_read, .write = serial_write};
 
+static void serial_8250_device_destroy(struct vm_device *dev)
+{
+	serial_8250_destroy((struct serial_8250 *)dev);
+}
+
+/* Power-on values: every register 0, the FIFO empty, the transmitter empty (with its THRE
+ * interrupt pending, should the guest enable it). With s->lock held. */
+static void power_on_state(struct serial_8250 *s)
+{
+	s->ier = s->lcr = s->mcr = s->scr = s->dll = s->dlm = 0;
+	s->fcr = s->lsr_errors = s->msr_deltas = 0;
+	s->thr_empty_pending = true;
+	rx_clear(s);
+}
+
+static void serial_8250_device_reset(struct vm_device *dev)
+{
+	struct serial_8250 *s = (struct serial_8250 *)dev;
+
+	pthread_mutex_lock(&s->lock);
+	power_on_state(s);
+	update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* The saved state, version 1 (base/state.h), in this order:
+ *   u8 ier, lcr, mcr, scr, dll, dlm, fcr, lsr_errors, msr_deltas; bool thr_empty_pending;
+ *   u32 n; n bytes of received data, oldest first (n <= SERIAL_8250_RX_CAPACITY).
+ * The interrupt line's level is not saved: restore drives it from the registers. */
+#define SERIAL_8250_STATE_VERSION 1
+
+static int serial_8250_device_save(struct vm_device *dev, struct state_writer *w)
+{
+	struct serial_8250 *s = (struct serial_8250 *)dev;
+
+	pthread_mutex_lock(&s->lock);
+	state_begin(w, VM_DEVICE_SERIAL_8250, SERIAL_8250_STATE_VERSION);
+	state_put_u8(w, s->ier);
+	state_put_u8(w, s->lcr);
+	state_put_u8(w, s->mcr);
+	state_put_u8(w, s->scr);
+	state_put_u8(w, s->dll);
+	state_put_u8(w, s->dlm);
+	state_put_u8(w, s->fcr);
+	state_put_u8(w, s->lsr_errors);
+	state_put_u8(w, s->msr_deltas);
+	state_put_bool(w, s->thr_empty_pending);
+	state_put_u32(w, (uint32_t)s->rx_count);
+	for (size_t i = 0; i < s->rx_count; i++)
+		state_put_u8(w, s->rx[(s->rx_head + i) % SERIAL_8250_RX_CAPACITY]);
+	state_end(w);
+	pthread_mutex_unlock(&s->lock);
+	return state_writer_status(w);
+}
+
+/* Reads and checks everything first: on a refusal the device is left as it was. */
+static int serial_8250_device_restore(struct vm_device *dev, struct state_reader *r)
+{
+	struct serial_8250 *s = (struct serial_8250 *)dev;
+	uint8_t ier, lcr, mcr, scr, dll, dlm, fcr, lsr_errors, msr_deltas;
+	uint8_t rx[SERIAL_8250_RX_CAPACITY];
+	uint16_t version;
+	uint32_t n = 0;
+	bool thr_empty;
+
+	if (state_open(r, VM_DEVICE_SERIAL_8250, SERIAL_8250_STATE_VERSION, &version))
+		return state_reader_status(r);
+	state_get_u8(r, &ier);
+	state_get_u8(r, &lcr);
+	state_get_u8(r, &mcr);
+	state_get_u8(r, &scr);
+	state_get_u8(r, &dll);
+	state_get_u8(r, &dlm);
+	state_get_u8(r, &fcr);
+	state_get_u8(r, &lsr_errors);
+	state_get_u8(r, &msr_deltas);
+	state_get_bool(r, &thr_empty);
+	state_get_u32(r, &n);
+	if (ier & ~IER_MASK || mcr & ~MCR_MASK || fcr & ~(FCR_FIFO_ENABLE | FCR_TRIGGER_MASK) ||
+	    lsr_errors & ~LSR_OE || msr_deltas & ~(MSR_DCTS | MSR_DDSR | MSR_TERI | MSR_DDCD))
+		state_refuse(r, "serial-8250: register values no 16550A holds (IER 0x%x, MCR 0x%x, "
+			     "FCR 0x%x, LSR errors 0x%x, MSR deltas 0x%x)",
+			     ier, mcr, fcr, lsr_errors, msr_deltas);
+	if (n > SERIAL_8250_RX_CAPACITY)
+		state_refuse(r, "serial-8250: %u received bytes, more than the %d it holds", n,
+			     SERIAL_8250_RX_CAPACITY);
+	else
+		state_get_bytes(r, rx, n);
+	if (state_close(r))
+		return state_reader_status(r);
+
+	pthread_mutex_lock(&s->lock);
+	s->ier = ier;
+	s->lcr = lcr;
+	s->mcr = mcr;
+	s->scr = scr;
+	s->dll = dll;
+	s->dlm = dlm;
+	s->fcr = fcr;
+	s->lsr_errors = lsr_errors;
+	s->msr_deltas = msr_deltas;
+	s->thr_empty_pending = thr_empty;
+	memcpy(s->rx, rx, n);
+	s->rx_head = 0;
+	s->rx_count = n;
+	update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+static const struct vm_device_ops serial_8250_device_ops = {
+	.name = "serial-8250",
+	.destroy = serial_8250_device_destroy,
+	.reset = serial_8250_device_reset,
+	.save = serial_8250_device_save,
+	.restore = serial_8250_device_restore,
+};
+
 struct serial_8250 *serial_8250_create(const struct irq_line *irq, int out_fd)
 {
 	struct serial_8250 *s = calloc(1, sizeof(*s));
@@ -385,9 +506,14 @@ struct serial_8250 *serial_8250_create(const struct irq_line *irq, int out_fd)
 	if (irq)
 		s->irq = *irq;
 	s->out_fd = out_fd;
-	/* Reset values: everything 0 but a transmitter that is empty. */
-	s->thr_empty_pending = true;
+	power_on_state(s);
+	vm_device_init(&s->dev, VM_DEVICE_SERIAL_8250, &serial_8250_device_ops, NULL);
 	return s;
+}
+
+struct vm_device *serial_8250_device(struct serial_8250 *s)
+{
+	return s ? &s->dev : NULL;
 }
 
 void serial_8250_destroy(struct serial_8250 *s)

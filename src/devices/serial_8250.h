@@ -4,7 +4,11 @@
  * empty; bytes from the host are queued with serial_8250_receive() into a receive FIFO larger
  * than the 16 bytes the guest is told about. The interrupt line follows the 16550's priority
  * rules and is driven as a level, sent only when it changes. One mutex per device: vCPU
- * threads and the console input thread may call in concurrently. */
+ * threads and the console input thread may call in concurrently.
+ *
+ * On the VM's device list (serial_8250_device) it resets to its power-on state and saves and
+ * restores its registers and received bytes (layout: serial_8250.c), the pattern for the other
+ * devices' state. */
 #ifndef SKIFF_DEVICES_SERIAL_8250_H
 #define SKIFF_DEVICES_SERIAL_8250_H
 
@@ -23,6 +27,9 @@ struct serial_8250;
  * the fd stays the caller's. Returns NULL when out of memory. */
 struct serial_8250 *serial_8250_create(const struct irq_line *irq, int out_fd);
 void serial_8250_destroy(struct serial_8250 *s);
+/* Its entry for the VM's device list (base/device.h), whose destroy op frees it; NULL for
+ * NULL. */
+struct vm_device *serial_8250_device(struct serial_8250 *s);
 
 /* Queue host input for the guest. Returns how many leading bytes of `buf` were taken; the
  * caller keeps the rest and offers it again later. Nothing is taken while the guest has the

@@ -3,6 +3,7 @@
 #include "base/log.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Vendor 0x1b36 device 0x0008: the id virtual machines use for a generic PCIe host bridge. */
@@ -328,4 +329,33 @@ void pci_host_remove(struct pci_host *h, struct pci_device *d)
 	}
 	d->host = NULL;
 	pthread_mutex_unlock(&h->lock);
+}
+
+static void entry_destroy(struct vm_device *entry)
+{
+	struct pci_host *h = (struct pci_host *)entry;
+
+	pci_host_destroy(h);
+	free(h);
+}
+
+static const struct vm_device_ops host_entry_ops = {
+    .name = "pci-host",
+    .destroy = entry_destroy,
+};
+
+struct pci_host *pci_host_create(const struct pci_host_params *p)
+{
+	struct pci_host *h = calloc(1, sizeof(*h));
+
+	if (!h) {
+		log_error("pci: out of memory");
+		return NULL;
+	}
+	if (pci_host_init(h, p)) {
+		free(h);
+		return NULL;
+	}
+	vm_device_init(&h->entry, VM_DEVICE_PCI_HOST, &host_entry_ops, NULL);
+	return h;
 }

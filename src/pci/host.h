@@ -14,6 +14,7 @@
 #ifndef SKIFF_PCI_HOST_H
 #define SKIFF_PCI_HOST_H
 
+#include "base/device.h"
 #include "bus/bus.h"
 #include "pci/device.h"
 
@@ -32,6 +33,7 @@ struct pci_host_params {
 };
 
 struct pci_host {
+	struct vm_device entry; /* on the VM's device list (pci_host_create) */
 	struct bus *mmio, *pio;
 	uint64_t ecam_base, ecam_size;
 	uint64_t mmio_base, mmio_size;
@@ -49,6 +51,11 @@ struct pci_host {
 int pci_host_init(struct pci_host *h, const struct pci_host_params *p);
 /* Unregisters the config windows; every function must have been removed. */
 void pci_host_destroy(struct pci_host *h);
+
+/* pci_host_init on a new host whose `entry` is ready for the VM's device list, whose destroy
+ * op undoes both (the list destroys it after the functions, which come later). NULL after one
+ * logged line. */
+struct pci_host *pci_host_create(const struct pci_host_params *p);
 
 /* Gives `d` the next free slot, places its BARs in the window (not decoded until the guest
  * sets COMMAND's memory bit). Returns 0, or -ENOSPC (bus or window full) after a log line. */

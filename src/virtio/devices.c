@@ -2,80 +2,290 @@
 #include "arch/arch.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
+#include "virtio/core_state.h"
 #include "virtio/mmio.h"
 #include "virtio/net.h"
 #include "virtio/pci.h"
-#include "vmm/irq_routing.h"
 #include "virtio/rng.h"
 #include "virtio/virtio.h"
 #include "base/log.h"
+#include "vmm/irq_routing.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
+#include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+_Static_assert(VM_CONFIG_MAX_ID < VM_DEVICE_ID_SIZE, "a config id must fit a device's id");
+
+/* A virtio device's entry on the VM's device list: the device and its transport. */
+struct virtio_entry {
+	struct vm_device entry;
+	struct virtio_device *dev;
+	/* The transport: one of them, or neither for an entry that only describes a device
+	 * (tests). */
+	struct virtio_mmio *mmio;
+	struct virtio_pci *pci;
+};
+
+static struct virtio_entry *entry_of(struct vm_device *entry)
+{
+	return (struct virtio_entry *)entry;
+}
+
+static struct virtio_device *of(struct vm_device *entry)
+{
+	return entry_of(entry)->dev;
+}
 
 static size_t console_receive(void *ctx, const uint8_t *buf, size_t len)
 {
 	return virtio_console_receive(ctx, buf, len);
 }
 
-/* Puts `dev` on PCI bus 0 (--enable-pci). */
+/* The transport, which destroys the device too. An entry without one leaves the device to its
+ * owner. */
+static void entry_destroy(struct vm_device *entry)
+{
+	struct virtio_entry *e = entry_of(entry);
+
+	if (e->mmio)
+		virtio_mmio_destroy(e->mmio);
+	else if (e->pci)
+		virtio_pci_destroy(e->pci);
+	free(e);
+}
+
+/* A machine reset: as the driver writing 0 to Status. */
+static void entry_reset(struct vm_device *entry)
+{
+	struct virtio_entry *e = entry_of(entry);
+	struct virtio_core *c;
+
+	if (!e->mmio && !e->pci)
+		return;
+	c = virtio_core_of(e->dev);
+	virtio_core_lock(c);
+	virtio_core_write_status(c, 0);
+	virtio_core_unlock(c);
+}
+
+/* The core's state (virtio/core_state.h), in a section tagged with the entry's kind. */
+static int entry_save(struct vm_device *entry, struct state_writer *w)
+{
+	struct virtio_entry *e = entry_of(entry);
+
+	if (!e->mmio && !e->pci)
+		return -ENOTSUP;
+	return virtio_core_save(virtio_core_of(e->dev), (uint16_t)entry->kind, w);
+}
+
+static int entry_restore(struct vm_device *entry, struct state_reader *r)
+{
+	struct virtio_entry *e = entry_of(entry);
+
+	if (!e->mmio && !e->pci)
+		return -ENOTSUP;
+	return virtio_core_restore(virtio_core_of(e->dev), (uint16_t)entry->kind, r);
+}
+
+static void set_u64(json_t *obj, const char *key, uint64_t v)
+{
+	json_object_set_new(obj, key, json_integer((json_int_t)v));
+}
+
+static json_t *blk_stats(struct vm_device *entry)
+{
+	struct virtio_blk_stats s;
+	json_t *o = json_object();
+
+	virtio_blk_get_stats(of(entry), &s);
+	set_u64(o, "read_requests", s.read_requests);
+	set_u64(o, "read_bytes", s.read_bytes);
+	set_u64(o, "write_requests", s.write_requests);
+	set_u64(o, "write_bytes", s.write_bytes);
+	set_u64(o, "flushes", s.flushes);
+	set_u64(o, "discards", s.discards);
+	set_u64(o, "write_zeroes", s.write_zeroes);
+	set_u64(o, "errors", s.errors);
+	set_u64(o, "unsupported", s.unsupported);
+	return o;
+}
+
+static int blk_update(struct vm_device *entry, const struct vm_device_update *up, char *err,
+		      size_t err_len)
+{
+	if (!up->backing_path)
+		return 0;
+	return virtio_blk_replace_backing(of(entry), up->backing_path, err, err_len);
+}
+
+static json_t *net_stats(struct vm_device *entry)
+{
+	struct virtio_net_stats s;
+	json_t *o = json_object();
+
+	virtio_net_get_stats(of(entry), &s);
+	set_u64(o, "rx_packets", s.rx_packets);
+	set_u64(o, "rx_bytes", s.rx_bytes);
+	set_u64(o, "rx_dropped", s.rx_dropped);
+	set_u64(o, "rx_errors", s.rx_errors);
+	set_u64(o, "tx_packets", s.tx_packets);
+	set_u64(o, "tx_bytes", s.tx_bytes);
+	set_u64(o, "tx_dropped", s.tx_dropped);
+	set_u64(o, "tx_errors", s.tx_errors);
+	return o;
+}
+
+static const struct vm_device_ops console_entry_ops = {
+    .name = "virtio-console",
+    .destroy = entry_destroy,
+    .reset = entry_reset,
+    .save = entry_save,
+    .restore = entry_restore,
+};
+
+static const struct vm_device_ops blk_entry_ops = {
+    .name = "virtio-blk",
+    .destroy = entry_destroy,
+    .reset = entry_reset,
+    .save = entry_save,
+    .restore = entry_restore,
+    .stats = blk_stats,
+    .stats_group = "block",
+    .update = blk_update,
+};
+
+static const struct vm_device_ops net_entry_ops = {
+    .name = "virtio-net",
+    .destroy = entry_destroy,
+    .reset = entry_reset,
+    .save = entry_save,
+    .restore = entry_restore,
+    .stats = net_stats,
+    .stats_group = "net",
+};
+
+static const struct vm_device_ops rng_entry_ops = {
+    .name = "virtio-rng",
+    .destroy = entry_destroy,
+    .reset = entry_reset,
+    .save = entry_save,
+    .restore = entry_restore,
+};
+
+static const struct vm_device_ops *entry_ops(const struct virtio_device *dev,
+					     enum vm_device_kind *kind)
+{
+	switch (dev->ops->device_id) {
+	case VIRTIO_ID_CONSOLE:
+		*kind = VM_DEVICE_VIRTIO_CONSOLE;
+		return &console_entry_ops;
+	case VIRTIO_ID_BLOCK:
+		*kind = VM_DEVICE_VIRTIO_BLK;
+		return &blk_entry_ops;
+	case VIRTIO_ID_NET:
+		*kind = VM_DEVICE_VIRTIO_NET;
+		return &net_entry_ops;
+	case VIRTIO_ID_RNG:
+		*kind = VM_DEVICE_VIRTIO_RNG;
+		return &rng_entry_ops;
+	}
+	return NULL;
+}
+
+static struct virtio_entry *new_entry(struct virtio_device *dev, const char *id)
+{
+	enum vm_device_kind kind;
+	const struct vm_device_ops *ops = entry_ops(dev, &kind);
+	struct virtio_entry *e;
+
+	if (!ops) {
+		log_error("%s: not a device type skiff attaches", dev->name);
+		return NULL;
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e) {
+		log_error("%s: out of memory", dev->name);
+		return NULL;
+	}
+	vm_device_init(&e->entry, kind, ops, id);
+	e->dev = dev;
+	return e;
+}
+
+struct vm_device *virtio_devices_entry(struct virtio_device *dev, const char *id)
+{
+	struct virtio_entry *e = new_entry(dev, id);
+
+	return e ? &e->entry : NULL;
+}
+
+/* Puts `dev` on PCI bus 0 (--enable-pci) and on the VM's device list. Takes ownership of dev:
+ * on failure it is destroyed here. */
 static int attach_pci(struct vm *vm, struct virtio_device *dev, const char *id, const char *what)
 {
-	struct vm_virtio_slot *slot = &vm->virtio[vm->nr_virtio];
 	struct virtio_pci_params p = {
 	    .host = vm->pci,
 	    .vm_fd = vm->fd,
 	    .mem = &vm->mem,
 	    .msi = irq_routing_msi(vm->irq_routing),
 	};
+	struct virtio_entry *e = new_entry(dev, id);
+	uint8_t devfn;
 
-	if (vm->nr_virtio == VM_MAX_VIRTIO) {
-		log_error("%s: no room for more than %d virtio devices", dev->name, VM_MAX_VIRTIO);
+	if (!e) {
 		dev->ops->destroy(dev);
-		return -ENOSPC;
+		return -ENOMEM;
 	}
-	slot->pci = virtio_pci_create(&p, dev);
-	if (!slot->pci) {
+	e->pci = virtio_pci_create(&p, dev);
+	if (!e->pci) {
+		free(e);
 		dev->ops->destroy(dev);
 		return -EIO;
 	}
-	slot->id = id;
-	slot->devfn = virtio_pci_function(slot->pci)->devfn;
-	slot->dev = dev;
-	vm->nr_virtio++;
-	log_info("%s at PCI 00:%02x.0 (virtio-pci, MSI-X)%s%s", dev->name, slot->devfn >> 3,
+	vm_device_add(&vm->devices, &e->entry);
+	devfn = virtio_pci_function(e->pci)->devfn;
+	log_info("%s at PCI 00:%02x.0 (virtio-pci, MSI-X)%s%s", dev->name, devfn >> 3,
 		 what ? ": " : "", what ? what : "");
 	return 0;
 }
 
-/* Places `dev` in the next virtio-mmio slot, or on PCI with --enable-pci. Takes ownership of
- * dev: on failure it is destroyed here. */
+/* Places `dev` in the next virtio-mmio slot, or on PCI with --enable-pci, and on the VM's device
+ * list. Takes ownership of dev: on failure it is destroyed here. */
 static int attach(struct vm *vm, struct virtio_device *dev, const char *id, const char *what)
 {
-	struct vm_virtio_slot *slot = &vm->virtio[vm->nr_virtio];
 	struct virtio_mmio_params p = {.bus = &vm->mmio, .vm_fd = vm->fd, .mem = &vm->mem};
+	struct virtio_entry *e;
+	struct vm_device *entry;
+	int index = 0;
 
 	if (vm->pci)
 		return attach_pci(vm, dev, id, what);
-	if (vm->nr_virtio == VM_MAX_VIRTIO ||
-	    arch_virtio_mmio_slot(vm->nr_virtio, &p.base, &p.gsi) != 0) {
-		log_error("%s: no free virtio-mmio slot (this platform has %d)", dev->name,
-			  vm->nr_virtio);
+	vm_devices_for_each(&vm->devices, entry) index += entry->virtio_mmio;
+	if (index >= VM_MAX_VIRTIO || arch_virtio_mmio_slot(index, &p.base, &p.gsi) != 0) {
+		log_error("%s: no free virtio-mmio slot (this platform has %d)", dev->name, index);
 		dev->ops->destroy(dev);
 		return -ENOSPC;
 	}
-	slot->transport = virtio_mmio_create(&p, dev);
-	if (!slot->transport) {
+	e = new_entry(dev, id);
+	if (!e) {
+		dev->ops->destroy(dev);
+		return -ENOMEM;
+	}
+	e->mmio = virtio_mmio_create(&p, dev);
+	if (!e->mmio) {
+		free(e);
 		dev->ops->destroy(dev);
 		return -EIO;
 	}
-	slot->id = id;
-	slot->base = p.base;
-	slot->gsi = p.gsi;
-	slot->dev = dev;
-	vm->nr_virtio++;
+	e->entry.virtio_mmio = true;
+	e->entry.mmio_base = p.base;
+	e->entry.gsi = p.gsi;
+	vm_device_add(&vm->devices, &e->entry);
 	log_info("%s at 0x%llx (GSI %u)%s%s", dev->name, (unsigned long long)p.base, p.gsi,
 		 what ? ": " : "", what ? what : "");
 	return 0;
@@ -117,48 +327,17 @@ int virtio_devices_create(struct vm *vm)
 
 int virtio_devices_connect_irqs(struct vm *vm)
 {
-	for (int i = 0; i < vm->nr_virtio; i++) {
+	struct vm_device *entry;
+
+	vm_devices_for_each(&vm->devices, entry)
+	{
 		int ret;
 
-		if (!vm->virtio[i].transport)
-			continue; /* PCI: MSI routes are made as the guest programs its vectors */
-		ret = virtio_mmio_connect_irq(vm->virtio[i].transport);
+		if (!entry->virtio_mmio)
+			continue;
+		ret = virtio_mmio_connect_irq(entry_of(entry)->mmio);
 		if (ret)
 			return ret;
 	}
 	return 0;
-}
-
-/* Disks are attached in --disk order (virtio_devices_create): the k-th virtio-blk device is
- * cfg->disks[k]. */
-struct virtio_device *virtio_devices_find_disk(struct vm *vm, const char *id)
-{
-	int k = 0;
-
-	if (!id || !id[0])
-		return NULL;
-	for (int i = 0; i < vm->nr_virtio; i++) {
-		struct virtio_device *dev = vm->virtio[i].dev;
-
-		if (dev->ops->device_id != VIRTIO_ID_BLOCK)
-			continue;
-		if (k < vm->cfg->nr_disks && strcmp(vm->cfg->disks[k].id, id) == 0)
-			return dev;
-		k++;
-	}
-	return NULL;
-}
-
-void virtio_devices_destroy(struct vm *vm)
-{
-	for (int i = vm->nr_virtio - 1; i >= 0; i--) {
-		if (vm->console.ctx == vm->virtio[i].dev)
-			vm->console = (struct console_input){0};
-		if (vm->virtio[i].pci)
-			virtio_pci_destroy(vm->virtio[i].pci);
-		else
-			virtio_mmio_destroy(vm->virtio[i].transport);
-		memset(&vm->virtio[i], 0, sizeof(vm->virtio[i]));
-	}
-	vm->nr_virtio = 0;
 }

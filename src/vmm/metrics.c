@@ -12,12 +12,10 @@
  * Without an attached VM only utc_timestamp_ms, uptime_ms, api, boot_time_us (null) and vmm
  * (without guest_resident_bytes) are there. */
 #include "vmm/metrics.h"
-#include "devices/boot_timer.h"
-#include "virtio/blk.h"
-#include "virtio/net.h"
-#include "virtio/virtio.h"
+#include "base/device.h"
 #include "base/log.h"
 #include "base/output_file.h"
+#include "base/thread.h"
 #include "base/uptime.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
@@ -126,60 +124,40 @@ static json_t *vcpu_json(struct vm *vm)
 	return o;
 }
 
-static json_t *blk_json(struct virtio_device *dev)
-{
-	struct virtio_blk_stats s;
-	json_t *o = json_object();
+/* The metrics objects that devices' stats go into (struct vm_device_ops.stats_group), in the
+ * line's order: disks and interfaces by their config id ("disk0", "net0" unless given). */
+static const char *const device_groups[] = {"block", "net"};
 
-	virtio_blk_get_stats(dev, &s);
-	set_u64(o, "read_requests", s.read_requests);
-	set_u64(o, "read_bytes", s.read_bytes);
-	set_u64(o, "write_requests", s.write_requests);
-	set_u64(o, "write_bytes", s.write_bytes);
-	set_u64(o, "flushes", s.flushes);
-	set_u64(o, "discards", s.discards);
-	set_u64(o, "write_zeroes", s.write_zeroes);
-	set_u64(o, "errors", s.errors);
-	set_u64(o, "unsupported", s.unsupported);
-	return o;
-}
-
-static json_t *net_json(struct virtio_device *dev)
-{
-	struct virtio_net_stats s;
-	json_t *o = json_object();
-
-	virtio_net_get_stats(dev, &s);
-	set_u64(o, "rx_packets", s.rx_packets);
-	set_u64(o, "rx_bytes", s.rx_bytes);
-	set_u64(o, "rx_dropped", s.rx_dropped);
-	set_u64(o, "rx_errors", s.rx_errors);
-	set_u64(o, "tx_packets", s.tx_packets);
-	set_u64(o, "tx_bytes", s.tx_bytes);
-	set_u64(o, "tx_dropped", s.tx_dropped);
-	set_u64(o, "tx_errors", s.tx_errors);
-	return o;
-}
-
-/* Disks and interfaces by their config id ("disk0", "net0" unless given). */
 static void devices_json(struct vm *vm, json_t *line)
 {
-	json_t *block = json_object(), *net = json_object();
+	for (size_t g = 0; g < sizeof(device_groups) / sizeof(device_groups[0]); g++) {
+		json_t *group = json_object();
+		struct vm_device *dev;
 
-	for (int i = 0; i < vm->nr_virtio; i++) {
-		const struct vm_virtio_slot *s = &vm->virtio[i];
-		const char *key;
+		vm_devices_for_each(&vm->devices, dev) {
+			const char *name = dev->ops->stats_group;
+			json_t *stats;
 
-		if (!s->dev)
-			continue;
-		key = s->id ? s->id : s->dev->name;
-		if (s->dev->ops->device_id == VIRTIO_ID_BLOCK)
-			json_object_set_new(block, key, blk_json(s->dev));
-		else if (s->dev->ops->device_id == VIRTIO_ID_NET)
-			json_object_set_new(net, key, net_json(s->dev));
+			if (!name || strcmp(name, device_groups[g]) != 0)
+				continue;
+			stats = vm_device_stats(dev);
+			if (stats)
+				json_object_set_new(group, vm_device_label(dev), stats);
+		}
+		json_object_set_new(line, device_groups[g], group);
 	}
-	json_object_set_new(line, "block", block);
-	json_object_set_new(line, "net", net);
+}
+
+/* The boot timer's stats: {"boot_time_us": N} once the guest said it is up. */
+static json_t *boot_time_json(struct vm *vm)
+{
+	struct vm_device *bt = vm ? vm_device_find(&vm->devices, VM_DEVICE_BOOT_TIMER, NULL) : NULL;
+	json_t *stats = bt ? vm_device_stats(bt) : NULL;
+	json_t *us = stats ? json_object_get(stats, "boot_time_us") : NULL;
+
+	us = us ? json_incref(us) : json_null();
+	json_decref(stats);
+	return us;
 }
 
 static uint64_t rss_bytes(void)
@@ -200,7 +178,6 @@ static json_t *build_line(struct metrics *m)
 	json_t *line = json_object(), *api = json_object(), *vmm = json_object();
 	struct vm *vm = m->vm;
 	struct timespec now;
-	uint64_t boot_us;
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	set_u64(line, "utc_timestamp_ms",
@@ -213,10 +190,7 @@ static json_t *build_line(struct metrics *m)
 	set_u64(api, "requests", load(&m->api_requests));
 	set_u64(api, "errors", load(&m->api_errors));
 	json_object_set_new(line, "api", api);
-	if (vm && vm->boot_timer && boot_timer_get_us(vm->boot_timer, &boot_us))
-		set_u64(line, "boot_time_us", boot_us);
-	else
-		json_object_set_new(line, "boot_time_us", json_null());
+	json_object_set_new(line, "boot_time_us", boot_time_json(vm));
 	set_u64(vmm, "rss_bytes", rss_bytes());
 	if (vm)
 		set_u64(vmm, "guest_resident_bytes", vm_guest_resident_bytes(vm));
@@ -282,7 +256,6 @@ static void *flush_thread(void *arg)
 	struct metrics *m = arg;
 	struct timespec next, now;
 
-	pthread_setname_np(pthread_self(), "skiff-metrics");
 	pthread_mutex_lock(&m->lock);
 	clock_gettime(CLOCK_MONOTONIC, &next);
 	add_ms(&next, m->period_ms);
@@ -306,7 +279,6 @@ static void *flush_thread(void *arg)
 
 int metrics_attach(struct metrics *m, struct vm *vm, unsigned period_ms)
 {
-	sigset_t all, old;
 	int ret = 0;
 
 	pthread_mutex_lock(&m->lock);
@@ -318,11 +290,9 @@ int metrics_attach(struct metrics *m, struct vm *vm, unsigned period_ms)
 	m->period_ms = period_ms;
 	m->stop = false;
 	if (period_ms) {
-		/* The thread takes no signals: skiff's run loop reads them from a signalfd. */
-		sigfillset(&all);
-		pthread_sigmask(SIG_SETMASK, &all, &old);
-		ret = -pthread_create(&m->thread, NULL, flush_thread, m);
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		/* The thread takes no signals (base/thread.h): skiff's run loop reads them from a
+		 * signalfd. */
+		ret = thread_start(THREAD_METRICS, "skiff-metrics", flush_thread, m, &m->thread);
 		m->has_thread = ret == 0;
 		if (ret) {
 			log_error("metrics: cannot start the flush thread: %s", strerror(-ret));

@@ -1,6 +1,7 @@
 #include "vmm/vcpu.h"
 #include "arch/arch.h"
 #include "base/log.h"
+#include "base/thread.h"
 #include "bus/bus.h"
 
 #include <errno.h>
@@ -353,11 +354,8 @@ void vcpus_resume(struct vcpu_gate *gate)
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vcpu = arg;
-	char name[16];
 	sigset_t set;
 
-	snprintf(name, sizeof(name), "skiff-vcpu%d", vcpu->id);
-	pthread_setname_np(pthread_self(), name);
 	sigemptyset(&set);
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
@@ -394,11 +392,14 @@ static void *vcpu_thread(void *arg)
 
 int vcpu_start(struct vcpu *vcpu)
 {
-	int err = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
+	char name[16];
+	int err;
 
+	snprintf(name, sizeof(name), "skiff-vcpu%d", vcpu->id);
+	err = thread_start(THREAD_VCPU, name, vcpu_thread, vcpu, &vcpu->thread);
 	if (err) {
-		log_error("cannot start the thread of vCPU %d: %s", vcpu->id, strerror(err));
-		return -err;
+		log_error("cannot start the thread of vCPU %d: %s", vcpu->id, strerror(-err));
+		return err;
 	}
 	vcpu->thread_started = true;
 	return 0;

@@ -181,23 +181,38 @@ uint64_t vm_guest_resident_bytes(struct vm *vm)
 	return resident;
 }
 
+int vm_add_device(struct vm *vm, struct vm_device *dev, const char *what)
+{
+	if (!dev) {
+		log_error("cannot create %s: out of memory", what);
+		return -ENOMEM;
+	}
+	vm_device_add(&vm->devices, dev);
+	return 0;
+}
+
+int vm_map_device(struct vm *vm, struct bus *bus, uint64_t base, uint64_t len,
+		  const struct bus_device_ops *ops, void *opaque, const char *what)
+{
+	int ret = bus_register(bus, base, len, ops, opaque, what);
+
+	if (ret)
+		log_error("cannot place %s at %s 0x%llx: %s", what,
+			  bus == &vm->pio ? "port" : "address", (unsigned long long)base,
+			  strerror(-ret));
+	return ret;
+}
+
 /* The boot timer: where the guest's userspace says it is up (metrics' boot time), on every
  * architecture at the page the arch names. */
 static int attach_boot_timer(struct vm *vm)
 {
-	uint64_t base = arch_boot_timer_base();
-	int ret;
+	struct boot_timer *bt = boot_timer_create();
+	int ret = vm_add_device(vm, boot_timer_device(bt), "the boot timer");
 
-	vm->boot_timer = boot_timer_create();
-	if (!vm->boot_timer) {
-		log_error("cannot create the boot timer: out of memory");
-		return -ENOMEM;
-	}
-	ret = bus_register(&vm->mmio, base, BOOT_TIMER_SIZE, &boot_timer_ops, vm->boot_timer,
-			   "boot-timer");
-	if (ret)
-		log_error("cannot place the boot timer at 0x%llx: %s", (unsigned long long)base,
-			  strerror(-ret));
+	if (!ret)
+		ret = vm_map_device(vm, &vm->mmio, arch_boot_timer_base(), BOOT_TIMER_SIZE,
+				    &boot_timer_ops, bt, "the boot timer");
 	return ret;
 }
 
@@ -238,7 +253,8 @@ static const struct kvm_cap_need common_caps[] = {
 	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
 };
 
-/* --enable-pci: the host bridge in the arch's windows, and the routing table for MSIs. */
+/* --enable-pci: the routing table for MSIs, and the host bridge in the arch's windows (on the
+ * device list, before the virtio devices that go on its bus). */
 static int create_pci(struct vm *vm)
 {
 	struct arch_pci_windows w;
@@ -253,20 +269,14 @@ static int create_pci(struct vm *vm)
 		return ret;
 	}
 	vm->irq_routing = calloc(1, sizeof(*vm->irq_routing));
-	vm->pci = calloc(1, sizeof(*vm->pci));
-	if (!vm->irq_routing || !vm->pci) {
-		free(vm->irq_routing);
-		free(vm->pci);
-		vm->irq_routing = NULL;
-		vm->pci = NULL;
+	if (!vm->irq_routing) {
+		log_error("cannot create the interrupt routing table: out of memory");
 		return -ENOMEM;
 	}
 	ret = irq_routing_init(vm->irq_routing, vm->fd);
 	if (ret) {
 		free(vm->irq_routing);
 		vm->irq_routing = NULL;
-		free(vm->pci);
-		vm->pci = NULL;
 		return ret;
 	}
 	p = (struct pci_host_params){
@@ -277,25 +287,20 @@ static int create_pci(struct vm *vm)
 	    .mmio_base = w.mmio_base,
 	    .mmio_size = w.mmio_size,
 	};
-	ret = pci_host_init(vm->pci, &p);
-	if (ret) {
-		free(vm->pci);
-		vm->pci = NULL;
-		return ret;
-	}
+	vm->pci = pci_host_create(&p);
+	if (!vm->pci)
+		return -EIO;
+	vm_device_add(&vm->devices, &vm->pci->entry);
 	log_info("pci: host bridge, ECAM at %#llx, BARs in [%#llx, +%#llx)%s",
 		 (unsigned long long)w.ecam_base, (unsigned long long)w.mmio_base,
 		 (unsigned long long)w.mmio_size, w.cf8 ? ", ports 0xcf8-0xcff" : "");
 	return 0;
 }
 
+/* After the device list (the host bridge and its functions) is gone. */
 static void destroy_pci(struct vm *vm)
 {
-	if (vm->pci) {
-		pci_host_destroy(vm->pci);
-		free(vm->pci);
-		vm->pci = NULL;
-	}
+	vm->pci = NULL;
 	if (vm->irq_routing) {
 		irq_routing_destroy(vm->irq_routing);
 		free(vm->irq_routing);
@@ -412,11 +417,11 @@ void vm_destroy(struct vm *vm)
 	free(vm->vcpus);
 	vm->vcpus = NULL;
 	vm->nr_vcpus = 0;
-	virtio_devices_destroy(vm);
+	/* The console's input goes to a device about to go. */
+	vm->console = (struct console_input){0};
+	vm_devices_destroy(&vm->devices);
 	destroy_pci(vm);
-	arch_devices_destroy(vm);
-	boot_timer_destroy(vm->boot_timer);
-	vm->boot_timer = NULL;
+	arch_vm_destroy(vm);
 	bus_destroy(&vm->pio);
 	bus_destroy(&vm->mmio);
 	if (vm->fd >= 0)

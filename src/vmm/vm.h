@@ -5,6 +5,7 @@
 #ifndef SKIFF_VM_H
 #define SKIFF_VM_H
 
+#include "base/device.h"
 #include "bus/bus.h"
 #include "config/vm_config.h"
 #include "base/guest_mem.h"
@@ -17,26 +18,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-struct boot_timer;
 struct irq_routing;
 struct pci_host;
-struct virtio_device;
-struct virtio_mmio;
-struct virtio_pci;
 
 #define VM_MAX_VIRTIO 16
-
-/* A virtio device and its transport: virtio-mmio where the arch placed it
- * (arch_virtio_mmio_slot), or (--enable-pci) virtio-pci in slot `devfn` of PCI bus 0. */
-struct vm_virtio_slot {
-	const char *id; /* the config's id of a disk or interface (metrics' key), else NULL */
-	uint64_t base;
-	uint32_t gsi;
-	struct virtio_device *dev;
-	struct virtio_mmio *transport; /* NULL on PCI */
-	struct virtio_pci *pci;	       /* NULL on virtio-mmio */
-	uint8_t devfn;
-};
 
 /* How host input reaches the guest's console device; set by the arch code. */
 struct console_input {
@@ -61,15 +46,11 @@ struct vm {
 	 * devices' MSI routes go into. */
 	struct pci_host *pci;
 	struct irq_routing *irq_routing;
-	struct vm_virtio_slot virtio[VM_MAX_VIRTIO];
-	int nr_virtio;
+	/* Every device, platform and virtio, in the order of creation (base/device.h). */
+	struct vm_devices devices;
 
 	struct console_input console;
 	int console_out_fd;
-
-	/* The guest's "userspace is up" signal (devices/boot_timer.h), placed by the arch code;
-	 * metrics read it. */
-	struct boot_timer *boot_timer;
 
 	pthread_mutex_t stop_lock;
 	enum vm_stop_reason stop_reason;
@@ -114,6 +95,15 @@ int vm_send_ctrl_alt_del(struct vm *vm, char *err, size_t err_len);
 
 /* Resident bytes of guest memory (mincore), to tell the VMM's own RSS from the guest's. */
 uint64_t vm_guest_resident_bytes(struct vm *vm);
+
+/* For the code that creates devices (arch, virtio/devices.c): vm_add_device() puts `dev` on
+ * the VM's device list, which owns it from then on (vm_destroy destroys it); dev NULL means its
+ * creation ran out of memory: -ENOMEM after a line naming `what`. vm_map_device() places
+ * registers of a device at [base, base + len) of `bus` (&vm->pio or &vm->mmio) with `ops` and
+ * `opaque`. Both return 0 or -errno after one logged line. */
+int vm_add_device(struct vm *vm, struct vm_device *dev, const char *what);
+int vm_map_device(struct vm *vm, struct bus *bus, uint64_t base, uint64_t len,
+		  const struct bus_device_ops *ops, void *opaque, const char *what);
 
 /* An interrupt line driving GSI `gsi` of the in-kernel interrupt controller. */
 void vm_irq_line_init(struct vm *vm, struct irq_line *line, uint32_t gsi);

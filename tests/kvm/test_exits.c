@@ -95,6 +95,9 @@ static void *watchdog_thread(void *arg)
 	return NULL;
 }
 
+/* Set by a test that wants more than the default machine. */
+static void (*configure)(struct vm_config *cfg);
+
 /* Runs a raw guest with stdin from /dev/null; returns skiff's exit status. */
 static int run_guest(const char *name, struct bus *(*which)(struct vm *), uint64_t base,
 		     uint64_t len, struct probe *probe)
@@ -105,6 +108,8 @@ static int run_guest(const char *name, struct bus *(*which)(struct vm *), uint64
 
 	vm_config_init_defaults(&cfg);
 	cfg.raw_path = guest_path(name);
+	if (configure)
+		configure(&cfg);
 	assert_int_equal(vm_create(&vm, &cfg), 0);
 	if (probe)
 		assert_int_equal(bus_register(which(&vm), base, len, &probe_ops, probe, "probe"), 0);
@@ -190,6 +195,32 @@ static void test_pio_device_elsewhere_sees_nothing(void **state)
 	assert_int_equal(p.n, 0);
 }
 
+static void with_pci_and_rng(struct vm_config *cfg)
+{
+	cfg->enable_pci = true;
+	cfg->rng = true;
+}
+
+/* --enable-pci: the guest reaches config space through ports 0xcf8/0xcfc and ECAM, sizes a BAR
+ * and reads the virtio-pci device behind it. */
+static void test_pci_config_space_from_a_guest(void **state)
+{
+	struct probe p = { 0 };
+
+	configure = with_pci_and_rng;
+	assert_int_equal(run_guest("pci", pio_bus, 0x510, 4, &p), 0);
+	configure = NULL;
+	assert_int_equal(p.n, 8);
+	expect(&p, 0, 1, 0, 4, 0x00081b36); /* the host bridge */
+	expect(&p, 1, 1, 0, 4, 0x10441af4); /* virtio-rng: 1af4:1044 */
+	expect(&p, 2, 1, 0, 4, 0xffffffff); /* nothing at 00:02.0 */
+	expect(&p, 3, 1, 0, 4, 0x10441af4); /* ECAM sees the same */
+	expect(&p, 4, 1, 0, 4, 0xffff);	    /* an unaligned word: all ones */
+	expect(&p, 5, 1, 0, 4, 0xffffffff); /* nothing at 00:05.0 */
+	expect(&p, 6, 1, 0, 4, 0xffff8000); /* BAR 0 is 32 KiB */
+	expect(&p, 7, 1, 0, 4, 1);	    /* num_queues through the BAR */
+}
+
 static void test_triple_fault_is_an_error(void **state)
 {
 	assert_int_equal(run_guest("triple_fault", NULL, 0, 0, NULL), 1);
@@ -202,6 +233,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_mmio_exits_reach_their_device),
 		cmocka_unit_test(test_pio_device_elsewhere_sees_nothing),
 		cmocka_unit_test(test_triple_fault_is_an_error),
+		cmocka_unit_test(test_pci_config_space_from_a_guest),
 	};
 	char self[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);

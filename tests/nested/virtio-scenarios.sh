@@ -168,3 +168,24 @@ virtio_scenario blk-read-pci-off 60 1042
 	expect '^SKIFF-GUEST: cmdline=.* pci=off'
 	expect '^SKIFF-GUEST: vda_sectors=131072$'
 	after '[ "$(guest_value read_sha256)" = "$(pattern rd1 4096 | sha)" ] || die "the guest read $(guest_value read_sha256)"'
+
+# The hostile guest over PCI (x86_64): unaligned and absent config reads through ECAM read all
+# ones, an MSI-X entry with a bad address is refused (the device's other vector still works),
+# bus mastering turned off under the running driver fails the device; each refusal is one log
+# line, and the VM goes on to power off.
+if [ "${NESTED_VIRTIO_PCI:-no}" = yes ] && [ "${NESTED_ARCH:-}" = x86_64 ]; then
+	scenario pci-hostile 60
+	args --log-level info --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" --rng --enable-pci
+	cmdline iomem=relaxed
+	reject '^SKIFF-GUEST: FAILED'
+	expect '^SKIFF-GUEST: ecam_vendor=0x10441AF4$'
+	expect '^SKIFF-GUEST: ecam_unaligned16=0xFFFF$'
+	expect '^SKIFF-GUEST: ecam_unaligned32=0xFFFFFFFF$'
+	expect '^SKIFF-GUEST: ecam_absent=0xFFFFFFFF$'
+	expect 'skiff: warning: pci: unaligned 2-byte config read at 0x1; all ones'
+	expect 'skiff: warning: virtio-rng: MSI-X vector 0: message address 0x1000 .*vector refused'
+	expect '^SKIFF-GUEST: rng_after_bad_msix=ok$'
+	expect '^SKIFF-GUEST: command_after: master=0 memory=2$'
+	expect 'skiff: virtio-rng: bus mastering turned off while the driver runs the device'
+	expect 'skiff: info: guest powered off'
+fi

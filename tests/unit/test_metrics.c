@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "devices/boot_timer.h"
+#include "virtio/devices.h"
 #include "virtio/blk.h"
 #include "virtio/virtio.h"
 #include "virtio_driver.h"
@@ -150,6 +151,7 @@ struct fake_vm {
 	struct vm vm;
 	struct vcpu vcpus[2];
 	struct vdrv d;
+	struct boot_timer *bt;
 	char image[64];
 };
 
@@ -187,6 +189,7 @@ static void fake_vm_init(struct fake_vm *f)
 				  .loop_name = "metrics-test"};
 	struct disk_config disk = {0};
 	struct virtio_device *dev;
+	struct vm_device *entry;
 	int fd;
 
 	memset(f, 0, sizeof(*f));
@@ -194,7 +197,8 @@ static void fake_vm_init(struct fake_vm *f)
 		f->vcpus[i].id = i;
 	f->vm.vcpus = f->vcpus;
 	f->vm.nr_vcpus = 2;
-	f->vm.boot_timer = boot_timer_create();
+	f->bt = boot_timer_create();
+	vm_device_add(&f->vm.devices, boot_timer_device(f->bt));
 
 	snprintf(f->image, sizeof(f->image), "/tmp/skiff-metrics-img-XXXXXX");
 	fd = mkstemp(f->image);
@@ -209,8 +213,9 @@ static void fake_vm_init(struct fake_vm *f)
 	vdrv_attach(&f->d, dev);
 	vdrv_ring_layout(&f->d, 0, QSIZE, 0x1000, 0x2000, 0x3000);
 	vdrv_start(&f->d, 1ULL << VIRTIO_F_VERSION_1 | dev->ops->features(dev));
-	f->vm.virtio[0] = (struct vm_virtio_slot){.id = "rootfs", .dev = dev};
-	f->vm.nr_virtio = 1;
+	entry = virtio_devices_entry(dev, "rootfs");
+	assert_non_null(entry);
+	vm_device_add(&f->vm.devices, entry);
 }
 
 static void fake_vm_fini(struct fake_vm *f)
@@ -218,7 +223,7 @@ static void fake_vm_fini(struct fake_vm *f)
 	vdrv_fini(&f->d);
 	unlink(f->image);
 	unsetenv("SKIFF_BLK_NO_URING");
-	boot_timer_destroy(f->vm.boot_timer);
+	vm_devices_destroy(&f->vm.devices); /* the entries and the boot timer; vdrv had the disk */
 }
 
 /* A write of `len` bytes at sector 0, then a flush, each waited for. */
@@ -276,7 +281,7 @@ static void test_counters_follow_the_vm(void **state)
 	metrics_count_api_request(m, 500);
 	assert_int_equal(metrics_flush(m), 0);
 	/* The guest says it is up; the next line has the boot time. */
-	boot_timer_ops.write(f.vm.boot_timer, 0, &magic, 1);
+	boot_timer_ops.write(f.bt, 0, &magic, 1);
 	metrics_detach(m); /* writes the last line */
 	metrics_destroy(m);
 

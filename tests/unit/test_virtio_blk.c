@@ -1353,32 +1353,35 @@ static void test_destroy_flushes_and_closes(void **state)
 	f->d.activated = false;
 }
 
-/* virtio_devices_find_disk: the k-th virtio-blk device is the k-th --disk. */
+/* The drive swap's lookup (vm_device_find on the VM's device list): a disk by its config id,
+ * among devices of other kinds, with entries as virtio/devices.c makes them. */
 static void test_find_disk(void **state)
 {
-	struct vm_config cfg = { .nr_disks = 3 };
+	const char *ids[3] = {"rootfs", NULL, "scratch"};
 	struct virtio_device_ops blk_ops = { .device_id = VIRTIO_ID_BLOCK };
 	struct virtio_device_ops con_ops = { .device_id = VIRTIO_ID_CONSOLE };
 	struct virtio_device con = { .ops = &con_ops }, d[3];
-	struct vm vm;
+	struct vm_devices list = {0};
+	struct vm_device *e[3];
 
-	memset(&vm, 0, sizeof(vm));
-	snprintf(cfg.disks[0].id, sizeof(cfg.disks[0].id), "rootfs");
-	snprintf(cfg.disks[2].id, sizeof(cfg.disks[2].id), "scratch");
-	vm.cfg = &cfg;
-	vm.virtio[0].dev = &con;
+	vm_device_add(&list, virtio_devices_entry(&con, NULL));
 	for (int i = 0; i < 3; i++) {
 		d[i] = (struct virtio_device){ .ops = &blk_ops };
-		vm.virtio[1 + i].dev = &d[i];
+		e[i] = virtio_devices_entry(&d[i], ids[i]);
+		assert_non_null(e[i]);
 	}
-	vm.nr_virtio = 4;
-	assert_ptr_equal(virtio_devices_find_disk(&vm, "rootfs"), &d[0]);
-	assert_ptr_equal(virtio_devices_find_disk(&vm, "scratch"), &d[2]);
-	assert_null(virtio_devices_find_disk(&vm, ""));
-	assert_null(virtio_devices_find_disk(&vm, "nope"));
-	assert_null(virtio_devices_find_disk(&vm, NULL));
-	vm.nr_virtio = 2; /* creation stopped after the first disk */
-	assert_null(virtio_devices_find_disk(&vm, "scratch"));
+	vm_device_add(&list, e[0]);
+	/* creation stopped after the first disk */
+	assert_null(vm_device_find(&list, VM_DEVICE_VIRTIO_BLK, "scratch"));
+	vm_device_add(&list, e[1]);
+	vm_device_add(&list, e[2]);
+	assert_ptr_equal(vm_device_find(&list, VM_DEVICE_VIRTIO_BLK, "rootfs"), e[0]);
+	assert_ptr_equal(vm_device_find(&list, VM_DEVICE_VIRTIO_BLK, "scratch"), e[2]);
+	assert_null(vm_device_find(&list, VM_DEVICE_VIRTIO_BLK, ""));
+	assert_null(vm_device_find(&list, VM_DEVICE_VIRTIO_BLK, "nope"));
+	assert_null(vm_device_find(&list, VM_DEVICE_VIRTIO_CONSOLE, "rootfs"));
+	assert_ptr_equal(vm_device_find(&list, VM_DEVICE_VIRTIO_BLK, NULL), e[0]);
+	vm_devices_destroy(&list); /* the entries; the devices are the test's */
 }
 
 static void test_io_uring_permitted(void **state)

@@ -25,9 +25,9 @@
 #include <unistd.h>
 
 struct arm64_platform {
-	struct serial_8250 *uart;
 	struct irq_line uart_irq;
-	struct pl061 *gpio; /* with the gpio-keys buttons; kernel guests only */
+	/* With the gpio-keys buttons; kernel guests only. The VM's device list owns it. */
+	struct pl061 *gpio;
 	struct irq_line gpio_irq;
 	pthread_mutex_t keys_lock; /* one Ctrl-Alt-Del at a time */
 	struct arm64_gic gic;
@@ -174,49 +174,38 @@ static size_t uart_receive(void *ctx, const uint8_t *buf, size_t len)
 	return serial_8250_receive(ctx, buf, len);
 }
 
+/* The UART, and for a kernel the PL061 with its buttons. Each goes on the VM's device list as
+ * soon as it exists, so vm_destroy() frees whatever was created when a later step fails. */
 int arch_devices_init(struct vm *vm)
 {
 	struct arm64_platform *p = platform(vm);
+	struct serial_8250 *uart;
 	int ret;
 
 	vm_irq_line_init(vm, &p->uart_irq, ARM64_UART_SPI);
-	p->uart = serial_8250_create(&p->uart_irq, vm->console_out_fd);
-	if (!p->uart) {
-		log_error("cannot create the UART: out of memory");
-		return -ENOMEM;
-	}
-	ret = bus_register(&vm->mmio, ARM64_UART_BASE, 8, &serial_8250_ops, p->uart, "uart");
-	if (ret) {
-		log_error("cannot place the UART at 0x%llx: %s", ARM64_UART_BASE, strerror(-ret));
+	uart = serial_8250_create(&p->uart_irq, vm->console_out_fd);
+	if ((ret = vm_add_device(vm, serial_8250_device(uart), "the UART")) ||
+	    (ret = vm_map_device(vm, &vm->mmio, ARM64_UART_BASE, 8, &serial_8250_ops, uart,
+				 "uart")))
 		return ret;
-	}
-	vm->console = (struct console_input){.receive = uart_receive, .ctx = p->uart};
+	vm->console = (struct console_input){.receive = uart_receive, .ctx = uart};
 	if (!vm->cfg->kernel_path)
 		return 0;
 	vm_irq_line_init(vm, &p->gpio_irq, ARM64_GPIO_SPI);
 	p->gpio = pl061_create(&p->gpio_irq);
-	if (!p->gpio) {
-		log_error("cannot create the GPIO controller: out of memory");
-		return -ENOMEM;
-	}
-	ret = bus_register(&vm->mmio, ARM64_GPIO_BASE, PL061_SIZE, &pl061_ops, p->gpio, "pl061");
-	if (ret) {
-		log_error("cannot place the PL061 at 0x%llx: %s", ARM64_GPIO_BASE, strerror(-ret));
+	if ((ret = vm_add_device(vm, pl061_device(p->gpio), "the GPIO controller")))
 		return ret;
-	}
-	return 0;
+	return vm_map_device(vm, &vm->mmio, ARM64_GPIO_BASE, PL061_SIZE, &pl061_ops, p->gpio,
+			     "pl061");
 }
 
-void arch_devices_destroy(struct vm *vm)
+/* The devices themselves are on the VM's device list, which vm_destroy() destroyed already. */
+void arch_vm_destroy(struct vm *vm)
 {
 	struct arm64_platform *p = platform(vm);
 
 	if (!p)
 		return;
-	vm->console = (struct console_input){0};
-	if (p->uart)
-		serial_8250_destroy(p->uart);
-	pl061_destroy(p->gpio);
 	pthread_mutex_destroy(&p->keys_lock);
 	arm64_gic_destroy(&p->gic);
 	free(p->mpidr);
@@ -401,13 +390,13 @@ static int write_fdt(struct vm *vm)
 	    .gpio_base = p->gpio ? ARM64_GPIO_BASE : 0,
 	    .gpio_spi = ARM64_GPIO_SPI,
 	    .virtio = virtio,
-	    .nr_virtio = 0,
 	    .bootargs = p->cmdline,
 	    .initrd_start = p->boot.initrd_start,
 	    .initrd_end = p->boot.initrd_end,
 	};
 	struct arm64_fdt_pci pci;
 	struct arch_pci_windows win;
+	struct vm_device *dev;
 	void *blob;
 	int len;
 
@@ -422,10 +411,10 @@ static int write_fdt(struct vm *vm)
 		c.pci = &pci;
 	}
 	/* The virtio-mmio devices get a node each; those on PCI are found by enumeration. */
-	for (int i = 0; i < vm->nr_virtio; i++)
-		if (vm->virtio[i].transport)
-			virtio[c.nr_virtio++] = (struct arm64_fdt_virtio){
-			    .base = vm->virtio[i].base, .spi = vm->virtio[i].gsi};
+	vm_devices_for_each(&vm->devices, dev)
+		if (dev->virtio_mmio && c.nr_virtio < VM_MAX_VIRTIO)
+			virtio[c.nr_virtio++] =
+			    (struct arm64_fdt_virtio){.base = dev->mmio_base, .spi = dev->gsi};
 	blob = guest_mem_ptr(&vm->mem, p->boot.fdt_addr, ARM64_FDT_MAX_SIZE);
 	if (!blob) {
 		log_error("no guest RAM for the device tree at 0x%llx",

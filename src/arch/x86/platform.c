@@ -25,10 +25,7 @@
 #include <unistd.h>
 
 struct x86_platform {
-	struct serial_8250 *com1;
-	struct i8042 *i8042;
-	struct rtc_cmos *rtc;
-	struct acpi_pm *acpi_pm;
+	struct i8042 *i8042; /* for Ctrl-Alt-Del; the VM's device list owns it */
 	struct irq_line com1_irq;
 	struct irq_line kbd_irq;
 	struct x86_boot_info boot;
@@ -150,59 +147,53 @@ static size_t com1_receive(void *ctx, const uint8_t *buf, size_t len)
 	return serial_8250_receive(ctx, buf, len);
 }
 
-static int register_pio(struct vm *vm, uint64_t base, uint64_t len,
-			const struct bus_device_ops *ops, void *dev, const char *name)
-{
-	int ret = bus_register(&vm->pio, base, len, ops, dev, name);
-
-	if (ret)
-		log_error("cannot place %s at port 0x%llx: %s", name, (unsigned long long)base,
-			  strerror(-ret));
-	return ret;
-}
-
+/* The legacy PC devices on the port bus. Each goes on the VM's device list as soon as it exists,
+ * so vm_destroy() frees whatever was created when a later step fails. */
 int arch_devices_init(struct vm *vm)
 {
 	struct x86_platform *p = platform(vm);
+	struct serial_8250 *com1;
+	struct rtc_cmos *rtc;
+	struct acpi_pm *pm;
+	struct bus *pio = &vm->pio;
 	int ret;
 
 	vm_irq_line_init(vm, &p->com1_irq, X86_COM1_IRQ);
 	vm_irq_line_init(vm, &p->kbd_irq, X86_I8042_KBD_IRQ);
-	p->com1 = serial_8250_create(&p->com1_irq, vm->console_out_fd);
-	p->i8042 = i8042_create(&p->kbd_irq, &vm->power);
-	p->rtc = rtc_cmos_create();
-	p->acpi_pm = acpi_pm_create(&vm->power);
-	if (!p->com1 || !p->i8042 || !p->rtc || !p->acpi_pm) {
-		log_error("cannot create the platform devices: out of memory");
-		return -ENOMEM;
-	}
-	if ((ret = register_pio(vm, X86_COM1_PORT, 8, &serial_8250_ops, p->com1, "COM1")) ||
-	    (ret = register_pio(vm, X86_I8042_DATA_PORT, 1, &i8042_data_ops, p->i8042, "i8042")) ||
-	    (ret = register_pio(vm, X86_I8042_CMD_PORT, 1, &i8042_cmd_ops, p->i8042, "i8042")) ||
-	    (ret = register_pio(vm, X86_RTC_PORT, 2, &rtc_cmos_ops, p->rtc, "rtc")) ||
-	    (ret = register_pio(vm, X86_ACPI_PM_PORT, X86_ACPI_PM_LEN, &acpi_pm_ops, p->acpi_pm,
-				"acpi-pm")) ||
-	    (ret = register_pio(vm, 0x80, 1, &post_port_ops, NULL, "post")))
+	com1 = serial_8250_create(&p->com1_irq, vm->console_out_fd);
+	if ((ret = vm_add_device(vm, serial_8250_device(com1), "COM1")) ||
+	    (ret = vm_map_device(vm, pio, X86_COM1_PORT, 8, &serial_8250_ops, com1, "COM1")))
 		return ret;
-	vm->console = (struct console_input){.receive = com1_receive, .ctx = p->com1};
-	return 0;
+	vm->console = (struct console_input){.receive = com1_receive, .ctx = com1};
+
+	p->i8042 = i8042_create(&p->kbd_irq, &vm->power);
+	if ((ret = vm_add_device(vm, i8042_device(p->i8042), "the i8042")) ||
+	    (ret = vm_map_device(vm, pio, X86_I8042_DATA_PORT, 1, &i8042_data_ops, p->i8042,
+				 "i8042")) ||
+	    (ret = vm_map_device(vm, pio, X86_I8042_CMD_PORT, 1, &i8042_cmd_ops, p->i8042,
+				 "i8042")))
+		return ret;
+
+	rtc = rtc_cmos_create();
+	if ((ret = vm_add_device(vm, rtc_cmos_device(rtc), "the CMOS RTC")) ||
+	    (ret = vm_map_device(vm, pio, X86_RTC_PORT, 2, &rtc_cmos_ops, rtc, "rtc")))
+		return ret;
+
+	pm = acpi_pm_create(&vm->power);
+	if ((ret = vm_add_device(vm, acpi_pm_device(pm), "the ACPI PM device")) ||
+	    (ret = vm_map_device(vm, pio, X86_ACPI_PM_PORT, X86_ACPI_PM_LEN, &acpi_pm_ops, pm,
+				 "acpi-pm")))
+		return ret;
+	return vm_map_device(vm, pio, 0x80, 1, &post_port_ops, NULL, "post");
 }
 
-void arch_devices_destroy(struct vm *vm)
+/* The devices themselves are on the VM's device list, which vm_destroy() destroyed already. */
+void arch_vm_destroy(struct vm *vm)
 {
 	struct x86_platform *p = platform(vm);
 
 	if (!p)
 		return;
-	vm->console = (struct console_input){0};
-	if (p->com1)
-		serial_8250_destroy(p->com1);
-	if (p->i8042)
-		i8042_destroy(p->i8042);
-	if (p->rtc)
-		rtc_cmos_destroy(p->rtc);
-	if (p->acpi_pm)
-		acpi_pm_destroy(p->acpi_pm);
 	x86_clock_destroy(&p->clock);
 	free(p);
 	vm->arch = NULL;
@@ -282,6 +273,7 @@ int arch_load_guest(struct vm *vm)
 	struct x86_kernel_args args;
 	struct acpi_virtio_mmio_dev virtio[VM_MAX_VIRTIO];
 	struct acpi_config acpi = {.nr_cpus = cfg->nr_cpus, .virtio = virtio};
+	struct vm_device *dev;
 	struct arch_pci_windows w;
 	struct acpi_pci pci;
 	uint64_t rsdp = 0;
@@ -292,10 +284,10 @@ int arch_load_guest(struct vm *vm)
 	if (!cfg->kernel_path)
 		return x86_load_raw(&vm->mem, cfg->raw_image, cfg->raw_size, &p->boot);
 
-	for (int i = 0; i < vm->nr_virtio; i++)
-		if (!vm->virtio[i].pci)
+	vm_devices_for_each(&vm->devices, dev)
+		if (dev->virtio_mmio && acpi.nr_virtio < VM_MAX_VIRTIO)
 			virtio[acpi.nr_virtio++] = (struct acpi_virtio_mmio_dev){
-		    .base = vm->virtio[i].base, .size = X86_VIRTIO_MMIO_STRIDE, .gsi = vm->virtio[i].gsi};
+			    .base = dev->mmio_base, .size = X86_VIRTIO_MMIO_STRIDE, .gsi = dev->gsi};
 	if (vm->pci && arch_pci_windows(&w) == 0) {
 		pci = (struct acpi_pci){.ecam_base = w.ecam_base, .ecam_size = w.ecam_size,
 					.mmio_base = w.mmio_base, .mmio_size = w.mmio_size,

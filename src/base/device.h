@@ -1,0 +1,137 @@
+/* A VM's devices as one list: platform devices (16550 UART, i8042, CMOS RTC, ACPI PM, PL061,
+ * boot timer) and virtio devices alike. struct vm owns the list (vm->devices); each device embeds
+ * a struct vm_device and fills in its kind, id and ops when it is created, and whoever places it
+ * on the VM (the arch code, vm.c, virtio/devices.c) adds it. From then on the VM reaches it only
+ * through the ops: metrics ask it for stats, the API's drive swap asks it to update, teardown
+ * destroys the list in the reverse order of creation, and snapshots will save and restore it.
+ * Nothing outside a device reads its internals.
+ *
+ * Threads: the list is built while the VM is created and torn down when it is destroyed, on the
+ * thread doing that; in between it does not change, so any thread may walk it and look things up.
+ * What an op may do concurrently with the guest is the op's to say (see each one below).
+ *
+ * The kind numbers are part of the saved state's layout (base/state.h tags sections with them):
+ * never renumber one. */
+#ifndef SKIFF_BASE_DEVICE_H
+#define SKIFF_BASE_DEVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct json_t; /* jansson's json_t */
+struct state_reader;
+struct state_writer;
+struct vm_device;
+
+enum vm_device_kind {
+	VM_DEVICE_SERIAL_8250 = 1,
+	VM_DEVICE_I8042 = 2,
+	VM_DEVICE_RTC_CMOS = 3,
+	VM_DEVICE_ACPI_PM = 4,
+	VM_DEVICE_PL061 = 5,
+	VM_DEVICE_BOOT_TIMER = 6,
+	VM_DEVICE_PCI_HOST = 7,
+	VM_DEVICE_VIRTIO_CONSOLE = 16,
+	VM_DEVICE_VIRTIO_BLK = 17,
+	VM_DEVICE_VIRTIO_NET = 18,
+	VM_DEVICE_VIRTIO_RNG = 19,
+};
+
+/* A change to a running device asked for through the API; a kind takes what applies to it. */
+struct vm_device_update {
+	const char *backing_path; /* virtio-blk: the disk's new backing file */
+};
+
+/* Every op but destroy may be NULL: the device has nothing of the sort. */
+struct vm_device_ops {
+	const char *name; /* of the kind, for log lines: "serial-8250", "virtio-blk" */
+
+	/* Back to the state after creation, as a machine reset would leave it. Only while no vCPU
+	 * runs. */
+	void (*reset)(struct vm_device *dev);
+	/* Frees the device (and whatever it owns: its worker thread, its transport). */
+	void (*destroy)(struct vm_device *dev);
+
+	/* What the metrics line prints for it: a new JSON object (the caller takes the reference)
+	 * or NULL for nothing now. Any thread, while the VM runs. stats_group names the metrics
+	 * object the result goes into, keyed by the device's id ("block", "net"); NULL: values the
+	 * metrics line places itself (the boot timer's boot_time_us; vmm/metrics.c). */
+	struct json_t *(*stats)(struct vm_device *dev);
+	const char *stats_group;
+
+	/* Its state as one section of the saved-state layout, tagged with its kind (base/state.h).
+	 * save: 0 or -errno (the writer's failure); restore: 0 or the reader's failure, with
+	 * nothing changed on a failure. Only while no vCPU runs. */
+	int (*save)(struct vm_device *dev, struct state_writer *w);
+	int (*restore)(struct vm_device *dev, struct state_reader *r);
+
+	/* Applies `up` (the API's thread, the VM running). 0, or -errno with a one-line reason in
+	 * `err`. */
+	int (*update)(struct vm_device *dev, const struct vm_device_update *up, char *err,
+		      size_t err_len);
+};
+
+#define VM_DEVICE_ID_SIZE 24
+
+struct vm_device {
+	const struct vm_device_ops *ops;
+	enum vm_device_kind kind;
+	char id[VM_DEVICE_ID_SIZE]; /* the config's id of a disk or interface, else "" */
+
+	/* A virtio-mmio device's register window and interrupt line, which the arch describes to
+	 * the guest (ACPI tables, device tree); set by virtio/devices.c. */
+	bool virtio_mmio;
+	uint64_t mmio_base;
+	uint32_t gsi;
+
+	struct vm_device *prev, *next; /* the list's */
+};
+
+struct vm_devices {
+	struct vm_device *first, *last;
+	int nr;
+};
+
+/* Fills in a device's header (id may be NULL: ""). */
+void vm_device_init(struct vm_device *dev, enum vm_device_kind kind,
+		    const struct vm_device_ops *ops, const char *id);
+
+/* Appends `dev`; the list owns it from here (vm_devices_destroy destroys it). */
+void vm_device_add(struct vm_devices *list, struct vm_device *dev);
+
+/* The first device of `kind` whose id is `id`, or with id NULL the first of `kind`; NULL when
+ * there is none (also for the empty id). */
+struct vm_device *vm_device_find(const struct vm_devices *list, enum vm_device_kind kind,
+				 const char *id);
+
+/* In the order of creation. */
+#define vm_devices_for_each(list, dev) for ((dev) = (list)->first; (dev); (dev) = (dev)->next)
+
+/* The kind's name, or the id when it has one: "rootfs", "serial-8250". */
+const char *vm_device_label(const struct vm_device *dev);
+
+/* The ops, with what a missing op means: stats NULL; update -ENOTSUP with a reason; save and
+ * restore -ENOTSUP. */
+struct json_t *vm_device_stats(struct vm_device *dev);
+int vm_device_update(struct vm_device *dev, const struct vm_device_update *up, char *err,
+		     size_t err_len);
+int vm_device_save(struct vm_device *dev, struct state_writer *w);
+int vm_device_restore(struct vm_device *dev, struct state_reader *r);
+
+/* Every device's state, in the order of creation: one section each (what snapshots are made
+ * of). Returns 0, or -ENOTSUP (after a logged line naming it) for a device that cannot save its
+ * state, or the first device's failure. */
+int vm_devices_save(struct vm_devices *list, struct state_writer *w);
+/* Reads what vm_devices_save() wrote into a list built the same way (same devices, same order).
+ * Returns 0, or the failure: the reader's (its reason in state_reader_error()), -EBADMSG for
+ * bytes left over, -ENOTSUP for a device that cannot restore. Devices before the one that failed
+ * have been restored. */
+int vm_devices_restore(struct vm_devices *list, struct state_reader *r);
+
+/* Resets every device that has a reset op, in the order of creation. */
+void vm_devices_reset(struct vm_devices *list);
+/* Destroys every device, the last created first, and leaves the list empty. */
+void vm_devices_destroy(struct vm_devices *list);
+
+#endif
