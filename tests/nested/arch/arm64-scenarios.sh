@@ -1,8 +1,9 @@
 # tests/nested/arch/arm64-scenarios.sh: the nested arm64 scenarios, sourced by tests/nested/run
 # (bash) with --arch arm64. The format is scenarios.sh's (see there); these are the x86_64
 # scenarios that apply to arm64 (boot on 1 and 2 vCPUs, power-off, reset, panic, memory, and
-# every virtio scenario: virtio-scenarios.sh, shared), plus arm64's own: a gzip-compressed Image,
-# earlycon through /chosen/stdout-path, the --irqchip choice. x86-only ones (PVH and linux64 ELF
+# every virtio scenario on both transports: virtio-scenarios.sh, shared), plus arm64's own: a
+# gzip-compressed Image, earlycon through /chosen/stdout-path, the --irqchip choice, PCI's ITS
+# and host bridge from the device tree (pci-its) and the hostile PCI guest (pci-hostile). x86-only ones (PVH and linux64 ELF
 # entry, i8042, ACPI, memory above 4 GiB) have no arm64 counterpart. Paths are L1's:
 # $GUEST_IMAGE (Debian's arm64 Image), $GUEST_IMAGE_GZ (the same, gzip-compressed), $GUEST_INITRD
 # (busybox + guest-init).
