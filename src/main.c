@@ -4,6 +4,7 @@
 #include "api/server.h"
 #include "arch/arch.h"
 #include "config/config_json.h"
+#include "config/resource.h"
 #include "config/vm_config.h"
 #include "version.h"
 #include "vmm/instance.h"
@@ -21,7 +22,9 @@
 #define MAX_CONFIG_FILE (1 << 20)
 #define EXIT_USAGE    2
 
-static const char usage_text[] =
+/* skiff --help: usage_head, the device options (each device kind's lines, from its config
+ * resource), usage_tail. */
+static const char usage_head[] =
 	"usage: skiff [--log-level LEVEL] COMMAND [OPTIONS]\n"
 	"\n"
 	"skiff is a small virtual machine monitor on Linux KVM.\n"
@@ -46,20 +49,10 @@ static const char usage_text[] =
 	"                         gicv3 or gicv2; x86_64 takes only auto\n"
 	"  --cpus N               vCPUs (default 1)\n"
 	"  --memory MIB           guest memory in MiB, or with a suffix: 512M, 2G (default 256)\n"
-	"  --disk PATH[,ro][,id=NAME]\n"
-	"                         a raw disk image as virtio-blk (/dev/vda, vdb, ... in order);\n"
-	"                         ro: read-only; id: the serial the guest sees (default diskN).\n"
-	"                         Repeatable, up to 8\n"
-	"  --net tap=NAME[,mac=MAC][,id=NAME]\n"
-	"                         virtio-net on a tap interface (created if skiff may; else\n"
-	"                         create it first: ip tuntap add NAME mode tap user $USER).\n"
-	"                         Repeatable, up to 4\n"
-	"  --console serial|virtio\n"
-	"                         the guest console: the UART (ttyS0, default) or virtio-console\n"
-	"                         (hvc0)\n"
-	"  --rng                  virtio-rng: the guest's /dev/hwrng, from the host's getrandom()\n"
 	"  --enable-pci           every virtio device on PCI (virtio-pci with MSI-X) instead of\n"
-	"                         virtio-mmio (x86_64)\n"
+	"                         virtio-mmio (x86_64)\n";
+
+static const char usage_tail[] =
 	"\n"
 	"Control plane (Firecracker-compatible; see README: API):\n"
 	"  --api-sock PATH        serve the HTTP API on this UNIX socket; without --config-file\n"
@@ -87,6 +80,15 @@ static const char usage_text[] =
 	"            --net tap=tap0 --rng\n"
 	"  skiff --api-sock /tmp/skiff.sock\n"
 	"  skiff run --config-file vm.json\n";
+
+static void print_usage(void)
+{
+	fputs(usage_head, stdout);
+	for (const struct config_resource *const *r = config_resources; *r; r++)
+		if ((*r)->option)
+			fputs((*r)->option_help, stdout);
+	fputs(usage_tail, stdout);
+}
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -141,10 +143,6 @@ enum {
 	OPT_BOOT_PROTOCOL,
 	OPT_IRQCHIP,
 	OPT_LOG_LEVEL,
-	OPT_DISK,
-	OPT_NET,
-	OPT_CONSOLE,
-	OPT_RNG,
 	OPT_ENABLE_PCI,
 	OPT_API_SOCK,
 	OPT_CONFIG_FILE,
@@ -152,6 +150,7 @@ enum {
 	OPT_ID,
 	OPT_LOG_PATH,
 	OPT_METRICS_PATH,
+	OPT_DEVICE, /* OPT_DEVICE + i: the option of config_resources[i] */
 };
 
 /* The options that are not part of the VM's description. */
@@ -164,6 +163,7 @@ struct run_options {
 	const char *metrics_path;
 };
 
+/* The options of `run` that are not a device kind's (those come from config/resource.h). */
 static const struct option run_options[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
 	{ "initrd", required_argument, NULL, OPT_INITRD },
@@ -174,10 +174,6 @@ static const struct option run_options[] = {
 	{ "boot-protocol", required_argument, NULL, OPT_BOOT_PROTOCOL },
 	{ "irqchip", required_argument, NULL, OPT_IRQCHIP },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
-	{ "disk", required_argument, NULL, OPT_DISK },
-	{ "net", required_argument, NULL, OPT_NET },
-	{ "console", required_argument, NULL, OPT_CONSOLE },
-	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "enable-pci", no_argument, NULL, OPT_ENABLE_PCI },
 	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
 	{ "config-file", required_argument, NULL, OPT_CONFIG_FILE },
@@ -186,20 +182,45 @@ static const struct option run_options[] = {
 	{ "log-path", required_argument, NULL, OPT_LOG_PATH },
 	{ "metrics-path", required_argument, NULL, OPT_METRICS_PATH },
 	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
 };
+
+#define MAX_OPTIONS 64
+
+/* run_options and every device kind's option, NULL-terminated, in `out`. */
+static void all_run_options(struct option out[MAX_OPTIONS])
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(run_options) / sizeof(run_options[0]); i++)
+		out[n++] = run_options[i];
+	for (int i = 0; config_resources[i] && n < MAX_OPTIONS - 1; i++) {
+		const struct config_resource *r = config_resources[i];
+
+		if (r->option)
+			out[n++] = (struct option){ r->option,
+						    r->option_arg ? required_argument : no_argument,
+						    NULL, OPT_DEVICE + i };
+	}
+	out[n] = (struct option){ NULL, 0, NULL, 0 };
+}
 
 static int parse_run_options(int argc, char **argv, struct vm_config *cfg,
 			     struct run_options *ro)
 {
+	struct option options[MAX_OPTIONS];
 	enum log_level level;
-	char err[512];
 	long n;
 	int opt;
 
+	all_run_options(options);
 	optind = 1;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "+h", run_options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
+		if (opt >= OPT_DEVICE) {
+			if (config_resources[opt - OPT_DEVICE]->parse_option(cfg, optarg))
+				return usage_error("%s", log_last_error());
+			continue;
+		}
 		switch (opt) {
 		case OPT_KERNEL:
 			cfg->kernel_path = optarg;
@@ -253,25 +274,6 @@ static int parse_run_options(int argc, char **argv, struct vm_config *cfg,
 						   optarg);
 			log_set_level(level);
 			break;
-		case OPT_DISK:
-			if (vm_config_add_disk(cfg, optarg, err, sizeof(err)))
-				return usage_error("%s", err);
-			break;
-		case OPT_NET:
-			if (vm_config_add_net(cfg, optarg, err, sizeof(err)))
-				return usage_error("%s", err);
-			break;
-		case OPT_CONSOLE:
-			if (strcmp(optarg, "serial") == 0)
-				cfg->console = CONSOLE_SERIAL;
-			else if (strcmp(optarg, "virtio") == 0)
-				cfg->console = CONSOLE_VIRTIO;
-			else
-				return usage_error("--console is serial or virtio, not '%s'", optarg);
-			break;
-		case OPT_RNG:
-			cfg->rng = true;
-			break;
 		case OPT_ENABLE_PCI:
 			cfg->enable_pci = true;
 			break;
@@ -294,7 +296,7 @@ static int parse_run_options(int argc, char **argv, struct vm_config *cfg,
 			ro->metrics_path = optarg;
 			break;
 		case 'h':
-			fputs(usage_text, stdout);
+			print_usage();
 			exit(0);
 		case ':':
 			return usage_error("%s needs a value", argv[optind - 1]);
@@ -358,7 +360,6 @@ static int prepare_instance(struct instance *in, const struct run_options *ro)
 	struct vm_config *cfg = &in->cfg;
 	struct logger_config lc = { 0 };
 	struct metrics_config mc = { 0 };
-	char err[512];
 
 	if (ro->id && !valid_id(ro->id))
 		return usage_error("--id is 1 to 64 letters, digits or '-', not '%s'", ro->id);
@@ -379,10 +380,11 @@ static int prepare_instance(struct instance *in, const struct run_options *ro)
 		doc = read_config_file(ro->config_file, &len);
 		if (!doc)
 			return EXIT_USAGE;
-		ret = config_json_document(cfg, &lc, &mc, doc, len, err, sizeof(err));
+		ret = config_json_document(cfg, &lc, &mc, doc, len);
 		free(doc);
 		if (ret) {
-			fprintf(stderr, "skiff: --config-file %s: %s\n", ro->config_file, err);
+			fprintf(stderr, "skiff: --config-file %s: %s\n", ro->config_file,
+				log_last_error());
 			return EXIT_USAGE;
 		}
 	}
@@ -397,23 +399,23 @@ static int prepare_instance(struct instance *in, const struct run_options *ro)
 			lc.has_level = true;
 			lc.level = (int)log_get_level();
 		}
-		if (instance_set_logger(in, &lc, err, sizeof(err))) {
-			fprintf(stderr, "skiff: %s\n", err);
+		if (instance_set_logger(in, &lc)) {
+			fprintf(stderr, "skiff: %s\n", log_last_error());
 			return EXIT_USAGE;
 		}
 	}
 	if (ro->metrics_path)
 		snprintf(mc.metrics_path, sizeof(mc.metrics_path), "%s", ro->metrics_path);
-	if (mc.metrics_path[0] && instance_set_metrics(in, mc.metrics_path, err, sizeof(err))) {
-		fprintf(stderr, "skiff: %s\n", err);
+	if (mc.metrics_path[0] && instance_set_metrics(in, mc.metrics_path)) {
+		fprintf(stderr, "skiff: %s\n", log_last_error());
 		return EXIT_USAGE;
 	}
 	/* Without an API nothing else will describe the VM: check it now, as a usage error. */
 	if (!ro->api_sock || ro->config_file) {
 		if (!cfg->kernel_path && !cfg->raw_path)
 			arch_demo_guest(&cfg->raw_image, &cfg->raw_size);
-		if (vm_config_validate(cfg, 0, host_memory_mib(), err, sizeof(err))) {
-			fprintf(stderr, "skiff: %s\n", err);
+		if (vm_config_validate(cfg, 0, host_memory_mib())) {
+			fprintf(stderr, "skiff: %s\n", log_last_error());
 			return EXIT_USAGE;
 		}
 	}
@@ -475,7 +477,7 @@ int main(int argc, char **argv)
 	/* Global options before the command. */
 	while (first < argc && argv[first][0] == '-') {
 		if (strcmp(argv[first], "-h") == 0 || strcmp(argv[first], "--help") == 0) {
-			fputs(usage_text, stdout);
+			print_usage();
 			return 0;
 		}
 		if (strcmp(argv[first], "--version") == 0) {
@@ -503,7 +505,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(argv[first], "help") == 0) {
-		fputs(usage_text, stdout);
+		print_usage();
 		return 0;
 	}
 	return usage_error("unknown command '%s'", argv[first]);

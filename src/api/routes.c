@@ -1,5 +1,6 @@
 #include "api/routes.h"
 #include "config/config_json.h"
+#include "config/resource.h"
 #include "version.h"
 #include "vmm/instance.h"
 #include "base/device.h"
@@ -20,6 +21,7 @@ struct call {
 	struct instance *in;
 	const struct http_request *req;
 	const char *path_id;
+	const struct config_resource *resource; /* for put_resource */
 	char fault[FAULT_LEN];
 	char *body; /* a 200's JSON body, malloc'd */
 };
@@ -36,6 +38,17 @@ struct route {
 static int fail(struct call *c, const char *fmt, const char *arg)
 {
 	snprintf(c->fault, sizeof(c->fault), fmt, arg);
+	return 400;
+}
+
+/* 204 for 0; for a negative errno, 400 with the reason the callee set as this thread's last
+ * error (base/log.h: the one way a reason reaches a fault_message). */
+static int status_of(struct call *c, int ret)
+{
+	if (!ret)
+		return 204;
+	snprintf(c->fault, sizeof(c->fault), "%s",
+		 log_last_error()[0] ? log_last_error() : strerror(-ret));
 	return 400;
 }
 
@@ -84,65 +97,34 @@ static int get_vm_config(struct call *c)
 	return c->body ? 200 : fail(c, "%s", "out of memory");
 }
 
-/* The handlers below return 0 from config_json_* on success: 204. */
-static int status_of(int ret)
+/* PUT of one object of a config resource (/boot-source, /drives/{id}, /entropy, ...: the
+ * resources of config/resource.h that have an api_path). */
+static int put_resource(struct call *c)
 {
-	return ret ? 400 : 204;
-}
-
-static int put_boot_source(struct call *c)
-{
-	return status_of(config_json_boot_source(&c->in->cfg, c->req->body, c->req->body_len,
-						 c->fault, sizeof(c->fault)));
-}
-
-static int put_machine_config(struct call *c)
-{
-	return status_of(config_json_machine_config(&c->in->cfg, c->req->body, c->req->body_len,
-						    false, c->fault, sizeof(c->fault)));
+	return status_of(c, config_resource_put(c->resource, &c->in->cfg, c->path_id,
+						c->req->body, c->req->body_len));
 }
 
 static int patch_machine_config(struct call *c)
 {
-	return status_of(config_json_machine_config(&c->in->cfg, c->req->body, c->req->body_len,
-						    true, c->fault, sizeof(c->fault)));
-}
-
-static int put_drive(struct call *c)
-{
-	return status_of(config_json_drive(&c->in->cfg, c->path_id, c->req->body,
-					   c->req->body_len, c->fault, sizeof(c->fault)));
-}
-
-static int put_network_interface(struct call *c)
-{
-	return status_of(config_json_network_interface(&c->in->cfg, c->path_id, c->req->body,
-						       c->req->body_len, c->fault,
-						       sizeof(c->fault)));
-}
-
-static int put_entropy(struct call *c)
-{
-	return status_of(config_json_entropy(&c->in->cfg, c->req->body, c->req->body_len,
-					     c->fault, sizeof(c->fault)));
+	return status_of(c, config_json_machine_config(&c->in->cfg, c->req->body,
+						       c->req->body_len, true));
 }
 
 static int put_logger(struct call *c)
 {
 	struct logger_config lc;
+	int ret = config_json_logger(c->req->body, c->req->body_len, &lc);
 
-	if (config_json_logger(c->req->body, c->req->body_len, &lc, c->fault, sizeof(c->fault)))
-		return 400;
-	return status_of(instance_set_logger(c->in, &lc, c->fault, sizeof(c->fault)));
+	return status_of(c, ret ? ret : instance_set_logger(c->in, &lc));
 }
 
 static int put_metrics(struct call *c)
 {
 	struct metrics_config mc;
+	int ret = config_json_metrics(c->req->body, c->req->body_len, &mc);
 
-	if (config_json_metrics(c->req->body, c->req->body_len, &mc, c->fault, sizeof(c->fault)))
-		return 400;
-	return status_of(instance_set_metrics(c->in, mc.metrics_path, c->fault, sizeof(c->fault)));
+	return status_of(c, ret ? ret : instance_set_metrics(c->in, mc.metrics_path));
 }
 
 /* A new backing file for a running disk. */
@@ -150,18 +132,20 @@ static int patch_drive(struct call *c)
 {
 	struct drive_update up;
 	struct vm_device *dev;
+	int ret;
 
-	if (config_json_drive_update(&c->in->cfg, c->path_id, c->req->body, c->req->body_len, &up,
-				     c->fault, sizeof(c->fault)))
-		return 400;
+	ret = config_json_drive_update(&c->in->cfg, c->path_id, c->req->body, c->req->body_len,
+				       &up);
+	if (ret)
+		return status_of(c, ret);
 	if (!up.path_on_host[0])
 		return 204; /* nothing to change: rate limiters are not supported */
 	dev = vm_device_find(&c->in->vm.devices, VM_DEVICE_VIRTIO_BLK, up.drive_id);
 	if (!dev)
 		return fail(c, "no drive '%s' in the running microVM", up.drive_id);
-	if (vm_device_update(dev, &(struct vm_device_update){.backing_path = up.path_on_host},
-			     c->fault, sizeof(c->fault)))
-		return 400;
+	ret = vm_device_update(dev, &(struct vm_device_update){.backing_path = up.path_on_host});
+	if (ret)
+		return status_of(c, ret);
 	for (int i = 0; i < c->in->cfg.nr_disks; i++) {
 		struct disk_config *d = &c->in->cfg.disks[i];
 
@@ -174,30 +158,27 @@ static int patch_drive(struct call *c)
 static int patch_vm(struct call *c)
 {
 	bool pause;
-	int ret;
+	int ret = config_json_vm_state(c->req->body, c->req->body_len, &pause);
 
-	if (config_json_vm_state(c->req->body, c->req->body_len, &pause, c->fault,
-				 sizeof(c->fault)))
-		return 400;
-	ret = pause ? vm_pause(&c->in->vm, c->fault, sizeof(c->fault))
-		    : vm_resume(&c->in->vm, c->fault, sizeof(c->fault));
-	return ret ? 400 : 204;
+	if (!ret)
+		ret = pause ? vm_pause(&c->in->vm) : vm_resume(&c->in->vm);
+	return status_of(c, ret);
 }
 
 static int put_actions(struct call *c)
 {
 	enum api_action action;
+	int ret = config_json_action(c->req->body, c->req->body_len, &action);
 
-	if (config_json_action(c->req->body, c->req->body_len, &action, c->fault,
-			       sizeof(c->fault)))
-		return 400;
+	if (ret)
+		return status_of(c, ret);
 	switch (action) {
 	case API_ACTION_INSTANCE_START:
-		return status_of(instance_start(c->in, c->fault, sizeof(c->fault)));
+		return status_of(c, instance_start(c->in));
 	case API_ACTION_SEND_CTRL_ALT_DEL:
 		if (c->in->state != INSTANCE_RUNNING)
 			return fail(c, "%s", "SendCtrlAltDel: the microVM is not running");
-		return status_of(vm_send_ctrl_alt_del(&c->in->vm, c->fault, sizeof(c->fault)));
+		return status_of(c, vm_send_ctrl_alt_del(&c->in->vm));
 	case API_ACTION_FLUSH_METRICS:
 		if (!c->in->metrics)
 			return fail(c, "%s", "FlushMetrics: metrics are not configured "
@@ -209,23 +190,22 @@ static int put_actions(struct call *c)
 	return fail(c, "%s", "unknown action");
 }
 
+/* The routes that are not a config resource's PUT (those come from config/resource.h). */
 static const struct route routes[] = {
 	{ HTTP_GET, "/", ANY_TIME, get_instance_info },
 	{ HTTP_GET, "/version", ANY_TIME, get_version },
 	{ HTTP_GET, "/machine-config", ANY_TIME, get_machine_config },
 	{ HTTP_GET, "/vm/config", ANY_TIME, get_vm_config },
-	{ HTTP_PUT, "/boot-source", BEFORE_START, put_boot_source },
-	{ HTTP_PUT, "/machine-config", BEFORE_START, put_machine_config },
 	{ HTTP_PATCH, "/machine-config", BEFORE_START, patch_machine_config },
-	{ HTTP_PUT, "/drives/", BEFORE_START, put_drive },
 	{ HTTP_PATCH, "/drives/", AFTER_START, patch_drive },
-	{ HTTP_PUT, "/network-interfaces/", BEFORE_START, put_network_interface },
-	{ HTTP_PUT, "/entropy", BEFORE_START, put_entropy },
 	{ HTTP_PUT, "/logger", BEFORE_START, put_logger },
 	{ HTTP_PUT, "/metrics", BEFORE_START, put_metrics },
 	{ HTTP_PUT, "/actions", ANY_TIME, put_actions },
 	{ HTTP_PATCH, "/vm", AFTER_START, patch_vm },
 };
+
+/* A config resource's PUT: changes the description, so only before the start. */
+static const struct route resource_route = { HTTP_PUT, NULL, BEFORE_START, put_resource };
 
 /* The id of a "/prefix/{id}" path: non-empty, no further '/'. */
 static const char *match_path(const char *pattern, const char *path)
@@ -239,30 +219,44 @@ static const char *match_path(const char *pattern, const char *path)
 	return path + n;
 }
 
+static int run_route(struct call *c, const struct route *r, const char *id)
+{
+	const struct http_request *req = c->req;
+
+	if ((req->method == HTTP_PUT || req->method == HTTP_PATCH) && req->body_len == 0)
+		return fail(c, "%s", "the request has no body (a JSON object is expected)");
+	if (r->when == BEFORE_START && c->in->state != INSTANCE_NOT_STARTED)
+		return fail(c, "%s", "The requested operation is not supported after "
+				     "starting the microVM.");
+	if (r->when == AFTER_START && c->in->state != INSTANCE_RUNNING)
+		return fail(c, "%s", "The requested operation is not supported before "
+				     "starting the microVM.");
+	c->path_id = id;
+	log_clear_last_error();
+	return r->handle(c);
+}
+
 static int dispatch(struct call *c)
 {
 	const struct http_request *req = c->req;
 	bool path_known = false;
+	const char *id;
 
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		const struct route *r = &routes[i];
-		const char *id = match_path(r->path, req->path);
 
+		id = match_path(r->path, req->path);
 		if (!id)
 			continue;
 		path_known = true;
-		if (r->method != req->method)
-			continue;
-		if ((req->method == HTTP_PUT || req->method == HTTP_PATCH) && req->body_len == 0)
-			return fail(c, "%s", "the request has no body (a JSON object is expected)");
-		if (r->when == BEFORE_START && c->in->state != INSTANCE_NOT_STARTED)
-			return fail(c, "%s", "The requested operation is not supported after "
-					     "starting the microVM.");
-		if (r->when == AFTER_START && c->in->state != INSTANCE_RUNNING)
-			return fail(c, "%s", "The requested operation is not supported before "
-					     "starting the microVM.");
-		c->path_id = id;
-		return r->handle(c);
+		if (r->method == req->method)
+			return run_route(c, r, id);
+	}
+	c->resource = config_resource_at_path(req->path, &id);
+	if (c->resource) {
+		path_known = true;
+		if (req->method == resource_route.method)
+			return run_route(c, &resource_route, id);
 	}
 	snprintf(c->fault, sizeof(c->fault), "Invalid request method and/or path: %s %.200s%s",
 		 req->method_name, req->path,

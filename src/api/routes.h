@@ -1,6 +1,9 @@
-/* Firecracker's API endpoints on a skiff instance: the request handler the API server calls. One
- * table maps each method and path to what it does; bodies are read by config/config_json.c and
- * acted on through vmm/instance.h under the instance's lock.
+/* Firecracker's API endpoints on a skiff instance: the request handler the API server calls. The
+ * PUT of a config resource (boot source, machine, drives, interfaces, entropy: every descriptor
+ * of config/resource.h with an api_path) goes to that resource; one table maps the other methods
+ * and paths to what they do. Bodies are read by src/config/ and acted on through vmm/instance.h
+ * under the instance's lock; a refusal's fault_message is the reason the callee set as the
+ * thread's last error (base/log.h).
  *
  *   GET   /                          instance info: id, state, versions
  *   PUT   /boot-source               kernel, initrd, command line            (before start)

@@ -14,8 +14,9 @@ struct vcpu;
 struct vm_config;
 
 /* The checks of a VM config that depend on the architecture (options that only one of them
- * has). Returns 0, or -EINVAL with a one-line reason in `err`. */
-int arch_validate_config(const struct vm_config *cfg, char *err, size_t err_len);
+ * has). Returns 0, or -EINVAL with a one-line reason as the thread's last error
+ * (log_set_error). */
+int arch_validate_config(const struct vm_config *cfg);
 
 /* Guest RAM regions for `bytes` of memory; returns how many were written to `out`. */
 int arch_memory_layout(uint64_t bytes, struct guest_region *out, int max);
@@ -87,8 +88,9 @@ int arch_vm_clock_save(struct vm *vm);
 int arch_vm_clock_restore(struct vm *vm);
 
 /* Presses and releases Ctrl, Alt and Del on the guest's keyboard (x86: the i8042; arm64: three
- * gpio-keys buttons on a PL061). 0, or -errno with a one-line reason in `err`. */
-int arch_send_ctrl_alt_del(struct vm *vm, char *err, size_t err_len);
+ * gpio-keys buttons on a PL061). 0, or -errno with a one-line reason as the thread's last error
+ * (log_set_error). */
+int arch_send_ctrl_alt_del(struct vm *vm);
 
 /* The built-in bare-metal demo guest for this architecture (a flat binary for --raw loading). */
 void arch_demo_guest(const void **image, size_t *size);

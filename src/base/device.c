@@ -34,8 +34,9 @@ struct vm_device *vm_device_find(const struct vm_devices *list, enum vm_device_k
 
 	if (id && !id[0])
 		return NULL;
-	vm_devices_for_each(list, dev) if (dev->kind == kind &&
-					   (!id || strcmp(dev->id, id) == 0)) return dev;
+	vm_devices_for_each(list, dev)
+		if (dev->kind == kind && (!id || strcmp(dev->id, id) == 0))
+			return dev;
 	return NULL;
 }
 
@@ -49,15 +50,12 @@ struct json_t *vm_device_stats(struct vm_device *dev)
 	return dev->ops->stats ? dev->ops->stats(dev) : NULL;
 }
 
-int vm_device_update(struct vm_device *dev, const struct vm_device_update *up, char *err,
-		     size_t err_len)
+int vm_device_update(struct vm_device *dev, const struct vm_device_update *up)
 {
-	if (!dev->ops->update) {
-		snprintf(err, err_len, "%s %s cannot be changed while it runs", dev->ops->name,
-			 vm_device_label(dev));
-		return -ENOTSUP;
-	}
-	return dev->ops->update(dev, up, err, err_len);
+	if (!dev->ops->update)
+		return log_set_error(-ENOTSUP, "%s %s cannot be changed while it runs",
+				     dev->ops->name, vm_device_label(dev));
+	return dev->ops->update(dev, up);
 }
 
 int vm_device_save(struct vm_device *dev, struct state_writer *w)
@@ -74,8 +72,7 @@ int vm_devices_save(struct vm_devices *list, struct state_writer *w)
 {
 	struct vm_device *dev;
 
-	vm_devices_for_each(list, dev)
-	{
+	vm_devices_for_each(list, dev) {
 		int ret = vm_device_save(dev, w);
 
 		if (ret == -ENOTSUP)
@@ -91,8 +88,7 @@ int vm_devices_restore(struct vm_devices *list, struct state_reader *r)
 {
 	struct vm_device *dev;
 
-	vm_devices_for_each(list, dev)
-	{
+	vm_devices_for_each(list, dev) {
 		int ret = vm_device_restore(dev, r);
 
 		if (ret == -ENOTSUP)
@@ -110,7 +106,9 @@ void vm_devices_reset(struct vm_devices *list)
 {
 	struct vm_device *dev;
 
-	vm_devices_for_each(list, dev) if (dev->ops->reset) dev->ops->reset(dev);
+	vm_devices_for_each(list, dev)
+		if (dev->ops->reset)
+			dev->ops->reset(dev);
 }
 
 void vm_devices_destroy(struct vm_devices *list)

@@ -66,10 +66,9 @@ struct vm_device_ops {
 	int (*save)(struct vm_device *dev, struct state_writer *w);
 	int (*restore)(struct vm_device *dev, struct state_reader *r);
 
-	/* Applies `up` (the API's thread, the VM running). 0, or -errno with a one-line reason in
-	 * `err`. */
-	int (*update)(struct vm_device *dev, const struct vm_device_update *up, char *err,
-		      size_t err_len);
+	/* Applies `up` (the API's thread, the VM running). 0, or -errno with the reason as the
+	 * thread's last error (base/log.h). */
+	int (*update)(struct vm_device *dev, const struct vm_device_update *up);
 };
 
 #define VM_DEVICE_ID_SIZE 24
@@ -111,11 +110,10 @@ struct vm_device *vm_device_find(const struct vm_devices *list, enum vm_device_k
 /* The kind's name, or the id when it has one: "rootfs", "serial-8250". */
 const char *vm_device_label(const struct vm_device *dev);
 
-/* The ops, with what a missing op means: stats NULL; update -ENOTSUP with a reason; save and
- * restore -ENOTSUP. */
+/* The ops, with what a missing op means: stats NULL; update -ENOTSUP with a reason (the
+ * thread's last error); save and restore -ENOTSUP. */
 struct json_t *vm_device_stats(struct vm_device *dev);
-int vm_device_update(struct vm_device *dev, const struct vm_device_update *up, char *err,
-		     size_t err_len);
+int vm_device_update(struct vm_device *dev, const struct vm_device_update *up);
 int vm_device_save(struct vm_device *dev, struct state_writer *w);
 int vm_device_restore(struct vm_device *dev, struct state_reader *r);
 

@@ -2,6 +2,7 @@
 #include "base/output_file.h"
 #include "base/terminal.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -24,6 +25,7 @@ static int dest_fd = -1;
 /* The thread's last error; `last_is_error` tells an error from a warning. */
 static __thread char last_error[LOG_LINE_MAX];
 static __thread bool last_is_error;
+static __thread bool last_logged;
 
 static const char *const level_names[] = {
 	[LOG_ERROR] = "error",
@@ -64,12 +66,12 @@ void log_set_show_origin(bool show)
 	__atomic_store_n(&show_origin, show, __ATOMIC_RELAXED);
 }
 
-int log_set_path(const char *path, char *err, size_t err_len)
+int log_set_path(const char *path)
 {
 	int fd = -1, old;
 
 	if (path) {
-		fd = output_file_open(path, "", err, err_len);
+		fd = output_file_open(path, "");
 		if (fd < 0)
 			return fd;
 	}
@@ -91,6 +93,27 @@ void log_clear_last_error(void)
 {
 	last_error[0] = '\0';
 	last_is_error = false;
+	last_logged = false;
+}
+
+int log_set_error(int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	va_end(ap);
+	for (char *p = last_error; *p; p++)
+		if (iscntrl((unsigned char)*p))
+			*p = ' ';
+	last_is_error = true;
+	last_logged = false;
+	return ret;
+}
+
+bool log_last_error_logged(void)
+{
+	return last_error[0] && last_logged;
 }
 
 /* "2025-01-31T12:00:00.123Z " */
@@ -131,6 +154,7 @@ void log_msg(enum log_level level, const char *file, int lineno, const char *fmt
 	if (remember) {
 		memcpy(last_error, text, sizeof(last_error));
 		last_is_error = level == LOG_ERROR;
+		last_logged = shown;
 	}
 	if (!shown)
 		return;

@@ -1,4 +1,5 @@
 #include "base/output_file.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -6,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-int output_file_open(const char *path, const char *what, char *err, size_t err_len)
+int output_file_open(const char *path, const char *what)
 {
 	struct stat st;
 	int fd;
@@ -15,11 +16,7 @@ int output_file_open(const char *path, const char *what, char *err, size_t err_l
 		fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	else
 		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
-	if (fd < 0) {
-		int e = errno;
-
-		snprintf(err, err_len, "cannot open %s%s: %s", what, path, strerror(e));
-		return -e;
-	}
+	if (fd < 0)
+		return log_set_error(-errno, "cannot open %s%s: %s", what, path, strerror(errno));
 	return fd;
 }

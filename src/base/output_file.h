@@ -7,8 +7,8 @@
 
 #include <stddef.h>
 
-/* Returns the fd, or -errno with "cannot open <what><path>: <reason>" in `err` (`what` names
- * the file's role with a trailing space, or is ""). */
-int output_file_open(const char *path, const char *what, char *err, size_t err_len);
+/* Returns the fd, or -errno with "cannot open <what><path>: <reason>" as the thread's last error
+ * (log_set_error; `what` names the file's role with a trailing space, or is ""). */
+int output_file_open(const char *path, const char *what);
 
 #endif

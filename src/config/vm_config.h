@@ -1,6 +1,7 @@
 /* The description of one VM, whatever produced it (the CLI, a JSON config file or the HTTP API),
  * and its validation. Validation checks what can be checked without KVM: paths are readable,
- * sizes are in range, the command line fits.
+ * sizes are in range, the command line fits. Each resource in it (boot source, machine, each
+ * device kind) has its own file and descriptor: see config/resource.h.
  *
  * The string fields kernel_path, initrd_path and cmdline either point at storage the caller
  * keeps alive (the CLI's argv) or, when set by vm_config_set_boot_source(), at buffers inside
@@ -25,7 +26,7 @@ enum boot_protocol {
 #define VM_CONFIG_MAX_NETS	     4
 #define VM_CONFIG_MAX_ID	     20 /* bytes of a drive or interface id: virtio-blk's serial */
 #define VM_CONFIG_MAX_PATH	     4096 /* bytes of a host path, with its NUL */
-#define VM_CONFIG_MAX_PARTUUID	     36 /* a GPT partition UUID, 8-4-4-4-12 hex digits */
+#define VM_CONFIG_MAX_PARTUUID	     36	  /* a GPT partition UUID, 8-4-4-4-12 hex digits */
 
 /* Firecracker's cache_type. skiff always offers VIRTIO_BLK_F_FLUSH and honours it with fsync, so
  * both behave as Writeback; the value is stored to be reported back. */
@@ -117,16 +118,22 @@ void vm_config_copy(struct vm_config *dst, const struct vm_config *src);
 int vm_config_set_boot_source(struct vm_config *cfg, const char *kernel, const char *initrd,
 			      const char *cmdline);
 
+/* The device kinds' tables (config/drive.c, config/net.c). Each returns 0, or -EINVAL / -ENOSPC
+ * with a one-line reason as the calling thread's last error (log_set_error, base/log.h); on
+ * error `cfg` is unchanged. */
+
 /* Adds a disk, or replaces the one with the same id in place. A root disk moves to disks[0]; a
- * second root disk is refused. Returns 0, or -EINVAL / -ENOSPC with a one-line reason; on error
- * `cfg` is unchanged. */
-int vm_config_put_disk(struct vm_config *cfg, const struct disk_config *d, char *err,
-		       size_t err_len);
+ * second root disk is refused. */
+int vm_config_put_disk(struct vm_config *cfg, const struct disk_config *d);
 
 /* Adds an interface, or replaces the one with the same id in place; a tap or MAC address used by
- * another interface is refused. Returns 0, or -EINVAL / -ENOSPC with a one-line reason. */
-int vm_config_put_net(struct vm_config *cfg, const struct net_config *nc, char *err,
-		      size_t err_len);
+ * another interface is refused. */
+int vm_config_put_net(struct vm_config *cfg, const struct net_config *nc);
+
+/* Parse the CLI's device specifications into the next free slot: "PATH[,ro][,id=NAME]" and
+ * "tap=NAME[,mac=MAC][,id=NAME]". */
+int vm_config_add_disk(struct vm_config *cfg, const char *spec);
+int vm_config_add_net(struct vm_config *cfg, const char *spec);
 
 /* An id is 1 to VM_CONFIG_MAX_ID bytes of letters, digits, '_' and '-'. */
 bool vm_config_id_valid(const char *id);
@@ -137,15 +144,10 @@ int vm_config_parse_mac(const char *s, uint8_t mac[6]);
 /* A tap name: 1 to 15 bytes, no '/', no whitespace, not "." or "..". */
 bool vm_config_tap_name_valid(const char *name);
 
-/* Returns 0, or -EINVAL with a one-line reason in `err`. `max_cpus` is the host KVM's limit (0 if
- * not known yet) and `host_memory_mib` the host's RAM (0 if unknown). */
-int vm_config_validate(const struct vm_config *cfg, int max_cpus, uint64_t host_memory_mib,
-		       char *err, size_t err_len);
-
-/* Parse the CLI's device specifications into the next free slot: "PATH[,ro][,id=NAME]" and
- * "tap=NAME[,mac=MAC][,id=NAME]". Return 0, or -EINVAL / -ENOSPC with a one-line reason. */
-int vm_config_add_disk(struct vm_config *cfg, const char *spec, char *err, size_t err_len);
-int vm_config_add_net(struct vm_config *cfg, const char *spec, char *err, size_t err_len);
+/* Returns 0, or -EINVAL with a one-line reason as the thread's last error. `max_cpus` is the
+ * host KVM's limit (0 if not known yet) and `host_memory_mib` the host's RAM (0 if unknown).
+ * Each device kind's own checks are its resource's (config/resource.h). */
+int vm_config_validate(const struct vm_config *cfg, int max_cpus, uint64_t host_memory_mib);
 
 /* The command line the guest gets: the user's, with "console=ttyS0" (or "console=hvc0" for a
  * virtio console) appended when it names no console, and, when there is a root disk and the user

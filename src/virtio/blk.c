@@ -558,9 +558,10 @@ static const struct virtio_device_ops blk_ops = {
 /* Opens `path` (read-write unless `read_only`), checks it is a regular file or a block device and
  * takes its OFD lock (a write lock when writable, a read lock when read-only). When `in_use` is
  * the file already open (same device and inode), the lock is not taken (this process holds it)
- * and 1 is returned. Else returns 0, or -errno with the reason in `why` (without the path). */
+ * and 1 is returned. Else returns 0, or -errno with the reason (without the path) as the
+ * thread's last error. */
 static int open_image(const char *path, bool read_only, const struct stat *in_use, int *fd_out,
-		      uint64_t *size_out, char *why, size_t why_len)
+		      uint64_t *size_out)
 {
 	struct flock lock = { .l_type = read_only ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET };
 	bool same = false;
@@ -571,13 +572,12 @@ static int open_image(const char *path, bool read_only, const struct stat *in_us
 	fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (fd < 0) {
 		ret = -errno;
-		snprintf(why, why_len, "cannot open%s: %s", read_only ? "" : " for writing",
-			 strerror(-ret));
-		return ret;
+		return log_set_error(ret, "cannot open%s: %s", read_only ? "" : " for writing",
+				     strerror(-ret));
 	}
 	if (fstat(fd, &st) < 0) {
 		ret = -errno;
-		snprintf(why, why_len, "%s", strerror(-ret));
+		log_set_error(ret, "%s", strerror(-ret));
 		goto fail;
 	}
 	if (S_ISREG(st.st_mode)) {
@@ -585,23 +585,21 @@ static int open_image(const char *path, bool read_only, const struct stat *in_us
 	} else if (S_ISBLK(st.st_mode)) {
 		if (ioctl(fd, BLKGETSIZE64, &size) < 0) {
 			ret = -errno;
-			snprintf(why, why_len, "cannot read the block device's size: %s",
-				 strerror(-ret));
+			log_set_error(ret, "cannot read the block device's size: %s",
+				      strerror(-ret));
 			goto fail;
 		}
 	} else {
-		ret = -EINVAL;
-		snprintf(why, why_len, "not a regular file or a block device");
+		ret = log_set_error(-EINVAL, "not a regular file or a block device");
 		goto fail;
 	}
 	same = in_use && st.st_dev == in_use->st_dev && st.st_ino == in_use->st_ino;
 	if (!same && fcntl(fd, F_OFD_SETLK, &lock) < 0) {
 		ret = -errno;
 		if (ret == -EAGAIN || ret == -EACCES) {
-			snprintf(why, why_len, "in use by another process (locked)");
-			ret = -EBUSY;
+			ret = log_set_error(-EBUSY, "in use by another process (locked)");
 		} else {
-			snprintf(why, why_len, "cannot lock: %s", strerror(-ret));
+			log_set_error(ret, "cannot lock: %s", strerror(-ret));
 		}
 		goto fail;
 	}
@@ -642,8 +640,9 @@ int virtio_blk_create(const struct disk_config *cfg, struct virtio_device **out)
 	char why[128];
 	int fd = -1, ret;
 
-	ret = open_image(cfg->path, cfg->read_only, NULL, &fd, &size, why, sizeof(why));
+	ret = open_image(cfg->path, cfg->read_only, NULL, &fd, &size);
 	if (ret < 0) {
+		snprintf(why, sizeof(why), "%s", log_last_error());
 		log_error("disk %s: %s", cfg->path, why);
 		return ret;
 	}
@@ -689,11 +688,12 @@ fail:
 
 /* ---- swapping the backing file ---- */
 
+/* The swap runs on the device's worker; its reason comes back here and becomes the caller's
+ * last error on the caller's thread. */
 struct swap_call {
 	struct virtio_blk *blk;
 	const char *path;
-	char *err;
-	size_t err_len;
+	char err[VM_CONFIG_MAX_PATH + 256]; /* a path and why */
 	int ret;
 };
 
@@ -703,25 +703,25 @@ static void swap_on_worker(void *arg)
 	struct swap_call *c = arg;
 	struct virtio_blk *blk = c->blk;
 	uint64_t size = 0, old_capacity = blk->capacity;
-	char why[128], old_path[sizeof(blk->path)];
+	char old_path[sizeof(blk->path)];
 	struct stat cur;
 	bool same;
 	int fd = -1, ret;
 
 	if (fstat(blk->fd, &cur) < 0) {
 		ret = -errno;
-		snprintf(c->err, c->err_len, "%s: %s", blk->path, strerror(-ret));
+		snprintf(c->err, sizeof(c->err), "%s: %s", blk->path, strerror(-ret));
 		goto fail;
 	}
-	ret = open_image(c->path, blk->read_only, &cur, &fd, &size, why, sizeof(why));
+	ret = open_image(c->path, blk->read_only, &cur, &fd, &size);
 	if (ret < 0) {
-		snprintf(c->err, c->err_len, "%s: %s", c->path, why);
+		snprintf(c->err, sizeof(c->err), "%s: %s", c->path, log_last_error());
 		goto fail;
 	}
 	same = ret == 1;
 	if (size < VIRTIO_BLK_SECTOR_SIZE) {
 		ret = -EINVAL;
-		snprintf(c->err, c->err_len, "%s: empty image (%llu bytes)", c->path,
+		snprintf(c->err, sizeof(c->err), "%s: empty image (%llu bytes)", c->path,
 			 (unsigned long long)size);
 		goto fail;
 	}
@@ -732,7 +732,7 @@ static void swap_on_worker(void *arg)
 		blk_io_drain(blk->io);
 	ret = flush_image(blk);
 	if (ret < 0) {
-		snprintf(c->err, c->err_len, "%s: flush before the swap failed: %s", blk->path,
+		snprintf(c->err, sizeof(c->err), "%s: flush before the swap failed: %s", blk->path,
 			 strerror(-ret));
 		goto fail;
 	}
@@ -762,35 +762,23 @@ fail:
 	c->ret = ret;
 }
 
-int virtio_blk_replace_backing(struct virtio_device *dev, const char *path, char *err,
-			       size_t err_len)
+int virtio_blk_replace_backing(struct virtio_device *dev, const char *path)
 {
-	char local[256];
-	struct swap_call c = { .path = path, .err = err, .err_len = err_len };
+	struct swap_call c = { .path = path };
 	int ret;
 
-	if (!err || !err_len) {
-		c.err = local;
-		c.err_len = sizeof(local);
-	}
-	c.err[0] = 0;
-	if (!dev || dev->ops != &blk_ops) {
-		snprintf(c.err, c.err_len, "not a virtio-blk device");
-		return -EINVAL;
-	}
+	if (!dev || dev->ops != &blk_ops)
+		return log_set_error(-EINVAL, "not a virtio-blk device");
 	c.blk = to_blk(dev);
-	if (!path || !path[0] || strlen(path) >= sizeof(c.blk->path)) {
-		snprintf(c.err, c.err_len, "%s: path empty or too long", dev->name);
-		return path && path[0] ? -ENAMETOOLONG : -EINVAL;
-	}
+	if (!path || !path[0] || strlen(path) >= sizeof(c.blk->path))
+		return log_set_error(path && path[0] ? -ENAMETOOLONG : -EINVAL,
+				     "%s: path empty or too long", dev->name);
 	if (!dev->loop) {
 		swap_on_worker(&c); /* no worker: nothing else runs on the device */
-		return c.ret;
+	} else {
+		ret = event_loop_call(dev->loop, swap_on_worker, &c);
+		if (ret < 0)
+			return log_set_error(ret, "%s: the device's worker has stopped", dev->name);
 	}
-	ret = event_loop_call(dev->loop, swap_on_worker, &c);
-	if (ret < 0) {
-		snprintf(c.err, c.err_len, "%s: the device's worker has stopped", dev->name);
-		return ret;
-	}
-	return c.ret;
+	return c.ret ? log_set_error(c.ret, "%s", c.err) : 0;
 }

@@ -86,11 +86,11 @@ int virtio_blk_create(const struct disk_config *cfg, struct virtio_device **out)
  * flight complete on the old file, which is then flushed, unlocked and closed; the new file is
  * opened and locked with the disk's read-only setting, the capacity follows its size, and the
  * guest is told by a configuration-change interrupt. On failure the old file stays in use.
- * Returns 0, or -errno with a one-line reason in `err`. Safe from any thread. The same file
- * again keeps its lock and only takes its new size (a resized image); an image smaller than one
- * sector is refused (-EINVAL). A refusal is also logged once as a warning. */
-int virtio_blk_replace_backing(struct virtio_device *dev, const char *path, char *err,
-			       size_t err_len);
+ * Returns 0, or -errno with a one-line reason as the calling thread's last error
+ * (log_set_error). Safe from any thread. The same file again keeps its lock and only takes its
+ * new size (a resized image); an image smaller than one sector is refused (-EINVAL). A refusal
+ * is also logged once as a warning. */
+int virtio_blk_replace_backing(struct virtio_device *dev, const char *path);
 
 /* Cumulative figures since the device was created (not cleared by a guest reset), for metrics.
  * Bytes count data of completed requests; `errors` are requests answered VIRTIO_BLK_S_IOERR and

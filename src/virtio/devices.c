@@ -1,5 +1,6 @@
 #include "virtio/devices.h"
 #include "arch/arch.h"
+#include "config/resource.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
 #include "virtio/core_state.h"
@@ -115,12 +116,11 @@ static json_t *blk_stats(struct vm_device *entry)
 	return o;
 }
 
-static int blk_update(struct vm_device *entry, const struct vm_device_update *up, char *err,
-		      size_t err_len)
+static int blk_update(struct vm_device *entry, const struct vm_device_update *up)
 {
 	if (!up->backing_path)
 		return 0;
-	return virtio_blk_replace_backing(of(entry), up->backing_path, err, err_len);
+	return virtio_blk_replace_backing(of(entry), up->backing_path);
 }
 
 static json_t *net_stats(struct vm_device *entry)
@@ -265,7 +265,8 @@ static int attach(struct vm *vm, struct virtio_device *dev, const char *id, cons
 
 	if (vm->pci)
 		return attach_pci(vm, dev, id, what);
-	vm_devices_for_each(&vm->devices, entry) index += entry->virtio_mmio;
+	vm_devices_for_each(&vm->devices, entry)
+		index += entry->virtio_mmio;
 	if (index >= VM_MAX_VIRTIO || arch_virtio_mmio_slot(index, &p.base, &p.gsi) != 0) {
 		log_error("%s: no free virtio-mmio slot (this platform has %d)", dev->name, index);
 		dev->ops->destroy(dev);
@@ -291,36 +292,100 @@ static int attach(struct vm *vm, struct virtio_device *dev, const char *id, cons
 	return 0;
 }
 
-int virtio_devices_create(struct vm *vm)
+/* --- one creation function per device kind: the i-th device of its kind in vm->cfg --- */
+
+static int create_console(struct vm *vm, int i)
 {
-	const struct vm_config *cfg = vm->cfg;
+	struct virtio_device *dev;
+	int ret;
+
+	if ((ret = virtio_console_create(vm->console_out_fd, &dev)) ||
+	    (ret = attach(vm, dev, NULL, "the guest console (hvc0)")))
+		return ret;
+	vm->console = (struct console_input){.receive = console_receive, .ctx = dev};
+	return 0;
+}
+
+static int create_disk(struct vm *vm, int i)
+{
+	const struct disk_config *d = &vm->cfg->disks[i];
 	struct virtio_device *dev;
 	char what[4200];
 	int ret;
 
-	if (cfg->console == CONSOLE_VIRTIO) {
-		if ((ret = virtio_console_create(vm->console_out_fd, &dev)) ||
-		    (ret = attach(vm, dev, NULL, "the guest console (hvc0)")))
-			return ret;
-		vm->console = (struct console_input){.receive = console_receive, .ctx = dev};
-	}
-	for (int i = 0; i < cfg->nr_disks; i++) {
-		const struct disk_config *d = &cfg->disks[i];
+	snprintf(what, sizeof(what), "%s (%s)", d->path, d->read_only ? "read-only" : "rw");
+	if ((ret = virtio_blk_create(d, &dev)))
+		return ret;
+	return attach(vm, dev, d->id, what);
+}
 
-		snprintf(what, sizeof(what), "%s (%s)", d->path, d->read_only ? "read-only" : "rw");
-		if ((ret = virtio_blk_create(d, &dev)) || (ret = attach(vm, dev, d->id, what)))
-			return ret;
+static int create_net(struct vm *vm, int i)
+{
+	const struct net_config *nc = &vm->cfg->nets[i];
+	struct virtio_device *dev;
+	char what[64];
+	int ret;
+
+	snprintf(what, sizeof(what), "tap %s", nc->tap);
+	if ((ret = virtio_net_create(nc, &dev)))
+		return ret;
+	return attach(vm, dev, nc->id, what);
+}
+
+static int create_rng(struct vm *vm, int i)
+{
+	struct virtio_device *dev;
+	int ret;
+
+	if ((ret = virtio_rng_create(&dev)))
+		return ret;
+	return attach(vm, dev, NULL, "host getrandom()");
+}
+
+/* The creation table: a device kind's config resource (config/resource.h: how many devices the
+ * config asks for) and how one of them is made. Its order is the order the guest finds them in. */
+static const struct {
+	const struct config_resource *kind;
+	int (*create)(struct vm *vm, int i);
+} kinds[] = {
+	{ &console_resource, create_console },
+	{ &drive_resource, create_disk },
+	{ &net_resource, create_net },
+	{ &entropy_resource, create_rng },
+};
+
+/* A device kind the config offers but this table cannot create would be dropped without a word:
+ * refuse the VM instead. */
+static int check_kinds(const struct vm_config *cfg)
+{
+	for (const struct config_resource *const *r = config_resources; *r; r++) {
+		size_t k = 0;
+
+		if (!(*r)->count || !(*r)->count(cfg))
+			continue;
+		while (k < sizeof(kinds) / sizeof(kinds[0]) && kinds[k].kind != *r)
+			k++;
+		if (k == sizeof(kinds) / sizeof(kinds[0])) {
+			log_error("%s%s: this build has no way to create such a device",
+				  (*r)->option ? "--" : "", (*r)->option ? (*r)->option : (*r)->name);
+			return -ENOSYS;
+		}
 	}
-	for (int i = 0; i < cfg->nr_nets; i++) {
-		snprintf(what, sizeof(what), "tap %s", cfg->nets[i].tap);
-		if ((ret = virtio_net_create(&cfg->nets[i], &dev)) ||
-		    (ret = attach(vm, dev, cfg->nets[i].id, what)))
-			return ret;
-	}
-	if (cfg->rng) {
-		if ((ret = virtio_rng_create(&dev)) ||
-		    (ret = attach(vm, dev, NULL, "host getrandom()")))
-			return ret;
+	return 0;
+}
+
+int virtio_devices_create(struct vm *vm)
+{
+	int ret = check_kinds(vm->cfg);
+
+	if (ret)
+		return ret;
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		int n = kinds[k].kind->count(vm->cfg);
+
+		for (int i = 0; i < n; i++)
+			if ((ret = kinds[k].create(vm, i)))
+				return ret;
 	}
 	return 0;
 }
@@ -329,8 +394,7 @@ int virtio_devices_connect_irqs(struct vm *vm)
 {
 	struct vm_device *entry;
 
-	vm_devices_for_each(&vm->devices, entry)
-	{
+	vm_devices_for_each(&vm->devices, entry) {
 		int ret;
 
 		if (!entry->virtio_mmio)

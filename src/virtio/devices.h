@@ -1,9 +1,12 @@
 /* The virtio devices a VM's config asks for: each is created, given a virtio-mmio slot from the
- * arch (address and interrupt line) and put on the VM's device list (base/device.h), in a fixed
+ * arch (address and interrupt line), or with --enable-pci a slot on the PCI host bridge's bus 0
+ * (virtio/pci.h), and put on the VM's device list (base/device.h), in a fixed
  * order so the guest sees the same device names on every boot: console, disks (vda, vdb, ... in
- * --disk order), network interfaces, rng. On the list a virtio device is an entry holding the
- * device and its transport: the entry's destroy op takes down both, disks and interfaces show
- * their counters to metrics (stats), and disks take a new backing file (update). */
+ * --disk order), network interfaces, rng. That order is the creation table in devices.c: one row
+ * per device kind, its config resource (config/resource.h: how many the config asks for) and its
+ * create function. On the list a virtio device is an entry holding the device and its transport:
+ * the entry's destroy op takes down both, disks and interfaces show their counters to metrics
+ * (stats), and disks take a new backing file (update). */
 #ifndef SKIFF_VIRTIO_DEVICES_H
 #define SKIFF_VIRTIO_DEVICES_H
 
@@ -15,8 +18,9 @@ struct virtio_device;
  * line; on failure the devices created so far stay on the VM's device list for vm_destroy(). */
 int virtio_devices_create(struct vm *vm);
 
-/* Connects their interrupt lines (virtio_mmio_connect_irq), once arch_vm_finalize() has
- * completed the interrupt controller. Returns 0 or -errno after one logged line. */
+/* Connects the virtio-mmio devices' interrupt lines (virtio_mmio_connect_irq), once
+ * arch_vm_finalize() has completed the interrupt controller (virtio-pci devices get their MSI
+ * routes as the guest programs them). Returns 0 or -errno after one logged line. */
 int virtio_devices_connect_irqs(struct vm *vm);
 
 /* A device-list entry for `dev` as attaching makes one (kind, ops, and `id`: a disk's or

@@ -54,15 +54,12 @@ void instance_destroy(struct instance *in)
 	pthread_mutex_destroy(&in->lock);
 }
 
-int instance_set_logger(struct instance *in, const struct logger_config *lc, char *err,
-			size_t err_len)
+int instance_set_logger(struct instance *in, const struct logger_config *lc)
 {
-	if (in->has_logger) {
-		snprintf(err, err_len, "the logger is already configured");
-		return -EINVAL;
-	}
+	if (in->has_logger)
+		return log_set_error(-EINVAL, "the logger is already configured");
 	if (lc->log_path[0]) {
-		int ret = log_set_path(lc->log_path, err, err_len);
+		int ret = log_set_path(lc->log_path);
 
 		if (ret)
 			return ret;
@@ -75,16 +72,14 @@ int instance_set_logger(struct instance *in, const struct logger_config *lc, cha
 	return 0;
 }
 
-int instance_set_metrics(struct instance *in, const char *path, char *err, size_t err_len)
+int instance_set_metrics(struct instance *in, const char *path)
 {
 	struct metrics *m;
 	int ret;
 
-	if (in->metrics) {
-		snprintf(err, err_len, "metrics are already configured");
-		return -EINVAL;
-	}
-	ret = metrics_create(&m, path, err, err_len);
+	if (in->metrics)
+		return log_set_error(-EINVAL, "metrics are already configured");
+	ret = metrics_create(&m, path);
 	if (ret)
 		return ret;
 	in->metrics = m;
@@ -103,32 +98,32 @@ static void warn_if_software_kvm(const struct vm_config *cfg)
 		 module[0] ? "; KVM module " : "", module);
 }
 
-int instance_start(struct instance *in, char *err, size_t err_len)
+/* instance_start(); *logged says whether its reason is already in the log (building the VM
+ * logs its own; the checks before it do not). */
+static int start(struct instance *in, bool *logged)
 {
 	uint64_t one = 1;
 	int ret;
 
-	log_clear_last_error();
-	if (in->state != INSTANCE_NOT_STARTED) {
-		snprintf(err, err_len, "the microVM has already been started");
-		return -EINVAL;
-	}
-	if (!in->cfg.kernel_path && !in->cfg.raw_path && !in->cfg.raw_image) {
-		snprintf(err, err_len, "no boot source: PUT /boot-source first");
-		return -EINVAL;
-	}
-	ret = vm_config_validate(&in->cfg, 0, host_memory_mib(), err, err_len);
+	*logged = false;
+	if (in->state != INSTANCE_NOT_STARTED)
+		return log_set_error(-EINVAL, "the microVM has already been started");
+	if (!in->cfg.kernel_path && !in->cfg.raw_path && !in->cfg.raw_image)
+		return log_set_error(-EINVAL, "no boot source: PUT /boot-source first");
+	ret = vm_config_validate(&in->cfg, 0, host_memory_mib());
 	if (ret)
 		return ret;
 	warn_if_software_kvm(&in->cfg);
 	log_clear_last_error(); /* the warning above is not the reason of a failure */
 	ret = vm_create(&in->vm, &in->cfg);
 	if (ret) {
-		const char *why = log_last_error();
+		char why[512];
 
-		snprintf(err, err_len, "cannot start the microVM: %s",
-			 why && why[0] ? why : strerror(-ret));
-		return ret;
+		/* Building the VM logged its reason where it decided to fail. */
+		*logged = log_last_error_logged();
+		snprintf(why, sizeof(why), "%s",
+			 log_last_error()[0] ? log_last_error() : strerror(-ret));
+		return log_set_error(ret, "cannot start the microVM: %s", why);
 	}
 	if (in->metrics)
 		metrics_attach(in->metrics, &in->vm, METRICS_DEFAULT_PERIOD_MS);
@@ -136,6 +131,13 @@ int instance_start(struct instance *in, char *err, size_t err_len)
 	if (write(in->start_eventfd, &one, sizeof(one)) < 0)
 		log_warn("cannot wake the main thread: %s", strerror(errno));
 	return 0;
+}
+
+int instance_start(struct instance *in)
+{
+	bool logged;
+
+	return start(in, &logged);
 }
 
 /* Before InstanceStart: sleeps until it comes or a termination signal does. Returns 0 when
@@ -205,7 +207,6 @@ int instance_block_signals(struct instance *in)
 
 int instance_run(struct instance *in, bool start_now, const struct instance_hooks *hooks)
 {
-	char err[512];
 	int signo, status;
 
 	if (in->signal_fd < 0) {
@@ -213,17 +214,16 @@ int instance_run(struct instance *in, bool start_now, const struct instance_hook
 		return 1;
 	}
 	if (start_now) {
-		pthread_mutex_lock(&in->lock);
-		status = instance_start(in, err, sizeof(err)) ? 1 : 0;
-		pthread_mutex_unlock(&in->lock);
-		if (status) {
-			const char *logged = log_last_error();
+		bool logged;
 
-			/* Building the VM says what went wrong itself; the checks before it do not. */
-			if (!logged || !logged[0])
-				log_error("%s", err);
+		pthread_mutex_lock(&in->lock);
+		status = start(in, &logged) ? 1 : 0;
+		pthread_mutex_unlock(&in->lock);
+		/* Here the failure ends skiff: its reason is logged, unless that was done already. */
+		if (status && !logged)
+			log_error("%s", log_last_error());
+		if (status)
 			goto out;
-		}
 	}
 	signo = wait_for_start(in, in->signal_fd);
 	if (signo) {

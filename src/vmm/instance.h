@@ -46,14 +46,15 @@ int instance_init(struct instance *in, const char *id);
 void instance_destroy(struct instance *in);
 
 /* Applies a logger or metrics configuration (--log-path, PUT /logger; --metrics-path,
- * PUT /metrics). Call with the lock held. 0, or -errno with a one-line reason. */
-int instance_set_logger(struct instance *in, const struct logger_config *lc, char *err,
-			size_t err_len);
-int instance_set_metrics(struct instance *in, const char *path, char *err, size_t err_len);
+ * PUT /metrics). Call with the lock held. 0, or -errno with a one-line reason as the thread's
+ * last error (log_set_error). */
+int instance_set_logger(struct instance *in, const struct logger_config *lc);
+int instance_set_metrics(struct instance *in, const char *path);
 
 /* Validates the description, builds the VM and hands it to instance_run(). Call with the lock
- * held. 0, or -errno with a one-line reason (what went wrong building the VM). */
-int instance_start(struct instance *in, char *err, size_t err_len);
+ * held. 0, or -errno with a one-line reason as the thread's last error: what the checks
+ * refused, or "cannot start the microVM: " and the line that building the VM logged. */
+int instance_start(struct instance *in);
 
 /* Blocks the termination signals (SIGINT, SIGTERM, SIGHUP, SIGQUIT) on the calling thread and
  * opens a signalfd for them. Call on the main thread before any other thread exists (API server,

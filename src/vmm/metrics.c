@@ -63,19 +63,18 @@ static const char *const exit_names[VCPU_EXIT_NR] = {
 };
 
 /* A line a FIFO cannot take fails at once and is counted (vmm/output_file.h). */
-int metrics_create(struct metrics **out, const char *path, char *err, size_t err_len)
+int metrics_create(struct metrics **out, const char *path)
 {
 	struct metrics *m;
 	pthread_condattr_t ca;
-	int fd = output_file_open(path, "the metrics file ", err, err_len);
+	int fd = output_file_open(path, "the metrics file ");
 
 	if (fd < 0)
 		return fd;
 	m = calloc(1, sizeof(*m));
 	if (!m) {
 		close(fd);
-		snprintf(err, err_len, "out of memory");
-		return -ENOMEM;
+		return log_set_error(-ENOMEM, "out of memory");
 	}
 	m->fd = fd;
 	snprintf(m->path, sizeof(m->path), "%s", path);

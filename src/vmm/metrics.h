@@ -16,7 +16,7 @@ struct metrics;
 
 /* Opens `path` for appending (a FIFO without blocking). Returns 0 with *out set, or -errno with a
  * one-line reason in `err`. */
-int metrics_create(struct metrics **out, const char *path, char *err, size_t err_len);
+int metrics_create(struct metrics **out, const char *path);
 
 /* From now on lines include `vm`'s figures, and one is written every `period_ms` by a thread of
  * the metrics' own. metrics_detach() writes a last line and stops the timer; call it before the

@@ -63,27 +63,24 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *why)
 }
 
 /* Whether the VM may become paused (`pause`) or running; with pause_api_lock held. */
-static int pause_change_allowed(struct vm *vm, bool pause, char *err, size_t err_len)
+static int pause_change_allowed(struct vm *vm, bool pause)
 {
-	if (vcpu_gate_stopping(&vm->gate)) {
-		snprintf(err, err_len, "the VM is stopping");
-		return -ESHUTDOWN;
-	}
-	if (vm->paused == pause) {
-		snprintf(err, err_len, "the VM is already %s", pause ? "paused" : "running");
-		return -EALREADY;
-	}
+	if (vcpu_gate_stopping(&vm->gate))
+		return log_set_error(-ESHUTDOWN, "the VM is stopping");
+	if (vm->paused == pause)
+		return log_set_error(-EALREADY, "the VM is already %s",
+				     pause ? "paused" : "running");
 	return 0;
 }
 
-int vm_pause(struct vm *vm, char *err, size_t err_len)
+int vm_pause(struct vm *vm)
 {
 	int ret;
 
 	pthread_mutex_lock(&vm->pause_api_lock);
-	ret = pause_change_allowed(vm, true, err, err_len);
+	ret = pause_change_allowed(vm, true);
 	if (!ret && (ret = vcpus_pause(&vm->gate, vm->vcpus, vm->nr_vcpus)))
-		snprintf(err, err_len, "the VM stopped while it was being paused");
+		log_set_error(ret, "the VM stopped while it was being paused");
 	if (!ret)
 		__atomic_store_n(&vm->paused, true, __ATOMIC_SEQ_CST);
 	/* Every vCPU is out of KVM_RUN and stays out until vm_resume(). A clock that cannot be
@@ -96,12 +93,12 @@ int vm_pause(struct vm *vm, char *err, size_t err_len)
 	return ret;
 }
 
-int vm_resume(struct vm *vm, char *err, size_t err_len)
+int vm_resume(struct vm *vm)
 {
 	int ret;
 
 	pthread_mutex_lock(&vm->pause_api_lock);
-	ret = pause_change_allowed(vm, false, err, err_len);
+	ret = pause_change_allowed(vm, false);
 	if (ret) {
 		pthread_mutex_unlock(&vm->pause_api_lock);
 		return ret;
@@ -121,13 +118,11 @@ bool vm_is_paused(struct vm *vm)
 	return __atomic_load_n(&vm->paused, __ATOMIC_SEQ_CST);
 }
 
-int vm_send_ctrl_alt_del(struct vm *vm, char *err, size_t err_len)
+int vm_send_ctrl_alt_del(struct vm *vm)
 {
-	if (vm_stop_reason(vm) != VM_STOP_NONE) {
-		snprintf(err, err_len, "the VM is stopping");
-		return -ESHUTDOWN;
-	}
-	return arch_send_ctrl_alt_del(vm, err, err_len);
+	if (vm_stop_reason(vm) != VM_STOP_NONE)
+		return log_set_error(-ESHUTDOWN, "the VM is stopping");
+	return arch_send_ctrl_alt_del(vm);
 }
 
 enum vm_stop_reason vm_stop_reason(struct vm *vm)

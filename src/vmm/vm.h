@@ -83,15 +83,15 @@ enum vm_stop_reason vm_stop_reason(struct vm *vm);
 /* Pausing: every vCPU leaves KVM_RUN (a signal plus immediate_exit, no busy waiting) and waits
  * until vm_resume(); vm_pause() returns once all of them have stopped. The guest's clock is saved
  * at the pause and restored at the resume, so it does not jump by the paused time. Both return 0,
- * or -errno with a one-line reason in `err` (not running, already in that state). Safe from any
- * thread but the vCPUs'. */
-int vm_pause(struct vm *vm, char *err, size_t err_len);
-int vm_resume(struct vm *vm, char *err, size_t err_len);
+ * or -errno with a one-line reason as the thread's last error (log_set_error: not running,
+ * already in that state). Safe from any thread but the vCPUs'. */
+int vm_pause(struct vm *vm);
+int vm_resume(struct vm *vm);
 bool vm_is_paused(struct vm *vm);
 
 /* Presses Ctrl-Alt-Del on the guest's keyboard (x86: the i8042; arm64: see arch code). 0, or
- * -errno with a one-line reason in `err`. */
-int vm_send_ctrl_alt_del(struct vm *vm, char *err, size_t err_len);
+ * -errno with a one-line reason as the thread's last error. */
+int vm_send_ctrl_alt_del(struct vm *vm);
 
 /* Resident bytes of guest memory (mincore), to tell the VMM's own RSS from the guest's. */
 uint64_t vm_guest_resident_bytes(struct vm *vm);

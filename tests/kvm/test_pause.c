@@ -26,6 +26,10 @@
 #include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
+#include "base/log.h"
+
+/* The reason a call failed: the thread's last error (base/log.h). */
+#define err log_last_error()
 
 #define PAUSE_MS     300
 #define WAIT_SECONDS 10
@@ -174,7 +178,6 @@ static void stop_vm(struct running_vm *r)
 static void test_pause_stops_the_guest_and_resume_continues(void **state)
 {
 	static struct running_vm r;
-	char err[128];
 	uint64_t writes, writes_after, tsc_paused, tsc_resumed, clock_paused, clock_resumed;
 	uint64_t t_paused, t_resumed, paused_ns;
 	uint32_t counter, counter_after;
@@ -182,15 +185,15 @@ static void test_pause_stops_the_guest_and_resume_continues(void **state)
 	start_vm(&r);
 	assert_int_not_equal(wait_counter(&r.dev, 1000, NULL), 0);
 	assert_false(vm_is_paused(&r.vm));
-	assert_int_equal(vm_resume(&r.vm, err, sizeof(err)), -EALREADY);
+	assert_int_equal(vm_resume(&r.vm), -EALREADY);
 	assert_string_equal(err, "the VM is already running");
 
-	assert_int_equal(vm_pause(&r.vm, err, sizeof(err)), 0);
+	assert_int_equal(vm_pause(&r.vm), 0);
 	t_paused = now_ns();
 	clock_paused = kvmclock(&r.vm);
 	assert_true(vm_is_paused(&r.vm));
 	snapshot(&r.dev, &writes, &counter, &tsc_paused);
-	assert_int_equal(vm_pause(&r.vm, err, sizeof(err)), -EALREADY);
+	assert_int_equal(vm_pause(&r.vm), -EALREADY);
 	assert_string_equal(err, "the VM is already paused");
 
 	sleep_ms(PAUSE_MS);
@@ -199,7 +202,7 @@ static void test_pause_stops_the_guest_and_resume_continues(void **state)
 	assert_int_equal(counter_after, counter);
 	assert_true(vm_is_paused(&r.vm));
 
-	assert_int_equal(vm_resume(&r.vm, err, sizeof(err)), 0);
+	assert_int_equal(vm_resume(&r.vm), 0);
 	t_resumed = now_ns();
 	assert_false(vm_is_paused(&r.vm));
 	counter_after = wait_counter(&r.dev, counter + 100, NULL);
@@ -212,12 +215,12 @@ static void test_pause_stops_the_guest_and_resume_continues(void **state)
 	assert_true(clock_resumed - clock_paused + 200 * 1000000ULL < now_ns() - t_paused);
 
 	/* Pause and resume again: the vCPU's immediate_exit was cleared after the first. */
-	assert_int_equal(vm_pause(&r.vm, err, sizeof(err)), 0);
+	assert_int_equal(vm_pause(&r.vm), 0);
 	snapshot(&r.dev, &writes, &counter, &tsc_paused);
 	sleep_ms(50);
 	snapshot(&r.dev, &writes_after, &counter_after, &tsc_resumed);
 	assert_int_equal(writes_after, writes);
-	assert_int_equal(vm_resume(&r.vm, err, sizeof(err)), 0);
+	assert_int_equal(vm_resume(&r.vm), 0);
 	assert_int_not_equal(wait_counter(&r.dev, counter + 1000, NULL), 0);
 
 	stop_vm(&r);
@@ -263,22 +266,21 @@ static bool kvm_moves_tsc(struct vcpu *vcpu)
 static void test_guest_tsc_does_not_jump(void **state)
 {
 	static struct running_vm r;
-	char err[128];
 	uint64_t writes, tsc_paused, tsc_resumed, tsc_khz;
 	uint32_t counter;
 
 	start_vm(&r);
 	assert_int_not_equal(wait_counter(&r.dev, 1000, NULL), 0);
-	assert_int_equal(vm_pause(&r.vm, err, sizeof(err)), 0);
+	assert_int_equal(vm_pause(&r.vm), 0);
 	snapshot(&r.dev, &writes, &counter, &tsc_paused);
 	if (!kvm_moves_tsc(&r.vm.vcpus[0])) {
-		vm_resume(&r.vm, err, sizeof(err));
+		vm_resume(&r.vm);
 		stop_vm(&r);
 		print_message("this host's KVM does not move the TSC by its offset\n");
 		skip();
 	}
 	sleep_ms(PAUSE_MS);
-	assert_int_equal(vm_resume(&r.vm, err, sizeof(err)), 0);
+	assert_int_equal(vm_resume(&r.vm), 0);
 	/* The TSC the guest reads continues from where it stood: the first rounds after the
 	 * resume see much less than the paused time go by. */
 	tsc_khz = (uint64_t)ioctl(r.vm.vcpus[0].fd, KVM_GET_TSC_KHZ, 0);
@@ -292,15 +294,14 @@ static void test_guest_tsc_does_not_jump(void **state)
 static void test_stop_while_paused_ends_the_vm(void **state)
 {
 	static struct running_vm r;
-	char err[128];
 
 	start_vm(&r);
 	assert_int_not_equal(wait_counter(&r.dev, 100, NULL), 0);
-	assert_int_equal(vm_pause(&r.vm, err, sizeof(err)), 0);
+	assert_int_equal(vm_pause(&r.vm), 0);
 	vm_request_stop(&r.vm, VM_STOP_SIGNAL, "stopped while paused");
-	assert_int_equal(vm_pause(&r.vm, err, sizeof(err)), -ESHUTDOWN);
+	assert_int_equal(vm_pause(&r.vm), -ESHUTDOWN);
 	assert_string_equal(err, "the VM is stopping");
-	assert_int_equal(vm_resume(&r.vm, err, sizeof(err)), -ESHUTDOWN);
+	assert_int_equal(vm_resume(&r.vm), -ESHUTDOWN);
 	stop_vm(&r); /* vm_run() returned: the parked vCPU left */
 	assert_string_equal(r.vm.stop_why, "stopped while paused");
 }
@@ -311,7 +312,6 @@ static void test_pause_before_the_vcpus_start(void **state)
 	 * KVM_RUN, and the guest writes nothing until the resume. */
 	static struct running_vm r;
 	struct vm_config cfg;
-	char err[128];
 	uint64_t writes, tsc;
 	uint32_t counter;
 
@@ -324,7 +324,7 @@ static void test_pause_before_the_vcpus_start(void **state)
 	r.cfg.raw_path = r.guest;
 	assert_int_equal(vm_create(&r.vm, &r.cfg), 0);
 	assert_int_equal(bus_register(&r.vm.pio, 0x510, 12, &dev_ops, &r.dev, "counter"), 0);
-	assert_int_equal(vm_pause(&r.vm, err, sizeof(err)), 0);
+	assert_int_equal(vm_pause(&r.vm), 0);
 	r.saved_stdin = dup(0);
 	r.devnull = open("/dev/null", O_RDONLY);
 	dup2(r.devnull, 0);
@@ -332,7 +332,7 @@ static void test_pause_before_the_vcpus_start(void **state)
 	sleep_ms(200);
 	snapshot(&r.dev, &writes, &counter, &tsc);
 	assert_int_equal(writes, 0);
-	assert_int_equal(vm_resume(&r.vm, err, sizeof(err)), 0);
+	assert_int_equal(vm_resume(&r.vm), 0);
 	assert_int_not_equal(wait_counter(&r.dev, 100, NULL), 0);
 	stop_vm(&r);
 }

@@ -204,3 +204,26 @@ JSON'
 	expect '^SKIFF-GUEST: data_content=ok$'
 	after '[ -z "$(find /tmp -type s)" ] || die "a socket appeared with --no-api: $(find /tmp -type s)"'
 	after 'expect_pattern data.img 0 cf1 1024'
+
+# The same document with machine-config's "enable_pci": the drive is a virtio-pci function.
+if [ "${NESTED_VIRTIO_PCI:-no}" = yes ]; then
+	scenario config-file-pci 90
+	api
+	reject '^SKIFF-GUEST: FAILED'
+	before 'truncate -s 1M data.img && put data.img 0 cf1 1024'
+	before 'cat >vm.json <<JSON
+{
+  "boot-source": {"kernel_image_path": "$GUEST_KERNEL", "initrd_path": "$GUEST_INITRD",
+                  "boot_args": "$BOOT_ARGS"},
+  "machine-config": {"vcpu_count": 2, "mem_size_mib": 256, "enable_pci": true},
+  "drives": [{"drive_id": "data", "path_on_host": "$WORK/data.img", "is_root_device": false,
+              "is_read_only": true}],
+  "network-interfaces": []
+}
+JSON'
+	args run --config-file "$L1_WORK/config-file-pci/vm.json" --no-api --log-level info
+	expect 'skiff: info: virtio-blk data at PCI 00:01\.0 \(virtio-pci, MSI-X\)'
+	expect '^SKIFF-GUEST: pci 0000:00:01\.0 0x1af4:0x1042 '
+	expect '^SKIFF-GUEST: data_content=ok$'
+	after 'expect_pattern data.img 0 cf1 1024'
+fi

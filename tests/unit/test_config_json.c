@@ -17,7 +17,8 @@
 /* A string literal as (body, length). */
 #define B(s) s, sizeof(s) - 1
 
-static char err[512];
+/* The reason a call failed: the thread's last error (base/log.h). */
+#define err log_last_error()
 
 /* `expr` fails with `code`, a one-line reason containing `substr`, and leaves *cfg as it was. */
 #define EXPECT_FAIL(cfg, expr, code, substr)                                                       \
@@ -25,7 +26,7 @@ static char err[512];
 		struct vm_config *before_ = malloc(sizeof(*before_));                              \
 		assert_non_null(before_);                                                          \
 		memcpy(before_, (cfg), sizeof(*before_));                                          \
-		err[0] = '\0';                                                                     \
+		log_clear_last_error();                                                            \
 		assert_int_equal((expr), (code));                                                  \
 		if (!strstr(err, (substr)))                                                        \
 			fail_msg("error \"%s\" lacks \"%s\"", err, (substr));                      \
@@ -50,8 +51,7 @@ static void test_boot_source(void **state)
 	assert_int_equal(config_json_boot_source(cfg,
 						 B("{\"kernel_image_path\": \"/k\", "
 						   "\"initrd_path\": \"/i\", \"boot_args\": "
-						   "\"quiet\"}"),
-						 err, sizeof(err)),
+						   "\"quiet\"}")),
 			 0);
 	assert_string_equal(cfg->kernel_path, "/k");
 	assert_string_equal(cfg->initrd_path, "/i");
@@ -61,75 +61,67 @@ static void test_boot_source(void **state)
 	/* PUT again replaces the whole boot source: no initrd, no arguments now. */
 	assert_int_equal(config_json_boot_source(cfg,
 						 B("{\"kernel_image_path\": \"/k2\", "
-						   "\"initrd_path\": null}"),
-						 err, sizeof(err)),
+						   "\"initrd_path\": null}")),
 			 0);
 	assert_string_equal(cfg->kernel_path, "/k2");
 	assert_null(cfg->initrd_path);
 	assert_null(cfg->cmdline);
 
 	EXPECT_FAIL(cfg,
-		    config_json_boot_source(cfg, B("{\"initrd_path\": \"/i\"}"), err, sizeof(err)),
+		    config_json_boot_source(cfg, B("{\"initrd_path\": \"/i\"}")),
 		    -EINVAL, "missing required field 'kernel_image_path' in boot-source");
 	EXPECT_FAIL(cfg,
-		    config_json_boot_source(cfg, B("{\"kernel_image_path\": 1}"), err, sizeof(err)),
+		    config_json_boot_source(cfg, B("{\"kernel_image_path\": 1}")),
 		    -EINVAL, "field 'kernel_image_path' in boot-source must be a string");
 	EXPECT_FAIL(
-	    cfg, config_json_boot_source(cfg, B("{\"kernel_image_path\": true}"), err, sizeof(err)),
+	    cfg, config_json_boot_source(cfg, B("{\"kernel_image_path\": true}")),
 	    -EINVAL, "must be a string");
 	EXPECT_FAIL(
-	    cfg, config_json_boot_source(cfg, B("{\"kernel_image_path\": null}"), err, sizeof(err)),
+	    cfg, config_json_boot_source(cfg, B("{\"kernel_image_path\": null}")),
 	    -EINVAL, "missing required field");
 	EXPECT_FAIL(cfg,
 		    config_json_boot_source(cfg,
 					    B("{\"kernel_image_path\": \"/k\", "
-					      "\"initrd_path\": 2.5}"),
-					    err, sizeof(err)),
+					      "\"initrd_path\": 2.5}")),
 		    -EINVAL, "field 'initrd_path' in boot-source must be a string");
 	EXPECT_FAIL(cfg,
 		    config_json_boot_source(cfg,
 					    B("{\"kernel_image_path\": \"/k\", "
-					      "\"boot_args\": [\"a\"]}"),
-					    err, sizeof(err)),
+					      "\"boot_args\": [\"a\"]}")),
 		    -EINVAL, "'boot_args'");
 	EXPECT_FAIL(
-	    cfg, config_json_boot_source(cfg, B("{\"kernel_image_path\": \"\"}"), err, sizeof(err)),
+	    cfg, config_json_boot_source(cfg, B("{\"kernel_image_path\": \"\"}")),
 	    -EINVAL, "must not be empty");
 	EXPECT_FAIL(cfg,
 		    config_json_boot_source(cfg,
 					    B("{\"kernel_image_path\": \"/k\", "
-					      "\"foo\": 1}"),
-					    err, sizeof(err)),
+					      "\"foo\": 1}")),
 		    -EINVAL, "unknown field 'foo' in boot-source");
 	EXPECT_FAIL(cfg,
 		    config_json_boot_source(cfg,
 					    B("{\"kernel_image_path\": \"/a\", "
-					      "\"kernel_image_path\": \"/b\"}"),
-					    err, sizeof(err)),
+					      "\"kernel_image_path\": \"/b\"}")),
 		    -EINVAL, "duplicate");
 	EXPECT_FAIL(
 	    cfg,
-	    config_json_boot_source(cfg, B("{\"kernel_image_path\": \"/k\""), err, sizeof(err)),
+	    config_json_boot_source(cfg, B("{\"kernel_image_path\": \"/k\"")),
 	    -EINVAL, "invalid JSON");
-	EXPECT_FAIL(cfg, config_json_boot_source(cfg, "", 0, err, sizeof(err)), -EINVAL,
+	EXPECT_FAIL(cfg, config_json_boot_source(cfg, "", 0), -EINVAL,
 		    "empty body");
-	EXPECT_FAIL(cfg, config_json_boot_source(cfg, B("[]"), err, sizeof(err)), -EINVAL,
+	EXPECT_FAIL(cfg, config_json_boot_source(cfg, B("[]")), -EINVAL,
 		    "expected a JSON object");
-	EXPECT_FAIL(cfg, config_json_boot_source(cfg, B("\"x\""), err, sizeof(err)), -EINVAL,
+	EXPECT_FAIL(cfg, config_json_boot_source(cfg, B("\"x\"")), -EINVAL,
 		    "boot-source");
 	/* A NUL inside the body (by length), or escaped inside a string. */
 	EXPECT_FAIL(cfg,
-		    config_json_boot_source(cfg, B("{\"kernel_image_path\": \"/k\"}\0{}"), err,
-					    sizeof(err)),
+		    config_json_boot_source(cfg, B("{\"kernel_image_path\": \"/k\"}\0{}")),
 		    -EINVAL, "invalid JSON");
 	EXPECT_FAIL(cfg,
-		    config_json_boot_source(cfg, B("{\"kernel_image_path\": \"/k\\u0000x\"}"), err,
-					    sizeof(err)),
+		    config_json_boot_source(cfg, B("{\"kernel_image_path\": \"/k\\u0000x\"}")),
 		    -EINVAL, "invalid JSON");
 	/* Only `len` bytes are read: what follows is not part of the body. */
 	assert_int_equal(config_json_boot_source(cfg, "{\"kernel_image_path\": \"/k3\"}garbage",
-						 strlen("{\"kernel_image_path\": \"/k3\"}"), err,
-						 sizeof(err)),
+						 strlen("{\"kernel_image_path\": \"/k3\"}")),
 			 0);
 	assert_string_equal(cfg->kernel_path, "/k3");
 
@@ -143,14 +135,14 @@ static void test_boot_source(void **state)
 		args[VM_CONFIG_MAX_CMDLINE - 33] = '\0';
 		len =
 		    snprintf(body, n, "{\"kernel_image_path\":\"/k\",\"boot_args\":\"%s\"}", args);
-		assert_int_equal(config_json_boot_source(cfg, body, (size_t)len, err, sizeof(err)),
+		assert_int_equal(config_json_boot_source(cfg, body, (size_t)len),
 				 0);
 		assert_int_equal(strlen(cfg->cmdline), VM_CONFIG_MAX_CMDLINE - 33);
 		args[VM_CONFIG_MAX_CMDLINE - 33] = 'a';
 		args[VM_CONFIG_MAX_CMDLINE - 32] = '\0';
 		len =
 		    snprintf(body, n, "{\"kernel_image_path\":\"/k\",\"boot_args\":\"%s\"}", args);
-		EXPECT_FAIL(cfg, config_json_boot_source(cfg, body, (size_t)len, err, sizeof(err)),
+		EXPECT_FAIL(cfg, config_json_boot_source(cfg, body, (size_t)len),
 			    -EINVAL, "'boot_args' in boot-source is 4064 bytes long");
 		free(body);
 		free(args);
@@ -191,7 +183,7 @@ static void test_machine_config(void **state)
 						      "\"track_dirty_pages\": true, "
 						      "\"cpu_template\": \"None\", "
 						      "\"huge_pages\": \"None\"}"),
-						    false, err, sizeof(err)),
+						    false),
 			 0);
 	assert_int_equal(cfg->nr_cpus, 2);
 	assert_int_equal(cfg->memory_mib, 512);
@@ -199,116 +191,111 @@ static void test_machine_config(void **state)
 
 	/* PATCH: only what is given. */
 	assert_int_equal(
-	    config_json_machine_config(cfg, B("{\"vcpu_count\": 32}"), true, err, sizeof(err)), 0);
+	    config_json_machine_config(cfg, B("{\"vcpu_count\": 32}"), true), 0);
 	assert_int_equal(cfg->nr_cpus, 32);
 	assert_int_equal(cfg->memory_mib, 512);
 	assert_true(cfg->track_dirty_pages);
-	assert_int_equal(config_json_machine_config(cfg, B("{}"), true, err, sizeof(err)), 0);
+	assert_int_equal(config_json_machine_config(cfg, B("{}"), true), 0);
 	assert_int_equal(cfg->nr_cpus, 32);
 	/* PUT: what is not given goes back to its default. */
 	assert_int_equal(config_json_machine_config(cfg,
 						    B("{\"vcpu_count\": 1, \"mem_size_mib\": "
 						      "128}"),
-						    false, err, sizeof(err)),
+						    false),
 			 0);
 	assert_false(cfg->track_dirty_pages);
 
 	EXPECT_FAIL(
 	    cfg,
-	    config_json_machine_config(cfg, B("{\"mem_size_mib\": 128}"), false, err, sizeof(err)),
+	    config_json_machine_config(cfg, B("{\"mem_size_mib\": 128}"), false),
 	    -EINVAL, "missing required field 'vcpu_count' in machine-config");
 	EXPECT_FAIL(
-	    cfg, config_json_machine_config(cfg, B("{\"vcpu_count\": 1}"), false, err, sizeof(err)),
+	    cfg, config_json_machine_config(cfg, B("{\"vcpu_count\": 1}"), false),
 	    -EINVAL, "missing required field 'mem_size_mib' in machine-config");
 	EXPECT_FAIL(
 	    cfg,
-	    config_json_machine_config(cfg, B("{\"vcpu_count\": \"2\"}"), true, err, sizeof(err)),
+	    config_json_machine_config(cfg, B("{\"vcpu_count\": \"2\"}"), true),
 	    -EINVAL, "field 'vcpu_count' in machine-config must be an integer");
 	EXPECT_FAIL(
 	    cfg,
-	    config_json_machine_config(cfg, B("{\"vcpu_count\": 2.5}"), true, err, sizeof(err)),
+	    config_json_machine_config(cfg, B("{\"vcpu_count\": 2.5}"), true),
 	    -EINVAL, "must be an integer");
 	EXPECT_FAIL(
 	    cfg,
-	    config_json_machine_config(cfg, B("{\"vcpu_count\": 2.0}"), true, err, sizeof(err)),
+	    config_json_machine_config(cfg, B("{\"vcpu_count\": 2.0}"), true),
 	    -EINVAL, "must be an integer");
 	EXPECT_FAIL(
 	    cfg,
-	    config_json_machine_config(cfg, B("{\"vcpu_count\": true}"), true, err, sizeof(err)),
+	    config_json_machine_config(cfg, B("{\"vcpu_count\": true}"), true),
 	    -EINVAL, "must be an integer");
 	EXPECT_FAIL(
-	    cfg, config_json_machine_config(cfg, B("{\"vcpu_count\": -1}"), true, err, sizeof(err)),
+	    cfg, config_json_machine_config(cfg, B("{\"vcpu_count\": -1}"), true),
 	    -EINVAL, "must be 1 to 32");
 	EXPECT_FAIL(
-	    cfg, config_json_machine_config(cfg, B("{\"vcpu_count\": 0}"), true, err, sizeof(err)),
+	    cfg, config_json_machine_config(cfg, B("{\"vcpu_count\": 0}"), true),
 	    -EINVAL, "must be 1 to 32");
 	EXPECT_FAIL(
-	    cfg, config_json_machine_config(cfg, B("{\"vcpu_count\": 33}"), true, err, sizeof(err)),
+	    cfg, config_json_machine_config(cfg, B("{\"vcpu_count\": 33}"), true),
 	    -EINVAL, "is 33; it must be 1 to 32");
 	EXPECT_FAIL(
 	    cfg,
-	    config_json_machine_config(cfg, B("{\"mem_size_mib\": 0}"), true, err, sizeof(err)),
+	    config_json_machine_config(cfg, B("{\"mem_size_mib\": 0}"), true),
 	    -EINVAL, "mem_size_mib");
 	EXPECT_FAIL(cfg,
-		    config_json_machine_config(cfg, B("{\"mem_size_mib\": 1073741825}"), true, err,
-					       sizeof(err)),
+		    config_json_machine_config(cfg, B("{\"mem_size_mib\": 1073741825}"), true),
 		    -EINVAL, "mem_size_mib");
 	EXPECT_FAIL(cfg,
 		    config_json_machine_config(cfg,
 					       B("{\"mem_size_mib\": "
 						 "9223372036854775807}"),
-					       true, err, sizeof(err)),
+					       true),
 		    -EINVAL, "mem_size_mib");
 	EXPECT_FAIL(cfg,
 		    config_json_machine_config(cfg,
 					       B("{\"mem_size_mib\": "
 						 "99999999999999999999999}"),
-					       true, err, sizeof(err)),
+					       true),
 		    -EINVAL, "invalid JSON");
 	EXPECT_FAIL(
 	    cfg,
-	    config_json_machine_config(cfg, B("{\"mem_size_mib\": 1e30}"), true, err, sizeof(err)),
+	    config_json_machine_config(cfg, B("{\"mem_size_mib\": 1e30}"), true),
 	    -EINVAL, "must be an integer");
 	EXPECT_FAIL(cfg,
-		    config_json_machine_config(cfg, B("{\"smt\": true}"), true, err, sizeof(err)),
+		    config_json_machine_config(cfg, B("{\"smt\": true}"), true),
 		    -EINVAL, "smt is not supported");
-	EXPECT_FAIL(cfg, config_json_machine_config(cfg, B("{\"smt\": 0}"), true, err, sizeof(err)),
+	EXPECT_FAIL(cfg, config_json_machine_config(cfg, B("{\"smt\": 0}"), true),
 		    -EINVAL, "field 'smt' in machine-config must be a boolean");
 	EXPECT_FAIL(cfg,
-		    config_json_machine_config(cfg, B("{\"cpu_template\": \"T2\"}"), true, err,
-					       sizeof(err)),
+		    config_json_machine_config(cfg, B("{\"cpu_template\": \"T2\"}"), true),
 		    -EINVAL, "cpu_template T2 is not supported");
 	EXPECT_FAIL(cfg,
-		    config_json_machine_config(cfg, B("{\"cpu_template\": \"none\"}"), true, err,
-					       sizeof(err)),
+		    config_json_machine_config(cfg, B("{\"cpu_template\": \"none\"}"), true),
 		    -EINVAL, "expected one of");
 	EXPECT_FAIL(
 	    cfg,
-	    config_json_machine_config(cfg, B("{\"huge_pages\": \"2M\"}"), true, err, sizeof(err)),
+	    config_json_machine_config(cfg, B("{\"huge_pages\": \"2M\"}"), true),
 	    -EINVAL, "huge_pages 2M");
 	EXPECT_FAIL(cfg,
-		    config_json_machine_config(cfg, B("{\"track_dirty_pages\": \"yes\"}"), true,
-					       err, sizeof(err)),
+		    config_json_machine_config(cfg, B("{\"track_dirty_pages\": \"yes\"}"), true),
 		    -EINVAL, "must be a boolean");
 	/* An error anywhere fails the whole update, also after good fields. */
 	EXPECT_FAIL(cfg,
 		    config_json_machine_config(cfg,
 					       B("{\"vcpu_count\": 4, \"mem_size_mib\": "
 						 "64, \"foo\": 1}"),
-					       false, err, sizeof(err)),
+					       false),
 		    -EINVAL, "unknown field 'foo' in machine-config");
 	EXPECT_FAIL(cfg,
-		    config_json_machine_config(cfg, B("{\"vcpu_count\": 4, \"smt\": true}"), false,
-					       err, sizeof(err)),
+		    config_json_machine_config(cfg, B("{\"vcpu_count\": 4, \"smt\": true}"), false),
 		    -EINVAL, "");
 	EXPECT_FAIL(cfg,
 		    config_json_machine_config(cfg,
 					       B("{\"vcpu_count\": 4, \"vcpu_count\": "
 						 "4}"),
-					       true, err, sizeof(err)),
+					       true),
 		    -EINVAL, "duplicate");
 	EXPECT_FAIL(cfg,
-		    config_json_machine_config(cfg, B("{vcpu_count: 4}"), true, err, sizeof(err)),
+		    config_json_machine_config(cfg, B("{vcpu_count: 4}"), true),
 		    -EINVAL, "invalid JSON");
 	free(cfg);
 }
@@ -325,7 +312,7 @@ static void test_machine_config_dump(void **state)
 			       "\"track_dirty_pages\":false,\"huge_pages\":\"None\"}");
 	/* What GET returns, PUT takes. */
 	cfg->nr_cpus = 1;
-	assert_int_equal(config_json_machine_config(cfg, s, strlen(s), false, err, sizeof(err)), 0);
+	assert_int_equal(config_json_machine_config(cfg, s, strlen(s), false), 0);
 	assert_int_equal(cfg->nr_cpus, 2);
 	free(s);
 	free(cfg);
@@ -342,31 +329,27 @@ static void test_machine_config_enable_pci(void **state)
 	assert_int_equal(config_json_machine_config(cfg,
 						    B("{\"vcpu_count\": 1, \"mem_size_mib\": 128, "
 						      "\"enable_pci\": true}"),
-						    false, err, sizeof(err)),
+						    false),
 			 0);
 	assert_true(cfg->enable_pci);
 	/* A PUT without it leaves the flag (it may come from the command line). */
-	assert_int_equal(config_json_machine_config(cfg,
-						    B("{\"vcpu_count\": 1, \"mem_size_mib\": 128}"),
-						    false, err, sizeof(err)),
-			 0);
+	assert_int_equal(
+	    config_json_machine_config(cfg, B("{\"vcpu_count\": 1, \"mem_size_mib\": 128}"), false),
+	    0);
 	assert_true(cfg->enable_pci);
 	s = config_json_machine_config_dump(cfg);
 	assert_non_null(strstr(s, "\"enable_pci\":true"));
 	cfg->enable_pci = false;
-	assert_int_equal(config_json_machine_config(cfg, s, strlen(s), false, err, sizeof(err)), 0);
+	assert_int_equal(config_json_machine_config(cfg, s, strlen(s), false), 0);
 	assert_true(cfg->enable_pci);
 	free(s);
-	assert_int_equal(
-	    config_json_machine_config(cfg, B("{\"enable_pci\": false}"), true, err, sizeof(err)),
-	    0);
+	assert_int_equal(config_json_machine_config(cfg, B("{\"enable_pci\": false}"), true), 0);
 	assert_false(cfg->enable_pci);
 	s = config_json_machine_config_dump(cfg);
 	assert_null(strstr(s, "enable_pci"));
 	free(s);
-	EXPECT_FAIL(
-	    cfg, config_json_machine_config(cfg, B("{\"enable_pci\": 1}"), true, err, sizeof(err)),
-	    -EINVAL, "enable_pci");
+	EXPECT_FAIL(cfg, config_json_machine_config(cfg, B("{\"enable_pci\": 1}"), true), -EINVAL,
+		    "enable_pci");
 	free(cfg);
 }
 
@@ -378,7 +361,7 @@ static void test_drives(void **state)
 	struct vm_config *cfg = new_cfg();
 
 	assert_int_equal(
-	    config_json_drive(cfg, "data", B(DRIVE("data", "/d.img", "false")), err, sizeof(err)),
+	    config_json_drive(cfg, "data", B(DRIVE("data", "/d.img", "false"))),
 	    0);
 	assert_int_equal(cfg->nr_disks, 1);
 	assert_string_equal(cfg->disks[0].id, "data");
@@ -394,8 +377,7 @@ static void test_drives(void **state)
 				"\"/s.img\", \"is_root_device\": false, "
 				"\"is_read_only\": true, \"cache_type\": \"Writeback\", "
 				"\"io_engine\": \"Async\", \"rate_limiter\": null, "
-				"\"partuuid\": null, \"socket\": null}"),
-			      err, sizeof(err)),
+				"\"partuuid\": null, \"socket\": null}")),
 	    0);
 	assert_true(cfg->disks[1].read_only);
 	assert_int_equal(cfg->disks[1].cache_type, DISK_CACHE_WRITEBACK);
@@ -403,7 +385,7 @@ static void test_drives(void **state)
 
 	/* Replace by id: in place, same count. */
 	assert_int_equal(
-	    config_json_drive(cfg, "data", B(DRIVE("data", "/d2.img", "false")), err, sizeof(err)),
+	    config_json_drive(cfg, "data", B(DRIVE("data", "/d2.img", "false"))),
 	    0);
 	assert_int_equal(cfg->nr_disks, 2);
 	assert_string_equal(cfg->disks[0].path, "/d2.img");
@@ -412,119 +394,104 @@ static void test_drives(void **state)
 	EXPECT_FAIL(cfg,
 		    config_json_drive(cfg, "x",
 				      B("{\"path_on_host\": \"/x\", "
-					"\"is_root_device\": false}"),
-				      err, sizeof(err)),
+					"\"is_root_device\": false}")),
 		    -EINVAL, "missing required field 'drive_id' in drive");
 	EXPECT_FAIL(cfg,
 		    config_json_drive(cfg, "x",
 				      B("{\"drive_id\": \"x\", "
-					"\"is_root_device\": false}"),
-				      err, sizeof(err)),
+					"\"is_root_device\": false}")),
 		    -EINVAL, "missing required field 'path_on_host' in drive");
 	EXPECT_FAIL(cfg,
 		    config_json_drive(cfg, "x",
 				      B("{\"drive_id\": \"x\", \"path_on_host\": "
-					"\"/x\"}"),
-				      err, sizeof(err)),
+					"\"/x\"}")),
 		    -EINVAL, "missing required field 'is_root_device' in drive");
 	EXPECT_FAIL(cfg,
-		    config_json_drive(cfg, "x", B(DRIVE("x", "/x", "\"false\"")), err, sizeof(err)),
+		    config_json_drive(cfg, "x", B(DRIVE("x", "/x", "\"false\""))),
 		    -EINVAL, "field 'is_root_device' in drive must be a boolean");
-	EXPECT_FAIL(cfg, config_json_drive(cfg, "x", B(DRIVE("x", "/x", "0")), err, sizeof(err)),
+	EXPECT_FAIL(cfg, config_json_drive(cfg, "x", B(DRIVE("x", "/x", "0"))),
 		    -EINVAL, "must be a boolean");
 	EXPECT_FAIL(cfg,
 		    config_json_drive(cfg, "1",
 				      B("{\"drive_id\": 1, \"path_on_host\": "
-					"\"/x\", \"is_root_device\": false}"),
-				      err, sizeof(err)),
+					"\"/x\", \"is_root_device\": false}")),
 		    -EINVAL, "field 'drive_id' in drive must be a string");
 	EXPECT_FAIL(cfg,
 		    config_json_drive(cfg, "x",
 				      B("{\"drive_id\": \"x\", \"path_on_host\": "
-					"true, \"is_root_device\": false}"),
-				      err, sizeof(err)),
+					"true, \"is_root_device\": false}")),
 		    -EINVAL, "'path_on_host' in drive must be");
 	EXPECT_FAIL(cfg,
 		    config_json_drive(cfg, "x",
 				      B("{\"drive_id\": \"x\", \"path_on_host\": "
 					"\"/x\", \"is_root_device\": false, "
-					"\"is_read_only\": 1}"),
-				      err, sizeof(err)),
+					"\"is_read_only\": 1}")),
 		    -EINVAL, "'is_read_only' in drive must be a boolean");
 	EXPECT_FAIL(cfg,
-		    config_json_drive(cfg, "a b", B(DRIVE("a b", "/x", "false")), err, sizeof(err)),
+		    config_json_drive(cfg, "a b", B(DRIVE("a b", "/x", "false"))),
 		    -EINVAL, "an id is 1 to 20");
-	EXPECT_FAIL(cfg, config_json_drive(cfg, "", B(DRIVE("", "/x", "false")), err, sizeof(err)),
+	EXPECT_FAIL(cfg, config_json_drive(cfg, "", B(DRIVE("", "/x", "false"))),
 		    -EINVAL, "an id is 1 to 20");
 	EXPECT_FAIL(cfg,
 		    config_json_drive(cfg, "123456789012345678901",
-				      B(DRIVE("123456789012345678901", "/x", "false")), err,
-				      sizeof(err)),
+				      B(DRIVE("123456789012345678901", "/x", "false"))),
 		    -EINVAL, "an id is 1 to 20");
 	EXPECT_FAIL(
-	    cfg, config_json_drive(cfg, "other", B(DRIVE("data", "/x", "false")), err, sizeof(err)),
+	    cfg, config_json_drive(cfg, "other", B(DRIVE("data", "/x", "false"))),
 	    -EINVAL, "drive_id 'data' in the body does not match 'other' in the path");
 	EXPECT_FAIL(cfg,
 		    config_json_drive(cfg, "x",
 				      B("{\"drive_id\": \"x\", \"path_on_host\": "
 					"\"/x\", \"is_root_device\": false, "
 					"\"rate_limiter\": {\"bandwidth\": {\"size\": "
-					"1, \"refill_time\": 1}}}"),
-				      err, sizeof(err)),
+					"1, \"refill_time\": 1}}}")),
 		    -EINVAL, "rate limiters are not supported yet");
 	EXPECT_FAIL(cfg,
 		    config_json_drive(cfg, "x",
 				      B("{\"drive_id\": \"x\", \"path_on_host\": "
 					"\"/x\", \"is_root_device\": false, "
-					"\"rate_limiter\": 5}"),
-				      err, sizeof(err)),
+					"\"rate_limiter\": 5}")),
 		    -EINVAL, "'rate_limiter' in drive must be an object");
 	EXPECT_FAIL(cfg,
 		    config_json_drive(cfg, "x",
 				      B("{\"drive_id\": \"x\", \"path_on_host\": "
 					"\"/x\", \"is_root_device\": false, "
-					"\"cache_type\": \"None\"}"),
-				      err, sizeof(err)),
+					"\"cache_type\": \"None\"}")),
 		    -EINVAL,
 		    "'cache_type' in drive is \"None\"; expected one of \"Unsafe\", \"Writeback\"");
 	EXPECT_FAIL(cfg,
 		    config_json_drive(cfg, "x",
 				      B("{\"drive_id\": \"x\", \"path_on_host\": "
 					"\"/x\", \"is_root_device\": false, "
-					"\"io_engine\": \"async\"}"),
-				      err, sizeof(err)),
+					"\"io_engine\": \"async\"}")),
 		    -EINVAL, "io_engine");
 	EXPECT_FAIL(cfg,
 		    config_json_drive(cfg, "x",
 				      B("{\"drive_id\": \"x\", \"socket\": "
 					"\"/vhost.sock\", \"is_root_device\": "
-					"false}"),
-				      err, sizeof(err)),
+					"false}")),
 		    -EINVAL, "vhost-user drives are not supported");
 	EXPECT_FAIL(cfg,
 		    config_json_drive(cfg, "x",
 				      B("{\"drive_id\": \"x\", \"path_on_host\": "
 					"\"/x\", \"is_root_device\": true, "
-					"\"partuuid\": \"1234 init=/bin/sh\"}"),
-				      err, sizeof(err)),
+					"\"partuuid\": \"1234 init=/bin/sh\"}")),
 		    -EINVAL, "partuuid");
 	EXPECT_FAIL(cfg,
 		    config_json_drive(cfg, "x",
 				      B("{\"drive_id\": \"x\", \"path_on_host\": "
 					"\"/x\", \"is_root_device\": false, "
-					"\"foo\": null}"),
-				      err, sizeof(err)),
+					"\"foo\": null}")),
 		    -EINVAL, "unknown field 'foo' in drive");
 	EXPECT_FAIL(cfg,
 		    config_json_drive(cfg, "x",
 				      B("{\"drive_id\": \"x\", \"drive_id\": \"x\", "
 					"\"path_on_host\": \"/x\", "
-					"\"is_root_device\": false}"),
-				      err, sizeof(err)),
+					"\"is_root_device\": false}")),
 		    -EINVAL, "duplicate");
-	EXPECT_FAIL(cfg, config_json_drive(cfg, "x", B("{\"drive_id\": \"x\","), err, sizeof(err)),
+	EXPECT_FAIL(cfg, config_json_drive(cfg, "x", B("{\"drive_id\": \"x\",")),
 		    -EINVAL, "invalid JSON");
-	EXPECT_FAIL(cfg, config_json_drive(cfg, "x", NULL, 0, err, sizeof(err)), -EINVAL,
+	EXPECT_FAIL(cfg, config_json_drive(cfg, "x", NULL, 0), -EINVAL,
 		    "empty body");
 	assert_int_equal(cfg->nr_disks, 2);
 	free(cfg);
@@ -536,15 +503,15 @@ static void test_root_drive(void **state)
 	char out[VM_CONFIG_MAX_CMDLINE];
 
 	assert_int_equal(
-	    config_json_drive(cfg, "a", B(DRIVE("a", "/a", "false")), err, sizeof(err)), 0);
+	    config_json_drive(cfg, "a", B(DRIVE("a", "/a", "false"))), 0);
 	assert_int_equal(
-	    config_json_drive(cfg, "b", B(DRIVE("b", "/b", "false")), err, sizeof(err)), 0);
+	    config_json_drive(cfg, "b", B(DRIVE("b", "/b", "false"))), 0);
 	assert_int_equal(vm_config_kernel_cmdline(cfg, out, sizeof(out)), 0);
 	assert_string_equal(out, "console=ttyS0");
 
 	/* The root drive goes first, the others keep their order. */
 	assert_int_equal(
-	    config_json_drive(cfg, "rootfs", B(DRIVE("rootfs", "/r", "true")), err, sizeof(err)),
+	    config_json_drive(cfg, "rootfs", B(DRIVE("rootfs", "/r", "true"))),
 	    0);
 	assert_int_equal(cfg->nr_disks, 3);
 	assert_string_equal(cfg->disks[0].id, "rootfs");
@@ -554,23 +521,21 @@ static void test_root_drive(void **state)
 	assert_int_equal(vm_config_kernel_cmdline(cfg, out, sizeof(out)), 0);
 	assert_string_equal(out, "console=ttyS0 root=/dev/vda rw");
 
-	EXPECT_FAIL(cfg, config_json_drive(cfg, "b", B(DRIVE("b", "/b", "true")), err, sizeof(err)),
+	EXPECT_FAIL(cfg, config_json_drive(cfg, "b", B(DRIVE("b", "/b", "true"))),
 		    -EINVAL, "drive rootfs is already the root device");
 
 	/* Replacing the root drive itself is fine: read-only now, with a PARTUUID. */
 	assert_int_equal(config_json_drive(cfg, "rootfs",
 					   B("{\"drive_id\": \"rootfs\", \"path_on_host\": \"/r\", "
 					     "\"is_root_device\": true, \"is_read_only\": true, "
-					     "\"partuuid\": \"0eaa91a0-01\"}"),
-					   err, sizeof(err)),
+					     "\"partuuid\": \"0eaa91a0-01\"}")),
 			 0);
 	assert_int_equal(cfg->nr_disks, 3);
 	assert_int_equal(vm_config_kernel_cmdline(cfg, out, sizeof(out)), 0);
 	assert_string_equal(out, "console=ttyS0 root=PARTUUID=0eaa91a0-01 ro");
 	assert_int_equal(config_json_drive(cfg, "rootfs",
 					   B("{\"drive_id\": \"rootfs\", \"path_on_host\": \"/r\", "
-					     "\"is_root_device\": true, \"is_read_only\": true}"),
-					   err, sizeof(err)),
+					     "\"is_root_device\": true, \"is_read_only\": true}")),
 			 0);
 	cfg->cmdline = "quiet";
 	assert_int_equal(vm_config_kernel_cmdline(cfg, out, sizeof(out)), 0);
@@ -589,12 +554,12 @@ static void test_root_drive(void **state)
 	/* A root drive that stops being root stays where it is and root= goes. */
 	cfg->cmdline = NULL;
 	assert_int_equal(
-	    config_json_drive(cfg, "rootfs", B(DRIVE("rootfs", "/r", "false")), err, sizeof(err)),
+	    config_json_drive(cfg, "rootfs", B(DRIVE("rootfs", "/r", "false"))),
 	    0);
 	assert_int_equal(vm_config_kernel_cmdline(cfg, out, sizeof(out)), 0);
 	assert_string_equal(out, "console=ttyS0");
 	/* An existing drive made root moves to the front. */
-	assert_int_equal(config_json_drive(cfg, "b", B(DRIVE("b", "/b", "true")), err, sizeof(err)),
+	assert_int_equal(config_json_drive(cfg, "b", B(DRIVE("b", "/b", "true"))),
 			 0);
 	assert_string_equal(cfg->disks[0].id, "b");
 	assert_string_equal(cfg->disks[1].id, "rootfs");
@@ -612,14 +577,14 @@ static void test_drive_table_full(void **state)
 	for (int i = 0; i < VM_CONFIG_MAX_DISKS; i++) {
 		snprintf(id, sizeof(id), "d%d", i);
 		n = snprintf(body, sizeof(body), DRIVE("%s", "/x", "false"), id);
-		assert_int_equal(config_json_drive(cfg, id, body, (size_t)n, err, sizeof(err)), 0);
+		assert_int_equal(config_json_drive(cfg, id, body, (size_t)n), 0);
 	}
 	n = snprintf(body, sizeof(body), DRIVE("%s", "/x", "false"), "one_more");
-	EXPECT_FAIL(cfg, config_json_drive(cfg, "one_more", body, (size_t)n, err, sizeof(err)),
+	EXPECT_FAIL(cfg, config_json_drive(cfg, "one_more", body, (size_t)n),
 		    -ENOSPC, "at most 8 drives");
 	/* Replacing still works when full. */
 	n = snprintf(body, sizeof(body), DRIVE("%s", "/y", "true"), "d7");
-	assert_int_equal(config_json_drive(cfg, "d7", body, (size_t)n, err, sizeof(err)), 0);
+	assert_int_equal(config_json_drive(cfg, "d7", body, (size_t)n), 0);
 	assert_string_equal(cfg->disks[0].id, "d7");
 	free(cfg);
 }
@@ -630,19 +595,19 @@ static void test_drive_update(void **state)
 	struct drive_update u, before;
 
 	assert_int_equal(
-	    config_json_drive(cfg, "data", B(DRIVE("data", "/d.img", "false")), err, sizeof(err)),
+	    config_json_drive(cfg, "data", B(DRIVE("data", "/d.img", "false"))),
 	    0);
 	assert_int_equal(config_json_drive_update(cfg, "data",
 						  B("{\"drive_id\": \"data\", "
 						    "\"path_on_host\": \"/new\"}"),
-						  &u, err, sizeof(err)),
+						  &u),
 			 0);
 	assert_string_equal(u.drive_id, "data");
 	assert_string_equal(u.path_on_host, "/new");
 	assert_int_equal(config_json_drive_update(cfg, "data",
 						  B("{\"drive_id\": \"data\", "
 						    "\"rate_limiter\": null}"),
-						  &u, err, sizeof(err)),
+						  &u),
 			 0);
 	assert_string_equal(u.path_on_host, "");
 
@@ -650,27 +615,26 @@ static void test_drive_update(void **state)
 	assert_int_equal(config_json_drive_update(cfg, "nope",
 						  B("{\"drive_id\": \"nope\", "
 						    "\"path_on_host\": \"/new\"}"),
-						  &u, err, sizeof(err)),
+						  &u),
 			 -EINVAL);
 	assert_non_null(strstr(err, "drive nope does not exist"));
 	assert_int_equal(
-	    config_json_drive_update(cfg, "x", B("{\"drive_id\": \"data\"}"), &u, err, sizeof(err)),
+	    config_json_drive_update(cfg, "x", B("{\"drive_id\": \"data\"}"), &u),
 	    -EINVAL);
 	assert_non_null(strstr(err, "does not match"));
 	assert_int_equal(config_json_drive_update(cfg, "data",
 						  B("{\"drive_id\": \"data\", "
 						    "\"is_read_only\": true}"),
-						  &u, err, sizeof(err)),
+						  &u),
 			 -EINVAL);
 	assert_non_null(strstr(err, "unknown field 'is_read_only' in drive"));
 	assert_int_equal(config_json_drive_update(cfg, "data",
 						  B("{\"drive_id\": \"data\", "
 						    "\"rate_limiter\": {}}"),
-						  &u, err, sizeof(err)),
+						  &u),
 			 -EINVAL);
 	assert_non_null(strstr(err, "rate limiters are not supported yet"));
-	assert_int_equal(config_json_drive_update(cfg, "data", B("{\"path_on_host\": \"/n\"}"), &u,
-						  err, sizeof(err)),
+	assert_int_equal(config_json_drive_update(cfg, "data", B("{\"path_on_host\": \"/n\"}"), &u),
 			 -EINVAL);
 	assert_non_null(strstr(err, "missing required field 'drive_id'"));
 	assert_memory_equal(&before, &u, sizeof(u));
@@ -688,8 +652,7 @@ static void test_network_interfaces(void **state)
 							 "\"host_dev_name\": \"tap0\", "
 							 "\"guest_mac\": \"AA:FC:00:00:00:01\", "
 							 "\"rx_rate_limiter\": null, "
-							 "\"tx_rate_limiter\": null}"),
-						       err, sizeof(err)),
+							 "\"tx_rate_limiter\": null}")),
 			 0);
 	assert_int_equal(cfg->nr_nets, 1);
 	assert_string_equal(cfg->nets[0].id, "eth0");
@@ -700,77 +663,68 @@ static void test_network_interfaces(void **state)
 
 	/* Replace by id. */
 	assert_int_equal(
-	    config_json_network_interface(cfg, "eth0", B(NET("eth0", "tap9")), err, sizeof(err)),
+	    config_json_network_interface(cfg, "eth0", B(NET("eth0", "tap9"))),
 	    0);
 	assert_int_equal(cfg->nr_nets, 1);
 	assert_string_equal(cfg->nets[0].tap, "tap9");
 	assert_false(cfg->nets[0].has_mac);
 
 	EXPECT_FAIL(cfg,
-		    config_json_network_interface(cfg, "eth1", B("{\"iface_id\": \"eth1\"}"), err,
-						  sizeof(err)),
+		    config_json_network_interface(cfg, "eth1", B("{\"iface_id\": \"eth1\"}")),
 		    -EINVAL, "missing required field 'host_dev_name' in network-interface");
 	EXPECT_FAIL(cfg,
-		    config_json_network_interface(cfg, "eth1", B("{\"host_dev_name\": \"tap1\"}"),
-						  err, sizeof(err)),
+		    config_json_network_interface(cfg, "eth1", B("{\"host_dev_name\": \"tap1\"}")),
 		    -EINVAL, "missing required field 'iface_id'");
 	EXPECT_FAIL(cfg,
 		    config_json_network_interface(cfg, "eth1",
 						  B("{\"iface_id\": \"eth1\", "
-						    "\"host_dev_name\": 5}"),
-						  err, sizeof(err)),
+						    "\"host_dev_name\": 5}")),
 		    -EINVAL, "'host_dev_name' in network-interface must be a string");
 	EXPECT_FAIL(cfg,
-		    config_json_network_interface(cfg, "eth1", B(NET("eth1", "0123456789abcdef")),
-						  err, sizeof(err)),
+		    config_json_network_interface(cfg, "eth1", B(NET("eth1", "0123456789abcdef"))),
 		    -EINVAL, "'host_dev_name' in network-interface must be an interface name");
 	EXPECT_FAIL(
 	    cfg,
-	    config_json_network_interface(cfg, "eth1", B(NET("eth1", "../tap")), err, sizeof(err)),
+	    config_json_network_interface(cfg, "eth1", B(NET("eth1", "../tap"))),
 	    -EINVAL, "host_dev_name");
 	EXPECT_FAIL(
 	    cfg,
-	    config_json_network_interface(cfg, "eth1", B(NET("eth1", "tap9")), err, sizeof(err)),
+	    config_json_network_interface(cfg, "eth1", B(NET("eth1", "tap9"))),
 	    -EINVAL, "interface eth0 already uses tap9");
 	EXPECT_FAIL(
 	    cfg,
-	    config_json_network_interface(cfg, "eth2", B(NET("eth1", "tap1")), err, sizeof(err)),
+	    config_json_network_interface(cfg, "eth2", B(NET("eth1", "tap1"))),
 	    -EINVAL, "does not match");
 	EXPECT_FAIL(cfg,
 		    config_json_network_interface(cfg, "eth1",
 						  B("{\"iface_id\": \"eth1\", "
 						    "\"host_dev_name\": \"tap1\", "
-						    "\"guest_mac\": \"aa:bb:cc:dd:ee\"}"),
-						  err, sizeof(err)),
+						    "\"guest_mac\": \"aa:bb:cc:dd:ee\"}")),
 		    -EINVAL, "'guest_mac' in network-interface is \"aa:bb:cc:dd:ee\"");
 	EXPECT_FAIL(cfg,
 		    config_json_network_interface(cfg, "eth1",
 						  B("{\"iface_id\": \"eth1\", "
 						    "\"host_dev_name\": \"tap1\", "
-						    "\"guest_mac\": \"aa:bb:cc:dd:ee: f\"}"),
-						  err, sizeof(err)),
+						    "\"guest_mac\": \"aa:bb:cc:dd:ee: f\"}")),
 		    -EINVAL, "guest_mac");
 	EXPECT_FAIL(cfg,
 		    config_json_network_interface(cfg, "eth1",
 						  B("{\"iface_id\": \"eth1\", "
 						    "\"host_dev_name\": \"tap1\", "
-						    "\"guest_mac\": \"01:00:5e:00:00:01\"}"),
-						  err, sizeof(err)),
+						    "\"guest_mac\": \"01:00:5e:00:00:01\"}")),
 		    -EINVAL, "multicast");
 	EXPECT_FAIL(cfg,
 		    config_json_network_interface(cfg, "eth1",
 						  B("{\"iface_id\": \"eth1\", "
 						    "\"host_dev_name\": \"tap1\", "
-						    "\"guest_mac\": 17}"),
-						  err, sizeof(err)),
+						    "\"guest_mac\": 17}")),
 		    -EINVAL, "'guest_mac' in network-interface must be a string");
 	EXPECT_FAIL(cfg,
 		    config_json_network_interface(cfg, "eth1",
 						  B("{\"iface_id\": \"eth1\", "
 						    "\"host_dev_name\": \"tap1\", "
 						    "\"tx_rate_limiter\": {\"ops\": {\"size\": "
-						    "1, \"refill_time\": 1}}}"),
-						  err, sizeof(err)),
+						    "1, \"refill_time\": 1}}}")),
 		    -EINVAL,
 		    "field 'tx_rate_limiter' in network-interface: rate limiters are not "
 		    "supported yet");
@@ -778,30 +732,26 @@ static void test_network_interfaces(void **state)
 		    config_json_network_interface(cfg, "eth1",
 						  B("{\"iface_id\": \"eth1\", "
 						    "\"host_dev_name\": \"tap1\", \"mtu\": "
-						    "1500}"),
-						  err, sizeof(err)),
+						    "1500}")),
 		    -EINVAL, "MTU is not supported");
 	EXPECT_FAIL(cfg,
 		    config_json_network_interface(cfg, "eth1",
 						  B("{\"iface_id\": \"eth1\", "
 						    "\"host_dev_name\": \"tap1\", \"bar\": "
-						    "1}"),
-						  err, sizeof(err)),
+						    "1}")),
 		    -EINVAL, "unknown field 'bar' in network-interface");
 
 	/* Two interfaces may not share a MAC address. */
 	assert_int_equal(config_json_network_interface(cfg, "eth0",
 						       B("{\"iface_id\": \"eth0\", "
 							 "\"host_dev_name\": \"tap0\", "
-							 "\"guest_mac\": \"02:00:00:00:00:01\"}"),
-						       err, sizeof(err)),
+							 "\"guest_mac\": \"02:00:00:00:00:01\"}")),
 			 0);
 	EXPECT_FAIL(cfg,
 		    config_json_network_interface(cfg, "eth1",
 						  B("{\"iface_id\": \"eth1\", "
 						    "\"host_dev_name\": \"tap1\", "
-						    "\"guest_mac\": \"02:00:00:00:00:01\"}"),
-						  err, sizeof(err)),
+						    "\"guest_mac\": \"02:00:00:00:00:01\"}")),
 		    -EINVAL, "already has that guest_mac");
 
 	for (int i = 1; i < VM_CONFIG_MAX_NETS; i++) {
@@ -812,11 +762,11 @@ static void test_network_interfaces(void **state)
 		n = snprintf(body, sizeof(body), "{\"iface_id\":\"%s\",\"host_dev_name\":\"t%d\"}",
 			     id, i);
 		assert_int_equal(
-		    config_json_network_interface(cfg, id, body, (size_t)n, err, sizeof(err)), 0);
+		    config_json_network_interface(cfg, id, body, (size_t)n), 0);
 	}
 	EXPECT_FAIL(
 	    cfg,
-	    config_json_network_interface(cfg, "last", B(NET("last", "tlast")), err, sizeof(err)),
+	    config_json_network_interface(cfg, "last", B(NET("last", "tlast"))),
 	    -ENOSPC, "at most 4 interfaces");
 	free(cfg);
 }
@@ -825,20 +775,20 @@ static void test_entropy(void **state)
 {
 	struct vm_config *cfg = new_cfg();
 
-	assert_int_equal(config_json_entropy(cfg, B("{}"), err, sizeof(err)), 0);
+	assert_int_equal(config_json_entropy(cfg, B("{}")), 0);
 	assert_true(cfg->rng);
 	cfg->rng = false;
-	assert_int_equal(config_json_entropy(cfg, B("{\"rate_limiter\": null}"), err, sizeof(err)),
+	assert_int_equal(config_json_entropy(cfg, B("{\"rate_limiter\": null}")),
 			 0);
 	assert_true(cfg->rng);
 	cfg->rng = false;
-	EXPECT_FAIL(cfg, config_json_entropy(cfg, B("{\"rate_limiter\": {}}"), err, sizeof(err)),
+	EXPECT_FAIL(cfg, config_json_entropy(cfg, B("{\"rate_limiter\": {}}")),
 		    -EINVAL, "rate limiters are not supported yet");
-	EXPECT_FAIL(cfg, config_json_entropy(cfg, B("{\"rate_limiter\": \"x\"}"), err, sizeof(err)),
+	EXPECT_FAIL(cfg, config_json_entropy(cfg, B("{\"rate_limiter\": \"x\"}")),
 		    -EINVAL, "must be an object");
-	EXPECT_FAIL(cfg, config_json_entropy(cfg, B("{\"x\": 1}"), err, sizeof(err)), -EINVAL,
+	EXPECT_FAIL(cfg, config_json_entropy(cfg, B("{\"x\": 1}")), -EINVAL,
 		    "unknown field 'x' in entropy");
-	EXPECT_FAIL(cfg, config_json_entropy(cfg, B(""), err, sizeof(err)), -EINVAL, "empty body");
+	EXPECT_FAIL(cfg, config_json_entropy(cfg, B("")), -EINVAL, "empty body");
 	free(cfg);
 }
 
@@ -852,44 +802,44 @@ static void test_logger_metrics(void **state)
 					      "\"warning\", \"show_level\": true, "
 					      "\"show_log_origin\": false, \"module\": "
 					      "\"api_server\"}"),
-					    &lc, err, sizeof(err)),
+					    &lc),
 			 0);
 	assert_string_equal(lc.log_path, "/tmp/log");
 	assert_true(lc.has_level);
 	assert_int_equal(lc.level, LOG_WARN);
 	assert_true(lc.show_level);
 	assert_false(lc.show_log_origin);
-	assert_int_equal(config_json_logger(B("{\"level\": \"TRACE\"}"), &lc, err, sizeof(err)), 0);
+	assert_int_equal(config_json_logger(B("{\"level\": \"TRACE\"}"), &lc), 0);
 	assert_int_equal(lc.level, LOG_DEBUG);
 	assert_string_equal(lc.log_path, "");
-	assert_int_equal(config_json_logger(B("{\"level\": \"Off\"}"), &lc, err, sizeof(err)), 0);
+	assert_int_equal(config_json_logger(B("{\"level\": \"Off\"}"), &lc), 0);
 	assert_int_equal(lc.level, LOG_ERROR);
-	assert_int_equal(config_json_logger(B("{\"level\": \"Info\"}"), &lc, err, sizeof(err)), 0);
+	assert_int_equal(config_json_logger(B("{\"level\": \"Info\"}"), &lc), 0);
 	assert_int_equal(lc.level, LOG_INFO);
-	assert_int_equal(config_json_logger(B("{}"), &lc, err, sizeof(err)), 0);
+	assert_int_equal(config_json_logger(B("{}"), &lc), 0);
 	assert_false(lc.has_level);
 
 	memcpy(&before, &lc, sizeof(lc));
-	assert_int_equal(config_json_logger(B("{\"level\": \"Verbose\"}"), &lc, err, sizeof(err)),
+	assert_int_equal(config_json_logger(B("{\"level\": \"Verbose\"}"), &lc),
 			 -EINVAL);
 	assert_non_null(strstr(err, "'level' in logger is \"Verbose\""));
-	assert_int_equal(config_json_logger(B("{\"level\": 3}"), &lc, err, sizeof(err)), -EINVAL);
+	assert_int_equal(config_json_logger(B("{\"level\": 3}"), &lc), -EINVAL);
 	assert_non_null(strstr(err, "must be a string"));
-	assert_int_equal(config_json_logger(B("{\"show_level\": \"true\"}"), &lc, err, sizeof(err)),
+	assert_int_equal(config_json_logger(B("{\"show_level\": \"true\"}"), &lc),
 			 -EINVAL);
-	assert_int_equal(config_json_logger(B("{\"module\": 1}"), &lc, err, sizeof(err)), -EINVAL);
+	assert_int_equal(config_json_logger(B("{\"module\": 1}"), &lc), -EINVAL);
 	assert_int_equal(
-	    config_json_logger(B("{\"log_path\": \"/x\", \"color\": true}"), &lc, err, sizeof(err)),
+	    config_json_logger(B("{\"log_path\": \"/x\", \"color\": true}"), &lc),
 	    -EINVAL);
 	assert_non_null(strstr(err, "unknown field 'color' in logger"));
 	assert_memory_equal(&before, &lc, sizeof(lc));
 
 	assert_int_equal(
-	    config_json_metrics(B("{\"metrics_path\": \"/tmp/m\"}"), &mc, err, sizeof(err)), 0);
+	    config_json_metrics(B("{\"metrics_path\": \"/tmp/m\"}"), &mc), 0);
 	assert_string_equal(mc.metrics_path, "/tmp/m");
-	assert_int_equal(config_json_metrics(B("{}"), &mc, err, sizeof(err)), -EINVAL);
+	assert_int_equal(config_json_metrics(B("{}"), &mc), -EINVAL);
 	assert_non_null(strstr(err, "missing required field 'metrics_path' in metrics"));
-	assert_int_equal(config_json_metrics(B("{\"metrics_path\": 1}"), &mc, err, sizeof(err)),
+	assert_int_equal(config_json_metrics(B("{\"metrics_path\": 1}"), &mc),
 			 -EINVAL);
 	assert_string_equal(mc.metrics_path, "/tmp/m");
 }
@@ -900,43 +850,42 @@ static void test_actions_and_vm_state(void **state)
 	bool pause = false;
 
 	assert_int_equal(
-	    config_json_action(B("{\"action_type\": \"InstanceStart\"}"), &a, err, sizeof(err)), 0);
+	    config_json_action(B("{\"action_type\": \"InstanceStart\"}"), &a), 0);
 	assert_int_equal(a, API_ACTION_INSTANCE_START);
 	assert_int_equal(
-	    config_json_action(B("{\"action_type\": \"SendCtrlAltDel\"}"), &a, err, sizeof(err)),
+	    config_json_action(B("{\"action_type\": \"SendCtrlAltDel\"}"), &a),
 	    0);
 	assert_int_equal(a, API_ACTION_SEND_CTRL_ALT_DEL);
 	assert_int_equal(
-	    config_json_action(B("{\"action_type\": \"FlushMetrics\"}"), &a, err, sizeof(err)), 0);
+	    config_json_action(B("{\"action_type\": \"FlushMetrics\"}"), &a), 0);
 	assert_int_equal(a, API_ACTION_FLUSH_METRICS);
 	assert_int_equal(
-	    config_json_action(B("{\"action_type\": \"Reboot\"}"), &a, err, sizeof(err)), -EINVAL);
+	    config_json_action(B("{\"action_type\": \"Reboot\"}"), &a), -EINVAL);
 	assert_non_null(strstr(err, "\"Reboot\""));
 	assert_int_equal(
-	    config_json_action(B("{\"action_type\": \"instancestart\"}"), &a, err, sizeof(err)),
+	    config_json_action(B("{\"action_type\": \"instancestart\"}"), &a),
 	    -EINVAL);
-	assert_int_equal(config_json_action(B("{}"), &a, err, sizeof(err)), -EINVAL);
+	assert_int_equal(config_json_action(B("{}"), &a), -EINVAL);
 	assert_non_null(strstr(err, "missing required field 'action_type' in action"));
-	assert_int_equal(config_json_action(B("{\"action_type\": 1}"), &a, err, sizeof(err)),
+	assert_int_equal(config_json_action(B("{\"action_type\": 1}"), &a),
 			 -EINVAL);
-	assert_int_equal(config_json_action(B("{\"action_type\": \"FlushMetrics\", \"x\": 1}"), &a,
-					    err, sizeof(err)),
+	assert_int_equal(config_json_action(B("{\"action_type\": \"FlushMetrics\", \"x\": 1}"), &a),
 			 -EINVAL);
 	assert_int_equal(a, API_ACTION_FLUSH_METRICS);
 
 	assert_int_equal(
-	    config_json_vm_state(B("{\"state\": \"Paused\"}"), &pause, err, sizeof(err)), 0);
+	    config_json_vm_state(B("{\"state\": \"Paused\"}"), &pause), 0);
 	assert_true(pause);
 	assert_int_equal(
-	    config_json_vm_state(B("{\"state\": \"Resumed\"}"), &pause, err, sizeof(err)), 0);
+	    config_json_vm_state(B("{\"state\": \"Resumed\"}"), &pause), 0);
 	assert_false(pause);
 	assert_int_equal(
-	    config_json_vm_state(B("{\"state\": \"Running\"}"), &pause, err, sizeof(err)), -EINVAL);
-	assert_int_equal(config_json_vm_state(B("{\"state\": null}"), &pause, err, sizeof(err)),
+	    config_json_vm_state(B("{\"state\": \"Running\"}"), &pause), -EINVAL);
+	assert_int_equal(config_json_vm_state(B("{\"state\": null}"), &pause),
 			 -EINVAL);
 	assert_non_null(strstr(err, "missing required field 'state' in vm"));
 	assert_int_equal(
-	    config_json_vm_state(B("{\"state\": \"Paused\"} {}"), &pause, err, sizeof(err)),
+	    config_json_vm_state(B("{\"state\": \"Paused\"} {}"), &pause),
 	    -EINVAL);
 	assert_false(pause);
 }
@@ -965,7 +914,7 @@ static void test_document(void **state)
 	struct metrics_config mc;
 	char out[VM_CONFIG_MAX_CMDLINE];
 
-	assert_int_equal(config_json_document(cfg, &lc, &mc, B(full_doc), err, sizeof(err)), 0);
+	assert_int_equal(config_json_document(cfg, &lc, &mc, B(full_doc)), 0);
 	assert_string_equal(cfg->kernel_path, "/vmlinux");
 	assert_string_equal(cfg->initrd_path, "/initrd");
 	assert_string_equal(cfg->cmdline, "quiet");
@@ -994,89 +943,76 @@ static void test_document(void **state)
 					   "\"mem_size_mib\": 64}, \"drives\": [{\"drive_id\": "
 					   "\"x\", \"path_on_host\": \"/x\", "
 					   "\"is_root_device\": false}, {\"drive_id\": \"y\", "
-					   "\"path_on_host\": \"/y\"}]}"),
-					 err, sizeof(err)),
+					   "\"path_on_host\": \"/y\"}]}")),
 		    -EINVAL, "missing required field 'is_root_device' in drives[1]");
 	assert_int_equal(((unsigned char *)&lc)[0], 0x5a);
 	EXPECT_FAIL(cfg,
 		    config_json_document(cfg, &lc, &mc,
 					 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
-					   " \"logger\": {\"level\": \"Loud\"}}"),
-					 err, sizeof(err)),
+					   " \"logger\": {\"level\": \"Loud\"}}")),
 		    -EINVAL, "'level' in logger");
 	EXPECT_FAIL(cfg,
 		    config_json_document(cfg, &lc, &mc,
 					 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
 					   " \"network-interfaces\": [{\"iface_id\": \"e\", "
-					   "\"host_dev_name\": \"t\", \"guest_mac\": \"x\"}]}"),
-					 err, sizeof(err)),
+					   "\"host_dev_name\": \"t\", \"guest_mac\": \"x\"}]}")),
 		    -EINVAL, "'guest_mac' in network-interfaces[0]");
 	EXPECT_FAIL(cfg,
 		    config_json_document(cfg, &lc, &mc,
 					 B("{\"machine-config\": {\"vcpu_count\": 1, "
-					   "\"mem_size_mib\": 64}}"),
-					 err, sizeof(err)),
+					   "\"mem_size_mib\": 64}}")),
 		    -EINVAL, "missing required section 'boot-source'");
 	EXPECT_FAIL(cfg,
 		    config_json_document(cfg, &lc, &mc,
 					 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
-					   " \"machine-config\": {\"vcpu_count\": 1}}"),
-					 err, sizeof(err)),
+					   " \"machine-config\": {\"vcpu_count\": 1}}")),
 		    -EINVAL, "missing required field 'mem_size_mib' in machine-config");
 	EXPECT_FAIL(cfg,
 		    config_json_document(cfg, &lc, &mc,
 					 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
 					   " \"vsock\": {\"guest_cid\": 3, \"uds_path\": "
-					   "\"/v\"}}"),
-					 err, sizeof(err)),
+					   "\"/v\"}}")),
 		    -EINVAL, "'vsock' is not supported by skiff");
 	EXPECT_FAIL(cfg,
 		    config_json_document(cfg, &lc, &mc,
 					 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
-					   " \"balloon\": {}}"),
-					 err, sizeof(err)),
+					   " \"balloon\": {}}")),
 		    -EINVAL, "'balloon' is not supported by skiff");
 	EXPECT_FAIL(cfg,
 		    config_json_document(cfg, &lc, &mc,
 					 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
-					   " \"boot_source\": {}}"),
-					 err, sizeof(err)),
+					   " \"boot_source\": {}}")),
 		    -EINVAL, "unknown field 'boot_source'");
 	EXPECT_FAIL(cfg,
 		    config_json_document(cfg, &lc, &mc,
 					 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
-					   " \"drives\": {}}"),
-					 err, sizeof(err)),
+					   " \"drives\": {}}")),
 		    -EINVAL, "'drives' must be an array");
 	EXPECT_FAIL(cfg,
 		    config_json_document(cfg, &lc, &mc,
 					 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
-					   " \"drives\": [1]}"),
-					 err, sizeof(err)),
+					   " \"drives\": [1]}")),
 		    -EINVAL, "drives[0] must be an object");
 	EXPECT_FAIL(cfg,
 		    config_json_document(cfg, &lc, &mc,
 					 B("{\"boot-source\": [],"
-					   " \"drives\": []}"),
-					 err, sizeof(err)),
+					   " \"drives\": []}")),
 		    -EINVAL, "'boot-source' must be an object");
 	EXPECT_FAIL(cfg,
 		    config_json_document(cfg, &lc, &mc,
 					 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
-					   " \"boot-source\": {\"kernel_image_path\": \"/k\"}}"),
-					 err, sizeof(err)),
+					   " \"boot-source\": {\"kernel_image_path\": \"/k\"}}")),
 		    -EINVAL, "duplicate");
 	EXPECT_FAIL(cfg,
-		    config_json_document(cfg, &lc, &mc, B("{\"boot-source\": "), err, sizeof(err)),
+		    config_json_document(cfg, &lc, &mc, B("{\"boot-source\": ")),
 		    -EINVAL, "invalid JSON");
-	EXPECT_FAIL(cfg, config_json_document(cfg, &lc, &mc, "", 0, err, sizeof(err)), -EINVAL,
+	EXPECT_FAIL(cfg, config_json_document(cfg, &lc, &mc, "", 0), -EINVAL,
 		    "empty body");
 	/* Sections the caller does not take. */
 	EXPECT_FAIL(cfg,
 		    config_json_document(cfg, NULL, NULL,
 					 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
-					   " \"logger\": {}}"),
-					 err, sizeof(err)),
+					   " \"logger\": {}}")),
 		    -EINVAL, "'logger' is not supported here");
 	assert_int_equal(((unsigned char *)&lc)[0], 0x5a);
 
@@ -1087,8 +1023,7 @@ static void test_document(void **state)
 				   " \"drives\": [{\"drive_id\": \"data\", "
 				   "\"path_on_host\": \"/1\", \"is_root_device\": false},"
 				   " {\"drive_id\": \"data\", \"path_on_host\": \"/2\", "
-				   "\"is_root_device\": false}], \"pmem\": []}"),
-				 err, sizeof(err)),
+				   "\"is_root_device\": false}], \"pmem\": []}")),
 	    0);
 	assert_int_equal(cfg->nr_disks, 2);
 	assert_string_equal(cfg->disks[1].path, "/2");
@@ -1119,8 +1054,7 @@ static void test_round_trip(void **state)
 				   " \"network-interfaces\": [{\"iface_id\": \"eth0\", "
 				   "\"host_dev_name\": \"tap0\", \"guest_mac\": "
 				   "\"06:00:AC:10:00:02\"}, {\"iface_id\": \"eth1\", "
-				   "\"host_dev_name\": \"tap1\"}], \"entropy\": {}}"),
-				 err, sizeof(err)),
+				   "\"host_dev_name\": \"tap1\"}], \"entropy\": {}}")),
 	    0);
 	dump_a = config_json_vm_config_dump(a);
 	assert_non_null(dump_a);
@@ -1143,7 +1077,7 @@ static void test_round_trip(void **state)
 
 	/* The dump read back as a document gives the same configuration. */
 	assert_int_equal(
-	    config_json_document(b, NULL, NULL, dump_a, strlen(dump_a), err, sizeof(err)), 0);
+	    config_json_document(b, NULL, NULL, dump_a, strlen(dump_a)), 0);
 	assert_string_equal(a->kernel_path, b->kernel_path);
 	assert_string_equal(a->initrd_path, b->initrd_path);
 	assert_string_equal(a->cmdline, b->cmdline);
@@ -1177,10 +1111,10 @@ static void test_validate_root_first(void **state)
 	struct vm_config *cfg = new_cfg();
 
 	cfg->kernel_path = "/dev/null";
-	assert_int_equal(vm_config_add_disk(cfg, "/dev/null,id=a", err, sizeof(err)), 0);
-	assert_int_equal(vm_config_add_disk(cfg, "/dev/null,id=b", err, sizeof(err)), 0);
+	assert_int_equal(vm_config_add_disk(cfg, "/dev/null,id=a"), 0);
+	assert_int_equal(vm_config_add_disk(cfg, "/dev/null,id=b"), 0);
 	cfg->disks[1].is_root = true;
-	assert_int_equal(vm_config_validate(cfg, 0, 0, err, sizeof(err)), -EINVAL);
+	assert_int_equal(vm_config_validate(cfg, 0, 0), -EINVAL);
 	assert_non_null(strstr(err, "the root device must be the first disk"));
 	free(cfg);
 }

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "base/device.h"
+#include "base/log.h"
 #include "base/state.h"
 #include "devices/serial_8250.h"
 
@@ -178,7 +179,6 @@ static void test_device_list(void **state)
 	struct fake_dev d[4];
 	int order[4], nr = 0;
 	struct vm_device *it;
-	char err[128];
 	int i = 0;
 
 	for (int k = 0; k < 4; k++) {
@@ -188,7 +188,8 @@ static void test_device_list(void **state)
 		vm_device_add(&list, &d[k].dev);
 	}
 	assert_int_equal(list.nr, 4);
-	vm_devices_for_each(&list, it) assert_ptr_equal(it, &d[i++].dev);
+	vm_devices_for_each(&list, it)
+		assert_ptr_equal(it, &d[i++].dev);
 	assert_ptr_equal(vm_device_find(&list, VM_DEVICE_VIRTIO_BLK, "scratch"), &d[1].dev);
 	assert_ptr_equal(vm_device_find(&list, VM_DEVICE_VIRTIO_BLK, NULL), &d[0].dev);
 	assert_ptr_equal(vm_device_find(&list, VM_DEVICE_RTC_CMOS, NULL), &d[2].dev);
@@ -201,9 +202,8 @@ static void test_device_list(void **state)
 	assert_null(vm_device_stats(&d[0].dev));
 	assert_int_equal(vm_device_save(&d[0].dev, NULL), -ENOTSUP);
 	assert_int_equal(vm_device_restore(&d[0].dev, NULL), -ENOTSUP);
-	assert_int_equal(
-	    vm_device_update(&d[1].dev, &(struct vm_device_update){0}, err, sizeof(err)), -ENOTSUP);
-	assert_non_null(strstr(err, "resettable scratch"));
+	assert_int_equal(vm_device_update(&d[1].dev, &(struct vm_device_update){0}), -ENOTSUP);
+	assert_non_null(strstr(log_last_error(), "resettable scratch"));
 
 	vm_devices_reset(&list);
 	assert_int_equal(d[1].resets, 1);

@@ -26,6 +26,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The reason a call failed: the thread's last error (base/log.h). */
+#define err log_last_error()
+
 #define MiB	     (1ULL << 20)
 #define SECTOR	     512
 #define IMAGE_SIZE   (1 * MiB)
@@ -1054,7 +1057,6 @@ static void test_swap_backing(void **state)
 {
 	struct fixture *f = *state;
 	const uint64_t new_size = 3 * MiB;
-	char err[256] = "unset";
 	uint32_t gen;
 
 	fill_image(f, 1);
@@ -1063,7 +1065,7 @@ static void test_swap_backing(void **state)
 	make_filled_image(f->path2, new_size, 2);
 	gen = __atomic_load_n(&f->d.config_generation, __ATOMIC_SEQ_CST);
 
-	assert_int_equal(virtio_blk_replace_backing(f->d.dev, f->path2, err, sizeof(err)), 0);
+	assert_int_equal(virtio_blk_replace_backing(f->d.dev, f->path2), 0);
 
 	/* The guest is told, and finds the new size and content. */
 	assert_int_equal(config_signals(f), 1);
@@ -1095,7 +1097,7 @@ static void test_swap_backing(void **state)
 	assert_int_equal(__atomic_load_n(&f->d.fails, __ATOMIC_SEQ_CST), 0);
 
 	/* And back to the first file, now smaller again. */
-	assert_int_equal(virtio_blk_replace_backing(f->d.dev, f->path, err, sizeof(err)), 0);
+	assert_int_equal(virtio_blk_replace_backing(f->d.dev, f->path), 0);
 	assert_int_equal(config_signals(f), 2);
 	assert_int_equal(config_capacity(f), NR_SECTORS);
 	expect_read(f, 0, 4 * SECTOR, 1);
@@ -1106,10 +1108,9 @@ static void test_swap_backing(void **state)
 static void test_swap_same_file_rescans_size(void **state)
 {
 	struct fixture *f = *state;
-	char err[256];
 
 	assert_int_equal(truncate(f->path, 2 * IMAGE_SIZE), 0);
-	assert_int_equal(virtio_blk_replace_backing(f->d.dev, f->path, err, sizeof(err)), 0);
+	assert_int_equal(virtio_blk_replace_backing(f->d.dev, f->path), 0);
 	assert_int_equal(config_capacity(f), 2 * NR_SECTORS);
 	assert_int_equal(config_signals(f), 1);
 	assert_int_equal(try_lock(f->path, F_WRLCK), -EAGAIN);
@@ -1137,18 +1138,16 @@ static void test_swap_refused(void **state)
 {
 	struct fixture *f = *state;
 	struct flock l = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-	char err[256];
 	int fd;
 
 	fill_image(f, 1);
-	assert_int_equal(virtio_blk_replace_backing(f->d.dev, "/nonexistent/x.img", err,
-						    sizeof(err)),
+	assert_int_equal(virtio_blk_replace_backing(f->d.dev, "/nonexistent/x.img"),
 			 -ENOENT);
 	assert_non_null(strstr(err, "/nonexistent/x.img"));
 	assert_non_null(strstr(err, "cannot open"));
 	expect_unchanged(f);
 
-	assert_true(virtio_blk_replace_backing(f->d.dev, "/tmp", err, sizeof(err)) < 0);
+	assert_true(virtio_blk_replace_backing(f->d.dev, "/tmp") < 0);
 	assert_non_null(strstr(err, "/tmp"));
 	expect_unchanged(f);
 
@@ -1157,7 +1156,7 @@ static void test_swap_refused(void **state)
 	fd = open(f->path2, O_RDWR);
 	assert_true(fd >= 0);
 	assert_int_equal(fcntl(fd, F_OFD_SETLK, &l), 0);
-	assert_int_equal(virtio_blk_replace_backing(f->d.dev, f->path2, err, sizeof(err)), -EBUSY);
+	assert_int_equal(virtio_blk_replace_backing(f->d.dev, f->path2), -EBUSY);
 	assert_non_null(strstr(err, "locked"));
 	assert_non_null(strstr(err, f->path2));
 	expect_unchanged(f);
@@ -1165,17 +1164,17 @@ static void test_swap_refused(void **state)
 
 	/* An empty file. */
 	assert_int_equal(truncate(f->path2, 0), 0);
-	assert_int_equal(virtio_blk_replace_backing(f->d.dev, f->path2, err, sizeof(err)), -EINVAL);
+	assert_int_equal(virtio_blk_replace_backing(f->d.dev, f->path2), -EINVAL);
 	assert_non_null(strstr(err, "empty"));
 	expect_unchanged(f);
 	/* The refused file was not kept open: nobody holds its lock. */
 	assert_int_equal(try_lock(f->path2, F_WRLCK), 0);
 
 	/* Not a disk at all, and an empty path. */
-	assert_int_equal(virtio_blk_replace_backing(f->d.dev, "", err, sizeof(err)), -EINVAL);
+	assert_int_equal(virtio_blk_replace_backing(f->d.dev, ""), -EINVAL);
 	struct virtio_device other = { .ops = &(struct virtio_device_ops){ .device_id = 4 } };
 
-	assert_int_equal(virtio_blk_replace_backing(&other, f->path2, err, sizeof(err)), -EINVAL);
+	assert_int_equal(virtio_blk_replace_backing(&other, f->path2), -EINVAL);
 	expect_unchanged(f);
 	assert_int_equal(__atomic_load_n(&f->d.fails, __ATOMIC_SEQ_CST), 0);
 }
@@ -1191,10 +1190,9 @@ static void call_notify_and_swap(void *arg)
 {
 	struct notify_and_swap *c = arg;
 	struct virtio_device *dev = c->f->d.dev;
-	char err[256];
 
 	dev->ops->queue_notify(dev, 0);
-	c->ret = virtio_blk_replace_backing(dev, c->f->path2, err, sizeof(err));
+	c->ret = virtio_blk_replace_backing(dev, c->f->path2);
 	c->used_idx = vdrv_used_idx(&c->f->d, 0);
 }
 
@@ -1267,7 +1265,6 @@ static void test_swap_read_only_stays_read_only(void **state)
 	uint64_t gpa = vdrv_alloc(&f->d, SECTOR);
 	uint8_t got[SECTOR];
 	struct fixture g = *f;
-	char err[256];
 
 	make_filled_image(f->path2, 2 * IMAGE_SIZE, 2);
 	/* Another reader of the new file is fine for a read-only disk. */
@@ -1276,7 +1273,7 @@ static void test_swap_read_only_stays_read_only(void **state)
 
 	assert_true(fd >= 0);
 	assert_int_equal(fcntl(fd, F_OFD_SETLK, &l), 0);
-	assert_int_equal(virtio_blk_replace_backing(f->d.dev, f->path2, err, sizeof(err)), 0);
+	assert_int_equal(virtio_blk_replace_backing(f->d.dev, f->path2), 0);
 	close(fd);
 	assert_int_equal(config_capacity(f), 2 * NR_SECTORS);
 	assert_true(f->d.dev->ops->features(f->d.dev) & 1ULL << VIRTIO_BLK_F_RO);
@@ -1298,7 +1295,7 @@ static void test_swap_read_only_stays_read_only(void **state)
 	assert_int_equal(try_lock(f->path2, F_WRLCK), -EAGAIN);
 	assert_int_equal(try_lock(f->path, F_WRLCK), 0);
 
-	assert_int_equal(virtio_blk_replace_backing(f->d.dev, f->path, err, sizeof(err)), 0);
+	assert_int_equal(virtio_blk_replace_backing(f->d.dev, f->path), 0);
 	assert_int_equal(config_capacity(f), NR_SECTORS);
 	assert_int_equal(config_signals(f), 2);
 }
@@ -1307,11 +1304,10 @@ static void test_swap_read_only_stays_read_only(void **state)
 static void test_swap_before_activation(void **state)
 {
 	struct fixture *f = *state;
-	char err[256];
 
 	vdrv_reset(&f->d);
 	make_filled_image(f->path2, 2 * IMAGE_SIZE, 2);
-	assert_int_equal(virtio_blk_replace_backing(f->d.dev, f->path2, err, sizeof(err)), 0);
+	assert_int_equal(virtio_blk_replace_backing(f->d.dev, f->path2), 0);
 	assert_int_equal(config_signals(f), 0);
 	assert_int_equal(config_capacity(f), 2 * NR_SECTORS);
 	activate_queue(f, 0);

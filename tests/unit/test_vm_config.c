@@ -9,56 +9,58 @@
 
 #include <errno.h>
 #include <string.h>
+#include "base/log.h"
+
+/* The reason a call failed: the thread's last error (base/log.h). */
+#define err log_last_error()
 
 static void test_defaults(void **state)
 {
 	struct vm_config cfg;
-	char err[256];
 
 	vm_config_init_defaults(&cfg);
 	assert_int_equal(cfg.nr_cpus, 1);
 	assert_int_equal(cfg.memory_mib, 256);
-	assert_int_equal(vm_config_validate(&cfg, 0, 0, err, sizeof(err)), 0);
+	assert_int_equal(vm_config_validate(&cfg, 0, 0), 0);
 }
 
 static void test_rejections(void **state)
 {
 	struct vm_config cfg;
-	char err[256];
 
 	vm_config_init_defaults(&cfg);
 	cfg.nr_cpus = 0;
-	assert_int_equal(vm_config_validate(&cfg, 0, 0, err, sizeof(err)), -EINVAL);
+	assert_int_equal(vm_config_validate(&cfg, 0, 0), -EINVAL);
 
 	vm_config_init_defaults(&cfg);
 	cfg.kernel_path = "/dev/null";
 	cfg.nr_cpus = 8;
-	assert_int_equal(vm_config_validate(&cfg, 4, 0, err, sizeof(err)), -EINVAL);
+	assert_int_equal(vm_config_validate(&cfg, 4, 0), -EINVAL);
 	assert_non_null(strstr(err, "at most 4 vCPUs"));
 
 	vm_config_init_defaults(&cfg);
 	cfg.memory_mib = 4096;
-	assert_int_equal(vm_config_validate(&cfg, 0, 2048, err, sizeof(err)), -EINVAL);
+	assert_int_equal(vm_config_validate(&cfg, 0, 2048), -EINVAL);
 	assert_non_null(strstr(err, "more than this host's 2048 MiB"));
 
 	vm_config_init_defaults(&cfg);
 	cfg.kernel_path = "/nonexistent/bzImage";
-	assert_int_equal(vm_config_validate(&cfg, 0, 0, err, sizeof(err)), -EINVAL);
+	assert_int_equal(vm_config_validate(&cfg, 0, 0), -EINVAL);
 	assert_non_null(strstr(err, "/nonexistent/bzImage"));
 
 	vm_config_init_defaults(&cfg);
 	cfg.initrd_path = "/dev/null";
-	assert_int_equal(vm_config_validate(&cfg, 0, 0, err, sizeof(err)), -EINVAL);
+	assert_int_equal(vm_config_validate(&cfg, 0, 0), -EINVAL);
 
 	vm_config_init_defaults(&cfg);
 	cfg.raw_path = "/dev/null";
 	cfg.nr_cpus = 2;
-	assert_int_equal(vm_config_validate(&cfg, 0, 0, err, sizeof(err)), -EINVAL);
+	assert_int_equal(vm_config_validate(&cfg, 0, 0), -EINVAL);
 
 	vm_config_init_defaults(&cfg);
 	cfg.kernel_path = "/dev/null";
 	cfg.raw_path = "/dev/null";
-	assert_int_equal(vm_config_validate(&cfg, 0, 0, err, sizeof(err)), -EINVAL);
+	assert_int_equal(vm_config_validate(&cfg, 0, 0), -EINVAL);
 }
 
 static void test_console_appended(void **state)
@@ -96,11 +98,10 @@ static void test_virtio_console_cmdline(void **state)
 static void test_disk_specs(void **state)
 {
 	struct vm_config cfg;
-	char err[512];
 
 	vm_config_init_defaults(&cfg);
-	assert_int_equal(vm_config_add_disk(&cfg, "/tmp/a.img", err, sizeof(err)), 0);
-	assert_int_equal(vm_config_add_disk(&cfg, "/tmp/b.img,ro,id=data-1", err, sizeof(err)), 0);
+	assert_int_equal(vm_config_add_disk(&cfg, "/tmp/a.img"), 0);
+	assert_int_equal(vm_config_add_disk(&cfg, "/tmp/b.img,ro,id=data-1"), 0);
 	assert_int_equal(cfg.nr_disks, 2);
 	assert_string_equal(cfg.disks[0].path, "/tmp/a.img");
 	assert_false(cfg.disks[0].read_only);
@@ -108,87 +109,85 @@ static void test_disk_specs(void **state)
 	assert_true(cfg.disks[1].read_only);
 	assert_string_equal(cfg.disks[1].id, "data-1");
 
-	assert_int_equal(vm_config_add_disk(&cfg, "", err, sizeof(err)), -EINVAL);
-	assert_int_equal(vm_config_add_disk(&cfg, ",ro", err, sizeof(err)), -EINVAL);
-	assert_int_equal(vm_config_add_disk(&cfg, "/x,rw,bogus", err, sizeof(err)), -EINVAL);
+	assert_int_equal(vm_config_add_disk(&cfg, ""), -EINVAL);
+	assert_int_equal(vm_config_add_disk(&cfg, ",ro"), -EINVAL);
+	assert_int_equal(vm_config_add_disk(&cfg, "/x,rw,bogus"), -EINVAL);
 	assert_non_null(strstr(err, "bogus"));
-	assert_int_equal(vm_config_add_disk(&cfg, "/x,id=123456789012345678901", err, sizeof(err)),
+	assert_int_equal(vm_config_add_disk(&cfg, "/x,id=123456789012345678901"),
 			 -EINVAL);
 	assert_int_equal(cfg.nr_disks, 2);
 	while (cfg.nr_disks < VM_CONFIG_MAX_DISKS)
-		assert_int_equal(vm_config_add_disk(&cfg, "/tmp/c.img", err, sizeof(err)), 0);
-	assert_int_equal(vm_config_add_disk(&cfg, "/tmp/c.img", err, sizeof(err)), -ENOSPC);
+		assert_int_equal(vm_config_add_disk(&cfg, "/tmp/c.img"), 0);
+	assert_int_equal(vm_config_add_disk(&cfg, "/tmp/c.img"), -ENOSPC);
 	assert_non_null(strstr(err, "at most 8 disks"));
 }
 
 static void test_net_specs(void **state)
 {
 	struct vm_config cfg;
-	char err[512];
 
 	vm_config_init_defaults(&cfg);
-	assert_int_equal(vm_config_add_net(&cfg, "tap=tap0,mac=02:00:00:00:00:01", err, sizeof(err)),
+	assert_int_equal(vm_config_add_net(&cfg, "tap=tap0,mac=02:00:00:00:00:01"),
 			 0);
 	assert_string_equal(cfg.nets[0].tap, "tap0");
 	assert_true(cfg.nets[0].has_mac);
 	assert_int_equal(cfg.nets[0].mac[5], 1);
 	assert_string_equal(cfg.nets[0].id, "net0");
-	assert_int_equal(vm_config_add_net(&cfg, "id=eth1,tap=tap1", err, sizeof(err)), 0);
+	assert_int_equal(vm_config_add_net(&cfg, "id=eth1,tap=tap1"), 0);
 	assert_false(cfg.nets[1].has_mac);
 	assert_string_equal(cfg.nets[1].id, "eth1");
 
-	assert_int_equal(vm_config_add_net(&cfg, "mac=02:00:00:00:00:01", err, sizeof(err)), -EINVAL);
+	assert_int_equal(vm_config_add_net(&cfg, "mac=02:00:00:00:00:01"), -EINVAL);
 	assert_non_null(strstr(err, "tap=NAME is required"));
-	assert_int_equal(vm_config_add_net(&cfg, "tap=a,mac=02:00:00:00:00", err, sizeof(err)),
+	assert_int_equal(vm_config_add_net(&cfg, "tap=a,mac=02:00:00:00:00"),
 			 -EINVAL);
-	assert_int_equal(vm_config_add_net(&cfg, "tap=a,mac=02:00:00:00:00:0g", err, sizeof(err)),
+	assert_int_equal(vm_config_add_net(&cfg, "tap=a,mac=02:00:00:00:00:0g"),
 			 -EINVAL);
-	assert_int_equal(vm_config_add_net(&cfg, "tap=a,mac=01:00:00:00:00:01", err, sizeof(err)),
+	assert_int_equal(vm_config_add_net(&cfg, "tap=a,mac=01:00:00:00:00:01"),
 			 -EINVAL);
 	assert_non_null(strstr(err, "multicast"));
-	assert_int_equal(vm_config_add_net(&cfg, "tap=0123456789abcdef", err, sizeof(err)), -EINVAL);
-	assert_int_equal(vm_config_add_net(&cfg, "tap=../x", err, sizeof(err)), -EINVAL);
+	assert_int_equal(vm_config_add_net(&cfg, "tap=0123456789abcdef"), -EINVAL);
+	assert_int_equal(vm_config_add_net(&cfg, "tap=../x"), -EINVAL);
 	assert_int_equal(cfg.nr_nets, 2);
 }
 
 static void test_device_validation(void **state)
 {
 	struct vm_config cfg;
-	char err[512];
 
 	vm_config_init_defaults(&cfg);
 	cfg.rng = true;
-	assert_int_equal(vm_config_validate(&cfg, 0, 0, err, sizeof(err)), -EINVAL);
+	assert_int_equal(vm_config_validate(&cfg, 0, 0), -EINVAL);
 	assert_non_null(strstr(err, "need --kernel"));
 
 	vm_config_init_defaults(&cfg);
 	cfg.kernel_path = "/dev/null";
-	assert_int_equal(vm_config_add_disk(&cfg, "/nonexistent.img", err, sizeof(err)), 0);
-	assert_int_equal(vm_config_validate(&cfg, 0, 0, err, sizeof(err)), -EINVAL);
+	assert_int_equal(vm_config_add_disk(&cfg, "/nonexistent.img"), 0);
+	assert_int_equal(vm_config_validate(&cfg, 0, 0), -EINVAL);
 	assert_non_null(strstr(err, "/nonexistent.img"));
 
 	vm_config_init_defaults(&cfg);
 	cfg.kernel_path = "/dev/null";
-	assert_int_equal(vm_config_add_disk(&cfg, "/dev/null,id=a", err, sizeof(err)), 0);
-	assert_int_equal(vm_config_add_disk(&cfg, "/dev/zero,id=a", err, sizeof(err)), 0);
-	assert_int_equal(vm_config_validate(&cfg, 0, 0, err, sizeof(err)), -EINVAL);
+	assert_int_equal(vm_config_add_disk(&cfg, "/dev/null,id=a"), 0);
+	assert_int_equal(vm_config_add_disk(&cfg, "/dev/zero,id=a"), 0);
+	assert_int_equal(vm_config_validate(&cfg, 0, 0), -EINVAL);
 	assert_non_null(strstr(err, "two disks have id=a"));
 
 	vm_config_init_defaults(&cfg);
 	cfg.kernel_path = "/dev/null";
-	assert_int_equal(vm_config_add_net(&cfg, "tap=t0", err, sizeof(err)), 0);
-	assert_int_equal(vm_config_add_net(&cfg, "tap=t0", err, sizeof(err)), 0);
-	assert_int_equal(vm_config_validate(&cfg, 0, 0, err, sizeof(err)), -EINVAL);
+	assert_int_equal(vm_config_add_net(&cfg, "tap=t0"), 0);
+	assert_int_equal(vm_config_add_net(&cfg, "tap=t0"), 0);
+	assert_int_equal(vm_config_validate(&cfg, 0, 0), -EINVAL);
 	assert_non_null(strstr(err, "two interfaces use tap t0"));
 
 	vm_config_init_defaults(&cfg);
 	cfg.kernel_path = "/dev/null";
-	assert_int_equal(vm_config_add_disk(&cfg, "/dev/null,ro", err, sizeof(err)), 0);
-	assert_int_equal(vm_config_add_net(&cfg, "tap=t0,mac=02:00:00:00:00:01", err, sizeof(err)),
+	assert_int_equal(vm_config_add_disk(&cfg, "/dev/null,ro"), 0);
+	assert_int_equal(vm_config_add_net(&cfg, "tap=t0,mac=02:00:00:00:00:01"),
 			 0);
-	assert_int_equal(vm_config_add_net(&cfg, "tap=t1,mac=02:00:00:00:00:02", err, sizeof(err)),
+	assert_int_equal(vm_config_add_net(&cfg, "tap=t1,mac=02:00:00:00:00:02"),
 			 0);
-	assert_int_equal(vm_config_validate(&cfg, 0, 0, err, sizeof(err)), 0);
+	assert_int_equal(vm_config_validate(&cfg, 0, 0), 0);
 }
 
 int main(void)

@@ -45,34 +45,23 @@ static struct arm64_platform *platform(struct vm *vm)
 	return vm->arch;
 }
 
-int arch_validate_config(const struct vm_config *cfg, char *err, size_t err_len)
+int arch_validate_config(const struct vm_config *cfg)
 {
-	if (cfg->boot_protocol != BOOT_PROTOCOL_AUTO) {
-		snprintf(err, err_len,
-			 "--boot-protocol is for x86_64 ELF kernels; arm64 boots a "
-			 "Linux Image (or a gzip-compressed one) as booting.rst says");
-		return -EINVAL;
-	}
-	if (cfg->irqchip == IRQCHIP_GICV2 && cfg->nr_cpus > ARM64_GIC_V2_MAX_CPUS) {
-		snprintf(err, err_len,
-			 "--cpus %d: a GICv2 serves at most %d vCPUs (use --irqchip "
-			 "gicv3 or auto)",
-			 cfg->nr_cpus, ARM64_GIC_V2_MAX_CPUS);
-		return -EINVAL;
-	}
-	if (cfg->enable_pci && cfg->irqchip == IRQCHIP_GICV2) {
-		snprintf(err, err_len,
-			 "--enable-pci needs a GICv3 (PCI MSIs go through its ITS; GICv2m is not "
-			 "supported): use --irqchip gicv3 or auto");
-		return -EINVAL;
-	}
-	if (cfg->memory_mib > ((1ULL << ARM64_MAX_IPA_BITS) - ARM64_RAM_BASE) >> 20) {
-		snprintf(err, err_len,
-			 "--memory %llu MiB: guest RAM must end below %d bits of "
-			 "guest physical address space (it starts at 2 GiB)",
-			 (unsigned long long)cfg->memory_mib, ARM64_MAX_IPA_BITS);
-		return -EINVAL;
-	}
+	if (cfg->boot_protocol != BOOT_PROTOCOL_AUTO)
+		return log_set_error(-EINVAL, "--boot-protocol is for x86_64 ELF kernels; arm64 "
+				     "boots a Linux Image (or a gzip-compressed one) as booting.rst "
+				     "says");
+	if (cfg->irqchip == IRQCHIP_GICV2 && cfg->nr_cpus > ARM64_GIC_V2_MAX_CPUS)
+		return log_set_error(-EINVAL, "--cpus %d: a GICv2 serves at most %d vCPUs (use "
+				     "--irqchip gicv3 or auto)",
+				     cfg->nr_cpus, ARM64_GIC_V2_MAX_CPUS);
+	if (cfg->enable_pci && cfg->irqchip == IRQCHIP_GICV2)
+		return log_set_error(-EINVAL, "--enable-pci needs a GICv3 (PCI MSIs go through its "
+				     "ITS; GICv2m is not supported): use --irqchip gicv3 or auto");
+	if (cfg->memory_mib > ((1ULL << ARM64_MAX_IPA_BITS) - ARM64_RAM_BASE) >> 20)
+		return log_set_error(-EINVAL, "--memory %llu MiB: guest RAM must end below %d bits "
+				     "of guest physical address space (it starts at 2 GiB)",
+				     (unsigned long long)cfg->memory_mib, ARM64_MAX_IPA_BITS);
 	return 0;
 }
 
@@ -510,16 +499,14 @@ static void key_step(struct pl061 *gpio, unsigned line, bool down)
 
 /* Presses Ctrl, Alt and Delete in turn on the gpio-keys buttons and releases them: about
  * 6 * KEY_STEP_MS on the calling thread. */
-int arch_send_ctrl_alt_del(struct vm *vm, char *err, size_t err_len)
+int arch_send_ctrl_alt_del(struct vm *vm)
 {
 	static const unsigned lines[] = {ARM64_GPIO_LINE_CTRL, ARM64_GPIO_LINE_ALT,
 					 ARM64_GPIO_LINE_DELETE};
 	struct arm64_platform *p = platform(vm);
 
-	if (!p || !p->gpio) {
-		snprintf(err, err_len, "the VM has no keyboard buttons (a bare-metal guest)");
-		return -ENODEV;
-	}
+	if (!p || !p->gpio)
+		return log_set_error(-ENODEV, "the VM has no keyboard buttons (a bare-metal guest)");
 	pthread_mutex_lock(&p->keys_lock);
 	for (int i = 0; i < 3; i++)
 		key_step(p->gpio, lines[i], true);

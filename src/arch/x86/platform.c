@@ -227,14 +227,13 @@ void arch_demo_guest(const void **image, size_t *size)
 	*size = (size_t)(demo_guest_end - demo_guest);
 }
 
-int arch_validate_config(const struct vm_config *cfg, char *err, size_t err_len)
+int arch_validate_config(const struct vm_config *cfg)
 {
-	if (cfg->irqchip != IRQCHIP_AUTO) {
-		snprintf(err, err_len, "--irqchip %s is for arm64 guests; on x86_64 skiff always "
-			 "uses KVM's in-kernel PIC, IOAPIC and local APICs (--irqchip auto)",
-			 cfg->irqchip == IRQCHIP_GICV3 ? "gicv3" : "gicv2");
-		return -EINVAL;
-	}
+	if (cfg->irqchip != IRQCHIP_AUTO)
+		return log_set_error(-EINVAL, "--irqchip %s is for arm64 guests; on x86_64 skiff "
+				     "always uses KVM's in-kernel PIC, IOAPIC and local APICs "
+				     "(--irqchip auto)",
+				     cfg->irqchip == IRQCHIP_GICV3 ? "gicv3" : "gicv2");
 	return 0;
 }
 
@@ -396,23 +395,23 @@ int arch_vm_clock_restore(struct vm *vm)
  * Ctrl, Alt and Del (an extended key: e0 53) pressed, then released in the reverse order. */
 static const uint8_t ctrl_alt_del_codes[] = {0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d};
 
-int arch_send_ctrl_alt_del(struct vm *vm, char *err, size_t err_len)
+int arch_send_ctrl_alt_del(struct vm *vm)
 {
 	struct x86_platform *p = platform(vm);
 	int ret;
 
-	if (!p || !p->i8042) {
-		snprintf(err, err_len, "the VM has no keyboard");
-		return -ENODEV;
-	}
+	if (!p || !p->i8042)
+		return log_set_error(-ENODEV, "the VM has no keyboard");
 	ret = i8042_inject_scancodes(p->i8042, ctrl_alt_del_codes, sizeof(ctrl_alt_del_codes));
 	if (ret == -EAGAIN)
-		snprintf(err, err_len, "the guest has its keyboard disabled (no i8042 driver yet?)");
-	else if (ret == -ENOSPC)
-		snprintf(err, err_len, "the keyboard's buffer is full: the guest is not reading it");
-	else if (ret)
-		snprintf(err, err_len, "cannot press the keys: %s", strerror(-ret));
-	return ret;
+		return log_set_error(ret, "the guest has its keyboard disabled (no i8042 driver "
+				     "yet?)");
+	if (ret == -ENOSPC)
+		return log_set_error(ret, "the keyboard's buffer is full: the guest is not reading "
+				     "it");
+	if (ret)
+		return log_set_error(ret, "cannot press the keys: %s", strerror(-ret));
+	return 0;
 }
 
 uint64_t arch_boot_timer_base(void)
