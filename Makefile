@@ -123,9 +123,11 @@ $(EMBED_OBJ): guests/embedded.S $(GUEST_BINS)
 
 $(UNIT_HELPER_OBJS): CPPFLAGS += -Itests
 
+# $^ without the headers that the test's .d file adds as prerequisites (a header that has since
+# moved would otherwise be handed to the compiler).
 $(BUILD)/tests/unit/test_%: tests/unit/test_%.c $(UNIT_HELPER_OBJS) $(BUILD)/libskiff.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) -lcmocka $(LDLIBS)
 
 $(BUILD)/tests/kvm/%: tests/kvm/%.c $(BUILD)/libskiff.a $(KVM_GUEST_BINS)
 	@mkdir -p $(dir $@)

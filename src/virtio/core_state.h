@@ -12,7 +12,9 @@
  *              u16 last_avail_idx, used_idx, signalled_used; bool signalled_used_valid.
  *
  * What a device keeps beyond the core (a blk request in flight, net's backend) is not in here.
- * The transport's own registers (virtio-mmio's SHMSel) are not either.
+ * The transport's own state is not either: virtio-pci saves its config space, vectors and MSI-X
+ * table in a section of its own, before this one (virtio/pci.h); virtio-mmio's SHMSel is not
+ * saved.
  *
  * Threads: both take the core's lock (no vCPU register access meanwhile) and do the queue part
  * on the device's worker thread, so that the indices are not moving while they are read or

@@ -2,7 +2,9 @@
  * when dtc is installed, decompiled by it) and every node Linux relies on is checked: memory,
  * cpus with PSCI and MPIDR-derived reg, the PSCI node, GICv3 and GICv2, the timer's four PPIs,
  * the PMU, the UART (what 8250_of and earlycon read), the PL061 with its gpio-keys buttons,
- * virtio-mmio devices and /chosen. */
+ * virtio-mmio devices, /chosen, and for PCI the GICv3 ITS below the GIC and the
+ * pci-host-ecam-generic bridge with its msi-map to the ITS (what pci-host-generic and
+ * of_msi_map_id read), which dtc must take without a warning. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -313,7 +315,10 @@ static void test_virtio_nodes(void **state)
 static void test_gpio_and_keys(void **state)
 {
 	static const char compat[] = "arm,pl061\0arm,primecell";
-	static const struct { const char *path; uint32_t line, code; } keys[] = {
+	static const struct {
+		const char *path;
+		uint32_t line, code;
+	} keys[] = {
 	    {"/gpio-keys/ctrl", ARM64_GPIO_LINE_CTRL, 29},
 	    {"/gpio-keys/alt", ARM64_GPIO_LINE_ALT, 56},
 	    {"/gpio-keys/delete", ARM64_GPIO_LINE_DELETE, 111},
@@ -363,6 +368,181 @@ static void test_gpio_and_keys(void **state)
 	free(fdt);
 }
 
+static const struct arm64_fdt_pci pci1 = {
+    .ecam_base = ARM64_PCI_ECAM_BASE,
+    .bus_end = 0,
+    .mmio_base = ARM64_PCI_MMIO_BASE,
+    .mmio_size = ARM64_PCI_MMIO_SIZE,
+};
+
+static struct arm64_fdt_config pci_config(void)
+{
+	struct arm64_fdt_config c = base_config();
+
+	c.its_base = ARM64_GIC_ITS_BASE;
+	c.pci = &pci1;
+	return c;
+}
+
+/* The ITS is a child of the GIC node (which then has an address space of its own, the same as
+ * its parent's through an empty ranges) and an MSI controller with one cell: the device id. */
+static void test_its_node(void **state)
+{
+	struct arm64_fdt_config c = pci_config();
+	void *fdt = build(&c);
+	int len, gic = node(fdt, "/intc@8000000"),
+		 its = node(fdt, "/intc@8000000/msi-controller@8080000");
+	const void *p;
+
+	assert_int_equal(fdt_parent_offset(fdt, its), gic);
+	assert_u32(fdt, "/intc@8000000", "#address-cells", 2);
+	assert_u32(fdt, "/intc@8000000", "#size-cells", 2);
+	p = prop(fdt, gic, "ranges", &len);
+	assert_int_equal(len, 0);
+	assert_int_equal(fdt_node_check_compatible(fdt, its, "arm,gic-v3-its"), 0);
+	assert_non_null(prop(fdt, its, "msi-controller", &len));
+	assert_int_equal(len, 0);
+	assert_u32(fdt, "/intc@8000000/msi-controller@8080000", "#msi-cells", 1);
+	p = prop(fdt, its, "reg", &len);
+	assert_int_equal(len, 16);
+	assert_int_equal(cells64(p, 0), ARM64_GIC_ITS_BASE);
+	assert_int_equal(cells64(p, 2), 0x20000);
+	/* 64 KiB aligned, and clear of the distributor and the redistributors. */
+	assert_int_equal(ARM64_GIC_ITS_BASE & 0xffff, 0);
+	assert_true(ARM64_GIC_ITS_BASE >= ARM64_GIC_DIST_BASE + ARM64_GIC_DIST_SIZE);
+	assert_true(ARM64_GIC_ITS_BASE + ARM64_GIC_ITS_SIZE <= ARM64_GIC_REDIST_BASE);
+	assert_int_not_equal(fdt_get_phandle(fdt, its), 0);
+	free(fdt);
+
+	/* Without an ITS the GIC node is as before: no address space, no child. */
+	c = base_config();
+	fdt = build(&c);
+	gic = node(fdt, "/intc@8000000");
+	assert_null(fdt_getprop(fdt, gic, "#address-cells", &len));
+	assert_null(fdt_getprop(fdt, gic, "ranges", &len));
+	assert_int_equal(fdt_first_subnode(fdt, gic), -FDT_ERR_NOTFOUND);
+	assert_int_equal(fdt_node_offset_by_compatible(fdt, -1, "pci-host-ecam-generic"),
+			 -FDT_ERR_NOTFOUND);
+	free(fdt);
+}
+
+/* What drivers/pci/controller/pci-host-common.c and drivers/pci/of.c read. */
+static void test_pci_host_node(void **state)
+{
+	static const struct arm64_fdt_pci pci16 = {
+	    .ecam_base = ARM64_PCI_ECAM_BASE,
+	    .bus_end = 15,
+	    .mmio_base = ARM64_PCI_MMIO_BASE,
+	    .mmio_size = ARM64_PCI_MMIO_SIZE,
+	};
+	struct arm64_fdt_config c = pci_config();
+	void *fdt = build(&c);
+	int len, off = node(fdt, "/pcie@30000000"), its;
+	const void *p;
+
+	assert_int_equal(fdt_node_offset_by_compatible(fdt, -1, "pci-host-ecam-generic"), off);
+	assert_str(fdt, "/pcie@30000000", "device_type", "pci");
+	assert_u32(fdt, "/pcie@30000000", "#address-cells", 3);
+	assert_u32(fdt, "/pcie@30000000", "#size-cells", 2);
+	p = prop(fdt, off, "reg", &len);
+	assert_int_equal(len, 16);
+	assert_int_equal(cells64(p, 0), ARM64_PCI_ECAM_BASE);
+	assert_int_equal(cells64(p, 2), 0x100000); /* one bus: 1 MiB of configuration space */
+	p = prop(fdt, off, "bus-range", &len);
+	assert_int_equal(len, 8);
+	assert_int_equal(cell(p, 0), 0);
+	assert_int_equal(cell(p, 1), 0);
+	/* One window: 32-bit memory space, PCI address = CPU address, below 4 GiB. */
+	p = prop(fdt, off, "ranges", &len);
+	assert_int_equal(len, 7 * 4);
+	assert_int_equal(cell(p, 0), 0x02000000);
+	assert_int_equal(cells64(p, 1), ARM64_PCI_MMIO_BASE);
+	assert_int_equal(cells64(p, 3), ARM64_PCI_MMIO_BASE);
+	assert_int_equal(cells64(p, 5), ARM64_PCI_MMIO_SIZE);
+	assert_true(ARM64_PCI_MMIO_BASE + ARM64_PCI_MMIO_SIZE <= 0x100000000ULL);
+	/* Every requester id 0..0xffff is the same device id at the ITS. */
+	its = node(fdt, "/intc@8000000/msi-controller@8080000");
+	p = prop(fdt, off, "msi-map", &len);
+	assert_int_equal(len, 16);
+	assert_int_equal(cell(p, 0), 0);
+	assert_int_equal(cell(p, 1), fdt_get_phandle(fdt, its));
+	assert_int_equal(cell(p, 2), 0);
+	assert_int_equal(cell(p, 3), 0x10000);
+	assert_non_null(prop(fdt, off, "dma-coherent", &len));
+	/* MSI-X only: no INTx mapping. */
+	assert_null(fdt_getprop(fdt, off, "interrupt-map", &len));
+	free(fdt);
+
+	/* The ECAM covers exactly the bus range. */
+	c.pci = &pci16;
+	fdt = build(&c);
+	off = node(fdt, "/pcie@30000000");
+	p = prop(fdt, off, "reg", &len);
+	assert_int_equal(cells64(p, 2), 16 * 0x100000);
+	p = prop(fdt, off, "bus-range", &len);
+	assert_int_equal(cell(p, 1), 15);
+	free(fdt);
+}
+
+/* Windows and address ranges do not overlap each other, the devices or RAM. */
+static void test_pci_layout(void **state)
+{
+	static const uint64_t win[][2] = {
+	    {ARM64_GIC_DIST_BASE, ARM64_GIC_DIST_SIZE},
+	    {ARM64_GIC_ITS_BASE, ARM64_GIC_ITS_SIZE},
+	    {ARM64_GIC_REDIST_BASE, ARM64_GIC_REDIST_END - ARM64_GIC_REDIST_BASE},
+	    {ARM64_UART_BASE, ARM64_UART_SIZE},
+	    {ARM64_BOOT_TIMER_BASE, 0x1000},
+	    {ARM64_GPIO_BASE, 0x1000},
+	    {ARM64_VIRTIO_MMIO_START, ARM64_VIRTIO_MMIO_MAX * ARM64_VIRTIO_MMIO_STRIDE},
+	    {ARM64_PCI_MMIO_BASE, ARM64_PCI_MMIO_SIZE},
+	    {ARM64_PCI_ECAM_BASE, ARM64_PCI_ECAM_SIZE},
+	    {ARM64_RAM_BASE, 1ULL << 30},
+	};
+	size_t n = sizeof(win) / sizeof(win[0]);
+
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = i + 1; j < n; j++)
+			if (win[i][0] < win[j][0] + win[j][1] && win[j][0] < win[i][0] + win[i][1])
+				fail_msg("windows %zu and %zu overlap", i, j);
+	/* Room for 256 buses before the next 1 GiB, and still below RAM. */
+	assert_int_equal(ARM64_PCI_ECAM_SIZE % 0x100000, 0);
+	assert_true(ARM64_PCI_ECAM_BASE + 256 * 0x100000 <= ARM64_RAM_BASE);
+}
+
+/* A description that cannot be expressed: PCI without an ITS, an ITS on a GICv2, a window
+ * above 4 GiB or empty, more than 256 buses. */
+static void test_pci_invalid(void **state)
+{
+	struct arm64_fdt_pci bad = pci1;
+	struct arm64_fdt_config c = pci_config();
+	void *fdt = calloc(1, BLOB_SIZE);
+
+	c.its_base = 0;
+	assert_int_equal(arm64_fdt_build(&c, fdt, BLOB_SIZE), -EINVAL);
+	c = pci_config();
+	c.gic = ARM64_GICV2;
+	assert_int_equal(arm64_fdt_build(&c, fdt, BLOB_SIZE), -EINVAL);
+	c = base_config();
+	c.gic = ARM64_GICV2;
+	c.its_base = ARM64_GIC_ITS_BASE;
+	assert_int_equal(arm64_fdt_build(&c, fdt, BLOB_SIZE), -EINVAL);
+	c = pci_config();
+	c.pci = &bad;
+	bad.mmio_base = 0xf0000000;
+	bad.mmio_size = 0x20000000;
+	assert_int_equal(arm64_fdt_build(&c, fdt, BLOB_SIZE), -EINVAL);
+	bad = pci1;
+	bad.mmio_size = 0;
+	assert_int_equal(arm64_fdt_build(&c, fdt, BLOB_SIZE), -EINVAL);
+	bad = pci1;
+	bad.bus_end = 256;
+	assert_int_equal(arm64_fdt_build(&c, fdt, BLOB_SIZE), -EINVAL);
+	bad = pci1;
+	assert_true(arm64_fdt_build(&c, fdt, BLOB_SIZE) > 0);
+	free(fdt);
+}
+
 static void test_too_small_buffer(void **state)
 {
 	struct arm64_fdt_config c = base_config();
@@ -372,14 +552,15 @@ static void test_too_small_buffer(void **state)
 	free(buf);
 }
 
-/* dtc reads the blob back without warnings about the structure (when it is installed). */
-static void test_dtc_accepts(void **state)
+/* Runs dtc on the blob; with `strict`, any line it prints (a warning of its checks: the PCI
+ * bridge, unit addresses, reg and ranges formats, interrupt and MSI providers) fails. */
+static void dtc_check(const struct arm64_fdt_config *c, bool strict)
 {
-	struct arm64_fdt_config c = base_config();
-	void *fdt = build(&c);
-	char path[] = "/tmp/skiff-test-fdt-XXXXXX", cmd[256];
+	void *fdt = build(c);
+	char path[] = "/tmp/skiff-test-fdt-XXXXXX", cmd[320], out[512];
 	int fd = mkstemp(path);
 	FILE *f;
+	size_t n;
 
 	assert_true(fd >= 0);
 	f = fdopen(fd, "w");
@@ -390,9 +571,37 @@ static void test_dtc_accepts(void **state)
 		unlink(path);
 		skip();
 	}
-	snprintf(cmd, sizeof(cmd), "dtc -q -I dtb -O dts -o /dev/null %s", path);
-	assert_int_equal(system(cmd), 0);
+	if (!strict) {
+		snprintf(cmd, sizeof(cmd), "dtc -q -I dtb -O dts -o /dev/null %s", path);
+		assert_int_equal(system(cmd), 0);
+		unlink(path);
+		return;
+	}
+	snprintf(cmd, sizeof(cmd), "dtc -I dtb -O dts -o /dev/null %s 2>&1; echo rc=$?", path);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	n = fread(out, 1, sizeof(out) - 1, f);
+	out[n] = 0;
+	pclose(f);
 	unlink(path);
+	if (strcmp(out, "rc=0\n") != 0)
+		fail_msg("dtc: %s", out);
+}
+
+/* dtc reads the blob back without warnings about the structure (when it is installed). */
+static void test_dtc_accepts(void **state)
+{
+	struct arm64_fdt_config c = base_config();
+
+	dtc_check(&c, false);
+}
+
+/* With the ITS and the PCI bridge, dtc's checks pass without a single warning. */
+static void test_dtc_accepts_pci(void **state)
+{
+	struct arm64_fdt_config c = pci_config();
+
+	dtc_check(&c, true);
 }
 
 int main(void)
@@ -403,6 +612,9 @@ int main(void)
 	    cmocka_unit_test(test_timer_and_pmu),   cmocka_unit_test(test_uart_and_chosen),
 	    cmocka_unit_test(test_virtio_nodes),    cmocka_unit_test(test_too_small_buffer),
 	    cmocka_unit_test(test_dtc_accepts),	    cmocka_unit_test(test_gpio_and_keys),
+	    cmocka_unit_test(test_its_node),	    cmocka_unit_test(test_pci_host_node),
+	    cmocka_unit_test(test_pci_layout),	    cmocka_unit_test(test_pci_invalid),
+	    cmocka_unit_test(test_dtc_accepts_pci),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

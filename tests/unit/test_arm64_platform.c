@@ -1,6 +1,7 @@
 /* The arm64 platform's answers that need no KVM: the KVM_IRQ_LINE encoding of an SPI, where
  * virtio-mmio devices go (distinct pages inside the window, distinct SPIs the vGIC has, none on
- * the UART's), the RAM layout, and the config checks only arm64 makes. */
+ * the UART's), the RAM layout, and the config checks only arm64 makes (--enable-pci needs a
+ * GICv3). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -92,13 +93,31 @@ static void test_config_checks(void **state)
 	assert_int_equal(arch_validate_config(&cfg), -EINVAL);
 }
 
+/* --enable-pci: MSIs go through a GICv3 ITS, so a GICv2 is refused up front (auto and gicv3
+ * are taken; auto falling back to a v2 is refused when the VM is made). */
+static void test_pci_needs_gicv3(void **state)
+{
+	struct vm_config cfg;
+
+	vm_config_init_defaults(&cfg);
+	cfg.enable_pci = true;
+	assert_int_equal(arch_validate_config(&cfg), 0);
+	cfg.irqchip = IRQCHIP_GICV3;
+	assert_int_equal(arch_validate_config(&cfg), 0);
+	cfg.irqchip = IRQCHIP_GICV2;
+	assert_int_equal(arch_validate_config(&cfg), -EINVAL);
+	assert_non_null(strstr(err, "--enable-pci needs a GICv3"));
+	assert_null(strchr(err, '\n'));
+	cfg.enable_pci = false;
+	assert_int_equal(arch_validate_config(&cfg), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_irq_line_is_spi),
-	    cmocka_unit_test(test_virtio_slots),
-	    cmocka_unit_test(test_memory_layout),
-	    cmocka_unit_test(test_config_checks),
+	    cmocka_unit_test(test_irq_line_is_spi), cmocka_unit_test(test_virtio_slots),
+	    cmocka_unit_test(test_memory_layout),   cmocka_unit_test(test_config_checks),
+	    cmocka_unit_test(test_pci_needs_gicv3),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,6 +18,12 @@
 #define PHANDLE_GIC	 1
 #define PHANDLE_APB_PCLK 2
 #define PHANDLE_GPIO	 3
+#define PHANDLE_ITS	 4
+
+/* The PCI bus binding's phys.hi cell (IEEE 1275 PCI bus binding): space code in bits 24-25. */
+#define PCI_SPACE_MEM32	  0x02000000u
+#define PCI_ECAM_BUS_SIZE 0x100000ULL /* 32 devices x 8 functions x 4 KiB */
+#define PCI_MAX_RID	  0x10000u
 
 uint64_t arm64_mpidr_affinity(uint64_t mpidr)
 {
@@ -142,6 +148,23 @@ static void node_gic(struct fdt_writer *w, const struct arm64_fdt_config *c)
 	prop_u32(w, "#interrupt-cells", 3);
 	prop_empty(w, "interrupt-controller");
 	prop_u32(w, "phandle", PHANDLE_GIC);
+	if (c->its_base) {
+		/* The ITS is a child of the GIC node, in the parent's address space. */
+		uint64_t its_reg[2] = {c->its_base, ARM64_GIC_ITS_SIZE};
+
+		prop_u32(w, "#address-cells", 2);
+		prop_u32(w, "#size-cells", 2);
+		prop_empty(w, "ranges");
+		snprintf(name, sizeof(name), "msi-controller@%llx",
+			 (unsigned long long)c->its_base);
+		begin(w, name);
+		prop_str(w, "compatible", "arm,gic-v3-its");
+		prop_reg(w, its_reg, 1);
+		prop_empty(w, "msi-controller");
+		prop_u32(w, "#msi-cells", 1);
+		prop_u32(w, "phandle", PHANDLE_ITS);
+		end(w);
+	}
 	end(w);
 }
 
@@ -275,6 +298,50 @@ static void node_virtio(struct fdt_writer *w, const struct arm64_fdt_virtio *v)
 	end(w);
 }
 
+/* Linux's pci-host-generic: the ECAM in reg, the windows in ranges, the buses in bus-range;
+ * every requester id is a device id at the ITS (msi-map). Devices raise MSI-X only (their
+ * Interrupt Pin is 0), so there is no interrupt-map. */
+static void node_pci(struct fdt_writer *w, const struct arm64_fdt_pci *pci)
+{
+	uint64_t reg[2] = {pci->ecam_base, (uint64_t)(pci->bus_end + 1) * PCI_ECAM_BUS_SIZE};
+	uint32_t bus_range[2] = {0, pci->bus_end};
+	/* child (phys.hi, phys.mid, phys.lo), parent (2 cells), size (2 cells) */
+	uint32_t ranges[7] = {
+	    PCI_SPACE_MEM32,	      (uint32_t)(pci->mmio_base >> 32),
+	    (uint32_t)pci->mmio_base, (uint32_t)(pci->mmio_base >> 32),
+	    (uint32_t)pci->mmio_base, (uint32_t)(pci->mmio_size >> 32),
+	    (uint32_t)pci->mmio_size,
+	};
+	uint32_t msi_map[4] = {0, PHANDLE_ITS, 0, PCI_MAX_RID};
+	char name[32];
+
+	snprintf(name, sizeof(name), "pcie@%llx", (unsigned long long)pci->ecam_base);
+	begin(w, name);
+	prop_str(w, "compatible", "pci-host-ecam-generic");
+	prop_str(w, "device_type", "pci");
+	prop_u32(w, "#address-cells", 3);
+	prop_u32(w, "#size-cells", 2);
+	prop_reg(w, reg, 1);
+	prop_cells(w, "bus-range", bus_range, 2);
+	prop_cells(w, "ranges", ranges, 7);
+	prop_cells(w, "msi-map", msi_map, 4);
+	prop_u32(w, "linux,pci-domain", 0);
+	prop_empty(w, "dma-coherent");
+	end(w);
+}
+
+/* What the PCI description needs: an ITS on a GICv3, a 32-bit window, whole buses. */
+static bool pci_valid(const struct arm64_fdt_config *c)
+{
+	const struct arm64_fdt_pci *pci = c->pci;
+
+	if (!pci)
+		return true;
+	return c->its_base && c->gic == ARM64_GICV3 && pci->bus_end <= 255 && pci->mmio_size &&
+	       pci->mmio_base + pci->mmio_size <= 0x100000000ULL &&
+	       pci->mmio_base + pci->mmio_size > pci->mmio_base;
+}
+
 int arm64_fdt_build(const struct arm64_fdt_config *c, void *buf, size_t size)
 {
 	struct fdt_writer w = {.fdt = buf};
@@ -283,7 +350,8 @@ int arm64_fdt_build(const struct arm64_fdt_config *c, void *buf, size_t size)
 
 	if (c->nr_cpus < 1 || !c->mpidr || (c->gic == ARM64_GICV2 && c->nr_cpus > 8) ||
 	    (c->gic != ARM64_GICV2 && c->gic != ARM64_GICV3) || size > (size_t)INT32_MAX ||
-	    c->initrd_end < c->initrd_start)
+	    c->initrd_end < c->initrd_start || (c->its_base && c->gic != ARM64_GICV3) ||
+	    !pci_valid(c))
 		return -EINVAL;
 	snprintf(uart, sizeof(uart), "serial@%llx", (unsigned long long)c->uart_base);
 	snprintf(uart_path, sizeof(uart_path), "/%s", uart);
@@ -327,6 +395,8 @@ int arm64_fdt_build(const struct arm64_fdt_config *c, void *buf, size_t size)
 	}
 	for (int i = 0; i < c->nr_virtio; i++)
 		node_virtio(&w, &c->virtio[i]);
+	if (c->pci)
+		node_pci(&w, c->pci);
 	end(&w);
 	if (!w.err)
 		w.err = fdt_finish(buf);

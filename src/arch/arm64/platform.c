@@ -55,6 +55,9 @@ int arch_validate_config(const struct vm_config *cfg)
 		return log_set_error(-EINVAL, "--cpus %d: a GICv2 serves at most %d vCPUs (use "
 				     "--irqchip gicv3 or auto)",
 				     cfg->nr_cpus, ARM64_GIC_V2_MAX_CPUS);
+	if (cfg->enable_pci && cfg->irqchip == IRQCHIP_GICV2)
+		return log_set_error(-EINVAL, "--enable-pci needs a GICv3 (PCI MSIs go through its "
+				     "ITS; GICv2m is not supported): use --irqchip gicv3 or auto");
 	if (cfg->memory_mib > ((1ULL << ARM64_MAX_IPA_BITS) - ARM64_RAM_BASE) >> 20)
 		return log_set_error(-EINVAL, "--memory %llu MiB: guest RAM must end below %d bits "
 				     "of guest physical address space (it starts at 2 GiB)",
@@ -81,6 +84,31 @@ static const struct kvm_cap_need arm64_irqchip_caps[] = {
     {KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD"},
 };
 
+/* PCI's MSIs reach the guest through a GICv3 ITS, which takes a device id (the requester id)
+ * with every MSI. KVM reports KVM_CAP_MSI_DEVID only once a VM has an ITS: it is checked after,
+ * as the promise the MSI routes rely on. */
+static int its_init(struct vm *vm, struct arm64_platform *p)
+{
+	int ret;
+
+	if (p->gic.version != ARM64_GICV3) {
+		log_error(
+		    "--enable-pci needs a GICv3 (PCI MSIs go through its ITS), and this host's "
+		    "KVM gave the VM a GICv2");
+		return -ENODEV;
+	}
+	ret = arm64_gic_add_its(vm->fd, &p->gic);
+	if (!ret && kvm_check_cap(vm->fd, KVM_CAP_MSI_DEVID) <= 0) {
+		log_error("--enable-pci: this host's KVM has an ITS but cannot route MSIs with a "
+			  "device id (no KVM_CAP_MSI_DEVID)");
+		ret = -ENODEV;
+	}
+	if (!ret)
+		log_info("GICv3 ITS at 0x%llx: PCI MSIs, device id = requester id",
+			 ARM64_GIC_ITS_BASE);
+	return ret;
+}
+
 int arch_vm_init(struct vm *vm)
 {
 	const struct vm_config *cfg = vm->cfg;
@@ -95,6 +123,7 @@ int arch_vm_init(struct vm *vm)
 		return -ENOMEM;
 	vm->arch = p;
 	p->gic.fd = -1;
+	p->gic.its_fd = -1;
 	pthread_mutex_init(&p->keys_lock, NULL);
 	p->mpidr = calloc((size_t)cfg->nr_cpus, sizeof(*p->mpidr));
 	p->cntvct = calloc((size_t)cfg->nr_cpus, sizeof(*p->cntvct));
@@ -116,6 +145,12 @@ int arch_vm_init(struct vm *vm)
 		return ret;
 	p->has_gic = true;
 	vm->has_irqchip = true;
+	/* --enable-pci: the virtio devices sit on a PCI host bridge, their MSIs go to an ITS. */
+	if (cfg->enable_pci) {
+		ret = its_init(vm, p);
+		if (ret)
+			return ret;
+	}
 	p->pmu = kvm_check_cap(vm->fd, KVM_CAP_ARM_PMU_V3) > 0;
 	log_info("interrupt controller: in-kernel GICv%d%s; PMU: %s", p->gic.version,
 		 cfg->irqchip == IRQCHIP_AUTO ? " (--irqchip auto)" : "",
@@ -348,10 +383,23 @@ static int write_fdt(struct vm *vm)
 	    .initrd_start = p->boot.initrd_start,
 	    .initrd_end = p->boot.initrd_end,
 	};
+	struct arm64_fdt_pci pci;
+	struct arch_pci_windows win;
 	struct vm_device *dev;
 	void *blob;
 	int len;
 
+	if (p->gic.its_fd >= 0 && arch_pci_windows(&win) == 0) {
+		pci = (struct arm64_fdt_pci){
+		    .ecam_base = win.ecam_base,
+		    .bus_end = (uint32_t)(win.ecam_size >> 20) - 1,
+		    .mmio_base = win.mmio_base,
+		    .mmio_size = win.mmio_size,
+		};
+		c.its_base = ARM64_GIC_ITS_BASE;
+		c.pci = &pci;
+	}
+	/* The virtio-mmio devices get a node each; those on PCI are found by enumeration. */
 	vm_devices_for_each(&vm->devices, dev)
 		if (dev->virtio_mmio && c.nr_virtio < VM_MAX_VIRTIO)
 			virtio[c.nr_virtio++] =

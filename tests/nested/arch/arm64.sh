@@ -22,6 +22,12 @@ GUEST_KERNEL=$GUEST_IMAGE
 # How the guest finds the first virtio device: the device tree's virtio_mmio@a000000 node, SPI 16
 # (GIC INTID 48), edge (guest-init's virtio0_parent and /proc/interrupts lines).
 VIRTIO0_PARENT='a000000\.virtio_mmio' VIRTIO0_IRQ='GICv3 48 Edge'
+# With --enable-pci (the NAME-pci variants): PCI function 00:01.0 behind the device tree's
+# pci-host-ecam-generic bridge, MSI-X vectors translated by the GICv3 ITS (hwirq = requester id
+# << 11 | vector), and the bridge's ECAM window (bus 0) in /proc/iomem.
+NESTED_VIRTIO_PCI=yes
+VIRTIO0_PCI_PARENT='0000:00:01\.0' VIRTIO0_PCI_IRQ='ITS-MSI [0-9]+ Edge'
+VIRTIO_PCI_MMCONFIG='30000000-300fffff : PCI ECAM'
 
 nested_qemu_cmd() {
 	QEMU_CMD=(qemu-system-aarch64
