@@ -207,18 +207,6 @@ static const struct route routes[] = {
 /* A config resource's PUT: changes the description, so only before the start. */
 static const struct route resource_route = { HTTP_PUT, NULL, BEFORE_START, put_resource };
 
-/* The id of a "/prefix/{id}" path: non-empty, no further '/'. */
-static const char *match_path(const char *pattern, const char *path)
-{
-	size_t n = strlen(pattern);
-
-	if (pattern[n - 1] != '/' || n == 1)
-		return strcmp(pattern, path) == 0 ? "" : NULL;
-	if (strncmp(pattern, path, n) != 0 || !path[n] || strchr(path + n, '/'))
-		return NULL;
-	return path + n;
-}
-
 static int run_route(struct call *c, const struct route *r, const char *id)
 {
 	const struct http_request *req = c->req;
@@ -245,7 +233,7 @@ static int dispatch(struct call *c)
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		const struct route *r = &routes[i];
 
-		id = match_path(r->path, req->path);
+		id = config_match_path(r->path, req->path);
 		if (!id)
 			continue;
 		path_known = true;

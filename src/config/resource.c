@@ -40,8 +40,7 @@ const struct config_resource *const config_resources[] = {
     NULL,
 };
 
-/* The id of a "/prefix/{id}" path: non-empty, no further '/'; "" for a path without an id. */
-static const char *match_path(const char *pattern, const char *path)
+const char *config_match_path(const char *pattern, const char *path)
 {
 	size_t n = strlen(pattern);
 
@@ -55,7 +54,7 @@ static const char *match_path(const char *pattern, const char *path)
 const struct config_resource *config_resource_at_path(const char *path, const char **path_id)
 {
 	for (const struct config_resource *const *r = config_resources; *r; r++) {
-		const char *id = (*r)->api_path ? match_path((*r)->api_path, path) : NULL;
+		const char *id = (*r)->api_path ? config_match_path((*r)->api_path, path) : NULL;
 
 		if (id) {
 			*path_id = id;

@@ -80,6 +80,11 @@ extern const struct config_resource *const config_resources[];
 extern const struct config_resource boot_source_resource, machine_resource, drive_resource,
     net_resource, entropy_resource, console_resource, logger_resource, metrics_resource;
 
+/* Matches an API path against a pattern: "/exact" or "/prefix/" for "/prefix/{id}". Returns
+ * the id (non-empty, no further '/'), "" for an exact match, or NULL when the path does not
+ * match. The API's routes use it too. */
+const char *config_match_path(const char *pattern, const char *path);
+
 /* The resource whose PUT path matches `path` ("/drives/rootfs"), with *path_id set to the id
  * ("rootfs"; "" for a path without one); NULL when none. */
 const struct config_resource *config_resource_at_path(const char *path, const char **path_id);
