@@ -447,6 +447,19 @@ static bool valid_width(uint32_t len)
 	return len == 1 || len == 2 || len == 4 || len == 8;
 }
 
+/* The common-config field an access of `len` bytes at `off` reaches, as common_field() finds it;
+ * an 8-byte access to a queue address (desc, avail, used) takes the whole 64-bit field, named by
+ * its offset. -1 for no field. */
+static int common_access(uint64_t off, uint32_t len, bool *high)
+{
+	int field = common_field(off, len, high);
+
+	if (field < 0 && len == 8 &&
+	    (off == COMMON_Q_DESC || off == COMMON_Q_AVAIL || off == COMMON_Q_USED))
+		field = (int)off;
+	return field;
+}
+
 static void bar_read(void *opaque, uint64_t off, void *data, uint32_t len)
 {
 	struct virtio_pci *t = opaque;
@@ -457,10 +470,7 @@ static void bar_read(void *opaque, uint64_t off, void *data, uint32_t len)
 
 	memset(data, 0, len);
 	if (off < VIRTIO_PCI_COMMON + COMMON_SIZE) {
-		field = common_field(off, len, &high);
-		if (field < 0 && len == 8 &&
-		    (off == COMMON_Q_DESC || off == COMMON_Q_AVAIL || off == COMMON_Q_USED))
-			field = (int)off;
+		field = common_access(off, len, &high);
 		if (field < 0) {
 			virtio_core_log_once(c, LOGGED_COMMON, warn,
 					     "%u-byte read at common config %#llx: no such field; "
@@ -505,10 +515,7 @@ static void bar_write(void *opaque, uint64_t off, const void *data, uint32_t len
 
 		virtio_core_notify(c, q > 0xffff ? 0xffff : (uint32_t)q);
 	} else if (off < VIRTIO_PCI_COMMON + COMMON_SIZE) {
-		field = common_field(off, len, &high);
-		if (field < 0 && len == 8 &&
-		    (off == COMMON_Q_DESC || off == COMMON_Q_AVAIL || off == COMMON_Q_USED))
-			field = (int)off;
+		field = common_access(off, len, &high);
 		if (field < 0) {
 			virtio_core_log_once(c, LOGGED_COMMON, warn,
 					     "%u-byte write at common config %#llx: no such field; "
