@@ -183,7 +183,7 @@ DEB_INPUTS := Makefile README.md debian docs/man guests src tools/completion
 deb:
 	rm -rf $(BUILD)/deb
 	mkdir -p $(BUILD)/deb/skiff-$(VERSION)
-	cp -a $(DEB_INPUTS) $(BUILD)/deb/skiff-$(VERSION)/
+	cp -a --parents $(DEB_INPUTS) $(BUILD)/deb/skiff-$(VERSION)/
 	cd $(BUILD)/deb/skiff-$(VERSION) && dpkg-buildpackage -b -us -uc
 	@ls $(BUILD)/deb/*.deb
 
