@@ -278,6 +278,10 @@ static int parse_run_options(int argc, char **argv, struct vm_config *cfg,
 			cfg->enable_pci = true;
 			break;
 		case OPT_API_SOCK:
+			if (!optarg[0])
+				return usage_error("%s", "--api-sock wants a socket path; an empty one "
+						   "would be an abstract socket any local user "
+						   "could drive");
 			ro->api_sock = optarg;
 			break;
 		case OPT_CONFIG_FILE:
