@@ -10,6 +10,7 @@
 #   make install         skiff, its manual page and bash completion under $(DESTDIR)$(PREFIX)
 #                        (PREFIX=/usr/local); make uninstall removes them
 #   make deb             the Debian package (debian/): $(BUILD)/deb/skiff_VERSION_ARCH.deb
+#                        (make deb ARCH=arm64: build-arm64/deb/skiff_VERSION_arm64.deb)
 #
 # Sources are found by wildcard: a new file under src/ is built without editing this file.
 # Everything but src/main.c goes into libskiff.a, which the unit and kvm tests link against.
@@ -178,13 +179,18 @@ uninstall:
 # dpkg-buildpackage runs in a copy of the package's inputs under $(BUILD)/deb, so the package
 # build neither cleans this tree nor writes into its parent directory; the .deb (and the
 # .buildinfo and .changes) land in $(BUILD)/deb.
+# With ARCH=arm64 on another host it is a cross build (dpkg-buildpackage -aarm64), needing the
+# arm64 libraries tools/install-deps installs; -d, as dpkg would want scdoc:arm64 too.
 DEB_INPUTS := Makefile README.md debian docs/man guests src tools/completion
+DEB_ARCH_x86_64 := amd64
+DEB_ARCH_arm64  := arm64
+DEB_CROSS = $(if $(filter $(DEB_ARCH_$(ARCH)),$(shell dpkg --print-architecture)),,-a$(DEB_ARCH_$(ARCH)) -d)
 
 deb:
 	rm -rf $(BUILD)/deb
 	mkdir -p $(BUILD)/deb/skiff-$(VERSION)
 	cp -a --parents $(DEB_INPUTS) $(BUILD)/deb/skiff-$(VERSION)/
-	cd $(BUILD)/deb/skiff-$(VERSION) && dpkg-buildpackage -b -us -uc
+	cd $(BUILD)/deb/skiff-$(VERSION) && dpkg-buildpackage -b -us -uc $(DEB_CROSS)
 	@ls $(BUILD)/deb/*.deb
 
 format:
