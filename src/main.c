@@ -216,7 +216,7 @@ static int parse_run_options(int argc, char **argv, struct vm_config *cfg,
 	all_run_options(options);
 	optind = 1;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+:h", options, NULL)) != -1) {
 		if (opt >= OPT_DEVICE) {
 			if (config_resources[opt - OPT_DEVICE]->parse_option(cfg, optarg))
 				return usage_error("%s", log_last_error());
