@@ -128,8 +128,13 @@ int vm_config_validate(const struct vm_config *cfg, int max_cpus, uint64_t host_
 		return log_set_error(-EINVAL,
 				     "--cpus %d: skiff supports at most 254 vCPUs (xAPIC IDs)",
 				     cfg->nr_cpus);
-	if ((cfg->raw_path || cfg->raw_image) && cfg->nr_cpus != 1)
+	if (cfg->raw_path && cfg->nr_cpus != 1)
 		return log_set_error(-EINVAL, "bare-metal (--raw) guests run on exactly one vCPU");
+	if (cfg->raw_image && cfg->nr_cpus != 1)
+		return log_set_error(-EINVAL,
+				     "the built-in demo guest runs on exactly one vCPU; "
+				     "--cpus %d needs --kernel",
+				     cfg->nr_cpus);
 	if (max_cpus > 0 && cfg->nr_cpus > max_cpus)
 		return log_set_error(-EINVAL, "--cpus %d: this host's KVM allows at most %d vCPUs",
 				     cfg->nr_cpus, max_cpus);
