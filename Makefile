@@ -184,7 +184,8 @@ uninstall:
 DEB_INPUTS := Makefile README.md debian docs/man guests src tools/completion
 DEB_ARCH_x86_64 := amd64
 DEB_ARCH_arm64  := arm64
-DEB_CROSS = $(if $(filter $(DEB_ARCH_$(ARCH)),$(shell dpkg --print-architecture)),,-a$(DEB_ARCH_$(ARCH)) -d)
+DEB_HOST   = $(DEB_ARCH_$(ARCH))
+DEB_CROSS  = $(if $(filter $(DEB_HOST),$(shell dpkg --print-architecture)),,-a$(DEB_HOST) -d)
 
 deb:
 	rm -rf $(BUILD)/deb

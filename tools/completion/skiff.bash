@@ -65,7 +65,8 @@ _skiff_complete() { # uses cur and prev of _skiff
 			done
 			mapfile -t COMPREPLY < <(compgen -W "${taps[*]}" -- "$cur")
 		elif [[ $cur == *,* ]]; then
-			mapfile -t COMPREPLY < <(compgen -W "${cur%,*},mac= ${cur%,*},id=" -- "$cur")
+			local head=${cur%,*}
+			mapfile -t COMPREPLY < <(compgen -W "$head,mac= $head,id=" -- "$cur")
 			compopt -o nospace 2>/dev/null
 		else
 			mapfile -t COMPREPLY < <(compgen -W "tap=" -- "$cur")
