@@ -30,7 +30,9 @@
 
 /* Sets the level (0, 1 or 2) for the filters installed from now on, and reads the test-only
  * SKIFF_SECCOMP_TEST_VIOLATION. Call once, on the main thread, before any thread starts.
- * Returns 0 or -EINVAL. Without it the level is SECCOMP_LEVEL_DEFAULT. */
+ * Returns 0 or -EINVAL. Without it (the unit and kvm tests) the level is SECCOMP_LEVEL_DEFAULT,
+ * but a kernel that refuses filters (qemu-user's) is let be; after it, a filter that cannot be
+ * installed is an error. */
 int seccomp_configure(int level);
 int seccomp_level(void);
 
