@@ -103,8 +103,8 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
 	put(line, &n, sizeof(line), " thread (");
 	put(line, &n, sizeof(line), my_name);
 	put(line, &n, sizeof(line), ") made a system call its filter forbids: ");
-	put(line, &n, sizeof(line), nr >= 0 && nr < NR_NAMES && syscall_names[nr][0] ?
-					    syscall_names[nr] : "unknown");
+	put(line, &n, sizeof(line),
+	    nr >= 0 && nr < NR_NAMES && syscall_names[nr][0] ? syscall_names[nr] : "unknown");
 	put(line, &n, sizeof(line), " (");
 	put_num(line, &n, sizeof(line), nr);
 	put(line, &n, sizeof(line), "); skiff stops\n");
@@ -173,8 +173,9 @@ static scmp_filter_ctx build(enum thread_role role, int lvl)
 			if (!(v->roles & bit) || strcmp(v->call, c->name) != 0)
 				continue;
 			/* The kernel reads these arguments as 32-bit ints. */
-			ret = add_rule(ctx, nr, 1,
-				       SCMP_CMP(v->arg, SCMP_CMP_MASKED_EQ, 0xffffffffUL, v->value));
+			ret =
+			    add_rule(ctx, nr, 1,
+				     SCMP_CMP(v->arg, SCMP_CMP_MASKED_EQ, 0xffffffffUL, v->value));
 		}
 	}
 	if (ret) {

@@ -37,7 +37,8 @@ int seccomp_configure(int level);
 int seccomp_level(void);
 
 /* Puts role's filter on the calling thread (after the SIGSYS handler, once per process); `name`
- * (the thread's, cut to 15 characters) is for the violation's line. Returns 0 (also at level 0, where nothing is installed) or -errno after one logged line. */
+ * (the thread's, cut to 15 characters) is for the violation's line. Returns 0 (also at level 0,
+ * where nothing is installed) or -errno after one logged line. */
 int seccomp_install(enum thread_role role, const char *name);
 
 /* The calling thread's role as seccomp_install() recorded it (THREAD_MAIN for a thread that

@@ -122,8 +122,7 @@ static void test_violation_ends_with_its_line(void **state)
 		snprintf(want, sizeof(want),
 			 "skiff: seccomp: the %s thread (skiff-test) made a system call its filter "
 			 "forbids: personality (%d); skiff stops\n",
-			 thread_role_name(roles[i]),
-			 seccomp_syscall_resolve_name("personality"));
+			 thread_role_name(roles[i]), seccomp_syscall_resolve_name("personality"));
 		assert_string_equal(err, want);
 	}
 }
