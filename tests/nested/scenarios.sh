@@ -98,3 +98,8 @@ scenario memory-above-4g 60
 # The API scenarios (skiff --api-sock, --config-file), driven with curl in L1.
 # shellcheck source=api-scenarios.sh
 . "$here/api-scenarios.sh"
+
+# tools/mkrootfs's Debian image, booted to systemd's multi-user target (built on the host and
+# cached by its inputs; L1 gets it as a disk).
+# shellcheck source=rootfs-scenarios.sh
+. "$here/rootfs-scenarios.sh"
