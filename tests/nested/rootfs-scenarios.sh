@@ -17,7 +17,7 @@ ROOTFS_DIR=$NESTED_CACHE/rootfs/$rootfs_key
 # 172.16.0.1): systemd reaches multi-user.target, the serial getty logs root in, the guest's
 # eth0 came up as tools/mkrootfs set it (L1 pings 172.16.0.2, the guest pings 172.16.0.1), and
 # `systemctl poweroff` typed at the root shell ends skiff with 0 through ACPI.
-scenario rootfs-debian 300
+scenario rootfs-debian 180
 	host_prepare "tests/nested/rootfs-image $(q "$ROOTFS_DIR") ${rootfs_opts[*]}"
 	l1_drive rootfs "$ROOTFS_DIR/rootfs.ext4"
 	l1_file "$ROOTFS_DIR/vmlinuz" /guest/debian/vmlinuz
@@ -29,7 +29,7 @@ scenario rootfs-debian 300
 		--cmdline "root=/dev/vda rw" --memory 512 --disk "$L1_WORK/$current/rootfs.ext4" \
 		--net tap=tap0,mac=06:00:ac:10:00:02
 	# The typed commands echo back on the console: the markers are split in them ("ok""-...").
-	input 'wait_for "Reached target .*multi-user\.target" 240'
+	input 'wait_for "Reached target .*multi-user\.target" 150'
 	input 'wait_for "root@skiff:~# " 60'
 	input 'echo "ping -c 2 -W 5 172.16.0.1 && echo SKIFF-ROOTFS: ping-""ok"'
 	input 'wait_for "^SKIFF-ROOTFS: ping-ok" 60'
