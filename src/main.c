@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define MAX_CONFIG_FILE (1 << 20)
@@ -215,7 +216,7 @@ static int parse_run_options(int argc, char **argv, struct vm_config *cfg,
 	all_run_options(options);
 	optind = 1;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+:h", options, NULL)) != -1) {
 		if (opt >= OPT_DEVICE) {
 			if (config_resources[opt - OPT_DEVICE]->parse_option(cfg, optarg))
 				return usage_error("%s", log_last_error());
@@ -278,6 +279,10 @@ static int parse_run_options(int argc, char **argv, struct vm_config *cfg,
 			cfg->enable_pci = true;
 			break;
 		case OPT_API_SOCK:
+			if (!optarg[0])
+				return usage_error("%s", "--api-sock wants a socket path; an empty one "
+						   "would be an abstract socket any local user "
+						   "could drive");
 			ro->api_sock = optarg;
 			break;
 		case OPT_CONFIG_FILE:
@@ -326,13 +331,22 @@ static bool valid_id(const char *id)
 /* The whole --config-file document, bounded; NULL (after a message) when unreadable. */
 static char *read_config_file(const char *path, size_t *len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Non-blocking, so that a FIFO fails below instead of hanging in open(). */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	char *buf = NULL;
 	size_t got = 0;
+	struct stat st;
 	ssize_t n;
 
-	if (fd < 0) {
+	if (fd < 0 || fstat(fd, &st) < 0) {
 		fprintf(stderr, "skiff: --config-file %s: %s\n", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		fprintf(stderr, "skiff: --config-file %s: not a regular file\n", path);
+		close(fd);
 		return NULL;
 	}
 	buf = malloc(MAX_CONFIG_FILE + 1);

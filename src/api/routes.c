@@ -101,8 +101,8 @@ static int get_vm_config(struct call *c)
  * resources of config/resource.h that have an api_path). */
 static int put_resource(struct call *c)
 {
-	return status_of(c, config_resource_put(c->resource, &c->in->cfg, c->path_id,
-						c->req->body, c->req->body_len));
+	return status_of(c, config_resource_put_checked(c->resource, &c->in->cfg, c->path_id,
+							c->req->body, c->req->body_len));
 }
 
 static int patch_machine_config(struct call *c)

@@ -368,6 +368,27 @@ static void listen_watch(struct api_server *srv, uint32_t events)
 		log_error("api: epoll_ctl on %s: %s", srv->path, strerror(errno));
 }
 
+/*
+ * Only skiff's own user and root may drive the VM. The socket file is 0600 already; this holds
+ * also when someone loosens its mode or hands the socket on.
+ */
+static bool peer_allowed(struct api_server *srv, int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		log_warn("api: refused a client on %s: its credentials are unknown (%s)", srv->path,
+			 strerror(errno));
+		return false;
+	}
+	if (cred.uid == 0 || cred.uid == geteuid())
+		return true;
+	log_warn("api: refused a client on %s: pid %d runs as uid %u, neither skiff's (%u) nor root",
+		 srv->path, (int)cred.pid, (unsigned)cred.uid, (unsigned)geteuid());
+	return false;
+}
+
 static void accept_clients(struct api_server *srv)
 {
 	for (;;) {
@@ -385,6 +406,10 @@ static void accept_clients(struct api_server *srv)
 			listen_watch(srv, 0);
 			srv->accept_resume = now_ms() + ACCEPT_PAUSE_MS;
 			return;
+		}
+		if (!peer_allowed(srv, fd)) {
+			close(fd);
+			continue;
 		}
 		ret = client_add(srv, fd);
 		if (ret < 0) {
@@ -563,6 +588,11 @@ int api_server_start_opts(struct api_server **out, const char *path, api_handler
 	struct stat st;
 	int ret;
 
+	if (!path[0]) {
+		/* An empty path would bind an abstract socket any local user can connect to. */
+		log_error("api: the socket path is empty");
+		return -EINVAL;
+	}
 	if (strlen(path) >= sizeof(addr.sun_path)) {
 		log_error("api: the socket path %s is longer than %zu bytes", path,
 			  sizeof(addr.sun_path) - 1);
@@ -597,6 +627,15 @@ int api_server_start_opts(struct api_server **out, const char *path, api_handler
 	if (srv->listen_fd < 0) {
 		ret = -errno;
 		log_error("api: socket for %s: %s", path, strerror(-ret));
+		goto fail;
+	}
+	/*
+	 * The file bind() creates takes the socket inode's mode less the umask: set the mode on the
+	 * inode first, so the socket is 0600 whatever the umask, with no window where it is wider.
+	 */
+	if (fchmod(srv->listen_fd, 0600) < 0) {
+		ret = -errno;
+		log_error("api: cannot set the mode of the API socket %s: %s", path, strerror(-ret));
 		goto fail;
 	}
 	if (bind(srv->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {

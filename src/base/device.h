@@ -44,6 +44,19 @@ struct vm_device_update {
 	const char *backing_path; /* virtio-blk: the disk's new backing file */
 };
 
+/* How far the guest's drivers got with a device that needs a driver of the guest's own (virtio),
+ * since the VM started: what the missing-driver hint (vmm/driver_hint.h) judges. */
+struct vm_device_guest_driver {
+	/* The transport the guest finds the device on, with the guest kernel's option and module
+	 * for its driver: "virtio-mmio", "CONFIG_VIRTIO_MMIO", "virtio_mmio". */
+	const char *transport, *transport_option, *transport_module;
+	bool found;	 /* the transport's driver found the device (virtio: ACKNOWLEDGE) */
+	bool taken;	 /* a driver for the device took it (virtio: DRIVER) */
+	bool ready;	 /* that driver set the device up (virtio: DRIVER_OK) */
+	bool failed;	 /* that driver gave up on it (virtio: FAILED) */
+	uint32_t status; /* the device's status now, for the log line */
+};
+
 /* Every op but destroy may be NULL: the device has nothing of the sort. */
 struct vm_device_ops {
 	const char *name; /* of the kind, for log lines: "serial-8250", "virtio-blk" */
@@ -70,6 +83,13 @@ struct vm_device_ops {
 	/* Applies `up` (the API's thread, the VM running). 0, or -errno with the reason as the
 	 * thread's last error (base/log.h). */
 	int (*update)(struct vm_device *dev, const struct vm_device_update *up);
+
+	/* A device the guest needs a driver of its own for: the guest kernel's option and module
+	 * for that driver ("CONFIG_VIRTIO_BLK", "virtio_blk"), and guest_driver, which fills in
+	 * how far the guest got with it and returns true (false: nothing to judge, e.g. an entry
+	 * without a transport). Any thread. */
+	const char *guest_option, *guest_module;
+	bool (*guest_driver)(struct vm_device *dev, struct vm_device_guest_driver *out);
 };
 
 #define VM_DEVICE_ID_SIZE 24

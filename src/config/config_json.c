@@ -118,9 +118,17 @@ static int document(const struct config_target *t, json_t *doc)
 
 			json_array_foreach(v, i, obj)
 			{
+				int before = (*r)->count ? (*r)->count(t->vm) : -1;
+
 				snprintf(what, sizeof(what), "%s[%zu]", (*r)->name, i);
 				if ((ret = (*r)->apply(t, NULL, obj, what)))
 					return ret;
+				/* A PUT with a known id replaces; in one document it is a slip. */
+				if (before >= 0 && (*r)->count(t->vm) == before)
+					return log_set_error(-EINVAL,
+							     "%s: its id is already used by an "
+							     "earlier entry of '%s'",
+							     what, (*r)->name);
 			}
 		}
 	}

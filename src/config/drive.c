@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* --- the command line --- */
@@ -88,6 +89,21 @@ int vm_config_put_disk(struct vm_config *cfg, const struct disk_config *d)
 
 /* --- checks --- */
 
+/* One image as two disks is fine read-only; with a writer, the guest would corrupt it. */
+static int same_file_twice(const struct disk_config *a, const struct disk_config *b)
+{
+	struct stat sa, sb;
+
+	if (a->read_only && b->read_only)
+		return 0;
+	if (stat(a->path, &sa) != 0 || stat(b->path, &sb) != 0)
+		return 0; /* the file checks say why */
+	if (sa.st_dev != sb.st_dev || sa.st_ino != sb.st_ino)
+		return 0;
+	return log_set_error(-EINVAL, "disk %s: the same file as disk %s, and one is writable",
+			     b->id, a->id);
+}
+
 static int validate(const struct vm_config *cfg)
 {
 	int ret;
@@ -97,14 +113,14 @@ static int validate(const struct vm_config *cfg)
 
 		if ((ret = config_check_id("--disk", d->id)))
 			return ret;
-		if (access(d->path, d->read_only ? R_OK : R_OK | W_OK) != 0)
-			return log_set_error(-EINVAL, "disk %s: %s%s", d->path, strerror(errno),
-					     d->read_only || errno != EACCES
-						 ? ""
-						 : " (add ,ro for a read-only disk)");
-		for (int j = 0; j < i; j++)
+		if ((ret = vm_config_check_file("disk", d->path, true, !d->read_only)))
+			return ret;
+		for (int j = 0; j < i; j++) {
 			if (strcmp(cfg->disks[j].id, d->id) == 0)
 				return log_set_error(-EINVAL, "two disks have id=%s", d->id);
+			if ((ret = same_file_twice(&cfg->disks[j], d)))
+				return ret;
+		}
 		if (d->is_root && i != 0)
 			return log_set_error(-EINVAL,
 					     "disk %s: the root device must be the first "
@@ -160,6 +176,9 @@ static int apply(const struct config_target *t, const char *path_id, json_t *obj
 	}
 	d->cache_type = cache ? DISK_CACHE_WRITEBACK : DISK_CACHE_UNSAFE;
 	d->io_engine = engine ? DISK_IO_ASYNC : DISK_IO_SYNC;
+	/* Through the API, checked now, as Firecracker does, not only at InstanceStart. */
+	if (t->check_files && (ret = vm_config_check_file("drive", d->path, true, !d->read_only)))
+		goto out;
 	ret = vm_config_put_disk(t->vm, d);
 out:
 	free(d);

@@ -72,10 +72,10 @@ const struct config_resource *config_resource_named(const char *name)
 	return NULL;
 }
 
-int config_resource_put(const struct config_resource *r, struct vm_config *cfg, const char *path_id,
-			const char *body, size_t len)
+static int put(const struct config_resource *r, struct vm_config *cfg, const char *path_id,
+	       const char *body, size_t len, bool check_files)
 {
-	struct config_target t = {.vm = cfg};
+	struct config_target t = {.vm = cfg, .check_files = check_files};
 	json_t *obj = cj_parse_object(body, len, r->object_name);
 	int ret;
 
@@ -84,6 +84,18 @@ int config_resource_put(const struct config_resource *r, struct vm_config *cfg, 
 	ret = r->apply(&t, path_id, obj, r->object_name);
 	json_decref(obj);
 	return ret;
+}
+
+int config_resource_put(const struct config_resource *r, struct vm_config *cfg, const char *path_id,
+			const char *body, size_t len)
+{
+	return put(r, cfg, path_id, body, len, false);
+}
+
+int config_resource_put_checked(const struct config_resource *r, struct vm_config *cfg,
+				const char *path_id, const char *body, size_t len)
+{
+	return put(r, cfg, path_id, body, len, true);
 }
 
 /* --- helpers of the resource files --- */

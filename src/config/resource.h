@@ -35,6 +35,7 @@ struct config_target {
 	struct vm_config *vm;
 	struct logger_config *logger;
 	struct metrics_config *metrics;
+	bool check_files; /* an API PUT: the files it names are checked at once */
 };
 
 enum config_shape {
@@ -95,6 +96,11 @@ const struct config_resource *config_resource_named(const char *name);
 /* A PUT body for `r` onto `cfg` (unchanged on error). */
 int config_resource_put(const struct config_resource *r, struct vm_config *cfg, const char *path_id,
 			const char *body, size_t len);
+
+/* The same for the API: the files the object names are also checked at once (a drive's image
+ * exists, is a regular file or a block device, ...), as Firecracker does at PUT time. */
+int config_resource_put_checked(const struct config_resource *r, struct vm_config *cfg,
+				const char *path_id, const char *body, size_t len);
 
 /* For the resource files: splits "a,b,c" in place into at most `max` fields (-1: more);
  * copies src into dst[size] (-1: too long); checks a device's id (vm_config_id_valid) and says

@@ -7,6 +7,9 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 void vm_config_init_defaults(struct vm_config *cfg)
@@ -61,10 +64,25 @@ int vm_config_set_boot_source(struct vm_config *cfg, const char *kernel, const c
 	return 0;
 }
 
-static int check_readable(const char *what, const char *path)
+int vm_config_check_file(const char *what, const char *path, bool block_ok, bool writable)
 {
-	if (access(path, R_OK) != 0)
+	struct statfs fs;
+	struct stat st;
+
+	/* stat(), not open(): a FIFO must not make the check wait for a writer. */
+	if (stat(path, &st) != 0)
 		return log_set_error(-EINVAL, "%s %s: %s", what, path, strerror(errno));
+	if (!S_ISREG(st.st_mode) && !(block_ok && S_ISBLK(st.st_mode)))
+		return log_set_error(-EINVAL, "%s %s: not a regular file%s", what, path,
+				     block_ok ? " or a block device" : "");
+	/* /proc/self/mem and the like are regular files that are not images of anything. */
+	if (statfs(path, &fs) == 0 && (fs.f_type == PROC_SUPER_MAGIC || fs.f_type == SYSFS_MAGIC))
+		return log_set_error(-EINVAL, "%s %s: a file of /proc or /sys, not an image", what,
+				     path);
+	if (access(path, writable ? R_OK | W_OK : R_OK) != 0)
+		return log_set_error(-EINVAL, "%s %s: %s%s", what, path, strerror(errno),
+				     writable && errno == EACCES ? " (add ,ro for a read-only disk)"
+								 : "");
 	return 0;
 }
 
@@ -112,11 +130,13 @@ int vm_config_validate(const struct vm_config *cfg, int max_cpus, uint64_t host_
 		return log_set_error(-EINVAL, "--initrd and --cmdline need --kernel");
 	if (!cfg->kernel_path && cfg->boot_protocol != BOOT_PROTOCOL_AUTO)
 		return log_set_error(-EINVAL, "--boot-protocol needs --kernel");
-	if (cfg->kernel_path && (ret = check_readable("kernel", cfg->kernel_path)))
+	if (cfg->kernel_path &&
+	    (ret = vm_config_check_file("kernel", cfg->kernel_path, false, false)))
 		return ret;
-	if (cfg->initrd_path && (ret = check_readable("initrd", cfg->initrd_path)))
+	if (cfg->initrd_path &&
+	    (ret = vm_config_check_file("initrd", cfg->initrd_path, false, false)))
 		return ret;
-	if (cfg->raw_path && (ret = check_readable("raw image", cfg->raw_path)))
+	if (cfg->raw_path && (ret = vm_config_check_file("raw image", cfg->raw_path, false, false)))
 		return ret;
 	if (cfg->cmdline && strlen(cfg->cmdline) >= VM_CONFIG_MAX_CMDLINE - 32)
 		return log_set_error(-EINVAL, "--cmdline is %zu bytes; the limit is %d",
@@ -128,8 +148,13 @@ int vm_config_validate(const struct vm_config *cfg, int max_cpus, uint64_t host_
 		return log_set_error(-EINVAL,
 				     "--cpus %d: skiff supports at most 254 vCPUs (xAPIC IDs)",
 				     cfg->nr_cpus);
-	if ((cfg->raw_path || cfg->raw_image) && cfg->nr_cpus != 1)
+	if (cfg->raw_path && cfg->nr_cpus != 1)
 		return log_set_error(-EINVAL, "bare-metal (--raw) guests run on exactly one vCPU");
+	if (cfg->raw_image && cfg->nr_cpus != 1)
+		return log_set_error(-EINVAL,
+				     "the built-in demo guest runs on exactly one vCPU; "
+				     "--cpus %d needs --kernel",
+				     cfg->nr_cpus);
 	if (max_cpus > 0 && cfg->nr_cpus > max_cpus)
 		return log_set_error(-EINVAL, "--cpus %d: this host's KVM allows at most %d vCPUs",
 				     cfg->nr_cpus, max_cpus);

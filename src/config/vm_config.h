@@ -138,6 +138,12 @@ int vm_config_add_net(struct vm_config *cfg, const char *spec);
 /* An id is 1 to VM_CONFIG_MAX_ID bytes of letters, digits, '_' and '-'. */
 bool vm_config_id_valid(const char *id);
 
+/* A file the VM will read (and write, when `writable`): it exists, is a regular file (or, when
+ * `block_ok`, a block device), is not on /proc or /sys, and is accessible. Returns 0, or -EINVAL
+ * with "<what> <path>: <reason>" as the thread's last error. Never opens it (a FIFO cannot
+ * block the check). */
+int vm_config_check_file(const char *what, const char *path, bool block_ok, bool writable);
+
 /* "xx:xx:xx:xx:xx:xx" (hex digits). Returns 0, or -1 if `s` is not that. */
 int vm_config_parse_mac(const char *s, uint8_t mac[6]);
 

@@ -53,6 +53,11 @@ struct vm_device *boot_timer_device(struct boot_timer *bt)
 	return bt ? &bt->dev : NULL;
 }
 
+const struct boot_timer *boot_timer_of(const struct vm_device *dev)
+{
+	return (const struct boot_timer *)dev;
+}
+
 void boot_timer_destroy(struct boot_timer *bt)
 {
 	free(bt);

@@ -26,6 +26,8 @@ void boot_timer_destroy(struct boot_timer *bt);
 /* Its entry for the VM's device list (base/device.h), whose destroy op frees it; NULL for
  * NULL. */
 struct vm_device *boot_timer_device(struct boot_timer *bt);
+/* The boot timer whose entry `dev` is (a VM_DEVICE_BOOT_TIMER device from the list). */
+const struct boot_timer *boot_timer_of(const struct vm_device *dev);
 
 /* True, with *us set to microseconds from process start, once the guest has signalled. Safe from
  * any thread. */

@@ -569,7 +569,9 @@ static int open_image(const char *path, bool read_only, const struct stat *in_us
 	uint64_t size;
 	int fd, ret;
 
-	fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	/* Non-blocking, so that a FIFO fails below instead of hanging in open(); the flag is
+	 * cleared once the file is known to be an image (io_uring would honour it). */
+	fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		ret = -errno;
 		return log_set_error(ret, "cannot open%s: %s", read_only ? "" : " for writing",
@@ -591,6 +593,11 @@ static int open_image(const char *path, bool read_only, const struct stat *in_us
 		}
 	} else {
 		ret = log_set_error(-EINVAL, "not a regular file or a block device");
+		goto fail;
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+		ret = -errno;
+		log_set_error(ret, "%s", strerror(-ret));
 		goto fail;
 	}
 	same = in_use && st.st_dev == in_use->st_dev && st.st_ino == in_use->st_ino;

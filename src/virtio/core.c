@@ -251,11 +251,18 @@ void virtio_core_write_status(struct virtio_core *c, uint32_t value)
 			activate_device(c);
 		atomic_fetch_or(&s->status, VIRTIO_STATUS_DRIVER_OK);
 	}
+	atomic_fetch_or(&c->status_seen, atomic_load(&s->status));
 }
 
 uint32_t virtio_core_status(struct virtio_core *c)
 {
 	return atomic_load(&c->state.status);
+}
+
+uint32_t virtio_core_status_seen(struct virtio_core *c)
+{
+	/* The current status too: a restored device got its status without a driver's write. */
+	return atomic_load(&c->status_seen) | atomic_load(&c->state.status);
 }
 
 uint32_t virtio_core_read_device_features(struct virtio_core *c)
@@ -624,6 +631,8 @@ struct virtio_core *virtio_core_create(const struct virtio_core_params *p,
 	c->ops = p->ops;
 	c->transport = p->transport;
 	c->transport_name = p->transport_name;
+	c->guest_option = p->guest_option;
+	c->guest_module = p->guest_module;
 	c->vm_fd = p->vm_fd;
 	atomic_init(&c->dma_allowed, true);
 	pthread_mutex_init(&c->lock, NULL);

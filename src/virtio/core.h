@@ -96,6 +96,9 @@ struct virtio_core {
 	const struct virtio_transport_ops *ops;
 	void *transport;
 	const char *transport_name; /* "virtio-mmio", for log lines */
+	/* The guest kernel's option and module for the transport's driver ("CONFIG_VIRTIO_MMIO",
+	 * "virtio_mmio"), for the missing-driver hint (vmm/driver_hint.h). */
+	const char *guest_option, *guest_module;
 	int vm_fd;
 	struct event_loop *loop;
 	struct virtio_queue_notifier *notifiers; /* one per queue */
@@ -108,6 +111,10 @@ struct virtio_core {
 	atomic_bool dma_allowed;
 
 	bool active; /* worker thread only: activate() succeeded and no reset since */
+
+	/* Every status bit the driver has had set since the device was created: a reset does not
+	 * clear it (virtio_core_status_seen). */
+	_Atomic uint32_t status_seen;
 };
 
 struct virtio_core_params {
@@ -117,6 +124,7 @@ struct virtio_core_params {
 	const struct virtio_transport_ops *ops;
 	void *transport;
 	const char *transport_name;
+	const char *guest_option, *guest_module; /* see struct virtio_core */
 };
 
 #define virtio_core_log_once(c, kind, level, fmt, ...)                                             \
@@ -164,6 +172,10 @@ void virtio_core_write_driver_features(struct virtio_core *c, uint32_t value);
 /* Status: 0 resets (on the worker thread); FEATURES_OK and DRIVER_OK are checked. */
 void virtio_core_write_status(struct virtio_core *c, uint32_t value);
 uint32_t virtio_core_status(struct virtio_core *c);
+/* Every status bit the device has had since its creation (or its restore), resets included:
+ * whether the guest ever found it (ACKNOWLEDGE), bound a driver (DRIVER), set it up
+ * (DRIVER_OK), gave up (FAILED). Any thread, no lock needed. */
+uint32_t virtio_core_status_seen(struct virtio_core *c);
 
 /* The selected queue, or NULL when the selector points at none. */
 struct virtq *virtio_core_selected_queue(struct virtio_core *c);

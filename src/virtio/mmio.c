@@ -300,6 +300,8 @@ struct virtio_mmio *virtio_mmio_create(const struct virtio_mmio_params *p,
 	    .max_config_size = VIRTIO_MMIO_SIZE - VIRTIO_MMIO_CONFIG,
 	    .ops = &mmio_transport_ops,
 	    .transport_name = "virtio-mmio",
+	    .guest_option = "CONFIG_VIRTIO_MMIO",
+	    .guest_module = "virtio_mmio",
 	};
 	struct virtio_mmio *t = calloc(1, sizeof(*t));
 	int err;

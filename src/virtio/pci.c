@@ -707,6 +707,8 @@ struct virtio_pci *virtio_pci_create(const struct virtio_pci_params *p, struct v
 	    .max_config_size = VIRTIO_PCI_NOTIFY - VIRTIO_PCI_DEVICE_CFG,
 	    .ops = &pci_transport_ops,
 	    .transport_name = "virtio-pci",
+	    .guest_option = "CONFIG_VIRTIO_PCI",
+	    .guest_module = "virtio_pci",
 	};
 	uint16_t nr = dev->ops->nr_queues,
 		 pci_id = (uint16_t)(VIRTIO_PCI_DEVICE_BASE + dev->ops->device_id);

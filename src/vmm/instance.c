@@ -12,7 +12,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-static const int stop_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+static const int stop_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
 
 static void restore_signals(struct instance *in)
 {
@@ -113,8 +113,6 @@ static int start(struct instance *in, bool *logged)
 	ret = vm_check_config(&in->cfg, 0, host_memory_mib());
 	if (ret)
 		return ret;
-	warn_if_software_kvm(&in->cfg);
-	log_clear_last_error(); /* the warning above is not the reason of a failure */
 	ret = vm_create(&in->vm, &in->cfg);
 	if (ret) {
 		char why[512];
@@ -125,6 +123,8 @@ static int start(struct instance *in, bool *logged)
 			 log_last_error()[0] ? log_last_error() : strerror(-ret));
 		return log_set_error(ret, "cannot start the microVM: %s", why);
 	}
+	/* After the build, so that a kernel that is not one is said first and alone. */
+	warn_if_software_kvm(&in->cfg);
 	if (in->metrics)
 		metrics_attach(in->metrics, &in->vm, METRICS_DEFAULT_PERIOD_MS);
 	in->state = INSTANCE_RUNNING;
@@ -145,7 +145,7 @@ int instance_start(struct instance *in)
 static int wait_for_start(struct instance *in, int sfd)
 {
 	int ep = epoll_create1(EPOLL_CLOEXEC);
-	struct epoll_event ev = { .events = EPOLLIN };
+	struct epoll_event ev = {.events = EPOLLIN};
 	int signo = 0;
 
 	if (ep < 0) {
@@ -219,7 +219,8 @@ int instance_run(struct instance *in, bool start_now, const struct instance_hook
 		pthread_mutex_lock(&in->lock);
 		status = start(in, &logged) ? 1 : 0;
 		pthread_mutex_unlock(&in->lock);
-		/* Here the failure ends skiff: its reason is logged, unless that was done already. */
+		/* Here the failure ends skiff: its reason is logged, unless that was done already.
+		 */
 		if (status && !logged)
 			log_error("%s", log_last_error());
 		if (status)

@@ -1,11 +1,13 @@
 /* vm_run(): the main thread's part of a running VM. It starts the vCPU threads, then waits on
- * three things with epoll: the VM's stop event, termination signals (through a signalfd, so that
- * a SIGTERM stops the VM in order and the terminal is restored), and the host's stdin, whose
- * bytes go to the guest console. When the console cannot take more input yet, the rest is kept
- * and offered again shortly: nothing typed is lost. On a terminal, Ctrl-A x quits. */
+ * four things with epoll: the VM's stop event, termination signals (through a signalfd, so that
+ * a SIGTERM stops the VM in order and the terminal is restored), the host's stdin, whose bytes go
+ * to the guest console, and the missing-driver hint's timer (vmm/driver_hint.h). When the console
+ * cannot take more input yet, the rest is kept and offered again shortly: nothing typed is lost.
+ * On a terminal, Ctrl-A x quits. */
 #include "arch/arch.h"
 #include "base/log.h"
 #include "base/terminal.h"
+#include "vmm/driver_hint.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 
@@ -189,6 +191,7 @@ static void report_resources(struct vm *vm)
 int vm_run(struct vm *vm)
 {
 	struct console_pump pump = { .fd = STDIN_FILENO, .open = true };
+	struct driver_hint hint = { .fd = -1 };
 	sigset_t stop_set, old_set;
 	int sfd, ep, signo = 0, started = 0;
 
@@ -219,6 +222,14 @@ int vm_run(struct vm *vm)
 		else
 			started++;
 	}
+	if (ep >= 0) {
+		struct epoll_event ev = { .events = EPOLLIN };
+
+		driver_hint_start(&hint, vm);
+		ev.data.fd = hint.fd;
+		if (hint.fd >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, hint.fd, &ev) < 0)
+			driver_hint_stop(&hint);
+	}
 
 	while (ep >= 0 && vm_stop_reason(vm) == VM_STOP_NONE) {
 		struct epoll_event events[4];
@@ -231,7 +242,9 @@ int vm_run(struct vm *vm)
 			break;
 		}
 		for (int i = 0; i < n; i++) {
-			if (events[i].data.fd == sfd) {
+			if (hint.fd >= 0 && events[i].data.fd == hint.fd) {
+				driver_hint_tick(&hint, vm);
+			} else if (events[i].data.fd == sfd) {
 				struct signalfd_siginfo si;
 
 				if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
@@ -263,6 +276,7 @@ int vm_run(struct vm *vm)
 		vcpu_kick(&vm->vcpus[i]);
 	for (int i = 0; i < started; i++)
 		vcpu_join(&vm->vcpus[i]);
+	driver_hint_stop(&hint);
 	terminal_restore();
 	if (ep >= 0)
 		close(ep);

@@ -102,6 +102,31 @@ static int entry_restore(struct vm_device *entry, struct state_reader *r)
 	return virtio_core_restore(virtio_core_of(e->dev), (uint16_t)entry->kind, r);
 }
 
+/* From the core's status bits since creation: a device the driver set up and then reset counts as
+ * set up (the guest had the driver). */
+static bool entry_guest_driver(struct vm_device *entry, struct vm_device_guest_driver *d)
+{
+	struct virtio_entry *e = entry_of(entry);
+	struct virtio_core *c;
+	uint32_t seen;
+
+	if (!e->mmio && !e->pci)
+		return false;
+	c = virtio_core_of(e->dev);
+	seen = virtio_core_status_seen(c);
+	*d = (struct vm_device_guest_driver){
+	    .transport = c->transport_name,
+	    .transport_option = c->guest_option,
+	    .transport_module = c->guest_module,
+	    .found = seen & VIRTIO_STATUS_ACKNOWLEDGE,
+	    .taken = seen & VIRTIO_STATUS_DRIVER,
+	    .ready = seen & VIRTIO_STATUS_DRIVER_OK,
+	    .failed = seen & VIRTIO_STATUS_FAILED,
+	    .status = virtio_core_status(c),
+	};
+	return true;
+}
+
 static void set_u64(json_t *obj, const char *key, uint64_t v)
 {
 	json_object_set_new(obj, key, json_integer((json_int_t)v));
@@ -151,6 +176,9 @@ static json_t *net_stats(struct vm_device *entry)
 
 static const struct vm_device_ops console_entry_ops = {
     .name = "virtio-console",
+    .guest_option = "CONFIG_VIRTIO_CONSOLE",
+    .guest_module = "virtio_console",
+    .guest_driver = entry_guest_driver,
     .destroy = entry_destroy,
     .reset = entry_reset,
     .save = entry_save,
@@ -159,6 +187,9 @@ static const struct vm_device_ops console_entry_ops = {
 
 static const struct vm_device_ops blk_entry_ops = {
     .name = "virtio-blk",
+    .guest_option = "CONFIG_VIRTIO_BLK",
+    .guest_module = "virtio_blk",
+    .guest_driver = entry_guest_driver,
     .destroy = entry_destroy,
     .reset = entry_reset,
     .save = entry_save,
@@ -170,6 +201,9 @@ static const struct vm_device_ops blk_entry_ops = {
 
 static const struct vm_device_ops net_entry_ops = {
     .name = "virtio-net",
+    .guest_option = "CONFIG_VIRTIO_NET",
+    .guest_module = "virtio_net",
+    .guest_driver = entry_guest_driver,
     .destroy = entry_destroy,
     .reset = entry_reset,
     .save = entry_save,
@@ -180,6 +214,9 @@ static const struct vm_device_ops net_entry_ops = {
 
 static const struct vm_device_ops rng_entry_ops = {
     .name = "virtio-rng",
+    .guest_option = "CONFIG_HW_RANDOM_VIRTIO",
+    .guest_module = "virtio_rng",
+    .guest_driver = entry_guest_driver,
     .destroy = entry_destroy,
     .reset = entry_reset,
     .save = entry_save,

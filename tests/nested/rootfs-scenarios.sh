@@ -8,20 +8,22 @@
 # its initramfs, and the kernel and initrd in its initramfs (l1_file, 12 MiB).
 # shellcheck shell=bash
 
-rootfs_opts=(--size 1G --dns 172.16.0.1)
-rootfs_key=$(cat "$repo/tools/mkrootfs" "$here/rootfs-image" <(printf '%s\n' "${rootfs_opts[@]}") |
-	sha256sum | cut -c1-16)
+# The key is a public key whose private half was thrown away: sshd must take it, nobody logs in.
+rootfs_opts=(--size 1G --dns 172.16.0.1 --ssh-key tests/nested/rootfs-test-key.pub)
+rootfs_key=$(cat "$repo/tools/mkrootfs" "$here/rootfs-image" "$here/rootfs-test-key.pub" \
+	<(printf '%s\n' "${rootfs_opts[@]}") | sha256sum | cut -c1-16)
 ROOTFS_DIR=$NESTED_CACHE/rootfs/$rootfs_key
 
 # Boots the image with its own kernel and initrd, the README's way (root=/dev/vda rw, a tap at
 # 172.16.0.1): systemd reaches multi-user.target, the serial getty logs root in, the guest's
-# eth0 came up as tools/mkrootfs set it (L1 pings 172.16.0.2, the guest pings 172.16.0.1), and
-# `systemctl poweroff` typed at the root shell ends skiff with 0 through ACPI.
+# eth0 came up as tools/mkrootfs set it (L1 pings 172.16.0.2, the guest pings 172.16.0.1), sshd
+# answers on port 22 with host keys made at this boot and root's authorized key, every unit
+# started, and `systemctl poweroff` typed at the root shell ends skiff with 0 through ACPI.
 scenario rootfs-debian 180
 	host_prepare "tests/nested/rootfs-image $(q "$ROOTFS_DIR") ${rootfs_opts[*]}"
 	l1_drive rootfs "$ROOTFS_DIR/rootfs.ext4"
-	l1_file "$ROOTFS_DIR/vmlinuz" /guest/debian/vmlinuz
-	l1_file "$ROOTFS_DIR/initrd.img" /guest/debian/initrd.img
+	l1_file "$ROOTFS_DIR/rootfs.vmlinuz" /guest/debian/vmlinuz
+	l1_file "$ROOTFS_DIR/rootfs.initrd.img" /guest/debian/initrd.img
 	boots no # not guest-init: systemd, judged by its own console lines
 	before '{ ip link del tap0 2>/dev/null || :; }; tunctl -t tap0 >/dev/null && ip addr add 172.16.0.1/24 dev tap0 && ip link set tap0 up'
 	before 'ln -s "$(l1_drive rootfs)" rootfs.ext4'
@@ -35,10 +37,15 @@ scenario rootfs-debian 180
 	input 'wait_for "^SKIFF-ROOTFS: ping-ok" 60'
 	input 'echo "echo SKIFF-ROOTFS: state=\$(systemctl is-system-running --wait)"'
 	input 'wait_for "^SKIFF-ROOTFS: state=" 60'
+	input 'echo "echo SKIFF-ROOTFS: key=\$(ssh-keygen -lf /root/.ssh/authorized_keys | cut -d\" \" -f3)"'
+	input 'wait_for "^SKIFF-ROOTFS: key=" 60'
+	input 'echo "echo SKIFF-ROOTFS: hostkeys=\$(ls /etc/ssh/ssh_host_*_key | wc -l)"'
+	input 'wait_for "^SKIFF-ROOTFS: hostkeys=" 60'
 	input 'echo "systemctl poweroff"'
 	# ...until skiff ends: its stdin must stay open.
 	input 'while kill -0 "$SKIFF_PID" 2>/dev/null; do sleep 1; done'
-	during 'wait_for "Reached target .*multi-user\.target" 240 && ping -c 3 -W 5 172.16.0.2'
+	during 'wait_for "Reached target .*multi-user\.target" 150 && ping -c 3 -W 5 172.16.0.2'
+	during 'banner=$(echo | nc -w 10 172.16.0.2 22 | head -n1); echo "sshd: $banner"; case $banner in SSH-2.0-OpenSSH*) ;; *) die "no SSH banner from 172.16.0.2:22" ;; esac'
 	expect 'skiff: info: virtio-blk'
 	expect 'skiff: info: virtio-net'
 	expect 'Reached target .*multi-user\.target'
@@ -46,6 +53,9 @@ scenario rootfs-debian 180
 	expect '^SKIFF-ROOTFS: ping-ok'
 	# Every unit started: "running" (not "degraded").
 	expect '^SKIFF-ROOTFS: state=running$'
+	expect '^SKIFF-ROOTFS: key=skiff-nested-test$'
+	expect '^SKIFF-ROOTFS: hostkeys=[1-9]'
+	expect '^SKIFF-STEP during\| sshd: SSH-2.0-OpenSSH'
 	expect 'skiff: info: guest powered off \(ACPI S5'
 	reject 'Failed to start'
 	reject 'Failed to connect to bus'

@@ -99,6 +99,27 @@ scenario memory-above-4g 60
 # shellcheck source=api-scenarios.sh
 . "$here/api-scenarios.sh"
 
+# The missing-driver hint (vmm/driver_hint.h): a guest without virtio_blk (guest-init skips the
+# module) but with virtio_mmio and virtio_rng. 5 s after the guest's boot-timer write skiff logs
+# one line naming the disk and CONFIG_VIRTIO_BLK, and none for the rng, which the guest set up.
+# The guest stays up (end halt) and L1 stops skiff with SIGTERM once the line is there.
+scenario driver-hint-no-blk 60
+	before 'truncate -s 1M disk.img'
+	args --kernel "$GUEST_BZIMAGE" --initrd "$GUEST_INITRD" --rng \
+		--disk "$L1_WORK/$current/disk.img"
+	cmdline skiff.skip_modules=virtio_blk
+	end halt
+	rc 143
+	reject '^SKIFF-GUEST: FAILED'
+	reject '^SKIFF-GUEST: insmod failed'
+	expect '^SKIFF-GUEST: modules skipped: virtio_blk$'
+	expect '^SKIFF-GUEST: rng_current=virtio_rng'
+	expect '^SKIFF-GUEST: vda=absent$'
+	expect "skiff: warning: virtio-blk disk0: no driver in the guest took this device \\(5 s after the guest's boot-timer write\\): its kernel needs CONFIG_VIRTIO_BLK \\(built in, or module virtio_blk loaded\\)\$"
+	reject 'skiff: warning: virtio-rng'
+	reject 'CONFIG_VIRTIO_MMIO'
+	during 'wait_for "skiff: warning: virtio-blk disk0: .*CONFIG_VIRTIO_BLK" 50 && sleep 1 && kill -TERM "$SKIFF_PID"'
+
 # tools/mkrootfs's Debian image, booted to systemd's multi-user target (built on the host and
 # cached by its inputs; L1 gets it as a disk).
 # shellcheck source=rootfs-scenarios.sh

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 /* A string literal as (body, length). */
@@ -1016,18 +1017,17 @@ static void test_document(void **state)
 		    -EINVAL, "'logger' is not supported here");
 	assert_int_equal(((unsigned char *)&lc)[0], 0x5a);
 
-	/* Duplicate drive ids in one document: the second replaces the first, as two PUTs. */
-	assert_int_equal(
-	    config_json_document(cfg, NULL, NULL,
-				 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
-				   " \"drives\": [{\"drive_id\": \"data\", "
-				   "\"path_on_host\": \"/1\", \"is_root_device\": false},"
-				   " {\"drive_id\": \"data\", \"path_on_host\": \"/2\", "
-				   "\"is_root_device\": false}], \"pmem\": []}")),
-	    0);
-	assert_int_equal(cfg->nr_disks, 2);
-	assert_string_equal(cfg->disks[1].path, "/2");
-	assert_null(cfg->initrd_path);
+	/* Duplicate drive ids in one document: a slip, refused (two PUTs would replace). */
+	free(cfg);
+	cfg = new_cfg();
+	EXPECT_FAIL(cfg,
+		    config_json_document(cfg, NULL, NULL,
+					 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
+					   " \"drives\": [{\"drive_id\": \"data\", "
+					   "\"path_on_host\": \"/1\", \"is_root_device\": false},"
+					   " {\"drive_id\": \"data\", \"path_on_host\": \"/2\", "
+					   "\"is_root_device\": false}], \"pmem\": []}")),
+		    -EINVAL, "drives[1]: its id is already used by an earlier entry of 'drives'");
 	free(cfg);
 }
 
@@ -1110,12 +1110,20 @@ static void test_validate_root_first(void **state)
 {
 	struct vm_config *cfg = new_cfg();
 
-	cfg->kernel_path = "/dev/null";
-	assert_int_equal(vm_config_add_disk(cfg, "/dev/null,id=a"), 0);
-	assert_int_equal(vm_config_add_disk(cfg, "/dev/null,id=b"), 0);
+	char tmpl[] = "/tmp/skiff-test-root-first-XXXXXX", spec[64];
+	int fd = mkstemp(tmpl);
+
+	assert_true(fd >= 0);
+	close(fd);
+	cfg->kernel_path = tmpl;
+	snprintf(spec, sizeof(spec), "%s,ro,id=a", tmpl);
+	assert_int_equal(vm_config_add_disk(cfg, spec), 0);
+	snprintf(spec, sizeof(spec), "%s,ro,id=b", tmpl);
+	assert_int_equal(vm_config_add_disk(cfg, spec), 0);
 	cfg->disks[1].is_root = true;
 	assert_int_equal(vm_config_validate(cfg, 0, 0), -EINVAL);
 	assert_non_null(strstr(err, "the root device must be the first disk"));
+	unlink(tmpl);
 	free(cfg);
 }
 

@@ -8,11 +8,28 @@
 #include "config/vm_config.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "base/log.h"
 
 /* The reason a call failed: the thread's last error (base/log.h). */
 #define err log_last_error()
+
+/* A regular file for paths that must name one (kernel, disks); made by main(). */
+static char regular[64] = "/tmp/skiff-test-vm-config-XXXXXX";
+
+/* "<regular><suffix>", for disk specifications. */
+static const char *spec(const char *suffix)
+{
+	static char buf[2][128];
+	static int n;
+
+	n ^= 1;
+	snprintf(buf[n], sizeof(buf[n]), "%s%s", regular, suffix);
+	return buf[n];
+}
 
 static void test_defaults(void **state)
 {
@@ -33,7 +50,7 @@ static void test_rejections(void **state)
 	assert_int_equal(vm_config_validate(&cfg, 0, 0), -EINVAL);
 
 	vm_config_init_defaults(&cfg);
-	cfg.kernel_path = "/dev/null";
+	cfg.kernel_path = regular;
 	cfg.nr_cpus = 8;
 	assert_int_equal(vm_config_validate(&cfg, 4, 0), -EINVAL);
 	assert_non_null(strstr(err, "at most 4 vCPUs"));
@@ -49,17 +66,17 @@ static void test_rejections(void **state)
 	assert_non_null(strstr(err, "/nonexistent/bzImage"));
 
 	vm_config_init_defaults(&cfg);
-	cfg.initrd_path = "/dev/null";
+	cfg.initrd_path = regular;
 	assert_int_equal(vm_config_validate(&cfg, 0, 0), -EINVAL);
 
 	vm_config_init_defaults(&cfg);
-	cfg.raw_path = "/dev/null";
+	cfg.raw_path = regular;
 	cfg.nr_cpus = 2;
 	assert_int_equal(vm_config_validate(&cfg, 0, 0), -EINVAL);
 
 	vm_config_init_defaults(&cfg);
-	cfg.kernel_path = "/dev/null";
-	cfg.raw_path = "/dev/null";
+	cfg.kernel_path = regular;
+	cfg.raw_path = regular;
 	assert_int_equal(vm_config_validate(&cfg, 0, 0), -EINVAL);
 }
 
@@ -161,33 +178,58 @@ static void test_device_validation(void **state)
 	assert_non_null(strstr(err, "need --kernel"));
 
 	vm_config_init_defaults(&cfg);
-	cfg.kernel_path = "/dev/null";
+	cfg.kernel_path = regular;
 	assert_int_equal(vm_config_add_disk(&cfg, "/nonexistent.img"), 0);
 	assert_int_equal(vm_config_validate(&cfg, 0, 0), -EINVAL);
 	assert_non_null(strstr(err, "/nonexistent.img"));
 
 	vm_config_init_defaults(&cfg);
-	cfg.kernel_path = "/dev/null";
-	assert_int_equal(vm_config_add_disk(&cfg, "/dev/null,id=a"), 0);
-	assert_int_equal(vm_config_add_disk(&cfg, "/dev/zero,id=a"), 0);
+	cfg.kernel_path = regular;
+	assert_int_equal(vm_config_add_disk(&cfg, spec(",ro,id=a")), 0);
+	assert_int_equal(vm_config_add_disk(&cfg, spec(",ro,id=a")), 0);
 	assert_int_equal(vm_config_validate(&cfg, 0, 0), -EINVAL);
 	assert_non_null(strstr(err, "two disks have id=a"));
 
 	vm_config_init_defaults(&cfg);
-	cfg.kernel_path = "/dev/null";
+	cfg.kernel_path = regular;
 	assert_int_equal(vm_config_add_net(&cfg, "tap=t0"), 0);
 	assert_int_equal(vm_config_add_net(&cfg, "tap=t0"), 0);
 	assert_int_equal(vm_config_validate(&cfg, 0, 0), -EINVAL);
 	assert_non_null(strstr(err, "two interfaces use tap t0"));
 
 	vm_config_init_defaults(&cfg);
-	cfg.kernel_path = "/dev/null";
-	assert_int_equal(vm_config_add_disk(&cfg, "/dev/null,ro"), 0);
+	cfg.kernel_path = regular;
+	assert_int_equal(vm_config_add_disk(&cfg, spec(",ro")), 0);
 	assert_int_equal(vm_config_add_net(&cfg, "tap=t0,mac=02:00:00:00:00:01"),
 			 0);
 	assert_int_equal(vm_config_add_net(&cfg, "tap=t1,mac=02:00:00:00:00:02"),
 			 0);
 	assert_int_equal(vm_config_validate(&cfg, 0, 0), 0);
+
+	/* Files that are not images, and one image as two disks with a writer. */
+	vm_config_init_defaults(&cfg);
+	cfg.kernel_path = regular;
+	assert_int_equal(vm_config_add_disk(&cfg, "/dev/null"), 0);
+	assert_int_equal(vm_config_validate(&cfg, 0, 0), -EINVAL);
+	assert_non_null(strstr(err, "disk /dev/null: not a regular file or a block device"));
+
+	vm_config_init_defaults(&cfg);
+	cfg.kernel_path = regular;
+	assert_int_equal(vm_config_add_disk(&cfg, "/proc/self/mem"), 0);
+	assert_int_equal(vm_config_validate(&cfg, 0, 0), -EINVAL);
+	assert_non_null(strstr(err, "a file of /proc or /sys"));
+
+	vm_config_init_defaults(&cfg);
+	cfg.kernel_path = regular;
+	assert_int_equal(vm_config_add_disk(&cfg, spec(",ro")), 0);
+	assert_int_equal(vm_config_add_disk(&cfg, spec("")), 0);
+	assert_int_equal(vm_config_validate(&cfg, 0, 0), -EINVAL);
+	assert_non_null(strstr(err, "the same file as disk disk0, and one is writable"));
+
+	vm_config_init_defaults(&cfg);
+	cfg.kernel_path = "/dev/null";
+	assert_int_equal(vm_config_validate(&cfg, 0, 0), -EINVAL);
+	assert_non_null(strstr(err, "kernel /dev/null: not a regular file"));
 }
 
 int main(void)
@@ -202,5 +244,12 @@ int main(void)
 		cmocka_unit_test(test_device_validation),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int fd = mkstemp(regular), ret;
+
+	if (fd < 0)
+		return 1;
+	close(fd);
+	ret = cmocka_run_group_tests(tests, NULL, NULL);
+	unlink(regular);
+	return ret;
 }

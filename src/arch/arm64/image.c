@@ -247,7 +247,8 @@ int arm64_read_file(const char *what, const char *path, size_t max, void **out, 
 
 	*out = NULL;
 	*len = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Non-blocking, so that a FIFO given as a file fails below instead of hanging here. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		ret = -errno;
 		log_error("%s %s: %s", what, path, strerror(errno));

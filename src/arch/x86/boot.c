@@ -20,7 +20,8 @@ static int boot_file_open(struct x86_boot_file *f, const char *path, const char 
 	int err;
 
 	f->path = path;
-	f->fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Non-blocking, so that a FIFO given as a file fails below instead of hanging here. */
+	f->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (f->fd < 0) {
 		err = -errno;
 		log_error("%s %s: %s", what, path, strerror(errno));
