@@ -19,7 +19,7 @@ ROOTFS_DIR=$NESTED_CACHE/rootfs/$rootfs_key
 # eth0 came up as tools/mkrootfs set it (L1 pings 172.16.0.2, the guest pings 172.16.0.1), sshd
 # answers on port 22 with host keys made at this boot and root's authorized key, every unit
 # started, and `systemctl poweroff` typed at the root shell ends skiff with 0 through ACPI.
-scenario rootfs-debian 240
+scenario rootfs-debian 300
 	host_prepare "tests/nested/rootfs-image $(q "$ROOTFS_DIR") ${rootfs_opts[*]}"
 	l1_drive rootfs "$ROOTFS_DIR/rootfs.ext4"
 	l1_file "$ROOTFS_DIR/rootfs.vmlinuz" /guest/debian/vmlinuz
@@ -34,7 +34,7 @@ scenario rootfs-debian 240
 	# marker is at the start of its line): the markers are split in them ("ok""-..."), or their
 	# values are $(...) there and a word in the output.
 	input 'end_vmm_on_failure'
-	input 'wait_for "Reached target .*multi-user\.target" 200'
+	input 'wait_for "Reached target .*multi-user\.target" 270'
 	input 'wait_for "root@skiff:~# " 120'
 	input 'echo "ping -c 2 -W 5 172.16.0.1 && echo SKIFF-ROOTFS: ping-""ok"'
 	input 'wait_for "SKIFF-ROOTFS: ping-ok" 120'
@@ -49,7 +49,7 @@ scenario rootfs-debian 240
 	input 'echo "systemctl poweroff"'
 	# ...until skiff ends: its stdin must stay open.
 	input 'while kill -0 "$SKIFF_PID" 2>/dev/null; do sleep 1; done'
-	during 'wait_for "Reached target .*multi-user\.target" 200 && ping -c 3 -W 5 172.16.0.2'
+	during 'wait_for "Reached target .*multi-user\.target" 270 && ping -c 3 -W 5 172.16.0.2'
 	during 'banner=$(echo | nc -w 10 172.16.0.2 22 | head -n1); echo "sshd: $banner"; case $banner in SSH-2.0-OpenSSH*) ;; *) die "no SSH banner from 172.16.0.2:22" ;; esac'
 	expect 'skiff: info: virtio-blk'
 	expect 'skiff: info: virtio-net'
