@@ -6,6 +6,11 @@
 #   make STATIC=1        a static binary (what the nested harness puts inside its L1 VM)
 #   make SANITIZE=1      ASan/UBSan build (tests use it for the unit suite)
 #   make test            the whole test suite: unit, direct /dev/kvm, nested (see tests/run)
+#   make man             $(BUILD)/skiff.1, the manual page, from docs/man/skiff.1.scd (scdoc)
+#   make install         skiff, its manual page and bash completion under $(DESTDIR)$(PREFIX)
+#                        (PREFIX=/usr/local); make uninstall removes them
+#   make deb             the Debian package (debian/): $(BUILD)/deb/skiff_VERSION_ARCH.deb
+#                        (make deb ARCH=arm64: build-arm64/deb/skiff_VERSION_arm64.deb)
 #
 # Sources are found by wildcard: a new file under src/ is built without editing this file.
 # Everything but src/main.c goes into libskiff.a, which the unit and kvm tests link against.
@@ -88,7 +93,7 @@ UNIT_HELPER_SRCS := $(filter-out tests/unit/test_%,$(wildcard tests/unit/*.c))
 UNIT_HELPER_OBJS := $(UNIT_HELPER_SRCS:%.c=$(BUILD)/%.o)
 KVM_BINS   := $(KVM_SRCS:%.c=$(BUILD)/%)
 
-.PHONY: all test unit-tests kvm-tests clean format
+.PHONY: all test unit-tests kvm-tests clean format man install uninstall deb
 all: $(BUILD)/skiff
 
 $(BUILD)/skiff: $(BUILD)/src/main.o $(BUILD)/libskiff.a
@@ -139,6 +144,55 @@ kvm-tests: $(KVM_BINS) $(KVM_GUEST_BINS) $(BUILD)/skiff
 test:
 	tools/install-deps --test
 	tests/run
+
+# --- the manual page, install, the Debian package ---
+
+VERSION := $(shell sed -n 's/^\#define SKIFF_VERSION "\(.*\)"$$/\1/p' src/version.h)
+
+man: $(BUILD)/skiff.1
+
+$(BUILD)/skiff.1: docs/man/skiff.1.scd src/version.h
+	@mkdir -p $(dir $@)
+	sed 's/@VERSION@/$(VERSION)/g' $< | scdoc >$@.tmp
+	mv $@.tmp $@
+
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+INSTALL     ?= install
+# The programs `make install` puts in $(BINDIR). The jailer, when it exists, is built as
+# $(BUILD)/skiff-jailer and added here (with its page, skiff-jailer.1, in MAN_PAGES).
+PROGRAMS    := skiff
+MAN_PAGES   := skiff.1
+
+install: $(PROGRAMS:%=$(BUILD)/%) $(MAN_PAGES:%=$(BUILD)/%)
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR)
+	$(INSTALL) -m 755 $(PROGRAMS:%=$(BUILD)/%) $(DESTDIR)$(BINDIR)/
+	$(INSTALL) -m 644 $(MAN_PAGES:%=$(BUILD)/%) $(DESTDIR)$(MANDIR)/man1/
+	$(INSTALL) -m 644 tools/completion/skiff.bash $(DESTDIR)$(BASHCOMPDIR)/skiff
+
+uninstall:
+	rm -f $(PROGRAMS:%=$(DESTDIR)$(BINDIR)/%) $(MAN_PAGES:%=$(DESTDIR)$(MANDIR)/man1/%) \
+		$(DESTDIR)$(BASHCOMPDIR)/skiff
+
+# dpkg-buildpackage runs in a copy of the package's inputs under $(BUILD)/deb, so the package
+# build neither cleans this tree nor writes into its parent directory; the .deb (and the
+# .buildinfo and .changes) land in $(BUILD)/deb.
+# With ARCH=arm64 on another host it is a cross build (dpkg-buildpackage -aarm64), needing the
+# arm64 libraries tools/install-deps installs; -d, as dpkg would want scdoc:arm64 too.
+DEB_INPUTS := Makefile README.md debian docs/man guests src tools/completion
+DEB_ARCH_x86_64 := amd64
+DEB_ARCH_arm64  := arm64
+DEB_HOST   = $(DEB_ARCH_$(ARCH))
+DEB_CROSS  = $(if $(filter $(DEB_HOST),$(shell dpkg --print-architecture)),,-a$(DEB_HOST) -d)
+
+deb:
+	rm -rf $(BUILD)/deb
+	mkdir -p $(BUILD)/deb/skiff-$(VERSION)
+	cp -a --parents $(DEB_INPUTS) $(BUILD)/deb/skiff-$(VERSION)/
+	cd $(BUILD)/deb/skiff-$(VERSION) && dpkg-buildpackage -b -us -uc $(DEB_CROSS)
+	@ls $(BUILD)/deb/*.deb
 
 format:
 	clang-format -i $$(find src tests bench guests -name '*.[ch]')

@@ -23,64 +23,49 @@
 #define MAX_CONFIG_FILE (1 << 20)
 #define EXIT_USAGE    2
 
-/* skiff --help: usage_head, the device options (each device kind's lines, from its config
- * resource), usage_tail. */
+/* skiff --help: usage_head, the device options (each device kind's line, from its config
+ * resource), usage_tail. One line per option: the manual page, skiff(1), has the rest. */
 static const char usage_head[] =
-	"usage: skiff [--log-level LEVEL] COMMAND [OPTIONS]\n"
+	"usage: skiff [--log-level LEVEL] [COMMAND] [OPTIONS]\n"
 	"\n"
-	"skiff is a small virtual machine monitor on Linux KVM.\n"
+	"skiff is a small virtual machine monitor on Linux KVM. The whole manual: man skiff\n"
 	"\n"
 	"Commands:\n"
-	"  run        boot a VM (with no options: the built-in demo guest)\n"
-	"  version    print skiff's version\n"
-	"  help       this text\n"
-	"Without a command, skiff runs the built-in demo guest.\n"
+	"  run                    boot a VM (the default; without options: the demo guest)\n"
+	"  version                print skiff's version\n"
+	"  help                   this text\n"
 	"\n"
 	"skiff run [OPTIONS]\n"
-	"  --kernel PATH          Linux kernel: x86_64 bzImage or ELF vmlinux (PVH when it has the\n"
-	"                         note); arm64 Image, plain or gzip-compressed\n"
+	"  --kernel PATH          Linux kernel: bzImage or ELF vmlinux (x86_64), Image (arm64)\n"
 	"  --initrd PATH          initial ramdisk\n"
-	"  --cmdline STR          kernel command line (console=ttyS0 is added when it has no\n"
-	"                         console=)\n"
-	"  --boot-protocol P      for x86_64 ELF kernels: auto (default), linux64 or pvh\n"
-	"  --raw PATH             a flat binary: x86_64 loads it at 0x1000 and starts it in 16-bit\n"
-	"                         real mode (its final hlt ends the VM); arm64 at the start of RAM\n"
-	"                         (0x80000000) at EL1 (PSCI SYSTEM_OFF ends the VM)\n"
-	"  --irqchip KIND         arm64 interrupt controller: auto (default: GICv3, else GICv2),\n"
-	"                         gicv3 or gicv2; x86_64 takes only auto\n"
+	"  --cmdline STR          kernel command line (default console=ttyS0)\n"
+	"  --boot-protocol P      x86_64 ELF kernels: auto (default), linux64 or pvh\n"
+	"  --raw PATH             a flat binary instead of a kernel\n"
 	"  --cpus N               vCPUs (default 1)\n"
-	"  --memory MIB           guest memory in MiB, or with a suffix: 512M, 2G (default 256)\n"
-	"  --enable-pci           every virtio device on PCI (virtio-pci with MSI-X) instead of\n"
-	"                         virtio-mmio (x86_64)\n";
+	"  --memory MIB           guest memory in MiB, or 512M, 2G (default 256)\n"
+	"  --irqchip KIND         arm64: auto (default), gicv3 or gicv2\n"
+	"  --enable-pci           virtio devices on PCI (virtio-pci, MSI-X) instead of MMIO\n";
 
 static const char usage_tail[] =
-	"\n"
-	"Control plane (Firecracker-compatible; see README: API):\n"
-	"  --api-sock PATH        serve the HTTP API on this UNIX socket; without --config-file\n"
-	"                         the VM waits for the API's InstanceStart\n"
-	"  --config-file FILE     the VM as a JSON document (boot-source, machine-config, drives,\n"
-	"                         network-interfaces, ...): booted at once\n"
-	"  --no-api               with --config-file: no API socket (the default without\n"
-	"                         --api-sock; accepted for Firecracker's command lines)\n"
-	"  --id ID                the instance's id in GET / (default anonymous-instance)\n"
-	"  --metrics-path PATH    append metrics as JSON lines (every 60 s and on FlushMetrics)\n"
+	"  --api-sock PATH        serve Firecracker's HTTP API on this UNIX socket\n"
+	"  --config-file FILE     boot the VM a JSON document describes\n"
+	"  --no-api               with --config-file: no API socket (the default)\n"
+	"  --id ID                the instance's id (default anonymous-instance)\n"
+	"  --log-path PATH        log to this file instead of stderr\n"
+	"  --metrics-path PATH    append metrics to this file as JSON lines\n"
 	"\n"
 	"Global options:\n"
 	"  --log-level LEVEL      error, warning (default), info or debug\n"
-	"  --log-path PATH        write logs to this file instead of stderr\n"
+	"  --version              print skiff's version\n"
 	"  -h, --help             this text\n"
 	"\n"
-	"The guest's serial console is on stdin/stdout; on a terminal, Ctrl-A x quits.\n"
-	"Exit status: 0 when the guest powers off, resets or halts for good; 1 when it fails\n"
-	"(triple fault, KVM error); 2 for bad arguments; 128+N when stopped by signal N.\n"
+	"Ctrl-A x quits. Exit status: 0 guest powered off or reset, 1 failure, 2 bad arguments,\n"
+	"128+N signal N.\n"
 	"\n"
 	"Examples:\n"
 	"  skiff\n"
-	"  skiff run --kernel /boot/vmlinuz --initrd initrd.img --cmdline 'panic=-1' --cpus 2\n"
-	"  skiff run --kernel bzImage --disk rootfs.ext4 --cmdline 'root=/dev/vda rw' \\\n"
-	"            --net tap=tap0 --rng\n"
-	"  skiff --api-sock /tmp/skiff.sock\n"
-	"  skiff run --config-file vm.json\n";
+	"  skiff run --kernel vmlinuz --initrd initrd.img --disk rootfs.ext4 --net tap=tap0\n"
+	"  skiff --api-sock /tmp/skiff.sock\n";
 
 static void print_usage(void)
 {

@@ -2,7 +2,11 @@
  * stops it, and up to max_clients non-blocking clients. Each client has the parser's bounded read
  * buffer and a write buffer drained on EPOLLOUT; while a client leaves more than
  * WRITE_BACKLOG_MAX of answers unread, its further requests wait (and so does reading from it).
- * A client that makes no progress (no byte read or written) for idle_timeout_ms is dropped. */
+ * A client that makes no progress (no byte read or written) for idle_timeout_ms is dropped, and
+ * so is one whose request has not arrived whole idle_timeout_ms after its first byte (a byte a
+ * second keeps a client busy, not served). When every slot is taken, a new client takes the slot
+ * of the one that has waited longest for its own request or answer, if that is over
+ * EVICT_AFTER_MS: slow or idle clients cannot lock the others out. */
 #include "api/server.h"
 #include "base/log.h"
 #include "base/thread.h"
@@ -28,6 +32,7 @@
 #define ACCEPT_PAUSE_MS		100 /* after EMFILE and the like, before accepting again */
 #define LISTEN_BACKLOG		16
 #define LINGER_MS		1000 /* after a closing answer, how long to drain the client */
+#define EVICT_AFTER_MS		1000 /* a full server gives such an idle client's slot away */
 
 struct api_client {
 	int fd;
@@ -39,6 +44,8 @@ struct api_client {
 	bool lingering;		 /* answered and shut down for writing: draining until EOF */
 	uint32_t events;	 /* the epoll mask registered */
 	int64_t deadline;	 /* CLOCK_MONOTONIC ms: dropped then without progress */
+	int64_t waiting_since;	 /* ms: the current partial request's first byte, or idle since */
+	bool partial;		 /* waiting_since is a partial request's */
 };
 
 struct api_server {
@@ -62,6 +69,23 @@ static int64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Notes when a partial request began (or the client went idle); after progress the idle
+ * deadline moves on, but never past the current request's own. */
+static void client_clock(struct api_server *srv, struct api_client *c, bool progress)
+{
+	int64_t now = now_ms();
+	bool partial = http_parser_partial(&c->parser);
+
+	if (partial != c->partial) {
+		c->partial = partial;
+		c->waiting_since = now;
+	}
+	if (progress)
+		c->deadline = now + srv->idle_timeout_ms;
+	if (c->partial && c->waiting_since + srv->idle_timeout_ms < c->deadline)
+		c->deadline = c->waiting_since + srv->idle_timeout_ms;
 }
 
 char *api_fault_body(const char *message)
@@ -194,7 +218,7 @@ static int client_flush(struct api_server *srv, struct api_client *c)
 
 		if (n > 0) {
 			c->woff += n;
-			c->deadline = now_ms() + srv->idle_timeout_ms;
+			client_clock(srv, c, true);
 		} else if (n < 0 && errno == EINTR) {
 			continue;
 		} else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -220,7 +244,7 @@ static int client_read(struct api_server *srv, struct api_client *c)
 	n = recv(c->fd, dst, room, MSG_DONTWAIT);
 	if (n > 0) {
 		http_parser_commit(&c->parser, n);
-		c->deadline = now_ms() + srv->idle_timeout_ms;
+		client_clock(srv, c, true);
 	} else if (n == 0) {
 		c->eof = true;
 	} else if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -248,12 +272,22 @@ static void client_settle(struct api_server *srv, int slot)
 	struct epoll_event ev = { .data.ptr = c };
 	uint32_t want = 0;
 
-	if (client_flush(srv, c) < 0)
-		goto gone;
-	/* Answers drained: requests held back by the backlog can go on. */
-	client_process(srv, c);
-	if (client_flush(srv, c) < 0)
-		goto gone;
+	/* Answers drained: requests held back by the backlog go on, for as long as the client
+	 * takes the answers at once (bounded: nothing is read meanwhile, and the parser's buffer
+	 * is). A request left in the buffer must not wait for a byte that may never come. */
+	for (;;) {
+		size_t queued;
+
+		if (client_flush(srv, c) < 0)
+			goto gone;
+		if (c->woff != c->wlen)
+			break; /* EPOLLOUT resumes */
+		queued = c->wlen;
+		client_process(srv, c);
+		if (c->wlen == queued)
+			break;
+	}
+	client_clock(srv, c, false);
 	if (c->closing && c->woff == c->wlen && !c->lingering) {
 		/* A UNIX socket closed with unread input resets its peer, which may then lose the
 		 * answer (a 400 for garbage, a 413) while it is still sending. So: end our side,
@@ -327,6 +361,34 @@ static void reject_client(struct api_server *srv, int fd)
 	close(fd);
 }
 
+/*
+ * Every slot is taken: frees the slot of the client that has waited longest (for the rest of
+ * its request, or idle between requests) with nothing left to send, when that is over
+ * EVICT_AFTER_MS. Returns the slot, or -1 when every client is busy or recent.
+ */
+static int evict_client(struct api_server *srv)
+{
+	int64_t now = now_ms(), oldest = now - EVICT_AFTER_MS;
+	int victim = -1;
+
+	for (int i = 0; i < srv->max_clients; i++) {
+		struct api_client *c = srv->clients[i];
+
+		if (c && !c->lingering && c->woff == c->wlen && c->waiting_since < oldest) {
+			oldest = c->waiting_since;
+			victim = i;
+		}
+	}
+	if (victim < 0)
+		return -1;
+	log_info("api: %d clients are connected to %s; dropping one %s for %lld ms for a new one",
+		 srv->max_clients, srv->path,
+		 srv->clients[victim]->partial ? "sending a request" : "idle",
+		 (long long)(now - oldest));
+	client_close(srv, victim);
+	return victim;
+}
+
 static int client_add(struct api_server *srv, int fd)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
@@ -335,7 +397,9 @@ static int client_add(struct api_server *srv, int fd)
 
 	for (slot = 0; slot < srv->max_clients && srv->clients[slot]; slot++)
 		;
-	if (slot == srv->max_clients) {
+	if (slot == srv->max_clients)
+		slot = evict_client(srv);
+	if (slot < 0) {
 		reject_client(srv, fd);
 		return 0;
 	}
@@ -346,7 +410,8 @@ static int client_add(struct api_server *srv, int fd)
 	}
 	c->fd = fd;
 	c->events = EPOLLIN;
-	c->deadline = now_ms() + srv->idle_timeout_ms;
+	c->waiting_since = now_ms();
+	c->deadline = c->waiting_since + srv->idle_timeout_ms;
 	ev.data.ptr = c;
 	if (epoll_ctl(srv->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		int err = -errno;
@@ -443,7 +508,8 @@ static void expire_clients(struct api_server *srv)
 				log_debug("api: answering a stalled client: %s", strerror(errno));
 			free(body);
 		}
-		log_info("api: dropping a client of %s: no progress for %d ms", srv->path,
+		log_info("api: dropping a client of %s: %s %d ms", srv->path,
+			 c->partial ? "its request did not arrive whole in" : "no progress for",
 			 srv->idle_timeout_ms);
 		client_close(srv, i);
 	}

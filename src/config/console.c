@@ -27,9 +27,7 @@ const struct config_resource console_resource = {
     .option = "console",
     .option_arg = true,
     .option_help = "  --console serial|virtio\n"
-		   "                         the guest console: the UART (ttyS0, default) or "
-		   "virtio-console\n"
-		   "                         (hvc0)\n",
+		   "                         the guest console: ttyS0 (default) or hvc0 (virtio)\n",
     .option_label = "--console virtio",
     .parse_option = parse_option,
     .count = count,

@@ -264,11 +264,7 @@ const struct config_resource drive_resource = {
     .option = "disk",
     .option_arg = true,
     .option_help = "  --disk PATH[,ro][,id=NAME]\n"
-		   "                         a raw disk image as virtio-blk (/dev/vda, vdb, ... "
-		   "in order);\n"
-		   "                         ro: read-only; id: the serial the guest sees "
-		   "(default diskN).\n"
-		   "                         Repeatable, up to 8\n",
+		   "                         a raw disk image as virtio-blk; repeatable\n",
     .option_label = "--disk",
     .parse_option = vm_config_add_disk,
     .count = count,

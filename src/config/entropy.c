@@ -40,8 +40,7 @@ const struct config_resource entropy_resource = {
     .apply = apply,
     .dump = dump,
     .option = "rng",
-    .option_help = "  --rng                  virtio-rng: the guest's /dev/hwrng, from the host's "
-		   "getrandom()\n",
+    .option_help = "  --rng                  virtio-rng: the guest's /dev/hwrng\n",
     .option_label = "--rng",
     .parse_option = parse_option,
     .count = count,

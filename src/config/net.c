@@ -252,11 +252,7 @@ const struct config_resource net_resource = {
     .option = "net",
     .option_arg = true,
     .option_help = "  --net tap=NAME[,mac=MAC][,id=NAME]\n"
-		   "                         virtio-net on a tap interface (created if skiff "
-		   "may; else\n"
-		   "                         create it first: ip tuntap add NAME mode tap user "
-		   "$USER).\n"
-		   "                         Repeatable, up to 4\n",
+		   "                         virtio-net on a tap interface; repeatable\n",
     .option_label = "--net",
     .parse_option = vm_config_add_net,
     .count = count,

@@ -533,6 +533,93 @@ static void test_client_not_reading_does_not_block_others(void **state)
 	conn_close(hog);
 }
 
+/* 1000 pipelined requests sent at once, then only read: every one is answered. (Requests left in
+ * the buffer once the answers drained used to wait for a byte that never came, then got 408.) */
+static void test_pipelined_burst_all_answered(void **state)
+{
+	struct fixture *f = *state;
+	static char burst[1000 * 32];
+	struct response r;
+	size_t n = 0;
+	struct conn *c;
+
+	start(f, 0, 0);
+	c = conn_open(f->path);
+	for (int i = 0; i < 1000; i++)
+		n += (size_t)snprintf(burst + n, sizeof(burst) - n, "GET /p%d HTTP/1.1\r\n\r\n", i);
+	send_str(c, burst);
+	for (int i = 0; i < 1000; i++) {
+		char path[16];
+
+		if (conn_response(c, &r, IO_TIMEOUT_MS) != 0)
+			fail_msg("answer %d of 1000 did not come", i + 1);
+		assert_int_equal(r.status, 200);
+		snprintf(path, sizeof(path), "/p%d", i);
+		expect_json_field(&r, "path", path);
+	}
+	conn_close(c);
+}
+
+/* A request must arrive whole within the idle time of its first byte: a byte every 100 ms is
+ * progress, but not a request. */
+static void test_trickled_request_times_out(void **state)
+{
+	struct fixture *f = *state;
+	const char *req = "GET /slow HTTP/1.1\r\nX-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+	int64_t t0;
+	struct conn *c;
+	struct response r;
+	size_t i;
+
+	start(f, 500, 0);
+	c = conn_open(f->path);
+	t0 = now_ms();
+	for (i = 0; req[i] && now_ms() - t0 < 3000; i++) {
+		char one[2] = { req[i], 0 };
+
+		if (send(c->fd, one, 1, MSG_NOSIGNAL) != 1)
+			break;
+		usleep(100 * 1000);
+	}
+	/* Cut off at about 500 ms (5 bytes), long before the 7 s the whole request takes. */
+	assert_true(now_ms() - t0 < 2500);
+	assert_int_equal(conn_response(c, &r, IO_TIMEOUT_MS), 0);
+	assert_int_equal(r.status, 408);
+	assert_true(conn_closed_within(c, IO_TIMEOUT_MS));
+	assert_int_equal(f->requests, 0);
+	conn_close(c);
+}
+
+/* Every slot held by clients that send a byte now and then: a new client still gets served, in
+ * the slot of the one that has waited longest. */
+static void test_slow_clients_do_not_lock_out(void **state)
+{
+	struct fixture *f = *state;
+	struct conn *slow[4], *c;
+	struct response r;
+
+	start(f, 0, 4);
+	for (int i = 0; i < 4; i++) {
+		slow[i] = conn_open(f->path);
+		send_str(slow[i], "G");
+	}
+	for (int k = 0; k < 12; k++) {
+		usleep(100 * 1000);
+		for (int i = 0; i < 4; i++)
+			send(slow[i]->fd, "E", 1, MSG_NOSIGNAL);
+	}
+	c = conn_open(f->path);
+	send_str(c, "GET /good HTTP/1.1\r\n\r\n");
+	assert_int_equal(conn_response(c, &r, IO_TIMEOUT_MS), 0);
+	assert_int_equal(r.status, 200);
+	expect_json_field(&r, "path", "/good");
+	conn_close(c);
+	/* The first slow client lost its slot. */
+	assert_true(conn_closed_within(slow[0], IO_TIMEOUT_MS));
+	for (int i = 0; i < 4; i++)
+		conn_close(slow[i]);
+}
+
 static void test_stale_socket_replaced(void **state)
 {
 	struct fixture *f = *state;
@@ -633,6 +720,9 @@ int main(void)
 		T(test_chunked_refused),
 		T(test_client_limit),
 		T(test_client_not_reading_does_not_block_others),
+		T(test_pipelined_burst_all_answered),
+		T(test_trickled_request_times_out),
+		T(test_slow_clients_do_not_lock_out),
 		T(test_stale_socket_replaced),
 		T(test_live_socket_and_regular_file_refused),
 		T(test_stop_removes_socket),
