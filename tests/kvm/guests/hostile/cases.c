@@ -1,0 +1,430 @@
+/* The hostile guest's cases. The test (tests/kvm/test_hostile.c) boots this guest with a
+ * virtio-blk disk and a virtio-rng and writes one case name on COM1; the guest answers
+ * "hostile: CASE: ok" or "hostile: CASE: FAIL: why" and powers the VM off.
+ *
+ *   "blk NAME" / "rng NAME"  a ring case (ring_cases[]) against that device: the driver breaks
+ *                            a virtqueue rule; the device must show DEVICE_NEEDS_RESET, the other
+ *                            device must still serve a request, and the broken one must work
+ *                            again after a reset.
+ *   NAME                     a case of its own (other_cases[]): floods and scans; afterwards
+ *                            both devices must (after a reset) serve requests.
+ *
+ * Guest memory (the test gives 64 MiB): the image from 0x1000, page tables at 0x80000, the stack
+ * below 2 MiB, request headers at 0x3f0000, queue areas and scratch from 4 MiB, sector buffers at
+ * 5 MiB, large buffers from 16 MiB. */
+#include "io.h"
+#include "virtio.h"
+
+#define BLK_AREA      0x400000ULL
+#define RNG_AREA      0x410000ULL
+#define SCRATCH	      0x420000ULL /* indirect tables */
+#define BUF	      0x500000ULL
+#define BIG_BUF	      0x1000000ULL
+#define BIG_BUF_LEN   (32u << 20)
+#define BLK_QUEUE_LEN 256
+#define RNG_QUEUE_LEN 64
+#define DISK_MAGIC    "HOSTILE-DISK" /* the test writes it at the start of the disk */
+
+struct env {
+	struct vdev blk, rng;
+	struct vq blkq, rngq;
+};
+
+static const char *why;
+
+static bool fail(const char *reason)
+{
+	why = reason;
+	return false;
+}
+
+static bool start(struct env *e, bool blk)
+{
+	if (blk)
+		return vdev_start(&e->blk, &e->blkq, BLK_QUEUE_LEN, BLK_AREA);
+	return vdev_start(&e->rng, &e->rngq, RNG_QUEUE_LEN, RNG_AREA);
+}
+
+/* A request the device must serve: the disk's first sector, or 16 random bytes. */
+static bool serves(struct env *e, bool blk)
+{
+	uint8_t *buf = (uint8_t *)BUF;
+
+	memset(buf, 0, 512);
+	if (blk) {
+		if (!blk_read(&e->blkq, 0, buf))
+			return false;
+		for (int i = 0; DISK_MAGIC[i]; i++)
+			if (buf[i] != (uint8_t)DISK_MAGIC[i])
+				return false;
+		return true;
+	}
+	if (!rng_read(&e->rngq, buf, 16))
+		return false;
+	for (int i = 0; i < 16; i++)
+		if (buf[i])
+			return true;
+	return false;
+}
+
+/* ---- ring cases: each breaks one rule in queue q of a started device ---- */
+
+static void publish_kick(struct vq *q, uint16_t head)
+{
+	vq_publish(q, head);
+	vq_kick(q);
+}
+
+static void desc_loop(struct vdev *d, struct vq *q)
+{
+	vq_set_desc(q, 0, BUF, 512, DESC_F_WRITE | DESC_F_NEXT, 1);
+	vq_set_desc(q, 1, BUF, 512, DESC_F_WRITE | DESC_F_NEXT, 2);
+	vq_set_desc(q, 2, BUF, 512, DESC_F_WRITE | DESC_F_NEXT, 0);
+	publish_kick(q, 0);
+}
+
+static void desc_self(struct vdev *d, struct vq *q)
+{
+	vq_set_desc(q, 0, BUF, 512, DESC_F_WRITE | DESC_F_NEXT, 0);
+	publish_kick(q, 0);
+}
+
+static void next_out_of_table(struct vdev *d, struct vq *q)
+{
+	vq_set_desc(q, 0, BUF, 512, DESC_F_WRITE | DESC_F_NEXT, 0xffff);
+	publish_kick(q, 0);
+}
+
+static void addr_beyond_ram(struct vdev *d, struct vq *q)
+{
+	vq_set_desc(q, 0, 64ULL << 30, 512, DESC_F_WRITE, 0);
+	publish_kick(q, 0);
+}
+
+/* The buffer is the device's own registers. */
+static void addr_in_mmio(struct vdev *d, struct vq *q)
+{
+	vq_set_desc(q, 0, d->base, 512, DESC_F_WRITE, 0);
+	publish_kick(q, 0);
+}
+
+static void addr_wraps(struct vdev *d, struct vq *q)
+{
+	vq_set_desc(q, 0, ~0ULL - 0xfff, 0x2000, DESC_F_WRITE, 0);
+	publish_kick(q, 0);
+}
+
+static void len_4g(struct vdev *d, struct vq *q)
+{
+	vq_set_desc(q, 0, BUF, 0xffffffffu, DESC_F_WRITE, 0);
+	publish_kick(q, 0);
+}
+
+static void len_zero(struct vdev *d, struct vq *q)
+{
+	vq_set_desc(q, 0, BUF, 0, DESC_F_WRITE, 0);
+	publish_kick(q, 0);
+}
+
+/* 130 buffers of 32 MiB (all the same RAM): more than 4 GiB in one chain, in an indirect table
+ * because a queue of 64 could not hold the chain. */
+static void sum_over_4g(struct vdev *d, struct vq *q)
+{
+	struct vq t = { .desc = (volatile struct vring_desc *)SCRATCH };
+	const uint16_t n = 130;
+
+	for (uint16_t i = 0; i < n; i++)
+		vq_set_desc(&t, i, BIG_BUF, BIG_BUF_LEN,
+			    DESC_F_WRITE | (i + 1 < n ? DESC_F_NEXT : 0), i + 1);
+	vq_set_desc(q, 0, SCRATCH, n * 16, DESC_F_INDIRECT, 0);
+	publish_kick(q, 0);
+}
+
+static void indirect_self(struct vdev *d, struct vq *q)
+{
+	struct vq t = { .desc = (volatile struct vring_desc *)SCRATCH };
+
+	vq_set_desc(&t, 0, SCRATCH, 16, DESC_F_INDIRECT, 0);
+	vq_set_desc(q, 0, SCRATCH, 16, DESC_F_INDIRECT, 0);
+	publish_kick(q, 0);
+}
+
+static void indirect_loop(struct vdev *d, struct vq *q)
+{
+	struct vq t = { .desc = (volatile struct vring_desc *)SCRATCH };
+
+	for (uint16_t i = 0; i < 4; i++)
+		vq_set_desc(&t, i, BUF, 512, DESC_F_WRITE | DESC_F_NEXT, (i + 1) % 4);
+	vq_set_desc(q, 0, SCRATCH, 4 * 16, DESC_F_INDIRECT, 0);
+	publish_kick(q, 0);
+}
+
+static void indirect_in_mmio(struct vdev *d, struct vq *q)
+{
+	vq_set_desc(q, 0, d->base, 256, DESC_F_INDIRECT, 0);
+	publish_kick(q, 0);
+}
+
+static void indirect_len_4g(struct vdev *d, struct vq *q)
+{
+	vq_set_desc(q, 0, SCRATCH, 0xfffffff0u, DESC_F_INDIRECT, 0);
+	publish_kick(q, 0);
+}
+
+static void avail_jump(struct vdev *d, struct vq *q)
+{
+	vq_set_desc(q, 0, BUF, 512, DESC_F_WRITE, 0);
+	q->avail->ring[q->next_avail % q->size] = 0;
+	barrier();
+	q->next_avail += 1000;
+	q->avail->idx = q->next_avail;
+	barrier();
+	vq_kick(q);
+}
+
+static void head_out_of_table(struct vdev *d, struct vq *q)
+{
+	publish_kick(q, 0xffff);
+}
+
+/* Queue set-up cases: the queue is configured wrongly, then DRIVER_OK. */
+static void setup_with(struct vdev *d, struct vq *q, uint32_t size, uint64_t desc)
+{
+	vdev_negotiate(d);
+	vq_setup(d, q, 0, q->size, q->area);
+	vdev_write(d, REG_QUEUE_READY, 0);
+	vdev_write(d, REG_QUEUE_NUM, size);
+	if (desc) {
+		vdev_write(d, REG_QUEUE_DESC, (uint32_t)desc);
+		vdev_write(d, REG_QUEUE_DESC + 4, (uint32_t)(desc >> 32));
+	}
+	vdev_write(d, REG_QUEUE_READY, 1);
+	vdev_driver_ok(d);
+}
+
+static void queue_size_0(struct vdev *d, struct vq *q)
+{
+	vdev_negotiate(d);
+	vdev_write(d, REG_QUEUE_SEL, 0);
+	vdev_write(d, REG_QUEUE_NUM, 0);
+	vdev_write(d, REG_QUEUE_READY, 1);
+	vdev_driver_ok(d);
+}
+
+static void queue_size_3(struct vdev *d, struct vq *q)
+{
+	vdev_negotiate(d);
+	vdev_write(d, REG_QUEUE_SEL, 0);
+	vdev_write(d, REG_QUEUE_NUM, 3);
+	vdev_write(d, REG_QUEUE_READY, 1);
+	vdev_driver_ok(d);
+}
+
+/* The descriptor table in the device's own registers, beyond RAM, or not 16-byte aligned. */
+static void ring_in_mmio(struct vdev *d, struct vq *q)
+{
+	setup_with(d, q, q->size, d->base);
+}
+
+static void ring_beyond_ram(struct vdev *d, struct vq *q)
+{
+	setup_with(d, q, q->size, 64ULL << 30);
+}
+
+static void ring_misaligned(struct vdev *d, struct vq *q)
+{
+	setup_with(d, q, q->size, q->area + 8);
+}
+
+static const struct {
+	const char *name;
+	void (*run)(struct vdev *d, struct vq *q);
+} ring_cases[] = {
+	{ "desc-loop", desc_loop },
+	{ "desc-self", desc_self },
+	{ "next-out-of-table", next_out_of_table },
+	{ "addr-beyond-ram", addr_beyond_ram },
+	{ "addr-in-mmio", addr_in_mmio },
+	{ "addr-wraps", addr_wraps },
+	{ "len-4g", len_4g },
+	{ "len-zero", len_zero },
+	{ "sum-over-4g", sum_over_4g },
+	{ "indirect-self", indirect_self },
+	{ "indirect-loop", indirect_loop },
+	{ "indirect-in-mmio", indirect_in_mmio },
+	{ "indirect-len-4g", indirect_len_4g },
+	{ "avail-jump", avail_jump },
+	{ "head-out-of-table", head_out_of_table },
+	{ "queue-size-0", queue_size_0 },
+	{ "queue-size-3", queue_size_3 },
+	{ "ring-in-mmio", ring_in_mmio },
+	{ "ring-beyond-ram", ring_beyond_ram },
+	{ "ring-misaligned", ring_misaligned },
+};
+
+static bool run_ring_case(struct env *e, bool blk, const char *name)
+{
+	struct vdev *d = blk ? &e->blk : &e->rng;
+	struct vq *q = blk ? &e->blkq : &e->rngq;
+
+	for (unsigned i = 0; i < sizeof(ring_cases) / sizeof(ring_cases[0]); i++) {
+		if (strcmp(name, ring_cases[i].name))
+			continue;
+		ring_cases[i].run(d, q);
+		if (!vdev_wait_needs_reset(d, 2000))
+			return fail("the device did not set DEVICE_NEEDS_RESET");
+		if (!serves(e, !blk))
+			return fail("the other device stopped serving requests");
+		if (!start(e, blk) || !serves(e, blk))
+			return fail("the device did not work again after a reset");
+		return true;
+	}
+	return fail("no such ring case");
+}
+
+/* ---- cases of their own ---- */
+
+/* A million kicks of a queue with nothing in it (KVM's ioeventfd takes them), then kicks of
+ * queues that do not exist (each one a trip to skiff). */
+static bool notify_storm(struct env *e)
+{
+	for (uint32_t i = 0; i < 500000; i++) {
+		vq_kick(&e->blkq);
+		vq_kick(&e->rngq);
+	}
+	for (uint32_t i = 0; i < 20000; i++)
+		vdev_write(&e->blk, REG_QUEUE_NOTIFY, 7 + i);
+	return true;
+}
+
+/* A read in flight while the driver writes the (read-only) config space, rewrites Status and
+ * queue registers, then resets the device with requests in the ring. */
+static bool config_mid_request(struct env *e)
+{
+	uint32_t len;
+
+	for (uint16_t i = 0; i < 32; i++) {
+		vq_set_desc(&e->rngq, i, BUF + i * 4096, 4096, DESC_F_WRITE, 0);
+		vq_publish(&e->rngq, i);
+	}
+	vq_kick(&e->rngq);
+	for (uint32_t off = 0; off < 0x100; off++)
+		mmio_write8(e->blk.base + REG_CONFIG + off, 0xff);
+	for (uint32_t off = 0; off < 0x100; off += 4)
+		mmio_write32(e->blk.base + REG_CONFIG + off, 0xffffffff);
+	vdev_write(&e->rng, REG_QUEUE_NUM, 2);
+	vdev_write(&e->rng, REG_QUEUE_DESC, 0xd0000000);
+	vdev_driver_ok(&e->rng);
+	vdev_write(&e->rng, REG_STATUS, 0xbf); /* every driver bit, and FAILED */
+	vq_wait_used(&e->rngq, 200, &len);
+	vdev_reset(&e->rng);
+	/* Blk: reset with a read published and kicked. */
+	vq_set_desc(&e->blkq, 0, SCRATCH, 16, DESC_F_NEXT, 1);
+	vq_set_desc(&e->blkq, 1, BUF, 512, DESC_F_WRITE | DESC_F_NEXT, 2);
+	vq_set_desc(&e->blkq, 2, SCRATCH + 16, 1, DESC_F_WRITE, 0);
+	memset((void *)SCRATCH, 0, 16);
+	publish_kick(&e->blkq, 0);
+	vdev_reset(&e->blk);
+	return true;
+}
+
+/* Every port, read at three widths and written with 0 (and all ones where that cannot power
+ * the VM off, reset it, or turn COM1, which carries this guest's report, into something else). */
+static bool port_scan(struct env *e)
+{
+	for (uint32_t port = 0; port < 0x10000; port++) {
+		bool harmless = (port + 3 < 0x3f8 || port > 0x3ff) &&
+				(port + 3 < 0x60 || port > 0x64) &&
+				(port + 3 < 0x600 || port > 0x603);
+
+		inb((uint16_t)port);
+		inw((uint16_t)port);
+		inl((uint16_t)port);
+		if (port < 0x3f8 || port > 0x3ff)
+			outb((uint16_t)port, 0);
+		if (harmless) {
+			outw((uint16_t)port, 0xffff);
+			outl((uint16_t)port, 0xffffffff);
+		}
+	}
+	return true;
+}
+
+/* The MMIO hole from 3 GiB to 4 GiB: a read and a write in every page; in the virtio devices'
+ * pages, every register and config offset read and written with all ones, then zero. */
+static bool mmio_scan(struct env *e)
+{
+	for (uint64_t page = 0xc0000000ULL; page < 0x100000000ULL; page += 0x1000) {
+		bool virtio = page >= VIRTIO_MMIO_FIRST &&
+			      page < VIRTIO_MMIO_FIRST + VIRTIO_MMIO_SLOTS * VIRTIO_MMIO_STRIDE;
+
+		if (virtio) {
+			for (uint64_t off = 0; off < 0x1000; off += 4) {
+				mmio_read32(page + off);
+				mmio_write32(page + off, 0xffffffff);
+				mmio_write32(page + off, 0);
+			}
+		} else {
+			mmio_read32(page + 0x10);
+			mmio_write32(page + 0x10, 0xffffffff);
+		}
+	}
+	return true;
+}
+
+static const struct {
+	const char *name;
+	bool (*run)(struct env *e);
+} other_cases[] = {
+	{ "sane", NULL },
+	{ "notify-storm", notify_storm },
+	{ "config-mid-request", config_mid_request },
+	{ "port-scan", port_scan },
+	{ "mmio-scan", mmio_scan },
+};
+
+static bool run_case(struct env *e, const char *line)
+{
+	if (!vdev_find(&e->blk, VIRTIO_ID_BLOCK) || !vdev_find(&e->rng, VIRTIO_ID_RNG))
+		return fail("virtio-blk or virtio-rng not found");
+	if (!start(e, true) || !serves(e, true))
+		return fail("virtio-blk does not serve a read before the case");
+	if (!start(e, false) || !serves(e, false))
+		return fail("virtio-rng does not serve a read before the case");
+	if ((line[0] == 'b' || line[0] == 'r') && line[1] && line[2] && line[3] == ' ')
+		return run_ring_case(e, line[0] == 'b', line + 4);
+	for (unsigned i = 0; i < sizeof(other_cases) / sizeof(other_cases[0]); i++) {
+		if (strcmp(line, other_cases[i].name))
+			continue;
+		if (other_cases[i].run && !other_cases[i].run(e))
+			return false;
+		if (!start(e, true) || !serves(e, true))
+			return fail("virtio-blk does not serve a read after the case");
+		if (!start(e, false) || !serves(e, false))
+			return fail("virtio-rng does not serve a read after the case");
+		return true;
+	}
+	return fail("no such case");
+}
+
+__attribute__((noreturn)) void guest_main(void)
+{
+	static struct env e;
+	char line[64];
+
+	put_str("hostile: ready\n");
+	if (!get_line(line, sizeof(line))) {
+		put_str("hostile: FAIL: case name too long\n");
+		power_off();
+	}
+	put_str("hostile: ");
+	put_str(line);
+	if (run_case(&e, line)) {
+		put_str(": ok\n");
+	} else {
+		put_str(": FAIL: ");
+		put_str(why);
+		put_str("\n");
+	}
+	power_off();
+}
