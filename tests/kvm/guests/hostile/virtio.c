@@ -1,7 +1,7 @@
 #include "virtio.h"
 #include "io.h"
 
-#define F_VERSION_1	  32
+#define F_VERSION_1	32
 #define F_INDIRECT_DESC 28
 
 /* Where the guest keeps a request's header and status byte (see cases.c's memory map). */
