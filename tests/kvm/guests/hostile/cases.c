@@ -329,6 +329,95 @@ static bool config_mid_request(struct env *e, uint32_t arg)
 	return true;
 }
 
+/* Buffers the device writes over its own rings: random bytes over the rng's available ring,
+ * disk data over virtio-blk's descriptor table (what the device reads next is garbage: it may
+ * fail the device or not, but must stay bounded). */
+static bool buffer_over_ring(struct env *e, uint32_t arg)
+{
+	uint32_t len;
+
+	for (uint16_t i = 0; i < 8; i++) {
+		vq_set_desc(&e->rngq, i, (uint64_t)e->rngq.avail, 0x1000, DESC_F_WRITE, 0);
+		vq_publish(&e->rngq, i);
+	}
+	vq_kick(&e->rngq);
+	vq_wait_used(&e->rngq, 200, &len);
+	*(volatile uint32_t *)SCRATCH = 0; /* VIRTIO_BLK_T_IN of sector 0 */
+	*(volatile uint32_t *)(SCRATCH + 4) = 0;
+	*(volatile uint64_t *)(SCRATCH + 8) = 0;
+	for (uint16_t i = 0; i < 8; i++) {
+		uint16_t d = (uint16_t)(3 * i);
+
+		vq_set_desc(&e->blkq, d, SCRATCH, 16, DESC_F_NEXT, d + 1);
+		vq_set_desc(&e->blkq, d + 1, vq_desc_gpa(&e->blkq), 512,
+			    DESC_F_WRITE | DESC_F_NEXT, d + 2);
+		vq_set_desc(&e->blkq, d + 2, SCRATCH + 16, 1, DESC_F_WRITE, 0);
+		vq_publish(&e->blkq, d);
+	}
+	vq_kick(&e->blkq);
+	vq_wait_used(&e->blkq, 200, &len);
+	vq_kick(&e->blkq);
+	return true;
+}
+
+/* The descriptor table, available ring and used ring at one address: the device's used-ring
+ * writes land in what it reads next. */
+static bool rings_overlap(struct env *e, uint32_t arg)
+{
+	struct vdev *devs[2] = { &e->blk, &e->rng };
+	struct vq *qs[2] = { &e->blkq, &e->rngq };
+	uint32_t len;
+
+	for (int k = 0; k < 2; k++) {
+		struct vq *q = qs[k];
+
+		vdev_negotiate(devs[k]);
+		vq_setup(devs[k], q, 0, q->size, q->area);
+		vdev_write(devs[k], REG_QUEUE_READY, 0);
+		vdev_write(devs[k], REG_QUEUE_DRIVER, (uint32_t)q->area);
+		vdev_write(devs[k], REG_QUEUE_DEVICE, (uint32_t)q->area);
+		vdev_write(devs[k], REG_QUEUE_READY, 1);
+		vdev_driver_ok(devs[k]);
+		for (uint16_t i = 0; i < 4; i++)
+			vq_set_desc(q, i, BUF + i * 512, 512, DESC_F_WRITE, 0);
+		q->avail = (volatile struct vring_avail *)q->area;
+		q->used = (volatile struct vring_used *)q->area;
+		for (uint16_t i = 0; i < 4; i++)
+			vq_publish(q, i);
+		vq_kick(q);
+		vq_wait_used(q, 100, &len);
+	}
+	return true;
+}
+
+/* `count` rounds (default 500) of: set both devices up, queue requests, kick, and reset them
+ * while the requests are in flight. */
+static bool reset_storm(struct env *e, uint32_t count)
+{
+	for (uint32_t n = 0; n < (count ? count : 500); n++) {
+		start(e, true);
+		start(e, false);
+		*(volatile uint32_t *)SCRATCH = 0;
+		*(volatile uint64_t *)(SCRATCH + 8) = n % 2048;
+		for (uint16_t i = 0; i < 16; i++) {
+			uint16_t d = (uint16_t)(3 * i);
+
+			vq_set_desc(&e->blkq, d, SCRATCH, 16, DESC_F_NEXT, d + 1);
+			vq_set_desc(&e->blkq, d + 1, BUF + i * 512, 512,
+				    DESC_F_WRITE | DESC_F_NEXT, d + 2);
+			vq_set_desc(&e->blkq, d + 2, SCRATCH + 16 + i, 1, DESC_F_WRITE, 0);
+			vq_publish(&e->blkq, d);
+			vq_set_desc(&e->rngq, i, BUF + 0x10000 + i * 4096, 4096, DESC_F_WRITE, 0);
+			vq_publish(&e->rngq, i);
+		}
+		vq_kick(&e->blkq);
+		vq_kick(&e->rngq);
+		vdev_reset(&e->blk);
+		vdev_reset(&e->rng);
+	}
+	return true;
+}
+
 /* The first 4 KiB of port space, where ISA devices live, read at 1, 2 and 4 bytes, and written
  * with 0 and all ones where that cannot power the VM off, reset it, or reprogram COM1 (which
  * carries this guest's report). The whole port space is tests/kvm/guests/port_scan.S's, from real
@@ -383,6 +472,9 @@ static const struct {
     {"sane", NULL},
     {"notify-storm", notify_storm},
     {"config-mid-request", config_mid_request},
+    {"buffer-over-ring", buffer_over_ring},
+    {"rings-overlap", rings_overlap},
+    {"reset-storm", reset_storm},
     {"port-scan", port_scan},
     {"mmio-scan", mmio_scan},
 };
