@@ -349,8 +349,8 @@ static bool buffer_over_ring(struct env *e, uint32_t arg)
 		uint16_t d = (uint16_t)(3 * i);
 
 		vq_set_desc(&e->blkq, d, SCRATCH, 16, DESC_F_NEXT, d + 1);
-		vq_set_desc(&e->blkq, d + 1, vq_desc_gpa(&e->blkq), 512,
-			    DESC_F_WRITE | DESC_F_NEXT, d + 2);
+		vq_set_desc(&e->blkq, d + 1, vq_desc_gpa(&e->blkq), 512, DESC_F_WRITE | DESC_F_NEXT,
+			    d + 2);
 		vq_set_desc(&e->blkq, d + 2, SCRATCH + 16, 1, DESC_F_WRITE, 0);
 		vq_publish(&e->blkq, d);
 	}
@@ -364,8 +364,8 @@ static bool buffer_over_ring(struct env *e, uint32_t arg)
  * writes land in what it reads next. */
 static bool rings_overlap(struct env *e, uint32_t arg)
 {
-	struct vdev *devs[2] = { &e->blk, &e->rng };
-	struct vq *qs[2] = { &e->blkq, &e->rngq };
+	struct vdev *devs[2] = {&e->blk, &e->rng};
+	struct vq *qs[2] = {&e->blkq, &e->rngq};
 	uint32_t len;
 
 	for (int k = 0; k < 2; k++) {
@@ -403,8 +403,8 @@ static bool reset_storm(struct env *e, uint32_t count)
 			uint16_t d = (uint16_t)(3 * i);
 
 			vq_set_desc(&e->blkq, d, SCRATCH, 16, DESC_F_NEXT, d + 1);
-			vq_set_desc(&e->blkq, d + 1, BUF + i * 512, 512,
-				    DESC_F_WRITE | DESC_F_NEXT, d + 2);
+			vq_set_desc(&e->blkq, d + 1, BUF + i * 512, 512, DESC_F_WRITE | DESC_F_NEXT,
+				    d + 2);
 			vq_set_desc(&e->blkq, d + 2, SCRATCH + 16 + i, 1, DESC_F_WRITE, 0);
 			vq_publish(&e->blkq, d);
 			vq_set_desc(&e->rngq, i, BUF + 0x10000 + i * 4096, 4096, DESC_F_WRITE, 0);
@@ -442,8 +442,9 @@ static bool port_scan(struct env *e, uint32_t arg)
 }
 
 /* The MMIO hole from 3 GiB to 4 GiB, read and written with all ones: in the two devices' pages
- * every register and config offset (then written with zero too); every page from the boot timer
- * to the end of the virtio window; one page in 16 elsewhere (`every_page` 1: all, ~45 s here). */
+ * every register and config offset (then written with zero too), and 1, 2 and 8-byte accesses
+ * at unaligned offsets; every page from the boot timer to the end of the virtio window; one page
+ * in 16 elsewhere (`every_page` 1: all, ~45 s here). */
 static bool mmio_scan(struct env *e, uint32_t every_page)
 {
 	for (uint64_t page = 0xc0000000ULL; page < 0x100000000ULL; page += 0x1000) {
@@ -456,6 +457,15 @@ static bool mmio_scan(struct env *e, uint32_t every_page)
 				mmio_read32(page + off);
 				mmio_write32(page + off, 0xffffffff);
 				mmio_write32(page + off, 0);
+			}
+			/* Other widths, unaligned, and across the end of the page. */
+			for (uint64_t off = 1; off < 0x1000; off += 7) {
+				mmio_read8(page + off);
+				mmio_read16(page + off);
+				mmio_read64(page + off);
+				mmio_write8(page + off, 0xff);
+				mmio_write16(page + off, 0xffff);
+				mmio_write64(page + off, ~0ULL);
 			}
 		} else if (window || every_page || (page & 0xffff) == 0) {
 			mmio_read32(page + 0x10);

@@ -55,6 +55,22 @@ static inline void mmio_write8(uint64_t addr, uint8_t v)
 {
 	*(volatile uint8_t *)addr = v;
 }
+static inline uint16_t mmio_read16(uint64_t addr)
+{
+	return *(volatile uint16_t *)addr;
+}
+static inline void mmio_write16(uint64_t addr, uint16_t v)
+{
+	*(volatile uint16_t *)addr = v;
+}
+static inline uint64_t mmio_read64(uint64_t addr)
+{
+	return *(volatile uint64_t *)addr;
+}
+static inline void mmio_write64(uint64_t addr, uint64_t v)
+{
+	*(volatile uint64_t *)addr = v;
+}
 
 /* Orders the guest's ring writes before a kick, and its reads after seeing an index move. */
 static inline void barrier(void)
