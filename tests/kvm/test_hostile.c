@@ -1,12 +1,13 @@
 /* The malicious-guest suite: skiff (the real binary, as a user runs it) boots the hostile guest
- * (tests/kvm/guests/hostile/) with a virtio-blk disk and a virtio-rng, and the guest breaks one
- * rule per run: descriptor loops, buffers beyond RAM or inside MMIO, 4 GiB lengths, indirect
- * tables pointing at themselves, available-index jumps, bad queue sizes, notification floods,
- * config writes mid-request, scans of every port and of the MMIO hole.
+ * (tests/kvm/guests/hostile/) with a virtio-blk disk and a virtio-rng (and a virtio console for
+ * the "con" cases), and the guest breaks one rule per run: descriptor loops, buffers beyond RAM or
+ * inside MMIO, 4 GiB lengths, indirect tables pointing at themselves, available-index jumps, bad
+ * queue sizes, notification floods, config writes mid-request, scans of every port and of the MMIO
+ * hole.
  *
  * Each case passes when: skiff stays up and ends with status 0 when the guest powers off; the
  * guest reports "ok" (it checked that the broken device showed DEVICE_NEEDS_RESET, that the other
- * device still served a request, and that the broken one works again after a reset); skiff's
+ * devices still served a request, and that the broken one works again after a reset); skiff's
  * log has the case's line; skiff's peak RSS and CPU time (wait4) stay under the case's bounds, and
  * so does the CPU time of its device worker threads (sampled from /proc while it runs). One line
  * per case gives the figures. HOSTILE_NOTIFICATIONS sets the flood's size (default 100000; the
@@ -60,6 +61,8 @@ static long baseline_rss_kib;
 	{                                                                                          \
 		target " " name, NULL, prefix log, 0                                               \
 	}
+#define CON		"virtio-console: queue 1: " /* its transmit queue */
+#define CON0		"virtio-console: queue 0: " /* set-up cases configure queue 0 */
 #define BOTH(name, log) RING("blk", BLK, name, log), RING("rng", RNG, name, log)
 
 static struct hostile_case cases[] = {
@@ -93,6 +96,32 @@ static struct hostile_case cases[] = {
     BOTH("ring-beyond-ram", "descriptor table [0x1000000000, "),
     RING("blk", BLK, "ring-misaligned", "descriptor table at 0x400008 is not 16-byte aligned"),
     RING("rng", RNG, "ring-misaligned", "descriptor table at 0x410008 is not 16-byte aligned"),
+    RING("con", CON, "desc-loop", "descriptor 1: chain from head 0 is longer than"),
+    RING("con", CON, "desc-self", "descriptor 0: chain from head 0 is longer than"),
+    RING("con", CON, "next-out-of-table", "descriptor 0: next 65535 is not below the table size"),
+    RING("con", CON, "addr-beyond-ram",
+	 "descriptor 0: buffer [0x1000000000, +0x200) is not in guest RAM"),
+    RING("con", CON, "addr-in-mmio",
+	 "descriptor 0: buffer [0xd0000000, +0x200) is not in guest RAM"),
+    RING("con", CON, "addr-wraps", "descriptor 0: buffer [0xfffffffffffff000, +0x2000) is not in"),
+    RING("con", CON, "len-4g", "descriptor 0: buffer [0x500000, +0xffffffff) is not in guest RAM"),
+    RING("con", CON, "len-zero", "descriptor 0: zero length"),
+    RING("con", CON, "sum-over-4g",
+	 "indirect descriptor 127 of descriptor 0: writable buffers exceed 4 GiB"),
+    RING("con", CON, "indirect-self",
+	 "indirect descriptor 0 of descriptor 0: INDIRECT inside an indirect table"),
+    RING("con", CON, "indirect-loop",
+	 "indirect descriptor 0 of descriptor 0: chain from head 0 is longer"),
+    RING("con", CON, "indirect-in-mmio",
+	 "descriptor 0: indirect table [0xd0000000, +0x100) not in guest RAM"),
+    RING("con", CON, "indirect-len-4g", "descriptor 0: indirect table length 4294967280"),
+    RING("con", CON, "avail-jump", "available index jumped by 1000"),
+    RING("con", CON, "head-out-of-table", "available ring entry 1: head 65535 is not below"),
+    RING("con", CON0, "queue-size-0", "queue size 0: not a power of 2"),
+    RING("con", CON0, "queue-size-3", "queue size 0: not a power of 2"),
+    RING("con", CON0, "ring-in-mmio", "descriptor table [0xd0000000, +0x400) is not in guest RAM"),
+    RING("con", CON0, "ring-beyond-ram", "descriptor table [0x1000000000, "),
+    RING("con", CON0, "ring-misaligned", "descriptor table at 0x440008 is not 16-byte aligned"),
     {"notify-storm", NULL, "notification for queue 7, which does not exist", 0 /* set in main */},
     {"config-mid-request", NULL, "config write at 0: config space is read-only; ignored", 2000},
     {"buffer-over-ring", NULL, NULL, 100},
@@ -200,8 +229,10 @@ static void run_case(void **state)
 		dup2(o, 1);
 		dup2(e, 2);
 		close(in[1]);
+		/* "con ..." cases add a virtio console, which then gets stdin (the case name). */
 		execl(skiff, skiff, "run", "--raw", guest, "--memory", "64", "--disk", disk,
-		      "--rng", (char *)NULL);
+		      "--rng", strncmp(c->line, "con ", 4) ? NULL : "--console", "virtio",
+		      (char *)NULL);
 		_exit(127);
 	}
 	close(in[0]);

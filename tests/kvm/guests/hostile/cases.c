@@ -1,18 +1,20 @@
 /* The hostile guest's cases. The test (tests/kvm/test_hostile.c) boots this guest with a
- * virtio-blk disk and a virtio-rng and writes one case name on COM1; the guest answers
- * "hostile: CASE: ok" or "hostile: CASE: FAIL: why" and powers the VM off.
+ * virtio-blk disk and a virtio-rng (and for "con" cases a virtio console) and writes one case name
+ * on skiff's stdin, which reaches COM1 (or the virtio console when there is one); the guest
+ * answers "hostile: CASE: ok" or "hostile: CASE: FAIL: why" on COM1 and powers the VM off.
  *
- *   "blk NAME" / "rng NAME"  a ring case (ring_cases[]) against that device: the driver breaks
- *                            a virtqueue rule; the device must show DEVICE_NEEDS_RESET, the other
- *                            device must still serve a request, and the broken one must work
- *                            again after a reset.
+ *   "blk NAME" / "rng NAME" / "con NAME"
+ *                            a ring case (ring_cases[]) against that device (the console's
+ *                            transmit queue): the driver breaks a virtqueue rule; the device must
+ *                            show DEVICE_NEEDS_RESET, the other devices must still serve a
+ *                            request, and the broken one must work again after a reset.
  *   NAME [N]                 a case of its own (other_cases[]), with an optional count:
  *                            floods and scans; afterwards both devices must (after a reset)
  *                            serve requests.
  *
  * Guest memory (the test gives 64 MiB): the image from 0x1000, page tables at 0x80000, the stack
  * below 2 MiB, request headers at 0x3f0000, queue areas and scratch from 4 MiB, sector buffers at
- * 5 MiB, large buffers from 16 MiB. */
+ * 5 MiB, console input at 0x5f0000, large buffers from 16 MiB. */
 #include "io.h"
 #include "virtio.h"
 
@@ -22,13 +24,18 @@
 #define BUF	      0x500000ULL
 #define BIG_BUF	      0x1000000ULL
 #define BIG_BUF_LEN   (32u << 20)
+#define CON_RX_AREA   0x430000ULL
+#define CON_TX_AREA   0x440000ULL
+#define CON_IN	      0x5f0000ULL /* console input */
 #define BLK_QUEUE_LEN 256
+#define CON_QUEUE_LEN 64
 #define RNG_QUEUE_LEN 64
 #define DISK_MAGIC    "HOSTILE-DISK" /* the test writes it at the start of the disk */
 
 struct env {
-	struct vdev blk, rng;
-	struct vq blkq, rngq;
+	struct vdev blk, rng, con;
+	struct vq blkq, rngq, conrx, contx;
+	bool has_con; /* skiff was given --console virtio */
 };
 
 static const char *why;
@@ -66,6 +73,56 @@ static bool serves(struct env *e, bool blk)
 		if (buf[i])
 			return true;
 	return false;
+}
+
+/* virtio-console (--console virtio): its receive queue (0) carries skiff's stdin, so the case
+ * name; its transmit queue (1) is the one hostile rings go to. */
+static bool con_start(struct env *e)
+{
+	if (!vdev_negotiate(&e->con))
+		return false;
+	vq_setup(&e->con, &e->conrx, 0, CON_QUEUE_LEN, CON_RX_AREA);
+	vq_setup(&e->con, &e->contx, 1, CON_QUEUE_LEN, CON_TX_AREA);
+	vdev_driver_ok(&e->con);
+	return !(vdev_read(&e->con, REG_STATUS) & STATUS_DEVICE_NEEDS_RESET);
+}
+
+/* A line out through the transmit queue (skiff writes it to its stdout). */
+static bool con_serves(struct env *e)
+{
+	static const char msg[] = "hostile: the virtio console transmits\n";
+	uint32_t len;
+
+	memcpy((void *)BUF, msg, sizeof(msg) - 1);
+	vq_set_desc(&e->contx, 0, BUF, sizeof(msg) - 1, 0, 0);
+	vq_publish(&e->contx, 0);
+	vq_kick(&e->contx);
+	return vq_wait_used(&e->contx, 2000, &len);
+}
+
+static bool con_read_line(struct env *e, char *line, size_t size)
+{
+	const char *in = (const char *)CON_IN;
+	size_t n = 0;
+
+	for (;;) {
+		uint32_t len;
+
+		vq_set_desc(&e->conrx, 0, CON_IN, 64, DESC_F_WRITE, 0);
+		vq_publish(&e->conrx, 0);
+		vq_kick(&e->conrx);
+		if (!vq_wait_used(&e->conrx, 20000, &len) || len > 64)
+			return false;
+		for (uint32_t i = 0; i < len; i++) {
+			if (in[i] == '\n') {
+				line[n] = '\0';
+				return true;
+			}
+			if (n + 1 >= size)
+				return false;
+			line[n++] = in[i];
+		}
+	}
 }
 
 /* ---- ring cases: each breaks one rule in queue q of a started device ---- */
@@ -263,10 +320,12 @@ static const struct {
     {"ring-misaligned", ring_misaligned},
 };
 
-static bool run_ring_case(struct env *e, bool blk, const char *name)
+/* `target` 'b' virtio-blk, 'r' virtio-rng, 'c' virtio-console (its transmit queue). */
+static bool run_ring_case(struct env *e, char target, const char *name)
 {
-	struct vdev *d = blk ? &e->blk : &e->rng;
-	struct vq *q = blk ? &e->blkq : &e->rngq;
+	bool blk = target == 'b';
+	struct vdev *d = target == 'c' ? &e->con : blk ? &e->blk : &e->rng;
+	struct vq *q = target == 'c' ? &e->contx : blk ? &e->blkq : &e->rngq;
 
 	for (unsigned i = 0; i < sizeof(ring_cases) / sizeof(ring_cases[0]); i++) {
 		if (strcmp(name, ring_cases[i].name))
@@ -274,6 +333,13 @@ static bool run_ring_case(struct env *e, bool blk, const char *name)
 		ring_cases[i].run(d, q);
 		if (!vdev_wait_needs_reset(d, 2000))
 			return fail("the device did not set DEVICE_NEEDS_RESET");
+		if (target == 'c') {
+			if (!serves(e, true) || !serves(e, false))
+				return fail("another device stopped serving requests");
+			if (!con_start(e) || !con_serves(e))
+				return fail("the device did not work again after a reset");
+			return true;
+		}
 		if (!serves(e, !blk))
 			return fail("the other device stopped serving requests");
 		if (!start(e, blk) || !serves(e, blk))
@@ -489,16 +555,32 @@ static const struct {
     {"mmio-scan", mmio_scan},
 };
 
+/* The target of a ring case line ("blk NAME", "rng NAME", "con NAME"), or 0. */
+static char ring_target(const char *line)
+{
+	static const char *const prefixes[] = {"blk ", "rng ", "con "};
+
+	for (int i = 0; i < 3; i++)
+		if (line[0] == prefixes[i][0] && line[1] == prefixes[i][1] &&
+		    line[2] == prefixes[i][2] && line[3] == ' ')
+			return line[0];
+	return 0;
+}
+
 static bool run_case(struct env *e, const char *line)
 {
 	if (!vdev_find(&e->blk, VIRTIO_ID_BLOCK) || !vdev_find(&e->rng, VIRTIO_ID_RNG))
 		return fail("virtio-blk or virtio-rng not found");
+	if (ring_target(line) == 'c' && !e->has_con)
+		return fail("no virtio-console (--console virtio)");
 	if (!start(e, true) || !serves(e, true))
 		return fail("virtio-blk does not serve a read before the case");
 	if (!start(e, false) || !serves(e, false))
 		return fail("virtio-rng does not serve a read before the case");
-	if ((line[0] == 'b' || line[0] == 'r') && line[1] && line[2] && line[3] == ' ')
-		return run_ring_case(e, line[0] == 'b', line + 4);
+	if (e->has_con && !con_serves(e))
+		return fail("virtio-console does not transmit before the case");
+	if (ring_target(line))
+		return run_ring_case(e, ring_target(line), line + 4);
 	for (unsigned i = 0; i < sizeof(other_cases) / sizeof(other_cases[0]); i++) {
 		const char *name = other_cases[i].name, *p = line;
 		uint32_t arg = 0;
@@ -527,14 +609,20 @@ __attribute__((noreturn)) void guest_main(void)
 	static struct env e;
 	char line[64];
 
+	/* The case name comes on skiff's stdin: to the virtio console when there is one. */
 	put_str("hostile: ready\n");
-	if (!get_line(line, sizeof(line))) {
-		put_str("hostile: FAIL: case name too long\n");
+	e.has_con = vdev_find(&e.con, VIRTIO_ID_CONSOLE);
+	if (e.has_con ? !con_start(&e) || !con_read_line(&e, line, sizeof(line))
+		      : !get_line(line, sizeof(line))) {
+		put_str("hostile: FAIL: no case name\n");
 		power_off();
 	}
+	/* The report is one line, written at the end: console output may come before it. */
+	bool ok = run_case(&e, line);
+
 	put_str("hostile: ");
 	put_str(line);
-	if (run_case(&e, line)) {
+	if (ok) {
 		put_str(": ok\n");
 	} else {
 		put_str(": FAIL: ");

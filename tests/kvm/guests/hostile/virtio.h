@@ -29,8 +29,9 @@
 #define REG_QUEUE_DEVICE  0x0a0
 #define REG_CONFIG	  0x100
 
-#define VIRTIO_ID_BLOCK 2
-#define VIRTIO_ID_RNG	4
+#define VIRTIO_ID_BLOCK	  2
+#define VIRTIO_ID_CONSOLE 3
+#define VIRTIO_ID_RNG	  4
 
 #define STATUS_ACKNOWLEDGE	  1
 #define STATUS_DRIVER		  2
