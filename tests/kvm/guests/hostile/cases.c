@@ -8,6 +8,10 @@
  *                            transmit queue): the driver breaks a virtqueue rule; the device must
  *                            show DEVICE_NEEDS_RESET, the other devices must still serve a
  *                            request, and the broken one must work again after a reset.
+ *   "req NAME"               a virtio-blk request case (blk_request_cases[]): a sound ring
+ *                            carrying a request that breaks virtio-blk's rules (marked
+ *                            DEVICE_NEEDS_RESET) or asks for what cannot be done (an error
+ *                            status).
  *   NAME [N]                 a case of its own (other_cases[]), with an optional count:
  *                            floods and scans; afterwards both devices must (after a reset)
  *                            serve requests.
@@ -349,6 +353,172 @@ static bool run_ring_case(struct env *e, char target, const char *name)
 	return fail("no such ring case");
 }
 
+/* ---- virtio-blk requests: a sound ring, a request that breaks virtio-blk's own rules ---- */
+
+#define BLK_S_OK     0
+#define BLK_S_IOERR  1
+#define BLK_S_UNSUPP 2
+#define NEEDS_RESET  0xff /* expected: the device is marked, no status written */
+
+/* Builds a request whose header (type, sector) is at SCRATCH and whose status byte is at
+ * SCRATCH + 16, in descriptors from `first`; returns the next free descriptor. */
+static uint16_t blk_header(struct vq *q, uint16_t first, uint32_t type, uint64_t sector,
+			   uint32_t hdr_len)
+{
+	*(volatile uint32_t *)SCRATCH = type;
+	*(volatile uint32_t *)(SCRATCH + 4) = 0;
+	*(volatile uint64_t *)(SCRATCH + 8) = sector;
+	*(volatile uint8_t *)(SCRATCH + 16) = 0xee;
+	vq_set_desc(q, first, SCRATCH, hdr_len, DESC_F_NEXT, first + 1);
+	return first + 1;
+}
+
+static void blk_status(struct vq *q, uint16_t d)
+{
+	vq_set_desc(q, d, SCRATCH + 16, 1, DESC_F_WRITE, 0);
+}
+
+/* Returns the status the device must write, or NEEDS_RESET. */
+static uint8_t blk_no_status(struct vq *q)
+{
+	blk_header(q, 0, 0, 0, 16);
+	vq_set_desc(q, 0, SCRATCH, 16, 0, 0); /* the header alone, nothing writable */
+	return NEEDS_RESET;
+}
+
+static uint8_t blk_short_header(struct vq *q)
+{
+	blk_status(q, blk_header(q, 0, 0, 0, 8));
+	return NEEDS_RESET;
+}
+
+static uint8_t blk_wrong_direction(struct vq *q)
+{
+	uint16_t d = blk_header(q, 0, 0 /* IN */, 0, 16);
+
+	vq_set_desc(q, d, BUF, 512, DESC_F_NEXT, d + 1); /* readable data for a read */
+	blk_status(q, d + 1);
+	return NEEDS_RESET;
+}
+
+static uint8_t blk_beyond_disk(struct vq *q)
+{
+	uint16_t d = blk_header(q, 0, 0, 0xffffffffffffULL, 16);
+
+	vq_set_desc(q, d, BUF, 512, DESC_F_WRITE | DESC_F_NEXT, d + 1);
+	blk_status(q, d + 1);
+	return BLK_S_IOERR;
+}
+
+static uint8_t blk_sector_wraps(struct vq *q)
+{
+	uint16_t d = blk_header(q, 0, 1 /* OUT */, ~0ULL, 16);
+
+	vq_set_desc(q, d, BUF, 4096, DESC_F_NEXT, d + 1);
+	blk_status(q, d + 1);
+	return BLK_S_IOERR;
+}
+
+static uint8_t blk_unaligned_length(struct vq *q)
+{
+	uint16_t d = blk_header(q, 0, 0, 0, 16);
+
+	vq_set_desc(q, d, BUF, 100, DESC_F_WRITE | DESC_F_NEXT, d + 1);
+	blk_status(q, d + 1);
+	return BLK_S_IOERR;
+}
+
+static uint8_t blk_unknown_type(struct vq *q)
+{
+	blk_status(q, blk_header(q, 0, 0x7777, 0, 16));
+	return BLK_S_UNSUPP;
+}
+
+/* 16 segments of 2^32 - 1 sectors from sector 0: beyond the disk, refused as a whole. */
+static uint8_t blk_huge_discard(struct vq *q)
+{
+	volatile uint32_t *seg = (volatile uint32_t *)BUF;
+	uint16_t d = blk_header(q, 0, 11 /* DISCARD */, 0, 16);
+
+	for (int i = 0; i < 16; i++) {
+		seg[4 * i] = 0; /* sector */
+		seg[4 * i + 1] = 0;
+		seg[4 * i + 2] = 0xffffffffu; /* sectors */
+		seg[4 * i + 3] = 0;	      /* flags */
+	}
+	vq_set_desc(q, d, BUF, 16 * 16, DESC_F_NEXT, d + 1);
+	blk_status(q, d + 1);
+	return BLK_S_IOERR;
+}
+
+/* A sound read whose header comes in 16 one-byte buffers and whose data in 8 of 64 bytes. */
+static uint8_t blk_scattered(struct vq *q)
+{
+	uint16_t d;
+
+	blk_header(q, 0, 0, 0, 16);
+	for (d = 0; d < 16; d++)
+		vq_set_desc(q, d, SCRATCH + d, 1, DESC_F_NEXT, d + 1);
+	for (int i = 0; i < 8; i++, d++)
+		vq_set_desc(q, d, BUF + 0x1000 + i * 64, 64, DESC_F_WRITE | DESC_F_NEXT, d + 1);
+	blk_status(q, d);
+	return BLK_S_OK;
+}
+
+static const struct {
+	const char *name;
+	uint8_t (*build)(struct vq *q);
+} blk_request_cases[] = {
+    {"no-status", blk_no_status},
+    {"short-header", blk_short_header},
+    {"wrong-direction", blk_wrong_direction},
+    {"beyond-disk", blk_beyond_disk},
+    {"sector-wraps", blk_sector_wraps},
+    {"unaligned-length", blk_unaligned_length},
+    {"unknown-type", blk_unknown_type},
+    {"huge-discard", blk_huge_discard},
+    {"scattered", blk_scattered},
+};
+
+/* "req NAME": the request is built in the started virtio-blk queue and published. Either the
+ * device is marked DEVICE_NEEDS_RESET, or it answers with the expected status; either way
+ * virtio-rng still serves and virtio-blk serves again (after a reset when it was marked). */
+static bool run_blk_request_case(struct env *e, const char *name)
+{
+	for (unsigned i = 0; i < sizeof(blk_request_cases) / sizeof(blk_request_cases[0]); i++) {
+		uint8_t want;
+		uint32_t len;
+
+		if (strcmp(name, blk_request_cases[i].name))
+			continue;
+		want = blk_request_cases[i].build(&e->blkq);
+		vq_publish(&e->blkq, 0);
+		vq_kick(&e->blkq);
+		if (want == NEEDS_RESET) {
+			if (!vdev_wait_needs_reset(&e->blk, 2000))
+				return fail("the device did not set DEVICE_NEEDS_RESET");
+		} else {
+			if (!vq_wait_used(&e->blkq, 2000, &len))
+				return fail("no answer");
+			if (*(volatile uint8_t *)(SCRATCH + 16) != want)
+				return fail("a wrong status byte");
+			if (vdev_read(&e->blk, REG_STATUS) & STATUS_DEVICE_NEEDS_RESET)
+				return fail("a request error marked the device DEVICE_NEEDS_RESET");
+			if (want == BLK_S_OK)
+				for (int k = 0; DISK_MAGIC[k]; k++)
+					if (*(volatile uint8_t *)(BUF + 0x1000 + k) !=
+					    DISK_MAGIC[k])
+						return fail("the data read is wrong");
+		}
+		if (!serves(e, false))
+			return fail("virtio-rng stopped serving requests");
+		if (!start(e, true) || !serves(e, true))
+			return fail("virtio-blk did not serve requests afterwards");
+		return true;
+	}
+	return fail("no such blk request case");
+}
+
 /* ---- cases of their own ---- */
 
 /* `count` kicks (the issue asks for a million) of queues with nothing in them (KVM's ioeventfd
@@ -581,6 +751,8 @@ static bool run_case(struct env *e, const char *line)
 		return fail("virtio-console does not transmit before the case");
 	if (ring_target(line))
 		return run_ring_case(e, ring_target(line), line + 4);
+	if (line[0] == 'r' && line[1] == 'e' && line[2] == 'q' && line[3] == ' ')
+		return run_blk_request_case(e, line + 4);
 	for (unsigned i = 0; i < sizeof(other_cases) / sizeof(other_cases[0]); i++) {
 		const char *name = other_cases[i].name, *p = line;
 		uint32_t arg = 0;
