@@ -13,7 +13,8 @@
 #                        (make deb ARCH=arm64: build-arm64/deb/skiff_VERSION_arm64.deb)
 #
 # Sources are found by wildcard: a new file under src/ is built without editing this file.
-# Everything but src/main.c goes into libskiff.a, which the unit and kvm tests link against.
+# Everything but src/main.c and src/jailer/ (skiff-jailer, a program of its own) goes into
+# libskiff.a, which the unit and kvm tests link against.
 # Of src/arch/ only the target's directory is built, and a unit test that includes another
 # architecture's headers (arch/x86/..., arch/arm64/...) is left out of that build.
 
@@ -69,9 +70,14 @@ CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 LDFLAGS  += -fsanitize=address,undefined
 endif
 
-LIB_SRCS := $(shell find src -name '*.c' -not -path 'src/arch/*' -not -path src/main.c | sort) \
+LIB_SRCS := $(shell find src -name '*.c' -not -path 'src/arch/*' -not -path 'src/jailer/*' \
+		-not -path src/main.c | sort) \
 	    $(shell find src/arch/$(ARCH_DIR) -name '*.c' | sort)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+
+# skiff-jailer, the second program (src/jailer/): its own files only, none of skiff's layers.
+JAILER_SRCS := $(wildcard src/jailer/*.c)
+JAILER_OBJS := $(JAILER_SRCS:%.c=$(BUILD)/%.o)
 
 # Tiny bare-metal guests: guests/<name>/$(ARCH).S -> $(BUILD)/guests/<name>.bin (flat binaries).
 GUEST_SRCS := $(wildcard guests/*/$(ARCH).S)
@@ -94,10 +100,13 @@ UNIT_HELPER_OBJS := $(UNIT_HELPER_SRCS:%.c=$(BUILD)/%.o)
 KVM_BINS   := $(KVM_SRCS:%.c=$(BUILD)/%)
 
 .PHONY: all test unit-tests kvm-tests clean format man install uninstall deb
-all: $(BUILD)/skiff
+all: $(BUILD)/skiff $(BUILD)/skiff-jailer
 
 $(BUILD)/skiff: $(BUILD)/src/main.o $(BUILD)/libskiff.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/skiff-jailer: $(JAILER_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^
 
 $(BUILD)/libskiff.a: $(LIB_OBJS) $(EMBED_OBJ)
 	@rm -f $@
