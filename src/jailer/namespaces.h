@@ -5,7 +5,8 @@
 #define SKIFF_JAILER_NAMESPACES_H
 
 /* unshare(CLONE_NEWNS), every mount private, root bind-mounted on itself, pivot_root into it,
- * the old root detached and removed, chroot("."), cwd "/". */
+ * the old root detached and removed, chroot("."), cwd "/". On an initramfs root, which
+ * pivot_root cannot move, the jail's mount is moved over / and chrooted into instead. */
 int jail_enter_mount_ns(const char *root);
 
 /* setns() into the network namespace behind fd (opened from --netns). */
