@@ -6,8 +6,10 @@
 #   make STATIC=1        a static binary (what the nested harness puts inside its L1 VM)
 #   make SANITIZE=1      ASan/UBSan build (tests use it for the unit suite)
 #   make test            the whole test suite: unit, direct /dev/kvm, nested (see tests/run)
-#   make man             $(BUILD)/skiff.1, the manual page, from docs/man/skiff.1.scd (scdoc)
-#   make install         skiff, its manual page and bash completion under $(DESTDIR)$(PREFIX)
+#   make man             $(BUILD)/skiff.1 and skiff-jailer.1, the manual pages, from
+#                        docs/man/*.1.scd (scdoc)
+#   make install         skiff, skiff-jailer, their manual pages and bash completion under
+#                        $(DESTDIR)$(PREFIX)
 #                        (PREFIX=/usr/local); make uninstall removes them
 #   make deb             the Debian package (debian/): $(BUILD)/deb/skiff_VERSION_ARCH.deb
 #                        (make deb ARCH=arm64: build-arm64/deb/skiff_VERSION_arm64.deb)
@@ -158,9 +160,9 @@ test:
 
 VERSION := $(shell sed -n 's/^\#define SKIFF_VERSION "\(.*\)"$$/\1/p' src/version.h)
 
-man: $(BUILD)/skiff.1
+man: $(BUILD)/skiff.1 $(BUILD)/skiff-jailer.1
 
-$(BUILD)/skiff.1: docs/man/skiff.1.scd src/version.h
+$(BUILD)/%.1: docs/man/%.1.scd src/version.h
 	@mkdir -p $(dir $@)
 	sed 's/@VERSION@/$(VERSION)/g' $< | scdoc >$@.tmp
 	mv $@.tmp $@
@@ -170,10 +172,9 @@ BINDIR      ?= $(PREFIX)/bin
 MANDIR      ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 INSTALL     ?= install
-# The programs `make install` puts in $(BINDIR). The jailer, when it exists, is built as
-# $(BUILD)/skiff-jailer and added here (with its page, skiff-jailer.1, in MAN_PAGES).
-PROGRAMS    := skiff
-MAN_PAGES   := skiff.1
+# The programs `make install` puts in $(BINDIR), and their manual pages.
+PROGRAMS    := skiff skiff-jailer
+MAN_PAGES   := skiff.1 skiff-jailer.1
 
 install: $(PROGRAMS:%=$(BUILD)/%) $(MAN_PAGES:%=$(BUILD)/%)
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR)
