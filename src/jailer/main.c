@@ -1,10 +1,11 @@
 /* skiff-jailer: runs skiff (or any program given as --exec-file) in a jail, as Firecracker's
  * jailer runs Firecracker. The steps, in this order (docs/jailer.md has the file layout):
- *   arguments checked (status 2 on a bad one), inherited descriptors closed; the host's device numbers read; the tree <base>/<name>/<id>/root built with the
- *   program in it; rlimits; the cgroup joined; the network namespace joined; a new mount
- *   namespace with the jail as its root (pivot_root); the device nodes made; with --new-pid-ns
- *   or --daemonize a child (pid 1 of a new PID namespace with --new-pid-ns) whose host pid goes
- *   to /<name>.pid in the jail; privileges dropped; exec with an empty environment. Any failure: one line, status 1.
+ *   arguments checked (status 2 on a bad one), inherited descriptors closed; the host's device
+ *   numbers read; the tree <base>/<name>/<id>/root built with the program in it; rlimits; the
+ *   cgroup joined; the network namespace joined; a new mount namespace with the jail as its
+ *   root (pivot_root); the device nodes made; with --new-pid-ns or --daemonize a child (pid 1 of
+ *   a new PID namespace with --new-pid-ns) whose host pid goes to /<name>.pid in the jail;
+ *   privileges dropped; exec with an empty environment. Any failure: one line, status 1.
  * Without --daemonize a forking jailer waits for its child, passes it SIGTERM, SIGINT, SIGHUP
  * and SIGQUIT, and exits with its status (128 + N for a signal), so a supervisor sees one
  * process; it drops its own privileges as well once the pid file is written. */
