@@ -130,7 +130,8 @@ bool driver_hint_due(struct driver_hint_clock *k, uint64_t now_us, bool paused, 
 		return false;
 	since = now_us - k->start_us - k->paused_us;
 	if (since >= DRIVER_HINT_AFTER_START_US) {
-		*when = "30 s after the VM started";
+		*when = "30 s after the VM started, and the guest never wrote the boot timer: "
+			"early, if it is still booting";
 		k->done = true;
 		return true;
 	}
@@ -156,6 +157,9 @@ void driver_hint_start(struct driver_hint *h, struct vm *vm)
 
 	h->fd = -1;
 	driver_hint_clock_start(&h->clock, uptime_us());
+	/* The hint names kernel options: a bare-metal (--raw) guest has none to lack. */
+	if (!vm->cfg->kernel_path)
+		return;
 	vm_devices_for_each(&vm->devices, dev)
 		any |= dev->ops->guest_driver != NULL;
 	if (!any)
