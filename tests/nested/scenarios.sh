@@ -120,6 +120,11 @@ scenario driver-hint-no-blk 60
 	reject 'CONFIG_VIRTIO_MMIO'
 	during 'wait_for "skiff: warning: virtio-blk disk0: .*CONFIG_VIRTIO_BLK" 50 && sleep 1 && kill -TERM "$SKIFF_PID"'
 
+# tools/mkrootfs's Debian image, booted to systemd's multi-user target (built on the host and
+# cached by its inputs; L1 gets it as a disk).
+# shellcheck source=rootfs-scenarios.sh
+. "$here/rootfs-scenarios.sh"
+
 # skiff-jailer (docs/jailer.md): skiff jailed as 1234:1234 in its own mount and PID namespaces,
 # in a cgroup with memory and pids limits and with an rlimit, boots the guest from a kernel,
 # initrd and disk placed in the jail beforehand, named by their paths inside it. While the guest
