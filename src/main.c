@@ -10,6 +10,7 @@
 #include "vmm/instance.h"
 #include "base/log.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -465,11 +466,35 @@ static int cmd_run(int argc, char **argv)
 	return ret;
 }
 
+/* Descriptors a careless or hostile parent left open (a socket, a file it writes) would stay in
+ * skiff for the whole life of a VM, where a guest escape could use them: close every one above
+ * stderr before skiff opens anything (what skiff opens itself is O_CLOEXEC). */
+static void close_inherited_fds(void)
+{
+	DIR *d;
+	struct dirent *e;
+
+	if (close_range(3, ~0U, 0) == 0)
+		return;
+	/* Kernels before 5.9 have no close_range(): close what /proc lists. */
+	d = opendir("/proc/self/fd");
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		int fd = atoi(e->d_name);
+
+		if (fd > 2 && fd != dirfd(d))
+			close(fd);
+	}
+	closedir(d);
+}
+
 int main(int argc, char **argv)
 {
 	int first = 1;
 	enum log_level level;
 
+	close_inherited_fds();
 	/* A closed stdout must make the console's writes fail, not kill skiff. */
 	signal(SIGPIPE, SIG_IGN);
 
