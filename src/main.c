@@ -226,11 +226,13 @@ static int parse_run_options(int argc, char **argv, struct vm_config *cfg,
 				return usage_error("--cpus wants a number of vCPUs, not '%s'",
 						   optarg);
 			cfg->nr_cpus = (int)n;
+			cfg->origin[VM_SETTING_CPUS] = VM_ORIGIN_CLI;
 			break;
 		case OPT_MEMORY:
 			if (parse_memory(optarg, &cfg->memory_mib))
 				return usage_error("--memory wants MiB (e.g. 512 or 2G), not '%s'",
 						   optarg);
+			cfg->origin[VM_SETTING_MEMORY] = VM_ORIGIN_CLI;
 			break;
 		case OPT_BOOT_PROTOCOL:
 			if (strcmp(optarg, "auto") == 0)
@@ -263,6 +265,7 @@ static int parse_run_options(int argc, char **argv, struct vm_config *cfg,
 			break;
 		case OPT_ENABLE_PCI:
 			cfg->enable_pci = true;
+			cfg->origin[VM_SETTING_PCI] = VM_ORIGIN_CLI;
 			break;
 		case OPT_API_SOCK:
 			if (!optarg[0])

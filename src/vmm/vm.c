@@ -267,7 +267,8 @@ static int create_pci(struct vm *vm)
 		return 0;
 	ret = arch_pci_windows(&w);
 	if (ret) {
-		log_error("--enable-pci: this architecture has no PCI host bridge yet");
+		log_error("%s: this architecture has no PCI host bridge yet",
+			  vm_config_setting_name(vm->cfg, VM_SETTING_PCI));
 		return ret;
 	}
 	vm->irq_routing = calloc(1, sizeof(*vm->irq_routing));
@@ -332,7 +333,10 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	if (ret)
 		goto fail;
 	if (cfg->nr_cpus > vm->kvm.max_vcpus) {
-		log_error("--cpus %d: this host's KVM allows at most %d vCPUs", cfg->nr_cpus,
+		char cpus[64];
+
+		log_error("%s: this host's KVM allows at most %d vCPUs",
+			  vm_config_describe(cfg, VM_SETTING_CPUS, cpus, sizeof(cpus)),
 			  vm->kvm.max_vcpus);
 		ret = -EINVAL;
 		goto fail;
