@@ -341,7 +341,14 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 		ret = -EINVAL;
 		goto fail;
 	}
-	vm->fd = ioctl(vm->kvm.fd, KVM_CREATE_VM, 0UL);
+	/* KVM_CREATE_VM fails with EINTR when the thread has a signal or task work pending while
+	 * it registers with the process's memory (seen now and then by test_lifecycle's 100 VMs in
+	 * one process): a failed call leaves nothing behind, so try again, as QEMU does. */
+	for (int tries = 0; tries < 100; tries++) {
+		vm->fd = ioctl(vm->kvm.fd, KVM_CREATE_VM, 0UL);
+		if (vm->fd >= 0 || errno != EINTR)
+			break;
+	}
 	if (vm->fd < 0) {
 		ret = -errno;
 		log_error("KVM_CREATE_VM failed: %s", strerror(errno));
