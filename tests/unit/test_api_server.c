@@ -760,7 +760,10 @@ static void one_server_life(struct fixture *f)
 static void test_hundred_restarts_leave_nothing_behind(void **state)
 {
 	struct fixture *f = *state;
-	long fds, threads, rss;
+	/* Under qemu-user (tests/run says so) the emulator's own threads come and go, and the RSS
+	 * is the emulator's, translated code included: a thread left per life would still add 100. */
+	bool emulated = getenv("SKIFF_TEST_EMULATED") != NULL;
+	long fds, threads, rss, fds_after, threads_after, rss_after;
 
 	for (int i = 0; i < 5; i++)
 		one_server_life(f);
@@ -769,14 +772,17 @@ static void test_hundred_restarts_leave_nothing_behind(void **state)
 	rss = rss_kib();
 	for (int i = 0; i < 100; i++)
 		one_server_life(f);
+	fds_after = count_entries("/proc/self/fd");
+	threads_after = count_entries("/proc/self/task");
+	rss_after = rss_kib();
 	print_message("# fds %ld -> %ld, threads %ld -> %ld, VmRSS %ld -> %ld KiB\n", fds,
-		      count_entries("/proc/self/fd"), threads, count_entries("/proc/self/task"),
-		      rss, rss_kib());
-	assert_int_equal(count_entries("/proc/self/fd"), fds);
-	assert_int_equal(count_entries("/proc/self/task"), threads);
+		      fds_after, threads, threads_after, rss, rss_after);
+	assert_int_equal(fds_after, fds);
+	assert_true(threads_after <= threads + (emulated ? 2 : 0));
 #ifndef __SANITIZE_ADDRESS__
 	/* Under ASan freed memory waits in a quarantine; LeakSanitizer checks the heap instead. */
-	assert_true(rss_kib() - rss <= 1024);
+	if (!emulated)
+		assert_true(rss_after - rss <= 1024);
 #endif
 }
 
