@@ -59,7 +59,8 @@ CPPFLAGS += -Isrc -D_GNU_SOURCE -MMD -MP
 CFLAGS   += -std=gnu11 $(OPT) -Wall -Wextra -Werror -Wno-unused-parameter \
 	    -Wno-missing-field-initializers -Wshadow -Wstrict-prototypes -fno-strict-aliasing
 # jansson parses the API's and --config-file's JSON (see README: Dependencies).
-LDLIBS   += -ljansson -luring -lpthread
+# libseccomp builds the per-thread-role filters (base/seccomp.h).
+LDLIBS   += -ljansson -luring -lseccomp -lpthread
 
 ifeq ($(STATIC),1)
 LDFLAGS  += -static
