@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "base/seccomp.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -232,11 +233,13 @@ static int parse_run_options(int argc, char **argv, struct vm_config *cfg,
 				return usage_error("--cpus wants a number of vCPUs, not '%s'",
 						   optarg);
 			cfg->nr_cpus = (int)n;
+			cfg->origin[VM_SETTING_CPUS] = VM_ORIGIN_CLI;
 			break;
 		case OPT_MEMORY:
 			if (parse_memory(optarg, &cfg->memory_mib))
 				return usage_error("--memory wants MiB (e.g. 512 or 2G), not '%s'",
 						   optarg);
+			cfg->origin[VM_SETTING_MEMORY] = VM_ORIGIN_CLI;
 			break;
 		case OPT_BOOT_PROTOCOL:
 			if (strcmp(optarg, "auto") == 0)
@@ -269,6 +272,7 @@ static int parse_run_options(int argc, char **argv, struct vm_config *cfg,
 			break;
 		case OPT_ENABLE_PCI:
 			cfg->enable_pci = true;
+			cfg->origin[VM_SETTING_PCI] = VM_ORIGIN_CLI;
 			break;
 		case OPT_API_SOCK:
 			if (!optarg[0])
@@ -485,11 +489,35 @@ static int cmd_run(int argc, char **argv)
 	return ret;
 }
 
+/* Descriptors a careless or hostile parent left open (a socket, a file it writes) would stay in
+ * skiff for the whole life of a VM, where a guest escape could use them: close every one above
+ * stderr before skiff opens anything (what skiff opens itself is O_CLOEXEC). */
+static void close_inherited_fds(void)
+{
+	DIR *d;
+	struct dirent *e;
+
+	if (close_range(3, ~0U, 0) == 0)
+		return;
+	/* Kernels before 5.9 have no close_range(): close what /proc lists. */
+	d = opendir("/proc/self/fd");
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		int fd = atoi(e->d_name);
+
+		if (fd > 2 && fd != dirfd(d))
+			close(fd);
+	}
+	closedir(d);
+}
+
 int main(int argc, char **argv)
 {
 	int first = 1;
 	enum log_level level;
 
+	close_inherited_fds();
 	/* A closed stdout must make the console's writes fail, not kill skiff. */
 	signal(SIGPIPE, SIG_IGN);
 

@@ -232,9 +232,19 @@ static enum http_parse_status check_request_line(struct http_parser *p, size_t i
 	return HTTP_PARSE_INCOMPLETE;
 }
 
+/* A header value for an error message: as sent, or its start and "..." when it is too long. */
+static void quote_value(char out[HTTP_QUOTE_MAX], const char *v, size_t n)
+{
+	if (n < HTTP_QUOTE_MAX)
+		snprintf(out, HTTP_QUOTE_MAX, "%.*s", (int)n, v);
+	else
+		snprintf(out, HTTP_QUOTE_MAX, "%.*s...", HTTP_QUOTE_MAX - 4, v);
+}
+
 static enum http_parse_status content_length(struct http_parser *p, const char *v, size_t n)
 {
 	unsigned long long value = 0;
+	char text[HTTP_QUOTE_MAX];
 
 	if (n == 0)
 		return fail(p, 400, "Content-Length is empty");
@@ -245,10 +255,46 @@ static enum http_parse_status content_length(struct http_parser *p, const char *
 		if (value > CONTENT_LENGTH_CAP)
 			value = CONTENT_LENGTH_CAP;
 	}
-	if (p->has_length && p->length_value != value)
+	/* Values beyond the cap are compared as sent (without leading zeros), not as saturated. */
+	while (n > 1 && v[0] == '0')
+		v++, n--;
+	quote_value(text, v, n);
+	if (p->has_length && (p->length_value != value || strcmp(p->length_text, text) != 0))
 		return fail(p, 400, "conflicting Content-Length headers");
 	p->has_length = true;
 	p->length_value = value;
+	memcpy(p->length_text, text, sizeof(text));
+	return HTTP_PARSE_INCOMPLETE;
+}
+
+/* Transfer-Encoding: a list of codings, each maybe with parameters. Only the last one named (in
+ * the last header) decides how the body is framed (RFC 9112 6.3). */
+static enum http_parse_status transfer_encoding(struct http_parser *p, const char *v, size_t n)
+{
+	bool any = false;
+	size_t i = 0;
+
+	while (i < n) {
+		size_t start, end;
+
+		while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+			i++;
+		if (i == n)
+			break;
+		start = i;
+		while (i < n && v[i] != ',' && v[i] != ';')
+			i++;
+		end = i;
+		while (i < n && v[i] != ',')
+			i++; /* the coding's parameters */
+		while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
+			end--;
+		quote_value(p->last_coding, v + start, end - start);
+		any = true;
+	}
+	if (!any)
+		return fail(p, 400, "Transfer-Encoding names no transfer coding");
+	p->has_transfer_encoding = true;
 	return HTTP_PARSE_INCOMPLETE;
 }
 
@@ -308,8 +354,8 @@ static enum http_parse_status header(struct http_parser *p, const char *line, si
 	if (token_is(line, nlen, "Content-Length"))
 		return content_length(p, v, vlen);
 	if (token_is(line, nlen, "Transfer-Encoding"))
-		p->has_transfer_encoding = true;
-	else if (token_is(line, nlen, "Connection"))
+		return transfer_encoding(p, v, vlen);
+	if (token_is(line, nlen, "Connection"))
 		connection_tokens(p, v, vlen);
 	else if (token_is(line, nlen, "Expect")) {
 		if (!token_is(v, vlen, "100-continue"))
@@ -336,12 +382,23 @@ static enum http_parse_status parse_headers(struct http_parser *p)
 		pos += n + 2;
 	}
 
+	/* RFC 9112 6.1 and 6.3: in HTTP/1.0, or without chunked last, a Transfer-Encoding leaves
+	 * the body's end unknown (400, and the connection closes); chunked is valid HTTP/1.1 that
+	 * skiff does not implement (501). Never is a body read by Content-Length instead. */
+	if (p->has_transfer_encoding && p->minor == 0)
+		return fail(p, 400, "Transfer-Encoding in an HTTP/1.0 request");
+	if (p->has_transfer_encoding && strcasecmp(p->last_coding, "chunked") != 0)
+		return fail(p, 400,
+			    "Transfer-Encoding '%s' does not end in chunked: the body's "
+			    "length is unknown",
+			    p->last_coding);
 	if (p->has_transfer_encoding)
-		return fail(p, 501, "Transfer-Encoding (chunked) is not supported: send the body "
-				    "with a Content-Length");
+		return fail(p, 501,
+			    "Transfer-Encoding chunked is not supported: send the body "
+			    "with a Content-Length");
 	if (p->has_length && p->length_value > HTTP_MAX_BODY)
-		return fail(p, 413, "the body (Content-Length %llu) is larger than %d bytes",
-			    p->length_value, HTTP_MAX_BODY);
+		return fail(p, 413, "the body (Content-Length %s) is larger than %d bytes",
+			    p->length_text, HTTP_MAX_BODY);
 	if (!p->has_length && (p->req.method == HTTP_PUT || p->req.method == HTTP_PATCH ||
 			       strcmp(p->req.method_name, "POST") == 0))
 		return fail(p, 411, "a %s request needs a Content-Length header",
@@ -366,7 +423,9 @@ static void start_request(struct http_parser *p)
 	p->content_length = 0;
 	p->has_length = false;
 	p->length_value = 0;
+	p->length_text[0] = '\0';
 	p->has_transfer_encoding = false;
+	p->last_coding[0] = '\0';
 	p->conn_close = false;
 	p->conn_keep_alive = false;
 	p->expect_continue = false;

@@ -11,6 +11,7 @@
 #define HTTP_MAX_HEAD 8192	     /* request line and headers */
 #define HTTP_MAX_BODY (50 * 1024) /* as Firecracker's API: 51200 bytes */
 #define HTTP_MAX_PATH 1024
+#define HTTP_QUOTE_MAX 32 /* bytes (with the NUL) of a header value quoted in an error message */
 
 enum http_method {
 	HTTP_GET,
@@ -63,8 +64,10 @@ struct http_parser {
 	size_t method_end; /* offset of the SP after the method, 0 until it has arrived */
 	int minor;	   /* HTTP/1.<minor> */
 	bool has_length;
-	unsigned long long length_value;
+	unsigned long long length_value;  /* saturated: see length_text for what was sent */
+	char length_text[HTTP_QUOTE_MAX]; /* the Content-Length as sent, shortened if very long */
 	bool has_transfer_encoding;
+	char last_coding[HTTP_QUOTE_MAX]; /* the last transfer coding named, shortened */
 	bool conn_close;
 	bool conn_keep_alive;
 	char *body; /* HTTP_MAX_BODY + 1 bytes: the yielded request's body, NUL-terminated */

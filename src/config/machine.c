@@ -44,17 +44,23 @@ static int machine_config(struct vm_config *cfg, json_t *obj, bool patch, const 
 				     "%s: huge_pages %s is not supported by skiff "
 				     "(only \"None\")",
 				     what, huge_pages[huge]);
-	if (has_vcpus)
+	if (has_vcpus) {
 		cfg->nr_cpus = (int)vcpus;
-	if (has_mem)
+		cfg->origin[VM_SETTING_CPUS] = VM_ORIGIN_JSON;
+	}
+	if (has_mem) {
 		cfg->memory_mib = mem;
+		cfg->origin[VM_SETTING_MEMORY] = VM_ORIGIN_JSON;
+	}
 	/* PUT sets what it does not give to the defaults; PATCH leaves it. */
 	if (has_dirty || !patch)
 		cfg->track_dirty_pages = dirty;
 	/* skiff's own key (Firecracker has only the --enable-pci flag): left as it is unless
 	 * given, so a PUT does not undo the flag. */
-	if (has_pci)
+	if (has_pci) {
 		cfg->enable_pci = pci;
+		cfg->origin[VM_SETTING_PCI] = VM_ORIGIN_JSON;
+	}
 	return 0;
 }
 

@@ -98,6 +98,46 @@ bool vm_config_id_valid(const char *id)
 	return true;
 }
 
+const char *vm_config_setting_name(const struct vm_config *cfg, enum vm_config_setting s)
+{
+	static const char *const names[VM_SETTINGS][2] = {
+	    [VM_SETTING_CPUS] = {"--cpus", "vcpu_count"},
+	    [VM_SETTING_MEMORY] = {"--memory", "mem_size_mib"},
+	    [VM_SETTING_PCI] = {"--enable-pci", "enable_pci"},
+	};
+
+	return names[s][cfg->origin[s] == VM_ORIGIN_JSON];
+}
+
+const char *vm_config_describe(const struct vm_config *cfg, enum vm_config_setting s, char *out,
+			       size_t len)
+{
+	enum vm_config_origin o = cfg->origin[s];
+	const char *name = vm_config_setting_name(cfg, s);
+
+	switch (s) {
+	case VM_SETTING_CPUS:
+		if (o == VM_ORIGIN_DEFAULT)
+			snprintf(out, len, "%d vCPUs (the default)", cfg->nr_cpus);
+		else
+			snprintf(out, len, "%s %d", name, cfg->nr_cpus);
+		break;
+	case VM_SETTING_MEMORY:
+		if (o == VM_ORIGIN_DEFAULT)
+			snprintf(out, len, "%llu MiB of memory (the default)",
+				 (unsigned long long)cfg->memory_mib);
+		else
+			snprintf(out, len, o == VM_ORIGIN_JSON ? "%s %llu" : "%s %llu MiB", name,
+				 (unsigned long long)cfg->memory_mib);
+		break;
+	default:
+		snprintf(out, len, o == VM_ORIGIN_JSON ? "%s %s" : "%s", name,
+			 cfg->enable_pci ? "true" : "false");
+		break;
+	}
+	return out;
+}
+
 /* Every device kind's checks, after the one they share: virtio devices need a guest that can
  * drive them, a Linux kernel or a bare-metal --raw guest (which polls them: it has no interrupt
  * controller), not the built-in demo guest. */
@@ -124,8 +164,11 @@ static int validate_devices(const struct vm_config *cfg)
 
 int vm_config_validate(const struct vm_config *cfg, int max_cpus, uint64_t host_mib)
 {
+	char cpus[64], memory[64];
 	int ret;
 
+	vm_config_describe(cfg, VM_SETTING_CPUS, cpus, sizeof(cpus));
+	vm_config_describe(cfg, VM_SETTING_MEMORY, memory, sizeof(memory));
 	if (cfg->kernel_path && (cfg->raw_path || cfg->raw_image))
 		return log_set_error(-EINVAL, "--kernel and --raw are mutually exclusive");
 	if (!cfg->kernel_path && (cfg->initrd_path || cfg->cmdline))
@@ -145,32 +188,29 @@ int vm_config_validate(const struct vm_config *cfg, int max_cpus, uint64_t host_
 				     strlen(cfg->cmdline), VM_CONFIG_MAX_CMDLINE - 32);
 
 	if (cfg->nr_cpus < 1)
-		return log_set_error(-EINVAL, "--cpus must be at least 1");
+		return log_set_error(-EINVAL, "%s must be at least 1",
+				     vm_config_setting_name(cfg, VM_SETTING_CPUS));
 	if (cfg->nr_cpus > 254)
-		return log_set_error(-EINVAL,
-				     "--cpus %d: skiff supports at most 254 vCPUs (xAPIC IDs)",
-				     cfg->nr_cpus);
+		return log_set_error(-EINVAL, "%s: skiff supports at most 254 vCPUs (xAPIC IDs)",
+				     cpus);
 	if (cfg->raw_path && cfg->nr_cpus != 1)
 		return log_set_error(-EINVAL, "bare-metal (--raw) guests run on exactly one vCPU");
 	if (cfg->raw_image && cfg->nr_cpus != 1)
 		return log_set_error(-EINVAL,
 				     "the built-in demo guest runs on exactly one vCPU; "
-				     "--cpus %d needs --kernel",
-				     cfg->nr_cpus);
+				     "%s needs --kernel",
+				     cpus);
 	if (max_cpus > 0 && cfg->nr_cpus > max_cpus)
-		return log_set_error(-EINVAL, "--cpus %d: this host's KVM allows at most %d vCPUs",
-				     cfg->nr_cpus, max_cpus);
+		return log_set_error(-EINVAL, "%s: this host's KVM allows at most %d vCPUs", cpus,
+				     max_cpus);
 
 	if (cfg->memory_mib < 16)
-		return log_set_error(-EINVAL, "--memory %llu MiB: at least 16 MiB are needed",
-				     (unsigned long long)cfg->memory_mib);
+		return log_set_error(-EINVAL, "%s: at least 16 MiB are needed", memory);
 	if (cfg->memory_mib > (1ULL << 30))
-		return log_set_error(-EINVAL, "--memory %llu MiB is beyond what skiff can map",
-				     (unsigned long long)cfg->memory_mib);
+		return log_set_error(-EINVAL, "%s is beyond what skiff can map", memory);
 	if (host_mib && cfg->memory_mib > host_mib)
-		return log_set_error(
-		    -EINVAL, "--memory %llu MiB is more than this host's %llu MiB of RAM",
-		    (unsigned long long)cfg->memory_mib, (unsigned long long)host_mib);
+		return log_set_error(-EINVAL, "%s is more than this host's %llu MiB of RAM", memory,
+				     (unsigned long long)host_mib);
 	return validate_devices(cfg);
 }
 

@@ -76,6 +76,23 @@ enum console_kind {
 	CONSOLE_VIRTIO,
 };
 
+/* The settings both the command line and JSON (a --config-file document, an API body) give, and
+ * who set each last: a message about one names it as its caller wrote it, "--memory 8 MiB" to
+ * the command line's user and "mem_size_mib 8" to an API client or a config file's author (one
+ * check, one message, two spellings: see vm_config_setting_name). */
+enum vm_config_setting {
+	VM_SETTING_CPUS,   /* --cpus N, "vcpu_count" */
+	VM_SETTING_MEMORY, /* --memory N, "mem_size_mib" */
+	VM_SETTING_PCI,	   /* --enable-pci, "enable_pci" */
+	VM_SETTINGS
+};
+
+enum vm_config_origin {
+	VM_ORIGIN_DEFAULT = 0, /* nobody set it */
+	VM_ORIGIN_CLI,
+	VM_ORIGIN_JSON,
+};
+
 struct vm_config {
 	/* What to boot: a Linux kernel, a flat binary file, or an in-memory flat binary. */
 	const char *kernel_path;
@@ -101,6 +118,9 @@ struct vm_config {
 	/* Firecracker's track_dirty_pages: accepted and reported back, but skiff has no snapshots,
 	 * so it has no effect. */
 	bool track_dirty_pages;
+
+	/* Who set each of the settings above that both the CLI and JSON give (for messages). */
+	enum vm_config_origin origin[VM_SETTINGS];
 
 	/* Owned storage behind kernel_path, initrd_path and cmdline (vm_config_set_boot_source). */
 	char kernel_path_buf[VM_CONFIG_MAX_PATH];
@@ -162,6 +182,16 @@ int vm_config_validate(const struct vm_config *cfg, int max_cpus, uint64_t host_
  * read_only says, as Firecracker does. What is appended goes before a " -- " (the arguments of
  * init). Returns 0 or -E2BIG when it would not fit in `len`. */
 int vm_config_kernel_cmdline(const struct vm_config *cfg, char *out, size_t len);
+
+/* A setting as its origin names it, for messages: "--memory" or "mem_size_mib" (and for one
+ * nobody set, the command line's: a default is named in its value, see vm_config_describe). */
+const char *vm_config_setting_name(const struct vm_config *cfg, enum vm_config_setting s);
+
+/* The setting and its value as its caller wrote them, into out[len]: "--cpus 2" / "vcpu_count 2"
+ * / "2 vCPUs (the default)", "--memory 8 MiB" / "mem_size_mib 8" / "256 MiB of memory (the
+ * default)", "--enable-pci" / "enable_pci true". Returns out. */
+const char *vm_config_describe(const struct vm_config *cfg, enum vm_config_setting s, char *out,
+			       size_t len);
 
 /* Host RAM in MiB from /proc/meminfo, 0 when it cannot be read. */
 uint64_t host_memory_mib(void);

@@ -267,7 +267,8 @@ static int create_pci(struct vm *vm)
 		return 0;
 	ret = arch_pci_windows(&w);
 	if (ret) {
-		log_error("--enable-pci: this architecture has no PCI host bridge yet");
+		log_error("%s: this architecture has no PCI host bridge yet",
+			  vm_config_setting_name(vm->cfg, VM_SETTING_PCI));
 		return ret;
 	}
 	vm->irq_routing = calloc(1, sizeof(*vm->irq_routing));
@@ -332,12 +333,22 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	if (ret)
 		goto fail;
 	if (cfg->nr_cpus > vm->kvm.max_vcpus) {
-		log_error("--cpus %d: this host's KVM allows at most %d vCPUs", cfg->nr_cpus,
+		char cpus[64];
+
+		log_error("%s: this host's KVM allows at most %d vCPUs",
+			  vm_config_describe(cfg, VM_SETTING_CPUS, cpus, sizeof(cpus)),
 			  vm->kvm.max_vcpus);
 		ret = -EINVAL;
 		goto fail;
 	}
-	vm->fd = ioctl(vm->kvm.fd, KVM_CREATE_VM, 0UL);
+	/* KVM_CREATE_VM fails with EINTR when the thread has a signal or task work pending while
+	 * it registers with the process's memory (seen now and then by test_lifecycle's 100 VMs in
+	 * one process): a failed call leaves nothing behind, so try again, as QEMU does. */
+	for (int tries = 0; tries < 100; tries++) {
+		vm->fd = ioctl(vm->kvm.fd, KVM_CREATE_VM, 0UL);
+		if (vm->fd >= 0 || errno != EINTR)
+			break;
+	}
 	if (vm->fd < 0) {
 		ret = -errno;
 		log_error("KVM_CREATE_VM failed: %s", strerror(errno));

@@ -90,7 +90,19 @@ static void test_config_checks(void **state)
 	cfg.memory_mib = (1ULL << 20) - 2048;
 	assert_int_equal(arch_validate_config(&cfg), 0);
 	cfg.memory_mib++;
+	cfg.origin[VM_SETTING_MEMORY] = VM_ORIGIN_CLI;
 	assert_int_equal(arch_validate_config(&cfg), -EINVAL);
+	assert_non_null(strstr(err, "--memory 1046529 MiB: guest RAM must end below 40 bits"));
+	/* Set by JSON (machine-config): named by its field. */
+	cfg.origin[VM_SETTING_MEMORY] = VM_ORIGIN_JSON;
+	assert_int_equal(arch_validate_config(&cfg), -EINVAL);
+	assert_non_null(strstr(err, "mem_size_mib 1046529: guest RAM must end below 40 bits"));
+	cfg.memory_mib = 256;
+	cfg.nr_cpus = 9;
+	cfg.irqchip = IRQCHIP_GICV2;
+	cfg.origin[VM_SETTING_CPUS] = VM_ORIGIN_JSON;
+	assert_int_equal(arch_validate_config(&cfg), -EINVAL);
+	assert_non_null(strstr(err, "vcpu_count 9: a GICv2 serves at most 8 vCPUs"));
 }
 
 /* --enable-pci: MSIs go through a GICv3 ITS, so a GICv2 is refused up front (auto and gicv3
@@ -108,6 +120,10 @@ static void test_pci_needs_gicv3(void **state)
 	assert_int_equal(arch_validate_config(&cfg), -EINVAL);
 	assert_non_null(strstr(err, "--enable-pci needs a GICv3"));
 	assert_null(strchr(err, '\n'));
+	cfg.origin[VM_SETTING_PCI] = VM_ORIGIN_JSON;
+	assert_int_equal(arch_validate_config(&cfg), -EINVAL);
+	assert_non_null(strstr(err, "enable_pci needs a GICv3"));
+	assert_null(strstr(err, "--enable-pci"));
 	cfg.enable_pci = false;
 	assert_int_equal(arch_validate_config(&cfg), 0);
 }

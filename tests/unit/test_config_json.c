@@ -1127,6 +1127,66 @@ static void test_validate_root_first(void **state)
 	free(cfg);
 }
 
+/* A value that came in JSON (a config file, an API body) is named in messages by its field, not
+ * by the command-line option that fills the same setting; one set on the command line keeps the
+ * option's name, whichever came last decides. */
+static void test_validation_names_json_fields(void **state)
+{
+	struct vm_config *cfg = new_cfg();
+	char tmpl[] = "/tmp/skiff-test-json-names-XXXXXX";
+	int fd = mkstemp(tmpl);
+
+	assert_true(fd >= 0);
+	close(fd);
+	cfg->kernel_path = tmpl;
+	assert_int_equal(config_json_machine_config(cfg,
+						    B("{\"vcpu_count\": 2, "
+						      "\"mem_size_mib\": 1}"),
+						    false),
+			 0);
+	assert_int_equal(vm_config_validate(cfg, 0, 0), -EINVAL);
+	assert_string_equal(err, "mem_size_mib 1: at least 16 MiB are needed");
+
+	assert_int_equal(config_json_machine_config(cfg, B("{\"mem_size_mib\": 4096}"), true), 0);
+	assert_int_equal(vm_config_validate(cfg, 0, 2048), -EINVAL);
+	assert_string_equal(err, "mem_size_mib 4096 is more than this host's 2048 MiB of RAM");
+	assert_int_equal(vm_config_validate(cfg, 1, 0), -EINVAL);
+	assert_string_equal(err, "vcpu_count 2: this host's KVM allows at most 1 vCPUs");
+
+	/* The command line set them last: its options' names. */
+	cfg->memory_mib = 1;
+	cfg->origin[VM_SETTING_MEMORY] = VM_ORIGIN_CLI;
+	assert_int_equal(vm_config_validate(cfg, 0, 0), -EINVAL);
+	assert_string_equal(err, "--memory 1 MiB: at least 16 MiB are needed");
+	cfg->memory_mib = 64;
+	cfg->origin[VM_SETTING_CPUS] = VM_ORIGIN_CLI;
+	assert_int_equal(vm_config_validate(cfg, 1, 0), -EINVAL);
+	assert_string_equal(err, "--cpus 2: this host's KVM allows at most 1 vCPUs");
+
+	/* A whole document names its fields too. */
+	vm_config_init_defaults(cfg);
+	{
+		char doc[256];
+
+		snprintf(doc, sizeof(doc),
+			 "{\"boot-source\": {\"kernel_image_path\": \"%s\"}, "
+			 "\"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 8}}",
+			 tmpl);
+		assert_int_equal(config_json_document(cfg, NULL, NULL, doc, strlen(doc)), 0);
+	}
+	assert_int_equal(vm_config_validate(cfg, 0, 0), -EINVAL);
+	assert_string_equal(err, "mem_size_mib 8: at least 16 MiB are needed");
+	assert_null(strstr(err, "--"));
+
+	/* Nobody set it: the value is named as the default. */
+	vm_config_init_defaults(cfg);
+	assert_int_equal(vm_config_validate(cfg, 0, 128), -EINVAL);
+	assert_string_equal(err, "256 MiB of memory (the default) is more than this host's 128 MiB "
+				 "of RAM");
+	unlink(tmpl);
+	free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1146,6 +1206,7 @@ int main(void)
 	    cmocka_unit_test(test_document),
 	    cmocka_unit_test(test_round_trip),
 	    cmocka_unit_test(test_validate_root_first),
+	    cmocka_unit_test(test_validation_names_json_fields),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

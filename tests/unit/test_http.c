@@ -433,6 +433,94 @@ static void test_chunked_refused(void **state)
 	assert_non_null(strstr(p->error_message, "Transfer-Encoding"));
 }
 
+/* RFC 9112 6.3: a Transfer-Encoding whose last coding is not chunked leaves the body's length
+ * unknown (400, naming the coding sent); one ending in chunked is a framing skiff does not
+ * implement (501); in HTTP/1.0 any is faulty framing (400). None is ever read as chunked or by its
+ * Content-Length. */
+static void test_transfer_encodings(void **state)
+{
+	static const struct {
+		const char *headers;
+		int status;
+		const char *message;
+	} cases[] = {
+		{ "Transfer-Encoding: identity\r\n", 400, "'identity' does not end in chunked" },
+		{ "Transfer-Encoding: identity\r\nContent-Length: 2\r\n", 400, "'identity'" },
+		{ "Transfer-Encoding: gzip\r\n", 400, "'gzip' does not end in chunked" },
+		{ "Transfer-Encoding: chunked, gzip\r\n", 400, "'gzip'" },
+		{ "Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n", 400,
+		  "'identity'" },
+		{ "Transfer-Encoding: chunked;q=1 , identity ;x=y\r\n", 400, "'identity'" },
+		{ "Transfer-Encoding: ,\r\n", 400, "names no transfer coding" },
+		{ "Transfer-Encoding: chunked\r\n", 501, "chunked is not supported" },
+		{ "Transfer-Encoding: CHUNKED\r\n", 501, "chunked is not supported" },
+		{ "Transfer-Encoding: gzip, chunked\r\n", 501, "chunked is not supported" },
+		{ "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n", 501,
+		  "chunked is not supported" },
+		{ "Transfer-Encoding: chunked\r\nContent-Length: 2\r\n", 501, "chunked" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct http_parser p;
+		char req[256];
+
+		snprintf(req, sizeof(req), "PUT /x HTTP/1.1\r\n%s\r\n{}", cases[i].headers);
+		assert_int_equal(http_parser_init(&p), 0);
+		feed_str(&p, req);
+		if (http_parser_next(&p) != HTTP_PARSE_ERROR || p.error_status != cases[i].status ||
+		    !strstr(p.error_message, cases[i].message))
+			fail_msg("%s: status %d \"%s\", expected %d \"%s\"", cases[i].headers,
+				 p.error_status, p.error_message, cases[i].status, cases[i].message);
+		assert_int_equal(http_parser_next(&p), HTTP_PARSE_ERROR); /* and the connection ends */
+		http_parser_fini(&p);
+	}
+	expect_error(*state, "GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400);
+	assert_non_null(strstr(((struct http_parser *)*state)->error_message, "HTTP/1.0"));
+}
+
+/* A Content-Length beyond what the parser counts is quoted as sent, not as its saturated value. */
+static void test_huge_content_length_quoted_as_sent(void **state)
+{
+	static const char *const values[] = { "99999999999999999999", "1000000000001", "51201",
+					      "00000000000000000000000000051201" };
+	static const char *const quoted[] = { "99999999999999999999", "1000000000001", "51201",
+					      "51201" };
+
+	for (size_t i = 0; i < 4; i++) {
+		struct http_parser p;
+		char req[256], want[128];
+
+		snprintf(req, sizeof(req), "PUT /x HTTP/1.1\r\nContent-Length: %s\r\n\r\n",
+			 values[i]);
+		snprintf(want, sizeof(want), "the body (Content-Length %s) is larger than %d bytes",
+			 quoted[i], HTTP_MAX_BODY);
+		assert_int_equal(http_parser_init(&p), 0);
+		feed_str(&p, req);
+		assert_int_equal(http_parser_next(&p), HTTP_PARSE_ERROR);
+		assert_int_equal(p.error_status, 413);
+		assert_string_equal(p.error_message, want);
+		http_parser_fini(&p);
+	}
+	/* Too long to quote whole: its start and "...". */
+	expect_error(*state,
+		     "PUT /x HTTP/1.1\r\nContent-Length: "
+		     "1234567890123456789012345678901234567890\r\n\r\n",
+		     413);
+	assert_string_equal(((struct http_parser *)*state)->error_message,
+			    "the body (Content-Length 1234567890123456789012345678...) is larger "
+			    "than 51200 bytes");
+}
+
+/* Two Content-Lengths both beyond the parser's cap still conflict when they differ. */
+static void test_huge_content_lengths_conflict(void **state)
+{
+	expect_error(*state,
+		     "PUT /x HTTP/1.1\r\nContent-Length: 1000000000001\r\n"
+		     "Content-Length: 1000000000002\r\n\r\n",
+		     400);
+	assert_non_null(strstr(((struct http_parser *)*state)->error_message, "conflicting"));
+}
+
 static void test_nul_and_control_in_path(void **state)
 {
 	static const char *const prefixes[] = { "GET /a", "GET /a\x01", "GET /a\x7f",
@@ -634,6 +722,9 @@ int main(void)
 		T(test_oversized_head_ending_past_limit),
 		T(test_long_path),
 		T(test_chunked_refused),
+		T(test_transfer_encodings),
+		T(test_huge_content_length_quoted_as_sent),
+		T(test_huge_content_lengths_conflict),
 		T(test_nul_and_control_in_path),
 		T(test_control_in_header),
 		T(test_bad_header_lines),

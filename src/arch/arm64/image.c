@@ -197,7 +197,8 @@ int arm64_load_image(const struct guest_mem *mem, uint64_t ram_base, const void 
 		if (initrd_len > fdt_addr - kernel_end) {
 			log_error(
 			    "initrd: %zu bytes do not fit in guest RAM between the kernel and "
-			    "the device tree (%llu bytes): give the guest more --memory",
+			    "the device tree (%llu bytes): give the guest more memory (--memory / "
+			    "mem_size_mib)",
 			    initrd_len, (unsigned long long)(fdt_addr - kernel_end));
 			ret = -E2BIG;
 			goto out;

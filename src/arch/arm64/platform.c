@@ -47,21 +47,29 @@ static struct arm64_platform *platform(struct vm *vm)
 
 int arch_validate_config(const struct vm_config *cfg)
 {
+	char cpus[64], memory[64];
+
+	vm_config_describe(cfg, VM_SETTING_CPUS, cpus, sizeof(cpus));
+	vm_config_describe(cfg, VM_SETTING_MEMORY, memory, sizeof(memory));
 	if (cfg->boot_protocol != BOOT_PROTOCOL_AUTO)
 		return log_set_error(-EINVAL, "--boot-protocol is for x86_64 ELF kernels; arm64 "
 				     "boots a Linux Image (or a gzip-compressed one) as booting.rst "
 				     "says");
 	if (cfg->irqchip == IRQCHIP_GICV2 && cfg->nr_cpus > ARM64_GIC_V2_MAX_CPUS)
-		return log_set_error(-EINVAL, "--cpus %d: a GICv2 serves at most %d vCPUs (use "
+		return log_set_error(-EINVAL,
+				     "%s: a GICv2 serves at most %d vCPUs (use "
 				     "--irqchip gicv3 or auto)",
-				     cfg->nr_cpus, ARM64_GIC_V2_MAX_CPUS);
+				     cpus, ARM64_GIC_V2_MAX_CPUS);
 	if (cfg->enable_pci && cfg->irqchip == IRQCHIP_GICV2)
-		return log_set_error(-EINVAL, "--enable-pci needs a GICv3 (PCI MSIs go through its "
-				     "ITS; GICv2m is not supported): use --irqchip gicv3 or auto");
+		return log_set_error(-EINVAL,
+				     "%s needs a GICv3 (PCI MSIs go through its "
+				     "ITS; GICv2m is not supported): use --irqchip gicv3 or auto",
+				     vm_config_setting_name(cfg, VM_SETTING_PCI));
 	if (cfg->memory_mib > ((1ULL << ARM64_MAX_IPA_BITS) - ARM64_RAM_BASE) >> 20)
-		return log_set_error(-EINVAL, "--memory %llu MiB: guest RAM must end below %d bits "
+		return log_set_error(-EINVAL,
+				     "%s: guest RAM must end below %d bits "
 				     "of guest physical address space (it starts at 2 GiB)",
-				     (unsigned long long)cfg->memory_mib, ARM64_MAX_IPA_BITS);
+				     memory, ARM64_MAX_IPA_BITS);
 	return 0;
 }
 
@@ -92,15 +100,16 @@ static int its_init(struct vm *vm, struct arm64_platform *p)
 	int ret;
 
 	if (p->gic.version != ARM64_GICV3) {
-		log_error(
-		    "--enable-pci needs a GICv3 (PCI MSIs go through its ITS), and this host's "
-		    "KVM gave the VM a GICv2");
+		log_error("%s needs a GICv3 (PCI MSIs go through its ITS), and this host's KVM "
+			  "gave the VM a GICv2",
+			  vm_config_setting_name(vm->cfg, VM_SETTING_PCI));
 		return -ENODEV;
 	}
 	ret = arm64_gic_add_its(vm->fd, &p->gic);
 	if (!ret && kvm_check_cap(vm->fd, KVM_CAP_MSI_DEVID) <= 0) {
-		log_error("--enable-pci: this host's KVM has an ITS but cannot route MSIs with a "
-			  "device id (no KVM_CAP_MSI_DEVID)");
+		log_error("%s: this host's KVM has an ITS but cannot route MSIs with a "
+			  "device id (no KVM_CAP_MSI_DEVID)",
+			  vm_config_setting_name(vm->cfg, VM_SETTING_PCI));
 		ret = -ENODEV;
 	}
 	if (!ret)

@@ -121,7 +121,7 @@ int x86_load_initrd(const struct guest_mem *mem, const char *path, uint64_t lowe
 	} else if (x86_place_initrd(mem, f.size, lowest, limit, addr) < 0) {
 		log_error(
 		    "initrd %s (%llu MiB) does not fit in guest memory below 0x%llx, above the "
-		    "kernel's end at 0x%llx: give the VM more memory (--memory)",
+		    "kernel's end at 0x%llx: give the VM more memory (--memory / mem_size_mib)",
 		    path, (unsigned long long)((f.size + (1 << 20) - 1) >> 20),
 		    (unsigned long long)ram_top_below(mem, limit), (unsigned long long)lowest);
 		err = -ENOMEM;

@@ -109,7 +109,8 @@ int x86_load_bzimage(struct guest_mem *mem, const struct x86_boot_file *kernel,
 	if (!guest_mem_ptr(mem, BZIMAGE_LOAD_ADDR, kernel_end - BZIMAGE_LOAD_ADDR) ||
 	    !guest_mem_ptr(mem, runtime, hdr.init_size)) {
 		log_error("%s: the kernel needs guest RAM from 0x%llx to 0x%llx (init_size %u MiB "
-			  "at 0x%llx): give the VM more memory (--memory)",
+			  "at 0x%llx): give the VM more memory (--memory / "
+			  "mem_size_mib)",
 			  path, BZIMAGE_LOAD_ADDR, (unsigned long long)kernel_end,
 			  hdr.init_size >> 20, (unsigned long long)runtime);
 		return -ENOMEM;

@@ -143,7 +143,7 @@ static int load_segment(const struct guest_mem *mem, const struct x86_boot_file 
 	if (!dst) {
 		log_error(
 		    "%s: ELF segment %d [0x%llx, +0x%llx) is outside guest RAM (%llu MiB): give "
-		    "the VM more memory (--memory)",
+		    "the VM more memory (--memory / mem_size_mib)",
 		    f->path, index, (unsigned long long)ph->p_paddr,
 		    (unsigned long long)ph->p_memsz,
 		    (unsigned long long)(guest_mem_size(mem) >> 20));
