@@ -1,12 +1,15 @@
-/* A cursor over a fuzzer's input, for the harnesses in tests/fuzz: fixed-size fields are taken
- * from the front, little-endian, and read as zero once the input is used up, so every input is
- * a valid program for a harness. What is left is the harness's free-form data (guest memory, a
- * file, a request). */
+/* What the harnesses in tests/fuzz share: a cursor over a fuzzer's input, whose fixed-size
+ * fields are taken from the front, little-endian, and read as zero once the input is used up
+ * (every input is a valid program for a harness; what is left is the harness's free-form data:
+ * guest memory, a file, a request); and guest RAM that ASan watches. */
 #ifndef SKIFF_TESTS_FUZZ_INPUT_H
 #define SKIFF_TESTS_FUZZ_INPUT_H
 
+#include "base/guest_mem.h"
+
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct fuzz_input {
@@ -54,6 +57,23 @@ static inline size_t fuzz_bytes(struct fuzz_input *in, void *out, size_t max)
 	in->data += n;
 	in->len -= n;
 	return n;
+}
+
+/* Guest RAM for a harness: like guest_mem_map(), but each region is a zeroed heap block, so
+ * that ASan reports any access past a region's end (mmap'ed RAM would hide it up to the page
+ * end, or into the next mapping). Never freed: a harness keeps its RAM for the process. */
+static inline void fuzz_ram_map(struct guest_mem *mem, const struct guest_region *layout, int nr)
+{
+	if (nr > GUEST_MEM_MAX_REGIONS)
+		abort();
+	memset(mem, 0, sizeof(*mem));
+	for (int i = 0; i < nr; i++) {
+		mem->regions[i] = layout[i];
+		mem->regions[i].hva = calloc(1, layout[i].size);
+		if (!mem->regions[i].hva)
+			abort();
+	}
+	mem->nr_regions = nr;
 }
 
 #endif
