@@ -7,7 +7,10 @@
  * What would leave the process is kept from happening, the rest is real: the logger is marked
  * configured and metrics go to /dev/null (so PUT /logger and PUT /metrics parse their bodies and
  * are then refused, instead of opening files the fuzzer names), and InstanceStart is answered
- * by the harness instead of building a VM on /dev/kvm. Each input gets a fresh instance. */
+ * by the harness instead of building a VM on /dev/kvm. Each input gets a fresh instance.
+ *
+ * Besides the sanitizers, the answers are checked: a status the API documents (200, 204, 400,
+ * or the parser's 4xx/5xx), and a body, when there is one, that is JSON (an object). */
 #include "fuzz/input.h"
 #include "api/http.h"
 #include "api/routes.h"
@@ -17,6 +20,7 @@
 #include "vmm/instance.h"
 #include "vmm/metrics.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +39,15 @@ static bool starts_instance(const struct http_request *req)
 
 static void respond(int status, char *body, bool close)
 {
+	if (status != 200 && status != 204 && (status < 400 || status > 599))
+		__builtin_trap(); /* a status the API does not answer */
+	if (body) {
+		json_t *j = json_loads(body, 0, NULL);
+
+		if (!json_is_object(j))
+			__builtin_trap(); /* an answer that is not a JSON object */
+		json_decref(j);
+	}
 	http_format_response(out, sizeof(out), status, body, body ? strlen(body) : 0, close);
 	free(body);
 }

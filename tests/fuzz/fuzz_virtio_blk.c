@@ -2,13 +2,15 @@
  * descriptor chains, on 64 KiB images in temporary files (tmpfs when there is one, so flushes are
  * cheap), driven as tests/fuzz/virtio_dev.h describes. Two devices, each on its image: one
  * on io_uring (completions on the worker, drained by reset), one on the synchronous backend
- * (SKIFF_BLK_NO_URING); the input's first byte picks. The image is cleared before each input,
- * so what one input wrote does not change what the next one reads. */
+ * (SKIFF_BLK_NO_URING); the input's first byte picks. The image is cleared after each input,
+ * so what one input wrote does not change what the next one reads, and it must still be 64 KiB
+ * then: no request may write past the disk's capacity. */
 #include "fuzz/virtio_dev.h"
 #include "virtio/blk.h"
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -56,6 +58,7 @@ static void create(int i, bool uring, const char *name)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_input in = {data, size};
+	struct stat st;
 	int i;
 
 	if (image_fds[0] < 0) {
@@ -65,6 +68,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	i = fuzz_u8(&in) & 1;
 	fuzz_dev_run(&devs[i], &in);
+	if (fstat(image_fds[i], &st) || st.st_size != IMAGE_SIZE)
+		__builtin_trap(); /* a request wrote past the end of the disk */
 	if (ftruncate(image_fds[i], 0) || ftruncate(image_fds[i], IMAGE_SIZE))
 		abort();
 	return 0;
