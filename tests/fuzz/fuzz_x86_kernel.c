@@ -3,7 +3,9 @@
  * the zero page, the command line) or the ELF loader (program headers, the PVH note, the
  * Linux 64-bit entry), with an initrd of a chosen size placed high in RAM, into 64 MiB of
  * guest RAM. Input: u8 protocol (auto, linux64, pvh), u8 initrd pages (0: none), u8 command
- * line length, that many bytes of command line, then the kernel file. */
+ * line length, that many bytes of command line, then the kernel file. A kernel the loaders
+ * accept must be bootable as they say: its entry point, its boot structure (boot_params or
+ * hvm_start_info) and its stack in guest RAM. */
 #include "fuzz/input.h"
 #include "arch/x86/boot.h"
 #include "base/log.h"
@@ -71,6 +73,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (ftruncate(kernel_fd, 0) || pwrite(kernel_fd, in.data, in.len, 0) != (ssize_t)in.len)
 		abort();
-	x86_load_kernel(&mem, &args, &info);
+	if (x86_load_kernel(&mem, &args, &info))
+		return 0;
+	if (!guest_mem_ptr(&mem, info.entry, 1) || !guest_mem_ptr(&mem, info.boot_arg, 1) ||
+	    !guest_mem_ptr(&mem, info.stack - 8, 8))
+		__builtin_trap(); /* an accepted kernel that enters or boots outside RAM */
 	return 0;
 }
