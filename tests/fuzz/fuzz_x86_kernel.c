@@ -20,25 +20,23 @@ static struct guest_mem mem;
 static int kernel_fd = -1, initrd_fd = -1;
 static char kernel_path[64], initrd_path[64];
 
+/* A temporary file, unlinked at once (nothing is left behind, even after a crash), reached by
+ * its /proc/self/fd path as the loaders open files by name. */
 static int temp_file(char *path)
 {
-	int fd;
+	char name[] = "/dev/shm/skiff-fuzz-x86-XXXXXX", fallback[] = "/tmp/skiff-fuzz-x86-XXXXXX";
+	char *used = name;
+	int fd = mkstemp(name);
 
-	snprintf(path, 64, "/dev/shm/skiff-fuzz-x86-XXXXXX");
-	fd = mkstemp(path);
 	if (fd < 0) {
-		snprintf(path, 64, "/tmp/skiff-fuzz-x86-XXXXXX");
-		fd = mkstemp(path);
+		used = fallback;
+		fd = mkstemp(fallback);
 	}
 	if (fd < 0)
 		abort();
+	unlink(used);
+	snprintf(path, 64, "/proc/self/fd/%d", fd);
 	return fd;
-}
-
-static void cleanup(void)
-{
-	unlink(kernel_path);
-	unlink(initrd_path);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -59,7 +57,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_ram_map(&mem, &r, 1);
 		kernel_fd = temp_file(kernel_path);
 		initrd_fd = temp_file(initrd_path);
-		atexit(cleanup);
 	}
 	args.protocol = (enum x86_boot_protocol)(fuzz_u8(&in) % 3);
 	initrd_pages = fuzz_u8(&in);
