@@ -150,6 +150,8 @@ void fuzz_dev_run(struct fuzz_dev *f, struct fuzz_input *in)
 		uint8_t code = fuzz_u8(&p), a = fuzz_u8(&p), b = fuzz_u8(&p);
 		uint32_t value = fuzz_u32(&p), len;
 
+		fuzz_u8(&p); /* an op is 8 bytes */
+
 		switch (code % NR_OPS) {
 		case OP_KICK:
 			c.q = a % ops->nr_queues;

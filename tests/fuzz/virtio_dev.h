@@ -3,9 +3,10 @@
  * tests, but run by a program the fuzzer writes instead of by asserts. One input:
  *
  *   u32 feature mask   (offered & mask) | VERSION_1 is negotiated
- *   u8  per queue      log2 of its size (low 3 bits: 1..128; the ring area holds up to 16 at
- *                      most, so larger queues are refused at activation, as they should be)
- *   u8  n, then n ops  each: u8 code, then its arguments (fuzz_dev_run says which)
+ *   u8  per queue      log2 of its size (low 3 bits: 1..128; the rings of a queue beyond 16
+ *                      overlap each other, which a device must survive too)
+ *   u8  n, then n ops  8 bytes each: u8 code (kick queue a, config read or write of 1 << b
+ *                      bytes at a, kick all), u8 a, u8 b, u32 value, u8 unused
  *   the rest           guest RAM from address 0 (then zeros): rings at queue q's 0x400 * q
  *                      (descriptors), + 0x100 (available), + 0x200 (used); buffers anywhere
  *
