@@ -90,6 +90,14 @@ KVM_GUEST_SRCS := $(wildcard tests/kvm/guests/*.S)
 KVM_SRCS       := $(wildcard tests/kvm/test_*.c)
 endif
 KVM_GUEST_BINS := $(patsubst tests/kvm/guests/%.S,$(BUILD)/tests/kvm/guests/%.bin,$(KVM_GUEST_SRCS))
+# The malicious guest (tests/kvm/guests/hostile/): C, freestanding, 64-bit, one flat image.
+ifeq ($(ARCH),x86_64)
+HOSTILE_SRCS   := $(wildcard tests/kvm/guests/hostile/*.[cS])
+KVM_GUEST_BINS += $(BUILD)/tests/kvm/guests/hostile.bin
+endif
+HOSTILE_CFLAGS := -std=gnu11 -O2 -Wall -Wextra -Wno-unused-parameter -Werror -ffreestanding -nostdlib -fno-pic -no-pie \
+	-mno-red-zone -mgeneral-regs-only -fno-stack-protector -fno-asynchronous-unwind-tables \
+	-fno-tree-loop-distribute-patterns -fcf-protection=none -static
 
 # The built-in demo guest is linked into skiff as data.
 EMBED_OBJ := $(BUILD)/guests/embedded.o
@@ -129,6 +137,14 @@ $(BUILD)/tests/kvm/guests/%.bin: tests/kvm/guests/%.S $(wildcard tests/kvm/guest
 	ld -m elf_x86_64 -Ttext=0x1000 -e 0x1000 -o $(BUILD)/tests/kvm/guests/$*.elf \
 		$(BUILD)/tests/kvm/guests/$*.o
 	objcopy -O binary -j .text $(BUILD)/tests/kvm/guests/$*.elf $@
+
+# Its own flags, not $(CFLAGS): a sanitizer or coverage build must not instrument a guest.
+$(BUILD)/tests/kvm/guests/hostile.bin: $(HOSTILE_SRCS) $(wildcard tests/kvm/guests/hostile/*.h) \
+		tests/kvm/guests/hostile/guest.ld
+	@mkdir -p $(dir $@)
+	$(CC) $(HOSTILE_CFLAGS) -T tests/kvm/guests/hostile/guest.ld -Wl,--build-id=none,--no-warn-rwx-segments \
+		-o $(BUILD)/tests/kvm/guests/hostile.elf $(HOSTILE_SRCS)
+	objcopy -O binary -j .image $(BUILD)/tests/kvm/guests/hostile.elf $@
 
 $(EMBED_OBJ): guests/embedded.S $(GUEST_BINS)
 	@mkdir -p $(dir $@)

@@ -98,7 +98,9 @@ bool vm_config_id_valid(const char *id)
 	return true;
 }
 
-/* Every device kind's checks, after the one they share: virtio devices need a Linux guest. */
+/* Every device kind's checks, after the one they share: virtio devices need a guest that can
+ * drive them, a Linux kernel or a bare-metal --raw guest (which polls them: it has no interrupt
+ * controller), not the built-in demo guest. */
 static int validate_devices(const struct vm_config *cfg)
 {
 	char labels[256] = "";
@@ -112,8 +114,8 @@ static int validate_devices(const struct vm_config *cfg)
 			 labels[0] ? ", " : "", (*r)->option_label);
 		any |= (*r)->count(cfg) > 0;
 	}
-	if (!cfg->kernel_path && any)
-		return log_set_error(-EINVAL, "virtio devices (%s) need --kernel", labels);
+	if (!cfg->kernel_path && !cfg->raw_path && any)
+		return log_set_error(-EINVAL, "virtio devices (%s) need --kernel or --raw", labels);
 	for (const struct config_resource *const *r = config_resources; *r; r++)
 		if ((*r)->validate && (ret = (*r)->validate(cfg)))
 			return ret;

@@ -157,6 +157,9 @@ void driver_hint_start(struct driver_hint *h, struct vm *vm)
 
 	h->fd = -1;
 	driver_hint_clock_start(&h->clock, uptime_us());
+	/* The hint names kernel options: a bare-metal (--raw) guest has none to lack. */
+	if (!vm->cfg->kernel_path)
+		return;
 	vm_devices_for_each(&vm->devices, dev)
 		any |= dev->ops->guest_driver != NULL;
 	if (!any)

@@ -20,7 +20,8 @@
  * Once per VM: a device the guest sets up later gets no second line, nor does one still missing.
  * A device the guest set up once counts as set up for good, also after the guest reset it (a
  * driver unbound, a module removed, a kexec'd kernel): the guest had the driver, and the reset
- * was its own decision.
+ * was its own decision. Only for a guest kernel: a bare-metal (--raw) guest has no kernel options
+ * to name, so it gets no hint.
  *
  * Threads: driver_hint_judge, _format and _due are pure functions; driver_hint_check reads the
  * devices through their guest_driver op (any thread). The run loop (vmm/run_loop.c) owns the

@@ -440,6 +440,8 @@ int virtio_devices_connect_irqs(struct vm *vm)
 {
 	struct vm_device *entry;
 
+	if (!vm->has_irqchip)
+		return 0;
 	vm_devices_for_each(&vm->devices, entry) {
 		int ret;
 

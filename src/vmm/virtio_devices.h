@@ -20,7 +20,8 @@ int virtio_devices_create(struct vm *vm);
 
 /* Connects the virtio-mmio devices' interrupt lines (virtio_mmio_connect_irq), once
  * arch_vm_finalize() has completed the interrupt controller (virtio-pci devices get their MSI
- * routes as the guest programs them). Returns 0 or -errno after one logged line. */
+ * routes as the guest programs them). A VM without one (a bare-metal --raw guest) gets no
+ * interrupt lines: its guest polls the used rings. Returns 0 or -errno after one logged line. */
 int virtio_devices_connect_irqs(struct vm *vm);
 
 /* A device-list entry for `dev` as attaching makes one (kind, ops, and `id`: a disk's or

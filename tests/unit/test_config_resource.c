@@ -117,7 +117,7 @@ static void test_kernel_needed_names_every_kind(void **state)
 	assert_int_equal(vm_config_validate(&cfg, 0, 0), -EINVAL);
 	assert_string_equal(
 	    log_last_error(),
-	    "virtio devices (--disk, --net, --rng, --console virtio) need --kernel");
+	    "virtio devices (--disk, --net, --rng, --console virtio) need --kernel or --raw");
 }
 
 int main(void)
