@@ -177,7 +177,8 @@ test:
 FUZZ_SECONDS ?= 60
 FUZZ_SRCS    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS    := $(FUZZ_SRCS:%.c=$(BUILD)/%)
-FUZZ_HELPER_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(filter-out tests/fuzz/fuzz_%,$(wildcard tests/fuzz/*.c)))
+FUZZ_HELPER_SRCS := $(filter-out tests/fuzz/fuzz_%,$(wildcard tests/fuzz/*.c))
+FUZZ_HELPER_OBJS := $(FUZZ_HELPER_SRCS:%.c=$(BUILD)/%.o)
 
 fuzz:
 	$(MAKE) FUZZ=1 CC=clang BUILD=build/fuzz OPT='-O1 -g' fuzz-build
