@@ -128,6 +128,18 @@ expect_no_socket() {
 	[ ! -e "$API_SOCK" ] || die "the API socket $API_SOCK is still there after the VMM ended"
 	echo "ok: API socket removed" >&2
 }
+# end_vmm_on_failure: from here on, a failure of this step stops the VMM (SIGTERM) at once
+# instead of leaving it to the bound (a guest that waits for typed input never ends by itself)
+end_vmm_on_failure() {
+	trap '_rc=$?; [ "$_rc" = 0 ] || kill -TERM "$SKIFF_PID" 2>/dev/null; exit "$_rc"' EXIT
+}
+# l1_drive NAME: the /dev/vdX of L1's disk with serial NAME (a scenario's l1_drive)
+l1_drive() {
+	for _d in /sys/block/vd*; do
+		[ "$(cat "$_d/serial" 2>/dev/null)" = "$1" ] && { echo "/dev/${_d##*/}"; return 0; }
+	done
+	die "L1 has no disk with serial $1 (modules virtio_pci and virtio_blk loaded?)"
+}
 # count_lines ERE: how many lines of the VMM's output match
 count_lines() { log_lines | grep -Ec -- "$1" || true; }
 # now_s: L1's uptime in seconds (fractional)

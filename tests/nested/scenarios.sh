@@ -119,3 +119,8 @@ scenario driver-hint-no-blk 60
 	reject 'skiff: warning: virtio-rng'
 	reject 'CONFIG_VIRTIO_MMIO'
 	during 'wait_for "skiff: warning: virtio-blk disk0: .*CONFIG_VIRTIO_BLK" 50 && sleep 1 && kill -TERM "$SKIFF_PID"'
+
+# tools/mkrootfs's Debian image, booted to systemd's multi-user target (built on the host and
+# cached by its inputs; L1 gets it as a disk).
+# shellcheck source=rootfs-scenarios.sh
+. "$here/rootfs-scenarios.sh"
