@@ -8,14 +8,17 @@
 #   make fuzz            the libFuzzer harnesses (tests/fuzz, clang, ASan/UBSan) in build/fuzz,
 #                        each run for FUZZ_SECONDS (default 60) from its corpus
 #   make test            the whole test suite: unit, direct /dev/kvm, nested (see tests/run)
-#   make man             $(BUILD)/skiff.1, the manual page, from docs/man/skiff.1.scd (scdoc)
-#   make install         skiff, its manual page and bash completion under $(DESTDIR)$(PREFIX)
+#   make man             $(BUILD)/skiff.1 and skiff-jailer.1, the manual pages, from
+#                        docs/man/*.1.scd (scdoc)
+#   make install         skiff, skiff-jailer, their manual pages and bash completion under
+#                        $(DESTDIR)$(PREFIX)
 #                        (PREFIX=/usr/local); make uninstall removes them
 #   make deb             the Debian package (debian/): $(BUILD)/deb/skiff_VERSION_ARCH.deb
 #                        (make deb ARCH=arm64: build-arm64/deb/skiff_VERSION_arm64.deb)
 #
 # Sources are found by wildcard: a new file under src/ is built without editing this file.
-# Everything but src/main.c goes into libskiff.a, which the unit and kvm tests link against.
+# Everything but src/main.c and src/jailer/ (skiff-jailer, a program of its own) goes into
+# libskiff.a, which the unit and kvm tests link against.
 # Of src/arch/ only the target's directory is built, and a unit test that includes another
 # architecture's headers (arch/x86/..., arch/arm64/...) is left out of that build.
 
@@ -61,7 +64,8 @@ CPPFLAGS += -Isrc -D_GNU_SOURCE -MMD -MP
 CFLAGS   += -std=gnu11 $(OPT) -Wall -Wextra -Werror -Wno-unused-parameter \
 	    -Wno-missing-field-initializers -Wshadow -Wstrict-prototypes -fno-strict-aliasing
 # jansson parses the API's and --config-file's JSON (see README: Dependencies).
-LDLIBS   += -ljansson -luring -lpthread
+# libseccomp builds the per-thread-role filters (base/seccomp.h).
+LDLIBS   += -ljansson -luring -lseccomp -lpthread
 
 ifeq ($(STATIC),1)
 LDFLAGS  += -static
@@ -77,9 +81,14 @@ CFLAGS   += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer 
 	    -fno-sanitize-recover=all -Wno-gnu-variable-sized-type-not-at-end
 endif
 
-LIB_SRCS := $(shell find src -name '*.c' -not -path 'src/arch/*' -not -path src/main.c | sort) \
+LIB_SRCS := $(shell find src -name '*.c' -not -path 'src/arch/*' -not -path 'src/jailer/*' \
+		-not -path src/main.c | sort) \
 	    $(shell find src/arch/$(ARCH_DIR) -name '*.c' | sort)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+
+# skiff-jailer, the second program (src/jailer/): its own files only, none of skiff's layers.
+JAILER_SRCS := $(wildcard src/jailer/*.c)
+JAILER_OBJS := $(JAILER_SRCS:%.c=$(BUILD)/%.o)
 
 # Tiny bare-metal guests: guests/<name>/$(ARCH).S -> $(BUILD)/guests/<name>.bin (flat binaries).
 GUEST_SRCS := $(wildcard guests/*/$(ARCH).S)
@@ -110,10 +119,13 @@ UNIT_HELPER_OBJS := $(UNIT_HELPER_SRCS:%.c=$(BUILD)/%.o)
 KVM_BINS   := $(KVM_SRCS:%.c=$(BUILD)/%)
 
 .PHONY: all test unit-tests kvm-tests fuzz fuzz-build clean format man install uninstall deb
-all: $(BUILD)/skiff
+all: $(BUILD)/skiff $(BUILD)/skiff-jailer
 
 $(BUILD)/skiff: $(BUILD)/src/main.o $(BUILD)/libskiff.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/skiff-jailer: $(JAILER_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^
 
 $(BUILD)/libskiff.a: $(LIB_OBJS) $(EMBED_OBJ)
 	@rm -f $@
@@ -200,9 +212,9 @@ $(BUILD)/tests/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_HELPER_OBJS) $(BUILD)/lib
 
 VERSION := $(shell sed -n 's/^\#define SKIFF_VERSION "\(.*\)"$$/\1/p' src/version.h)
 
-man: $(BUILD)/skiff.1
+man: $(BUILD)/skiff.1 $(BUILD)/skiff-jailer.1
 
-$(BUILD)/skiff.1: docs/man/skiff.1.scd src/version.h
+$(BUILD)/%.1: docs/man/%.1.scd src/version.h
 	@mkdir -p $(dir $@)
 	sed 's/@VERSION@/$(VERSION)/g' $< | scdoc >$@.tmp
 	mv $@.tmp $@
@@ -212,10 +224,9 @@ BINDIR      ?= $(PREFIX)/bin
 MANDIR      ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 INSTALL     ?= install
-# The programs `make install` puts in $(BINDIR). The jailer, when it exists, is built as
-# $(BUILD)/skiff-jailer and added here (with its page, skiff-jailer.1, in MAN_PAGES).
-PROGRAMS    := skiff
-MAN_PAGES   := skiff.1
+# The programs `make install` puts in $(BINDIR), and their manual pages.
+PROGRAMS    := skiff skiff-jailer
+MAN_PAGES   := skiff.1 skiff-jailer.1
 
 install: $(PROGRAMS:%=$(BUILD)/%) $(MAN_PAGES:%=$(BUILD)/%)
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR)

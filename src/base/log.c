@@ -84,6 +84,11 @@ int log_set_path(const char *path)
 	return 0;
 }
 
+int log_fd(void)
+{
+	return __atomic_load_n(&dest_fd, __ATOMIC_RELAXED);
+}
+
 const char *log_last_error(void)
 {
 	return last_error;

@@ -1,6 +1,7 @@
 #include "vmm/instance.h"
 #include "base/kvm.h"
 #include "base/log.h"
+#include "base/seccomp.h"
 #include "vmm/metrics.h"
 
 #include <errno.h>
@@ -226,6 +227,14 @@ int instance_run(struct instance *in, bool start_now, const struct instance_hook
 		if (status)
 			goto out;
 	}
+	/* The main thread's own filter, once the VM is described (and built, when started now),
+	 * before any vCPU runs: the vCPU threads it starts inherit it under their own. */
+	if (seccomp_install(THREAD_MAIN, "skiff")) {
+		status = 1;
+		if (in->state == INSTANCE_RUNNING)
+			goto ended;
+		goto out;
+	}
 	signo = wait_for_start(in, in->signal_fd);
 	if (signo) {
 		log_info("stopped by signal %s before the microVM started", strsignal(signo));
@@ -234,6 +243,7 @@ int instance_run(struct instance *in, bool start_now, const struct instance_hook
 	}
 
 	status = vm_run(&in->vm);
+ended:
 
 	/* The VM has ended: no request may reach it any more. A request being handled finishes
 	 * first (it holds the lock). */

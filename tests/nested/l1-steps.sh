@@ -148,3 +148,12 @@ now_s() { cut -d' ' -f1 /proc/uptime; }
 last_tick() { log_lines | sed -n 's/^SKIFF-GUEST: tick \([0-9]*\) uptime=[0-9.]*$/\1/p' | tail -n1; }
 # tick_uptime N: the guest uptime on its tick N line
 tick_uptime() { log_lines | sed -n "s/^SKIFF-GUEST: tick $1 uptime=\\([0-9.]*\\)\$/\\1/p" | head -n1; }
+# tick_near N STEP: "M UPTIME" of the first of ticks N, N+STEP, N+2*STEP with a whole line: skiff's
+# own log lines (stderr, in the same file) can land in the middle of a guest line and split it.
+tick_near() {
+	local i u
+	for i in 0 1 2; do
+		u=$(tick_uptime $(($1 + i * $2)))
+		[ -z "$u" ] || { echo "$(($1 + i * $2)) $u"; return; }
+	done
+}

@@ -124,3 +124,51 @@ scenario driver-hint-no-blk 60
 # cached by its inputs; L1 gets it as a disk).
 # shellcheck source=rootfs-scenarios.sh
 . "$here/rootfs-scenarios.sh"
+
+# skiff-jailer (docs/jailer.md): skiff jailed as 1234:1234 in its own mount and PID namespaces,
+# in a cgroup with memory and pids limits and with an rlimit, boots the guest from a kernel,
+# initrd and disk placed in the jail beforehand, named by their paths inside it. While the guest
+# runs, L1 looks at skiff from outside: its ids, no capabilities, no_new_privs, pid 1 of its
+# own PID namespace, another mount namespace whose root is the jail (a marker in L1's /etc is
+# not there), its cgroup and limits. Then SIGTERM to the jailer reaches skiff, which stops the
+# VM (143, the jailer's status too); the guest's write is in the jail's disk image.
+scenario jailer-boot 90
+	jailer --id vm1 --exec-file /vmm/skiff --uid 1234 --gid 1234 \
+		--chroot-base-dir "$L1_WORK/$current/jail" --new-pid-ns --cgroup-version 2 \
+		--parent-cgroup skiff-vms --cgroup memory.max=1073741824 --cgroup pids.max=64 \
+		--resource-limit no-file=256
+	args --log-level info --kernel /bzImage --initrd /initrd.cpio --disk /disk.img --cpus 1
+	end halt
+	rc 143
+	expect '^SKIFF-GUEST: jail_disk=written$'
+	expect 'skiff: info: loaded /bzImage as bzImage'
+	expect '^SKIFF-STEP during\| jailed: Uid 1234 1234 1234 1234; Gid 1234 1234 1234 1234; Groups ; '\
+'CapEff 0000000000000000; CapBnd 0000000000000000; NoNewPrivs 1; NSpid [0-9]+ 1$'
+	expect '^SKIFF-STEP during\| jailed: root holds bzImage dev disk.img initrd.cpio skiff skiff.pid $'
+	reject '^SKIFF-GUEST: FAILED'
+	before 'root=jail/skiff/vm1/root && mkdir -p "$root" /etc'
+	before 'cp "$GUEST_KERNEL" "$root/bzImage" && cp "$GUEST_INITRD" "$root/initrd.cpio"'
+	before 'truncate -s 1M "$root/disk.img" && chown 1234:1234 "$root/disk.img"'
+	before 'echo l1-only >/etc/skiff-l1-marker'
+	before 'grep -q " /sys/fs/cgroup cgroup2 " /proc/mounts || mount -t cgroup2 none /sys/fs/cgroup'
+	during 'wait_for "^SKIFF-GUEST: jail_disk=written$" 80'
+	during 'trap "kill -TERM \$SKIFF_PID" EXIT # also when a check fails: its reason, not a timeout'
+	during 'root=jail/skiff/vm1/root && pid=$(cat "$root/skiff.pid") && st=/proc/$pid/status'
+	during 'field() { sed -n "s/^$1:[[:space:]]*//p" "$st" | tr -s "\t " "  " | sed "s/ $//"; }'
+	during 'line=; for f in Uid Gid Groups CapEff CapBnd NoNewPrivs NSpid; do'
+	during '	line="$line$f $(field $f); "'
+	during 'done'
+	during 'echo "jailed: ${line%; }"'
+	during 'echo "jailed: root holds $(ls "/proc/$pid/root" | tr "\n" " ")"'
+	during '[ "$(field Uid)" = "1234 1234 1234 1234" ] || die "skiff runs as uid $(field Uid)"'
+	during '[ "$(readlink /proc/$pid/ns/mnt)" != "$(readlink /proc/self/ns/mnt)" ] ||'
+	during '	die "skiff is in L1 mount namespace"'
+	during '[ -e /etc/skiff-l1-marker ] && [ ! -e "/proc/$pid/root/etc/skiff-l1-marker" ] ||'
+	during '	die "skiff sees L1 /etc"'
+	during 'grep -qx "0::/skiff-vms/vm1" "/proc/$pid/cgroup" || die "cgroup: $(cat /proc/$pid/cgroup)"'
+	during '[ "$(cat /sys/fs/cgroup/skiff-vms/vm1/memory.max)" = 1073741824 ] || die memory.max'
+	during '[ "$(cat /sys/fs/cgroup/skiff-vms/vm1/pids.max)" = 64 ] || die pids.max'
+	during 'grep -Eq "^Max open files +256 +256 " "/proc/$pid/limits" || die "no-file limit"'
+	during 'echo "jailed: checked from outside"'
+	after '[ "$(head -c 14 jail/skiff/vm1/root/disk.img)" = jailed-disk-ok ] || die "disk image"'
+	after 'rmdir /sys/fs/cgroup/skiff-vms/vm1 /sys/fs/cgroup/skiff-vms'

@@ -9,6 +9,7 @@ NESTED_SCENARIOS=$here/scenarios.sh
 NESTED_MAKE_ARGS=(STATIC=1 BUILD=build/static)	# how to build the static skiff ...
 NESTED_VMM_BIN=build/static/skiff		# ... and where it lands, relative to the repo
 NESTED_RAW_GUESTS=()
+NESTED_EXTRA_PROGRAMS=(build/static/skiff-jailer) # built with skiff; /vmm/skiff-jailer in L1
 # Dynamic tools for L1's steps (mkinitramfs-l1 --tool): the host's own, with their libraries.
 NESTED_L1_TOOLS=(/usr/bin/curl)
 NESTED_L1_TOOL_ROOT=/

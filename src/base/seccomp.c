@@ -1,0 +1,250 @@
+#include "base/seccomp.h"
+#include "base/log.h"
+#include "base/seccomp_rules.h"
+#include "base/terminal.h"
+
+#include <errno.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/personality.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NR_NAMES 512 /* above every syscall number of x86_64 and arm64 */
+
+static int level = SECCOMP_LEVEL_DEFAULT;
+/* Set by seccomp_configure(): skiff itself refuses to run a thread it cannot filter. Code that
+ * links the library without configuring (the unit and kvm tests) gets the default level where
+ * the kernel takes filters, and none where it does not (qemu-user, which refuses seccomp). */
+static bool configured;
+static __thread enum thread_role my_role = THREAD_MAIN;
+static __thread char my_name[16] = "skiff";
+
+/* The test-only trigger (base/seccomp.h): which role, and whether an ioctl. */
+static int violation_role = -1;
+static bool violation_ioctl;
+
+/* Names for the SIGSYS handler, which may not allocate: filled before the first filter. */
+static char syscall_names[NR_NAMES][24];
+static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
+static int handler_err;
+
+int seccomp_configure(int new_level)
+{
+	const char *v = getenv("SKIFF_SECCOMP_TEST_VIOLATION");
+
+	if (new_level < 0 || new_level > 2)
+		return -EINVAL;
+	level = new_level;
+	configured = true;
+	violation_role = -1;
+	if (v && v[0]) {
+		size_t n = strcspn(v, ":");
+
+		for (int r = 0; r < THREAD_NR_ROLES; r++)
+			if (strlen(thread_role_name(r)) == n &&
+			    strncmp(v, thread_role_name(r), n) == 0)
+				violation_role = r;
+		violation_ioctl = strcmp(v + n, ":ioctl") == 0;
+	}
+	return 0;
+}
+
+int seccomp_level(void)
+{
+	return level;
+}
+
+enum thread_role seccomp_thread_role(void)
+{
+	return my_role;
+}
+
+/* Appends s to buf[*n..size). */
+static void put(char *buf, size_t *n, size_t size, const char *s)
+{
+	while (*s && *n < size - 1)
+		buf[(*n)++] = *s++;
+}
+
+static void put_num(char *buf, size_t *n, size_t size, long v)
+{
+	char digits[24];
+	int i = 0;
+
+	if (v < 0) {
+		put(buf, n, size, "-");
+		v = -v;
+	}
+	do {
+		digits[i++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v && i < (int)sizeof(digits));
+	while (i > 0 && *n < size - 1)
+		buf[(*n)++] = digits[--i];
+}
+
+/* Async-signal-safe: one line to stderr and the log file, the terminal back, then the end. */
+static void on_sigsys(int sig, siginfo_t *si, void *uc)
+{
+	char line[256];
+	int nr = si->si_syscall;
+	int log = log_fd();
+	size_t n = 0;
+
+	(void)sig;
+	(void)uc;
+	put(line, &n, sizeof(line), "skiff: seccomp: the ");
+	put(line, &n, sizeof(line), thread_role_name(seccomp_thread_role()));
+	put(line, &n, sizeof(line), " thread (");
+	put(line, &n, sizeof(line), my_name);
+	put(line, &n, sizeof(line), ") made a system call its filter forbids: ");
+	put(line, &n, sizeof(line),
+	    nr >= 0 && nr < NR_NAMES && syscall_names[nr][0] ? syscall_names[nr] : "unknown");
+	put(line, &n, sizeof(line), " (");
+	put_num(line, &n, sizeof(line), nr);
+	put(line, &n, sizeof(line), "); skiff stops\n");
+	terminal_restore();
+	if (log >= 0 && write(log, line, n) < 0)
+		n = n + 0;
+	if (write(STDERR_FILENO, line, n) < 0)
+		n = n + 0;
+	_exit(SECCOMP_VIOLATION_STATUS);
+}
+
+static void setup_handler(void)
+{
+	struct sigaction sa = {.sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO};
+	uint32_t arch = seccomp_arch_native();
+
+	for (int nr = 0; nr < NR_NAMES; nr++) {
+		char *name = seccomp_syscall_resolve_num_arch(arch, nr);
+
+		if (name)
+			snprintf(syscall_names[nr], sizeof(syscall_names[nr]), "%s", name);
+		free(name);
+	}
+	/* glibc reads the time zone on the first gmtime_r (log lines' time): now, while open() is
+	 * still allowed. */
+	tzset();
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSYS, &sa, NULL) < 0)
+		handler_err = -errno;
+}
+
+static int add_rule(scmp_filter_ctx ctx, int nr, unsigned arg_count, struct scmp_arg_cmp cmp)
+{
+	return arg_count ? seccomp_rule_add_exact(ctx, SCMP_ACT_ALLOW, nr, 1, cmp)
+			 : seccomp_rule_add_exact(ctx, SCMP_ACT_ALLOW, nr, 0);
+}
+
+/* Whether level 2 checks an argument of `name` rather than letting it through. */
+static bool checks_args(const char *name)
+{
+	return strcmp(name, "ioctl") == 0 || strcmp(name, "fcntl") == 0 ||
+	       strcmp(name, "socket") == 0 || strcmp(name, "prctl") == 0;
+}
+
+static scmp_filter_ctx build(enum thread_role role, int lvl)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
+	unsigned bit = ROLE_BIT(role);
+	int ret = 0;
+
+	if (!ctx)
+		return NULL;
+	for (size_t i = 0; i < seccomp_nr_calls && !ret; i++) {
+		const struct seccomp_call *c = &seccomp_calls[i];
+		int nr = seccomp_syscall_resolve_name(c->name);
+
+		if (!(c->roles & bit) || nr < 0) /* not ours, or not on this architecture */
+			continue;
+		if (lvl < 2 || !checks_args(c->name)) {
+			ret = add_rule(ctx, nr, 0, (struct scmp_arg_cmp){0});
+			continue;
+		}
+		for (size_t j = 0; j < seccomp_nr_arg_values && !ret; j++) {
+			const struct seccomp_arg_value *v = &seccomp_arg_values[j];
+
+			if (!(v->roles & bit) || strcmp(v->call, c->name) != 0)
+				continue;
+			/* The kernel reads these arguments as 32-bit ints. */
+			ret =
+			    add_rule(ctx, nr, 1,
+				     SCMP_CMP(v->arg, SCMP_CMP_MASKED_EQ, 0xffffffffUL, v->value));
+		}
+	}
+	if (ret) {
+		seccomp_release(ctx);
+		errno = -ret;
+		return NULL;
+	}
+	return ctx;
+}
+
+static void test_violation(enum thread_role role)
+{
+	int want = (int)role;
+
+	/* The first thread of the role only. */
+	if (!__atomic_compare_exchange_n(&violation_role, &want, -1, false, __ATOMIC_SEQ_CST,
+					 __ATOMIC_SEQ_CST))
+		return;
+	if (violation_ioctl)
+		ioctl(-1, TIOCSTI, "x"); /* no role's request: EBADF when let through */
+	else
+		personality(0xffffffff); /* only asks: harmless when let through */
+}
+
+int seccomp_install(enum thread_role role, const char *name)
+{
+	scmp_filter_ctx ctx;
+	int ret;
+
+	my_role = role;
+	snprintf(my_name, sizeof(my_name), "%s", name);
+	if (level == 0)
+		return 0;
+	pthread_once(&handler_once, setup_handler);
+	if (handler_err) {
+		log_error("seccomp: cannot set the SIGSYS handler: %s", strerror(-handler_err));
+		return handler_err;
+	}
+	ctx = build(role, level);
+	if (!ctx) {
+		ret = -errno;
+		log_error("seccomp: cannot build the %s filter: %s", thread_role_name(role),
+			  strerror(errno));
+		return ret;
+	}
+	ret = seccomp_load(ctx);
+	seccomp_release(ctx);
+	if (ret && !configured) {
+		log_debug("seccomp: no %s filter: the kernel refused it (%s)",
+			  thread_role_name(role), strerror(-ret));
+		return 0;
+	}
+	if (ret) {
+		log_error("seccomp: cannot install the %s filter: %s", thread_role_name(role),
+			  strerror(-ret));
+		return ret;
+	}
+	test_violation(role);
+	return 0;
+}
+
+int seccomp_export(enum thread_role role, int lvl, int fd)
+{
+	scmp_filter_ctx ctx = build(role, lvl);
+	int ret;
+
+	if (!ctx)
+		return -errno;
+	ret = seccomp_export_bpf(ctx, fd);
+	seccomp_release(ctx);
+	return ret;
+}

@@ -1,0 +1,258 @@
+#include "base/seccomp_rules.h"
+#include "base/thread.h"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <linux/if_tun.h>
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <termios.h>
+
+#define MAIN	ROLE_BIT(THREAD_MAIN)
+#define VCPU	ROLE_BIT(THREAD_VCPU)
+#define WORKER	ROLE_BIT(THREAD_DEVICE_WORKER)
+#define API	ROLE_BIT(THREAD_API)
+#define METRICS ROLE_BIT(THREAD_METRICS)
+#define ALL	(MAIN | VCPU | WORKER | API | METRICS)
+
+/* Threads that create others: the main thread (the vCPUs, device workers and metrics flusher on
+ * the command line; the vCPUs after its filter is on) and the API thread (device workers and the
+ * metrics flusher when InstanceStart builds the VM). */
+#define CREATORS (MAIN | API)
+
+const struct seccomp_call seccomp_calls[] = {
+    /* Every thread: its own memory, locks, time, logging, its end, and the SIGSYS handler's
+     * return path. */
+    {"read", ALL},
+    {"write", ALL},
+    {"writev", ALL},
+    {"close", ALL},
+    {"futex", ALL},
+    {"brk", ALL},
+    {"mmap", ALL},
+    {"munmap", ALL},
+    {"mprotect", ALL},
+    {"madvise", ALL},
+    {"mremap", ALL},
+    {"clock_gettime", ALL},
+    {"clock_nanosleep", ALL},
+    {"nanosleep", ALL},
+    {"gettid", ALL},
+    {"getpid", ALL},
+    {"tgkill", ALL},
+    {"sched_yield", ALL},
+    {"rt_sigprocmask", ALL},
+    {"rt_sigreturn", ALL},
+    {"restart_syscall", ALL},
+    {"fstat", ALL},
+    {"newfstatat", ALL},
+    {"lseek", ALL},
+    {"exit", ALL},
+    {"exit_group", ALL},
+    {"sigaltstack", ALL}, /* ASan builds set and clear a thread's signal stack */
+    {"ioctl", ALL},	  /* level 2: the requests below */
+
+    /* Starting threads (glibc's pthread_create and what a new thread runs before its own
+     * filter is on). */
+    {"clone", CREATORS},
+    {"clone3", CREATORS},
+    {"set_robust_list", CREATORS},
+    {"rseq", CREATORS},
+    /* Level 2: a thread reading its name (every role), a new one naming itself and putting on
+     * its filter (no_new_privs; its creator's filter applies until then). */
+    {"prctl", ALL},
+    /* A new thread putting its own filter on (under its creator's): filters only add up, a
+     * thread can narrow what it may do, never widen it. */
+    {"seccomp", CREATORS},
+
+    /* Event loops: epoll, eventfds (kicks, interrupts, wake-ups), timers. */
+    {"epoll_wait", MAIN | WORKER | API},
+    {"epoll_pwait", MAIN | WORKER | API},
+    {"epoll_ctl", MAIN | WORKER | API},
+    {"epoll_create1", MAIN | API},
+    {"eventfd2", MAIN | API},
+    {"timerfd_create", MAIN | API},
+    {"timerfd_settime", MAIN | WORKER | API},
+    {"ppoll", MAIN | WORKER | API},
+    {"poll", MAIN | WORKER | API},
+
+    /* The main thread: termination signals, the vCPU kick handler, the terminal, teardown. */
+    {"signalfd4", MAIN},
+    {"rt_sigaction", MAIN},
+    {"getrusage", MAIN},
+    {"mincore", MAIN | API}, /* how much guest memory is resident, at the end */
+    {"unlink", MAIN | API},
+    {"unlinkat", MAIN | API},
+
+    /* Device workers: disk I/O (io_uring and the synchronous fallback), tap, the console. */
+    {"readv", WORKER | API},
+    {"preadv", WORKER | API},
+    {"pwritev", WORKER | API},
+    {"pread64", ALL}, /* also the metrics' /proc/self/statm */
+    {"pwrite64", WORKER | API},
+    /* ...and the main thread's teardown, which flushes the disks and drains their rings. */
+    {"fdatasync", MAIN | WORKER | API},
+    {"fsync", MAIN | WORKER | API},
+    {"fallocate", WORKER | API},
+    {"io_uring_enter", MAIN | WORKER | API},
+    {"getrandom", WORKER | API}, /* virtio-rng's entropy */
+    /* PATCH /drives swaps a disk's file on its worker: it opens the new one there. */
+    {"openat", WORKER | API},
+
+    /* The API server: its socket and clients; InstanceStart builds the VM (opens the kernel,
+     * the disks, the tap device, /dev/kvm, maps guest memory, starts the device workers);
+     * PUT /logger and /metrics open their files. */
+    {"socket", API},
+    {"bind", API},
+    {"listen", API},
+    {"connect", API},
+    {"accept4", API},
+    {"getsockopt", API},
+    {"setsockopt", API},
+    {"recvfrom", API},
+    {"sendto", API},
+    {"recvmsg", API},
+    {"sendmsg", API},
+    {"shutdown", API},
+    {"fchmod", API},
+    {"umask", API},
+    {"open", API},
+    {"stat", API},
+    {"lstat", API},
+    {"statfs", API},
+    {"fstatfs", API},
+    {"access", API},
+    {"faccessat", API},
+    {"faccessat2", API},
+    {"readlink", API},
+    {"readlinkat", API},
+    {"fcntl", WORKER | API},
+    {"geteuid", API}, /* SO_PEERCRED: only skiff's own uid or root may drive it */
+    {"getuid", API},
+    {"getegid", API},
+    {"getgid", API},
+    {"sysinfo", API},
+    {"uname", API},
+    {"prlimit64", API},
+    {"sched_getaffinity", API},
+    {"io_uring_setup", API},
+    {"io_uring_register", API},
+
+#ifdef __SANITIZE_ADDRESS__
+    /* ASan builds (make SANITIZE=1, for the tests only): LeakSanitizer's check as the main
+     * thread ends stops every thread from a helper it clones, and scans their memory. */
+    {"sched_getaffinity", MAIN},
+    {"clone", MAIN},
+    {"wait4", MAIN},
+    {"ptrace", MAIN},
+    {"open", MAIN},
+    {"openat", MAIN},
+    {"getdents", MAIN},
+    {"getdents64", MAIN},
+    {"readlink", MAIN},
+    {"readlinkat", MAIN},
+    {"getppid", MAIN},
+    {"kill", MAIN},
+#endif
+};
+const size_t seccomp_nr_calls = sizeof(seccomp_calls) / sizeof(seccomp_calls[0]);
+
+/* clang-format off */
+#define IOCTL(req, roles) {"ioctl", 1, (unsigned long)(req), #req, roles}
+#define FCNTL(cmd, roles) {"fcntl", 1, (unsigned long)(cmd), #cmd, roles}
+#define SOCKET(dom, roles) {"socket", 0, (unsigned long)(dom), #dom, roles}
+#define PRCTL(op, roles) {"prctl", 0, (unsigned long)(op), #op, roles}
+/* clang-format on */
+
+/* The vCPU's requests at run time: its loop, and what a guest's port or MMIO access may do on
+ * its thread (interrupts, virtio-pci's MSI-X routes and notification eventfds); the main thread
+ * starts the vCPUs after its filter is on, so it allows them too. */
+#define RUN (VCPU | MAIN | API)
+
+const struct seccomp_arg_value seccomp_arg_values[] = {
+    /* The terminal: stdio's isatty, raw mode and its restoring (the SIGSYS handler restores it
+     * too, from whichever thread broke the rules). */
+    IOCTL(TCGETS, ALL),
+    IOCTL(TCSETS, ALL),
+    IOCTL(TCSETSW, ALL),
+    IOCTL(TCSETSF, ALL),
+    IOCTL(TIOCGWINSZ, MAIN | API),
+
+    IOCTL(KVM_RUN, RUN),
+    IOCTL(KVM_IRQ_LINE, RUN | WORKER),
+    IOCTL(KVM_IRQFD, RUN),
+    IOCTL(KVM_IOEVENTFD, RUN),
+    IOCTL(KVM_SET_GSI_ROUTING, RUN),
+    IOCTL(KVM_GET_MP_STATE, RUN),
+    IOCTL(KVM_GET_REGS, RUN),
+    IOCTL(KVM_GET_SREGS, RUN),
+#ifdef __aarch64__
+    IOCTL(KVM_GET_ONE_REG, RUN),
+    IOCTL(KVM_SET_ONE_REG, RUN),
+#endif
+
+    /* Building the VM, on the API thread (InstanceStart); pausing and resuming it. */
+    IOCTL(KVM_GET_API_VERSION, API),
+    IOCTL(KVM_GET_VCPU_MMAP_SIZE, API),
+    IOCTL(KVM_CHECK_EXTENSION, API),
+    IOCTL(KVM_CREATE_VM, API),
+    IOCTL(KVM_CREATE_VCPU, API),
+    IOCTL(KVM_SET_USER_MEMORY_REGION, API),
+    IOCTL(KVM_CREATE_DEVICE, API),
+    IOCTL(KVM_SET_DEVICE_ATTR, API),
+    IOCTL(KVM_GET_DEVICE_ATTR, API),
+    IOCTL(KVM_HAS_DEVICE_ATTR, API),
+    IOCTL(KVM_SET_REGS, API),
+    IOCTL(KVM_SET_SREGS, API),
+    IOCTL(KVM_SET_MP_STATE, API),
+#ifdef __x86_64__
+    IOCTL(KVM_CREATE_IRQCHIP, API),
+    IOCTL(KVM_CREATE_PIT2, API),
+    IOCTL(KVM_SET_TSS_ADDR, API),
+    IOCTL(KVM_SET_IDENTITY_MAP_ADDR, API),
+    IOCTL(KVM_GET_SUPPORTED_CPUID, API),
+    IOCTL(KVM_SET_CPUID2, API),
+    IOCTL(KVM_GET_MSR_INDEX_LIST, API),
+    IOCTL(KVM_GET_MSRS, API),
+    IOCTL(KVM_SET_MSRS, API),
+    IOCTL(KVM_GET_LAPIC, API),
+    IOCTL(KVM_SET_LAPIC, API),
+    IOCTL(KVM_SET_FPU, API),
+    IOCTL(KVM_GET_CLOCK, API),
+    IOCTL(KVM_SET_CLOCK, API),
+#endif
+#ifdef __aarch64__
+    IOCTL(KVM_ARM_PREFERRED_TARGET, API),
+    IOCTL(KVM_ARM_VCPU_INIT, API),
+#endif
+    IOCTL(TUNSETIFF, API),
+    IOCTL(TUNSETVNETHDRSZ, API),
+    IOCTL(TUNSETOFFLOAD, API | WORKER), /* the offloads the guest's driver accepted */
+    IOCTL(BLKGETSIZE64, API | WORKER),	/* and a swapped disk's size */
+
+    /* Disks: blocking mode for the image, its lock (F_OFD_SETLK) */
+    FCNTL(F_GETFL, WORKER | API),
+    FCNTL(F_SETFL, WORKER | API),
+    FCNTL(F_GETFD, API),
+    FCNTL(F_SETFD, API),
+    FCNTL(F_OFD_SETLK, API | WORKER),
+    FCNTL(F_OFD_GETLK, API),
+    FCNTL(F_DUPFD_CLOEXEC, API),
+
+    PRCTL(PR_GET_NAME, ALL),
+    PRCTL(PR_SET_NAME, CREATORS),
+    PRCTL(PR_SET_NO_NEW_PRIVS, CREATORS),
+    PRCTL(PR_SET_SECCOMP, CREATORS),
+#ifdef __SANITIZE_ADDRESS__
+    PRCTL(PR_GET_DUMPABLE, MAIN), /* LeakSanitizer, as above */
+    PRCTL(PR_SET_DUMPABLE, MAIN),
+    PRCTL(PR_SET_PTRACER, MAIN),
+    PRCTL(PR_SET_PDEATHSIG, MAIN),
+#endif
+
+    /* The API socket (and the look for a stale one at its path). */
+    SOCKET(AF_UNIX, API),
+};
+const size_t seccomp_nr_arg_values = sizeof(seccomp_arg_values) / sizeof(seccomp_arg_values[0]);

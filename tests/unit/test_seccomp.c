@@ -1,0 +1,140 @@
+/* base/seccomp: the rule tables name real system calls and are consistent (a misspelt name would
+ * be skipped silently, a value for a call its role may not make would be dead), every role's
+ * filter builds at every level, and a thread that breaks its role's filter ends the process with
+ * status 159 and the line naming the call and the role (in a child process). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "base/seccomp.h"
+#include "base/seccomp_rules.h"
+#include "base/thread.h"
+
+#include <fcntl.h>
+#include <stdbool.h>
+#include <seccomp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/personality.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void test_every_name_is_a_syscall(void **state)
+{
+	for (size_t i = 0; i < seccomp_nr_calls; i++) {
+		const char *name = seccomp_calls[i].name;
+		int x86 = seccomp_syscall_resolve_name_arch(SCMP_ARCH_X86_64, name);
+		int arm = seccomp_syscall_resolve_name_arch(SCMP_ARCH_AARCH64, name);
+
+		if (x86 < 0 && arm < 0)
+			fail_msg("'%s' is a system call on neither x86_64 nor arm64", name);
+		assert_int_not_equal(seccomp_calls[i].roles, 0);
+	}
+}
+
+static void test_values_belong_to_allowed_calls(void **state)
+{
+	for (size_t i = 0; i < seccomp_nr_arg_values; i++) {
+		const struct seccomp_arg_value *v = &seccomp_arg_values[i];
+		unsigned call_roles = 0;
+
+		for (size_t j = 0; j < seccomp_nr_calls; j++)
+			if (strcmp(seccomp_calls[j].name, v->call) == 0)
+				call_roles |= seccomp_calls[j].roles;
+		if ((v->roles & call_roles) != v->roles)
+			fail_msg("%s %s: given to a role that may not call %s", v->call,
+				 v->value_name, v->call);
+	}
+}
+
+static void test_every_filter_builds(void **state)
+{
+	int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	for (int role = 0; role < THREAD_NR_ROLES; role++)
+		for (int level = 1; level <= 2; level++)
+			assert_int_equal(seccomp_export((enum thread_role)role, level, fd), 0);
+	close(fd);
+}
+
+static void *forbidden(void *arg)
+{
+	personality(0xffffffff);
+	return arg;
+}
+
+/* A child starts a thread of `role` that calls personality(2); returns the child's exit status
+ * and its stderr in err. */
+static int violate(enum thread_role role, char *err, size_t len)
+{
+	int pipefd[2], status;
+	pid_t pid;
+	ssize_t n;
+
+	assert_int_equal(pipe(pipefd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		pthread_t t;
+
+		dup2(pipefd[1], STDERR_FILENO);
+		seccomp_configure(2);
+		if (thread_start(role, "skiff-test", forbidden, NULL, &t) == 0)
+			pthread_join(t, NULL);
+		_exit(0); /* the call was let through */
+	}
+	close(pipefd[1]);
+	n = read(pipefd[0], err, len - 1);
+	err[n > 0 ? n : 0] = '\0';
+	close(pipefd[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Whether this kernel takes filters (qemu-user, which runs the arm64 unit tests, does not). */
+static bool kernel_takes_filters(void)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+
+		_exit(ctx && seccomp_load(ctx) == 0 ? 0 : 1);
+	}
+	return pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	       WEXITSTATUS(status) == 0;
+}
+
+static void test_violation_ends_with_its_line(void **state)
+{
+	static const enum thread_role roles[] = {THREAD_VCPU, THREAD_DEVICE_WORKER, THREAD_API,
+						 THREAD_METRICS};
+	char err[512], want[160];
+
+	if (!kernel_takes_filters())
+		skip();
+	for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
+		assert_int_equal(violate(roles[i], err, sizeof(err)), SECCOMP_VIOLATION_STATUS);
+		snprintf(want, sizeof(want),
+			 "skiff: seccomp: the %s thread (skiff-test) made a system call its filter "
+			 "forbids: personality (%d); skiff stops\n",
+			 thread_role_name(roles[i]), seccomp_syscall_resolve_name("personality"));
+		assert_string_equal(err, want);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_every_name_is_a_syscall),
+	    cmocka_unit_test(test_values_belong_to_allowed_calls),
+	    cmocka_unit_test(test_every_filter_builds),
+	    cmocka_unit_test(test_violation_ends_with_its_line),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
