@@ -5,6 +5,8 @@
 #                        on an x86_64 host (libfdt-dev:arm64, zlib1g-dev:arm64), natively on arm64
 #   make STATIC=1        a static binary (what the nested harness puts inside its L1 VM)
 #   make SANITIZE=1      ASan/UBSan build (tests use it for the unit suite)
+#   make fuzz            the libFuzzer harnesses (tests/fuzz, clang, ASan/UBSan) in build/fuzz,
+#                        each run for FUZZ_SECONDS (default 60) from its corpus
 #   make test            the whole test suite: unit, direct /dev/kvm, nested (see tests/run)
 #   make man             $(BUILD)/skiff.1 and skiff-jailer.1, the manual pages, from
 #                        docs/man/*.1.scd (scdoc)
@@ -72,6 +74,12 @@ ifeq ($(SANITIZE),1)
 CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS  += -fsanitize=address,undefined
 endif
+# The fuzzing build (make fuzz sets it, with CC=clang): every object instrumented for libFuzzer's
+# coverage and under ASan/UBSan; only the harnesses link libFuzzer's main.
+ifeq ($(FUZZ),1)
+CFLAGS   += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+	    -fno-sanitize-recover=all -Wno-gnu-variable-sized-type-not-at-end
+endif
 
 LIB_SRCS := $(shell find src -name '*.c' -not -path 'src/arch/*' -not -path 'src/jailer/*' \
 		-not -path src/main.c | sort) \
@@ -110,7 +118,7 @@ UNIT_HELPER_SRCS := $(filter-out tests/unit/test_%,$(wildcard tests/unit/*.c))
 UNIT_HELPER_OBJS := $(UNIT_HELPER_SRCS:%.c=$(BUILD)/%.o)
 KVM_BINS   := $(KVM_SRCS:%.c=$(BUILD)/%)
 
-.PHONY: all test unit-tests kvm-tests clean format man install uninstall deb
+.PHONY: all test unit-tests kvm-tests fuzz fuzz-build clean format man install uninstall deb
 all: $(BUILD)/skiff $(BUILD)/skiff-jailer
 
 $(BUILD)/skiff: $(BUILD)/src/main.o $(BUILD)/libskiff.a
@@ -172,6 +180,33 @@ kvm-tests: $(KVM_BINS) $(KVM_GUEST_BINS) $(BUILD)/skiff
 test:
 	tools/install-deps --test
 	tests/run
+
+# --- fuzzing (tests/fuzz/README.md) ---
+
+# tests/fuzz/fuzz_NAME.c -> build/fuzz/tests/fuzz/fuzz_NAME, linked with libskiff.a built by
+# clang for fuzzing (FUZZ=1). Shared harness code (tests/fuzz/*.c not named fuzz_*) is linked
+# into every harness; the arm64 Image loader, portable C, is compiled in for its harness.
+FUZZ_SECONDS ?= 60
+FUZZ_SRCS    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS    := $(FUZZ_SRCS:%.c=$(BUILD)/%)
+FUZZ_HELPER_SRCS := $(filter-out tests/fuzz/fuzz_%,$(wildcard tests/fuzz/*.c))
+FUZZ_HELPER_OBJS := $(FUZZ_HELPER_SRCS:%.c=$(BUILD)/%.o)
+
+fuzz:
+	$(MAKE) FUZZ=1 CC=clang BUILD=build/fuzz OPT='-O1 -g' fuzz-build
+	tests/fuzz/run build/fuzz $(FUZZ_SECONDS)
+
+fuzz-build: $(FUZZ_BINS)
+
+$(FUZZ_HELPER_OBJS): CPPFLAGS += -Itests
+
+$(BUILD)/tests/fuzz/fuzz_arm64_image: $(BUILD)/src/arch/arm64/image.o
+$(BUILD)/tests/fuzz/fuzz_arm64_image: LDLIBS += -lz
+
+$(BUILD)/tests/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_HELPER_OBJS) $(BUILD)/libskiff.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ \
+		$(filter %.c %.o,$^) $(filter %.a,$^) $(LDLIBS)
 
 # --- the manual page, install, the Debian package ---
 
