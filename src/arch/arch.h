@@ -9,6 +9,8 @@
 
 struct guest_region;
 struct kvm_irq_routing_entry;
+struct state_reader;
+struct state_writer;
 struct vm;
 struct vcpu;
 struct vm_config;
@@ -86,6 +88,22 @@ int arch_vm_finalize(struct vm *vm);
  * -errno after one logged line. */
 int arch_vm_clock_save(struct vm *vm);
 int arch_vm_clock_restore(struct vm *vm);
+
+/* The machine state KVM holds, as sections of the saved-state layout (base/state.h), tagged
+ * with these numbers (device kinds, base/device.h, stay below 0x100):
+ *   ARCH_STATE_VM    the VM-wide part (x86: kvmclock, the PICs, the I/O APIC, the PIT);
+ *   ARCH_STATE_VCPU  one vCPU (x86: registers, FPU/XSAVE, XCRs, every MSR KVM lists, the
+ *                    local APIC, pending events, MP state, debug registers).
+ * With every vCPU out of KVM_RUN. A restore goes onto a VM built from the same config, before
+ * its vCPUs first run: the VM section first, then each vCPU's in order. 0, or -errno with a
+ * one-line reason as the thread's last error (log_set_error); a section that fails to read
+ * changes nothing of KVM's. arm64 has none of this yet: it answers -ENOTSUP and says so. */
+#define ARCH_STATE_VM	0x100
+#define ARCH_STATE_VCPU 0x101
+int arch_vm_state_save(struct vm *vm, struct state_writer *w);
+int arch_vm_state_restore(struct vm *vm, struct state_reader *r);
+int arch_vcpu_state_save(struct vm *vm, struct vcpu *vcpu, struct state_writer *w);
+int arch_vcpu_state_restore(struct vm *vm, struct vcpu *vcpu, struct state_reader *r);
 
 /* Presses and releases Ctrl, Alt and Del on the guest's keyboard (x86: the i8042; arm64: three
  * gpio-keys buttons on a PL061). 0, or -errno with a one-line reason as the thread's last error

@@ -508,6 +508,32 @@ static void key_step(struct pl061 *gpio, unsigned line, bool down)
 
 /* Presses Ctrl, Alt and Delete in turn on the gpio-keys buttons and releases them: about
  * 6 * KEY_STEP_MS on the calling thread. */
+static int no_arm64_state(void)
+{
+	return log_set_error(-ENOTSUP, "saving and restoring an arm64 VM's CPU and vGIC state "
+				       "is not supported yet");
+}
+
+int arch_vm_state_save(struct vm *vm, struct state_writer *w)
+{
+	return no_arm64_state();
+}
+
+int arch_vm_state_restore(struct vm *vm, struct state_reader *r)
+{
+	return no_arm64_state();
+}
+
+int arch_vcpu_state_save(struct vm *vm, struct vcpu *vcpu, struct state_writer *w)
+{
+	return no_arm64_state();
+}
+
+int arch_vcpu_state_restore(struct vm *vm, struct vcpu *vcpu, struct state_reader *r)
+{
+	return no_arm64_state();
+}
+
 int arch_send_ctrl_alt_del(struct vm *vm)
 {
 	static const unsigned lines[] = {ARM64_GPIO_LINE_CTRL, ARM64_GPIO_LINE_ALT,

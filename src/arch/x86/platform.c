@@ -6,6 +6,7 @@
 #include "arch/x86/acpi.h"
 #include "arch/x86/boot.h"
 #include "arch/x86/clock.h"
+#include "arch/x86/cpu_state.h"
 #include "arch/x86/cpuid.h"
 #include "arch/x86/layout.h"
 #include "arch/x86/msr.h"
@@ -389,6 +390,26 @@ int arch_vm_clock_save(struct vm *vm)
 int arch_vm_clock_restore(struct vm *vm)
 {
 	return x86_clock_restore(&platform(vm)->clock, vm->fd, vm->vcpus, vm->nr_vcpus);
+}
+
+int arch_vm_state_save(struct vm *vm, struct state_writer *w)
+{
+	return x86_vm_state_save(vm->fd, vm->has_irqchip, w);
+}
+
+int arch_vm_state_restore(struct vm *vm, struct state_reader *r)
+{
+	return x86_vm_state_restore(vm->fd, vm->has_irqchip, r);
+}
+
+int arch_vcpu_state_save(struct vm *vm, struct vcpu *vcpu, struct state_writer *w)
+{
+	return x86_vcpu_state_save(vm->kvm.fd, vcpu->fd, vcpu->id, vm->has_irqchip, w);
+}
+
+int arch_vcpu_state_restore(struct vm *vm, struct vcpu *vcpu, struct state_reader *r)
+{
+	return x86_vcpu_state_restore(vm->kvm.fd, vcpu->fd, vcpu->id, vm->has_irqchip, r);
 }
 
 /* Scancode set 1, which the guest reads while the controller translates (as Linux leaves it):
