@@ -1,6 +1,7 @@
 #include "devices/acpi_pm.h"
 #include "base/device.h"
 #include "base/log.h"
+#include "base/state.h"
 
 #include <stdatomic.h>
 #include <stdint.h>
@@ -75,9 +76,31 @@ static void acpi_pm_device_destroy(struct vm_device *dev)
 	acpi_pm_destroy((struct acpi_pm *)dev);
 }
 
+#define ACPI_PM_STATE_VERSION 1
+
+/* The device keeps no register the guest can read back: its section is empty, and is there so
+ * that a restore checks the device list matches. */
+static int acpi_pm_device_save(struct vm_device *dev, struct state_writer *w)
+{
+	state_begin(w, VM_DEVICE_ACPI_PM, ACPI_PM_STATE_VERSION);
+	state_end(w);
+	return state_writer_status(w);
+}
+
+static int acpi_pm_device_restore(struct vm_device *dev, struct state_reader *r)
+{
+	uint16_t version;
+
+	if (state_open(r, VM_DEVICE_ACPI_PM, ACPI_PM_STATE_VERSION, &version))
+		return state_reader_status(r);
+	return state_close(r);
+}
+
 static const struct vm_device_ops acpi_pm_device_ops = {
 	.name = "acpi-pm",
 	.destroy = acpi_pm_device_destroy,
+	.save = acpi_pm_device_save,
+	.restore = acpi_pm_device_restore,
 };
 
 struct acpi_pm *acpi_pm_create(const struct power_ctl *power)

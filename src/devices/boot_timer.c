@@ -1,6 +1,7 @@
 #include "devices/boot_timer.h"
 #include "base/device.h"
 #include "base/log.h"
+#include "base/state.h"
 #include "base/uptime.h"
 
 #include <jansson.h>
@@ -33,10 +34,45 @@ static json_t *boot_timer_device_stats(struct vm_device *dev)
 	return o;
 }
 
+#define BOOT_TIMER_STATE_VERSION 1
+
+/* Whether the guest has said it is up, and when: a restored guest does not say it again. */
+static int boot_timer_device_save(struct vm_device *dev, struct state_writer *w)
+{
+	struct boot_timer *bt = (struct boot_timer *)dev;
+	bool recorded = __atomic_load_n(&bt->state, __ATOMIC_ACQUIRE) == RECORDED;
+
+	state_begin(w, VM_DEVICE_BOOT_TIMER, BOOT_TIMER_STATE_VERSION);
+	state_put_bool(w, recorded);
+	state_put_u64(w, recorded ? bt->boot_us : 0);
+	state_end(w);
+	return state_writer_status(w);
+}
+
+static int boot_timer_device_restore(struct vm_device *dev, struct state_reader *r)
+{
+	struct boot_timer *bt = (struct boot_timer *)dev;
+	bool recorded = false;
+	uint64_t us = 0;
+	uint16_t version;
+
+	if (state_open(r, VM_DEVICE_BOOT_TIMER, BOOT_TIMER_STATE_VERSION, &version))
+		return state_reader_status(r);
+	state_get_bool(r, &recorded);
+	state_get_u64(r, &us);
+	if (state_close(r))
+		return state_reader_status(r);
+	bt->boot_us = us;
+	__atomic_store_n(&bt->state, recorded ? RECORDED : UNSET, __ATOMIC_RELEASE);
+	return 0;
+}
+
 static const struct vm_device_ops boot_timer_device_ops = {
 	.name = "boot-timer",
 	.destroy = boot_timer_device_destroy,
 	.stats = boot_timer_device_stats,
+	.save = boot_timer_device_save,
+	.restore = boot_timer_device_restore,
 };
 
 struct boot_timer *boot_timer_create(void)

@@ -1,6 +1,7 @@
 #include "devices/i8042.h"
 #include "base/device.h"
 #include "base/log.h"
+#include "base/state.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -395,9 +396,98 @@ static void i8042_device_destroy(struct vm_device *dev)
 	i8042_destroy((struct i8042 *)dev);
 }
 
+#define I8042_STATE_VERSION 1
+
+/* The controller's RAM, output port and flags, the keyboard's mode and the output queue, oldest
+ * byte first. */
+static int i8042_device_save(struct vm_device *dev, struct state_writer *w)
+{
+	struct i8042 *k = (struct i8042 *)dev;
+
+	pthread_mutex_lock(&k->lock);
+	state_begin(w, VM_DEVICE_I8042, I8042_STATE_VERSION);
+	state_put_bytes(w, k->ram, RAM_SIZE);
+	state_put_u8(w, k->outport);
+	state_put_bool(w, k->sys_flag);
+	state_put_bool(w, k->last_write_cmd);
+	state_put_bool(w, k->timeout);
+	state_put_u8(w, k->pending_cmd);
+	state_put_u8(w, k->last_read);
+	state_put_bool(w, k->kbd_scanning);
+	state_put_u8(w, k->kbd_scancode_set);
+	state_put_u8(w, k->kbd_pending_cmd);
+	state_put_u8(w, k->kbd_last_sent);
+	state_put_u32(w, k->count);
+	for (unsigned i = 0; i < k->count; i++) {
+		const struct output_byte *b = &k->queue[(k->head + i) % I8042_QUEUE_SIZE];
+
+		state_put_u8(w, b->value);
+		state_put_bool(w, b->aux);
+	}
+	state_end(w);
+	pthread_mutex_unlock(&k->lock);
+	return state_writer_status(w);
+}
+
+static int i8042_device_restore(struct vm_device *dev, struct state_reader *r)
+{
+	struct i8042 *k = (struct i8042 *)dev;
+	struct i8042 in;
+	uint16_t version;
+	uint32_t count = 0;
+
+	memset(&in, 0, sizeof(in));
+	if (state_open(r, VM_DEVICE_I8042, I8042_STATE_VERSION, &version))
+		return state_reader_status(r);
+	state_get_bytes(r, in.ram, RAM_SIZE);
+	state_get_u8(r, &in.outport);
+	state_get_bool(r, &in.sys_flag);
+	state_get_bool(r, &in.last_write_cmd);
+	state_get_bool(r, &in.timeout);
+	state_get_u8(r, &in.pending_cmd);
+	state_get_u8(r, &in.last_read);
+	state_get_bool(r, &in.kbd_scanning);
+	state_get_u8(r, &in.kbd_scancode_set);
+	state_get_u8(r, &in.kbd_pending_cmd);
+	state_get_u8(r, &in.kbd_last_sent);
+	state_get_u32(r, &count);
+	if (!state_reader_status(r) && count > I8042_QUEUE_SIZE)
+		state_refuse(r, "i8042: %u queued bytes, more than the %d it holds", count,
+			     I8042_QUEUE_SIZE);
+	if (!state_reader_status(r) && (in.kbd_scancode_set < 1 || in.kbd_scancode_set > 3))
+		state_refuse(r, "i8042: scancode set %u", in.kbd_scancode_set);
+	for (uint32_t i = 0; !state_reader_status(r) && i < count; i++) {
+		state_get_u8(r, &in.queue[i].value);
+		state_get_bool(r, &in.queue[i].aux);
+	}
+	if (state_close(r))
+		return state_reader_status(r);
+
+	pthread_mutex_lock(&k->lock);
+	memcpy(k->ram, in.ram, RAM_SIZE);
+	k->outport = in.outport;
+	k->sys_flag = in.sys_flag;
+	k->last_write_cmd = in.last_write_cmd;
+	k->timeout = in.timeout;
+	k->pending_cmd = in.pending_cmd;
+	k->last_read = in.last_read;
+	k->kbd_scanning = in.kbd_scanning;
+	k->kbd_scancode_set = in.kbd_scancode_set;
+	k->kbd_pending_cmd = in.kbd_pending_cmd;
+	k->kbd_last_sent = in.kbd_last_sent;
+	memcpy(k->queue, in.queue, sizeof(k->queue));
+	k->head = 0;
+	k->count = count;
+	update_irq(k);
+	pthread_mutex_unlock(&k->lock);
+	return 0;
+}
+
 static const struct vm_device_ops i8042_device_ops = {
 	.name = "i8042",
 	.destroy = i8042_device_destroy,
+	.save = i8042_device_save,
+	.restore = i8042_device_restore,
 };
 
 struct i8042 *i8042_create(const struct irq_line *kbd_irq, const struct power_ctl *power)

@@ -1,5 +1,6 @@
 #include "devices/rtc_cmos.h"
 #include "base/device.h"
+#include "base/state.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -198,9 +199,49 @@ static void rtc_cmos_device_destroy(struct vm_device *dev)
 	rtc_cmos_destroy((struct rtc_cmos *)dev);
 }
 
+#define RTC_CMOS_STATE_VERSION 1
+
+/* The index register and the CMOS RAM (the clock's registers are read from the host's time,
+ * so a restored guest reads the time of day it is now, as on a PC that was switched off). */
+static int rtc_cmos_device_save(struct vm_device *dev, struct state_writer *w)
+{
+	struct rtc_cmos *rtc = (struct rtc_cmos *)dev;
+
+	pthread_mutex_lock(&rtc->lock);
+	state_begin(w, VM_DEVICE_RTC_CMOS, RTC_CMOS_STATE_VERSION);
+	state_put_u8(w, rtc->index);
+	state_put_bytes(w, rtc->ram, CMOS_SIZE);
+	state_end(w);
+	pthread_mutex_unlock(&rtc->lock);
+	return state_writer_status(w);
+}
+
+static int rtc_cmos_device_restore(struct vm_device *dev, struct state_reader *r)
+{
+	struct rtc_cmos *rtc = (struct rtc_cmos *)dev;
+	uint8_t index = 0, ram[CMOS_SIZE];
+	uint16_t version;
+
+	if (state_open(r, VM_DEVICE_RTC_CMOS, RTC_CMOS_STATE_VERSION, &version))
+		return state_reader_status(r);
+	state_get_u8(r, &index);
+	state_get_bytes(r, ram, CMOS_SIZE);
+	if (!state_reader_status(r) && index & ~INDEX_MASK)
+		state_refuse(r, "rtc-cmos: index register 0x%x", index);
+	if (state_close(r))
+		return state_reader_status(r);
+	pthread_mutex_lock(&rtc->lock);
+	rtc->index = index;
+	memcpy(rtc->ram, ram, CMOS_SIZE);
+	pthread_mutex_unlock(&rtc->lock);
+	return 0;
+}
+
 static const struct vm_device_ops rtc_cmos_device_ops = {
 	.name = "rtc-cmos",
 	.destroy = rtc_cmos_device_destroy,
+	.save = rtc_cmos_device_save,
+	.restore = rtc_cmos_device_restore,
 };
 
 struct rtc_cmos *rtc_cmos_create(void)
