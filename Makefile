@@ -44,8 +44,8 @@ GUEST_LDFLAGS  := -Ttext=0x80000000 -e 0x80000000
 ifneq ($(HOST_ARCH),aarch64)
 CROSS_COMPILE  ?= aarch64-linux-gnu-
 endif
-# libfdt writes the device tree; zlib inflates gzip-compressed kernel Images.
-LDLIBS         += -lfdt -lz
+# libfdt writes the device tree.
+LDLIBS         += -lfdt
 else
 $(error unsupported ARCH=$(ARCH): skiff builds for x86_64 and arm64)
 endif
@@ -65,7 +65,9 @@ CFLAGS   += -std=gnu11 $(OPT) -Wall -Wextra -Werror -Wno-unused-parameter \
 	    -Wno-missing-field-initializers -Wshadow -Wstrict-prototypes -fno-strict-aliasing
 # jansson parses the API's and --config-file's JSON (see README: Dependencies).
 # libseccomp builds the per-thread-role filters (base/seccomp.h).
-LDLIBS   += -ljansson -luring -lseccomp -lpthread
+# zlib: the snapshot file's CRC-32 (vmm/snapshot.c); on arm64 it also inflates gzip-compressed
+# kernel Images.
+LDLIBS   += -ljansson -luring -lseccomp -lz -lpthread
 
 ifeq ($(STATIC),1)
 LDFLAGS  += -static
