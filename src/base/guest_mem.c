@@ -3,15 +3,32 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
-int guest_mem_map(struct guest_mem *mem, const struct guest_region *layout, int nr)
+/* fd < 0: anonymous memory. */
+static int map_regions(struct guest_mem *mem, const struct guest_region *layout, int nr, int fd)
 {
+	uint64_t offset = 0;
+
 	if (nr <= 0 || nr > GUEST_MEM_MAX_REGIONS)
 		return -EINVAL;
 	memset(mem, 0, sizeof(*mem));
+	if (fd >= 0) {
+		struct stat st;
+		uint64_t total = 0;
+
+		for (int i = 0; i < nr; i++)
+			total += layout[i].size;
+		if (fstat(fd, &st) < 0)
+			return -errno;
+		if ((uint64_t)st.st_size < total)
+			return -EINVAL;
+	}
 	for (int i = 0; i < nr; i++) {
-		void *p = mmap(NULL, layout[i].size, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		void *p = fd < 0 ? mmap(NULL, layout[i].size, PROT_READ | PROT_WRITE,
+					MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+				 : mmap(NULL, layout[i].size, PROT_READ | PROT_WRITE,
+					MAP_PRIVATE | MAP_NORESERVE, fd, (off_t)offset);
 		if (p == MAP_FAILED) {
 			int err = -errno;
 			guest_mem_unmap(mem);
@@ -22,8 +39,19 @@ int guest_mem_map(struct guest_mem *mem, const struct guest_region *layout, int 
 		mem->regions[i] = layout[i];
 		mem->regions[i].hva = p;
 		mem->nr_regions = i + 1;
+		offset += layout[i].size;
 	}
 	return 0;
+}
+
+int guest_mem_map(struct guest_mem *mem, const struct guest_region *layout, int nr)
+{
+	return map_regions(mem, layout, nr, -1);
+}
+
+int guest_mem_map_file(struct guest_mem *mem, const struct guest_region *layout, int nr, int fd)
+{
+	return map_regions(mem, layout, nr, fd);
 }
 
 void guest_mem_unmap(struct guest_mem *mem)

@@ -23,6 +23,11 @@ struct guest_mem {
 /* Map anonymous host memory for each region (gpa, size) in `layout`. Returns 0 or -errno; on
  * failure nothing stays mapped. */
 int guest_mem_map(struct guest_mem *mem, const struct guest_region *layout, int nr);
+/* The same regions mapped from a file (a snapshot's memory file), one after the other from
+ * offset 0, private and copy-on-write: pages are read from the file when the guest first touches
+ * them, and the guest's writes never reach the file. The file must hold at least the regions'
+ * total size. Returns 0, -EINVAL for a file too short, or -errno. */
+int guest_mem_map_file(struct guest_mem *mem, const struct guest_region *layout, int nr, int fd);
 void guest_mem_unmap(struct guest_mem *mem);
 
 /* Host pointer for [gpa, gpa + len) if the whole range lies inside one region, else NULL.

@@ -103,7 +103,7 @@ static int document(const struct config_target *t, json_t *doc)
 			continue;
 		if ((ret = section(doc, *r, &v)))
 			return ret;
-		if (!v && (*r)->required)
+		if (!v && (*r)->required && !t->vm->restored)
 			return log_set_error(-EINVAL, "missing required section '%s'", (*r)->name);
 	}
 	for (const struct config_resource *const *r = config_resources; *r; r++) {

@@ -154,7 +154,7 @@ static int validate_devices(const struct vm_config *cfg)
 			 labels[0] ? ", " : "", (*r)->option_label);
 		any |= (*r)->count(cfg) > 0;
 	}
-	if (!cfg->kernel_path && !cfg->raw_path && any)
+	if (!cfg->kernel_path && !cfg->raw_path && !cfg->restored && any)
 		return log_set_error(-EINVAL, "virtio devices (%s) need --kernel or --raw", labels);
 	for (const struct config_resource *const *r = config_resources; *r; r++)
 		if ((*r)->validate && (ret = (*r)->validate(cfg)))
@@ -175,10 +175,10 @@ int vm_config_validate(const struct vm_config *cfg, int max_cpus, uint64_t host_
 		return log_set_error(-EINVAL, "--initrd and --cmdline need --kernel");
 	if (!cfg->kernel_path && cfg->boot_protocol != BOOT_PROTOCOL_AUTO)
 		return log_set_error(-EINVAL, "--boot-protocol needs --kernel");
-	if (cfg->kernel_path &&
+	if (cfg->kernel_path && !cfg->restored &&
 	    (ret = vm_config_check_file("kernel", cfg->kernel_path, false, false)))
 		return ret;
-	if (cfg->initrd_path &&
+	if (cfg->initrd_path && !cfg->restored &&
 	    (ret = vm_config_check_file("initrd", cfg->initrd_path, false, false)))
 		return ret;
 	if (cfg->raw_path && (ret = vm_config_check_file("raw image", cfg->raw_path, false, false)))

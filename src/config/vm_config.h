@@ -115,9 +115,13 @@ struct vm_config {
 	bool rng; /* virtio-rng */
 	/* --enable-pci: every virtio device on PCI (virtio-pci, MSI-X), not virtio-mmio. */
 	bool enable_pci;
-	/* Firecracker's track_dirty_pages: accepted and reported back, but skiff has no snapshots,
-	 * so it has no effect. */
+	/* Firecracker's track_dirty_pages: accepted and reported back; skiff's snapshots are all
+	 * Full ones so far, so it has no effect. */
 	bool track_dirty_pages;
+	/* The description of a VM restored from a snapshot (vmm/snapshot.h): nothing is booted,
+	 * so the boot source is kept only to be reported, its files need not exist, and a
+	 * --config-file document or snapshot without one is whole. */
+	bool restored;
 
 	/* Who set each of the settings above that both the CLI and JSON give (for messages). */
 	enum vm_config_origin origin[VM_SETTINGS];

@@ -495,6 +495,15 @@ static void reset_slots(struct virtio_blk *blk)
 	blk->out_of_slots = false;
 }
 
+static void blk_quiesce(struct virtio_device *dev)
+{
+	struct virtio_blk *blk = to_blk(dev);
+
+	/* A completion may take more chains from the ring (slots freed): those finish too. */
+	while (blk_io_in_flight(blk->io))
+		blk_io_drain(blk->io);
+}
+
 static void blk_reset(struct virtio_device *dev)
 {
 	struct virtio_blk *blk = to_blk(dev);
@@ -549,6 +558,7 @@ static const struct virtio_device_ops blk_ops = {
 	.config_write = NULL,
 	.activate = blk_activate,
 	.queue_notify = blk_queue_notify,
+	.quiesce = blk_quiesce,
 	.reset = blk_reset,
 	.destroy = blk_destroy,
 };

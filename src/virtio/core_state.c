@@ -46,6 +46,10 @@ static void save_on_worker(void *arg)
 	struct virtio_core_state *s = &c->state;
 	struct state_writer *w = a->w;
 
+	/* Requests the device took from the rings finish first: their used entries and the
+	 * indices below then agree with guest memory, and nothing completes after the save. */
+	if (dev->ops->quiesce)
+		dev->ops->quiesce(dev);
 	state_begin(w, a->tag, VIRTIO_CORE_STATE_VERSION);
 	state_put_u32(w, dev->ops->device_id);
 	state_put_u16(w, dev->ops->nr_queues);

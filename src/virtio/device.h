@@ -40,6 +40,10 @@ struct virtio_device_ops {
 	int (*activate)(struct virtio_device *dev);
 	/* The driver kicked queue `q`. */
 	void (*queue_notify)(struct virtio_device *dev, uint16_t q);
+	/* Before its state is saved (a snapshot, with no vCPU running), on the worker: finish every
+	 * request taken from the rings, its used entry written. NULL: requests never outlive the
+	 * call that took them. */
+	void (*quiesce)(struct virtio_device *dev);
 	/* The driver reset the device (or skiff is shutting down): finish or cancel in-flight
 	 * requests, forget the queues; afterwards the device is as just created. */
 	void (*reset)(struct virtio_device *dev);

@@ -218,15 +218,22 @@ static int attach_boot_timer(struct vm *vm)
 	return ret;
 }
 
-static int map_memory(struct vm *vm)
+static int map_memory(struct vm *vm, int mem_fd)
 {
 	struct guest_region layout[GUEST_MEM_MAX_REGIONS];
 	uint64_t bytes = vm->cfg->memory_mib << 20;
 	int nr = arch_memory_layout(bytes, layout, GUEST_MEM_MAX_REGIONS);
-	int ret = guest_mem_map(&vm->mem, layout, nr);
+	int ret = mem_fd < 0 ? guest_mem_map(&vm->mem, layout, nr)
+			     : guest_mem_map_file(&vm->mem, layout, nr, mem_fd);
 
+	if (ret == -EINVAL && mem_fd >= 0) {
+		log_error("the memory file is smaller than the guest's %llu MiB",
+			  (unsigned long long)vm->cfg->memory_mib);
+		return ret;
+	}
 	if (ret) {
-		log_error("cannot reserve %llu MiB of host memory for the guest: %s",
+		log_error("cannot %s %llu MiB of host memory for the guest: %s",
+			  mem_fd < 0 ? "reserve" : "map the memory file as",
 			  (unsigned long long)vm->cfg->memory_mib, strerror(-ret));
 		return ret;
 	}
@@ -311,11 +318,12 @@ static void destroy_pci(struct vm *vm)
 	}
 }
 
-int vm_create(struct vm *vm, const struct vm_config *cfg)
+static int create(struct vm *vm, const struct vm_config *cfg, int mem_fd)
 {
 	int ret;
 
 	memset(vm, 0, sizeof(*vm));
+	vm->restoring = mem_fd >= 0;
 	vm->kvm.fd = vm->fd = vm->stop_eventfd = -1;
 	vm->cfg = cfg;
 	vm->console_out_fd = STDOUT_FILENO;
@@ -364,7 +372,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	ret = arch_vm_init(vm);
 	if (ret)
 		goto fail;
-	ret = map_memory(vm);
+	ret = map_memory(vm, mem_fd);
 	if (ret)
 		goto fail;
 	ret = arch_devices_init(vm);
@@ -379,7 +387,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	ret = virtio_devices_create(vm);
 	if (ret)
 		goto fail;
-	ret = arch_load_guest(vm);
+	ret = vm->restoring ? 0 : arch_load_guest(vm);
 	if (ret)
 		goto fail;
 
@@ -417,6 +425,16 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 fail:
 	vm_destroy(vm);
 	return ret;
+}
+
+int vm_create(struct vm *vm, const struct vm_config *cfg)
+{
+	return create(vm, cfg, -1);
+}
+
+int vm_create_restored(struct vm *vm, const struct vm_config *cfg, int mem_fd)
+{
+	return create(vm, cfg, mem_fd);
 }
 
 void vm_destroy(struct vm *vm)

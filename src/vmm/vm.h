@@ -39,6 +39,9 @@ struct vm {
 	struct vcpu *vcpus;
 	int nr_vcpus;
 	bool has_irqchip; /* false for bare-metal (--raw) guests: HLT then ends the VM */
+	/* Built by vm_create_restored(): guest memory is a snapshot's, so nothing is loaded into
+	 * it and no boot state is set up; the snapshot's state goes in before the vCPUs run. */
+	bool restoring;
 	void *arch;	  /* the arch code's private state */
 
 	struct power_ctl power; /* handed to devices that can end the VM */
@@ -76,6 +79,10 @@ int vm_check_config(const struct vm_config *cfg, int max_cpus, uint64_t host_mem
 /* Builds the VM the config describes. On failure returns -errno after one logged line, and
  * nothing stays allocated. */
 int vm_create(struct vm *vm, const struct vm_config *cfg);
+/* The same VM for a snapshot's state to be restored into (vmm/snapshot.h): its guest memory is
+ * mem_fd's contents, mapped private (copy-on-write, read lazily), and neither the guest nor its
+ * boot state nor the firmware tables are written into it. */
+int vm_create_restored(struct vm *vm, const struct vm_config *cfg, int mem_fd);
 void vm_destroy(struct vm *vm);
 
 /* Runs the VM to its end on the calling thread; returns skiff's exit status. */

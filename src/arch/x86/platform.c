@@ -360,8 +360,9 @@ int arch_vcpu_init(struct vm *vm, struct vcpu *vcpu)
 		return ret;
 	if (vm->has_irqchip && (ret = setup_lapic(vcpu)))
 		return ret;
-	/* The other vCPUs wait in the in-kernel LAPIC for the boot vCPU's INIT/SIPI. */
-	if (vcpu->id == 0)
+	/* The other vCPUs wait in the in-kernel LAPIC for the boot vCPU's INIT/SIPI. A restored
+	 * VM's vCPUs get their state from the snapshot, and its memory is the guest's own. */
+	if (vcpu->id == 0 && !vm->restoring)
 		return x86_set_boot_cpu_state(vcpu->fd, &vm->mem, &p->boot);
 	return 0;
 }
