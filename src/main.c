@@ -56,6 +56,9 @@ static const char usage_tail[] =
 	"  --id ID                the instance's id (default anonymous-instance)\n"
 	"  --log-path PATH        log to this file instead of stderr\n"
 	"  --metrics-path PATH    append metrics to this file as JSON lines\n"
+	"  --restore STATE        restore a snapshot (with --mem-file) instead of booting\n"
+	"  --mem-file PATH        the snapshot's guest memory file\n"
+	"  --resume               run the restored VM at once (else paused, for the API)\n"
 	"  --seccomp-level N      seccomp filters per thread: 0 off, 1 calls, 2 calls and\n"
 	"                         arguments (the default)\n"
 	"\n"
@@ -142,6 +145,9 @@ enum {
 	OPT_LOG_PATH,
 	OPT_METRICS_PATH,
 	OPT_SECCOMP_LEVEL,
+	OPT_RESTORE,
+	OPT_MEM_FILE,
+	OPT_RESUME,
 	OPT_DEVICE, /* OPT_DEVICE + i: the option of config_resources[i] */
 };
 
@@ -154,6 +160,9 @@ struct run_options {
 	const char *log_path;
 	const char *metrics_path;
 	int seccomp_level;
+	const char *restore; /* --restore STATE, with --mem-file and --resume */
+	const char *mem_file;
+	bool resume;
 };
 
 /* The options of `run` that are not a device kind's (those come from config/resource.h). */
@@ -175,6 +184,9 @@ static const struct option run_options[] = {
 	{ "log-path", required_argument, NULL, OPT_LOG_PATH },
 	{ "metrics-path", required_argument, NULL, OPT_METRICS_PATH },
 	{ "seccomp-level", required_argument, NULL, OPT_SECCOMP_LEVEL },
+	{ "restore", required_argument, NULL, OPT_RESTORE },
+	{ "mem-file", required_argument, NULL, OPT_MEM_FILE },
+	{ "resume", no_argument, NULL, OPT_RESUME },
 	{ "help", no_argument, NULL, 'h' },
 };
 
@@ -303,6 +315,15 @@ static int parse_run_options(int argc, char **argv, struct vm_config *cfg,
 						   optarg);
 			ro->seccomp_level = (int)n;
 			break;
+		case OPT_RESTORE:
+			ro->restore = optarg;
+			break;
+		case OPT_MEM_FILE:
+			ro->mem_file = optarg;
+			break;
+		case OPT_RESUME:
+			ro->resume = true;
+			break;
 		case 'h':
 			print_usage();
 			exit(0);
@@ -370,6 +391,33 @@ static char *read_config_file(const char *path, size_t *len)
 	return buf;
 }
 
+/* --restore: the snapshot describes the VM, so nothing else may; it is loaded when the instance
+ * runs (instance_run), where a failure is said as the VM's build failures are. */
+static int prepare_restore(struct instance *in, const struct run_options *ro)
+{
+	static struct snapshot_load_request req;
+	struct vm_config fresh;
+
+	vm_config_init_defaults(&fresh);
+	if (ro->config_file || memcmp(&fresh, &in->cfg, sizeof(fresh)) != 0)
+		return usage_error("%s", "--restore: the snapshot describes the VM; it does not go "
+					 "with options that describe one (--kernel, --cpus, "
+					 "--disk, --config-file, ...)");
+	if (!ro->mem_file)
+		return usage_error("%s", "--restore needs --mem-file, the snapshot's memory file");
+	if (!ro->resume && !ro->api_sock)
+		return usage_error("%s", "--restore without --resume leaves the VM paused: give "
+					 "--api-sock to resume it (PATCH /vm), or --resume");
+	if (snprintf(req.snapshot_path, sizeof(req.snapshot_path), "%s", ro->restore) >=
+		    (int)sizeof(req.snapshot_path) ||
+	    snprintf(req.mem_path, sizeof(req.mem_path), "%s", ro->mem_file) >=
+		    (int)sizeof(req.mem_path))
+		return usage_error("%s", "--restore or --mem-file: the path is too long");
+	req.resume = ro->resume;
+	in->restore = &req;
+	return 0;
+}
+
 /* Everything that describes the VM and where its logs and metrics go, before it runs. Returns
  * 0 or an exit status. */
 static int prepare_instance(struct instance *in, const struct run_options *ro)
@@ -386,6 +434,11 @@ static int prepare_instance(struct instance *in, const struct run_options *ro)
 		return usage_error("%s", "--no-api and --api-sock contradict each other");
 	if (ro->no_api && !ro->config_file)
 		return usage_error("%s", "--no-api needs --config-file to describe the VM");
+	if ((ro->mem_file || ro->resume) && !ro->restore)
+		return usage_error("%s", "--mem-file and --resume go with --restore");
+	if (ro->restore && ro->config_file)
+		return usage_error("%s", "--restore: the snapshot describes the VM; it does not go "
+					 "with --config-file");
 	if (ro->config_file) {
 		size_t len;
 		char *doc;
@@ -427,6 +480,8 @@ static int prepare_instance(struct instance *in, const struct run_options *ro)
 		fprintf(stderr, "skiff: %s\n", log_last_error());
 		return EXIT_USAGE;
 	}
+	if (ro->restore)
+		return prepare_restore(in, ro);
 	/* Without an API nothing else will describe the VM: check it now, as a usage error. */
 	if (!ro->api_sock || ro->config_file) {
 		if (!cfg->kernel_path && !cfg->raw_path)
@@ -461,7 +516,7 @@ static int run_instance(struct instance *in, const struct run_options *ro)
 	if (ro->api_sock && api_server_start(&api, ro->api_sock, api_handle_request, in)) {
 		return 1; /* instance_destroy() restores the signal mask */
 	}
-	status = instance_run(in, !ro->api_sock || ro->config_file, &hooks);
+	status = instance_run(in, !ro->api_sock || ro->config_file || ro->restore, &hooks);
 	stop_api(&api);
 	return status;
 }

@@ -165,6 +165,34 @@ static int patch_vm(struct call *c)
 	return status_of(c, ret);
 }
 
+static int put_snapshot_create(struct call *c)
+{
+	struct snapshot_create_request *req = malloc(sizeof(*req));
+	int ret;
+
+	if (!req)
+		return fail(c, "%s", "out of memory");
+	ret = config_json_snapshot_create(c->req->body, c->req->body_len, req);
+	if (!ret)
+		ret = instance_snapshot_create(c->in, req);
+	free(req);
+	return status_of(c, ret);
+}
+
+static int put_snapshot_load(struct call *c)
+{
+	struct snapshot_load_request *req = malloc(sizeof(*req));
+	int ret;
+
+	if (!req)
+		return fail(c, "%s", "out of memory");
+	ret = config_json_snapshot_load(c->req->body, c->req->body_len, req);
+	if (!ret)
+		ret = instance_snapshot_load(c->in, req);
+	free(req);
+	return status_of(c, ret);
+}
+
 static int put_actions(struct call *c)
 {
 	enum api_action action;
@@ -202,6 +230,8 @@ static const struct route routes[] = {
 	{ HTTP_PUT, "/metrics", BEFORE_START, put_metrics },
 	{ HTTP_PUT, "/actions", ANY_TIME, put_actions },
 	{ HTTP_PATCH, "/vm", AFTER_START, patch_vm },
+	{ HTTP_PUT, "/snapshot/create", AFTER_START, put_snapshot_create },
+	{ HTTP_PUT, "/snapshot/load", BEFORE_START, put_snapshot_load },
 };
 
 /* A config resource's PUT: changes the description, so only before the start. */

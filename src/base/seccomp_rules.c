@@ -96,6 +96,7 @@ const struct seccomp_call seccomp_calls[] = {
     {"fdatasync", MAIN | WORKER | API},
     {"fsync", MAIN | WORKER | API},
     {"fallocate", WORKER | API},
+    {"ftruncate", API}, /* a snapshot's sparse memory file */
     {"io_uring_enter", MAIN | WORKER | API},
     {"getrandom", WORKER | API}, /* virtio-rng's entropy */
     /* PATCH /drives swaps a disk's file on its worker: it opens the new one there. */
@@ -222,6 +223,21 @@ const struct seccomp_arg_value seccomp_arg_values[] = {
     IOCTL(KVM_SET_FPU, API),
     IOCTL(KVM_GET_CLOCK, API),
     IOCTL(KVM_SET_CLOCK, API),
+    /* Snapshots (PUT /snapshot/create and /snapshot/load): the rest of the machine's state. */
+    IOCTL(KVM_GET_XSAVE, API),
+    IOCTL(KVM_GET_XSAVE2, API),
+    IOCTL(KVM_SET_XSAVE, API),
+    IOCTL(KVM_GET_FPU, API),
+    IOCTL(KVM_GET_XCRS, API),
+    IOCTL(KVM_SET_XCRS, API),
+    IOCTL(KVM_GET_VCPU_EVENTS, API),
+    IOCTL(KVM_SET_VCPU_EVENTS, API),
+    IOCTL(KVM_GET_DEBUGREGS, API),
+    IOCTL(KVM_SET_DEBUGREGS, API),
+    IOCTL(KVM_GET_IRQCHIP, API),
+    IOCTL(KVM_SET_IRQCHIP, API),
+    IOCTL(KVM_GET_PIT2, API),
+    IOCTL(KVM_SET_PIT2, API),
 #endif
 #ifdef __aarch64__
     IOCTL(KVM_ARM_PREFERRED_TARGET, API),

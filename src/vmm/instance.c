@@ -3,10 +3,12 @@
 #include "base/log.h"
 #include "base/seccomp.h"
 #include "vmm/metrics.h"
+#include "vmm/snapshot.h"
 
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -99,11 +101,22 @@ static void warn_if_software_kvm(const struct vm_config *cfg)
 		 module[0] ? "; KVM module " : "", module);
 }
 
+/* The VM is built: metrics follow it and the main thread runs it. */
+static void started(struct instance *in)
+{
+	uint64_t one = 1;
+
+	if (in->metrics)
+		metrics_attach(in->metrics, &in->vm, METRICS_DEFAULT_PERIOD_MS);
+	in->state = INSTANCE_RUNNING;
+	if (write(in->start_eventfd, &one, sizeof(one)) < 0)
+		log_warn("cannot wake the main thread: %s", strerror(errno));
+}
+
 /* instance_start(); *logged says whether its reason is already in the log (building the VM
  * logs its own; the checks before it do not). */
 static int start(struct instance *in, bool *logged)
 {
-	uint64_t one = 1;
 	int ret;
 
 	*logged = false;
@@ -126,11 +139,95 @@ static int start(struct instance *in, bool *logged)
 	}
 	/* After the build, so that a kernel that is not one is said first and alone. */
 	warn_if_software_kvm(&in->cfg);
-	if (in->metrics)
-		metrics_attach(in->metrics, &in->vm, METRICS_DEFAULT_PERIOD_MS);
-	in->state = INSTANCE_RUNNING;
-	if (write(in->start_eventfd, &one, sizeof(one)) < 0)
-		log_warn("cannot wake the main thread: %s", strerror(errno));
+	started(in);
+	return 0;
+}
+
+int instance_snapshot_create(struct instance *in, const struct snapshot_create_request *req)
+{
+	if (in->state != INSTANCE_RUNNING)
+		return log_set_error(-EINVAL, "the microVM is not running: there is nothing to "
+					      "snapshot");
+	if (!vm_is_paused(&in->vm))
+		return log_set_error(-EINVAL, "the microVM must be paused (PATCH /vm "
+					      "{\"state\": \"Paused\"}) to take a snapshot");
+	if (req->diff)
+		return log_set_error(-ENOTSUP, "Diff snapshots are not supported yet: take a Full "
+					       "one");
+	return snapshot_create(&in->vm, req->snapshot_path, req->mem_path);
+}
+
+/* Whether anything of the VM was described yet (a snapshot load must come first). */
+static bool described(const struct instance *in)
+{
+	struct vm_config fresh;
+
+	vm_config_init_defaults(&fresh);
+	return memcmp(&fresh, &in->cfg, sizeof(fresh)) != 0;
+}
+
+static int apply_overrides(struct vm_config *cfg, const struct snapshot_load_request *req)
+{
+	for (int i = 0; i < req->nr_overrides; i++) {
+		const struct snapshot_net_override *ov = &req->overrides[i];
+		int n;
+
+		for (n = 0; n < cfg->nr_nets; n++)
+			if (!strcmp(cfg->nets[n].id, ov->iface_id))
+				break;
+		if (n == cfg->nr_nets)
+			return log_set_error(-EINVAL, "network_overrides: the snapshot has no "
+						      "interface '%s'",
+					     ov->iface_id);
+		snprintf(cfg->nets[n].tap, sizeof(cfg->nets[n].tap), "%s", ov->host_dev_name);
+	}
+	return 0;
+}
+
+int instance_snapshot_load(struct instance *in, const struct snapshot_load_request *req)
+{
+	struct vm_config *cfg;
+	struct snapshot s;
+	int ret;
+
+	if (in->state != INSTANCE_NOT_STARTED)
+		return log_set_error(-EINVAL, "a snapshot loads only into a microVM not yet "
+					      "started");
+	if (described(in))
+		return log_set_error(-EINVAL, "a snapshot loads only before the microVM is "
+					      "described (only the logger and metrics may come "
+					      "first)");
+	if (req->uffd)
+		return log_set_error(-ENOTSUP, "the Uffd memory backend is not supported yet: use "
+					       "File");
+	cfg = malloc(sizeof(*cfg));
+	if (!cfg)
+		return log_set_error(-ENOMEM, "out of memory");
+	ret = snapshot_open(&s, req->snapshot_path, cfg);
+	if (ret) {
+		free(cfg);
+		return ret;
+	}
+	cfg->track_dirty_pages = req->track_dirty_pages;
+	ret = apply_overrides(cfg, req);
+	if (!ret)
+		ret = vm_check_config(cfg, 0, host_memory_mib());
+	if (!ret) {
+		vm_config_copy(&in->cfg, cfg);
+		ret = snapshot_restore(&in->vm, &s, &in->cfg, req->mem_path);
+		if (ret)
+			vm_config_init_defaults(&in->cfg);
+	}
+	snapshot_close(&s);
+	free(cfg);
+	if (ret)
+		return ret;
+	/* Paused unless asked to resume: its vCPUs park before their first KVM_RUN. */
+	if (!req->resume && vm_pause(&in->vm))
+		log_warn("the restored microVM could not be paused: %s", log_last_error());
+	log_info("snapshot: restored from %s%s", req->snapshot_path,
+		 req->resume ? ", running" : ", paused");
+	started(in);
 	return 0;
 }
 
@@ -218,7 +315,10 @@ int instance_run(struct instance *in, bool start_now, const struct instance_hook
 		bool logged;
 
 		pthread_mutex_lock(&in->lock);
-		status = start(in, &logged) ? 1 : 0;
+		if (in->restore)
+			status = instance_snapshot_load(in, in->restore) ? 1 : 0;
+		else
+			status = start(in, &logged) ? 1 : 0;
 		pthread_mutex_unlock(&in->lock);
 		/* Here the failure ends skiff: its reason is logged, unless that was done already.
 		 */

@@ -10,6 +10,7 @@
 #define SKIFF_INSTANCE_H
 
 #include "config/config_json.h"
+#include "config/snapshot.h"
 #include "config/vm_config.h"
 #include "vmm/vm.h"
 
@@ -39,6 +40,8 @@ struct instance {
 	int signal_fd;	   /* the termination signals (instance_block_signals) */
 	sigset_t old_sigmask;
 	int exit_status;   /* set by instance_run() when the VM has ended */
+	/* The command line's --restore: instance_run() loads this snapshot instead of starting. */
+	const struct snapshot_load_request *restore;
 };
 
 /* `id` is Firecracker's --id (NULL: "anonymous-instance"). Returns 0 or -errno. */
@@ -55,6 +58,15 @@ int instance_set_metrics(struct instance *in, const char *path);
  * held. 0, or -errno with a one-line reason as the thread's last error: what the checks
  * refused, or "cannot start the microVM: " and the line that building the VM logged. */
 int instance_start(struct instance *in);
+
+/* Firecracker's PUT /snapshot/create: only while the VM is paused; Full snapshots only (Diff is
+ * refused). PUT /snapshot/load: only into an instance nothing but its logger and metrics were
+ * configured for; builds the VM the snapshot describes (taps renamed by network_overrides) with
+ * its state and memory, paused unless req->resume, and hands it to instance_run(). Call with the
+ * lock held. 0, or -errno with a one-line reason as the thread's last error; a load that fails
+ * leaves the instance as it was. */
+int instance_snapshot_create(struct instance *in, const struct snapshot_create_request *req);
+int instance_snapshot_load(struct instance *in, const struct snapshot_load_request *req);
 
 /* Blocks the termination signals (SIGINT, SIGTERM, SIGHUP, SIGQUIT) on the calling thread and
  * opens a signalfd for them. Call on the main thread before any other thread exists (API server,

@@ -1,0 +1,64 @@
+/* Snapshots: a paused VM written to two files, and a new VM built from them (Firecracker's
+ * PUT /snapshot/create and /snapshot/load; skiff run --restore).
+ *
+ * The memory file is guest RAM, its regions one after the other (arch_memory_layout's order),
+ * nothing else: restore maps it private, so pages are read when the guest first touches them
+ * and restore time does not grow with memory size.
+ *
+ * The state file is a header and a payload:
+ *
+ *   char magic[8]         "SKIFFSNP"
+ *   u32  format           SNAPSHOT_FORMAT (1); another is refused
+ *   u32  arch             1 x86_64, 2 arm64; another architecture's is refused
+ *   char version[32]      the skiff that wrote it (NUL-padded), for the error messages
+ *   u64  payload_length
+ *   u32  payload_crc32    zlib's CRC-32 of the payload
+ *   u32  reserved         0
+ *
+ * and the payload is sections of the saved-state layout (base/state.h): the VM's description
+ * (SNAPSHOT_TAG_CONFIG: its GET /vm/config JSON and the memory size), the machine state KVM holds
+ * (ARCH_STATE_VM, then ARCH_STATE_VCPU per vCPU: arch.h), then every device on the device list in
+ * order (base/device.h). Little-endian throughout. A file that is short, long, of another format
+ * or architecture, or whose CRC does not match is refused with one line before anything is
+ * built; a section a device refuses fails the restore and the half-built VM is destroyed, never
+ * run. */
+#ifndef SKIFF_SNAPSHOT_H
+#define SKIFF_SNAPSHOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct vm;
+struct vm_config;
+
+#define SNAPSHOT_FORMAT	    1
+#define SNAPSHOT_TAG_CONFIG 0x200
+
+/* Writes the VM's state to state_path and its memory to mem_path (each created, or truncated,
+ * mode 0600). The VM must be paused (vm_pause): its devices finish what they took from their
+ * rings first. Returns 0, or -errno with a one-line reason as the thread's last error; the VM
+ * is unharmed either way. */
+int snapshot_create(struct vm *vm, const char *state_path, const char *mem_path);
+
+/* A state file read and checked. */
+struct snapshot {
+	uint8_t *file; /* the whole file */
+	size_t len;
+	const uint8_t *payload;
+	size_t payload_len;
+	size_t machine_at; /* where the payload's machine state starts, after the description */
+};
+
+/* Reads and checks state_path (header, CRC) and fills cfg, a fresh description, with the VM it
+ * describes (cfg->restored set: nothing is booted). 0, or -errno with a one-line reason as the
+ * thread's last error. */
+int snapshot_open(struct snapshot *s, const char *state_path, struct vm_config *cfg);
+void snapshot_close(struct snapshot *s);
+
+/* Builds `vm` from cfg (as snapshot_open filled it, perhaps with taps renamed) with mem_path's
+ * memory, and puts the state in, before any vCPU runs. 0, or -errno with a one-line reason as
+ * the thread's last error and nothing left built. */
+int snapshot_restore(struct vm *vm, const struct snapshot *s, const struct vm_config *cfg,
+		     const char *mem_path);
+
+#endif
