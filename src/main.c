@@ -8,6 +8,7 @@
 #include "config/vm_config.h"
 #include "version.h"
 #include "vmm/instance.h"
+#include "vmm/snapshot.h"
 #include "base/log.h"
 #include "base/seccomp.h"
 
@@ -36,6 +37,7 @@ static const char usage_head[] =
 	"Commands:\n"
 	"  run                    boot a VM (the default; without options: the demo guest)\n"
 	"  version                print skiff's version\n"
+	"  snapshot-merge BASE DIFF  apply a Diff snapshot's memory file onto its base's\n"
 	"  help                   this text\n"
 	"\n"
 	"skiff run [OPTIONS]\n"
@@ -544,6 +546,24 @@ static int cmd_run(int argc, char **argv)
 	return ret;
 }
 
+/* skiff snapshot-merge BASE_MEM DIFF_MEM: a Diff snapshot's memory onto its base's. */
+static int cmd_snapshot_merge(int argc, char **argv)
+{
+	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		printf("usage: skiff snapshot-merge BASE_MEM DIFF_MEM\n"
+		       "Copies the pages a Diff snapshot's memory file holds onto the memory file\n"
+		       "of the snapshot before it, in place (man skiff: SNAPSHOT OPTIONS).\n");
+		return 0;
+	}
+	if (argc != 3)
+		return usage_error("%s", "snapshot-merge wants two files: BASE_MEM DIFF_MEM");
+	if (snapshot_merge_memory(argv[1], argv[2])) {
+		fprintf(stderr, "skiff: %s\n", log_last_error());
+		return 1;
+	}
+	return 0;
+}
+
 /* Descriptors a careless or hostile parent left open (a socket, a file it writes) would stay in
  * skiff for the whole life of a VM, where a guest escape could use them: close every one above
  * stderr before skiff opens anything (what skiff opens itself is O_CLOEXEC). */
@@ -606,6 +626,8 @@ int main(int argc, char **argv)
 		printf("skiff %s\n", SKIFF_VERSION);
 		return 0;
 	}
+	if (strcmp(argv[first], "snapshot-merge") == 0)
+		return cmd_snapshot_merge(argc - first, argv + first);
 	if (strcmp(argv[first], "help") == 0) {
 		print_usage();
 		return 0;

@@ -1,6 +1,7 @@
 #include "base/guest_mem.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -56,9 +57,62 @@ int guest_mem_map_file(struct guest_mem *mem, const struct guest_region *layout,
 
 void guest_mem_unmap(struct guest_mem *mem)
 {
-	for (int i = 0; i < mem->nr_regions; i++)
+	for (int i = 0; i < mem->nr_regions; i++) {
 		munmap(mem->regions[i].hva, mem->regions[i].size);
+		free(mem->dirty[i]);
+		mem->dirty[i] = NULL;
+	}
 	mem->nr_regions = 0;
+}
+
+static uint64_t bitmap_words(uint64_t size)
+{
+	uint64_t pages = (size + GUEST_PAGE_SIZE - 1) / GUEST_PAGE_SIZE;
+
+	return (pages + 63) / 64;
+}
+
+int guest_mem_track_dirty(struct guest_mem *mem)
+{
+	for (int i = 0; i < mem->nr_regions; i++) {
+		if (mem->dirty[i])
+			continue;
+		mem->dirty[i] = calloc(bitmap_words(mem->regions[i].size), sizeof(uint64_t));
+		if (!mem->dirty[i])
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+void guest_mem_mark_dirty(const struct guest_mem *mem, const void *hva, uint64_t len)
+{
+	const uint8_t *p = hva;
+
+	if (!mem->dirty[0] || len == 0)
+		return;
+	for (int i = 0; i < mem->nr_regions; i++) {
+		const struct guest_region *r = &mem->regions[i];
+		uint64_t first, last;
+
+		if (p < r->hva || (uint64_t)(p - r->hva) >= r->size)
+			continue;
+		first = (uint64_t)(p - r->hva) / GUEST_PAGE_SIZE;
+		last = len > r->size - (uint64_t)(p - r->hva)
+			       ? (r->size - 1) / GUEST_PAGE_SIZE
+			       : ((uint64_t)(p - r->hva) + len - 1) / GUEST_PAGE_SIZE;
+		for (uint64_t pg = first; pg <= last; pg++)
+			__atomic_fetch_or(&mem->dirty[i][pg / 64], 1ULL << (pg % 64),
+					  __ATOMIC_RELAXED);
+		return;
+	}
+}
+
+void guest_mem_take_dirty(const struct guest_mem *mem, int i, uint64_t *out)
+{
+	if (i < 0 || i >= mem->nr_regions || !mem->dirty[i])
+		return;
+	for (uint64_t w = 0; w < bitmap_words(mem->regions[i].size); w++)
+		out[w] |= __atomic_exchange_n(&mem->dirty[i][w], 0, __ATOMIC_RELAXED);
 }
 
 void *guest_mem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len)

@@ -18,7 +18,13 @@ struct guest_region {
 struct guest_mem {
 	struct guest_region regions[GUEST_MEM_MAX_REGIONS];
 	int nr_regions;
+	/* With guest_mem_track_dirty(): per region, one bit per 4 KiB page that skiff itself wrote
+	 * (virtio devices filling the guest's buffers and used rings), which KVM's dirty log does
+	 * not see; NULL otherwise. */
+	uint64_t *dirty[GUEST_MEM_MAX_REGIONS];
 };
+
+#define GUEST_PAGE_SIZE 4096
 
 /* Map anonymous host memory for each region (gpa, size) in `layout`. Returns 0 or -errno; on
  * failure nothing stays mapped. */
@@ -29,6 +35,14 @@ int guest_mem_map(struct guest_mem *mem, const struct guest_region *layout, int 
  * total size. Returns 0, -EINVAL for a file too short, or -errno. */
 int guest_mem_map_file(struct guest_mem *mem, const struct guest_region *layout, int nr, int fd);
 void guest_mem_unmap(struct guest_mem *mem);
+
+/* Dirty tracking of skiff's own writes (for Diff snapshots): allocates the bitmaps (0 or
+ * -ENOMEM). Marking is lock-free and may come from any thread; a range outside guest memory is
+ * ignored. guest_mem_take_dirty ORs region `i`'s bits into `out` (its pages / 64 words,
+ * rounded up) and clears them. Without tracking, marking costs one test. */
+int guest_mem_track_dirty(struct guest_mem *mem);
+void guest_mem_mark_dirty(const struct guest_mem *mem, const void *hva, uint64_t len);
+void guest_mem_take_dirty(const struct guest_mem *mem, int i, uint64_t *out);
 
 /* Host pointer for [gpa, gpa + len) if the whole range lies inside one region, else NULL.
  * len == 0 is allowed and checks gpa alone. Overflowing ranges return NULL. */

@@ -238,6 +238,7 @@ const struct seccomp_arg_value seccomp_arg_values[] = {
     IOCTL(KVM_SET_IRQCHIP, API),
     IOCTL(KVM_GET_PIT2, API),
     IOCTL(KVM_SET_PIT2, API),
+    IOCTL(KVM_GET_DIRTY_LOG, API), /* Diff snapshots */
 #endif
 #ifdef __aarch64__
     IOCTL(KVM_ARM_PREFERRED_TARGET, API),

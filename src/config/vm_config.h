@@ -115,8 +115,8 @@ struct vm_config {
 	bool rng; /* virtio-rng */
 	/* --enable-pci: every virtio device on PCI (virtio-pci, MSI-X), not virtio-mmio. */
 	bool enable_pci;
-	/* Firecracker's track_dirty_pages: accepted and reported back; skiff's snapshots are all
-	 * Full ones so far, so it has no effect. */
+	/* Firecracker's track_dirty_pages: KVM logs the guest's writes and guest_mem skiff's, for
+	 * Diff snapshots (vmm/snapshot.h). */
 	bool track_dirty_pages;
 	/* The description of a VM restored from a snapshot (vmm/snapshot.h): nothing is booted,
 	 * so the boot source is kept only to be reported, its files need not exist, and a

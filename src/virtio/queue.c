@@ -231,6 +231,10 @@ int virtq_pop(struct virtq *q, struct virtq_elem *e)
 	e->out_len = out_len;
 	e->in_len = in_len;
 	q->last_avail_idx++;
+	/* The device may write every device-writable buffer: for a Diff snapshot they count as
+	 * written now (KVM's dirty log does not see skiff's writes). */
+	for (unsigned i = nr_out; i < nr_out + nr_in; i++)
+		guest_mem_mark_dirty(q->mem, e->iov[i].iov_base, e->iov[i].iov_len);
 	return 1;
 }
 
@@ -245,6 +249,8 @@ void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
 
 	WRITE_GUEST(u->id, head);
 	WRITE_GUEST(u->len, written);
+	guest_mem_mark_dirty(q->mem, u, sizeof(*u));
+	guest_mem_mark_dirty(q->mem, &q->used->idx, sizeof(q->used->idx));
 	q->used_idx++;
 	/* Release: the element and the buffers' contents are visible before the index. */
 	__atomic_store_n(&q->used->idx, q->used_idx, __ATOMIC_RELEASE);
@@ -279,8 +285,10 @@ void virtq_set_notification(struct virtq *q, bool enable)
 	if (q->event_idx) {
 		/* Disabling needs no write: the driver only kicks when it passes avail_event,
 		 * which stays behind while we do not update it. */
-		if (enable)
+		if (enable) {
 			WRITE_GUEST(*avail_event(q), q->last_avail_idx);
+			guest_mem_mark_dirty(q->mem, avail_event(q), sizeof(uint16_t));
+		}
 	} else {
 		uint16_t flags = READ_GUEST(q->used->flags);
 
@@ -289,6 +297,7 @@ void virtq_set_notification(struct virtq *q, bool enable)
 		else
 			flags |= VIRTQ_USED_F_NO_NOTIFY;
 		WRITE_GUEST(q->used->flags, flags);
+		guest_mem_mark_dirty(q->mem, &q->used->flags, sizeof(flags));
 	}
 	/* The caller next reads avail->idx (virtq_has_avail): a store-load order. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);

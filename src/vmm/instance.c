@@ -151,10 +151,7 @@ int instance_snapshot_create(struct instance *in, const struct snapshot_create_r
 	if (!vm_is_paused(&in->vm))
 		return log_set_error(-EINVAL, "the microVM must be paused (PATCH /vm "
 					      "{\"state\": \"Paused\"}) to take a snapshot");
-	if (req->diff)
-		return log_set_error(-ENOTSUP, "Diff snapshots are not supported yet: take a Full "
-					       "one");
-	return snapshot_create(&in->vm, req->snapshot_path, req->mem_path);
+	return snapshot_create(&in->vm, req->snapshot_path, req->mem_path, req->diff);
 }
 
 /* Whether anything of the VM was described yet (a snapshot load must come first). */

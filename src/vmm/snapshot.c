@@ -10,11 +10,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/kvm.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -155,15 +157,118 @@ static int save_state(struct vm *vm, struct state_writer *w)
 	return ret;
 }
 
-int snapshot_create(struct vm *vm, const char *state_path, const char *mem_path)
+/* The pages written since the last snapshot (or the start), per region: KVM's dirty log (the
+ * guest's writes; reading it clears it) ORed with guest_mem's (skiff's own). NULL (with the
+ * reason set) on failure, with nothing lost. */
+static uint64_t **take_dirty(struct vm *vm)
+{
+	uint64_t **maps = calloc(GUEST_MEM_MAX_REGIONS, sizeof(*maps));
+
+	if (!maps) {
+		log_set_error(-ENOMEM, "out of memory for the dirty-page bitmaps");
+		return NULL;
+	}
+	for (int i = 0; i < vm->mem.nr_regions; i++) {
+		uint64_t pages = vm->mem.regions[i].size / GUEST_PAGE_SIZE;
+
+		maps[i] = calloc((pages + 63) / 64 + 1, sizeof(uint64_t));
+		if (!maps[i])
+			goto fail;
+	}
+	for (int i = 0; i < vm->mem.nr_regions; i++) {
+		struct kvm_dirty_log log = {.slot = (uint32_t)i, .dirty_bitmap = maps[i]};
+
+		if (ioctl(vm->fd, KVM_GET_DIRTY_LOG, &log) < 0) {
+			log_set_error(-errno, "KVM_GET_DIRTY_LOG: %s", strerror(errno));
+			goto fail_restore;
+		}
+		guest_mem_take_dirty(&vm->mem, i, maps[i]);
+	}
+	return maps;
+fail_restore:
+	/* What was taken already must not be lost: mark it again, as skiff's own writes. */
+	for (int i = 0; i < vm->mem.nr_regions; i++)
+		for (uint64_t pg = 0; pg < vm->mem.regions[i].size / GUEST_PAGE_SIZE; pg++)
+			if (maps[i][pg / 64] & (1ULL << (pg % 64)))
+				guest_mem_mark_dirty(&vm->mem,
+						     vm->mem.regions[i].hva + pg * GUEST_PAGE_SIZE,
+						     GUEST_PAGE_SIZE);
+	for (int i = 0; i < vm->mem.nr_regions; i++)
+		free(maps[i]);
+	free(maps);
+	return NULL;
+fail:
+	for (int i = 0; i < vm->mem.nr_regions; i++)
+		free(maps[i]);
+	free(maps);
+	log_set_error(-ENOMEM, "out of memory for the dirty-page bitmaps");
+	return NULL;
+}
+
+static void free_dirty(struct vm *vm, uint64_t **maps, bool give_back)
+{
+	if (!maps)
+		return;
+	for (int i = 0; i < vm->mem.nr_regions; i++) {
+		for (uint64_t pg = 0; give_back && pg < vm->mem.regions[i].size / GUEST_PAGE_SIZE;
+		     pg++)
+			if (maps[i][pg / 64] & (1ULL << (pg % 64)))
+				guest_mem_mark_dirty(&vm->mem,
+						     vm->mem.regions[i].hva + pg * GUEST_PAGE_SIZE,
+						     GUEST_PAGE_SIZE);
+		free(maps[i]);
+	}
+	free(maps);
+}
+
+/* A Diff memory file: only the dirty pages, each at its place (written even when zero, so that a
+ * merge finds it as data), holes elsewhere; the file has the whole memory's length. */
+static int write_diff(const char *path, struct vm *vm, uint64_t **maps, uint64_t *pages_out)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	uint64_t offset = 0, pages = 0;
+	int ret = 0;
+
+	if (fd < 0)
+		return log_set_error(-errno, "%s: %s", path, strerror(errno));
+	for (int i = 0; !ret && i < vm->mem.nr_regions; i++) {
+		const struct guest_region *r = &vm->mem.regions[i];
+
+		for (uint64_t pg = 0; !ret && pg < r->size / GUEST_PAGE_SIZE; pg++) {
+			uint64_t at = pg * GUEST_PAGE_SIZE;
+
+			if (!(maps[i][pg / 64] & (1ULL << (pg % 64))))
+				continue;
+			if (pwrite(fd, r->hva + at, GUEST_PAGE_SIZE, (off_t)(offset + at)) !=
+			    GUEST_PAGE_SIZE)
+				ret = log_set_error(errno ? -errno : -EIO, "%s: %s", path,
+						    errno ? strerror(errno) : "short write");
+			pages++;
+		}
+		offset += r->size;
+	}
+	if (!ret && ftruncate(fd, (off_t)offset) < 0)
+		ret = log_set_error(-errno, "%s: %s", path, strerror(errno));
+	if (!ret && fsync(fd) < 0)
+		ret = log_set_error(-errno, "%s: %s", path, strerror(errno));
+	close(fd);
+	*pages_out = pages;
+	return ret;
+}
+
+int snapshot_create(struct vm *vm, const char *state_path, const char *mem_path, bool diff)
 {
 	struct state_writer w;
-	struct iovec parts[GUEST_MEM_MAX_REGIONS];
+	struct iovec parts[GUEST_MEM_MAX_REGIONS] = {{0}};
 	uint8_t header[HEADER_SIZE];
+	uint64_t **dirty = NULL, diff_pages = 0;
 	int ret;
 
 	if (!vm_is_paused(vm))
 		return log_set_error(-EINVAL, "the microVM must be paused to take a snapshot");
+	if (diff && !vm->cfg->track_dirty_pages)
+		return log_set_error(-EINVAL, "a Diff snapshot needs dirty-page tracking from the "
+					      "start (machine-config track_dirty_pages: true)");
 	if (!strcmp(state_path, mem_path))
 		return log_set_error(-EINVAL, "the snapshot and memory files are the same path");
 	log_clear_last_error();
@@ -185,19 +290,34 @@ int snapshot_create(struct vm *vm, const char *state_path, const char *mem_path)
 	put_le(header + 48, w.len, 8);
 	put_le(header + 56, crc32(crc32(0, NULL, 0), w.buf, (uInt)w.len), 4);
 
-	for (int i = 0; i < vm->mem.nr_regions; i++)
-		parts[i] = (struct iovec){vm->mem.regions[i].hva, vm->mem.regions[i].size};
-	ret = write_file(mem_path, parts, vm->mem.nr_regions, true);
+	/* With tracking, every snapshot starts the next Diff's count afresh. */
+	if (vm->cfg->track_dirty_pages && !(dirty = take_dirty(vm))) {
+		ret = -EIO;
+		goto out;
+	}
+	if (diff) {
+		ret = write_diff(mem_path, vm, dirty, &diff_pages);
+	} else {
+		for (int i = 0; i < vm->mem.nr_regions; i++)
+			parts[i] = (struct iovec){vm->mem.regions[i].hva, vm->mem.regions[i].size};
+		ret = write_file(mem_path, parts, vm->mem.nr_regions, true);
+	}
 	if (ret)
 		goto out;
 	parts[0] = (struct iovec){header, sizeof(header)};
 	parts[1] = (struct iovec){w.buf, w.len};
 	ret = write_file(state_path, parts, 2, false);
-	if (!ret)
+	if (!ret && diff)
+		log_info("snapshot: state in %s (%zu bytes), %llu pages written since the last "
+			 "snapshot in %s",
+			 state_path, sizeof(header) + w.len, (unsigned long long)diff_pages, mem_path);
+	else if (!ret)
 		log_info("snapshot: state in %s (%zu bytes), memory in %s (%llu MiB)", state_path,
 			 sizeof(header) + w.len, mem_path,
 			 (unsigned long long)(guest_mem_size(&vm->mem) >> 20));
 out:
+	/* A snapshot that failed leaves the pages dirty for the next one. */
+	free_dirty(vm, dirty, ret != 0);
 	state_writer_free(&w);
 	return ret;
 }
@@ -393,4 +513,82 @@ int snapshot_restore(struct vm *vm, const struct snapshot *s, const struct vm_co
 		return log_set_error(ret, "cannot restore the snapshot: %s", why);
 	}
 	return 0;
+}
+
+int snapshot_merge_memory(const char *base_path, const char *diff_path)
+{
+	int diff = open(diff_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	int base = -1, ret = 0;
+	struct stat ds, bs;
+	uint64_t merged = 0;
+	off_t at = 0;
+	static uint8_t buf[1 << 20];
+
+	if (diff < 0)
+		return log_set_error(-errno, "%s: %s", diff_path, strerror(errno));
+	base = open(base_path, O_RDWR | O_CLOEXEC | O_NONBLOCK);
+	if (base < 0) {
+		ret = log_set_error(-errno, "%s: %s", base_path, strerror(errno));
+		goto out;
+	}
+	if (fstat(diff, &ds) < 0 || fstat(base, &bs) < 0 || !S_ISREG(ds.st_mode) ||
+	    !S_ISREG(bs.st_mode)) {
+		ret = log_set_error(-EINVAL, "%s and %s must be regular files", base_path,
+				    diff_path);
+		goto out;
+	}
+	if (ds.st_dev == bs.st_dev && ds.st_ino == bs.st_ino) {
+		ret = log_set_error(-EINVAL, "%s and %s are the same file", base_path, diff_path);
+		goto out;
+	}
+	if (ds.st_size != bs.st_size) {
+		ret = log_set_error(-EINVAL, "%s is %lld bytes and %s %lld: not the same VM's memory",
+				    base_path, (long long)bs.st_size, diff_path,
+				    (long long)ds.st_size);
+		goto out;
+	}
+	/* A sparse file whose holes its filesystem does not report would look all data. */
+	if ((uint64_t)ds.st_blocks * 512 < (uint64_t)ds.st_size &&
+	    lseek(diff, 0, SEEK_HOLE) >= ds.st_size) {
+		ret = log_set_error(-EOPNOTSUPP, "%s: its filesystem does not report holes "
+						 "(SEEK_HOLE): cannot tell the written pages",
+				    diff_path);
+		goto out;
+	}
+	for (;;) {
+		off_t data = lseek(diff, at, SEEK_DATA), hole;
+
+		if (data < 0 && errno == ENXIO)
+			break;
+		if (data < 0) {
+			ret = log_set_error(-errno, "%s: %s", diff_path, strerror(errno));
+			goto out;
+		}
+		hole = lseek(diff, data, SEEK_HOLE);
+		if (hole < 0)
+			hole = ds.st_size;
+		for (at = data; at < hole;) {
+			size_t n = (size_t)(hole - at) < sizeof(buf) ? (size_t)(hole - at) : sizeof(buf);
+			ssize_t got = pread(diff, buf, n, at);
+
+			if (got <= 0 || pwrite(base, buf, (size_t)got, at) != got) {
+				ret = log_set_error(errno ? -errno : -EIO, "merging %s into %s: %s",
+						    diff_path, base_path,
+						    errno ? strerror(errno) : "short read or write");
+				goto out;
+			}
+			at += got;
+			merged += (uint64_t)got;
+		}
+	}
+	if (fsync(base) < 0)
+		ret = log_set_error(-errno, "%s: %s", base_path, strerror(errno));
+	else
+		log_info("snapshot: merged %llu KiB of %s into %s", (unsigned long long)(merged >> 10),
+			 diff_path, base_path);
+out:
+	if (base >= 0)
+		close(base);
+	close(diff);
+	return ret;
 }

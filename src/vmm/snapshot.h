@@ -25,6 +25,7 @@
 #ifndef SKIFF_SNAPSHOT_H
 #define SKIFF_SNAPSHOT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,10 +36,12 @@ struct vm_config;
 #define SNAPSHOT_TAG_CONFIG 0x200
 
 /* Writes the VM's state to state_path and its memory to mem_path (each created, or truncated,
- * mode 0600). The VM must be paused (vm_pause): its devices finish what they took from their
+ * mode 0600): all of it, or with `diff` (which needs track_dirty_pages) only the pages written
+ * since the previous snapshot (or the start), each at its place in a sparse file of the whole
+ * memory's length, which snapshot_merge_memory() applies onto the previous memory file. The VM must be paused (vm_pause): its devices finish what they took from their
  * rings first. Returns 0, or -errno with a one-line reason as the thread's last error; the VM
  * is unharmed either way. */
-int snapshot_create(struct vm *vm, const char *state_path, const char *mem_path);
+int snapshot_create(struct vm *vm, const char *state_path, const char *mem_path, bool diff);
 
 /* A state file read and checked. */
 struct snapshot {
@@ -60,5 +63,11 @@ void snapshot_close(struct snapshot *s);
  * the thread's last error and nothing left built. */
 int snapshot_restore(struct vm *vm, const struct snapshot *s, const struct vm_config *cfg,
 		     const char *mem_path);
+
+/* Applies a Diff snapshot's memory file onto the memory file of the snapshot before it (in
+ * place): every range the diff holds as data is copied; its holes are pages that did not
+ * change. The two must be the same size. Then base_path goes with the Diff's state file. 0, or
+ * -errno with a one-line reason as the thread's last error. */
+int snapshot_merge_memory(const char *base_path, const char *diff_path);
 
 #endif

@@ -237,10 +237,16 @@ static int map_memory(struct vm *vm, int mem_fd)
 			  (unsigned long long)vm->cfg->memory_mib, strerror(-ret));
 		return ret;
 	}
+	/* track_dirty_pages: KVM logs the guest's writes per slot, and guest_mem skiff's own. */
+	if (vm->cfg->track_dirty_pages && (ret = guest_mem_track_dirty(&vm->mem))) {
+		log_error("out of memory for the dirty-page bitmaps");
+		return ret;
+	}
 	for (int i = 0; i < vm->mem.nr_regions; i++) {
 		const struct guest_region *r = &vm->mem.regions[i];
 		struct kvm_userspace_memory_region slot = {
 			.slot = (uint32_t)i,
+			.flags = vm->cfg->track_dirty_pages ? KVM_MEM_LOG_DIRTY_PAGES : 0,
 			.guest_phys_addr = r->gpa,
 			.memory_size = r->size,
 			.userspace_addr = (uint64_t)(uintptr_t)r->hva,
