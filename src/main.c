@@ -61,6 +61,7 @@ static const char usage_tail[] =
 	"  --restore STATE        restore a snapshot (with --mem-file) instead of booting\n"
 	"  --mem-file PATH        the snapshot's guest memory file\n"
 	"  --resume               run the restored VM at once (else paused, for the API)\n"
+	"  --clock-realtime       the restored guest's clock catches up with the real time\n"
 	"  --seccomp-level N      seccomp filters per thread: 0 off, 1 calls, 2 calls and\n"
 	"                         arguments (the default)\n"
 	"\n"
@@ -150,6 +151,7 @@ enum {
 	OPT_RESTORE,
 	OPT_MEM_FILE,
 	OPT_RESUME,
+	OPT_CLOCK_REALTIME,
 	OPT_DEVICE, /* OPT_DEVICE + i: the option of config_resources[i] */
 };
 
@@ -165,6 +167,7 @@ struct run_options {
 	const char *restore; /* --restore STATE, with --mem-file and --resume */
 	const char *mem_file;
 	bool resume;
+	bool clock_realtime;
 };
 
 /* The options of `run` that are not a device kind's (those come from config/resource.h). */
@@ -189,6 +192,7 @@ static const struct option run_options[] = {
 	{ "restore", required_argument, NULL, OPT_RESTORE },
 	{ "mem-file", required_argument, NULL, OPT_MEM_FILE },
 	{ "resume", no_argument, NULL, OPT_RESUME },
+	{ "clock-realtime", no_argument, NULL, OPT_CLOCK_REALTIME },
 	{ "help", no_argument, NULL, 'h' },
 };
 
@@ -326,6 +330,9 @@ static int parse_run_options(int argc, char **argv, struct vm_config *cfg,
 		case OPT_RESUME:
 			ro->resume = true;
 			break;
+		case OPT_CLOCK_REALTIME:
+			ro->clock_realtime = true;
+			break;
 		case 'h':
 			print_usage();
 			exit(0);
@@ -416,6 +423,7 @@ static int prepare_restore(struct instance *in, const struct run_options *ro)
 		    (int)sizeof(req.mem_path))
 		return usage_error("%s", "--restore or --mem-file: the path is too long");
 	req.resume = ro->resume;
+	req.clock_realtime = ro->clock_realtime;
 	in->restore = &req;
 	return 0;
 }
@@ -436,8 +444,8 @@ static int prepare_instance(struct instance *in, const struct run_options *ro)
 		return usage_error("%s", "--no-api and --api-sock contradict each other");
 	if (ro->no_api && !ro->config_file)
 		return usage_error("%s", "--no-api needs --config-file to describe the VM");
-	if ((ro->mem_file || ro->resume) && !ro->restore)
-		return usage_error("%s", "--mem-file and --resume go with --restore");
+	if ((ro->mem_file || ro->resume || ro->clock_realtime) && !ro->restore)
+		return usage_error("%s", "--mem-file, --resume and --clock-realtime go with --restore");
 	if (ro->restore && ro->config_file)
 		return usage_error("%s", "--restore: the snapshot describes the VM; it does not go "
 					 "with --config-file");

@@ -74,7 +74,8 @@ int config_json_snapshot_load(const char *body, size_t len, struct snapshot_load
 	static const char *const known[] = {"snapshot_path",	     "mem_file_path",
 					    "mem_backend",	     "enable_diff_snapshots",
 					    "track_dirty_pages",     "resume_vm",
-					    "network_overrides",     NULL};
+					    "network_overrides",     "clock_realtime",
+					    NULL};
 	static const char *const backend_known[] = {"backend_type", "backend_path", NULL};
 	static const char *const backends[] = {"File", "Uffd", NULL};
 	const char *what = "snapshot load";
@@ -95,6 +96,7 @@ int config_json_snapshot_load(const char *body, size_t len, struct snapshot_load
 	    (ret = cj_bool(what, obj, "track_dirty_pages", false, &out->track_dirty_pages,
 			   &present)) ||
 	    (ret = cj_bool(what, obj, "resume_vm", false, &out->resume, &present)) ||
+	    (ret = cj_bool(what, obj, "clock_realtime", false, &out->clock_realtime, &present)) ||
 	    (ret = read_overrides(what, obj, out)))
 		goto out;
 	if (backend && has_file) {

@@ -33,6 +33,7 @@ struct snapshot_load_request {
 	bool uffd; /* "Uffd": backend_path is a page-fault handler's socket */
 	bool resume;
 	bool track_dirty_pages;
+	bool clock_realtime; /* the guest clock moves on by the real time since the snapshot */
 	int nr_overrides;
 	struct snapshot_net_override overrides[VM_CONFIG_MAX_NETS];
 };

@@ -211,7 +211,7 @@ int instance_snapshot_load(struct instance *in, const struct snapshot_load_reque
 		ret = vm_check_config(cfg, 0, host_memory_mib());
 	if (!ret) {
 		vm_config_copy(&in->cfg, cfg);
-		ret = snapshot_restore(&in->vm, &s, &in->cfg, req->mem_path);
+		ret = snapshot_restore(&in->vm, &s, &in->cfg, req->mem_path, req->clock_realtime);
 		if (ret)
 			vm_config_init_defaults(&in->cfg);
 	}

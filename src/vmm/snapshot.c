@@ -466,7 +466,7 @@ void snapshot_close(struct snapshot *s)
 }
 
 int snapshot_restore(struct vm *vm, const struct snapshot *s, const struct vm_config *cfg,
-		     const char *mem_path)
+		     const char *mem_path, bool clock_realtime)
 {
 	struct state_reader r;
 	int fd, ret;
@@ -492,6 +492,7 @@ int snapshot_restore(struct vm *vm, const struct snapshot *s, const struct vm_co
 		return log_set_error(ret, "cannot rebuild the microVM: %s", why);
 	}
 
+	vm->clock_realtime = clock_realtime;
 	/* After the description, which snapshot_open read. */
 	state_reader_init(&r, s->payload + s->machine_at, s->payload_len - s->machine_at);
 	ret = arch_vm_state_restore(vm, &r);

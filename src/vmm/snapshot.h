@@ -59,10 +59,11 @@ int snapshot_open(struct snapshot *s, const char *state_path, struct vm_config *
 void snapshot_close(struct snapshot *s);
 
 /* Builds `vm` from cfg (as snapshot_open filled it, perhaps with taps renamed) with mem_path's
- * memory, and puts the state in, before any vCPU runs. 0, or -errno with a one-line reason as
+ * memory, and puts the state in, before any vCPU runs; clock_realtime: the guest's clock moves
+ * on by the real time since the snapshot (else it goes on from where it stood). 0, or -errno with a one-line reason as
  * the thread's last error and nothing left built. */
 int snapshot_restore(struct vm *vm, const struct snapshot *s, const struct vm_config *cfg,
-		     const char *mem_path);
+		     const char *mem_path, bool clock_realtime);
 
 /* Applies a Diff snapshot's memory file onto the memory file of the snapshot before it (in
  * place): every range the diff holds as data is copied; its holes are pages that did not

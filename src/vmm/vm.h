@@ -42,6 +42,9 @@ struct vm {
 	/* Built by vm_create_restored(): guest memory is a snapshot's, so nothing is loaded into
 	 * it and no boot state is set up; the snapshot's state goes in before the vCPUs run. */
 	bool restoring;
+	/* Set before a restore (arch_vm_state_restore): the guest's clock moves on by the real time
+	 * since the snapshot instead of going on from where it stood. */
+	bool clock_realtime;
 	void *arch;	  /* the arch code's private state */
 
 	struct power_ctl power; /* handed to devices that can end the VM */

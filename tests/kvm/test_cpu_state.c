@@ -296,7 +296,7 @@ static void test_irqchips_survive_a_round_trip(void **state)
 	assert_int_equal(x86_vm_state_save(a, 1, &w1), 0);
 	b = irqchip_vm(kvm_fd);
 	state_reader_init(&r, w1.buf, w1.len);
-	assert_int_equal(x86_vm_state_restore(b, 1, &r), 0);
+	assert_int_equal(x86_vm_state_restore(b, 1, false, &r), 0);
 	assert_true(state_reader_at_end(&r));
 
 	memset(&ioapic, 0, sizeof(ioapic));
@@ -314,14 +314,14 @@ static void test_irqchips_survive_a_round_trip(void **state)
 	assert_int_equal(pit.channels[0].mode, 2);
 	assert_int_equal(pit.channels[0].count, 11932);
 
-	/* Saved again from the second VM, the irqchips and PIT are the same bytes (the clock,
-	 * the first 8 payload bytes, and the PIT's count load time move on). */
+	/* Saved again from the second VM, the irqchips and PIT are the same bytes (the clock and
+	 * the host's time, the first 16 payload bytes, and the PIT's count load time move on). */
 	state_writer_init(&w2);
 	assert_int_equal(x86_vm_state_save(b, 1, &w2), 0);
 	assert_int_equal(w1.len, w2.len);
-	assert_memory_equal(w1.buf + STATE_SECTION_HEADER_SIZE + 8,
-			    w2.buf + STATE_SECTION_HEADER_SIZE + 8,
-			    w1.len - STATE_SECTION_HEADER_SIZE - 8 - sizeof(pit) - 4);
+	assert_memory_equal(w1.buf + STATE_SECTION_HEADER_SIZE + 16,
+			    w2.buf + STATE_SECTION_HEADER_SIZE + 16,
+			    w1.len - STATE_SECTION_HEADER_SIZE - 16 - sizeof(pit) - 4);
 	state_writer_free(&w1);
 	state_writer_free(&w2);
 	close(a);
@@ -394,12 +394,55 @@ static void test_damaged_state_is_refused(void **state)
 	stop_vm(&b);
 }
 
+static uint64_t clock_of(int vm_fd)
+{
+	struct kvm_clock_data c = {0};
+
+	assert_int_equal(ioctl(vm_fd, KVM_GET_CLOCK, &c), 0);
+	return c.clock;
+}
+
+/* kvmclock after a restore: where it stood, or moved on by the real time since the save. */
+static void test_clock_realtime(void **state)
+{
+	int kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	struct state_writer w;
+	struct state_reader r;
+	uint64_t saved, kept, moved;
+	int a, b, c;
+
+	assert_true(kvm_fd >= 0);
+	a = irqchip_vm(kvm_fd);
+	state_writer_init(&w);
+	assert_int_equal(x86_vm_state_save(a, 1, &w), 0);
+	saved = clock_of(a);
+	usleep(1200 * 1000);
+	b = irqchip_vm(kvm_fd);
+	state_reader_init(&r, w.buf, w.len);
+	assert_int_equal(x86_vm_state_restore(b, 1, false, &r), 0);
+	kept = clock_of(b);
+	c = irqchip_vm(kvm_fd);
+	state_reader_init(&r, w.buf, w.len);
+	assert_int_equal(x86_vm_state_restore(c, 1, true, &r), 0);
+	moved = clock_of(c);
+	/* saved was read just after the save; the restores came 1.2 s later. */
+	assert_true(kept < saved + 300000000ULL);
+	assert_true(moved >= saved + 1100000000ULL);
+	assert_true(moved < saved + 3000000000ULL);
+	state_writer_free(&w);
+	close(a);
+	close(b);
+	close(c);
+	close(kvm_fd);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_a_restored_guest_counts_on),
 		cmocka_unit_test(test_irqchips_survive_a_round_trip),
 		cmocka_unit_test(test_damaged_state_is_refused),
+		cmocka_unit_test(test_clock_realtime),
 	};
 	char self[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 
 #define VCPU_STATE_VERSION 1
 #define VM_STATE_VERSION   1
@@ -411,14 +412,24 @@ static const struct {
 
 #define NR_IRQCHIPS (sizeof(irqchips) / sizeof(irqchips[0]))
 
+static uint64_t host_realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
 int x86_vm_state_save(int vm_fd, int has_irqchip, struct state_writer *w)
 {
 	struct kvm_clock_data clock = {0};
+	uint64_t realtime;
 	struct kvm_irqchip chips[NR_IRQCHIPS];
 	struct kvm_pit_state2 pit;
 
 	if (ioctl(vm_fd, KVM_GET_CLOCK, &clock) < 0)
 		return ioctl_failed("KVM_GET_CLOCK", -1);
+	realtime = host_realtime_ns();
 	memset(chips, 0, sizeof(chips));
 	memset(&pit, 0, sizeof(pit));
 	if (has_irqchip) {
@@ -432,6 +443,7 @@ int x86_vm_state_save(int vm_fd, int has_irqchip, struct state_writer *w)
 	}
 	state_begin(w, ARCH_STATE_VM, VM_STATE_VERSION);
 	state_put_u64(w, clock.clock);
+	state_put_u64(w, realtime);
 	state_put_bool(w, has_irqchip);
 	if (has_irqchip) {
 		for (size_t i = 0; i < NR_IRQCHIPS; i++)
@@ -444,18 +456,20 @@ int x86_vm_state_save(int vm_fd, int has_irqchip, struct state_writer *w)
 	return 0;
 }
 
-int x86_vm_state_restore(int vm_fd, int has_irqchip, struct state_reader *r)
+int x86_vm_state_restore(int vm_fd, int has_irqchip, bool clock_realtime,
+			 struct state_reader *r)
 {
 	struct kvm_clock_data clock = {0};
 	struct kvm_irqchip chips[NR_IRQCHIPS];
 	struct kvm_pit_state2 pit;
 	uint16_t version;
-	uint64_t clock_ns = 0;
+	uint64_t clock_ns = 0, saved_realtime = 0;
 	bool had_irqchip = false;
 
 	memset(chips, 0, sizeof(chips));
 	if (state_open(r, ARCH_STATE_VM, VM_STATE_VERSION, &version) == 0) {
 		state_get_u64(r, &clock_ns);
+		state_get_u64(r, &saved_realtime);
 		clock.clock = clock_ns;
 		state_get_bool(r, &had_irqchip);
 		if (!state_reader_status(r) && had_irqchip != !!has_irqchip)
@@ -484,8 +498,15 @@ int x86_vm_state_restore(int vm_fd, int has_irqchip, struct state_reader *r)
 		if (ioctl(vm_fd, KVM_SET_PIT2, &pit) < 0)
 			return ioctl_failed("KVM_SET_PIT2", -1);
 	}
-	/* Only the clock's value: with KVM_CLOCK_REALTIME, KVM would add the time since the
-	 * save, which a restore does not want unless asked. */
+	/* The clock goes on from where it stood; with clock_realtime it moves on by the host's
+	 * real time since the save (measured here rather than with KVM_CLOCK_REALTIME, which
+	 * KVM only reports on hosts with a stable TSC clocksource). */
+	if (clock_realtime) {
+		uint64_t now = host_realtime_ns();
+
+		if (now > saved_realtime)
+			clock.clock += now - saved_realtime;
+	}
 	if (ioctl(vm_fd, KVM_SET_CLOCK, &clock) < 0)
 		return ioctl_failed("KVM_SET_CLOCK", -1);
 	return 0;

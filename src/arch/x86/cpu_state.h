@@ -21,6 +21,8 @@
 #ifndef SKIFF_X86_CPU_STATE_H
 #define SKIFF_X86_CPU_STATE_H
 
+#include <stdbool.h>
+
 struct state_reader;
 struct state_writer;
 
@@ -32,6 +34,9 @@ int x86_vcpu_state_restore(int kvm_fd, int vcpu_fd, int vcpu_id, int has_lapic,
 			   struct state_reader *r);
 
 int x86_vm_state_save(int vm_fd, int has_irqchip, struct state_writer *w);
-int x86_vm_state_restore(int vm_fd, int has_irqchip, struct state_reader *r);
+/* clock_realtime: kvmclock moves on by the host's real time since the save (Firecracker's
+ * clock_realtime), else it goes on from the value saved. */
+int x86_vm_state_restore(int vm_fd, int has_irqchip, bool clock_realtime,
+			 struct state_reader *r);
 
 #endif

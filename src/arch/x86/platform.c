@@ -400,7 +400,7 @@ int arch_vm_state_save(struct vm *vm, struct state_writer *w)
 
 int arch_vm_state_restore(struct vm *vm, struct state_reader *r)
 {
-	return x86_vm_state_restore(vm->fd, vm->has_irqchip, r);
+	return x86_vm_state_restore(vm->fd, vm->has_irqchip, vm->clock_realtime, r);
 }
 
 int arch_vcpu_state_save(struct vm *vm, struct vcpu *vcpu, struct state_writer *w)
