@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -80,31 +81,48 @@ static bool page_is_zero(const uint8_t *p)
 	return memcmp(p, zero, PAGE) == 0;
 }
 
+/* Which pages of [p, p + len) are resident (mincore); a page never touched is not, and reads
+ * as zeros. NULL when mincore cannot tell: then every page is looked at. */
+static unsigned char *resident_pages(const uint8_t *p, size_t len)
+{
+	unsigned char *vec = malloc((len + PAGE - 1) / PAGE);
+
+	if (vec && mincore((void *)p, len, vec) < 0) {
+		free(vec);
+		vec = NULL;
+	}
+	return vec;
+}
+
 /* Writes a memory region at the file's offset, leaving holes where whole pages are zero (a
- * guest's untouched memory): the file is sparse and its length still the region's. */
+ * guest's untouched memory, found without reading it where mincore says it was never
+ * touched): the file is sparse and its length still the region's. */
 static int write_sparse(int fd, const uint8_t *p, size_t len, const char *path)
 {
+	unsigned char *resident = resident_pages(p, len);
 	size_t at = 0;
+	int ret = 0;
 
+#define ZERO_PAGE_AT(off) (len - (off) >= PAGE && ((resident && !(resident[(off) / PAGE] & 1)) || page_is_zero(p + (off))))
 	while (at < len) {
 		size_t run = at;
 
-		while (run < len && len - run >= PAGE && page_is_zero(p + run))
+		while (run < len && ZERO_PAGE_AT(run))
 			run += PAGE;
-		if (run > at && lseek(fd, (off_t)(run - at), SEEK_CUR) < 0)
-			return log_set_error(-errno, "%s: %s", path, strerror(errno));
-		at = run;
-		while (run < len && !(len - run >= PAGE && page_is_zero(p + run)))
-			run += len - run >= PAGE ? PAGE : len - run;
-		if (run > at) {
-			int ret = write_all(fd, p + at, run - at, path);
-
-			if (ret)
-				return ret;
+		if (run > at && lseek(fd, (off_t)(run - at), SEEK_CUR) < 0) {
+			ret = log_set_error(-errno, "%s: %s", path, strerror(errno));
+			break;
 		}
 		at = run;
+		while (run < len && !ZERO_PAGE_AT(run))
+			run += len - run >= PAGE ? PAGE : len - run;
+		if (run > at && (ret = write_all(fd, p + at, run - at, path)))
+			break;
+		at = run;
 	}
-	return 0;
+#undef ZERO_PAGE_AT
+	free(resident);
+	return ret;
 }
 
 /* Creates (or truncates) path, writes the parts (sparse: whole zero pages become holes), and
