@@ -356,8 +356,8 @@ static void conn_event(void *ctx, uint32_t events)
 	struct virtio_vsock *vs = c->vs;
 
 	if (c->state == CONN_AWAIT_CMD) {
-		if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-			conn_read_command(vs, c);
+		if (events & (EPOLLIN | EPOLLHUP | EPOLLERR) && conn_read_command(vs, c))
+			rx_process(vs); /* its REQUEST */
 		return;
 	}
 	if (events & (EPOLLHUP | EPOLLERR)) {
