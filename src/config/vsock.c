@@ -164,8 +164,12 @@ static json_t *dump(const struct vm_config *cfg)
 
 	if (!v->enabled)
 		return json_null();
-	return json_pack("{s:I, s:s, s:s?}", "guest_cid", (json_int_t)v->guest_cid, "uds_path",
-			 v->uds_path, "vsock_id", v->id[0] ? v->id : NULL);
+	/* vsock_id only when it was given (Firecracker's is optional and deprecated). */
+	if (v->id[0])
+		return json_pack("{s:I, s:s, s:s}", "guest_cid", (json_int_t)v->guest_cid,
+				 "uds_path", v->uds_path, "vsock_id", v->id);
+	return json_pack("{s:I, s:s}", "guest_cid", (json_int_t)v->guest_cid, "uds_path",
+			 v->uds_path);
 }
 
 static int count(const struct vm_config *cfg)
