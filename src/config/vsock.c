@@ -51,14 +51,14 @@ int vm_config_check_vsock_path(const char *what, const char *path)
 	if (slash && slash != path) {
 		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
 		if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-			return log_set_error(-EINVAL, "%s: uds_path %s: directory %s does not exist",
-					     what, path, dir);
+			return log_set_error(-EINVAL,
+					     "%s: uds_path %s: directory %s does not exist", what,
+					     path, dir);
 	}
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode))
-			return log_set_error(-EINVAL,
-					     "%s: uds_path %s exists and is not a socket", what,
-					     path);
+			return log_set_error(-EINVAL, "%s: uds_path %s exists and is not a socket",
+					     what, path);
 		if (socket_is_live(path))
 			return log_set_error(-EINVAL,
 					     "%s: uds_path %s is a socket something listens on "
@@ -196,8 +196,9 @@ const struct config_resource vsock_resource = {
     .dump = dump,
     .option = "vsock",
     .option_arg = true,
-    .option_help = "  --vsock cid=N,uds=PATH virtio-vsock: host programs reach the guest through\n"
-		   "                         PATH (\"CONNECT <port>\"), the guest reaches PATH_<port>\n",
+    .option_help =
+	"  --vsock cid=N,uds=PATH virtio-vsock: host programs reach the guest through\n"
+	"                         PATH (\"CONNECT <port>\"), the guest reaches PATH_<port>\n",
     .option_label = "--vsock",
     .parse_option = parse_option,
     .count = count,

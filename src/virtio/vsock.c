@@ -26,15 +26,15 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define VSOCK_QUEUE_SIZE     256
-#define CMD_MAX		     32	     /* "CONNECT 4294967295\n" and some slack */
-#define LOCAL_PORT_FIRST     (1u << 30) /* host_port numbers handed to CONNECT clients */
-#define ORPHAN_RST_MAX	     64
-#define CREDIT_UPDATE_SLACK  (VSOCK_CONN_BUF_ALLOC / 4)
+#define VSOCK_QUEUE_SIZE    256
+#define CMD_MAX		    32	       /* "CONNECT 4294967295\n" and some slack */
+#define LOCAL_PORT_FIRST    (1u << 30) /* host_port numbers handed to CONNECT clients */
+#define ORPHAN_RST_MAX	    64
+#define CREDIT_UPDATE_SLACK (VSOCK_CONN_BUF_ALLOC / 4)
 
 enum conn_state {
-	CONN_AWAIT_CMD,	    /* host-initiated: reading "CONNECT <port>\n" */
-	CONN_REQUEST_SENT,  /* host-initiated: REQUEST queued or sent, awaiting RESPONSE */
+	CONN_AWAIT_CMD,	   /* host-initiated: reading "CONNECT <port>\n" */
+	CONN_REQUEST_SENT, /* host-initiated: REQUEST queued or sent, awaiting RESPONSE */
 	CONN_ESTABLISHED,
 };
 
@@ -220,8 +220,8 @@ static struct vsock_conn *conn_find(struct virtio_vsock *vs, uint32_t local_port
 				    uint32_t peer_port)
 {
 	for (unsigned i = 0; i < vs->nr_conns; i++)
-		if (vs->conns[i]->local_port == local_port && vs->conns[i]->peer_port == peer_port &&
-		    vs->conns[i]->state != CONN_AWAIT_CMD)
+		if (vs->conns[i]->local_port == local_port &&
+		    vs->conns[i]->peer_port == peer_port && vs->conns[i]->state != CONN_AWAIT_CMD)
 			return vs->conns[i];
 	return NULL;
 }
@@ -751,8 +751,8 @@ static bool tx_packet(struct virtio_vsock *vs, const struct virtq_elem *e)
 			return true;
 		}
 		c->state = CONN_ESTABLISHED;
-		c->reply_len = (unsigned)snprintf(c->reply, sizeof(c->reply), "OK %u\n",
-						  c->local_port);
+		c->reply_len =
+		    (unsigned)snprintf(c->reply, sizeof(c->reply), "OK %u\n", c->local_port);
 		stat_add(&vs->stats.conns_host, 1);
 		conn_flush(vs, c);
 		return true;

@@ -89,7 +89,8 @@ static void fx_fini(struct fx *f)
 static void post_rx(struct fx *f, int n)
 {
 	for (int i = 0; i < n; i++) {
-		struct vdrv_seg s = {.gpa = vdrv_alloc(&f->d, RX_BUF), .len = RX_BUF, .write = true};
+		struct vdrv_seg s = {
+		    .gpa = vdrv_alloc(&f->d, RX_BUF), .len = RX_BUF, .write = true};
 		uint16_t head = vdrv_add_chain(&f->d, VSOCK_QUEUE_RX, &s, 1);
 
 		f->rx_gpa[head] = s.gpa;
@@ -464,8 +465,11 @@ static void test_bad_packets_rst_or_dropped(void **state)
 {
 	struct fx f;
 	struct virtio_vsock_hdr h;
-	struct virtio_vsock_hdr bad = {.src_cid = 7, .dst_cid = VSOCK_CID_HOST, .src_port = 1,
-				       .dst_port = 2, .type = VSOCK_TYPE_STREAM,
+	struct virtio_vsock_hdr bad = {.src_cid = 7,
+				       .dst_cid = VSOCK_CID_HOST,
+				       .src_port = 1,
+				       .dst_port = 2,
+				       .type = VSOCK_TYPE_STREAM,
 				       .op = VSOCK_OP_REQUEST};
 	uint32_t local;
 	int c;
@@ -516,10 +520,8 @@ static void expect_fails(void (*send)(struct fx *f))
 	fx_fini(&f);
 }
 
-static const struct virtio_vsock_hdr good_hdr = {.src_cid = GUEST_CID,
-						 .dst_cid = VSOCK_CID_HOST,
-						 .type = VSOCK_TYPE_STREAM,
-						 .op = VSOCK_OP_RW};
+static const struct virtio_vsock_hdr good_hdr = {
+    .src_cid = GUEST_CID, .dst_cid = VSOCK_CID_HOST, .type = VSOCK_TYPE_STREAM, .op = VSOCK_OP_RW};
 
 static void send_short_header(struct fx *f)
 {

@@ -248,8 +248,9 @@ static int cmd_uds_echo(const char *uds, const char *port, const char *bytes)
 			ssize_t n = read(fd, buf, sizeof(buf));
 
 			if (n <= 0) {
-				printf("vsock-test: FAILED: the echo ended after %zu of %zu bytes\n",
-				       got, total);
+				printf(
+				    "vsock-test: FAILED: the echo ended after %zu of %zu bytes\n",
+				    got, total);
 				return 1;
 			}
 			for (ssize_t i = 0; i < n; i++)
