@@ -5,7 +5,9 @@
  *   listen PORT               echo one connection back until its EOF; "served N" at the end
  *   connect CID PORT MSG      send MSG, shut down writing, print what comes back as "reply=..."
  *   refused CID PORT          the connection must fail: prints "refused: <errno text>"
- *   send CID PORT KIB         stream KIB KiB to CID:PORT, print MB/s (the benchmark)
+ *   send CID PORT KIB         stream KIB KiB to CID:PORT, print MB/s (bench/vsock)
+ *   sink PORT                 accept one connection, count bytes to EOF, print MB/s (also in
+ *                             L1 for QEMU's vhost-vsock, bench/vsock)
  * In L1 (unix sockets, Firecracker's hybrid vsock):
  *   uds-echo UDS PORT BYTES   "CONNECT PORT", expect "OK <n>", send BYTES of a pattern while
  *                             reading the echo back; checks every byte
@@ -14,6 +16,7 @@
  *   uds-serve PATH            accept one connection on PATH, read to EOF, answer
  *                             "pong: <what came>", close
  *   uds-sink PATH             accept one connection on PATH, count bytes to EOF, print them
+ *   uds-send UDS PORT KIB     "CONNECT PORT", then stream KIB KiB, print MB/s (bench/vsock)
  * Exit status 0 on success; a failure prints one line and exits 1. */
 #include <errno.h>
 #include <poll.h>
@@ -186,15 +189,13 @@ static int cmd_refused(const char *cid, const char *port)
 	return 0;
 }
 
-static int cmd_send(const char *cid, const char *port, const char *kib)
+/* Streams KIB KiB into fd, waits for the peer's close, prints the rate. */
+static int stream_out(int fd, const char *kib)
 {
 	size_t total = strtoull(kib, NULL, 10) * 1024, sent = 0;
 	static char buf[65536];
-	int fd = vsock_connect(cid, port);
 	double t0;
 
-	if (fd < 0)
-		die("connect");
 	memset(buf, 'x', sizeof(buf));
 	t0 = now();
 	while (sent < total) {
@@ -209,6 +210,60 @@ static int cmd_send(const char *cid, const char *port, const char *kib)
 	printf("sent %zu bytes in %.3f s: %.1f MB/s\n", sent, now() - t0,
 	       (double)sent / (now() - t0) / 1e6);
 	return 0;
+}
+
+static int cmd_send(const char *cid, const char *port, const char *kib)
+{
+	int fd = vsock_connect(cid, port);
+
+	if (fd < 0)
+		die("connect");
+	return stream_out(fd, kib);
+}
+
+static int cmd_uds_send(const char *uds, const char *port, const char *kib)
+{
+	char line[64];
+	int fd = hybrid_connect(uds, port, line, sizeof(line));
+
+	if (strncmp(line, "OK ", 3) != 0) {
+		printf("vsock-test: FAILED: CONNECT %s answered \"%s\"\n", port, line);
+		return 1;
+	}
+	return stream_out(fd, kib);
+}
+
+/* Counts what one connection on `fd` (a listening socket) brings, prints the rate. */
+static int sink(int lfd)
+{
+	static char buf[65536];
+	size_t total = 0;
+	ssize_t n;
+	double t0;
+	int c = accept(lfd, NULL, NULL);
+
+	if (c < 0)
+		die("accept");
+	t0 = now();
+	while ((n = read(c, buf, sizeof(buf))) > 0)
+		total += (size_t)n;
+	close(c);
+	printf("received %zu bytes in %.3f s: %.1f MB/s\n", total, now() - t0,
+	       (double)total / (now() - t0) / 1e6);
+	return 0;
+}
+
+static int cmd_sink(const char *port)
+{
+	struct sockaddr_vm a = {.svm_family = AF_VSOCK,
+				.svm_cid = VMADDR_CID_ANY,
+				.svm_port = (unsigned)strtoul(port, NULL, 10)};
+	int fd = socket(AF_VSOCK, SOCK_STREAM, 0);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, 4) != 0)
+		die("listen");
+	printf("listening on port %s\n", port);
+	return sink(fd);
 }
 
 /* Writes and reads at once (the echo comes back while we send), then checks every byte. */
@@ -323,6 +378,10 @@ int main(int argc, char **argv)
 		return cmd_refused(argv[2], argv[3]);
 	if (argc == 5 && strcmp(argv[1], "send") == 0)
 		return cmd_send(argv[2], argv[3], argv[4]);
+	if (argc == 3 && strcmp(argv[1], "sink") == 0)
+		return cmd_sink(argv[2]);
+	if (argc == 5 && strcmp(argv[1], "uds-send") == 0)
+		return cmd_uds_send(argv[2], argv[3], argv[4]);
 	if (argc == 5 && strcmp(argv[1], "uds-echo") == 0)
 		return cmd_uds_echo(argv[2], argv[3], argv[4]);
 	if (argc == 4 && strcmp(argv[1], "uds-refused") == 0)
