@@ -68,12 +68,13 @@ int vm_config_check_vsock_path(const char *what, const char *path)
 	return 0;
 }
 
+/* `what` names the setting as its caller wrote it: "vsock: guest_cid", "--vsock cid=". */
 static int check_cid(const char *what, uint64_t cid)
 {
 	if (cid < VSOCK_MIN_CID || cid > VSOCK_MAX_CID)
 		return log_set_error(-EINVAL,
-				     "%s: guest_cid %llu: a guest's CID is 3 to 4294967294 (0 to 2 "
-				     "are the hypervisor, loopback and the host)",
+				     "%s%llu: a guest's CID is 3 to 4294967294 (0 to 2 are the "
+				     "hypervisor, loopback and the host)",
 				     what, (unsigned long long)cid);
 	return 0;
 }
@@ -105,7 +106,7 @@ static int parse_option(struct vm_config *cfg, const char *spec)
 			if (!f[4] || *end || errno || f[4] == '-' || f[4] == '+')
 				return log_set_error(-EINVAL, "--vsock %s: cid=%s is not a number",
 						     spec, f + 4);
-			if (check_cid("--vsock", cid))
+			if (check_cid("--vsock cid=", cid))
 				return -EINVAL;
 			v.guest_cid = (uint32_t)cid;
 			has_cid = true;
@@ -135,13 +136,15 @@ static int apply(const struct config_target *t, const char *path_id, json_t *obj
 {
 	static const char *const known[] = {"guest_cid", "uds_path", "vsock_id", NULL};
 	struct vsock_config v = {.enabled = true};
+	char prefix[64];
 	uint64_t cid;
 	bool present;
 	int ret;
 
+	snprintf(prefix, sizeof(prefix), "%s: guest_cid ", what);
 	if ((ret = cj_check_fields(what, obj, known)) ||
 	    (ret = cj_uint(what, obj, "guest_cid", true, 0, UINT32_MAX, &cid, &present)) ||
-	    (ret = check_cid(what, cid)) ||
+	    (ret = check_cid(prefix, cid)) ||
 	    (ret = cj_string(what, obj, "uds_path", true, v.uds_path, sizeof(v.uds_path),
 			     &present)) ||
 	    (ret = cj_string(what, obj, "vsock_id", false, v.id, sizeof(v.id), &present)))
@@ -181,7 +184,7 @@ static int validate(const struct vm_config *cfg)
 {
 	if (!cfg->vsock.enabled)
 		return 0;
-	if (check_cid("vsock", cfg->vsock.guest_cid))
+	if (check_cid("vsock: guest_cid ", cfg->vsock.guest_cid))
 		return -EINVAL;
 	return vm_config_check_vsock_path("vsock", cfg->vsock.uds_path);
 }
