@@ -200,7 +200,8 @@ const struct config_resource vsock_resource = {
     .option = "vsock",
     .option_arg = true,
     .option_help =
-	"  --vsock cid=N,uds=PATH virtio-vsock: host programs reach the guest through\n"
+	"  --vsock cid=N,uds=PATH\n"
+	"                         virtio-vsock: host programs reach the guest through\n"
 	"                         PATH (\"CONNECT <port>\"), the guest reaches PATH_<port>\n",
     .option_label = "--vsock",
     .parse_option = parse_option,
