@@ -19,10 +19,12 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -31,6 +33,7 @@
 #define LOCAL_PORT_FIRST    (1u << 30) /* host_port numbers handed to CONNECT clients */
 #define ORPHAN_RST_MAX	    64
 #define CREDIT_UPDATE_SLACK (VSOCK_CONN_BUF_ALLOC / 4)
+#define REQUEST_TIMEOUT_MS  2000 /* a CONNECT the guest neither accepts nor refuses */
 
 enum conn_state {
 	CONN_AWAIT_CMD,	   /* host-initiated: reading "CONNECT <port>\n" */
@@ -54,6 +57,7 @@ struct vsock_conn {
 	uint32_t interest; /* events asked for */
 	enum conn_state state;
 	uint32_t local_port, peer_port;
+	uint64_t deadline_ms; /* CONN_REQUEST_SENT: when the CONNECT is given up */
 	unsigned pending;
 	uint32_t shutdown_flags; /* for PEND_SHUTDOWN */
 
@@ -91,6 +95,8 @@ struct virtio_vsock {
 	char uds_path[VM_CONFIG_VSOCK_MAX_PATH + 1];
 	int listen_fd;
 	bool listening; /* listen_fd watched by the loop */
+	int timer_fd;	/* the CONNECTs' timeouts */
+	bool timer_watched, timer_armed;
 	bool activated; /* worker thread only */
 
 	struct vsock_conn *conns[VSOCK_MAX_CONNS];
@@ -306,6 +312,62 @@ static bool conn_flush(struct virtio_vsock *vs, struct vsock_conn *c)
 	return true;
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+/* Arms the timer for the earliest CONNECT deadline, or disarms it when none is pending. */
+static void timer_update(struct virtio_vsock *vs)
+{
+	struct itimerspec its = {0};
+	uint64_t first = 0, now = now_ms();
+
+	for (unsigned i = 0; i < vs->nr_conns; i++) {
+		struct vsock_conn *c = vs->conns[i];
+
+		if (c->state == CONN_REQUEST_SENT && (!first || c->deadline_ms < first))
+			first = c->deadline_ms;
+	}
+	if (!first && !vs->timer_armed)
+		return;
+	if (first) {
+		uint64_t in = first > now ? first - now : 1;
+
+		its.it_value.tv_sec = (time_t)(in / 1000);
+		its.it_value.tv_nsec = (long)(in % 1000) * 1000000;
+	}
+	if (timerfd_settime(vs->timer_fd, 0, &its, NULL) != 0)
+		log_warn("%s: cannot arm the CONNECT timer: %s", vs->dev.name, strerror(errno));
+	vs->timer_armed = first != 0;
+}
+
+/* CONNECTs the guest did not answer in time: the client's connection is closed, and the guest
+ * gets a RST for a REQUEST it may still answer. */
+static void timer_event(void *ctx, uint32_t events)
+{
+	struct virtio_vsock *vs = ctx;
+	uint64_t expirations, now = now_ms();
+
+	if (read(vs->timer_fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
+		log_debug("%s: reading the timer: %s", vs->dev.name, strerror(errno));
+	vs->timer_armed = false;
+	for (unsigned i = vs->nr_conns; i-- > 0;) {
+		struct vsock_conn *c = vs->conns[i];
+
+		if (i >= vs->nr_conns || c->state != CONN_REQUEST_SENT || c->deadline_ms > now)
+			continue;
+		log_debug("%s: CONNECT %u: no answer from the guest in %d ms", vs->dev.name,
+			  c->peer_port, REQUEST_TIMEOUT_MS);
+		conn_close(vs, c, !(c->pending & PEND_REQUEST));
+	}
+	timer_update(vs);
+	rx_process(vs);
+}
+
 /* "CONNECT <port>\n": read byte by byte, so nothing after the newline is taken from the
  * socket before the guest accepted. Returns false when the connection was closed. */
 static bool conn_read_command(struct virtio_vsock *vs, struct vsock_conn *c)
@@ -346,7 +408,9 @@ static bool conn_read_command(struct virtio_vsock *vs, struct vsock_conn *c)
 	c->peer_port = (uint32_t)port;
 	c->state = CONN_REQUEST_SENT;
 	c->pending |= PEND_REQUEST;
+	c->deadline_ms = now_ms() + REQUEST_TIMEOUT_MS;
 	conn_update_interest(vs, c);
+	timer_update(vs);
 	return true;
 }
 
@@ -871,6 +935,14 @@ static int vsock_activate(struct virtio_device *dev)
 		return err;
 	}
 	vs->listening = true;
+	err = event_loop_add(dev->loop, vs->timer_fd, EPOLLIN, timer_event, vs);
+	if (err < 0) {
+		log_error("%s: cannot watch its timer: %s", dev->name, strerror(-err));
+		event_loop_del(dev->loop, vs->listen_fd);
+		vs->listening = false;
+		return err;
+	}
+	vs->timer_watched = true;
 	vs->activated = true;
 	/* The event queue's buffers are kept: no event (transport reset) is ever sent. */
 	virtq_set_notification(&dev->queues[VSOCK_QUEUE_EVENT], false);
@@ -898,6 +970,10 @@ static void vsock_reset(struct virtio_device *dev)
 		event_loop_del(dev->loop, vs->listen_fd);
 	vs->listening = false;
 	close_all(vs);
+	timer_update(vs); /* disarmed: no CONNECT is pending */
+	if (vs->timer_watched)
+		event_loop_del(dev->loop, vs->timer_fd);
+	vs->timer_watched = false;
 	vs->activated = false;
 	vs->warned_cid = vs->warned_full = false;
 }
@@ -908,6 +984,7 @@ static void vsock_destroy(struct virtio_device *dev)
 
 	close_all(vs);
 	close(vs->listen_fd);
+	close(vs->timer_fd);
 	unlink(vs->uds_path);
 	free(vs);
 }
@@ -975,6 +1052,13 @@ int virtio_vsock_create(const struct vsock_config *cfg, struct virtio_device **o
 		free(vs);
 		return err;
 	}
+	vs->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (vs->timer_fd < 0) {
+		err = -errno;
+		log_error("%s: timerfd_create: %s", vs->dev.name, strerror(errno));
+		free(vs);
+		return err;
+	}
 	snprintf(a.sun_path, sizeof(a.sun_path), "%s", vs->uds_path);
 	vs->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (vs->listen_fd < 0 || bind(vs->listen_fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
@@ -984,6 +1068,7 @@ int virtio_vsock_create(const struct vsock_config *cfg, struct virtio_device **o
 			  strerror(errno));
 		if (vs->listen_fd >= 0)
 			close(vs->listen_fd);
+		close(vs->timer_fd);
 		free(vs);
 		return err;
 	}

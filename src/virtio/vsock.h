@@ -3,8 +3,8 @@
  *
  *   - host-initiated: a program connects to uds_path and writes "CONNECT <port>\n"; the device
  *     sends the guest a REQUEST to that port and, once the guest answers RESPONSE, writes
- *     "OK <host_port>\n" and relays both ways; a guest RST (nobody listens) closes the program's
- *     connection;
+ *     "OK <host_port>\n" and relays both ways; a guest RST (nobody listens), or no answer in 2 s,
+ *     closes the program's connection;
  *   - guest-initiated: a connection to CID 2, port P, is relayed to the unix socket
  *     "<uds_path>_P"; nobody listening there resets the guest's connection.
  *

@@ -314,6 +314,35 @@ static void test_host_connect_refused(void **state)
 	fx_fini(&f);
 }
 
+/* A guest that never answers a REQUEST: after 2 s the program's connection closes and the guest
+ * gets a RST for it. */
+static void test_host_connect_times_out(void **state)
+{
+	struct fx f;
+	struct virtio_vsock_hdr h, r;
+	struct pollfd p;
+	char c1;
+	int c;
+
+	fx_init(&f, GUEST_CID);
+	post_rx(&f, 4);
+	c = unix_connect(f.uds);
+	assert_int_equal(write(c, "CONNECT 42\n", 11), 11);
+	h = recv_pkt(&f, NULL);
+	assert_int_equal(h.op, VSOCK_OP_REQUEST);
+	expect_no_pkt(&f, 1000);
+	p = (struct pollfd){.fd = c, .events = POLLIN};
+	assert_int_equal(poll(&p, 1, 4000), 1);
+	assert_int_equal(read(c, &c1, 1), 0);
+	r = recv_pkt(&f, NULL);
+	assert_int_equal(r.op, VSOCK_OP_RST);
+	assert_int_equal(r.src_port, h.src_port);
+	assert_int_equal(r.dst_port, 42);
+	assert_int_equal(stats(&f).conns_open, 0);
+	close(c);
+	fx_fini(&f);
+}
+
 static void test_guest_connect(void **state)
 {
 	struct fx f;
@@ -618,6 +647,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_host_connect_relay),
 	    cmocka_unit_test(test_host_connect_refused),
+	    cmocka_unit_test(test_host_connect_times_out),
 	    cmocka_unit_test(test_guest_connect),
 	    cmocka_unit_test(test_honours_guest_credit),
 	    cmocka_unit_test(test_credit_violation_resets),
