@@ -105,18 +105,18 @@ const struct seccomp_call seccomp_calls[] = {
     /* The API server: its socket and clients; InstanceStart builds the VM (opens the kernel,
      * the disks, the tap device, /dev/kvm, maps guest memory, starts the device workers);
      * PUT /logger and /metrics open their files. */
-    {"socket", API},
+    {"socket", API | WORKER}, /* level 2: AF_UNIX only */
     {"bind", API},
     {"listen", API},
-    {"connect", API},
-    {"accept4", API},
+    {"connect", API | WORKER}, /* and virtio-vsock: the guest's connections to <uds>_PORT */
+    {"accept4", API | WORKER}, /* and virtio-vsock: clients of its unix socket */
     {"getsockopt", API},
     {"setsockopt", API},
     {"recvfrom", API},
     {"sendto", API},
     {"recvmsg", API},
     {"sendmsg", API},
-    {"shutdown", API},
+    {"shutdown", API | WORKER},
     {"fchmod", API},
     {"umask", API},
     {"open", API},
@@ -270,6 +270,6 @@ const struct seccomp_arg_value seccomp_arg_values[] = {
 #endif
 
     /* The API socket (and the look for a stale one at its path). */
-    SOCKET(AF_UNIX, API),
+    SOCKET(AF_UNIX, API | WORKER),
 };
 const size_t seccomp_nr_arg_values = sizeof(seccomp_arg_values) / sizeof(seccomp_arg_values[0]);

@@ -12,7 +12,6 @@
 	}
 
 static const struct config_resource balloon = UNSUPPORTED("balloon", true);
-static const struct config_resource vsock = UNSUPPORTED("vsock", true);
 static const struct config_resource mmds = UNSUPPORTED("mmds-config", true);
 static const struct config_resource cpu_config = UNSUPPORTED("cpu-config", true);
 static const struct config_resource memory_hotplug = UNSUPPORTED("memory-hotplug", false);
@@ -28,11 +27,11 @@ const struct config_resource *const config_resources[] = {
     &drive_resource,
     &net_resource,
     &entropy_resource,
+    &vsock_resource,
     &console_resource,
     &logger_resource,
     &metrics_resource,
     &balloon,
-    &vsock,
     &mmds,
     &cpu_config,
     &memory_hotplug,

@@ -63,6 +63,17 @@ struct net_config {
 	char id[VM_CONFIG_MAX_ID + 1];
 };
 
+/* virtio-vsock with Firecracker's hybrid host side: --vsock cid=N,uds=PATH, or "vsock". The
+ * guest's connections to the host's port P reach the unix socket "<uds_path>_P"; host programs
+ * reach the guest through uds_path ("CONNECT <port>\n"). */
+#define VM_CONFIG_VSOCK_MAX_PATH 96 /* bytes of uds_path: "_4294967295" must still fit sun_path */
+struct vsock_config {
+	bool enabled;
+	uint32_t guest_cid; /* 3 .. 0xfffffffe */
+	char uds_path[VM_CONFIG_VSOCK_MAX_PATH + 1];
+	char id[VM_CONFIG_MAX_ID + 1]; /* Firecracker's vsock_id; empty when not given */
+};
+
 /* The interrupt controller on arm64 (--irqchip); x86 has one kind and takes only auto. */
 enum irqchip_kind {
 	IRQCHIP_AUTO = 0, /* arm64: GICv3, or GICv2 when the host's KVM cannot emulate a GICv3 */
@@ -113,6 +124,7 @@ struct vm_config {
 	int nr_nets;
 	enum console_kind console;
 	bool rng; /* virtio-rng */
+	struct vsock_config vsock;
 	/* --enable-pci: every virtio device on PCI (virtio-pci, MSI-X), not virtio-mmio. */
 	bool enable_pci;
 	/* Firecracker's track_dirty_pages: KVM logs the guest's writes and guest_mem skiff's, for
@@ -196,6 +208,11 @@ const char *vm_config_setting_name(const struct vm_config *cfg, enum vm_config_s
  * default)", "--enable-pci" / "enable_pci true". Returns out. */
 const char *vm_config_describe(const struct vm_config *cfg, enum vm_config_setting s, char *out,
 			       size_t len);
+
+/* uds_path of a vsock is usable: short enough, its directory exists, and it is not a socket
+ * somebody listens on (a stale socket file is replaced when the device is created). Returns 0,
+ * or -EINVAL with "<what>: <reason>" as the thread's last error. */
+int vm_config_check_vsock_path(const char *what, const char *path);
 
 /* Host RAM in MiB from /proc/meminfo, 0 when it cannot be read. */
 uint64_t host_memory_mib(void);

@@ -9,6 +9,7 @@
 #include "virtio/pci.h"
 #include "virtio/rng.h"
 #include "virtio/virtio.h"
+#include "virtio/vsock.h"
 #include "base/log.h"
 #include "vmm/irq_routing.h"
 #include "vmm/vm.h"
@@ -223,6 +224,37 @@ static const struct vm_device_ops rng_entry_ops = {
     .restore = entry_restore,
 };
 
+static json_t *vsock_stats(struct vm_device *entry)
+{
+	struct virtio_vsock_stats s;
+	json_t *o = json_object();
+
+	virtio_vsock_get_stats(of(entry), &s);
+	set_u64(o, "conns_host", s.conns_host);
+	set_u64(o, "conns_guest", s.conns_guest);
+	set_u64(o, "conns_open", s.conns_open);
+	set_u64(o, "refused", s.refused);
+	set_u64(o, "resets", s.resets);
+	set_u64(o, "credit_violations", s.credit_violations);
+	set_u64(o, "rx_bytes", s.rx_bytes);
+	set_u64(o, "tx_bytes", s.tx_bytes);
+	set_u64(o, "bad_packets", s.bad_packets);
+	return o;
+}
+
+static const struct vm_device_ops vsock_entry_ops = {
+    .name = "virtio-vsock",
+    .guest_option = "CONFIG_VIRTIO_VSOCKETS",
+    .guest_module = "vmw_vsock_virtio_transport",
+    .guest_driver = entry_guest_driver,
+    .destroy = entry_destroy,
+    .reset = entry_reset,
+    .save = entry_save,
+    .restore = entry_restore,
+    .stats = vsock_stats,
+    .stats_group = "vsock",
+};
+
 static const struct vm_device_ops *entry_ops(const struct virtio_device *dev,
 					     enum vm_device_kind *kind)
 {
@@ -239,6 +271,9 @@ static const struct vm_device_ops *entry_ops(const struct virtio_device *dev,
 	case VIRTIO_ID_RNG:
 		*kind = VM_DEVICE_VIRTIO_RNG;
 		return &rng_entry_ops;
+	case VIRTIO_ID_VSOCK:
+		*kind = VM_DEVICE_VIRTIO_VSOCK;
+		return &vsock_entry_ops;
 	}
 	return NULL;
 }
@@ -388,6 +423,19 @@ static int create_rng(struct vm *vm, int i)
 	return attach(vm, dev, NULL, "host getrandom()");
 }
 
+static int create_vsock(struct vm *vm, int i)
+{
+	const struct vsock_config *v = &vm->cfg->vsock;
+	struct virtio_device *dev;
+	char what[160];
+	int ret;
+
+	snprintf(what, sizeof(what), "guest CID %u, host side %s", v->guest_cid, v->uds_path);
+	if ((ret = virtio_vsock_create(v, &dev)))
+		return ret;
+	return attach(vm, dev, v->id[0] ? v->id : NULL, what);
+}
+
 /* The creation table: a device kind's config resource (config/resource.h: how many devices the
  * config asks for) and how one of them is made. Its order is the order the guest finds them in. */
 static const struct {
@@ -398,6 +446,7 @@ static const struct {
 	{ &drive_resource, create_disk },
 	{ &net_resource, create_net },
 	{ &entropy_resource, create_rng },
+	{ &vsock_resource, create_vsock },
 };
 
 /* A device kind the config offers but this table cannot create would be dropped without a word:

@@ -159,6 +159,30 @@ if [ "${NESTED_VIRTIO_PCI:-no}" = yes ]; then
 	virtio_transport=mmio
 fi
 
+# --vsock (Firecracker's hybrid vsock), one scenario per architecture on the transport
+# arch/<arch>.sh names (virtio-mmio on x86_64, virtio-pci on arm64): 100 KB echoed intact from L1
+# through uds_path by a listener in the guest; a guest connection to the host's port 6000 reaches
+# L1's listener on <uds_path>_6000; connections nobody listens for are refused both ways. The
+# test programs are tests/nested/tools/vsock-test.c.
+virtio_transport=${NESTED_VSOCK_TRANSPORT:-mmio}
+virtio_scenario vsock 90 1053
+	before '/vmm/vsock-test uds-serve "$WORK/v.sock_6000" >uds-serve.out 2>&1 &'
+	args --log-level info --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" \
+		--vsock "cid=3,uds=$L1_WORK/$current/v.sock"
+	expect 'skiff: info: virtio-vsock .*guest CID 3, host side /tmp/work/vsock[-a-z]*/v.sock'
+	expect '^SKIFF-GUEST: vsock listening$'
+	expect '^SKIFF-GUEST: vsock_guest_connect: reply=pong: hello from the guest$'
+	expect '^SKIFF-GUEST: vsock_guest_refused: refused: Connection reset by peer$'
+	expect '^SKIFF-GUEST: vsock_echo: served 102400$'
+	expect 'SKIFF-STEP during\| echo ok: 102400 bytes intact$'
+	expect 'SKIFF-STEP during\| refused ok: closed without an answer$'
+	during 'wait_for "^SKIFF-GUEST: vsock listening$"'
+	during '/vmm/vsock-test uds-refused "$WORK/v.sock" 5001'
+	during '/vmm/vsock-test uds-echo "$WORK/v.sock" 5000 102400'
+	after 'cat uds-serve.out; grep -qx "served: hello from the guest" uds-serve.out'
+	after '[ ! -e v.sock ] || die "skiff left v.sock behind"'
+virtio_transport=mmio
+
 # pci=off: a guest that does not look for PCI at all still has its virtio-mmio devices.
 virtio_scenario blk-read-pci-off 60 1042
 	before 'truncate -s 64M disk.img && put disk.img 0 rd1 4096'

@@ -6,6 +6,8 @@
 #include <cmocka.h>
 
 #include "config/config_json.h"
+#include "config/json_fields.h"
+#include "config/resource.h"
 #include "config/vm_config.h"
 #include "base/log.h"
 
@@ -14,6 +16,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 /* A string literal as (body, length). */
 #define B(s) s, sizeof(s) - 1
@@ -793,6 +797,71 @@ static void test_entropy(void **state)
 	free(cfg);
 }
 
+static int put_vsock(struct vm_config *cfg, const char *body, bool checked)
+{
+	return checked ? config_resource_put_checked(&vsock_resource, cfg, "", body, strlen(body))
+		       : config_resource_put(&vsock_resource, cfg, "", body, strlen(body));
+}
+
+static void test_vsock(void **state)
+{
+	struct vm_config *cfg = new_cfg();
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	char dir[] = "/tmp/skiff-cfg-vsock-XXXXXX", body[256], *dump;
+	int l;
+
+	assert_int_equal(put_vsock(cfg, "{\"guest_cid\": 3, \"uds_path\": \"/tmp/v.sock\"}", false),
+			 0);
+	assert_true(cfg->vsock.enabled);
+	assert_int_equal(cfg->vsock.guest_cid, 3);
+	assert_string_equal(cfg->vsock.uds_path, "/tmp/v.sock");
+	assert_int_equal(vsock_resource.count(cfg), 1);
+	dump = cj_dump(vsock_resource.dump(cfg));
+	assert_string_equal(dump, "{\"guest_cid\":3,\"uds_path\":\"/tmp/v.sock\"}");
+	free(dump);
+	/* Firecracker's vsock_id is accepted and reported back. */
+	assert_int_equal(put_vsock(cfg,
+				   "{\"vsock_id\": \"vsock0\", \"guest_cid\": 4294967294, "
+				   "\"uds_path\": \"/tmp/w.sock\"}",
+				   false),
+			 0);
+	dump = cj_dump(vsock_resource.dump(cfg));
+	assert_string_equal(dump, "{\"guest_cid\":4294967294,\"uds_path\":\"/tmp/w.sock\","
+				  "\"vsock_id\":\"vsock0\"}");
+	free(dump);
+	EXPECT_FAIL(cfg, put_vsock(cfg, "{\"guest_cid\": 2, \"uds_path\": \"/v\"}", false),
+		    -EINVAL, "guest_cid 2: a guest's CID is 3 to 4294967294");
+	EXPECT_FAIL(cfg, put_vsock(cfg, "{\"guest_cid\": 4294967295, \"uds_path\": \"/v\"}", false),
+		    -EINVAL, "guest_cid 4294967295");
+	EXPECT_FAIL(cfg, put_vsock(cfg, "{\"guest_cid\": 3}", false), -EINVAL,
+		    "missing required field 'uds_path'");
+	EXPECT_FAIL(cfg, put_vsock(cfg, "{\"uds_path\": \"/v\"}", false), -EINVAL,
+		    "missing required field 'guest_cid'");
+	EXPECT_FAIL(cfg, put_vsock(cfg, "{\"guest_cid\": 3, \"uds_path\": \"/v\", \"x\": 1}", false),
+		    -EINVAL, "unknown field 'x'");
+	snprintf(body, sizeof(body), "{\"guest_cid\": 3, \"uds_path\": \"/%0100d\"}", 0);
+	EXPECT_FAIL(cfg, put_vsock(cfg, body, false), -EINVAL, "at most 96");
+	/* At PUT time the path is checked: its directory, and nobody listening there. */
+	EXPECT_FAIL(cfg,
+		    put_vsock(cfg, "{\"guest_cid\": 3, \"uds_path\": \"/nonexistent/dir/v\"}",
+			      true),
+		    -EINVAL, "directory /nonexistent/dir does not exist");
+	EXPECT_FAIL(cfg, put_vsock(cfg, "{\"guest_cid\": 3, \"uds_path\": \"/etc/passwd\"}", true),
+		    -EINVAL, "exists and is not a socket");
+	assert_non_null(mkdtemp(dir));
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s/live.sock", dir);
+	l = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(l, 1), 0);
+	snprintf(body, sizeof(body), "{\"guest_cid\": 3, \"uds_path\": \"%s\"}", a.sun_path);
+	EXPECT_FAIL(cfg, put_vsock(cfg, body, true), -EINVAL, "a socket something listens on");
+	close(l); /* now stale: accepted, the device replaces it */
+	assert_int_equal(put_vsock(cfg, body, true), 0);
+	unlink(a.sun_path);
+	rmdir(dir);
+	free(cfg);
+}
+
 static void test_logger_metrics(void **state)
 {
 	struct logger_config lc, before;
@@ -971,9 +1040,9 @@ static void test_document(void **state)
 	EXPECT_FAIL(cfg,
 		    config_json_document(cfg, &lc, &mc,
 					 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
-					   " \"vsock\": {\"guest_cid\": 3, \"uds_path\": "
+					   " \"vsock\": {\"guest_cid\": 2, \"uds_path\": "
 					   "\"/v\"}}")),
-		    -EINVAL, "'vsock' is not supported by skiff");
+		    -EINVAL, "guest_cid 2: a guest's CID is 3 to 4294967294");
 	EXPECT_FAIL(cfg,
 		    config_json_document(cfg, &lc, &mc,
 					 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
@@ -1201,6 +1270,7 @@ int main(void)
 	    cmocka_unit_test(test_drive_update),
 	    cmocka_unit_test(test_network_interfaces),
 	    cmocka_unit_test(test_entropy),
+	    cmocka_unit_test(test_vsock),
 	    cmocka_unit_test(test_logger_metrics),
 	    cmocka_unit_test(test_actions_and_vm_state),
 	    cmocka_unit_test(test_document),

@@ -10,6 +10,7 @@ NESTED_CACHE=$here/cache/arm64
 NESTED_SCENARIOS=$here/arch/arm64-scenarios.sh
 NESTED_MAKE_ARGS=(ARCH=arm64 STATIC=1 BUILD=build-arm64/static)
 NESTED_VMM_BIN=build-arm64/static/skiff
+NESTED_CC=aarch64-linux-gnu-gcc # builds tests/nested/tools/*.c, static
 NESTED_RAW_GUESTS=(build-arm64/static/guests/demo.bin) # built with skiff; /vmm/demo.bin in L1
 # curl for the API scenarios, from arm64 packages that arm64-setup unpacks (not installed).
 NESTED_L1_TOOLS=(/usr/bin/curl)
@@ -26,6 +27,7 @@ VIRTIO0_PARENT='a000000\.virtio_mmio' VIRTIO0_IRQ='GICv3 48 Edge'
 # pci-host-ecam-generic bridge, MSI-X vectors translated by the GICv3 ITS (hwirq = requester id
 # << 11 | vector), and the bridge's ECAM window (bus 0) in /proc/iomem.
 NESTED_VIRTIO_PCI=yes
+NESTED_VSOCK_TRANSPORT=pci # the vsock scenario's transport (x86_64's is virtio-mmio)
 VIRTIO0_PCI_PARENT='0000:00:01\.0' VIRTIO0_PCI_IRQ='ITS-MSI [0-9]+ Edge'
 VIRTIO_PCI_MMCONFIG='30000000-300fffff : PCI ECAM'
 
