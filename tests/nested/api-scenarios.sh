@@ -111,18 +111,19 @@ if [ "${NESTED_ARCH:-}" = x86_64 ]; then
 	after 'k=$(cat snap.tick)
 		sleep 5
 		t0=$(now_s)
+		: >restored.out
 		timeout -k 5 90 /vmm/skiff run --restore "$WORK/vm.state" --mem-file "$WORK/vm.mem" --resume \
 			--clock-realtime --log-level info >restored.out 2>&1 &
 		pid=$!
 		LOG=$WORK/restored.out
 		wait_for "^SKIFF-GUEST: tick $((k + 3)) " 60
 		echo "restore: the guest ticked again $(awk -v a="$t0" -v b="$(now_s)" "BEGIN { printf \"%.2f\", b - a }") s after the restore began" >&2
-		first=$(sed -n "s/^SKIFF-GUEST: tick \([0-9]*\) .*/\1/p" restored.out | head -n1)
+		first=$(log_lines | sed -n "s/^SKIFF-GUEST: tick \([0-9]*\) .*/\1/p" | head -n1)
 		# k + 2 when the last tick line was cut short by the pause (and so not counted).
 		[ "$first" = $((k + 1)) ] || [ "$first" = $((k + 2)) ] ||
 			die "the restored guest ticked $first first; paused at $k"
 		! grep -q "Linux version" restored.out || die "the restored guest booted again"
-		gdate=$(sed -n "s/^SKIFF-GUEST: tick $((k + 3)) .* date=\([0-9]*\)\$/\1/p" restored.out | head -n1)
+		gdate=$(log_lines | sed -n "s/^SKIFF-GUEST: tick $((k + 3)) .* date=\([0-9]*\)\$/\1/p" | head -n1)
 		ldate=$(date +%s)
 		echo "restore: guest date $gdate at tick $((k + 3)), L1 date $ldate" >&2
 		[ -n "$gdate" ] && [ $((ldate - gdate)) -le 2 ] && [ $((gdate - ldate)) -le 2 ] ||
@@ -130,7 +131,7 @@ if [ "${NESTED_ARCH:-}" = x86_64 ]; then
 		signal_guest ctl.img stop
 		rc=0
 		wait "$pid" || rc=$?
-		cat restored.out | sed -n "s/^\(SKIFF-GUEST: \(ticks done\|restored disk\|FAILED\).*\)/restored| \1/p" >&2
+		log_lines | sed -n "s/^\(SKIFF-GUEST: \(ticks done\|restored disk\|FAILED\).*\)/restored| \1/p" >&2
 		[ "$rc" = 0 ] || die "the restored skiff ended with status $rc"
 		echo "restore: ok, counted on from tick $first, powered off with status 0" >&2'
 	expect '^SKIFF-STEP during\| snapshot: taken at tick [0-9]+'
