@@ -264,8 +264,14 @@ static int load_elf(const struct guest_mem *mem, const struct x86_boot_file *f, 
 
 		if (p->type != PT_LOAD || p->memsz == 0)
 			continue;
-		if (p->filesz > p->memsz || p->offset > f->size ||
-		    p->filesz > f->size - p->offset) {
+		if (p->filesz > p->memsz) {
+			log_error(
+			    "%s: multiboot ELF segment %d has p_filesz 0x%llx > p_memsz 0x%llx",
+			    f->path, i, (unsigned long long)p->filesz,
+			    (unsigned long long)p->memsz);
+			return -ENOEXEC;
+		}
+		if (p->offset > f->size || p->filesz > f->size - p->offset) {
 			log_error(
 			    "%s: multiboot ELF segment %d (offset 0x%llx, %llu of %llu bytes) "
 			    "lies outside the %llu-byte file",
