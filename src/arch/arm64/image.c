@@ -186,10 +186,20 @@ int arm64_load_image(const struct guest_mem *mem, uint64_t ram_base, const void 
 		out->format = "gzip-compressed Image";
 	}
 	ret = arm64_image_parse(image, image_len, &hdr);
-	/* A header with the magic but wrong fields is a broken Image, not a raw one. */
-	if (ret && !inflated && image_len >= 4 &&
-	    (image_len < 0x3c || le32((const uint8_t *)image + 0x38) != ARM64_IMAGE_MAGIC) &&
-	    !not_arm64_kernel(image, image_len)) {
+	if (ret) {
+		/* A header with the magic but wrong fields is a broken Image, not a raw one; so is
+		 * gzip data without a header. */
+		bool magic = image_len >= 0x3c &&
+			     le32((const uint8_t *)image + 0x38) == ARM64_IMAGE_MAGIC;
+
+		if (inflated || magic || image_len < 4) {
+			log_error(
+			    "kernel: not an arm64 Linux Image (no valid header with magic ARM\\x64 "
+			    "at 0x38, little-endian)");
+			goto out;
+		}
+		if (not_arm64_kernel(image, image_len))
+			goto out;
 		/* No Image header: a raw image (a kvm-unit-tests .flat, a bare-metal test), loaded
 		 * where kvmtool loads one, with the whole platform and x0 = the device tree. */
 		if (image_len > fdt_addr - (ram_base + ARM64_RAW_IMAGE_OFFSET)) {
@@ -199,19 +209,14 @@ int arm64_load_image(const struct guest_mem *mem, uint64_t ram_base, const void 
 			    "the VM more memory (--memory / mem_size_mib)",
 			    image_len, (unsigned long long)(ram_base + ARM64_RAW_IMAGE_OFFSET),
 			    (unsigned long long)fdt_addr);
-			return -E2BIG;
+			ret = -E2BIG;
+			goto out;
 		}
 		hdr = (struct arm64_image_header_info){.text_offset = ARM64_RAW_IMAGE_OFFSET,
 						       .image_size = image_len};
 		out->format = "raw image";
 		out->raw = true;
 		ret = 0;
-	} else if (ret) {
-		log_error(
-		    "kernel: not an arm64 Linux Image (no valid header with magic ARM\\x64 at "
-		    "0x38, little-endian)%s",
-		    inflated ? "" : ", nor a raw arm64 image");
-		goto out;
 	}
 	/* RAM starts 2 MiB-aligned, so the start of RAM is the base closest to it (flags bit 3
 	 * clear asks for that). */
