@@ -125,6 +125,8 @@ struct vm_config {
 	enum console_kind console;
 	bool rng; /* virtio-rng */
 	struct vsock_config vsock;
+	/* --debug-exit (x86): QEMU's isa-debug-exit at port 0xf4, for test kernels. */
+	bool debug_exit;
 	/* --enable-pci: every virtio device on PCI (virtio-pci, MSI-X), not virtio-mmio. */
 	bool enable_pci;
 	/* Firecracker's track_dirty_pages: KVM logs the guest's writes and guest_mem skiff's, for

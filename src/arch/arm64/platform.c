@@ -55,6 +55,10 @@ int arch_validate_config(const struct vm_config *cfg)
 		return log_set_error(-EINVAL, "--boot-protocol is for x86_64 ELF kernels; arm64 "
 				     "boots a Linux Image (or a gzip-compressed one) as booting.rst "
 				     "says");
+	if (cfg->debug_exit)
+		return log_set_error(-EINVAL, "--debug-exit is x86_64's port 0xf4 test device; an "
+				     "arm64 test image ends skiff through PSCI SYSTEM_OFF (status 0) "
+				     "and reports its result on the console");
 	if (cfg->irqchip == IRQCHIP_GICV2 && cfg->nr_cpus > ARM64_GIC_V2_MAX_CPUS)
 		return log_set_error(-EINVAL,
 				     "%s: a GICv2 serves at most %d vCPUs (use "
@@ -257,6 +261,13 @@ static int load_kernel(struct vm *vm)
 				       initrd_len, &p->boot);
 	free(kernel);
 	free(initrd);
+	if (ret == 0 && p->boot.raw) {
+		/* Not Linux: the user's command line alone, none of skiff's additions. */
+		snprintf(p->cmdline, sizeof(p->cmdline), "%s", cfg->cmdline ? cfg->cmdline : "");
+		log_info("%s has no arm64 Image header: loaded as a raw image at 0x%llx with the "
+			 "whole platform, entered at its first byte with x0 = the device tree",
+			 cfg->kernel_path, (unsigned long long)p->boot.kernel_start);
+	}
 	if (ret == 0)
 		log_info("loaded %s as %s at 0x%llx; command line: %s", cfg->kernel_path,
 			 p->boot.format, (unsigned long long)p->boot.kernel_start, p->cmdline);

@@ -11,6 +11,7 @@
 #include "arch/x86/layout.h"
 #include "arch/x86/msr.h"
 #include "devices/acpi_pm.h"
+#include "devices/debug_exit.h"
 #include "devices/i8042.h"
 #include "devices/rtc_cmos.h"
 #include "devices/serial_8250.h"
@@ -185,6 +186,14 @@ int arch_devices_init(struct vm *vm)
 	    (ret = vm_map_device(vm, pio, X86_ACPI_PM_PORT, X86_ACPI_PM_LEN, &acpi_pm_ops, pm,
 				 "acpi-pm")))
 		return ret;
+	if (vm->cfg->debug_exit) {
+		struct debug_exit *de = debug_exit_create(&vm->power);
+
+		if ((ret = vm_add_device(vm, debug_exit_device(de), "the debug-exit device")) ||
+		    (ret = vm_map_device(vm, pio, X86_DEBUG_EXIT_PORT, X86_DEBUG_EXIT_LEN,
+					 &debug_exit_ops, de, "debug-exit")))
+			return ret;
+	}
 	return vm_map_device(vm, pio, 0x80, 1, &post_port_ops, NULL, "post");
 }
 
@@ -308,6 +317,7 @@ int arch_load_guest(struct vm *vm)
 	    .kernel_path = cfg->kernel_path,
 	    .initrd_path = cfg->initrd_path,
 	    .cmdline = cmdline,
+	    .user_cmdline = cfg->cmdline,
 	    .rsdp_addr = rsdp,
 	    .protocol = cfg->boot_protocol == BOOT_PROTOCOL_PVH	      ? X86_BOOT_PVH
 			: cfg->boot_protocol == BOOT_PROTOCOL_LINUX64 ? X86_BOOT_LINUX64
@@ -316,7 +326,7 @@ int arch_load_guest(struct vm *vm)
 	ret = x86_load_kernel(&vm->mem, &args, &p->boot);
 	if (ret == 0)
 		log_info("loaded %s as %s; command line: %s", cfg->kernel_path, p->boot.format,
-			 cmdline);
+			 p->boot.cmdline ? p->boot.cmdline : "");
 	return ret;
 }
 
