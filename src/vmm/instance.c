@@ -109,7 +109,8 @@ static int start(struct instance *in, bool *logged)
 	*logged = false;
 	if (in->state != INSTANCE_NOT_STARTED)
 		return log_set_error(-EINVAL, "the microVM has already been started");
-	if (!in->cfg.kernel_path && !in->cfg.raw_path && !in->cfg.raw_image)
+	if (!in->cfg.kernel_path && !in->cfg.raw_path && !in->cfg.raw_image &&
+	    !in->cfg.firmware_path)
 		return log_set_error(-EINVAL, "no boot source: PUT /boot-source first");
 	ret = vm_check_config(&in->cfg, 0, host_memory_mib());
 	if (ret)

@@ -53,6 +53,9 @@ int arch_validate_config(const struct vm_config *cfg)
 
 	vm_config_describe(cfg, VM_SETTING_CPUS, cpus, sizeof(cpus));
 	vm_config_describe(cfg, VM_SETTING_MEMORY, memory, sizeof(memory));
+	if (cfg->firmware_path)
+		return log_set_error(-EINVAL, "--firmware is for x86_64 BIOS images; arm64 firmware "
+				     "(EDK2) needs flash emulation, which skiff does not have");
 	if (cfg->boot_protocol != BOOT_PROTOCOL_AUTO)
 		return log_set_error(-EINVAL, "--boot-protocol is for x86_64 ELF kernels; arm64 "
 				     "boots a Linux Image (or a gzip-compressed one) as booting.rst "
@@ -427,7 +430,7 @@ static int write_fdt(struct vm *vm)
 	void *blob;
 	int len;
 
-	if (p->gic.its_fd >= 0 && arch_pci_windows(&win) == 0) {
+	if (p->gic.its_fd >= 0 && arch_pci_windows(vm->cfg, &win) == 0) {
 		pci = (struct arm64_fdt_pci){
 		    .ecam_base = win.ecam_base,
 		    .bus_end = (uint32_t)(win.ecam_size >> 20) - 1,
