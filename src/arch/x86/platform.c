@@ -9,6 +9,7 @@
 #include "arch/x86/cpuid.h"
 #include "arch/x86/firmware.h"
 #include "arch/x86/fw_cfg_items.h"
+#include "arch/x86/fw_cfg_linux.h"
 #include "arch/x86/layout.h"
 #include "arch/x86/msr.h"
 #include "devices/acpi_pm.h"
@@ -353,6 +354,26 @@ static int load_firmware(struct vm *vm)
 	ret = x86_fw_cfg_add_firmware(p->fw_cfg, &acpi);
 	if (ret)
 		return ret;
+	if (vm->cfg->kernel_path) {
+		char cmdline[VM_CONFIG_MAX_CMDLINE];
+		struct x86_fw_cfg_linux k = {
+		    .kernel_path = vm->cfg->kernel_path,
+		    .initrd_path = vm->cfg->initrd_path,
+		    .cmdline = cmdline,
+		    .low_ram_end = vm->mem.regions[0].gpa + vm->mem.regions[0].size,
+		    .rom_path = X86_LINUXBOOT_ROM,
+		};
+
+		if (vm_config_kernel_cmdline(vm->cfg, cmdline, sizeof(cmdline))) {
+			log_error("the kernel command line is too long");
+			return -E2BIG;
+		}
+		ret = x86_fw_cfg_add_linux(p->fw_cfg, &k);
+		if (ret)
+			return ret;
+		log_info("kernel %s handed to the firmware through fw_cfg; command line: %s",
+			 vm->cfg->kernel_path, cmdline);
+	}
 	set_cmos_memory(p->rtc, &vm->mem, vm->cfg->nr_cpus);
 	log_info("firmware %s: %zu KiB at 0x%llx, started at the reset vector",
 		 vm->cfg->firmware_path, p->firmware.size >> 10,
