@@ -91,7 +91,8 @@ static void warn_if_software_kvm(const struct vm_config *cfg)
 {
 	char module[32];
 
-	if (!cfg->kernel_path || !kvm_host_is_software(module, sizeof(module)))
+	if ((!cfg->kernel_path && !cfg->firmware_path) ||
+	    !kvm_host_is_software(module, sizeof(module)))
 		return;
 	log_warn("this host has no hardware virtualization (no vmx/svm in /proc/cpuinfo%s%s): "
 		 "KVM emulates guest kernel code instruction by instruction, so the guest will run "
