@@ -12,9 +12,9 @@
 #define MAX_ITEMS (FW_CFG_FILE_FIRST + FW_CFG_MAX_FILES + 16)
 
 /* Register offsets in each layout. */
-#define PIO_SELECTOR 0
-#define PIO_DATA     1
-#define PIO_DMA	     4
+#define PIO_SELECTOR  0
+#define PIO_DATA      1
+#define PIO_DMA	      4
 #define MMIO_DATA     0
 #define MMIO_SELECTOR 8
 #define MMIO_DMA      16
@@ -63,8 +63,7 @@ static uint32_t get_be32(const uint8_t *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static int set_item(struct fw_cfg *f, uint16_t key, uint8_t *data, uint32_t len,
-		    const char *name)
+static int set_item(struct fw_cfg *f, uint16_t key, uint8_t *data, uint32_t len, const char *name)
 {
 	struct fw_cfg_item *it = find(f, key);
 
@@ -129,9 +128,9 @@ static void fw_cfg_device_reset(struct vm_device *dev)
 }
 
 static const struct vm_device_ops fw_cfg_device_ops = {
-	.name = "fw-cfg",
-	.reset = fw_cfg_device_reset,
-	.destroy = fw_cfg_device_destroy,
+    .name = "fw-cfg",
+    .reset = fw_cfg_device_reset,
+    .destroy = fw_cfg_device_destroy,
 };
 
 struct fw_cfg *fw_cfg_create(const struct guest_mem *mem)
@@ -168,7 +167,8 @@ struct vm_device *fw_cfg_device(struct fw_cfg *f)
 
 static bool plain_key(uint16_t key)
 {
-	return key != FW_CFG_FILE_DIR && !(key >= FW_CFG_FILE_FIRST && key < FW_CFG_WRITE_CHANNEL) &&
+	return key != FW_CFG_FILE_DIR &&
+	       !(key >= FW_CFG_FILE_FIRST && key < FW_CFG_WRITE_CHANNEL) &&
 	       !(key & FW_CFG_WRITE_CHANNEL);
 }
 

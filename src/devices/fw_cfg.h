@@ -57,7 +57,7 @@ struct guest_mem;
 #define FW_CFG_SETUP_SIZE     0x17
 #define FW_CFG_SETUP_DATA     0x18
 #define FW_CFG_FILE_DIR	      0x19
-#define FW_CFG_FILE_FIRST     0x20 /* files get keys from here, in the order they are added */
+#define FW_CFG_FILE_FIRST     0x20   /* files get keys from here, in the order they are added */
 #define FW_CFG_WRITE_CHANNEL  0x4000 /* a legacy flag in the selector: ignored */
 #define FW_CFG_ARCH_LOCAL     0x8000
 #define FW_CFG_E820_TABLE     (FW_CFG_ARCH_LOCAL + 3) /* x86, legacy */

@@ -8,7 +8,7 @@
 /* Offsets in an entry: the command, then the union. */
 #define NAME1  4
 #define NAME2  (NAME1 + FW_CFG_MAX_FILE_NAME)
-#define AFTER1 NAME2		      /* the first field after one name */
+#define AFTER1 NAME2			      /* the first field after one name */
 #define AFTER2 (NAME2 + FW_CFG_MAX_FILE_NAME) /* after two */
 
 void fw_cfg_loader_init(struct fw_cfg_loader *l)
@@ -63,8 +63,7 @@ static void put_name(struct fw_cfg_loader *l, uint8_t *at, const char *name)
 	memcpy(at, name, n);
 }
 
-void fw_cfg_loader_allocate(struct fw_cfg_loader *l, const char *file, uint32_t align,
-			    uint8_t zone)
+void fw_cfg_loader_allocate(struct fw_cfg_loader *l, const char *file, uint32_t align, uint8_t zone)
 {
 	uint8_t *e = entry(l, FW_CFG_LOADER_ALLOCATE);
 
@@ -75,8 +74,8 @@ void fw_cfg_loader_allocate(struct fw_cfg_loader *l, const char *file, uint32_t 
 	e[AFTER1 + 4] = zone;
 }
 
-void fw_cfg_loader_add_pointer(struct fw_cfg_loader *l, const char *dest_file,
-			       const char *src_file, uint32_t offset, uint8_t size)
+void fw_cfg_loader_add_pointer(struct fw_cfg_loader *l, const char *dest_file, const char *src_file,
+			       uint32_t offset, uint8_t size)
 {
 	uint8_t *e = entry(l, FW_CFG_LOADER_ADD_POINTER);
 

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FW_CFG_LOADER_FILE "etc/table-loader"
+#define FW_CFG_LOADER_FILE	 "etc/table-loader"
 #define FW_CFG_LOADER_ENTRY_SIZE 128
 
 #define FW_CFG_LOADER_ALLOCATE	   1
@@ -33,8 +33,8 @@ struct fw_cfg_loader {
 void fw_cfg_loader_init(struct fw_cfg_loader *l);
 void fw_cfg_loader_allocate(struct fw_cfg_loader *l, const char *file, uint32_t align,
 			    uint8_t zone);
-void fw_cfg_loader_add_pointer(struct fw_cfg_loader *l, const char *dest_file,
-			       const char *src_file, uint32_t offset, uint8_t size);
+void fw_cfg_loader_add_pointer(struct fw_cfg_loader *l, const char *dest_file, const char *src_file,
+			       uint32_t offset, uint8_t size);
 void fw_cfg_loader_add_checksum(struct fw_cfg_loader *l, const char *file, uint32_t offset,
 				uint32_t start, uint32_t length);
 /* 0 (the script is l->buf, l->len bytes) or the first failure: -ENOMEM, -EINVAL. */

@@ -230,9 +230,8 @@ static void test_dma_read_skip_select(void **state)
 	int key = fw_cfg_add_file(fx->f, "etc/data", "0123456789", 10);
 
 	memset(buf, 0xaa, 16);
-	assert_int_equal(dma(fx, (uint32_t)key << 16 | FW_CFG_DMA_CTL_SELECT | FW_CFG_DMA_CTL_READ,
-			     4, BUF),
-			 0);
+	assert_int_equal(
+	    dma(fx, (uint32_t)key << 16 | FW_CFG_DMA_CTL_SELECT | FW_CFG_DMA_CTL_READ, 4, BUF), 0);
 	assert_memory_equal(buf, "0123", 4);
 	assert_int_equal(buf[4], 0xaa); /* no more than asked */
 	assert_int_equal(dma(fx, FW_CFG_DMA_CTL_SKIP, 2, 0), 0);
@@ -240,17 +239,17 @@ static void test_dma_read_skip_select(void **state)
 	assert_int_equal(dma(fx, FW_CFG_DMA_CTL_READ, 8, BUF), 0);
 	assert_memory_equal(buf, "6789\0\0\0\0", 8);
 	/* The data register goes on from where DMA left off. */
-	assert_int_equal(dma(fx, (uint32_t)key << 16 | FW_CFG_DMA_CTL_SELECT | FW_CFG_DMA_CTL_SKIP,
-			     9, 0),
-			 0);
+	assert_int_equal(
+	    dma(fx, (uint32_t)key << 16 | FW_CFG_DMA_CTL_SELECT | FW_CFG_DMA_CTL_SKIP, 9, 0), 0);
 	pio_read(fx->f, buf, 1);
 	assert_int_equal(buf[0], '9');
 	/* 64-bit MMIO write of the address does the same. */
 	{
 		uint8_t req[16], a[8];
 
-		put_be(req, (uint32_t)FW_CFG_SIGNATURE << 16 | FW_CFG_DMA_CTL_SELECT |
-				FW_CFG_DMA_CTL_READ,
+		put_be(req,
+		       (uint32_t)FW_CFG_SIGNATURE << 16 | FW_CFG_DMA_CTL_SELECT |
+			   FW_CFG_DMA_CTL_READ,
 		       4);
 		put_be(req + 4, 4, 4);
 		put_be(req + 8, BUF, 8);
@@ -267,7 +266,8 @@ static void test_dma_bad_addresses(void **state)
 	struct fixture *fx = *state;
 	uint8_t *ram = guest_mem_ptr(&fx->mem, 0, RAM_SIZE);
 	uint8_t hi[4], lo[4];
-	uint32_t sel = (uint32_t)FW_CFG_SIGNATURE << 16 | FW_CFG_DMA_CTL_SELECT | FW_CFG_DMA_CTL_READ;
+	uint32_t sel =
+	    (uint32_t)FW_CFG_SIGNATURE << 16 | FW_CFG_DMA_CTL_SELECT | FW_CFG_DMA_CTL_READ;
 
 	/* Beyond RAM, straddling its end, wrapping around 2^64: ERROR, nothing written. */
 	assert_int_equal(dma(fx, sel, 4, RAM_SIZE), FW_CFG_DMA_CTL_ERROR);
@@ -277,7 +277,8 @@ static void test_dma_bad_addresses(void **state)
 	assert_int_equal(dma(fx, sel, 16, UINT64_MAX - 7), FW_CFG_DMA_CTL_ERROR);
 	assert_int_equal(dma(fx, sel, UINT32_MAX, BUF), FW_CFG_DMA_CTL_ERROR);
 	/* A huge skip is fine and leaves the offset at the end: reads give zeros. */
-	assert_int_equal(dma(fx, (sel & ~FW_CFG_DMA_CTL_READ) | FW_CFG_DMA_CTL_SKIP, UINT32_MAX, 0), 0);
+	assert_int_equal(dma(fx, (sel & ~FW_CFG_DMA_CTL_READ) | FW_CFG_DMA_CTL_SKIP, UINT32_MAX, 0),
+			 0);
 	assert_int_equal(dma(fx, FW_CFG_DMA_CTL_SKIP, UINT32_MAX, 0), 0);
 	assert_int_equal(dma(fx, FW_CFG_DMA_CTL_READ, 4, BUF), 0);
 	assert_memory_equal(ram + BUF, "\0\0\0\0", 4);

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RSDP_BASE   0xf5a0u  /* where this test's "firmware" places each file */
+#define RSDP_BASE   0xf5a0u /* where this test's "firmware" places each file */
 #define TABLES_BASE 0x40000u
 #define MEM_SIZE    0x100000u
 
@@ -111,7 +111,8 @@ static void run_loader(const uint8_t *script, uint32_t len, uint8_t *mem, const 
 
 			assert_string_equal((const char *)e + 60, "etc/acpi/tables");
 			assert_true(placed_tables);
-			dst = mem + (!strcmp(name, "etc/acpi/rsdp") ? RSDP_BASE : TABLES_BASE) + off;
+			dst =
+			    mem + (!strcmp(name, "etc/acpi/rsdp") ? RSDP_BASE : TABLES_BASE) + off;
 			memcpy(&v, dst, size);
 			v += TABLES_BASE;
 			memcpy(dst, &v, size);
@@ -140,8 +141,11 @@ static void test_tables_through_the_loader(void **state)
 {
 	struct guest_region r = {.gpa = 0, .size = MEM_SIZE};
 	struct guest_mem gm;
-	struct acpi_pci pci = {.ecam_base = 0xe0000000, .ecam_size = 1 << 20,
-			       .mmio_base = 0xf0000000, .mmio_size = 0x0ec00000, .cf8 = true};
+	struct acpi_pci pci = {.ecam_base = 0xe0000000,
+			       .ecam_size = 1 << 20,
+			       .mmio_base = 0xf0000000,
+			       .mmio_size = 0x0ec00000,
+			       .cf8 = true};
 	struct acpi_config acpi = {.nr_cpus = 2, .pci = &pci};
 	uint8_t *mem = calloc(1, MEM_SIZE), *rsdp, *tables, *script, *fadt;
 	uint32_t rsdp_len, tables_len, script_len, xsdt_len;

@@ -31,11 +31,13 @@ int x86_firmware_check(const char *path)
 	if (!S_ISREG(st.st_mode))
 		return log_set_error(-EINVAL, "--firmware %s: not a regular file", path);
 	if ((uint64_t)st.st_size > X86_FIRMWARE_MAX_SIZE)
-		return log_set_error(-EFBIG, "--firmware %s: %lld bytes; a BIOS image is at most "
+		return log_set_error(-EFBIG,
+				     "--firmware %s: %lld bytes; a BIOS image is at most "
 				     "16 MiB",
 				     path, (long long)st.st_size);
 	if (st.st_size == 0 || (uint64_t)st.st_size % X86_FIRMWARE_ALIGN)
-		return log_set_error(-EINVAL, "--firmware %s: %lld bytes is not a multiple of 64 "
+		return log_set_error(-EINVAL,
+				     "--firmware %s: %lld bytes is not a multiple of 64 "
 				     "KiB, as a BIOS image is",
 				     path, (long long)st.st_size);
 	return 0;
@@ -78,11 +80,13 @@ int x86_firmware_load(struct x86_firmware *fw, int kvm_fd, int vm_fd, uint32_t s
 		goto out;
 	}
 	fw->size = (size_t)st.st_size;
-	fw->image = mmap(NULL, fw->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	fw->image =
+	    mmap(NULL, fw->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (fw->image == MAP_FAILED) {
 		ret = -errno;
 		fw->image = NULL;
-		log_error("--firmware %s: cannot map %zu bytes: %s", path, fw->size, strerror(errno));
+		log_error("--firmware %s: cannot map %zu bytes: %s", path, fw->size,
+			  strerror(errno));
 		goto out;
 	}
 	ret = read_all(fd, fw->image, fw->size);

@@ -29,10 +29,10 @@
 #define HDR_INITRD_ADDR_MAX 0x22c
 #define HDR_END		    0x268
 
-#define LOADED_HIGH   0x01
-#define CAN_USE_HEAP  0x80
+#define LOADED_HIGH    0x01
+#define CAN_USE_HEAP   0x80
 #define LOADER_UNKNOWN 0xff /* type_of_loader: "undefined", no version */
-#define MAX_FILE      (1u << 30)
+#define MAX_FILE       (1u << 30)
 
 static uint32_t get_le(const uint8_t *p, int n)
 {
@@ -124,9 +124,10 @@ int x86_fw_cfg_add_linux(struct fw_cfg *f, const struct x86_fw_cfg_linux *k)
 	version = (uint16_t)get_le(kernel + HDR_VERSION, 2);
 	if (version < 0x202 || !(kernel[HDR_LOADFLAGS] & LOADED_HIGH)) {
 		ret = -EINVAL;
-		log_error("kernel %s: boot protocol %u.%02u without a high load; firmware boot needs "
-			  "2.02 or later",
-			  k->kernel_path, version >> 8, version & 0xff);
+		log_error(
+		    "kernel %s: boot protocol %u.%02u without a high load; firmware boot needs "
+		    "2.02 or later",
+		    k->kernel_path, version >> 8, version & 0xff);
 		goto out;
 	}
 	setup_len = ((uint32_t)(kernel[HDR_SETUP_SECTS] ? kernel[HDR_SETUP_SECTS] : 4) + 1) * 512;
@@ -145,7 +146,8 @@ int x86_fw_cfg_add_linux(struct fw_cfg *f, const struct x86_fw_cfg_linux *k)
 		ret = read_file("initrd", k->initrd_path, &initrd, &initrd_len);
 		if (ret)
 			goto out;
-		initrd_max = version >= 0x203 ? get_le(kernel + HDR_INITRD_ADDR_MAX, 4) : 0x37ffffff;
+		initrd_max =
+		    version >= 0x203 ? get_le(kernel + HDR_INITRD_ADDR_MAX, 4) : 0x37ffffff;
 		/* Below the end of low RAM, leaving the top 128 KiB to the firmware's tables. */
 		if (initrd_max > k->low_ram_end - (128u << 10) - 1)
 			initrd_max = (uint32_t)(k->low_ram_end - (128u << 10) - 1);
@@ -183,7 +185,8 @@ int x86_fw_cfg_add_linux(struct fw_cfg *f, const struct x86_fw_cfg_linux *k)
 		goto out;
 	}
 	/* fw_cfg_add_bytes_owned takes the buffer whatever it returns. */
-	if ((ret = add(f, FW_CFG_SETUP_ADDR, REAL_ADDR)) || (ret = add(f, FW_CFG_SETUP_SIZE, setup_len)))
+	if ((ret = add(f, FW_CFG_SETUP_ADDR, REAL_ADDR)) ||
+	    (ret = add(f, FW_CFG_SETUP_SIZE, setup_len)))
 		goto fail;
 	ret = fw_cfg_add_bytes_owned(f, FW_CFG_SETUP_DATA, setup, setup_len);
 	setup = NULL;
