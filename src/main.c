@@ -46,6 +46,8 @@ static const char usage_head[] =
 	"  --cmdline STR          kernel command line (default console=ttyS0)\n"
 	"  --boot-protocol P      x86_64 ELF kernels: auto (default), linux64 or pvh\n"
 	"  --raw PATH             a flat binary instead of a kernel\n"
+	"  --firmware PATH        x86_64: a BIOS image (SeaBIOS's bios.bin) started at the reset\n"
+	"                         vector; boots the disks itself (implies --enable-pci)\n"
 	"  --cpus N               vCPUs (default 1)\n"
 	"  --memory MIB           guest memory in MiB, or 512M, 2G (default 256)\n"
 	"  --irqchip KIND         arm64: auto (default), gicv3 or gicv2\n"
@@ -135,6 +137,7 @@ enum {
 	OPT_INITRD,
 	OPT_CMDLINE,
 	OPT_RAW,
+	OPT_FIRMWARE,
 	OPT_CPUS,
 	OPT_MEMORY,
 	OPT_BOOT_PROTOCOL,
@@ -176,6 +179,7 @@ static const struct option run_options[] = {
 	{ "initrd", required_argument, NULL, OPT_INITRD },
 	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
 	{ "raw", required_argument, NULL, OPT_RAW },
+	{ "firmware", required_argument, NULL, OPT_FIRMWARE },
 	{ "cpus", required_argument, NULL, OPT_CPUS },
 	{ "memory", required_argument, NULL, OPT_MEMORY },
 	{ "boot-protocol", required_argument, NULL, OPT_BOOT_PROTOCOL },
@@ -245,6 +249,12 @@ static int parse_run_options(int argc, char **argv, struct vm_config *cfg,
 			break;
 		case OPT_RAW:
 			cfg->raw_path = optarg;
+			break;
+		case OPT_FIRMWARE:
+			/* SeaBIOS finds disks on PCI only (virtio-blk-pci). */
+			cfg->firmware_path = optarg;
+			cfg->enable_pci = true;
+			cfg->origin[VM_SETTING_PCI] = VM_ORIGIN_CLI;
 			break;
 		case OPT_CPUS:
 			if (parse_int(optarg, 1, 4096, &n))
@@ -494,7 +504,7 @@ static int prepare_instance(struct instance *in, const struct run_options *ro)
 		return prepare_restore(in, ro);
 	/* Without an API nothing else will describe the VM: check it now, as a usage error. */
 	if (!ro->api_sock || ro->config_file) {
-		if (!cfg->kernel_path && !cfg->raw_path)
+		if (!cfg->kernel_path && !cfg->raw_path && !cfg->firmware_path)
 			arch_demo_guest(&cfg->raw_image, &cfg->raw_size);
 		if (vm_check_config(cfg, 0, host_memory_mib())) {
 			fprintf(stderr, "skiff: %s\n", log_last_error());

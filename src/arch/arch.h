@@ -48,8 +48,9 @@ struct arch_pci_windows {
 	bool cf8;		       /* also config mechanism #1 on ports 0xcf8/0xcfc (x86) */
 };
 
-/* Fills `w`; returns 0, or -ENODEV when this platform has no PCI host bridge (yet). */
-int arch_pci_windows(struct arch_pci_windows *w);
+/* Fills `w` for a VM of config `cfg` (x86_64: firmware gets the window SeaBIOS allocates BARs
+ * in); returns 0, or -ENODEV when this platform has no PCI host bridge (yet). */
+int arch_pci_windows(const struct vm_config *cfg, struct arch_pci_windows *w);
 
 /* The interrupt routes KVM starts the VM with, which every KVM_SET_GSI_ROUTING must repeat
  * (it replaces the whole table): x86: GSIs 0-15 to the PIC and the I/O APIC, 16-23 to the

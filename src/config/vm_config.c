@@ -154,7 +154,7 @@ static int validate_devices(const struct vm_config *cfg)
 			 labels[0] ? ", " : "", (*r)->option_label);
 		any |= (*r)->count(cfg) > 0;
 	}
-	if (!cfg->kernel_path && !cfg->raw_path && !cfg->restored && any)
+	if (!cfg->kernel_path && !cfg->raw_path && !cfg->firmware_path && !cfg->restored && any)
 		return log_set_error(-EINVAL, "virtio devices (%s) need --kernel or --raw", labels);
 	for (const struct config_resource *const *r = config_resources; *r; r++)
 		if ((*r)->validate && (ret = (*r)->validate(cfg)))
@@ -171,6 +171,8 @@ int vm_config_validate(const struct vm_config *cfg, int max_cpus, uint64_t host_
 	vm_config_describe(cfg, VM_SETTING_MEMORY, memory, sizeof(memory));
 	if (cfg->kernel_path && (cfg->raw_path || cfg->raw_image))
 		return log_set_error(-EINVAL, "--kernel and --raw are mutually exclusive");
+	if (cfg->firmware_path && (cfg->raw_path || cfg->raw_image))
+		return log_set_error(-EINVAL, "--firmware and --raw are mutually exclusive");
 	if (!cfg->kernel_path && (cfg->initrd_path || cfg->cmdline))
 		return log_set_error(-EINVAL, "--initrd and --cmdline need --kernel");
 	if (!cfg->kernel_path && cfg->boot_protocol != BOOT_PROTOCOL_AUTO)

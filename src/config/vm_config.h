@@ -110,6 +110,9 @@ struct vm_config {
 	const char *initrd_path;
 	const char *cmdline; /* as the user gave it; see vm_config_kernel_cmdline() */
 	const char *raw_path;
+	/* --firmware (x86_64): a BIOS image started at the reset vector; with kernel_path, the
+	 * kernel goes to the firmware through fw_cfg instead of into memory. */
+	const char *firmware_path;
 	const void *raw_image; /* the built-in demo guest */
 	size_t raw_size;
 	enum boot_protocol boot_protocol;

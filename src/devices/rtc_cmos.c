@@ -2,6 +2,7 @@
 #include "base/device.h"
 #include "base/state.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -271,6 +272,16 @@ void rtc_cmos_destroy(struct rtc_cmos *rtc)
 		return;
 	pthread_mutex_destroy(&rtc->lock);
 	free(rtc);
+}
+
+int rtc_cmos_set_ram(struct rtc_cmos *rtc, uint8_t index, uint8_t value)
+{
+	if (index >= CMOS_SIZE || is_time_register(index) || index <= REG_D)
+		return -EINVAL;
+	pthread_mutex_lock(&rtc->lock);
+	rtc->ram[index] = value;
+	pthread_mutex_unlock(&rtc->lock);
+	return 0;
 }
 
 void rtc_cmos_set_clock(struct rtc_cmos *rtc, time_t (*now)(void))

@@ -9,6 +9,7 @@
 
 #include "bus/bus.h"
 
+#include <stdint.h>
 #include <time.h>
 
 struct rtc_cmos;
@@ -19,6 +20,10 @@ void rtc_cmos_destroy(struct rtc_cmos *rtc);
 /* Its entry for the VM's device list (base/device.h), whose destroy op frees it; NULL for
  * NULL. */
 struct vm_device *rtc_cmos_device(struct rtc_cmos *rtc);
+
+/* Sets CMOS RAM byte `index` (not a clock register: 0x0e-0x7f but the century), as a PC's
+ * firmware setup would have left it: the memory sizes SeaBIOS reads. 0 or -EINVAL. */
+int rtc_cmos_set_ram(struct rtc_cmos *rtc, uint8_t index, uint8_t value);
 
 /* Where the clock reads the time, in seconds since the epoch: for tests. NULL restores the
  * host's CLOCK_REALTIME. */

@@ -93,7 +93,8 @@ static void warn_if_software_kvm(const struct vm_config *cfg)
 {
 	char module[32];
 
-	if (!cfg->kernel_path || !kvm_host_is_software(module, sizeof(module)))
+	if ((!cfg->kernel_path && !cfg->firmware_path) ||
+	    !kvm_host_is_software(module, sizeof(module)))
 		return;
 	log_warn("this host has no hardware virtualization (no vmx/svm in /proc/cpuinfo%s%s): "
 		 "KVM emulates guest kernel code instruction by instruction, so the guest will run "
@@ -122,7 +123,8 @@ static int start(struct instance *in, bool *logged)
 	*logged = false;
 	if (in->state != INSTANCE_NOT_STARTED)
 		return log_set_error(-EINVAL, "the microVM has already been started");
-	if (!in->cfg.kernel_path && !in->cfg.raw_path && !in->cfg.raw_image)
+	if (!in->cfg.kernel_path && !in->cfg.raw_path && !in->cfg.raw_image &&
+	    !in->cfg.firmware_path)
 		return log_set_error(-EINVAL, "no boot source: PUT /boot-source first");
 	ret = vm_check_config(&in->cfg, 0, host_memory_mib());
 	if (ret)

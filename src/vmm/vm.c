@@ -296,7 +296,7 @@ static int create_pci(struct vm *vm)
 
 	if (!vm->cfg->enable_pci)
 		return 0;
-	ret = arch_pci_windows(&w);
+	ret = arch_pci_windows(vm->cfg, &w);
 	if (ret) {
 		log_error("%s: this architecture has no PCI host bridge yet",
 			  vm_config_setting_name(vm->cfg, VM_SETTING_PCI));

@@ -160,13 +160,13 @@ static void test_pio_exits_reach_their_device(void **state)
 {
 	struct probe p = { .read_value = 0x5a };
 
-	assert_int_equal(run_guest("pio", pio_bus, 0x510, 8, &p), 0);
+	assert_int_equal(run_guest("pio", pio_bus, 0x530, 8, &p), 0);
 	assert_int_equal(p.n, 9);
 	expect(&p, 0, 1, 0, 1, 0x41);
 	expect(&p, 1, 1, 0, 2, 0x1234);
 	expect(&p, 2, 0, 1, 1, 0x5a);
 	expect(&p, 3, 1, 2, 1, 0x5a);
-	expect(&p, 4, 1, 2, 1, 0xff); /* port 0x520 is nobody's: it read as 0xff */
+	expect(&p, 4, 1, 2, 1, 0xff); /* port 0x540 is nobody's: it read as 0xff */
 	expect(&p, 5, 1, 4, 4, 0xdeadbeef);
 	expect(&p, 6, 1, 3, 1, 'x'); /* rep outsb arrives as three accesses */
 	expect(&p, 7, 1, 3, 1, 'y');
@@ -195,6 +195,30 @@ static void test_pio_device_elsewhere_sees_nothing(void **state)
 	assert_int_equal(p.n, 0);
 }
 
+/* fw_cfg (devices/fw_cfg.h) on the ports where firmware looks for it, with the machine's own
+ * CPU count and RAM size, and a DMA request that lands in guest memory. */
+static void test_fw_cfg_from_a_guest(void **state)
+{
+	static const uint8_t sig[] = {'Q', 'E', 'M', 'U'};
+	struct probe p = { 0 };
+	struct vm_config defaults;
+	uint64_t ram = 0;
+
+	vm_config_init_defaults(&defaults);
+	assert_int_equal(run_guest("fw_cfg", pio_bus, 0x530, 4, &p), 0);
+	assert_int_equal(p.n, 4 + 2 + 8 + 2);
+	for (int i = 0; i < 4; i++)
+		expect(&p, i, 1, 0, 1, sig[i]);
+	expect(&p, 4, 1, 0, 1, (uint64_t)defaults.nr_cpus);
+	expect(&p, 5, 1, 0, 1, 0);
+	for (int i = 0; i < 8; i++)
+		ram |= p.log[6 + i].value << (8 * i);
+	assert_int_equal(ram, defaults.memory_mib << 20);
+	/* One file, etc/e820: the big-endian count 1 reads as 0x01000000 in an outl. */
+	expect(&p, 14, 1, 0, 4, 0x01000000);
+	expect(&p, 15, 1, 0, 4, 0);
+}
+
 static void with_pci_and_rng(struct vm_config *cfg)
 {
 	cfg->enable_pci = true;
@@ -208,7 +232,7 @@ static void test_pci_config_space_from_a_guest(void **state)
 	struct probe p = { 0 };
 
 	configure = with_pci_and_rng;
-	assert_int_equal(run_guest("pci", pio_bus, 0x510, 4, &p), 0);
+	assert_int_equal(run_guest("pci", pio_bus, 0x530, 4, &p), 0);
 	configure = NULL;
 	assert_int_equal(p.n, 8);
 	expect(&p, 0, 1, 0, 4, 0x00081b36); /* the host bridge */
@@ -234,6 +258,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_pio_device_elsewhere_sees_nothing),
 		cmocka_unit_test(test_triple_fault_is_an_error),
 		cmocka_unit_test(test_pci_config_space_from_a_guest),
+		cmocka_unit_test(test_fw_cfg_from_a_guest),
 	};
 	char self[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);

@@ -138,6 +138,8 @@ static struct hostile_case cases[] = {
     {"reset-storm", NULL, NULL, 500 * 32},
     {"port-scan", NULL, NULL, 0x1000 * 5},
     {"port-scan-all", "port_scan", NULL, 0x10000 * 3},
+    {"fw-cfg-dma", NULL, "fw-cfg: DMA request at 0xffffffffffffffff is not in guest RAM; ignored",
+     32},
     {"mmio-scan", NULL,
      "virtio-blk disk0: write of 0xffffffff to register 0, which is not "
      "writable",

@@ -153,7 +153,7 @@ static void start_vm(struct running_vm *r)
 	vm_config_init_defaults(&r->cfg);
 	r->cfg.raw_path = r->guest;
 	assert_int_equal(vm_create(&r->vm, &r->cfg), 0);
-	assert_int_equal(bus_register(&r->vm.pio, 0x510, 12, &dev_ops, &r->dev, "counter"), 0);
+	assert_int_equal(bus_register(&r->vm.pio, 0x530, 12, &dev_ops, &r->dev, "counter"), 0);
 	r->saved_stdin = dup(0);
 	r->devnull = open("/dev/null", O_RDONLY);
 	dup2(r->devnull, 0);
@@ -323,7 +323,7 @@ static void test_pause_before_the_vcpus_start(void **state)
 	r.cfg = cfg;
 	r.cfg.raw_path = r.guest;
 	assert_int_equal(vm_create(&r.vm, &r.cfg), 0);
-	assert_int_equal(bus_register(&r.vm.pio, 0x510, 12, &dev_ops, &r.dev, "counter"), 0);
+	assert_int_equal(bus_register(&r.vm.pio, 0x530, 12, &dev_ops, &r.dev, "counter"), 0);
 	assert_int_equal(vm_pause(&r.vm), 0);
 	r.saved_stdin = dup(0);
 	r.devnull = open("/dev/null", O_RDONLY);

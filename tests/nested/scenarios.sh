@@ -125,6 +125,11 @@ scenario driver-hint-no-blk 60
 # shellcheck source=rootfs-scenarios.sh
 . "$here/rootfs-scenarios.sh"
 
+# Firmware boot (--firmware): Debian's SeaBIOS boots a partitioned disk with syslinux to
+# guest-init (built on the host and cached by its inputs; L1 gets it as a disk).
+# shellcheck source=firmware-scenarios.sh
+. "$here/firmware-scenarios.sh"
+
 # skiff-jailer (docs/jailer.md): skiff jailed as 1234:1234 in its own mount and PID namespaces,
 # in a cgroup with memory and pids limits and with an rlimit, boots the guest from a kernel,
 # initrd and disk placed in the jail beforehand, named by their paths inside it. While the guest

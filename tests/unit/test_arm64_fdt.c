@@ -20,6 +20,7 @@
 
 #include "arch/arm64/fdt.h"
 #include "arch/arm64/layout.h"
+#include "devices/fw_cfg.h"
 #include "virtio/virtio.h"
 
 #define BLOB_SIZE 0x10000
@@ -43,6 +44,7 @@ static struct arm64_fdt_config base_config(void)
 	    .uart_spi = ARM64_UART_SPI,
 	    .gpio_base = ARM64_GPIO_BASE,
 	    .gpio_spi = ARM64_GPIO_SPI,
+	    .fw_cfg_base = ARM64_FW_CFG_BASE,
 	    .virtio = virtio2,
 	    .nr_virtio = 2,
 	    .bootargs = "console=ttyS0 earlycon panic=-1",
@@ -588,6 +590,28 @@ static void dtc_check(const struct arm64_fdt_config *c, bool strict)
 		fail_msg("dtc: %s", out);
 }
 
+/* fw_cfg as QEMU's virt describes it: Linux's qemu_fw_cfg and EDK2 match "qemu,fw-cfg-mmio". */
+static void test_fw_cfg_node(void **state)
+{
+	struct arm64_fdt_config c = base_config();
+	void *fdt = build(&c);
+	int len, off = node(fdt, "/fw-cfg@9020000");
+	const void *p = prop(fdt, off, "reg", &len);
+
+	assert_int_equal(len, 16);
+	assert_int_equal(cells64(p, 0), ARM64_FW_CFG_BASE);
+	assert_int_equal(cells64(p, 2), FW_CFG_MMIO_LEN);
+	assert_str(fdt, "/fw-cfg@9020000", "compatible", "qemu,fw-cfg-mmio");
+	assert_non_null(fdt_getprop(fdt, off, "dma-coherent", &len));
+	free(fdt);
+
+	c.fw_cfg_base = 0;
+	fdt = build(&c);
+	assert_int_equal(fdt_node_offset_by_compatible(fdt, -1, "qemu,fw-cfg-mmio"),
+			 -FDT_ERR_NOTFOUND);
+	free(fdt);
+}
+
 /* dtc reads the blob back without warnings about the structure (when it is installed). */
 static void test_dtc_accepts(void **state)
 {
@@ -614,7 +638,7 @@ int main(void)
 	    cmocka_unit_test(test_dtc_accepts),	    cmocka_unit_test(test_gpio_and_keys),
 	    cmocka_unit_test(test_its_node),	    cmocka_unit_test(test_pci_host_node),
 	    cmocka_unit_test(test_pci_layout),	    cmocka_unit_test(test_pci_invalid),
-	    cmocka_unit_test(test_dtc_accepts_pci),
+	    cmocka_unit_test(test_dtc_accepts_pci), cmocka_unit_test(test_fw_cfg_node),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

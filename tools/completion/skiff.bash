@@ -35,14 +35,14 @@ _skiff() {
 _skiff_complete() { # uses cur and prev of _skiff
 
 	local global_opts='--version'
-	local run_opts='--kernel --initrd --cmdline --boot-protocol --raw --cpus --memory --irqchip
-		--enable-pci --disk --net --console --rng --vsock --debug-exit --api-sock --config-file
-		--no-api --id --log-path --metrics-path --seccomp-level --restore --mem-file --resume
-		--clock-realtime --log-level -h --help'
+	local run_opts='--kernel --initrd --cmdline --boot-protocol --raw --firmware --cpus --memory
+		--irqchip --enable-pci --disk --net --console --rng --vsock --debug-exit --api-sock
+		--config-file --no-api --id --log-path --metrics-path --seccomp-level --restore --mem-file
+		--resume --clock-realtime --log-level -h --help'
 
 	case $prev in
-	--kernel | --initrd | --raw | --config-file | --log-path | --metrics-path | --api-sock | \
-		--restore | --mem-file)
+	--kernel | --initrd | --raw | --firmware | --config-file | --log-path | --metrics-path | \
+		--api-sock | --restore | --mem-file)
 		compopt -o filenames 2>/dev/null
 		mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 		return

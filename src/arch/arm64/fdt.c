@@ -1,5 +1,6 @@
 #include "arch/arm64/fdt.h"
 #include "arch/arm64/layout.h"
+#include "devices/fw_cfg.h"
 #include "devices/pl061.h"
 #include "virtio/virtio.h"
 
@@ -342,6 +343,20 @@ static bool pci_valid(const struct arm64_fdt_config *c)
 	       pci->mmio_base + pci->mmio_size > pci->mmio_base;
 }
 
+/* QEMU's binding (qemu,fw-cfg-mmio): the registers, and DMA that sees memory as the CPUs do. */
+static void node_fw_cfg(struct fdt_writer *w, uint64_t base)
+{
+	uint64_t reg[2] = {base, FW_CFG_MMIO_LEN};
+	char name[40];
+
+	snprintf(name, sizeof(name), "fw-cfg@%llx", (unsigned long long)base);
+	begin(w, name);
+	prop_str(w, "compatible", "qemu,fw-cfg-mmio");
+	prop_reg(w, reg, 1);
+	prop_empty(w, "dma-coherent");
+	end(w);
+}
+
 int arm64_fdt_build(const struct arm64_fdt_config *c, void *buf, size_t size)
 {
 	struct fdt_writer w = {.fdt = buf};
@@ -393,6 +408,8 @@ int arm64_fdt_build(const struct arm64_fdt_config *c, void *buf, size_t size)
 		node_gpio(&w, c);
 		node_gpio_keys(&w);
 	}
+	if (c->fw_cfg_base)
+		node_fw_cfg(&w, c->fw_cfg_base);
 	for (int i = 0; i < c->nr_virtio; i++)
 		node_virtio(&w, &c->virtio[i]);
 	if (c->pci)

@@ -37,6 +37,7 @@ struct arm64_fdt_config {
 	uint32_t uart_spi;
 	uint64_t gpio_base; /* 0: no PL061 and no gpio-keys */
 	uint32_t gpio_spi;
+	uint64_t fw_cfg_base; /* 0: no fw_cfg; else its MMIO window (FW_CFG_MMIO_LEN bytes) */
 	const struct arm64_fdt_virtio *virtio;
 	int nr_virtio;
 	const struct arm64_fdt_pci *pci; /* NULL: no PCI; else the ITS must be there */

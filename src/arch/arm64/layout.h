@@ -8,6 +8,7 @@
  *   0x0900_0000  16550A UART (ttyS0), 4 KiB slot
  *   0x0900_1000  boot timer (devices/boot_timer.h), 4 KiB, not in the device tree
  *   0x0901_0000  PL061 GPIO controller (4 KiB): the gpio-keys buttons Ctrl, Alt, Delete
+ *   0x0902_0000  fw_cfg (devices/fw_cfg.h), 0x18 bytes in a 4 KiB slot, as on QEMU's virt
  *   0x0a00_0000  virtio-mmio devices, one 4 KiB page each (VIRTIO_MMIO_SIZE bytes used)
  *   0x1000_0000  PCI memory window (512 MiB): the 32-bit BARs, identity-mapped (--enable-pci)
  *   0x3000_0000  PCI ECAM: bus 0's 1 MiB of configuration space (room up to 0x4000_0000 for 256
@@ -42,6 +43,7 @@
 
 #define ARM64_BOOT_TIMER_BASE 0x09001000ULL
 #define ARM64_GPIO_BASE	      0x09010000ULL
+#define ARM64_FW_CFG_BASE     0x09020000ULL
 #define ARM64_GPIO_CLOCK      24000000 /* Hz: the apb_pclk fixed clock the AMBA bus asks for */
 /* The gpio-keys buttons' PL061 lines (active high) and the Linux key codes they report. */
 #define ARM64_GPIO_LINE_CTRL   0

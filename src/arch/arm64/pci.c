@@ -13,7 +13,7 @@
  * (the second 64 KiB page). The only address an MSI to the ITS can have. */
 #define GITS_TRANSLATER (ARM64_GIC_ITS_BASE + 0x10000 + 0x40)
 
-int arch_pci_windows(struct arch_pci_windows *w)
+int arch_pci_windows(const struct vm_config *cfg, struct arch_pci_windows *w)
 {
 	*w = (struct arch_pci_windows){
 	    .ecam_base = ARM64_PCI_ECAM_BASE,

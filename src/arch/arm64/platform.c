@@ -9,6 +9,7 @@
 #include "arch/arm64/gic.h"
 #include "arch/arm64/image.h"
 #include "arch/arm64/layout.h"
+#include "devices/fw_cfg.h"
 #include "devices/pl061.h"
 #include "devices/serial_8250.h"
 #include "base/log.h"
@@ -29,6 +30,7 @@ struct arm64_platform {
 	/* With the gpio-keys buttons; kernel guests only. The VM's device list owns it. */
 	struct pl061 *gpio;
 	struct irq_line gpio_irq;
+	bool fw_cfg; /* on the device list and at ARM64_FW_CFG_BASE */
 	pthread_mutex_t keys_lock; /* one Ctrl-Alt-Del at a time */
 	struct arm64_gic gic;
 	bool has_gic;
@@ -51,6 +53,9 @@ int arch_validate_config(const struct vm_config *cfg)
 
 	vm_config_describe(cfg, VM_SETTING_CPUS, cpus, sizeof(cpus));
 	vm_config_describe(cfg, VM_SETTING_MEMORY, memory, sizeof(memory));
+	if (cfg->firmware_path)
+		return log_set_error(-EINVAL, "--firmware is for x86_64 BIOS images; arm64 firmware "
+				     "(EDK2) needs flash emulation, which skiff does not have");
 	if (cfg->boot_protocol != BOOT_PROTOCOL_AUTO)
 		return log_set_error(-EINVAL, "--boot-protocol is for x86_64 ELF kernels; arm64 "
 				     "boots a Linux Image (or a gzip-compressed one) as booting.rst "
@@ -176,8 +181,33 @@ static size_t uart_receive(void *ctx, const uint8_t *buf, size_t len)
 	return serial_8250_receive(ctx, buf, len);
 }
 
-/* The UART, and for a kernel the PL061 with its buttons. Each goes on the VM's device list as
- * soon as it exists, so vm_destroy() frees whatever was created when a later step fails. */
+/* fw_cfg (devices/fw_cfg.h) with what firmware and test kernels ask first: the RAM size and the
+ * CPU count. */
+static int add_fw_cfg(struct vm *vm)
+{
+	struct fw_cfg *f = fw_cfg_create(&vm->mem);
+	int ret;
+
+	if ((ret = vm_add_device(vm, fw_cfg_device(f), "fw_cfg")) ||
+	    (ret = vm_map_device(vm, &vm->mmio, ARM64_FW_CFG_BASE, FW_CFG_MMIO_LEN, &fw_cfg_mmio_ops,
+				 f, "fw-cfg")))
+		return ret;
+	ret = fw_cfg_add_u64(f, FW_CFG_RAM_SIZE, guest_mem_size(&vm->mem));
+	if (!ret)
+		ret = fw_cfg_add_u16(f, FW_CFG_NB_CPUS, (uint16_t)vm->cfg->nr_cpus);
+	if (!ret)
+		ret = fw_cfg_add_u16(f, FW_CFG_MAX_CPUS, (uint16_t)vm->cfg->nr_cpus);
+	if (ret) {
+		log_error("fw-cfg: cannot add the platform's items: %s", strerror(-ret));
+		return ret;
+	}
+	platform(vm)->fw_cfg = true;
+	return 0;
+}
+
+/* The UART, fw_cfg, and for a kernel the PL061 with its buttons. Each goes on the VM's device
+ * list as soon as it exists, so vm_destroy() frees whatever was created when a later step
+ * fails. */
 int arch_devices_init(struct vm *vm)
 {
 	struct arm64_platform *p = platform(vm);
@@ -191,8 +221,9 @@ int arch_devices_init(struct vm *vm)
 				 "uart")))
 		return ret;
 	vm->console = (struct console_input){.receive = uart_receive, .ctx = uart};
-	if (!vm->cfg->kernel_path)
-		return 0;
+	ret = add_fw_cfg(vm);
+	if (ret || !vm->cfg->kernel_path)
+		return ret;
 	vm_irq_line_init(vm, &p->gpio_irq, ARM64_GPIO_SPI);
 	p->gpio = pl061_create(&p->gpio_irq);
 	if ((ret = vm_add_device(vm, pl061_device(p->gpio), "the GPIO controller")))
@@ -398,6 +429,7 @@ static int write_fdt(struct vm *vm)
 	    .uart_spi = ARM64_UART_SPI,
 	    .gpio_base = p->gpio ? ARM64_GPIO_BASE : 0,
 	    .gpio_spi = ARM64_GPIO_SPI,
+	    .fw_cfg_base = p->fw_cfg ? ARM64_FW_CFG_BASE : 0,
 	    .virtio = virtio,
 	    .bootargs = p->cmdline,
 	    .initrd_start = p->boot.initrd_start,
@@ -409,7 +441,7 @@ static int write_fdt(struct vm *vm)
 	void *blob;
 	int len;
 
-	if (p->gic.its_fd >= 0 && arch_pci_windows(&win) == 0) {
+	if (p->gic.its_fd >= 0 && arch_pci_windows(vm->cfg, &win) == 0) {
 		pci = (struct arm64_fdt_pci){
 		    .ecam_base = win.ecam_base,
 		    .bus_end = (uint32_t)(win.ecam_size >> 20) - 1,

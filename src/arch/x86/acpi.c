@@ -522,10 +522,12 @@ static void madt_fill(uint8_t *table, int nr_cpus)
 	memcpy(table + off, &nmi, sizeof(nmi));
 }
 
-int acpi_build_tables_at(const struct guest_mem *mem, const struct acpi_config *cfg, uint64_t start,
-			 uint64_t end, uint64_t *rsdp_addr)
+/* The tables other than the RSDP, one blob from the XSDT on, as if the blob started at guest
+ * address `base`; with the RSDP that points at the XSDT. Fills `out` (the loader's view: where
+ * pointers and checksums are). 0, or -EINVAL, -ENOMEM after one logged line. */
+static int build(const struct acpi_config *cfg, uint64_t base, struct acpi_blobs *out)
 {
-	size_t rsdp_off, xsdt_off, fadt_off, madt_off, mcfg_off, dsdt_off, total;
+	size_t xsdt_off, fadt_off, madt_off, mcfg_off, dsdt_off, total;
 	int nr_xsdt = cfg->pci ? 3 : 2;
 	struct acpi_rsdp rsdp = {.revision = 2, .length = sizeof(rsdp)};
 	struct acpi_xsdt xsdt = {0};
@@ -535,11 +537,7 @@ int acpi_build_tables_at(const struct guest_mem *mem, const struct acpi_config *
 	uint8_t *buf;
 	int err;
 
-	if (start % ACPI_TABLE_ALIGN || end < start || end > (1ULL << 32)) {
-		log_error("acpi: table area [0x%llx, 0x%llx) is not an aligned range below 4 GiB",
-			  (unsigned long long)start, (unsigned long long)end);
-		return -EINVAL;
-	}
+	memset(out, 0, sizeof(*out));
 	err = config_check(cfg);
 	if (err)
 		return err;
@@ -552,20 +550,12 @@ int acpi_build_tables_at(const struct guest_mem *mem, const struct acpi_config *
 		return err;
 	}
 
-	rsdp_off = 0;
-	xsdt_off = align_up(rsdp_off + sizeof(rsdp));
+	xsdt_off = 0;
 	fadt_off = align_up(xsdt_off + sizeof(xsdt));
 	madt_off = align_up(fadt_off + sizeof(fadt));
 	mcfg_off = align_up(madt_off + madt_size(cfg->nr_cpus));
 	dsdt_off = cfg->pci ? align_up(mcfg_off + sizeof(struct acpi_mcfg)) : mcfg_off;
 	total = dsdt_off + sizeof(dsdt_header) + dsdt.len;
-	if (total > end - start) {
-		log_error("acpi: tables need %zu bytes, [0x%llx, 0x%llx) holds %llu", total,
-			  (unsigned long long)start, (unsigned long long)end,
-			  (unsigned long long)(end - start));
-		aml_free(&dsdt);
-		return -ENOSPC;
-	}
 	buf = calloc(1, total);
 	if (!buf) {
 		log_error("acpi: out of memory for %zu bytes of tables", total);
@@ -582,7 +572,7 @@ int acpi_build_tables_at(const struct guest_mem *mem, const struct acpi_config *
 	madt_fill(buf + madt_off, cfg->nr_cpus);
 	table_seal(buf + madt_off);
 
-	fadt_fill(&fadt, start + dsdt_off);
+	fadt_fill(&fadt, base + dsdt_off);
 	memcpy(buf + fadt_off, &fadt, sizeof(fadt));
 	table_seal(buf + fadt_off);
 
@@ -601,28 +591,91 @@ int acpi_build_tables_at(const struct guest_mem *mem, const struct acpi_config *
 
 	/* Only as many entries as there are tables: the length says how many. */
 	header_init(&xsdt.header, "XSDT", (uint32_t)(sizeof(xsdt.header) + 8 * nr_xsdt), 1);
-	xsdt.entry[0] = start + fadt_off;
-	xsdt.entry[1] = start + madt_off;
-	xsdt.entry[2] = start + mcfg_off;
+	xsdt.entry[0] = base + fadt_off;
+	xsdt.entry[1] = base + madt_off;
+	xsdt.entry[2] = base + mcfg_off;
 	memcpy(buf + xsdt_off, &xsdt, sizeof(xsdt.header) + 8 * (size_t)nr_xsdt);
 	table_seal(buf + xsdt_off);
 
 	/* No RSDT: revision 2 guests use the XSDT. */
 	memcpy(rsdp.signature, "RSD PTR ", 8);
 	memcpy(rsdp.oem_id, ACPI_OEM_ID, 6);
-	rsdp.xsdt_address = start + xsdt_off;
+	rsdp.xsdt_address = base + xsdt_off;
 	rsdp.checksum = checksum(&rsdp, offsetof(struct acpi_rsdp, length));
 	rsdp.extended_checksum = checksum(&rsdp, sizeof(rsdp));
-	memcpy(buf + rsdp_off, &rsdp, sizeof(rsdp));
+	memcpy(out->rsdp, &rsdp, sizeof(rsdp));
 
-	err = guest_mem_write(mem, start, buf, total);
-	free(buf);
+	out->tables = buf;
+	out->tables_len = (uint32_t)total;
+	for (int i = 0; i < nr_xsdt; i++)
+		out->pointers[out->nr_pointers++] = (struct acpi_blob_pointer){
+		    .offset = (uint32_t)(xsdt_off + offsetof(struct acpi_xsdt, entry) + 8 * i),
+		    .size = 8};
+	out->pointers[out->nr_pointers++] = (struct acpi_blob_pointer){
+	    .offset = (uint32_t)(fadt_off + offsetof(struct acpi_fadt, dsdt)), .size = 4};
+	out->pointers[out->nr_pointers++] = (struct acpi_blob_pointer){
+	    .offset = (uint32_t)(fadt_off + offsetof(struct acpi_fadt, x_dsdt)), .size = 8};
+	out->tables_at[out->nr_tables++] = (uint32_t)xsdt_off;
+	out->tables_at[out->nr_tables++] = (uint32_t)fadt_off;
+	out->tables_at[out->nr_tables++] = (uint32_t)madt_off;
+	if (cfg->pci)
+		out->tables_at[out->nr_tables++] = (uint32_t)mcfg_off;
+	out->tables_at[out->nr_tables++] = (uint32_t)dsdt_off;
+	return 0;
+}
+
+int acpi_build_blobs(const struct acpi_config *cfg, struct acpi_blobs *out)
+{
+	return build(cfg, 0, out);
+}
+
+void acpi_blobs_free(struct acpi_blobs *b)
+{
+	free(b->tables);
+	b->tables = NULL;
+}
+
+uint32_t acpi_table_length(const struct acpi_blobs *b, uint32_t offset)
+{
+	uint32_t len;
+
+	memcpy(&len, b->tables + offset + offsetof(struct acpi_table_header, length), 4);
+	return len;
+}
+
+int acpi_build_tables_at(const struct guest_mem *mem, const struct acpi_config *cfg, uint64_t start,
+			 uint64_t end, uint64_t *rsdp_addr)
+{
+	uint64_t tables = start + align_up(sizeof(struct acpi_rsdp));
+	struct acpi_blobs b;
+	int err;
+
+	if (start % ACPI_TABLE_ALIGN || end < start || end > (1ULL << 32)) {
+		log_error("acpi: table area [0x%llx, 0x%llx) is not an aligned range below 4 GiB",
+			  (unsigned long long)start, (unsigned long long)end);
+		return -EINVAL;
+	}
+	err = build(cfg, tables, &b);
+	if (err)
+		return err;
+	if (b.tables_len > end - tables) {
+		log_error("acpi: tables need %llu bytes, [0x%llx, 0x%llx) holds %llu",
+			  (unsigned long long)(tables - start + b.tables_len),
+			  (unsigned long long)start, (unsigned long long)end,
+			  (unsigned long long)(end - start));
+		acpi_blobs_free(&b);
+		return -ENOSPC;
+	}
+	err = guest_mem_write(mem, tables, b.tables, b.tables_len);
+	if (!err)
+		err = guest_mem_write(mem, start, b.rsdp, sizeof(b.rsdp));
+	acpi_blobs_free(&b);
 	if (err) {
 		log_error("acpi: tables at [0x%llx, 0x%llx) are not in guest RAM",
-			  (unsigned long long)start, (unsigned long long)(start + total));
+			  (unsigned long long)start, (unsigned long long)(tables + b.tables_len));
 		return err;
 	}
-	*rsdp_addr = start + rsdp_off;
+	*rsdp_addr = start;
 	return 0;
 }
 

@@ -52,6 +52,41 @@ struct acpi_config {
 int acpi_build_tables(const struct guest_mem *mem, const struct acpi_config *cfg,
 		      uint64_t *rsdp_addr);
 
+/* The tables as firmware takes them through fw_cfg's table loader (devices/fw_cfg_loader.h):
+ * the RSDP, whose XSDT address is an offset into `tables`, and the other tables in one blob
+ * whose addresses of its own tables are offsets into it. The loader places both, adds each
+ * blob's address at `pointers` (and at the RSDP's XSDT address, offset
+ * ACPI_RSDP_XSDT_OFFSET, 8 bytes) and fixes the checksums. */
+#define ACPI_RSDP_SIZE		  36
+#define ACPI_RSDP_CHECKSUM_OFFSET 8  /* over the first 20 bytes */
+#define ACPI_RSDP_V1_LENGTH	  20
+#define ACPI_RSDP_XSDT_OFFSET	  24
+#define ACPI_RSDP_EXT_CHECKSUM	  32 /* over all 36 */
+#define ACPI_TABLE_CHECKSUM	  9  /* a table's checksum byte, over its header's length */
+#define ACPI_BLOB_MAX_POINTERS	  8
+#define ACPI_BLOB_MAX_TABLES	  8
+
+struct acpi_blob_pointer {
+	uint32_t offset;
+	uint8_t size;
+};
+
+struct acpi_blobs {
+	uint8_t rsdp[ACPI_RSDP_SIZE];
+	uint8_t *tables; /* malloc'ed; acpi_blobs_free */
+	uint32_t tables_len;
+	struct acpi_blob_pointer pointers[ACPI_BLOB_MAX_POINTERS];
+	int nr_pointers;
+	uint32_t tables_at[ACPI_BLOB_MAX_TABLES]; /* where each table starts in `tables` */
+	int nr_tables;
+};
+
+/* 0, or -EINVAL / -ENOMEM after one logged line. */
+int acpi_build_blobs(const struct acpi_config *cfg, struct acpi_blobs *out);
+void acpi_blobs_free(struct acpi_blobs *b);
+/* The length the header of the table at `offset` of the blob gives. */
+uint32_t acpi_table_length(const struct acpi_blobs *b, uint32_t offset);
+
 /* The same into [start, end), which must be 16-byte aligned and below 4 GiB. For tests. */
 int acpi_build_tables_at(const struct guest_mem *mem, const struct acpi_config *cfg, uint64_t start,
 			 uint64_t end, uint64_t *rsdp_addr);

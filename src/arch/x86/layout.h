@@ -13,6 +13,8 @@
  *   0xc000_0000  PCI BARs (--enable-pci): the host bridge's 32-bit memory window, 192 MiB
  *   0xcfff_f000  boot timer          0xd000_0000  virtio-mmio devices, a page each
  *   0xe000_0000  PCI ECAM (bus 0)    0xfec0_0000  IOAPIC    0xfee0_0000  LAPIC
+ *   with --firmware: PCI BARs from 0xf000_0000 to the IOAPIC (where SeaBIOS puts them), the
+ *   BIOS image ending at 4 GiB (read-only), and its top 128 KiB copied to 0xe_0000 (shadow RAM)
  *   RAM beyond 3 GiB continues at 4 GiB.
  */
 #ifndef SKIFF_X86_LAYOUT_H
@@ -50,6 +52,9 @@
 #define X86_VIRTIO_MMIO_STRIDE 0x1000ULL    /* one page each */
 #define X86_PCI_MMIO_START    0xc0000000ULL /* PCI BARs */
 #define X86_PCI_MMIO_SIZE     0x0c000000ULL
+/* With --firmware: where SeaBIOS puts BARs (top-down from the I/O APIC). */
+#define X86_PCI_FW_MMIO_START 0xf0000000ULL
+#define X86_PCI_FW_MMIO_SIZE  0x0ec00000ULL
 #define X86_PCI_ECAM_ADDR     0xe0000000ULL /* ECAM config space of bus 0 */
 #define X86_PCI_ECAM_SIZE     0x00100000ULL
 #define X86_IOAPIC_ADDR	      0xfec00000ULL

@@ -2,6 +2,7 @@
  * KVM starts with, and which MSI messages the local APICs take. */
 #include "arch/arch.h"
 #include "arch/x86/layout.h"
+#include "config/vm_config.h"
 
 #include <errno.h>
 #include <linux/kvm.h>
@@ -16,13 +17,17 @@
 #define MSI_ADDR_BASE 0xfee00000ULL
 #define MSI_ADDR_MASK 0xfffffffffff00000ULL
 
-int arch_pci_windows(struct arch_pci_windows *w)
+/* SeaBIOS ignores where skiff placed the BARs and allocates them itself, from the top of its
+ * 32-bit window (up to the I/O APIC) down: with firmware the window is there. */
+int arch_pci_windows(const struct vm_config *cfg, struct arch_pci_windows *w)
 {
+	bool firmware = cfg && cfg->firmware_path;
+
 	*w = (struct arch_pci_windows){
 	    .ecam_base = X86_PCI_ECAM_ADDR,
 	    .ecam_size = X86_PCI_ECAM_SIZE,
-	    .mmio_base = X86_PCI_MMIO_START,
-	    .mmio_size = X86_PCI_MMIO_SIZE,
+	    .mmio_base = firmware ? X86_PCI_FW_MMIO_START : X86_PCI_MMIO_START,
+	    .mmio_size = firmware ? X86_PCI_FW_MMIO_SIZE : X86_PCI_MMIO_SIZE,
 	    .cf8 = true,
 	};
 	return 0;

@@ -8,10 +8,14 @@
 #include "arch/x86/clock.h"
 #include "arch/x86/cpu_state.h"
 #include "arch/x86/cpuid.h"
+#include "arch/x86/firmware.h"
+#include "arch/x86/fw_cfg_items.h"
+#include "arch/x86/fw_cfg_linux.h"
 #include "arch/x86/layout.h"
 #include "arch/x86/msr.h"
 #include "devices/acpi_pm.h"
 #include "devices/debug_exit.h"
+#include "devices/fw_cfg.h"
 #include "devices/i8042.h"
 #include "devices/rtc_cmos.h"
 #include "devices/serial_8250.h"
@@ -28,6 +32,9 @@
 
 struct x86_platform {
 	struct i8042 *i8042; /* for Ctrl-Alt-Del; the VM's device list owns it */
+	struct fw_cfg *fw_cfg; /* the VM's device list owns it */
+	struct rtc_cmos *rtc;  /* the VM's device list owns it */
+	struct x86_firmware firmware; /* --firmware */
 	struct irq_line com1_irq;
 	struct irq_line kbd_irq;
 	struct x86_boot_info boot;
@@ -127,7 +134,7 @@ int arch_vm_init(struct vm *vm)
 		if (ret)
 			return ret;
 	}
-	if (vm->cfg->kernel_path)
+	if (vm->cfg->kernel_path || vm->cfg->firmware_path)
 		return create_irqchip(vm);
 	return 0;
 }
@@ -157,6 +164,7 @@ int arch_devices_init(struct vm *vm)
 	struct serial_8250 *com1;
 	struct rtc_cmos *rtc;
 	struct acpi_pm *pm;
+	struct fw_cfg *fw_cfg;
 	struct bus *pio = &vm->pio;
 	int ret;
 
@@ -180,6 +188,7 @@ int arch_devices_init(struct vm *vm)
 	if ((ret = vm_add_device(vm, rtc_cmos_device(rtc), "the CMOS RTC")) ||
 	    (ret = vm_map_device(vm, pio, X86_RTC_PORT, 2, &rtc_cmos_ops, rtc, "rtc")))
 		return ret;
+	p->rtc = rtc;
 
 	pm = acpi_pm_create(&vm->power);
 	if ((ret = vm_add_device(vm, acpi_pm_device(pm), "the ACPI PM device")) ||
@@ -194,6 +203,16 @@ int arch_devices_init(struct vm *vm)
 					 &debug_exit_ops, de, "debug-exit")))
 			return ret;
 	}
+
+	/* fw_cfg on every VM, as on QEMU's microvm: firmware needs it, and test kernels
+	 * (kvm-unit-tests) read the CPU count and RAM size from it. */
+	fw_cfg = fw_cfg_create(&vm->mem);
+	if ((ret = vm_add_device(vm, fw_cfg_device(fw_cfg), "fw_cfg")) ||
+	    (ret = vm_map_device(vm, pio, FW_CFG_PIO_BASE, FW_CFG_PIO_LEN, &fw_cfg_pio_ops, fw_cfg,
+				 "fw-cfg")) ||
+	    (ret = x86_fw_cfg_add_platform(fw_cfg, &vm->mem, vm->cfg->nr_cpus)))
+		return ret;
+	p->fw_cfg = fw_cfg;
 	return vm_map_device(vm, pio, 0x80, 1, &post_port_ops, NULL, "post");
 }
 
@@ -205,6 +224,7 @@ void arch_vm_destroy(struct vm *vm)
 	if (!p)
 		return;
 	x86_clock_destroy(&p->clock);
+	x86_firmware_unload(&p->firmware);
 	free(p);
 	vm->arch = NULL;
 }
@@ -244,6 +264,8 @@ int arch_validate_config(const struct vm_config *cfg)
 				     "always uses KVM's in-kernel PIC, IOAPIC and local APICs "
 				     "(--irqchip auto)",
 				     cfg->irqchip == IRQCHIP_GICV3 ? "gicv3" : "gicv2");
+	if (cfg->firmware_path)
+		return x86_firmware_check(cfg->firmware_path);
 	return 0;
 }
 
@@ -274,6 +296,101 @@ static int install_reset_vector(struct vm *vm)
 	return 0;
 }
 
+/* What the ACPI tables describe of `vm`: fills `acpi`, `virtio` and `pci`. */
+static void describe_for_acpi(struct vm *vm, struct acpi_config *acpi,
+			      struct acpi_virtio_mmio_dev virtio[VM_MAX_VIRTIO],
+			      struct acpi_pci *pci)
+{
+	struct vm_device *dev;
+	struct arch_pci_windows w;
+
+	*acpi = (struct acpi_config){.nr_cpus = vm->cfg->nr_cpus, .virtio = virtio};
+	vm_devices_for_each(&vm->devices, dev)
+		if (dev->virtio_mmio && acpi->nr_virtio < VM_MAX_VIRTIO)
+			virtio[acpi->nr_virtio++] = (struct acpi_virtio_mmio_dev){
+			    .base = dev->mmio_base, .size = X86_VIRTIO_MMIO_STRIDE, .gsi = dev->gsi};
+	if (vm->pci && arch_pci_windows(vm->cfg, &w) == 0) {
+		*pci = (struct acpi_pci){.ecam_base = w.ecam_base, .ecam_size = w.ecam_size,
+					 .mmio_base = w.mmio_base, .mmio_size = w.mmio_size,
+					 .cf8 = w.cf8};
+		acpi->pci = pci;
+	}
+}
+
+/* CMOS bytes a PC BIOS reads for the memory size and CPU count (fw_cfg's etc/e820 and NB_CPUS
+ * say the same; older SeaBIOS and other BIOSes read these): 0x30/0x31 KiB above 1 MiB (up to
+ * 64 MiB), 0x34/0x35 64 KiB units above 16 MiB (below 4 GiB), 0x5b-0x5d 64 KiB units above
+ * 4 GiB, 0x5f the CPU count - 1. */
+static void set_cmos_memory(struct rtc_cmos *rtc, const struct guest_mem *mem, int nr_cpus)
+{
+	uint64_t low = 0, high = 0, ext, ext16;
+
+	for (int i = 0; i < mem->nr_regions; i++) {
+		if (mem->regions[i].gpa < X86_MMIO_HOLE_END)
+			low = mem->regions[i].gpa + mem->regions[i].size;
+		else
+			high += mem->regions[i].size;
+	}
+	ext = low > (1ULL << 20) ? (low - (1ULL << 20)) >> 10 : 0;
+	ext = ext > 0xfc00 ? 0xfc00 : ext;
+	ext16 = low > (16ULL << 20) ? (low - (16ULL << 20)) >> 16 : 0;
+	ext16 = ext16 > 0xffff ? 0xffff : ext16;
+	high >>= 16;
+	rtc_cmos_set_ram(rtc, 0x30, (uint8_t)ext);
+	rtc_cmos_set_ram(rtc, 0x31, (uint8_t)(ext >> 8));
+	rtc_cmos_set_ram(rtc, 0x34, (uint8_t)ext16);
+	rtc_cmos_set_ram(rtc, 0x35, (uint8_t)(ext16 >> 8));
+	rtc_cmos_set_ram(rtc, 0x5b, (uint8_t)high);
+	rtc_cmos_set_ram(rtc, 0x5c, (uint8_t)(high >> 8));
+	rtc_cmos_set_ram(rtc, 0x5d, (uint8_t)(high >> 16));
+	rtc_cmos_set_ram(rtc, 0x5f, (uint8_t)(nr_cpus - 1));
+}
+
+/* --firmware: the image at the top of 4 GiB and below 1 MiB, and what it reads of the machine:
+ * fw_cfg (the ACPI tables through the table loader) and the CMOS. */
+static int load_firmware(struct vm *vm)
+{
+	struct x86_platform *p = platform(vm);
+	struct acpi_virtio_mmio_dev virtio[VM_MAX_VIRTIO];
+	struct acpi_config acpi;
+	struct acpi_pci pci;
+	int ret;
+
+	ret = x86_firmware_load(&p->firmware, vm->kvm.fd, vm->fd, GUEST_MEM_MAX_REGIONS, &vm->mem,
+				vm->cfg->firmware_path);
+	if (ret)
+		return ret;
+	describe_for_acpi(vm, &acpi, virtio, &pci);
+	ret = x86_fw_cfg_add_firmware(p->fw_cfg, &acpi);
+	if (ret)
+		return ret;
+	if (vm->cfg->kernel_path) {
+		char cmdline[VM_CONFIG_MAX_CMDLINE];
+		struct x86_fw_cfg_linux k = {
+		    .kernel_path = vm->cfg->kernel_path,
+		    .initrd_path = vm->cfg->initrd_path,
+		    .cmdline = cmdline,
+		    .low_ram_end = vm->mem.regions[0].gpa + vm->mem.regions[0].size,
+		    .rom_path = X86_LINUXBOOT_ROM,
+		};
+
+		if (vm_config_kernel_cmdline(vm->cfg, cmdline, sizeof(cmdline))) {
+			log_error("the kernel command line is too long");
+			return -E2BIG;
+		}
+		ret = x86_fw_cfg_add_linux(p->fw_cfg, &k);
+		if (ret)
+			return ret;
+		log_info("kernel %s handed to the firmware through fw_cfg; command line: %s",
+			 vm->cfg->kernel_path, cmdline);
+	}
+	set_cmos_memory(p->rtc, &vm->mem, vm->cfg->nr_cpus);
+	log_info("firmware %s: %zu KiB at 0x%llx, started at the reset vector",
+		 vm->cfg->firmware_path, p->firmware.size >> 10,
+		 (unsigned long long)((1ULL << 32) - p->firmware.size));
+	return 0;
+}
+
 int arch_load_guest(struct vm *vm)
 {
 	struct x86_platform *p = platform(vm);
@@ -281,28 +398,19 @@ int arch_load_guest(struct vm *vm)
 	char cmdline[VM_CONFIG_MAX_CMDLINE];
 	struct x86_kernel_args args;
 	struct acpi_virtio_mmio_dev virtio[VM_MAX_VIRTIO];
-	struct acpi_config acpi = {.nr_cpus = cfg->nr_cpus, .virtio = virtio};
-	struct vm_device *dev;
-	struct arch_pci_windows w;
+	struct acpi_config acpi;
 	struct acpi_pci pci;
 	uint64_t rsdp = 0;
 	int ret;
 
+	if (cfg->firmware_path)
+		return load_firmware(vm);
 	if (cfg->raw_path)
 		return x86_load_raw_file(&vm->mem, cfg->raw_path, &p->boot);
 	if (!cfg->kernel_path)
 		return x86_load_raw(&vm->mem, cfg->raw_image, cfg->raw_size, &p->boot);
 
-	vm_devices_for_each(&vm->devices, dev)
-		if (dev->virtio_mmio && acpi.nr_virtio < VM_MAX_VIRTIO)
-			virtio[acpi.nr_virtio++] = (struct acpi_virtio_mmio_dev){
-			    .base = dev->mmio_base, .size = X86_VIRTIO_MMIO_STRIDE, .gsi = dev->gsi};
-	if (vm->pci && arch_pci_windows(&w) == 0) {
-		pci = (struct acpi_pci){.ecam_base = w.ecam_base, .ecam_size = w.ecam_size,
-					.mmio_base = w.mmio_base, .mmio_size = w.mmio_size,
-					.cf8 = w.cf8};
-		acpi.pci = &pci;
-	}
+	describe_for_acpi(vm, &acpi, virtio, &pci);
 	ret = acpi_build_tables(&vm->mem, &acpi, &rsdp);
 	if (ret)
 		return ret;
@@ -370,9 +478,10 @@ int arch_vcpu_init(struct vm *vm, struct vcpu *vcpu)
 		return ret;
 	if (vm->has_irqchip && (ret = setup_lapic(vcpu)))
 		return ret;
-	/* The other vCPUs wait in the in-kernel LAPIC for the boot vCPU's INIT/SIPI. A restored
-	 * VM's vCPUs get their state from the snapshot, and its memory is the guest's own. */
-	if (vcpu->id == 0 && !vm->restoring)
+	/* The other vCPUs wait in the in-kernel LAPIC for the boot vCPU's INIT/SIPI. Firmware
+	 * starts where KVM's reset state is: the reset vector. A restored VM's vCPUs get their
+	 * state from the snapshot, and its memory is the guest's own. */
+	if (vcpu->id == 0 && !vm->cfg->firmware_path && !vm->restoring)
 		return x86_set_boot_cpu_state(vcpu->fd, &vm->mem, &p->boot);
 	return 0;
 }

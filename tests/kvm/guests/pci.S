@@ -1,13 +1,13 @@
 /* PCI config space from a guest (skiff run --enable-pci with a virtio-rng at 00:01.0): mechanism
  * #1 through ports 0xcf8/0xcfc and ECAM at 0xe0000000, BAR sizing, then a read of BAR 0 once
- * memory decoding is on. Each value read is reported with a dword write to port 0x510, where
+ * memory decoding is on. Each value read is reported with a dword write to port 0x530, where
  * the test has a probe. */
 	.code16
 	.text
 	.globl _start
 _start:
 #include "protected_mode.inc"
-	mov	$0x510, %bx
+	mov	$0x530, %bx
 	/* Mechanism #1: 00:00.0, 00:01.0 and the absent 00:02.0, register 0. */
 	mov	$0x80000000, %eax
 	call	cf8_read

@@ -24,6 +24,8 @@ scenario boot-2cpu 60
 	expect '^SKIFF-GUEST: cpus=2$'
 	expect '^SKIFF-GUEST: cpus_online=0-1$'
 	reject 'failed to come online'
+	# fw_cfg at its device-tree node: "QEMU" and the CPU count through the MMIO registers.
+	expect '^SKIFF-GUEST: fw_cfg signature=0x554D4551 nb_cpus=0x0002$'
 
 # Debian ships some arm64 kernels as gzip-compressed Images: skiff inflates them itself.
 scenario boot-gzip 60

@@ -13,8 +13,8 @@
  *                            DEVICE_NEEDS_RESET) or asks for what cannot be done (an error
  *                            status).
  *   NAME [N]                 a case of its own (other_cases[]), with an optional count:
- *                            floods and scans; afterwards both devices must (after a reset)
- *                            serve requests.
+ *                            floods and scans, fw_cfg's DMA misused; afterwards both devices
+ *                            must (after a reset) serve requests.
  *
  * Guest memory (the test gives 64 MiB): the image from 0x1000, page tables at 0x80000, the stack
  * below 2 MiB, request headers at 0x3f0000, queue areas and scratch from 4 MiB, sector buffers at
@@ -31,6 +31,7 @@
 #define CON_RX_AREA   0x430000ULL
 #define CON_TX_AREA   0x440000ULL
 #define CON_IN	      0x5f0000ULL /* console input */
+#define FW_CFG_REQ    0x450000ULL /* fw_cfg DMA requests */
 #define BLK_QUEUE_LEN 256
 #define CON_QUEUE_LEN 64
 #define RNG_QUEUE_LEN 64
@@ -711,6 +712,71 @@ static bool mmio_scan(struct env *e, uint32_t every_page)
 	return true;
 }
 
+/* fw_cfg's DMA interface (devices/fw_cfg.h) as no firmware would drive it. Each request is
+ * big-endian in memory at FW_CFG_REQ; its address goes to ports 0x514 (high) and 0x518 (low,
+ * which starts it). Returns the control word the device left. */
+static uint32_t fw_cfg_dma_at(uint64_t req, uint32_t control, uint32_t len, uint64_t addr)
+{
+	volatile uint32_t *r = (volatile uint32_t *)req;
+
+	r[0] = __builtin_bswap32(control);
+	r[1] = __builtin_bswap32(len);
+	r[2] = __builtin_bswap32((uint32_t)(addr >> 32));
+	r[3] = __builtin_bswap32((uint32_t)addr);
+	outl(0x514, __builtin_bswap32((uint32_t)(req >> 32)));
+	outl(0x518, __builtin_bswap32((uint32_t)req));
+	return __builtin_bswap32(r[0]);
+}
+
+#define FW_CFG_DMA_ERROR  0x01
+#define FW_CFG_DMA_READ	  0x02
+#define FW_CFG_DMA_SELECT 0x08
+#define FW_CFG_DMA_WRITE  0x10
+#define FW_CFG_FILE_DIR	  0x19
+
+/* Buffers beyond RAM, in a device's registers, across RAM's end, wrapping around, 4 GiB long,
+ * and a write: each gets the error bit and leaves memory alone; requests that are themselves
+ * nowhere in RAM are dropped. Then a sane request and the data port still work. */
+static bool fw_cfg_dma(struct env *e, uint32_t arg)
+{
+	static const struct {
+		uint64_t addr;
+		uint32_t len;
+	} bad[] = {
+	    {0x1000000000ULL, 16},	 {0xd0000000ULL, 16},	       {0x3fffff8ULL, 16},
+	    {0xfffffffffffffff0ULL, 32}, {BUF, 0xffffffffu},
+	};
+	uint32_t sel = (uint32_t)FW_CFG_FILE_DIR << 16 | FW_CFG_DMA_SELECT;
+	volatile uint8_t *buf = (volatile uint8_t *)BUF;
+	uint32_t count;
+
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		buf[0] = 0x5a;
+		if (fw_cfg_dma_at(FW_CFG_REQ, sel | FW_CFG_DMA_READ, bad[i].len, bad[i].addr) !=
+		    FW_CFG_DMA_ERROR)
+			return fail("a DMA read to a bad buffer did not end with the error bit");
+		if (buf[0] != 0x5a)
+			return fail("a refused DMA read wrote to guest memory");
+	}
+	if (fw_cfg_dma_at(FW_CFG_REQ, sel | FW_CFG_DMA_WRITE, 4, BUF) != FW_CFG_DMA_ERROR)
+		return fail("a DMA write was not refused");
+	outl(0x514, 0xffffffff);
+	outl(0x518, 0xffffffff);
+	outl(0x514, 0);
+	outl(0x518, __builtin_bswap32(0xd0000000u));
+	for (int i = 0; i < 4; i++)
+		buf[i] = 0xff;
+	if (fw_cfg_dma_at(FW_CFG_REQ, sel | FW_CFG_DMA_READ, 4, BUF) != 0)
+		return fail("a sane DMA read failed after the bad ones");
+	count = __builtin_bswap32(*(volatile uint32_t *)BUF);
+	if (count == 0 || count > 64)
+		return fail("the file directory's count is not plausible");
+	outw(0x510, 0);
+	if (inb(0x511) != 'Q' || inb(0x511) != 'E')
+		return fail("the signature does not read through the data port");
+	return true;
+}
+
 static const struct {
 	const char *name;
 	bool (*run)(struct env *e, uint32_t arg);
@@ -723,6 +789,7 @@ static const struct {
     {"reset-storm", reset_storm},
     {"port-scan", port_scan},
     {"mmio-scan", mmio_scan},
+    {"fw-cfg-dma", fw_cfg_dma},
 };
 
 /* The target of a ring case line ("blk NAME", "rng NAME", "con NAME"), or 0. */
