@@ -1,5 +1,6 @@
 #include "devices/debug_exit.h"
 #include "base/device.h"
+#include "base/state.h"
 #include "base/log.h"
 
 #include <stdio.h>
@@ -42,9 +43,30 @@ static void debug_exit_device_destroy(struct vm_device *dev)
 	free((struct debug_exit *)dev);
 }
 
+#define DEBUG_EXIT_STATE_VERSION 1
+
+/* No state: an empty section, so that a snapshot of a VM with the device restores. */
+static int debug_exit_device_save(struct vm_device *dev, struct state_writer *w)
+{
+	state_begin(w, VM_DEVICE_DEBUG_EXIT, DEBUG_EXIT_STATE_VERSION);
+	state_end(w);
+	return state_writer_status(w);
+}
+
+static int debug_exit_device_restore(struct vm_device *dev, struct state_reader *r)
+{
+	uint16_t version;
+
+	if (state_open(r, VM_DEVICE_DEBUG_EXIT, DEBUG_EXIT_STATE_VERSION, &version))
+		return state_reader_status(r);
+	return state_close(r);
+}
+
 static const struct vm_device_ops debug_exit_device_ops = {
     .name = "debug-exit",
     .destroy = debug_exit_device_destroy,
+    .save = debug_exit_device_save,
+    .restore = debug_exit_device_restore,
 };
 
 struct debug_exit *debug_exit_create(const struct power_ctl *power)

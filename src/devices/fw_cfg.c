@@ -1,5 +1,6 @@
 #include "devices/fw_cfg.h"
 #include "base/device.h"
+#include "base/state.h"
 #include "base/guest_mem.h"
 #include "base/log.h"
 
@@ -127,10 +128,53 @@ static void fw_cfg_device_reset(struct vm_device *dev)
 	f->dma_high = 0;
 }
 
+#define FW_CFG_STATE_VERSION 1
+
+/* Where the guest is in its reading: the selected item, the offset into it and a DMA address's
+ * high half written before its low half. The items themselves come from the VM's config, built
+ * again when a snapshot is restored. */
+static int fw_cfg_device_save(struct vm_device *dev, struct state_writer *w)
+{
+	struct fw_cfg *f = (struct fw_cfg *)dev;
+
+	pthread_mutex_lock(&f->lock);
+	state_begin(w, VM_DEVICE_FW_CFG, FW_CFG_STATE_VERSION);
+	state_put_u16(w, f->selected);
+	state_put_u32(w, f->offset);
+	state_put_u32(w, f->dma_high);
+	state_end(w);
+	pthread_mutex_unlock(&f->lock);
+	return state_writer_status(w);
+}
+
+static int fw_cfg_device_restore(struct vm_device *dev, struct state_reader *r)
+{
+	struct fw_cfg *f = (struct fw_cfg *)dev;
+	uint16_t version, selected = 0;
+	uint32_t offset = 0, dma_high = 0;
+
+	if (state_open(r, VM_DEVICE_FW_CFG, FW_CFG_STATE_VERSION, &version))
+		return state_reader_status(r);
+	state_get_u16(r, &selected);
+	state_get_u32(r, &offset);
+	state_get_u32(r, &dma_high);
+	if (state_close(r))
+		return state_reader_status(r);
+	/* A selector or offset the items do not have reads as zeros, as a guest's own would. */
+	pthread_mutex_lock(&f->lock);
+	f->selected = selected;
+	f->offset = offset;
+	f->dma_high = dma_high;
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
 static const struct vm_device_ops fw_cfg_device_ops = {
     .name = "fw-cfg",
     .reset = fw_cfg_device_reset,
     .destroy = fw_cfg_device_destroy,
+    .save = fw_cfg_device_save,
+    .restore = fw_cfg_device_restore,
 };
 
 struct fw_cfg *fw_cfg_create(const struct guest_mem *mem)
