@@ -126,7 +126,7 @@ static void build_vm(struct running_vm *r)
 	vm_config_init_defaults(&r->cfg);
 	r->cfg.raw_path = r->guest;
 	assert_int_equal(vm_create(&r->vm, &r->cfg), 0);
-	assert_int_equal(bus_register(&r->vm.pio, 0x510, 12, &dev_ops, &r->dev, "counter"), 0);
+	assert_int_equal(bus_register(&r->vm.pio, 0x530, 12, &dev_ops, &r->dev, "counter"), 0);
 }
 
 static void start_vm(struct running_vm *r)
