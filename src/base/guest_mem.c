@@ -3,15 +3,50 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
-int guest_mem_map(struct guest_mem *mem, const struct guest_region *layout, int nr)
+/* Region i's memory: anonymous and private, or a memfd of its size mapped shared. */
+static void *map_region(struct guest_mem *mem, int i, uint64_t size)
+{
+	void *p;
+	int fd;
+
+	if (!mem->shared)
+		return mmap(NULL, size, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	fd = memfd_create("skiff-guest-ram", MFD_CLOEXEC);
+	if (fd < 0)
+		return MAP_FAILED;
+	if (ftruncate(fd, (off_t)size) < 0) {
+		int err = errno;
+
+		close(fd);
+		errno = err;
+		return MAP_FAILED;
+	}
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+	if (p == MAP_FAILED) {
+		int err = errno;
+
+		close(fd);
+		errno = err;
+		return MAP_FAILED;
+	}
+	mem->fds[i] = fd;
+	return p;
+}
+
+static int map_all(struct guest_mem *mem, const struct guest_region *layout, int nr, bool shared)
 {
 	if (nr <= 0 || nr > GUEST_MEM_MAX_REGIONS)
 		return -EINVAL;
 	memset(mem, 0, sizeof(*mem));
+	mem->shared = shared;
+	for (int i = 0; i < GUEST_MEM_MAX_REGIONS; i++)
+		mem->fds[i] = -1;
 	for (int i = 0; i < nr; i++) {
-		void *p = mmap(NULL, layout[i].size, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		void *p = map_region(mem, i, layout[i].size);
+
 		if (p == MAP_FAILED) {
 			int err = -errno;
 			guest_mem_unmap(mem);
@@ -26,10 +61,25 @@ int guest_mem_map(struct guest_mem *mem, const struct guest_region *layout, int 
 	return 0;
 }
 
+int guest_mem_map(struct guest_mem *mem, const struct guest_region *layout, int nr)
+{
+	return map_all(mem, layout, nr, false);
+}
+
+int guest_mem_map_shared(struct guest_mem *mem, const struct guest_region *layout, int nr)
+{
+	return map_all(mem, layout, nr, true);
+}
+
 void guest_mem_unmap(struct guest_mem *mem)
 {
 	for (int i = 0; i < mem->nr_regions; i++)
 		munmap(mem->regions[i].hva, mem->regions[i].size);
+	for (int i = 0; mem->shared && i < GUEST_MEM_MAX_REGIONS; i++) {
+		if (mem->fds[i] >= 0)
+			close(mem->fds[i]);
+		mem->fds[i] = -1;
+	}
 	mem->nr_regions = 0;
 }
 

@@ -4,6 +4,7 @@
 #ifndef SKIFF_GUEST_MEM_H
 #define SKIFF_GUEST_MEM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,11 +19,18 @@ struct guest_region {
 struct guest_mem {
 	struct guest_region regions[GUEST_MEM_MAX_REGIONS];
 	int nr_regions;
+	/* guest_mem_map_shared(): each region is a memfd mapped MAP_SHARED, so that another
+	 * process (a vhost-user backend) can map the same pages; fds[i] is region i's file. */
+	bool shared;
+	int fds[GUEST_MEM_MAX_REGIONS];
 };
 
 /* Map anonymous host memory for each region (gpa, size) in `layout`. Returns 0 or -errno; on
  * failure nothing stays mapped. */
 int guest_mem_map(struct guest_mem *mem, const struct guest_region *layout, int nr);
+/* The same, but each region is a memfd mapped MAP_SHARED (fds[] keeps them open until unmap):
+ * what a VM with a vhost-user device needs, whose backend maps guest memory itself. */
+int guest_mem_map_shared(struct guest_mem *mem, const struct guest_region *layout, int nr);
 void guest_mem_unmap(struct guest_mem *mem);
 
 /* Host pointer for [gpa, gpa + len) if the whole range lies inside one region, else NULL.

@@ -28,6 +28,7 @@ const struct config_resource *const config_resources[] = {
     &drive_resource,
     &net_resource,
     &entropy_resource,
+    &fs_resource,
     &console_resource,
     &logger_resource,
     &metrics_resource,

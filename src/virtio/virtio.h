@@ -21,6 +21,7 @@
 #define VIRTIO_ID_BLOCK	  2
 #define VIRTIO_ID_CONSOLE 3
 #define VIRTIO_ID_RNG	  4
+#define VIRTIO_ID_FS	  26
 
 /* 4.2.2 MMIO device register layout (offsets from the device's base) */
 #define VIRTIO_MMIO_MAGIC_VALUE		0x000 /* "virt" */

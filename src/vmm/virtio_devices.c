@@ -3,6 +3,7 @@
 #include "config/resource.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
+#include "virtio/fs.h"
 #include "virtio/core_state.h"
 #include "virtio/mmio.h"
 #include "virtio/net.h"
@@ -223,6 +224,16 @@ static const struct vm_device_ops rng_entry_ops = {
     .restore = entry_restore,
 };
 
+/* No save or restore: the rings' state lives in the backend process. */
+static const struct vm_device_ops fs_entry_ops = {
+    .name = "virtio-fs",
+    .guest_option = "CONFIG_VIRTIO_FS",
+    .guest_module = "virtiofs",
+    .guest_driver = entry_guest_driver,
+    .destroy = entry_destroy,
+    .reset = entry_reset,
+};
+
 static const struct vm_device_ops *entry_ops(const struct virtio_device *dev,
 					     enum vm_device_kind *kind)
 {
@@ -239,6 +250,9 @@ static const struct vm_device_ops *entry_ops(const struct virtio_device *dev,
 	case VIRTIO_ID_RNG:
 		*kind = VM_DEVICE_VIRTIO_RNG;
 		return &rng_entry_ops;
+	case VIRTIO_ID_FS:
+		*kind = VM_DEVICE_VIRTIO_FS;
+		return &fs_entry_ops;
 	}
 	return NULL;
 }
@@ -388,6 +402,19 @@ static int create_rng(struct vm *vm, int i)
 	return attach(vm, dev, NULL, "host getrandom()");
 }
 
+static int create_fs(struct vm *vm, int i)
+{
+	const struct fs_config *fc = &vm->cfg->fs[i];
+	struct virtio_device *dev;
+	char what[VM_CONFIG_MAX_PATH + 32];
+	int ret;
+
+	snprintf(what, sizeof(what), "vhost-user %s", fc->socket[0] ? fc->socket : fc->shared_dir);
+	if ((ret = virtio_fs_create(fc, &dev)))
+		return ret;
+	return attach(vm, dev, fc->id, what);
+}
+
 /* The creation table: a device kind's config resource (config/resource.h: how many devices the
  * config asks for) and how one of them is made. Its order is the order the guest finds them in. */
 static const struct {
@@ -398,6 +425,7 @@ static const struct {
 	{ &drive_resource, create_disk },
 	{ &net_resource, create_net },
 	{ &entropy_resource, create_rng },
+	{ &fs_resource, create_fs },
 };
 
 /* A device kind the config offers but this table cannot create would be dropped without a word:

@@ -223,7 +223,9 @@ static int map_memory(struct vm *vm)
 	struct guest_region layout[GUEST_MEM_MAX_REGIONS];
 	uint64_t bytes = vm->cfg->memory_mib << 20;
 	int nr = arch_memory_layout(bytes, layout, GUEST_MEM_MAX_REGIONS);
-	int ret = guest_mem_map(&vm->mem, layout, nr);
+	/* A vhost-user backend (virtio-fs) maps guest memory itself: then it is memfds, shared. */
+	int ret = vm->cfg->nr_fs ? guest_mem_map_shared(&vm->mem, layout, nr)
+				 : guest_mem_map(&vm->mem, layout, nr);
 
 	if (ret) {
 		log_error("cannot reserve %llu MiB of host memory for the guest: %s",
