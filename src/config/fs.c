@@ -181,6 +181,14 @@ static int apply(const struct config_target *t, const char *path_id, json_t *obj
 	strcpy(fs.tag, tag);
 	if (has_socket == has_dir)
 		return log_set_error(-EINVAL, "%s: give one of 'socket' and 'shared_dir'", what);
+	/* Starting virtiofsd means exec, which the API thread's seccomp filter forbids (and a
+	 * child would inherit the filter): through the API, the user starts it. */
+	if (t->check_files && has_dir)
+		return log_set_error(-EINVAL,
+				     "%s: 'shared_dir' needs skiff to start virtiofsd, which its "
+				     "sandboxed API thread cannot; start virtiofsd and give "
+				     "'socket' (or use --fs dir= or --config-file)",
+				     what);
 	if (t->check_files && (ret = check_paths(what, &fs)))
 		return ret;
 	return put_fs(t->vm, &fs, what);

@@ -384,15 +384,17 @@ int virtio_fs_create(const struct fs_config *cfg, struct virtio_device **out)
 	}
 	fd = vhost_user_connect(socket);
 	if (fd < 0) {
-		err = fd;
-		goto fail;
+		log_error("%s: %s", fs->dev.name, log_last_error());
+		fs_destroy(&fs->dev);
+		return fd;
 	}
 	if ((err = open_session(fs, fd)))
 		goto fail;
 	*out = &fs->dev;
 	return 0;
 fail:
-	log_error("%s: %s", fs->dev.name, log_last_error());
+	/* The reason names the device already. */
+	log_error("%s", log_last_error());
 	fs_destroy(&fs->dev);
 	return err;
 }

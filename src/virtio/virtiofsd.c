@@ -165,8 +165,8 @@ int virtiofsd_start(struct virtiofsd *v, const char *shared_dir, const char *nam
 		struct stat st;
 
 		if (stat(v->socket, &st) == 0 && S_ISSOCK(st.st_mode)) {
-			log_info("%s: started %s (pid %d) on %s", name, prog, (int)v->pid,
-				 shared_dir);
+			log_info("%s: started %s (pid %d) on %s, socket %s", name, prog,
+				 (int)v->pid, shared_dir, v->socket);
 			return 0;
 		}
 		if (virtiofsd_reap(v)) {
@@ -185,6 +185,13 @@ int virtiofsd_start(struct virtiofsd *v, const char *shared_dir, const char *nam
 
 void virtiofsd_stop(struct virtiofsd *v)
 {
+	/* Its socket is closed by now, and virtiofsd ends when its frontend goes: give it a
+	 * moment to do so on its own (and to take its sandbox's children with it). */
+	for (int waited = 0; waited < STOP_TIMEOUT_MS / 2 && v->pid > 0; waited += POLL_MS)
+		if (waitpid(v->pid, NULL, WNOHANG) == 0)
+			sleep_ms(POLL_MS);
+		else
+			v->pid = 0;
 	if (v->pid > 0) {
 		kill(v->pid, SIGTERM);
 		for (int waited = 0; waited < STOP_TIMEOUT_MS && v->pid > 0; waited += POLL_MS) {

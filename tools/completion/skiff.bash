@@ -36,7 +36,7 @@ _skiff_complete() { # uses cur and prev of _skiff
 
 	local global_opts='--version'
 	local run_opts='--kernel --initrd --cmdline --boot-protocol --raw --cpus --memory --irqchip
-		--enable-pci --disk --net --console --rng --api-sock --config-file --no-api --id
+		--enable-pci --disk --net --console --rng --fs --api-sock --config-file --no-api --id
 		--log-path --metrics-path --seccomp-level --log-level -h --help'
 
 	case $prev in
@@ -70,6 +70,24 @@ _skiff_complete() { # uses cur and prev of _skiff
 			compopt -o nospace 2>/dev/null
 		else
 			mapfile -t COMPREPLY < <(compgen -W "tap=" -- "$cur")
+			compopt -o nospace 2>/dev/null
+		fi
+		return
+		;;
+	--fs)
+		# tag=NAME,socket=PATH|dir=PATH[,id=NAME]: file names after socket= and dir=.
+		if [[ $cur == *,socket=* || $cur == *,dir=* ]]; then
+			local head=${cur%=*} path
+			compopt -o filenames 2>/dev/null
+			mapfile -t COMPREPLY < <(for path in $(compgen -f -- "${cur##*=}"); do
+				echo "$head=$path"
+			done)
+		elif [[ $cur == *,* ]]; then
+			local head=${cur%,*}
+			mapfile -t COMPREPLY < <(compgen -W "$head,socket= $head,dir= $head,id=" -- "$cur")
+			compopt -o nospace 2>/dev/null
+		else
+			mapfile -t COMPREPLY < <(compgen -W "tag=" -- "$cur")
 			compopt -o nospace 2>/dev/null
 		fi
 		return
