@@ -149,8 +149,13 @@ static void stop_answering(struct virtio_fs *fs)
  * runs the device, answers its requests. */
 static void lose_backend(struct virtio_fs *fs, const char *why)
 {
+	size_t n = strlen(fs->dev.name);
+
 	if (fs->backend_lost)
 		return;
+	/* A reason from vhost_user.c names the device already. */
+	if (strncmp(why, fs->dev.name, n) == 0 && strncmp(why + n, ": ", 2) == 0)
+		why += n + 2;
 	fs->backend_lost = true;
 	log_error("%s: the vhost-user backend is gone (%s); the guest's requests now fail with "
 		  "EIO",
