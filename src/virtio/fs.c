@@ -88,6 +88,13 @@ static void answer_queue(struct virtio_fs *fs, uint16_t q)
 		uint32_t written = 0;
 		int r = virtq_pop(vq, e);
 
+		if (r == 0) {
+			/* Ask for kicks again (with EVENT_IDX the backend's avail_event is stale),
+			 * then look again for a request added meanwhile. */
+			virtq_set_notification(vq, true);
+			if (virtq_has_avail(vq))
+				r = virtq_pop(vq, e);
+		}
 		if (r < 0)
 			virtio_dev_fail(dev, q, "%s", vq->error);
 		if (r <= 0)

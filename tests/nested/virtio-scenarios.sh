@@ -166,7 +166,7 @@ fi
 # backend) while "share" goes on, and the guest powers off with skiff exiting 0. On x86_64 over
 # virtio-mmio, on arm64 over virtio-pci (--enable-pci), so both transports are covered.
 if [ -n "${NESTED_VIRTIOFSD:-}" ]; then
-	scenario fs 240
+	scenario fs 360
 	# L1's root is an initramfs, where virtiofsd's default sandbox (namespaces and pivot_root)
 	# cannot work: the virtiofsd skiff finds on PATH is a wrapper that asks for its chroot one.
 	before "[ -e $NESTED_VIRTIOFSD.bin ] || { mv $NESTED_VIRTIOFSD $NESTED_VIRTIOFSD.bin && printf '#!/bin/sh\\nexec $NESTED_VIRTIOFSD.bin \"\$@\" -o sandbox=chroot\\n' >$NESTED_VIRTIOFSD && chmod +x $NESTED_VIRTIOFSD; }"

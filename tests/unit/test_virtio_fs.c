@@ -240,7 +240,7 @@ static void test_backend_then_eio(void **state)
 	vdrv_attach(&h, dev);
 	vdrv_ring_layout(&h, 0, QSIZE, 0x10000, 0x11000, 0x12000);
 	vdrv_ring_layout(&h, 1, QSIZE, 0x20000, 0x21000, 0x22000);
-	vdrv_start(&h, 1ull << VIRTIO_F_VERSION_1);
+	vdrv_start(&h, (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_EVENT_IDX));
 
 	/* The backend got guest memory (one region, its fd), both rings and their eventfds. */
 	assert_int_equal(b.regions, 1);
@@ -281,6 +281,9 @@ static void test_backend_then_eio(void **state)
 	assert_true(vdrv_wait_used_idx(&h, 1, 3));
 	assert_int_equal(((struct fuse_out_header *)vdrv_ptr(&h, reply1, 16))->unique, 0x333);
 	assert_int_equal(((struct fuse_out_header *)vdrv_ptr(&h, reply1, 16))->error, -EIO);
+	/* With EVENT_IDX the device asks for the next kick (avail_event), or the driver would
+	 * never kick again. */
+	assert_int_equal(vdrv_avail_event(&h, 1), 3);
 	/* A FORGET on the hiprio queue goes back empty. */
 	add_request(&h, 0, 0x444, NULL);
 	kick(&h, 0);
