@@ -163,8 +163,10 @@ fi
 # "share" is served by a virtiofsd skiff starts (dir=), "ext" by one L1 starts (socket=) and kills
 # once the guest has used both. The guest reads L1's files, writes a pattern and copies a tree of
 # 1000 files that L1 finds intact; after the kill, "ext" fails with an error (skiff logs the lost
-# backend) while "share" goes on, and the guest powers off with skiff exiting 0. On x86_64 over
-# virtio-mmio, on arm64 over virtio-pci (--enable-pci), so both transports are covered.
+# backend) while "share" goes on, and the guest powers off with skiff exiting 0. It runs where
+# arch/<arch>.sh names a virtiofsd for L1: x86_64 (over virtio-mmio) today; an arm64 L1 would need
+# virtiofsd:arm64 and its libraries unpacked by arch/arm64-setup, and would run it over virtio-pci
+# so that CI covers both transports.
 if [ -n "${NESTED_VIRTIOFSD:-}" ]; then
 	scenario fs 360
 	# L1's root is an initramfs, where virtiofsd's default sandbox (namespaces and pivot_root)
