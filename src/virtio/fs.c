@@ -170,8 +170,10 @@ static void lose_backend(struct virtio_fs *fs, const char *why)
 	if (fs->watching && fs->vu.fd >= 0)
 		event_loop_del(fs->dev.loop, fs->vu.fd);
 	vhost_user_close(&fs->vu);
-	if (fs->daemon.pid > 0)
-		virtiofsd_reap(&fs->daemon);
+	/* A virtiofsd skiff started: its exit status, if it is ending (its socket closing is
+	 * usually the last thing it does; wait a moment, never long). */
+	for (int i = 0; i < 20 && fs->daemon.pid > 0 && !virtiofsd_reap(&fs->daemon); i++)
+		usleep(10000);
 	memset(fs->started, 0, sizeof(fs->started));
 	if (fs->active)
 		start_answering(fs);
@@ -297,6 +299,9 @@ static void fs_destroy(struct virtio_device *dev)
 {
 	struct virtio_fs *fs = to_fs(dev);
 
+	/* A virtiofsd of ours that died unnoticed (the driver never started the device): say so
+	 * before closing its socket ends it anyway. */
+	virtiofsd_reap(&fs->daemon);
 	vhost_user_close(&fs->vu);
 	for (uint16_t q = 0; q < FS_NR_QUEUES; q++)
 		if (fs->call_fd[q] >= 0)
