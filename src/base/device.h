@@ -41,6 +41,7 @@ enum vm_device_kind {
 	VM_DEVICE_VIRTIO_NET = 18,
 	VM_DEVICE_VIRTIO_RNG = 19,
 	VM_DEVICE_VIRTIO_VSOCK = 20,
+	VM_DEVICE_VIRTIO_FS = 26, /* the virtio device id */
 };
 
 /* A change to a running device asked for through the API; a kind takes what applies to it. */

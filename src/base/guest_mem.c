@@ -5,31 +5,69 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
-/* fd < 0: anonymous memory. */
-static int map_regions(struct guest_mem *mem, const struct guest_region *layout, int nr, int fd)
+/* Region i's memory: anonymous and private; with a file, that file's pages from `offset`,
+ * private and copy-on-write; shared, a memfd of its size mapped shared. */
+static void *map_region(struct guest_mem *mem, int i, uint64_t size, int file, uint64_t offset)
+{
+	void *p;
+	int fd;
+
+	if (file >= 0)
+		return mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, file,
+			    (off_t)offset);
+	if (!mem->shared)
+		return mmap(NULL, size, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	fd = memfd_create("skiff-guest-ram", MFD_CLOEXEC);
+	if (fd < 0)
+		return MAP_FAILED;
+	if (ftruncate(fd, (off_t)size) < 0) {
+		int err = errno;
+
+		close(fd);
+		errno = err;
+		return MAP_FAILED;
+	}
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+	if (p == MAP_FAILED) {
+		int err = errno;
+
+		close(fd);
+		errno = err;
+		return MAP_FAILED;
+	}
+	mem->fds[i] = fd;
+	return p;
+}
+
+/* file < 0: anonymous (or, shared, memfd) memory. */
+static int map_all(struct guest_mem *mem, const struct guest_region *layout, int nr, bool shared,
+		   int file)
 {
 	uint64_t offset = 0;
 
 	if (nr <= 0 || nr > GUEST_MEM_MAX_REGIONS)
 		return -EINVAL;
 	memset(mem, 0, sizeof(*mem));
-	if (fd >= 0) {
+	mem->shared = shared;
+	for (int i = 0; i < GUEST_MEM_MAX_REGIONS; i++)
+		mem->fds[i] = -1;
+	if (file >= 0) {
 		struct stat st;
 		uint64_t total = 0;
 
 		for (int i = 0; i < nr; i++)
 			total += layout[i].size;
-		if (fstat(fd, &st) < 0)
+		if (fstat(file, &st) < 0)
 			return -errno;
 		if ((uint64_t)st.st_size < total)
 			return -EINVAL;
 	}
 	for (int i = 0; i < nr; i++) {
-		void *p = fd < 0 ? mmap(NULL, layout[i].size, PROT_READ | PROT_WRITE,
-					MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
-				 : mmap(NULL, layout[i].size, PROT_READ | PROT_WRITE,
-					MAP_PRIVATE | MAP_NORESERVE, fd, (off_t)offset);
+		void *p = map_region(mem, i, layout[i].size, file, offset);
+
 		if (p == MAP_FAILED) {
 			int err = -errno;
 			guest_mem_unmap(mem);
@@ -47,12 +85,17 @@ static int map_regions(struct guest_mem *mem, const struct guest_region *layout,
 
 int guest_mem_map(struct guest_mem *mem, const struct guest_region *layout, int nr)
 {
-	return map_regions(mem, layout, nr, -1);
+	return map_all(mem, layout, nr, false, -1);
+}
+
+int guest_mem_map_shared(struct guest_mem *mem, const struct guest_region *layout, int nr)
+{
+	return map_all(mem, layout, nr, true, -1);
 }
 
 int guest_mem_map_file(struct guest_mem *mem, const struct guest_region *layout, int nr, int fd)
 {
-	return map_regions(mem, layout, nr, fd);
+	return map_all(mem, layout, nr, false, fd);
 }
 
 void guest_mem_unmap(struct guest_mem *mem)
@@ -61,6 +104,11 @@ void guest_mem_unmap(struct guest_mem *mem)
 		munmap(mem->regions[i].hva, mem->regions[i].size);
 		free(mem->dirty[i]);
 		mem->dirty[i] = NULL;
+	}
+	for (int i = 0; mem->shared && i < GUEST_MEM_MAX_REGIONS; i++) {
+		if (mem->fds[i] >= 0)
+			close(mem->fds[i]);
+		mem->fds[i] = -1;
 	}
 	mem->nr_regions = 0;
 }

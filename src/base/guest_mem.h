@@ -4,6 +4,7 @@
 #ifndef SKIFF_GUEST_MEM_H
 #define SKIFF_GUEST_MEM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,10 @@ struct guest_mem {
 	 * (virtio devices filling the guest's buffers and used rings), which KVM's dirty log does
 	 * not see; NULL otherwise. */
 	uint64_t *dirty[GUEST_MEM_MAX_REGIONS];
+	/* guest_mem_map_shared(): each region is a memfd mapped MAP_SHARED, so that another
+	 * process (a vhost-user backend) can map the same pages; fds[i] is region i's file. */
+	bool shared;
+	int fds[GUEST_MEM_MAX_REGIONS];
 };
 
 #define GUEST_PAGE_SIZE 4096
@@ -34,6 +39,9 @@ int guest_mem_map(struct guest_mem *mem, const struct guest_region *layout, int 
  * them, and the guest's writes never reach the file. The file must hold at least the regions'
  * total size. Returns 0, -EINVAL for a file too short, or -errno. */
 int guest_mem_map_file(struct guest_mem *mem, const struct guest_region *layout, int nr, int fd);
+/* The same, but each region is a memfd mapped MAP_SHARED (fds[] keeps them open until unmap):
+ * what a VM with a vhost-user device needs, whose backend maps guest memory itself. */
+int guest_mem_map_shared(struct guest_mem *mem, const struct guest_region *layout, int nr);
 void guest_mem_unmap(struct guest_mem *mem);
 
 /* Dirty tracking of skiff's own writes (for Diff snapshots): allocates the bitmaps (0 or

@@ -102,6 +102,19 @@ const struct seccomp_call seccomp_calls[] = {
     /* PATCH /drives swaps a disk's file on its worker: it opens the new one there. */
     {"openat", WORKER | API},
 
+    /* virtio-fs (vhost-user): the worker speaks to the backend (replies, fds with SCM_RIGHTS,
+     * a peek for its socket's end), reaps a virtiofsd skiff started when it dies; whoever
+     * destroys the VM stops that virtiofsd. Building the VM (main before its filter, or the
+     * API's InstanceStart) maps guest memory as memfds and connects to the backend. */
+    {"sendmsg", WORKER},
+    {"recvmsg", WORKER},
+    {"recvfrom", WORKER},
+    {"wait4", MAIN | WORKER | API},
+    {"kill", MAIN | API},
+    {"rmdir", MAIN | API},
+    {"memfd_create", API},
+    {"ftruncate", API},
+
     /* The API server: its socket and clients; InstanceStart builds the VM (opens the kernel,
      * the disks, the tap device, /dev/kvm, maps guest memory, starts the device workers);
      * PUT /logger and /metrics open their files. */

@@ -28,6 +28,7 @@ const struct config_resource *const config_resources[] = {
     &net_resource,
     &entropy_resource,
     &vsock_resource,
+    &fs_resource,
     &console_resource,
     &debug_exit_resource,
     &logger_resource,

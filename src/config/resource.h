@@ -81,6 +81,7 @@ extern const struct config_resource *const config_resources[];
 extern const struct config_resource boot_source_resource, machine_resource, drive_resource,
     net_resource, entropy_resource, vsock_resource, console_resource, logger_resource,
     metrics_resource, debug_exit_resource;
+extern const struct config_resource fs_resource;
 
 /* Matches an API path against a pattern: "/exact" or "/prefix/" for "/prefix/{id}". Returns
  * the id (non-empty, no further '/'), "" for an exact match, or NULL when the path does not

@@ -27,6 +27,9 @@ enum boot_protocol {
 #define VM_CONFIG_MAX_ID	     20 /* bytes of a drive or interface id: virtio-blk's serial */
 #define VM_CONFIG_MAX_PATH	     4096 /* bytes of a host path, with its NUL */
 #define VM_CONFIG_MAX_PARTUUID	     36	  /* a GPT partition UUID, 8-4-4-4-12 hex digits */
+#define VM_CONFIG_MAX_FS	     4
+#define VM_CONFIG_MAX_FS_TAG	     36	 /* bytes of a virtio-fs tag (the device's config space) */
+#define VM_CONFIG_MAX_SOCKET	     108 /* a UNIX socket path, with its NUL (sun_path) */
 
 /* Firecracker's cache_type. skiff always offers VIRTIO_BLK_F_FLUSH and honours it with fsync, so
  * both behave as Writeback; the value is stored to be reported back. */
@@ -72,6 +75,16 @@ struct vsock_config {
 	uint32_t guest_cid; /* 3 .. 0xfffffffe */
 	char uds_path[VM_CONFIG_VSOCK_MAX_PATH + 1];
 	char id[VM_CONFIG_MAX_ID + 1]; /* Firecracker's vsock_id; empty when not given */
+};
+
+/* One virtio-fs device, served by a vhost-user backend (virtiofsd): --fs tag=NAME,socket=PATH
+ * (a backend the user started) or --fs tag=NAME,dir=PATH (skiff starts virtiofsd on PATH).
+ * Exactly one of socket and shared_dir is set. */
+struct fs_config {
+	char id[VM_CONFIG_MAX_ID + 1];
+	char tag[VM_CONFIG_MAX_FS_TAG + 1]; /* what the guest mounts: mount -t virtiofs TAG */
+	char socket[VM_CONFIG_MAX_SOCKET];
+	char shared_dir[VM_CONFIG_MAX_PATH];
 };
 
 /* The interrupt controller on arm64 (--irqchip); x86 has one kind and takes only auto. */
@@ -125,6 +138,8 @@ struct vm_config {
 	int nr_disks;
 	struct net_config nets[VM_CONFIG_MAX_NETS];
 	int nr_nets;
+	struct fs_config fs[VM_CONFIG_MAX_FS];
+	int nr_fs;
 	enum console_kind console;
 	bool rng; /* virtio-rng */
 	struct vsock_config vsock;

@@ -56,8 +56,16 @@ static void core_signal_used(struct virtio_device *dev, uint16_t q)
 {
 	struct virtio_core *c = dev->transport;
 
-	if (q < dev->ops->nr_queues && virtq_should_notify(&dev->queues[q]))
+	if (q < dev->ops->nr_queues &&
+	    (dev->ops->backend_queues || virtq_should_notify(&dev->queues[q])))
 		raise_interrupt(c, VIRTIO_ISR_QUEUE, q);
+}
+
+static int core_kick_fd(struct virtio_device *dev, uint16_t q)
+{
+	struct virtio_core *c = dev->transport;
+
+	return q < dev->ops->nr_queues ? c->notifiers[q].fd : -1;
 }
 
 static void core_signal_config(struct virtio_device *dev)
@@ -547,6 +555,9 @@ static int setup_notifiers(struct virtio_core *c)
 			log_error("%s: queue %u: eventfd: %s", dev->name, q, strerror(errno));
 			return err;
 		}
+		/* A backend's queues: the backend reads the kicks. */
+		if (dev->ops->backend_queues)
+			continue;
 		err = event_loop_add(c->loop, n->fd, EPOLLIN, queue_kicked, n);
 		if (err) {
 			log_error("%s: queue %u: cannot watch its eventfd: %s", dev->name, q,
@@ -655,6 +666,7 @@ struct virtio_core *virtio_core_create(const struct virtio_core_params *p,
 	dev->signal_used = core_signal_used;
 	dev->signal_config = core_signal_config;
 	dev->fail = core_fail;
+	dev->kick_fd = core_kick_fd;
 
 	loop_name(dev, name, sizeof(name));
 	c->loop = event_loop_create(name);

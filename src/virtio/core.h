@@ -12,6 +12,10 @@
  *   - the device's signal_used/signal_config/fail callbacks: the core keeps the interrupt status
  *     (ISR) and the config generation and asks the transport to raise the interrupt.
  *
+ * A device whose queues a backend process runs (ops->backend_queues: vhost-user) gets the
+ * queues' eventfds through dev->kick_fd instead of kicks on its worker: the core still owns
+ * them and binds them as ioeventfds, but does not read them.
+ *
  * Threads: register calls (virtio_core_write_*, _read_*, _config_*) run on vCPU threads with the
  * core's lock held (virtio_core_lock), except virtio_core_notify, which takes no lock; the worker
  * never takes the lock, so a vCPU may wait for the worker while holding it. The interrupt op runs

@@ -35,6 +35,12 @@ struct virtio_device_ops {
 	void (*config_write)(struct virtio_device *dev, uint32_t off, const void *data,
 			     uint32_t len); /* NULL: config space is read-only */
 
+	/* The queues are processed by a backend outside skiff (vhost-user): the core does not
+	 * watch the queues' kick eventfds (the backend reads them; dev->kick_fd hands them out),
+	 * and signal_used raises the interrupt whenever called (the backend has already decided
+	 * that the driver wants one). queue_notify is then called only once after activate. */
+	bool backend_queues;
+
 	/* The driver set DRIVER_OK: dev->features is final and the ready queues are activated.
 	 * Returns 0, or -errno (the transport then marks the device DEVICE_NEEDS_RESET). */
 	int (*activate)(struct virtio_device *dev);
@@ -66,6 +72,9 @@ struct virtio_device {
 	/* Used-buffer notification for queue `q`: raises the interrupt when virtq_should_notify()
 	 * says the driver wants one. */
 	void (*signal_used)(struct virtio_device *dev, uint16_t q);
+	/* The eventfd KVM signals when the driver kicks queue `q` (its ioeventfd; also written
+	 * for a kick that arrives as a register write). For backend_queues devices. */
+	int (*kick_fd)(struct virtio_device *dev, uint16_t q);
 	/* Configuration-change notification (after the device changed its config space). */
 	void (*signal_config)(struct virtio_device *dev);
 	/* The driver broke the rules: mark DEVICE_NEEDS_RESET and stop using the device until the

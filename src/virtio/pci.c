@@ -98,6 +98,7 @@ static uint32_t class_code(uint32_t device_id)
 	case VIRTIO_ID_NET:
 		return 0x020000; /* network controller, Ethernet */
 	case VIRTIO_ID_BLOCK:
+	case VIRTIO_ID_FS:
 		return 0x018000; /* mass storage, other */
 	case VIRTIO_ID_CONSOLE:
 		return 0x078000; /* communication, other */

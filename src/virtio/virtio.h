@@ -22,6 +22,7 @@
 #define VIRTIO_ID_CONSOLE 3
 #define VIRTIO_ID_RNG	  4
 #define VIRTIO_ID_VSOCK	  19
+#define VIRTIO_ID_FS	  26
 
 /* 4.2.2 MMIO device register layout (offsets from the device's base) */
 #define VIRTIO_MMIO_MAGIC_VALUE		0x000 /* "virt" */

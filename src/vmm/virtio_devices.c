@@ -3,6 +3,7 @@
 #include "config/resource.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
+#include "virtio/fs.h"
 #include "virtio/core_state.h"
 #include "virtio/mmio.h"
 #include "virtio/net.h"
@@ -255,6 +256,16 @@ static const struct vm_device_ops vsock_entry_ops = {
     .stats_group = "vsock",
 };
 
+/* No save or restore: the rings' state lives in the backend process. */
+static const struct vm_device_ops fs_entry_ops = {
+    .name = "virtio-fs",
+    .guest_option = "CONFIG_VIRTIO_FS",
+    .guest_module = "virtiofs",
+    .guest_driver = entry_guest_driver,
+    .destroy = entry_destroy,
+    .reset = entry_reset,
+};
+
 static const struct vm_device_ops *entry_ops(const struct virtio_device *dev,
 					     enum vm_device_kind *kind)
 {
@@ -274,6 +285,9 @@ static const struct vm_device_ops *entry_ops(const struct virtio_device *dev,
 	case VIRTIO_ID_VSOCK:
 		*kind = VM_DEVICE_VIRTIO_VSOCK;
 		return &vsock_entry_ops;
+	case VIRTIO_ID_FS:
+		*kind = VM_DEVICE_VIRTIO_FS;
+		return &fs_entry_ops;
 	}
 	return NULL;
 }
@@ -436,6 +450,19 @@ static int create_vsock(struct vm *vm, int i)
 	return attach(vm, dev, v->id[0] ? v->id : NULL, what);
 }
 
+static int create_fs(struct vm *vm, int i)
+{
+	const struct fs_config *fc = &vm->cfg->fs[i];
+	struct virtio_device *dev;
+	char what[VM_CONFIG_MAX_PATH + 32];
+	int ret;
+
+	snprintf(what, sizeof(what), "vhost-user %s", fc->socket[0] ? fc->socket : fc->shared_dir);
+	if ((ret = virtio_fs_create(fc, &dev)))
+		return ret;
+	return attach(vm, dev, fc->id, what);
+}
+
 /* The creation table: a device kind's config resource (config/resource.h: how many devices the
  * config asks for) and how one of them is made. Its order is the order the guest finds them in. */
 static const struct {
@@ -447,6 +474,7 @@ static const struct {
 	{ &net_resource, create_net },
 	{ &entropy_resource, create_rng },
 	{ &vsock_resource, create_vsock },
+	{ &fs_resource, create_fs },
 };
 
 /* A device kind the config offers but this table cannot create would be dropped without a word:

@@ -241,8 +241,11 @@ static int map_memory(struct vm *vm, int mem_fd)
 	struct guest_region layout[GUEST_MEM_MAX_REGIONS];
 	uint64_t bytes = vm->cfg->memory_mib << 20;
 	int nr = arch_memory_layout(bytes, layout, GUEST_MEM_MAX_REGIONS);
-	int ret = mem_fd < 0 ? guest_mem_map(&vm->mem, layout, nr)
-			     : guest_mem_map_file(&vm->mem, layout, nr, mem_fd);
+	/* A vhost-user backend (virtio-fs) maps guest memory itself: then it is memfds, shared;
+	 * a restored VM's is its snapshot's memory file. */
+	int ret = mem_fd >= 0	 ? guest_mem_map_file(&vm->mem, layout, nr, mem_fd)
+		  : vm->cfg->nr_fs ? guest_mem_map_shared(&vm->mem, layout, nr)
+				   : guest_mem_map(&vm->mem, layout, nr);
 
 	if (ret == -EINVAL && mem_fd >= 0) {
 		log_error("the memory file is smaller than the guest's %llu MiB",

@@ -859,6 +859,88 @@ static void test_vsock(void **state)
 	assert_int_equal(put_vsock(cfg, body, true), 0);
 	unlink(a.sun_path);
 	rmdir(dir);
+}
+
+static int put_fs(struct vm_config *cfg, const char *id, const char *body, bool api)
+{
+	return api ? config_resource_put_checked(&fs_resource, cfg, id, body, strlen(body))
+		   : config_resource_put(&fs_resource, cfg, id, body, strlen(body));
+}
+
+/* PUT /fs/{fs_id} and the "fs" section: one of socket and shared_dir, a tag of 1 to 36 bytes, no
+ * tag twice; through the API the socket must exist (and be one), and shared_dir is refused (skiff
+ * cannot start virtiofsd from its sandboxed API thread). */
+static void test_fs(void **state)
+{
+	struct vm_config *cfg = new_cfg();
+	char sock_path[] = "/tmp/skiff-test-fs-XXXXXX";
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	char body[256];
+
+	assert_int_equal(put_fs(cfg, "a", "{\"fs_id\":\"a\",\"tag\":\"t1\",\"socket\":\"/x.sock\"}",
+				false),
+			 0);
+	assert_int_equal(cfg->nr_fs, 1);
+	assert_string_equal(cfg->fs[0].tag, "t1");
+	assert_string_equal(cfg->fs[0].socket, "/x.sock");
+	/* The same id again replaces it. */
+	assert_int_equal(put_fs(cfg, "a", "{\"fs_id\":\"a\",\"tag\":\"t2\",\"shared_dir\":\"/s\"}",
+				false),
+			 0);
+	assert_int_equal(cfg->nr_fs, 1);
+	assert_string_equal(cfg->fs[0].shared_dir, "/s");
+	assert_string_equal(cfg->fs[0].socket, "");
+	EXPECT_FAIL(cfg, put_fs(cfg, "b", "{\"fs_id\":\"b\",\"tag\":\"t2\",\"socket\":\"/y\"}", false),
+		    -EINVAL, "tag \"t2\" is already a's");
+	EXPECT_FAIL(cfg, put_fs(cfg, "b", "{\"fs_id\":\"b\",\"tag\":\"t3\"}", false), -EINVAL,
+		    "give one of 'socket' and 'shared_dir'");
+	EXPECT_FAIL(cfg,
+		    put_fs(cfg, "b",
+			   "{\"fs_id\":\"b\",\"tag\":\"t3\",\"socket\":\"/y\",\"shared_dir\":\"/z\"}",
+			   false),
+		    -EINVAL, "give one of");
+	EXPECT_FAIL(cfg, put_fs(cfg, "b", "{\"fs_id\":\"b\",\"tag\":\"\",\"socket\":\"/y\"}", false),
+		    -EINVAL, "tag");
+	EXPECT_FAIL(cfg,
+		    put_fs(cfg, "b",
+			   "{\"fs_id\":\"b\",\"tag\":\"0123456789012345678901234567890123456\","
+			   "\"socket\":\"/y\"}",
+			   false),
+		    -EINVAL, "1 to 36 printable bytes");
+	EXPECT_FAIL(cfg, put_fs(cfg, "b", "{\"fs_id\":\"b\",\"tag\":\"a b\",\"socket\":\"/y\"}", false),
+		    -EINVAL, "without spaces");
+	EXPECT_FAIL(cfg, put_fs(cfg, "c", "{\"fs_id\":\"b\",\"tag\":\"x\",\"socket\":\"/y\"}", false),
+		    -EINVAL, "fs_id");
+	EXPECT_FAIL(cfg, put_fs(cfg, "b", "{\"fs_id\":\"b\",\"tag\":\"x\",\"socket\":5}", false),
+		    -EINVAL, "socket");
+	EXPECT_FAIL(cfg, put_fs(cfg, "b", "{\"fs_id\":\"b\",\"tag\":\"x\",\"sock\":\"/y\"}", false),
+		    -EINVAL, "unknown field 'sock'");
+	/* A 36-byte tag is the most there is room for. */
+	assert_int_equal(put_fs(cfg, "b",
+				"{\"fs_id\":\"b\",\"tag\":\"012345678901234567890123456789012345\","
+				"\"socket\":\"/y\"}",
+				false),
+			 0);
+
+	/* The API: a missing socket, a file that is not a socket, shared_dir. */
+	EXPECT_FAIL(cfg,
+		    put_fs(cfg, "c",
+			   "{\"fs_id\":\"c\",\"tag\":\"c\",\"socket\":\"/nonexistent/v.sock\"}", true),
+		    -EINVAL, "vhost-user socket /nonexistent/v.sock: No such file or directory");
+	EXPECT_FAIL(cfg, put_fs(cfg, "c", "{\"fs_id\":\"c\",\"tag\":\"c\",\"socket\":\"/etc/passwd\"}", true),
+		    -EINVAL, "not a socket");
+	EXPECT_FAIL(cfg, put_fs(cfg, "c", "{\"fs_id\":\"c\",\"tag\":\"c\",\"shared_dir\":\"/tmp\"}", true),
+		    -EINVAL, "start virtiofsd and give 'socket'");
+	assert_true(fd >= 0);
+	assert_non_null(mktemp(sock_path));
+	strcpy(addr.sun_path, sock_path);
+	assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	snprintf(body, sizeof(body), "{\"fs_id\":\"c\",\"tag\":\"c\",\"socket\":\"%s\"}", sock_path);
+	assert_int_equal(put_fs(cfg, "c", body, true), 0);
+	assert_int_equal(cfg->nr_fs, 3);
+	unlink(sock_path);
+	close(fd);
 	free(cfg);
 }
 
@@ -1123,7 +1205,10 @@ static void test_round_trip(void **state)
 				   " \"network-interfaces\": [{\"iface_id\": \"eth0\", "
 				   "\"host_dev_name\": \"tap0\", \"guest_mac\": "
 				   "\"06:00:AC:10:00:02\"}, {\"iface_id\": \"eth1\", "
-				   "\"host_dev_name\": \"tap1\"}], \"entropy\": {}}")),
+				   "\"host_dev_name\": \"tap1\"}], \"entropy\": {},"
+				   " \"fs\": [{\"fs_id\": \"docs\", \"tag\": \"docs\", "
+				   "\"socket\": \"/run/docs.sock\"}, {\"fs_id\": \"src\", "
+				   "\"tag\": \"src\", \"shared_dir\": \"/src\"}]}")),
 	    0);
 	dump_a = config_json_vm_config_dump(a);
 	assert_non_null(dump_a);
@@ -1142,7 +1227,10 @@ static void test_round_trip(void **state)
 	    "\"iface_id\":\"eth0\",\"host_dev_name\":\"tap0\",\"guest_mac\":"
 	    "\"06:00:ac:10:00:02\",\"rx_rate_limiter\":null,\"tx_rate_limiter\":null},{"
 	    "\"iface_id\":\"eth1\",\"host_dev_name\":\"tap1\",\"guest_mac\":null,"
-	    "\"rx_rate_limiter\":null,\"tx_rate_limiter\":null}],\"vsock\":null,\"entropy\":{}}");
+	    "\"rx_rate_limiter\":null,\"tx_rate_limiter\":null}],\"vsock\":null,\"entropy\":{},"
+	    "\"fs\":[{\"fs_id\":\"docs\",\"tag\":\"docs\",\"socket\":\"/run/docs.sock\","
+	    "\"shared_dir\":null},{\"fs_id\":\"src\",\"tag\":\"src\",\"socket\":null,"
+	    "\"shared_dir\":\"/src\"}]}");
 
 	/* The dump read back as a document gives the same configuration. */
 	assert_int_equal(
@@ -1160,6 +1248,9 @@ static void test_round_trip(void **state)
 	assert_int_equal(a->nr_nets, b->nr_nets);
 	for (int i = 0; i < a->nr_nets; i++)
 		assert_memory_equal(&a->nets[i], &b->nets[i], sizeof(a->nets[i]));
+	assert_int_equal(a->nr_fs, 2);
+	assert_int_equal(b->nr_fs, 2);
+	assert_memory_equal(a->fs, b->fs, sizeof(a->fs));
 	dump_b = config_json_vm_config_dump(b);
 	assert_string_equal(dump_a, dump_b);
 	free(dump_a);
@@ -1169,7 +1260,7 @@ static void test_round_trip(void **state)
 	vm_config_init_defaults(a);
 	dump_a = config_json_vm_config_dump(a);
 	assert_non_null(strstr(dump_a, "\"drives\":[],\"boot-source\":null,"));
-	assert_non_null(strstr(dump_a, "\"entropy\":null}"));
+	assert_non_null(strstr(dump_a, "\"entropy\":null,\"fs\":[]}"));
 	free(dump_a);
 	free(a);
 	free(b);
@@ -1271,6 +1362,7 @@ int main(void)
 	    cmocka_unit_test(test_network_interfaces),
 	    cmocka_unit_test(test_entropy),
 	    cmocka_unit_test(test_vsock),
+	    cmocka_unit_test(test_fs),
 	    cmocka_unit_test(test_logger_metrics),
 	    cmocka_unit_test(test_actions_and_vm_state),
 	    cmocka_unit_test(test_document),

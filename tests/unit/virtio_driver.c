@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 /* ---- the transport's side: callbacks from the device ---- */
@@ -38,6 +39,13 @@ static void vdrv_signal_config(struct virtio_device *dev)
 	__atomic_add_fetch(&d->config_generation, 1, __ATOMIC_SEQ_CST);
 	__atomic_or_fetch(&d->interrupt_status, VIRTIO_MMIO_INT_CONFIG, __ATOMIC_SEQ_CST);
 	__atomic_add_fetch(&d->config_signals, 1, __ATOMIC_SEQ_CST);
+}
+
+static int vdrv_kick_fd(struct virtio_device *dev, uint16_t q)
+{
+	struct vdrv *d = dev->transport;
+
+	return q < VDRV_MAX_QUEUES ? d->kick_fds[q] : -1;
 }
 
 /* The device's ops, called on its worker thread. */
@@ -76,7 +84,14 @@ void vdrv_init(struct vdrv *d, const struct vdrv_config *cfg)
 	d->cfg = *cfg;
 	if (!d->cfg.buf_align)
 		d->cfg.buf_align = 64;
-	assert_int_equal(guest_mem_map(&d->mem, cfg->layout, cfg->nr_regions), 0);
+	if (cfg->shared_mem)
+		assert_int_equal(guest_mem_map_shared(&d->mem, cfg->layout, cfg->nr_regions), 0);
+	else
+		assert_int_equal(guest_mem_map(&d->mem, cfg->layout, cfg->nr_regions), 0);
+	for (int q = 0; q < VDRV_MAX_QUEUES; q++) {
+		d->kick_fds[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		assert_true(d->kick_fds[q] >= 0);
+	}
 	d->next_buf = cfg->buf_base;
 	d->loop = event_loop_create(cfg->loop_name);
 	assert_non_null(d->loop);
@@ -92,6 +107,8 @@ void vdrv_fini(struct vdrv *d)
 	}
 	event_loop_destroy(d->loop);
 	guest_mem_unmap(&d->mem);
+	for (int q = 0; q < VDRV_MAX_QUEUES; q++)
+		close(d->kick_fds[q]);
 }
 
 void vdrv_attach(struct vdrv *d, struct virtio_device *dev)
@@ -104,6 +121,7 @@ void vdrv_attach(struct vdrv *d, struct virtio_device *dev)
 	dev->signal_used = vdrv_signal_used;
 	dev->signal_config = vdrv_signal_config;
 	dev->fail = vdrv_fail;
+	dev->kick_fd = vdrv_kick_fd;
 }
 
 void *vdrv_ptr(struct vdrv *d, uint64_t gpa, uint64_t len)

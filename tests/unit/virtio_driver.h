@@ -40,6 +40,7 @@ struct vdrv_config {
 	unsigned buf_align;	    /* a power of 2 */
 	bool buf_wrap;		    /* at buf_end start again at buf_base, instead of failing */
 	const char *loop_name;	    /* the worker thread's name */
+	bool shared_mem;	    /* guest RAM as memfds (a vhost-user device's backend maps it) */
 };
 
 struct vdrv {
@@ -61,6 +62,9 @@ struct vdrv {
 	int config_signals;
 	uint32_t config_generation;
 	uint32_t interrupt_status;
+	/* The queues' kick eventfds, as the core would give a backend_queues device
+	 * (dev->kick_fd); vdrv_notify() does not write them. */
+	int kick_fds[VDRV_MAX_QUEUES];
 };
 
 /* Maps guest RAM (zeroed) and starts the worker loop. */

@@ -36,7 +36,7 @@ _skiff_complete() { # uses cur and prev of _skiff
 
 	local global_opts='--version'
 	local run_opts='--kernel --initrd --cmdline --boot-protocol --raw --firmware --cpus --memory
-		--irqchip --enable-pci --disk --net --console --rng --vsock --debug-exit --api-sock
+		--irqchip --enable-pci --disk --net --console --rng --vsock --fs --debug-exit --api-sock
 		--config-file --no-api --id --log-path --metrics-path --seccomp-level --restore --mem-file
 		--resume --clock-realtime --log-level -h --help'
 
@@ -72,6 +72,24 @@ _skiff_complete() { # uses cur and prev of _skiff
 			compopt -o nospace 2>/dev/null
 		else
 			mapfile -t COMPREPLY < <(compgen -W "tap=" -- "$cur")
+			compopt -o nospace 2>/dev/null
+		fi
+		return
+		;;
+	--fs)
+		# tag=NAME,socket=PATH|dir=PATH[,id=NAME]: file names after socket= and dir=.
+		if [[ $cur == *,socket=* || $cur == *,dir=* ]]; then
+			local head=${cur%=*} path
+			compopt -o filenames 2>/dev/null
+			mapfile -t COMPREPLY < <(for path in $(compgen -f -- "${cur##*=}"); do
+				echo "$head=$path"
+			done)
+		elif [[ $cur == *,* ]]; then
+			local head=${cur%,*}
+			mapfile -t COMPREPLY < <(compgen -W "$head,socket= $head,dir= $head,id=" -- "$cur")
+			compopt -o nospace 2>/dev/null
+		else
+			mapfile -t COMPREPLY < <(compgen -W "tag=" -- "$cur")
 			compopt -o nospace 2>/dev/null
 		fi
 		return

@@ -12,7 +12,9 @@ NESTED_CC=gcc # builds tests/nested/tools/*.c, static
 NESTED_RAW_GUESTS=()
 NESTED_EXTRA_PROGRAMS=(build/static/skiff-jailer) # built with skiff; /vmm/skiff-jailer in L1
 # Dynamic tools for L1's steps (mkinitramfs-l1 --tool): the host's own, with their libraries.
-NESTED_L1_TOOLS=(/usr/bin/curl)
+NESTED_L1_TOOLS=(/usr/bin/curl /usr/lib/qemu/virtiofsd)
+# virtio-fs's backend in L1 (Debian 12's qemu-system-common): the fs scenario runs with it.
+NESTED_VIRTIOFSD=/usr/bin/virtiofsd # (mkinitramfs-l1 puts --tool programs in /usr/bin)
 NESTED_L1_TOOL_ROOT=/
 NESTED_L1_TOOL_LIBDIRS=(lib/x86_64-linux-gnu usr/lib/x86_64-linux-gnu)
 # Paths inside L1 (see mkinitramfs-l1), used by the scenarios; GUEST_KERNEL is the kernel the
