@@ -859,6 +859,7 @@ static void test_vsock(void **state)
 	assert_int_equal(put_vsock(cfg, body, true), 0);
 	unlink(a.sun_path);
 	rmdir(dir);
+	free(cfg);
 }
 
 static int put_fs(struct vm_config *cfg, const char *id, const char *body, bool api)
