@@ -11,7 +11,6 @@
 		.name = (n), .shape = CONFIG_UNSUPPORTED, .in_full_config = (full)                 \
 	}
 
-static const struct config_resource balloon = UNSUPPORTED("balloon", true);
 static const struct config_resource vsock = UNSUPPORTED("vsock", true);
 static const struct config_resource mmds = UNSUPPORTED("mmds-config", true);
 static const struct config_resource cpu_config = UNSUPPORTED("cpu-config", true);
@@ -28,10 +27,11 @@ const struct config_resource *const config_resources[] = {
     &drive_resource,
     &net_resource,
     &entropy_resource,
+    &balloon_resource,
     &console_resource,
+    &serial_resource,
     &logger_resource,
     &metrics_resource,
-    &balloon,
     &vsock,
     &mmds,
     &cpu_config,

@@ -63,6 +63,16 @@ struct net_config {
 	char id[VM_CONFIG_MAX_ID + 1];
 };
 
+/* The memory balloon (virtio-balloon): --balloon, the "balloon" section, PUT /balloon. */
+#define BALLOON_MAX_STATS_INTERVAL_S 65535 /* Firecracker's u16 */
+struct balloon_config {
+	bool enabled;
+	uint32_t amount_mib;		   /* the target: MiB the guest should give back */
+	bool deflate_on_oom;		   /* VIRTIO_BALLOON_F_DEFLATE_ON_OOM */
+	uint16_t stats_polling_interval_s; /* 0: no statistics queue */
+	bool free_page_reporting;	   /* VIRTIO_BALLOON_F_PAGE_REPORTING */
+};
+
 /* The interrupt controller on arm64 (--irqchip); x86 has one kind and takes only auto. */
 enum irqchip_kind {
 	IRQCHIP_AUTO = 0, /* arm64: GICv3, or GICv2 when the host's KVM cannot emulate a GICv3 */
@@ -113,6 +123,9 @@ struct vm_config {
 	int nr_nets;
 	enum console_kind console;
 	bool rng; /* virtio-rng */
+	struct balloon_config balloon;
+	/* PUT /serial: where the serial console's output goes (empty: skiff's stdout). */
+	char serial_out_path[VM_CONFIG_MAX_PATH];
 	/* --enable-pci: every virtio device on PCI (virtio-pci, MSI-X), not virtio-mmio. */
 	bool enable_pci;
 	/* Firecracker's track_dirty_pages: accepted and reported back, but skiff has no snapshots,

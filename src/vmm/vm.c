@@ -5,6 +5,7 @@
 #include "vmm/irq_routing.h"
 #include "vmm/virtio_devices.h"
 #include "base/log.h"
+#include "base/output_file.h"
 #include "vmm/vcpu.h"
 
 #include <errno.h>
@@ -319,6 +320,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	vm->kvm.fd = vm->fd = vm->stop_eventfd = -1;
 	vm->cfg = cfg;
 	vm->console_out_fd = STDOUT_FILENO;
+	vm->serial_out_fd = -1;
 	vm->power = (struct power_ctl){ .request_stop = power_request, .ctx = vm };
 	pthread_mutex_init(&vm->stop_lock, NULL);
 	pthread_mutex_init(&vm->pause_api_lock, NULL);
@@ -359,6 +361,17 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 		ret = -errno;
 		log_error("eventfd: %s", strerror(errno));
 		goto fail;
+	}
+
+	/* PUT /serial: the console's output goes to that file or FIFO instead of stdout. */
+	if (cfg->serial_out_path[0]) {
+		vm->serial_out_fd = output_file_open(cfg->serial_out_path, "the serial output ");
+		if (vm->serial_out_fd < 0) {
+			ret = vm->serial_out_fd;
+			log_error("%s", log_last_error());
+			goto fail;
+		}
+		vm->console_out_fd = vm->serial_out_fd;
 	}
 
 	ret = arch_vm_init(vm);
@@ -441,6 +454,10 @@ void vm_destroy(struct vm *vm)
 		close(vm->fd);
 	vm->fd = -1;
 	guest_mem_unmap(&vm->mem);
+	if (vm->serial_out_fd >= 0)
+		close(vm->serial_out_fd);
+	vm->serial_out_fd = -1;
+	vm->console_out_fd = STDOUT_FILENO;
 	if (vm->stop_eventfd >= 0)
 		close(vm->stop_eventfd);
 	vm->stop_eventfd = -1;
