@@ -217,12 +217,12 @@ int config_json_balloon_stats_update(const struct vm_config *cfg, const char *bo
 	if (!(ret = cj_check_fields(what, obj, known)) &&
 	    !(ret = cj_uint(what, obj, "stats_polling_interval_s", true, 0,
 			    BALLOON_MAX_STATS_INTERVAL_S, &v, &present))) {
-		if (cfg->balloon.stats_polling_interval_s == 0 && v != 0)
+		if (cfg->balloon.stats_polling_interval_s == 0)
 			ret = log_set_error(-EINVAL,
 					    "%s: statistics were not enabled before the start, and "
 					    "cannot be enabled after it",
 					    what);
-		else if (cfg->balloon.stats_polling_interval_s != 0 && v == 0)
+		else if (v == 0)
 			ret = log_set_error(-EINVAL,
 					    "%s: statistics cannot be disabled after the start "
 					    "(stats_polling_interval_s must stay above 0)",
