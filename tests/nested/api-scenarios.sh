@@ -138,9 +138,14 @@ api_scenario api-metrics 90
 # refused; PATCH /balloon to 64 MiB: the guest's driver inflates to it, the guest's MemTotal drops
 # by at least 64 MiB and skiff's resident memory by at least 60 MiB (the pages go back to L1 with
 # MADV_DONTNEED); PATCH back to 0: the balloon deflates and MemTotal is back.
+# On arm64 the balloon is a PCI function (enable_pci, behind the ITS), on x86_64 virtio-mmio.
+balloon_pci=false balloon_transport='api_patch /machine-config "{\"enable_pci\": false}"'
+if [ "${NESTED_ARCH:-}" = arm64 ]; then
+	balloon_pci=true balloon_transport='api_patch /machine-config "{\"enable_pci\": true}"'
+fi
 api_scenario api-balloon 150
 	args --api-sock "$sock" --log-level info
-	during "$api_setup"' && api_put /balloon "{\"amount_mib\": 0, \"deflate_on_oom\": false, \"stats_polling_interval_s\": 1}"'
+	during "$api_setup && $balloon_transport"' && api_put /balloon "{\"amount_mib\": 0, \"deflate_on_oom\": false, \"stats_polling_interval_s\": 1}"'
 	during 'api_fault PATCH /balloon "{\"amount_mib\": 64}"'
 	during "$api_start"
 	during 'wait_for "^SKIFF-GUEST: balloon ready$" 90
@@ -177,6 +182,7 @@ api_scenario api-balloon 150
 		[ "$m2" -ge "$m0" ] || die "MemTotal $m2 kB after deflating, $m0 kB before"
 		echo "balloon: ok" >&2'
 	expect 'skiff: info: virtio-balloon at '
+	[ "$balloon_pci" = false ] || expect '^SKIFF-GUEST: pci 0000:00:0[0-9]\.0 0x1af4:0x1045 '
 	expect '^SKIFF-STEP during\| balloon: statistics arrived'
 	expect '^SKIFF-STEP during\| balloon: ok$'
 	reject 'virtio-balloon: queue'
