@@ -285,6 +285,18 @@ static void test_statistics(void **state)
 	assert_int_equal(h.fails, 0);
 	vdrv_fini(&h);
 
+	/* a statistics buffer the device would have to write fails the device */
+	harness_init(&h, &p, 1ULL << VIRTIO_BALLOON_F_STATS_VQ, 3);
+	s.gpa = vdrv_alloc(&h, 20);
+	s.len = 20;
+	s.write = true;
+	vdrv_add_chain(&h, 2, &s, 1);
+	vdrv_notify(&h, 2);
+	assert_true(h.dev->failed);
+	virtio_balloon_get_stats(h.dev, &st);
+	assert_int_equal(st.stats_updates, 0);
+	vdrv_fini(&h);
+
 	/* without statistics, no interval can be set */
 	p.stats_polling_interval_s = 0;
 	harness_init(&h, &p, 0, 2);
