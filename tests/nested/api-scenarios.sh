@@ -143,7 +143,7 @@ balloon_pci=false balloon_transport='api_patch /machine-config "{\"enable_pci\":
 if [ "${NESTED_ARCH:-}" = arm64 ]; then
 	balloon_pci=true balloon_transport='api_patch /machine-config "{\"enable_pci\": true}"'
 fi
-api_scenario api-balloon 150
+api_scenario api-balloon 180
 	args --api-sock "$sock" --log-level info
 	during "$api_setup && $balloon_transport"' && api_put /balloon "{\"amount_mib\": 0, \"deflate_on_oom\": false, \"stats_polling_interval_s\": 1}"'
 	during 'api_fault PATCH /balloon "{\"amount_mib\": 64}"'

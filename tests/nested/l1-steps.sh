@@ -158,7 +158,7 @@ tick_near() {
 	done
 }
 # vmm_rss_kb: the VMM's resident memory (VmRSS of $SKIFF_PID), in KiB
-vmm_rss_kb() { sed -n 's/^VmRSS: *\([0-9]*\) kB$/\1/p' "/proc/$SKIFF_PID/status"; }
+vmm_rss_kb() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB$/\1/p' "/proc/$SKIFF_PID/status"; }
 # balloon_wait_actual MIB SECONDS: poll GET /balloon/statistics until actual_mib is MIB
 balloon_wait_actual() {
 	n=$(($2 * 2))
