@@ -155,6 +155,74 @@ static int patch_drive(struct call *c)
 	return 204;
 }
 
+/* --- the balloon (PUT /balloon is its config resource's) --- */
+
+static int get_balloon(struct call *c)
+{
+	if (!c->in->cfg.balloon.enabled)
+		return fail(c, "%s", "no balloon device is configured (PUT /balloon before the start)");
+	c->body = config_json_balloon_dump(&c->in->cfg);
+	return c->body ? 200 : fail(c, "%s", "out of memory");
+}
+
+static struct vm_device *running_balloon(struct call *c)
+{
+	return vm_device_find(&c->in->vm.devices, VM_DEVICE_VIRTIO_BALLOON, NULL);
+}
+
+/* A new target for the running balloon: the guest is told with a configuration change. */
+static int patch_balloon(struct call *c)
+{
+	struct vm_device_update up = {.balloon_target = true};
+	struct vm_device *dev;
+	int ret;
+
+	ret = config_json_balloon_update(&c->in->cfg, c->req->body, c->req->body_len,
+					 &up.balloon_amount_mib);
+	if (ret)
+		return status_of(c, ret);
+	dev = running_balloon(c);
+	if (!dev)
+		return fail(c, "%s", "no balloon device in the running microVM");
+	ret = vm_device_update(dev, &up);
+	if (ret)
+		return status_of(c, ret);
+	c->in->cfg.balloon.amount_mib = up.balloon_amount_mib;
+	return 204;
+}
+
+static int get_balloon_statistics(struct call *c)
+{
+	struct vm_device *dev = running_balloon(c);
+
+	if (!c->in->cfg.balloon.enabled || !dev)
+		return fail(c, "%s", "no balloon device is configured (PUT /balloon before the start)");
+	if (!c->in->cfg.balloon.stats_polling_interval_s)
+		return fail(c, "%s", "balloon statistics are not enabled (stats_polling_interval_s "
+				     "was 0 at the start)");
+	return reply_json(c, vm_device_stats(dev));
+}
+
+static int patch_balloon_statistics(struct call *c)
+{
+	struct vm_device_update up = {.balloon_stats_interval = true};
+	struct vm_device *dev;
+	int ret;
+
+	ret = config_json_balloon_stats_update(&c->in->cfg, c->req->body, c->req->body_len,
+					       &up.balloon_stats_interval_s);
+	if (ret)
+		return status_of(c, ret);
+	dev = running_balloon(c);
+	if (!dev)
+		return fail(c, "%s", "no balloon device in the running microVM");
+	ret = vm_device_update(dev, &up);
+	if (ret)
+		return status_of(c, ret);
+	c->in->cfg.balloon.stats_polling_interval_s = up.balloon_stats_interval_s;
+	return 204;
+}
+
 static int patch_vm(struct call *c)
 {
 	bool pause;
@@ -232,6 +300,10 @@ static const struct route routes[] = {
 	{ HTTP_PATCH, "/vm", AFTER_START, patch_vm },
 	{ HTTP_PUT, "/snapshot/create", AFTER_START, put_snapshot_create },
 	{ HTTP_PUT, "/snapshot/load", BEFORE_START, put_snapshot_load },
+	{ HTTP_GET, "/balloon", ANY_TIME, get_balloon },
+	{ HTTP_PATCH, "/balloon", AFTER_START, patch_balloon },
+	{ HTTP_GET, "/balloon/statistics", AFTER_START, get_balloon_statistics },
+	{ HTTP_PATCH, "/balloon/statistics", AFTER_START, patch_balloon_statistics },
 };
 
 /* A config resource's PUT: changes the description, so only before the start. */

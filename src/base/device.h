@@ -42,11 +42,18 @@ enum vm_device_kind {
 	VM_DEVICE_VIRTIO_RNG = 19,
 	VM_DEVICE_VIRTIO_VSOCK = 20,
 	VM_DEVICE_VIRTIO_FS = 26, /* the virtio device id */
+	VM_DEVICE_VIRTIO_BALLOON = 21,
 };
 
 /* A change to a running device asked for through the API; a kind takes what applies to it. */
 struct vm_device_update {
 	const char *backing_path; /* virtio-blk: the disk's new backing file */
+	/* virtio-balloon: a new target (PATCH /balloon), a new statistics polling interval
+	 * (PATCH /balloon/statistics). */
+	bool balloon_target;
+	uint32_t balloon_amount_mib;
+	bool balloon_stats_interval;
+	uint16_t balloon_stats_interval_s;
 };
 
 /* How far the guest's drivers got with a device that needs a driver of the guest's own (virtio),
@@ -75,7 +82,8 @@ struct vm_device_ops {
 	/* What the metrics line prints for it: a new JSON object (the caller takes the reference)
 	 * or NULL for nothing now. Any thread, while the VM runs. stats_group names the metrics
 	 * object the result goes into, keyed by the device's id ("block", "net"); NULL: values the
-	 * metrics line places itself (the boot timer's boot_time_us; vmm/metrics.c). */
+	 * metrics line places itself (the boot timer's boot_time_us; vmm/metrics.c) or that
+	 * another reader asks for (the balloon's, for GET /balloon/statistics). */
 	struct json_t *(*stats)(struct vm_device *dev);
 	const char *stats_group;
 

@@ -74,6 +74,16 @@ int config_json_network_interface(struct vm_config *cfg, const char *path_id, co
 /* PUT /entropy: {"rate_limiter"}: a virtio-rng device. */
 int config_json_entropy(struct vm_config *cfg, const char *body, size_t len);
 
+/* PATCH /balloon: {"amount_mib"}, at most the guest's memory, into *amount_mib; PATCH
+ * /balloon/statistics: {"stats_polling_interval_s"}, which may change the interval but not turn
+ * the statistics on or off (as Firecracker). Both need a configured balloon. GET /balloon: the
+ * balloon as PUT /balloon takes it (malloc'd; NULL when out of memory or none is configured). */
+int config_json_balloon_update(const struct vm_config *cfg, const char *body, size_t len,
+			       uint32_t *amount_mib);
+int config_json_balloon_stats_update(const struct vm_config *cfg, const char *body, size_t len,
+				     uint16_t *interval_s);
+char *config_json_balloon_dump(const struct vm_config *cfg);
+
 int config_json_logger(const char *body, size_t len, struct logger_config *out);
 int config_json_metrics(const char *body, size_t len, struct metrics_config *out);
 

@@ -11,7 +11,6 @@
 		.name = (n), .shape = CONFIG_UNSUPPORTED, .in_full_config = (full)                 \
 	}
 
-static const struct config_resource balloon = UNSUPPORTED("balloon", true);
 static const struct config_resource mmds = UNSUPPORTED("mmds-config", true);
 static const struct config_resource cpu_config = UNSUPPORTED("cpu-config", true);
 static const struct config_resource memory_hotplug = UNSUPPORTED("memory-hotplug", false);
@@ -29,11 +28,12 @@ const struct config_resource *const config_resources[] = {
     &entropy_resource,
     &vsock_resource,
     &fs_resource,
+    &balloon_resource,
     &console_resource,
+    &serial_resource,
     &debug_exit_resource,
     &logger_resource,
     &metrics_resource,
-    &balloon,
     &mmds,
     &cpu_config,
     &memory_hotplug,

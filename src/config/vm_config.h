@@ -87,6 +87,16 @@ struct fs_config {
 	char shared_dir[VM_CONFIG_MAX_PATH];
 };
 
+/* The memory balloon (virtio-balloon): --balloon, the "balloon" section, PUT /balloon. */
+#define BALLOON_MAX_STATS_INTERVAL_S 65535 /* Firecracker's u16 */
+struct balloon_config {
+	bool enabled;
+	uint32_t amount_mib;		   /* the target: MiB the guest should give back */
+	bool deflate_on_oom;		   /* VIRTIO_BALLOON_F_DEFLATE_ON_OOM */
+	uint16_t stats_polling_interval_s; /* 0: no statistics queue */
+	bool free_page_reporting;	   /* VIRTIO_BALLOON_F_PAGE_REPORTING */
+};
+
 /* The interrupt controller on arm64 (--irqchip); x86 has one kind and takes only auto. */
 enum irqchip_kind {
 	IRQCHIP_AUTO = 0, /* arm64: GICv3, or GICv2 when the host's KVM cannot emulate a GICv3 */
@@ -145,6 +155,9 @@ struct vm_config {
 	struct vsock_config vsock;
 	/* --debug-exit (x86): QEMU's isa-debug-exit at port 0xf4, for test kernels. */
 	bool debug_exit;
+	struct balloon_config balloon;
+	/* PUT /serial: where the serial console's output goes (empty: skiff's stdout). */
+	char serial_out_path[VM_CONFIG_MAX_PATH];
 	/* --enable-pci: every virtio device on PCI (virtio-pci, MSI-X), not virtio-mmio. */
 	bool enable_pci;
 	/* Firecracker's track_dirty_pages: KVM logs the guest's writes and guest_mem skiff's, for

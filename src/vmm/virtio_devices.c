@@ -1,6 +1,7 @@
 #include "vmm/virtio_devices.h"
 #include "arch/arch.h"
 #include "config/resource.h"
+#include "virtio/balloon.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
 #include "virtio/fs.h"
@@ -176,6 +177,35 @@ static json_t *net_stats(struct vm_device *entry)
 	return o;
 }
 
+/* Firecracker's BalloonStats: the target and actual sizes, then each statistic the driver sent. */
+static json_t *balloon_stats(struct vm_device *entry)
+{
+	struct virtio_balloon_stats s;
+	json_t *o = json_object();
+
+	virtio_balloon_get_stats(of(entry), &s);
+	set_u64(o, "target_pages", s.target_pages);
+	set_u64(o, "actual_pages", s.actual_pages);
+	set_u64(o, "target_mib", s.target_pages >> 8);
+	set_u64(o, "actual_mib", s.actual_pages >> 8);
+	for (int i = 0; i < VIRTIO_BALLOON_S_NR; i++)
+		if (s.has[i])
+			set_u64(o, virtio_balloon_stat_names[i], s.value[i]);
+	return o;
+}
+
+static int balloon_update(struct vm_device *entry, const struct vm_device_update *up)
+{
+	int ret = 0;
+
+	if (up->balloon_stats_interval &&
+	    (ret = virtio_balloon_set_stats_interval(of(entry), up->balloon_stats_interval_s)))
+		return ret;
+	if (up->balloon_target)
+		ret = virtio_balloon_set_target(of(entry), up->balloon_amount_mib);
+	return ret;
+}
+
 static const struct vm_device_ops console_entry_ops = {
     .name = "virtio-console",
     .guest_option = "CONFIG_VIRTIO_CONSOLE",
@@ -266,6 +296,19 @@ static const struct vm_device_ops fs_entry_ops = {
     .reset = entry_reset,
 };
 
+static const struct vm_device_ops balloon_entry_ops = {
+    .name = "virtio-balloon",
+    .guest_option = "CONFIG_VIRTIO_BALLOON",
+    .guest_module = "virtio_balloon",
+    .guest_driver = entry_guest_driver,
+    .destroy = entry_destroy,
+    .reset = entry_reset,
+    .save = entry_save,
+    .restore = entry_restore,
+    .stats = balloon_stats, /* no stats_group: GET /balloon/statistics asks for it */
+    .update = balloon_update,
+};
+
 static const struct vm_device_ops *entry_ops(const struct virtio_device *dev,
 					     enum vm_device_kind *kind)
 {
@@ -288,6 +331,9 @@ static const struct vm_device_ops *entry_ops(const struct virtio_device *dev,
 	case VIRTIO_ID_FS:
 		*kind = VM_DEVICE_VIRTIO_FS;
 		return &fs_entry_ops;
+	case VIRTIO_ID_BALLOON:
+		*kind = VM_DEVICE_VIRTIO_BALLOON;
+		return &balloon_entry_ops;
 	}
 	return NULL;
 }
@@ -463,6 +509,27 @@ static int create_fs(struct vm *vm, int i)
 	return attach(vm, dev, fc->id, what);
 }
 
+static int create_balloon(struct vm *vm, int i)
+{
+	const struct balloon_config *bc = &vm->cfg->balloon;
+	struct virtio_balloon_params p = {
+	    .amount_mib = bc->amount_mib,
+	    .deflate_on_oom = bc->deflate_on_oom,
+	    .stats_polling_interval_s = bc->stats_polling_interval_s,
+	    .free_page_reporting = bc->free_page_reporting,
+	};
+	struct virtio_device *dev;
+	char what[96];
+	int ret;
+
+	snprintf(what, sizeof(what), "target %u MiB%s%s", bc->amount_mib,
+		 bc->stats_polling_interval_s ? ", statistics" : "",
+		 bc->free_page_reporting ? ", free page reporting" : "");
+	if ((ret = virtio_balloon_create(&p, &dev)))
+		return ret;
+	return attach(vm, dev, NULL, what);
+}
+
 /* The creation table: a device kind's config resource (config/resource.h: how many devices the
  * config asks for) and how one of them is made. Its order is the order the guest finds them in. */
 static const struct {
@@ -475,6 +542,7 @@ static const struct {
 	{ &entropy_resource, create_rng },
 	{ &vsock_resource, create_vsock },
 	{ &fs_resource, create_fs },
+	{ &balloon_resource, create_balloon },
 };
 
 /* A device kind the config offers but this table cannot create would be dropped without a word:

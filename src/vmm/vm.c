@@ -5,6 +5,7 @@
 #include "vmm/irq_routing.h"
 #include "vmm/virtio_devices.h"
 #include "base/log.h"
+#include "base/output_file.h"
 #include "vmm/vcpu.h"
 
 #include <errno.h>
@@ -354,6 +355,7 @@ static int create(struct vm *vm, const struct vm_config *cfg, int mem_fd)
 	vm->kvm.fd = vm->fd = vm->stop_eventfd = -1;
 	vm->cfg = cfg;
 	vm->console_out_fd = STDOUT_FILENO;
+	vm->serial_out_fd = -1;
 	vm->power = (struct power_ctl){ .request_stop = power_request, .request_exit = power_exit,
 					.ctx = vm };
 	pthread_mutex_init(&vm->stop_lock, NULL);
@@ -395,6 +397,17 @@ static int create(struct vm *vm, const struct vm_config *cfg, int mem_fd)
 		ret = -errno;
 		log_error("eventfd: %s", strerror(errno));
 		goto fail;
+	}
+
+	/* PUT /serial: the console's output goes to that file or FIFO instead of stdout. */
+	if (cfg->serial_out_path[0]) {
+		vm->serial_out_fd = output_file_open(cfg->serial_out_path, "the serial output ");
+		if (vm->serial_out_fd < 0) {
+			ret = vm->serial_out_fd;
+			log_error("%s", log_last_error());
+			goto fail;
+		}
+		vm->console_out_fd = vm->serial_out_fd;
 	}
 
 	ret = arch_vm_init(vm);
@@ -487,6 +500,10 @@ void vm_destroy(struct vm *vm)
 		close(vm->fd);
 	vm->fd = -1;
 	guest_mem_unmap(&vm->mem);
+	if (vm->serial_out_fd >= 0)
+		close(vm->serial_out_fd);
+	vm->serial_out_fd = -1;
+	vm->console_out_fd = STDOUT_FILENO;
 	if (vm->stop_eventfd >= 0)
 		close(vm->stop_eventfd);
 	vm->stop_eventfd = -1;

@@ -56,7 +56,8 @@ struct vm {
 	struct vm_devices devices;
 
 	struct console_input console;
-	int console_out_fd;
+	int console_out_fd;  /* skiff's stdout, or serial_out_fd */
+	int serial_out_fd;   /* the config's serial_out_path, opened by vm_create (-1: none) */
 
 	pthread_mutex_t stop_lock;
 	enum vm_stop_reason stop_reason;

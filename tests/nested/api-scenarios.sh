@@ -188,6 +188,60 @@ api_scenario api-metrics 90
 	after '[ "$(wc -l <metrics.json)" -ge 2 ] || die "metrics.json has $(wc -l <metrics.json) line(s): no last line at the end"'
 	after 'grep -v "^{.*}$" metrics.json | head -n1 | grep . && die "metrics.json has a line that is not a JSON object" || true'
 
+# The balloon (virtio-balloon, PUT /balloon before the start; deflate_on_oom off, statistics
+# every second): statistics arrive (total_memory); what may not change after the start is
+# refused; PATCH /balloon to 64 MiB: the guest's driver inflates to it, the guest's MemTotal drops
+# by at least 64 MiB and skiff's resident memory by at least 60 MiB (the pages go back to L1 with
+# MADV_DONTNEED); PATCH back to 0: the balloon deflates and MemTotal is back.
+# On arm64 the balloon is a PCI function (enable_pci, behind the ITS), on x86_64 virtio-mmio.
+balloon_pci=false balloon_transport='api_patch /machine-config "{\"enable_pci\": false}"'
+if [ "${NESTED_ARCH:-}" = arm64 ]; then
+	balloon_pci=true balloon_transport='api_patch /machine-config "{\"enable_pci\": true}"'
+fi
+api_scenario api-balloon 180
+	args --api-sock "$sock" --log-level info
+	during "$api_setup && $balloon_transport"' && api_put /balloon "{\"amount_mib\": 0, \"deflate_on_oom\": false, \"stats_polling_interval_s\": 1}"'
+	during 'api_fault PATCH /balloon "{\"amount_mib\": 64}"'
+	during "$api_start"
+	during 'wait_for "^SKIFF-GUEST: balloon ready$" 90
+		n=40
+		until api_get /balloon/statistics 2>/dev/null && [ "$(api_body | json_num total_memory)" -gt 0 ] 2>/dev/null; do
+			n=$((n - 1)); [ "$n" -gt 0 ] || die "no statistics from the guest in 20 s: $(api_body)"
+			usleep 500000
+		done
+		echo "balloon: statistics arrived: $(api_body)" >&2'
+	during 'api_fault PATCH /balloon "{\"amount_mib\": 257}"
+		api_fault PATCH /balloon/statistics "{\"stats_polling_interval_s\": 0}"
+		api_fault PUT /balloon "{\"amount_mib\": 1, \"deflate_on_oom\": true}"
+		api_patch /balloon/statistics "{\"stats_polling_interval_s\": 2}"'
+	during 'rss0=$(vmm_rss_kb)
+		api_patch /balloon "{\"amount_mib\": 64}"
+		balloon_wait_actual 64 100
+		sleep 1
+		rss1=$(vmm_rss_kb)
+		echo "balloon: skiff VmRSS $rss0 kB before, $rss1 kB inflated: $((rss0 - rss1)) kB given back" >&2
+		[ $((rss0 - rss1)) -ge $((60 * 1024)) ] || die "skiff gave back only $((rss0 - rss1)) kB for a 64 MiB balloon"
+		signal_guest ctl.img inflated
+		wait_for "^SKIFF-GUEST: memtotal_inflated_kb=" 30
+		m0=$(guest_value memtotal_before_kb) m1=$(guest_value memtotal_inflated_kb)
+		echo "balloon: guest MemTotal $m0 kB before, $m1 kB inflated" >&2
+		[ $((m0 - m1)) -ge 65536 ] || die "the guest MemTotal dropped by $((m0 - m1)) kB only"
+		api_get /balloon
+		[ "$(api_body | json_num amount_mib)" = 64 ] || die "GET /balloon: amount_mib is not 64"'
+	during 'api_patch /balloon "{\"amount_mib\": 0}"
+		balloon_wait_actual 0 100
+		signal_guest ctl.img deflated
+		wait_for "^SKIFF-GUEST: memtotal_deflated_kb=" 30
+		m0=$(guest_value memtotal_before_kb) m2=$(guest_value memtotal_deflated_kb)
+		echo "balloon: guest MemTotal $m2 kB deflated" >&2
+		[ "$m2" -ge "$m0" ] || die "MemTotal $m2 kB after deflating, $m0 kB before"
+		echo "balloon: ok" >&2'
+	expect 'skiff: info: virtio-balloon at '
+	[ "$balloon_pci" = false ] || expect '^SKIFF-GUEST: pci 0000:00:0[0-9]\.0 0x1af4:0x1045 '
+	expect '^SKIFF-STEP during\| balloon: statistics arrived'
+	expect '^SKIFF-STEP during\| balloon: ok$'
+	reject 'virtio-balloon: queue'
+
 # SendCtrlAltDel (x86_64: the i8042; arm64: the PL061's gpio-keys Ctrl, Alt and Delete): the
 # guest's init gets SIGINT and powers off.
 api_scenario api-ctrl-alt-del 90

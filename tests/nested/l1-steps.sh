@@ -157,3 +157,17 @@ tick_near() {
 		[ -z "$u" ] || { echo "$(($1 + i * $2)) $u"; return; }
 	done
 }
+# vmm_rss_kb: the VMM's resident memory (VmRSS of $SKIFF_PID), in KiB
+vmm_rss_kb() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB$/\1/p' "/proc/$SKIFF_PID/status"; }
+# balloon_wait_actual MIB SECONDS: poll GET /balloon/statistics until actual_mib is MIB
+balloon_wait_actual() {
+	n=$(($2 * 2))
+	while :; do
+		api_get /balloon/statistics 2>/dev/null
+		[ "$(api_body | json_num actual_mib)" = "$1" ] && break
+		n=$((n - 1))
+		[ "$n" -gt 0 ] || die "the balloon did not reach $1 MiB in $2 s: $(api_body)"
+		usleep 500000
+	done
+	echo "balloon: actual_mib=$1: $(api_body)" >&2
+}

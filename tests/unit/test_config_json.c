@@ -1130,7 +1130,7 @@ static void test_document(void **state)
 		    config_json_document(cfg, &lc, &mc,
 					 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
 					   " \"balloon\": {}}")),
-		    -EINVAL, "'balloon' is not supported by skiff");
+		    -EINVAL, "missing required field 'amount_mib' in balloon");
 	EXPECT_FAIL(cfg,
 		    config_json_document(cfg, &lc, &mc,
 					 B("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
@@ -1348,6 +1348,130 @@ static void test_validation_names_json_fields(void **state)
 	free(cfg);
 }
 
+/* The balloon: PUT /balloon, its dump (GET /balloon and GET /vm/config), the PATCH bodies and
+ * their state rules, --balloon. */
+static void test_balloon(void **state)
+{
+	struct vm_config *cfg = calloc(1, sizeof(*cfg));
+	uint32_t amount = 0;
+	uint16_t interval = 0;
+	char *dump;
+
+	assert_non_null(cfg);
+	vm_config_init_defaults(cfg); /* 256 MiB */
+	EXPECT_FAIL(cfg, config_json_balloon_update(cfg, B("{\"amount_mib\": 1}"), &amount), -EINVAL,
+		    "no balloon device");
+	assert_null(config_json_balloon_dump(cfg));
+	EXPECT_FAIL(cfg,
+		    config_resource_put(&balloon_resource, cfg, "", B("{\"amount_mib\": 300, "
+								       "\"deflate_on_oom\": false}")),
+		    -EINVAL, "amount_mib 300: the balloon cannot be larger than the guest's memory "
+			     "(256 MiB)");
+	EXPECT_FAIL(cfg,
+		    config_resource_put(&balloon_resource, cfg, "", B("{\"amount_mib\": 1}")),
+		    -EINVAL, "missing required field 'deflate_on_oom' in balloon");
+	EXPECT_FAIL(cfg,
+		    config_resource_put(&balloon_resource, cfg, "",
+					B("{\"amount_mib\": 1, \"deflate_on_oom\": true, "
+					  "\"free_page_hinting\": true}")),
+		    -EINVAL, "free_page_hinting is not supported");
+	EXPECT_FAIL(cfg,
+		    config_resource_put(&balloon_resource, cfg, "",
+					B("{\"amount_mib\": 1, \"deflate_on_oom\": true, "
+					  "\"stats_polling_interval_s\": 65536}")),
+		    -EINVAL, "stats_polling_interval_s");
+	EXPECT_FAIL(cfg,
+		    config_resource_put(&balloon_resource, cfg, "",
+					B("{\"amount_mib\": -1, \"deflate_on_oom\": true}")),
+		    -EINVAL, "amount_mib");
+	assert_int_equal(config_resource_put(&balloon_resource, cfg, "",
+					     B("{\"amount_mib\": 64, \"deflate_on_oom\": false, "
+					       "\"stats_polling_interval_s\": 2, "
+					       "\"free_page_reporting\": true}")),
+			 0);
+	assert_true(cfg->balloon.enabled);
+	assert_int_equal(balloon_resource.count(cfg), 1);
+	dump = config_json_balloon_dump(cfg);
+	assert_string_equal(dump, "{\"amount_mib\":64,\"deflate_on_oom\":false,"
+				  "\"stats_polling_interval_s\":2,\"free_page_hinting\":false,"
+				  "\"free_page_reporting\":true}");
+	free(dump);
+	dump = config_json_vm_config_dump(cfg);
+	assert_non_null(strstr(dump, "\"balloon\":{\"amount_mib\":64,"));
+	free(dump);
+
+	/* PATCH /balloon and /balloon/statistics */
+	EXPECT_FAIL(cfg, config_json_balloon_update(cfg, B("{\"amount_mib\": 257}"), &amount),
+		    -EINVAL, "cannot be larger than the guest's memory");
+	EXPECT_FAIL(cfg,
+		    config_json_balloon_update(cfg, B("{\"amount_mib\": 1, \"x\": 1}"), &amount),
+		    -EINVAL, "unknown field 'x'");
+	assert_int_equal(config_json_balloon_update(cfg, B("{\"amount_mib\": 256}"), &amount), 0);
+	assert_int_equal(amount, 256);
+	EXPECT_FAIL(cfg,
+		    config_json_balloon_stats_update(cfg, B("{\"stats_polling_interval_s\": 0}"),
+						     &interval),
+		    -EINVAL, "cannot be disabled after the start");
+	assert_int_equal(config_json_balloon_stats_update(
+			     cfg, B("{\"stats_polling_interval_s\": 9}"), &interval),
+			 0);
+	assert_int_equal(interval, 9);
+	cfg->balloon.stats_polling_interval_s = 0;
+	EXPECT_FAIL(cfg,
+		    config_json_balloon_stats_update(cfg, B("{\"stats_polling_interval_s\": 1}"),
+						     &interval),
+		    -EINVAL, "cannot be enabled after it");
+
+	/* at the start: the memory may have shrunk since the PUT */
+	cfg->memory_mib = 32;
+	assert_int_equal(balloon_resource.validate(cfg), -EINVAL);
+	assert_non_null(strstr(err, "balloon amount_mib 64"));
+
+	/* --balloon */
+	vm_config_init_defaults(cfg);
+	assert_int_equal(balloon_resource.parse_option(
+			     cfg, "amount_mib=16,deflate_on_oom=on,stats_polling_interval_s=1,"
+				  "free_page_reporting=off"),
+			 0);
+	assert_true(cfg->balloon.enabled && cfg->balloon.deflate_on_oom);
+	assert_int_equal(cfg->balloon.amount_mib, 16);
+	assert_int_equal(cfg->balloon.stats_polling_interval_s, 1);
+	assert_false(cfg->balloon.free_page_reporting);
+	assert_int_equal(balloon_resource.parse_option(cfg, "amount_mib=x"), -EINVAL);
+	assert_string_equal(err, "--balloon amount_mib=x: a number from 0 to 4294967295");
+	assert_int_equal(balloon_resource.parse_option(cfg, "size=1"), -EINVAL);
+	assert_non_null(strstr(err, "unknown key 'size'"));
+	assert_int_equal(balloon_resource.parse_option(cfg, "deflate_on_oom=maybe"), -EINVAL);
+	assert_int_equal(balloon_resource.parse_option(cfg, "stats_polling_interval_s=65536"),
+			 -EINVAL);
+	free(cfg);
+}
+
+/* PUT /serial: serial_out_path, or back to stdout without it; no rate limiter. */
+static void test_serial(void **state)
+{
+	struct vm_config *cfg = calloc(1, sizeof(*cfg));
+
+	assert_non_null(cfg);
+	vm_config_init_defaults(cfg);
+	assert_int_equal(config_resource_put(&serial_resource, cfg, "",
+					     B("{\"serial_out_path\": \"/tmp/serial.out\"}")),
+			 0);
+	assert_string_equal(cfg->serial_out_path, "/tmp/serial.out");
+	EXPECT_FAIL(cfg,
+		    config_resource_put(&serial_resource, cfg, "",
+					B("{\"serial_out_path\": \"/x\", \"rate_limiter\": "
+					  "{\"size\": 1, \"refill_time\": 1}}")),
+		    -EINVAL, "rate_limiter");
+	EXPECT_FAIL(cfg, config_resource_put(&serial_resource, cfg, "", B("{\"path\": \"/x\"}")),
+		    -EINVAL, "unknown field 'path'");
+	assert_int_equal(config_resource_put(&serial_resource, cfg, "", B("{}")), 0);
+	assert_string_equal(cfg->serial_out_path, "");
+	assert_int_equal(serial_resource.parse_option(cfg, "/tmp/x"), 0);
+	assert_string_equal(cfg->serial_out_path, "/tmp/x");
+	free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1370,6 +1494,8 @@ int main(void)
 	    cmocka_unit_test(test_round_trip),
 	    cmocka_unit_test(test_validate_root_first),
 	    cmocka_unit_test(test_validation_names_json_fields),
+	    cmocka_unit_test(test_balloon),
+	    cmocka_unit_test(test_serial),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

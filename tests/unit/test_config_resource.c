@@ -45,7 +45,7 @@ static void test_descriptors_are_complete(void **state)
 		if ((*r)->name)
 			assert_ptr_equal(config_resource_named((*r)->name), *r);
 	}
-	assert_int_equal(devices, 6); /* drives, network interfaces, entropy, vsock, fs, console */
+	assert_int_equal(devices, 7); /* drives, network interfaces, entropy, vsock, fs, balloon, console */
 }
 
 static void test_paths(void **state)
@@ -117,8 +117,8 @@ static void test_kernel_needed_names_every_kind(void **state)
 	assert_int_equal(vm_config_validate(&cfg, 0, 0), -EINVAL);
 	assert_string_equal(
 	    log_last_error(),
-	    "virtio devices (--disk, --net, --rng, --vsock, --fs, --console virtio) need --kernel or "
-	    "--raw");
+	    "virtio devices (--disk, --net, --rng, --vsock, --fs, --balloon, --console virtio) need "
+	    "--kernel or --raw");
 }
 
 int main(void)

@@ -36,13 +36,13 @@ _skiff_complete() { # uses cur and prev of _skiff
 
 	local global_opts='--version'
 	local run_opts='--kernel --initrd --cmdline --boot-protocol --raw --firmware --cpus --memory
-		--irqchip --enable-pci --disk --net --console --rng --vsock --fs --debug-exit --api-sock
-		--config-file --no-api --id --log-path --metrics-path --seccomp-level --restore --mem-file
-		--resume --clock-realtime --log-level -h --help'
+		--irqchip --enable-pci --disk --net --console --serial-out --rng --vsock --fs --balloon
+		--debug-exit --api-sock --config-file --no-api --id --log-path --metrics-path
+		--seccomp-level --restore --mem-file --resume --clock-realtime --log-level -h --help'
 
 	case $prev in
 	--kernel | --initrd | --raw | --firmware | --config-file | --log-path | --metrics-path | \
-		--api-sock | --restore | --mem-file)
+		--api-sock | --restore | --mem-file | --serial-out)
 		compopt -o filenames 2>/dev/null
 		mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 		return
@@ -92,6 +92,16 @@ _skiff_complete() { # uses cur and prev of _skiff
 			mapfile -t COMPREPLY < <(compgen -W "tag=" -- "$cur")
 			compopt -o nospace 2>/dev/null
 		fi
+		return
+		;;
+	--balloon)
+		# amount_mib=N[,deflate_on_oom=on][,stats_polling_interval_s=S][,free_page_reporting=on]
+		local head=
+		[[ $cur == *,* ]] && head=${cur%,*},
+		mapfile -t COMPREPLY < <(compgen -W "${head}amount_mib= ${head}deflate_on_oom=on
+			${head}deflate_on_oom=off ${head}stats_polling_interval_s=
+			${head}free_page_reporting=on ${head}free_page_reporting=off" -- "$cur")
+		compopt -o nospace 2>/dev/null
 		return
 		;;
 	--console)
