@@ -33,6 +33,7 @@ enum vm_device_kind {
 	VM_DEVICE_BOOT_TIMER = 6,
 	VM_DEVICE_PCI_HOST = 7,
 	VM_DEVICE_VIRTIO_PCI = 8, /* a virtio-pci function's transport state (virtio/pci.h) */
+	VM_DEVICE_DEBUG_EXIT = 10, /* x86 --debug-exit (devices/debug_exit.h) */
 	VM_DEVICE_VIRTIO_CONSOLE = 16,
 	VM_DEVICE_VIRTIO_BLK = 17,
 	VM_DEVICE_VIRTIO_NET = 18,

@@ -11,6 +11,7 @@ enum vm_stop_reason {
 	VM_STOP_HALT,	  /* guest halted for good: exit status 0 */
 	VM_STOP_SIGNAL,	  /* the user stopped skiff (signal, escape key) */
 	VM_STOP_ERROR,	  /* triple fault, KVM internal error, ...: exit status 1 */
+	VM_STOP_EXIT,	  /* a test device (x86 --debug-exit) chose skiff's exit status */
 };
 
 /* The longest reason kept with a stop, terminator included: longer ones are cut. */
@@ -18,6 +19,8 @@ enum vm_stop_reason {
 
 struct power_ctl {
 	void (*request_stop)(void *ctx, enum vm_stop_reason reason, const char *why);
+	/* VM_STOP_EXIT with the exit status skiff is to end with (0-255). */
+	void (*request_exit)(void *ctx, int status, const char *why);
 	void *ctx;
 };
 
@@ -26,6 +29,12 @@ static inline void power_request_stop(const struct power_ctl *p, enum vm_stop_re
 {
 	if (p && p->request_stop)
 		p->request_stop(p->ctx, reason, why);
+}
+
+static inline void power_request_exit(const struct power_ctl *p, int status, const char *why)
+{
+	if (p && p->request_exit)
+		p->request_exit(p->ctx, status, why);
 }
 
 const char *vm_stop_reason_name(enum vm_stop_reason reason);

@@ -29,6 +29,7 @@ const struct config_resource *const config_resources[] = {
     &net_resource,
     &entropy_resource,
     &console_resource,
+    &debug_exit_resource,
     &logger_resource,
     &metrics_resource,
     &balloon,

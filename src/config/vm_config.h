@@ -113,6 +113,8 @@ struct vm_config {
 	int nr_nets;
 	enum console_kind console;
 	bool rng; /* virtio-rng */
+	/* --debug-exit (x86): QEMU's isa-debug-exit at port 0xf4, for test kernels. */
+	bool debug_exit;
 	/* --enable-pci: every virtio device on PCI (virtio-pci, MSI-X), not virtio-mmio. */
 	bool enable_pci;
 	/* Firecracker's track_dirty_pages: accepted and reported back, but skiff has no snapshots,

@@ -167,6 +167,10 @@ static int exit_status(struct vm *vm, int signo)
 		if (log_get_level() >= LOG_INFO)
 			describe_vcpus(vm);
 		return signo ? 128 + signo : 0;
+	case VM_STOP_EXIT:
+		log_info("guest %s: %d (%s)", vm_stop_reason_name(reason), vm->stop_status,
+			 vm->stop_why);
+		return vm->stop_status;
 	default:
 		log_info("guest %s (%s)", vm_stop_reason_name(reason), vm->stop_why);
 		return 0;

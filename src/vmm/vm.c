@@ -32,6 +32,8 @@ const char *vm_stop_reason_name(enum vm_stop_reason reason)
 		return "stopped by the user";
 	case VM_STOP_ERROR:
 		return "failed";
+	case VM_STOP_EXIT:
+		return "exited with a status of its choosing";
 	}
 	return "unknown";
 }
@@ -41,6 +43,11 @@ static void power_request(void *ctx, enum vm_stop_reason reason, const char *why
 	vm_request_stop(ctx, reason, why);
 }
 
+static void power_exit(void *ctx, int status, const char *why)
+{
+	vm_request_exit(ctx, status, why);
+}
+
 int vm_check_config(const struct vm_config *cfg, int max_cpus, uint64_t host_memory_mib)
 {
 	int ret = vm_config_validate(cfg, max_cpus, host_memory_mib);
@@ -48,7 +55,7 @@ int vm_check_config(const struct vm_config *cfg, int max_cpus, uint64_t host_mem
 	return ret ? ret : arch_validate_config(cfg);
 }
 
-void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *why)
+static void request_stop(struct vm *vm, enum vm_stop_reason reason, int status, const char *why)
 {
 	uint64_t one = 1;
 	bool first = false;
@@ -56,6 +63,7 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *why)
 	pthread_mutex_lock(&vm->stop_lock);
 	if (vm->stop_reason == VM_STOP_NONE) {
 		vm->stop_reason = reason;
+		vm->stop_status = status;
 		snprintf(vm->stop_why, sizeof(vm->stop_why), "%s", why ? why : "");
 		first = true;
 	}
@@ -67,6 +75,16 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *why)
 	vcpu_gate_stop(&vm->gate);
 	if (write(vm->stop_eventfd, &one, sizeof(one)) < 0)
 		log_warn("cannot signal the stop of the VM: %s", strerror(errno));
+}
+
+void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *why)
+{
+	request_stop(vm, reason, 0, why);
+}
+
+void vm_request_exit(struct vm *vm, int status, const char *why)
+{
+	request_stop(vm, VM_STOP_EXIT, status & 0xff, why);
 }
 
 /* Whether the VM may become paused (`pause`) or running; with pause_api_lock held. */
@@ -319,7 +337,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	vm->kvm.fd = vm->fd = vm->stop_eventfd = -1;
 	vm->cfg = cfg;
 	vm->console_out_fd = STDOUT_FILENO;
-	vm->power = (struct power_ctl){ .request_stop = power_request, .ctx = vm };
+	vm->power = (struct power_ctl){ .request_stop = power_request, .request_exit = power_exit,
+					.ctx = vm };
 	pthread_mutex_init(&vm->stop_lock, NULL);
 	pthread_mutex_init(&vm->pause_api_lock, NULL);
 	vcpu_gate_init(&vm->gate);

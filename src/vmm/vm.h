@@ -55,6 +55,7 @@ struct vm {
 	pthread_mutex_t stop_lock;
 	enum vm_stop_reason stop_reason;
 	char stop_why[VM_STOP_WHY_MAX];
+	int stop_status; /* VM_STOP_EXIT: the exit status the guest chose */
 	int stop_eventfd; /* becomes readable when a stop is requested */
 
 	/* Pausing (vm_pause/vm_resume, serialised by pause_api_lock): the vCPUs park at the gate,
@@ -84,6 +85,8 @@ int vm_run(struct vm *vm);
 /* Records the first stop reason and wakes the run loop; safe from any thread. */
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *why);
 enum vm_stop_reason vm_stop_reason(struct vm *vm);
+/* The same with VM_STOP_EXIT: skiff ends with `status` (its low 8 bits), as a test device asked. */
+void vm_request_exit(struct vm *vm, int status, const char *why);
 
 /* Pausing: every vCPU leaves KVM_RUN (a signal plus immediate_exit, no busy waiting) and waits
  * until vm_resume(); vm_pause() returns once all of them have stopped. The guest's clock is saved

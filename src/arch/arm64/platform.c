@@ -55,6 +55,10 @@ int arch_validate_config(const struct vm_config *cfg)
 		return log_set_error(-EINVAL, "--boot-protocol is for x86_64 ELF kernels; arm64 "
 				     "boots a Linux Image (or a gzip-compressed one) as booting.rst "
 				     "says");
+	if (cfg->debug_exit)
+		return log_set_error(-EINVAL, "--debug-exit is x86_64's port 0xf4 test device; an "
+				     "arm64 test image ends skiff through PSCI SYSTEM_OFF (status 0) "
+				     "and reports its result on the console");
 	if (cfg->irqchip == IRQCHIP_GICV2 && cfg->nr_cpus > ARM64_GIC_V2_MAX_CPUS)
 		return log_set_error(-EINVAL,
 				     "%s: a GICv2 serves at most %d vCPUs (use "

@@ -58,6 +58,9 @@
 #define X86_RTC_PORT	      0x70 /* index at 0x70, data at 0x71 */
 #define X86_RTC_IRQ	      8
 #define X86_RTC_CENTURY_INDEX 0x32 /* CMOS register holding the century (the FADT names it) */
+/* --debug-exit: where QEMU's isa-debug-exit sits for kvm-unit-tests (iobase 0xf4, iosize 4). */
+#define X86_DEBUG_EXIT_PORT   0xf4
+#define X86_DEBUG_EXIT_LEN    4
 
 /* skiff's ACPI hardware-reduced power device: sleep control, sleep status and reset registers
  * as the FADT describes them. */

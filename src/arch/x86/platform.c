@@ -10,6 +10,7 @@
 #include "arch/x86/layout.h"
 #include "arch/x86/msr.h"
 #include "devices/acpi_pm.h"
+#include "devices/debug_exit.h"
 #include "devices/i8042.h"
 #include "devices/rtc_cmos.h"
 #include "devices/serial_8250.h"
@@ -184,6 +185,14 @@ int arch_devices_init(struct vm *vm)
 	    (ret = vm_map_device(vm, pio, X86_ACPI_PM_PORT, X86_ACPI_PM_LEN, &acpi_pm_ops, pm,
 				 "acpi-pm")))
 		return ret;
+	if (vm->cfg->debug_exit) {
+		struct debug_exit *de = debug_exit_create(&vm->power);
+
+		if ((ret = vm_add_device(vm, debug_exit_device(de), "the debug-exit device")) ||
+		    (ret = vm_map_device(vm, pio, X86_DEBUG_EXIT_PORT, X86_DEBUG_EXIT_LEN,
+					 &debug_exit_ops, de, "debug-exit")))
+			return ret;
+	}
 	return vm_map_device(vm, pio, 0x80, 1, &post_port_ops, NULL, "post");
 }
 
