@@ -1,9 +1,10 @@
 /* A VM's devices as one list: platform devices (16550 UART, i8042, CMOS RTC, ACPI PM, PL061,
- * boot timer) and virtio devices alike. struct vm owns the list (vm->devices); each device embeds
- * a struct vm_device and fills in its kind, id and ops when it is created, and whoever places it
- * on the VM (the arch code, vm.c, vmm/virtio_devices.c) adds it. From then on the VM reaches it only
- * through the ops: metrics ask it for stats, the API's drive swap asks it to update, teardown
- * destroys the list in the reverse order of creation, and snapshots will save and restore it.
+ * boot timer, fw_cfg) and virtio devices alike. struct vm owns the list (vm->devices); each
+ * device embeds a struct vm_device and fills in its kind, id and ops when it is created, and
+ * whoever places it on the VM (the arch code, vm.c, vmm/virtio_devices.c) adds it. From then on
+ * the VM reaches it only through the ops: metrics ask it for stats, the API's drive swap asks it
+ * to update, teardown destroys the list in the reverse order of creation, and snapshots will
+ * save and restore it.
  * Nothing outside a device reads its internals.
  *
  * Threads: the list is built while the VM is created and torn down when it is destroyed, on the
@@ -33,6 +34,7 @@ enum vm_device_kind {
 	VM_DEVICE_BOOT_TIMER = 6,
 	VM_DEVICE_PCI_HOST = 7,
 	VM_DEVICE_VIRTIO_PCI = 8, /* a virtio-pci function's transport state (virtio/pci.h) */
+	VM_DEVICE_FW_CFG = 9,
 	VM_DEVICE_DEBUG_EXIT = 10, /* x86 --debug-exit (devices/debug_exit.h) */
 	VM_DEVICE_VIRTIO_CONSOLE = 16,
 	VM_DEVICE_VIRTIO_BLK = 17,

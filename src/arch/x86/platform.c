@@ -7,10 +7,12 @@
 #include "arch/x86/boot.h"
 #include "arch/x86/clock.h"
 #include "arch/x86/cpuid.h"
+#include "arch/x86/fw_cfg_items.h"
 #include "arch/x86/layout.h"
 #include "arch/x86/msr.h"
 #include "devices/acpi_pm.h"
 #include "devices/debug_exit.h"
+#include "devices/fw_cfg.h"
 #include "devices/i8042.h"
 #include "devices/rtc_cmos.h"
 #include "devices/serial_8250.h"
@@ -27,6 +29,7 @@
 
 struct x86_platform {
 	struct i8042 *i8042; /* for Ctrl-Alt-Del; the VM's device list owns it */
+	struct fw_cfg *fw_cfg; /* the VM's device list owns it */
 	struct irq_line com1_irq;
 	struct irq_line kbd_irq;
 	struct x86_boot_info boot;
@@ -156,6 +159,7 @@ int arch_devices_init(struct vm *vm)
 	struct serial_8250 *com1;
 	struct rtc_cmos *rtc;
 	struct acpi_pm *pm;
+	struct fw_cfg *fw_cfg;
 	struct bus *pio = &vm->pio;
 	int ret;
 
@@ -193,6 +197,16 @@ int arch_devices_init(struct vm *vm)
 					 &debug_exit_ops, de, "debug-exit")))
 			return ret;
 	}
+
+	/* fw_cfg on every VM, as on QEMU's microvm: firmware needs it, and test kernels
+	 * (kvm-unit-tests) read the CPU count and RAM size from it. */
+	fw_cfg = fw_cfg_create(&vm->mem);
+	if ((ret = vm_add_device(vm, fw_cfg_device(fw_cfg), "fw_cfg")) ||
+	    (ret = vm_map_device(vm, pio, FW_CFG_PIO_BASE, FW_CFG_PIO_LEN, &fw_cfg_pio_ops, fw_cfg,
+				 "fw-cfg")) ||
+	    (ret = x86_fw_cfg_add_platform(fw_cfg, &vm->mem, vm->cfg->nr_cpus)))
+		return ret;
+	p->fw_cfg = fw_cfg;
 	return vm_map_device(vm, pio, 0x80, 1, &post_port_ops, NULL, "post");
 }
 
