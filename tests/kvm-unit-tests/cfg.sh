@@ -26,7 +26,7 @@
 
 KUT_DEFAULT_MEMORY=256 # MiB, both VMMs, when the entry gives none (QEMU's own default is 128)
 KUT_DEFAULT_TIMEOUT=90 # s, as scripts/runtime.bash
-KUT_MAX_SMP=2	       # $MAX_SMP in smp = expressions: L1's CPUs
+KUT_MAX_SMP=4	       # $MAX_SMP in smp = expressions (L1 has 2 CPUs; 4 lets the ITS tests run)
 
 # kut_cpu_ok SPEC: whether a -cpu SPEC is the host's CPU (see above).
 kut_cpu_ok() {
@@ -214,33 +214,43 @@ kut_parse_cfg() {
 	kut_entry "$arch"
 }
 
-# kut_verdict ARCH RC LOG: PASS, SKIP or FAIL and a reason, from a VMM's exit status RC and its
-# output LOG, as kvm-unit-tests' own scripts read them (scripts/arch-run.bash, scripts/vmm.bash):
-# a test ends with exit(code), which x86_64 writes to isa-debug-exit (port 0xf4: the VMM exits
-# with (code << 1) | 1) and arm64 prints as "EXIT: STATUS=(code << 1) | 1" before PSCI
-# SYSTEM_OFF. code 0 is a pass, 77 (report_summary with every check skipped) a skip, anything
-# else a failure; so is a VMM that ends another way (x86_64: status 0, no debug exit; arm64: no
-# EXIT line) or is killed at the bound (124, 137).
+# kut_verdict ARCH RC OUT ERR: PASS, SKIP or FAIL and a reason, from a VMM's exit status RC, its
+# standard output OUT (the guest's console) and standard error ERR, as kvm-unit-tests' own scripts
+# read them (scripts/arch-run.bash, scripts/vmm.bash): a test ends with exit(code), which x86_64
+# writes to isa-debug-exit (port 0xf4: the VMM exits with (code << 1) | 1) and arm64 prints as
+# "EXIT: STATUS=(code << 1) | 1" before PSCI SYSTEM_OFF. code 0 is a pass, 77 (report_summary with
+# every check skipped) a skip (so is arm64's STATUS=77, which scripts/runtime.bash also reads as
+# a skip), anything else a failure; so is a VMM that ends another way
+# (x86_64: an even status, no debug exit; arm64: no EXIT line) or is killed at the bound (124,
+# 137). On x86_64, status 1 is also how a VMM reports its own failure: as KUT does for QEMU, an
+# error on standard error (a line that is not a warning; ERR's first line, the command, aside)
+# makes it one.
 kut_verdict() {
-	local arch=$1 rc=$2 log=$3 status summary
-	summary=$(tr -d '\r' <"$log" 2>/dev/null | grep -a -m1 '^SUMMARY:' || true)
+	local arch=$1 rc=$2 out=$3 err=$4 status summary errline
+	summary=$(tr -d '\r' <"$out" 2>/dev/null | grep -a -m1 '^SUMMARY:' || true)
 	summary=${summary:+ ($summary)}
+	errline=$(tail -n +2 "$err" 2>/dev/null | tr -d '\r' | grep -a -v -i -m1 'warn' || true)
 	case $rc in 124 | 137) echo "FAIL timed out$summary"; return ;; esac
 	if [ "$arch" = arm64 ]; then
-		status=$(tr -d '\r' <"$log" 2>/dev/null | sed -n 's/^EXIT: STATUS=\([0-9][0-9]*\).*/\1/p' | head -n1)
+		status=$(tr -d '\r' <"$out" 2>/dev/null | sed -n 's/^EXIT: STATUS=\([0-9][0-9]*\).*/\1/p' | head -n1)
 		if [ -z "$status" ]; then
-			echo "FAIL no EXIT line (VMM status $rc)$summary"
+			echo "FAIL no EXIT line (VMM status $rc${errline:+: ${errline:0:100}})$summary"
 			return
 		fi
 	else
 		status=$rc
+		if [ "$rc" = 1 ] && [ -n "$errline" ]; then
+			echo "FAIL VMM error: ${errline:0:100}"
+			return
+		fi
 	fi
 	case $status in
 	1) echo "PASS${summary:- }" ;;
 	155) echo "SKIP all checks skipped$summary" ;;
+	77) [ "$arch" = arm64 ] && echo "SKIP status 77$summary" || echo "FAIL exit code 38$summary" ;;
 	*)
 		if [ "$arch" = x86_64 ] && [ $((status % 2)) = 0 ]; then
-			echo "FAIL VMM status $status, no debug exit$summary"
+			echo "FAIL VMM status $status, no debug exit${errline:+ (${errline:0:100})}$summary"
 		else
 			echo "FAIL exit code $(((status - 1) / 2))$summary"
 		fi
