@@ -103,6 +103,8 @@ KVM_GUEST_BINS := $(patsubst tests/kvm/guests/%.S,$(BUILD)/tests/kvm/guests/%.bi
 ifeq ($(ARCH),x86_64)
 HOSTILE_SRCS   := $(wildcard tests/kvm/guests/hostile/*.[cS])
 KVM_GUEST_BINS += $(BUILD)/tests/kvm/guests/hostile.bin
+# The multiboot test kernel (tests/kvm/guests/multiboot/): an ELF32 and an a.out-kludge image.
+KVM_GUEST_BINS += $(BUILD)/tests/kvm/guests/multiboot.elf $(BUILD)/tests/kvm/guests/multiboot-aout.bin
 endif
 HOSTILE_CFLAGS := -std=gnu11 -O2 -Wall -Wextra -Wno-unused-parameter -Werror -ffreestanding -nostdlib -fno-pic -no-pie \
 	-mno-red-zone -mgeneral-regs-only -fno-stack-protector -fno-asynchronous-unwind-tables \
@@ -149,6 +151,22 @@ $(BUILD)/tests/kvm/guests/%.bin: tests/kvm/guests/%.S $(wildcard tests/kvm/guest
 	ld -m elf_x86_64 -Ttext=0x1000 -e 0x1000 -o $(BUILD)/tests/kvm/guests/$*.elf \
 		$(BUILD)/tests/kvm/guests/$*.o
 	objcopy -O binary -j .text $(BUILD)/tests/kvm/guests/$*.elf $@
+
+# 32-bit code linked at 1 MiB, where multiboot kernels load. The ELF is loaded by its program
+# headers; the flat image (-DAOUT_KLUDGE) by the address fields of its multiboot header.
+MB_GUEST_LD := ld -m elf_i386 -N -Ttext=0x100000 -e entry --build-id=none -z noexecstack \
+	--no-warn-rwx-segments
+$(BUILD)/tests/kvm/guests/multiboot.elf: tests/kvm/guests/multiboot/kernel.S
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -c -o $(BUILD)/tests/kvm/guests/multiboot.o $<
+	$(MB_GUEST_LD) -o $@ $(BUILD)/tests/kvm/guests/multiboot.o
+
+$(BUILD)/tests/kvm/guests/multiboot-aout.bin: tests/kvm/guests/multiboot/kernel.S
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -DAOUT_KLUDGE -c -o $(BUILD)/tests/kvm/guests/multiboot-aout.o $<
+	$(MB_GUEST_LD) -o $(BUILD)/tests/kvm/guests/multiboot-aout.elf \
+		$(BUILD)/tests/kvm/guests/multiboot-aout.o
+	objcopy -O binary -j .text $(BUILD)/tests/kvm/guests/multiboot-aout.elf $@
 
 # Its own flags, not $(CFLAGS): a sanitizer or coverage build must not instrument a guest.
 $(BUILD)/tests/kvm/guests/hostile.bin: $(HOSTILE_SRCS) $(wildcard tests/kvm/guests/hostile/*.h) \

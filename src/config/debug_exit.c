@@ -12,7 +12,8 @@ static int parse_option(struct vm_config *cfg, const char *arg)
 
 const struct config_resource debug_exit_resource = {
     .option = "debug-exit",
-    .option_help = "  --debug-exit           x86_64: a guest write of V to port 0xf4 ends skiff with\n"
-		   "                         exit status (V << 1) | 1 (QEMU's isa-debug-exit)\n",
+    .option_help =
+	"  --debug-exit           x86_64: a guest write of V to port 0xf4 ends skiff with\n"
+	"                         exit status (V << 1) | 1 (QEMU's isa-debug-exit)\n",
     .parse_option = parse_option,
 };

@@ -43,8 +43,8 @@ static void debug_exit_device_destroy(struct vm_device *dev)
 }
 
 static const struct vm_device_ops debug_exit_device_ops = {
-	.name = "debug-exit",
-	.destroy = debug_exit_device_destroy,
+    .name = "debug-exit",
+    .destroy = debug_exit_device_destroy,
 };
 
 struct debug_exit *debug_exit_create(const struct power_ctl *power)

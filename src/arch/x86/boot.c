@@ -12,9 +12,10 @@
 
 #include "arch/x86/boot_params.h"
 #include "arch/x86/layout.h"
+#include "arch/x86/multiboot.h"
 #include "base/log.h"
 
-static int boot_file_open(struct x86_boot_file *f, const char *path, const char *what)
+int x86_boot_file_open(struct x86_boot_file *f, const char *path, const char *what)
 {
 	struct stat st;
 	int err;
@@ -111,7 +112,7 @@ int x86_load_initrd(const struct guest_mem *mem, const char *path, uint64_t lowe
 		    uint64_t *addr, uint64_t *size)
 {
 	struct x86_boot_file f;
-	int err = boot_file_open(&f, path, "initrd");
+	int err = x86_boot_file_open(&f, path, "initrd");
 
 	if (err)
 		return err;
@@ -137,27 +138,39 @@ int x86_load_kernel(struct guest_mem *mem, const struct x86_kernel_args *args,
 		    struct x86_boot_info *out)
 {
 	static const uint8_t elf_magic[4] = {0x7f, 'E', 'L', 'F'};
+	struct x86_multiboot_header mb;
 	struct x86_boot_file f;
-	uint8_t head[0x206];
+	uint8_t head[X86_MULTIBOOT_SEARCH_BYTES];
+	uint64_t head_len;
 	uint32_t hdrs;
-	int err = boot_file_open(&f, args->kernel_path, "kernel");
+	int err = x86_boot_file_open(&f, args->kernel_path, "kernel");
 
 	if (err)
 		return err;
 	memset(head, 0, sizeof(head));
-	err = read_exact(&f, 0, head, f.size < sizeof(head) ? f.size : sizeof(head));
+	head_len = f.size < sizeof(head) ? f.size : sizeof(head);
+	err = read_exact(&f, 0, head, head_len);
 	if (err)
 		goto out;
 	memcpy(&hdrs, head + 0x202, sizeof(hdrs));
-	if (f.size >= sizeof(head) && hdrs == X86_SETUP_HDR_MAGIC) {
+	if (f.size >= 0x206 && hdrs == X86_SETUP_HDR_MAGIC) {
 		err = x86_load_bzimage(mem, &f, args, out);
+	} else if (args->protocol == X86_BOOT_AUTO &&
+		   (err = x86_multiboot_find_header(f.path, head, head_len, &mb)) != 0) {
+		/* Before the ELF check, as QEMU does: a multiboot kernel may well be an ELF. */
+		if (err > 0)
+			err = x86_load_multiboot(mem, &f, &mb, args, out);
 	} else if (f.size >= sizeof(elf_magic) && memcmp(head, elf_magic, sizeof(elf_magic)) == 0) {
 		err = x86_load_elf(mem, &f, args, out);
 	} else {
-		log_error("%s: not a Linux kernel (neither a bzImage nor an x86_64 ELF vmlinux)",
+		log_error("%s: not a Linux kernel (neither a bzImage nor an x86_64 ELF vmlinux) nor "
+			  "a multiboot kernel",
 			  args->kernel_path);
 		err = -ENOEXEC;
 	}
+	/* The Linux loaders pass args->cmdline; a multiboot kernel says what it got. */
+	if (!err && !out->cmdline)
+		out->cmdline = args->cmdline;
 out:
 	close(f.fd);
 	return err;
@@ -208,7 +221,7 @@ int x86_load_raw_file(struct guest_mem *mem, const char *path, struct x86_boot_i
 {
 	struct x86_boot_file f;
 	char what[PATH_MAX + 16];
-	int err = boot_file_open(&f, path, "raw image");
+	int err = x86_boot_file_open(&f, path, "raw image");
 
 	if (err)
 		return err;

@@ -19,6 +19,7 @@ enum x86_entry_mode {
 	X86_ENTRY_REAL16, /* CS:IP = 0:entry, flat binaries */
 	X86_ENTRY_LONG64, /* Linux 64-bit boot protocol: rsi = boot_params */
 	X86_ENTRY_PVH32,  /* PVH: 32-bit protected mode, paging off, ebx = hvm_start_info */
+	X86_ENTRY_MULTIBOOT32, /* multiboot: the same, eax = 0x2BADB002, ebx = multiboot info */
 };
 
 /* The user's preference for ELF kernels; a bzImage always uses the Linux 64-bit protocol. */
@@ -27,21 +28,26 @@ enum x86_boot_protocol { X86_BOOT_AUTO, X86_BOOT_LINUX64, X86_BOOT_PVH };
 struct x86_boot_info {
 	enum x86_entry_mode mode;
 	uint64_t entry;
-	uint64_t boot_arg; /* rsi (boot_params) for LONG64, ebx (hvm_start_info) for PVH32 */
+	uint64_t boot_arg; /* rsi (boot_params) for LONG64, ebx (hvm_start_info / multiboot info)
+			    * for PVH32 and MULTIBOOT32 */
 	uint64_t stack;
-	const char
-	    *format; /* "bzImage", "ELF vmlinux (64-bit entry)", "ELF vmlinux (PVH)", "raw" */
+	const char *format; /* "bzImage", "ELF vmlinux (64-bit entry)", "ELF vmlinux (PVH)",
+			     * "multiboot ELF", "multiboot a.out kludge", "raw" */
+	const char *cmdline; /* the command line the guest got (args->cmdline or a multiboot
+			      * kernel's); NULL for raw binaries */
 };
 
 struct x86_kernel_args {
 	const char *kernel_path;
 	const char *initrd_path; /* may be NULL */
-	const char *cmdline;	 /* NULL means empty */
+	const char *cmdline;	 /* NULL means empty; with what skiff adds for Linux (console=) */
+	const char *user_cmdline; /* the user's alone (NULL: none), for multiboot kernels */
 	uint64_t rsdp_addr;	 /* 0 if no ACPI */
 	enum x86_boot_protocol protocol;
 };
 
-/* Sniffs args->kernel_path (bzImage or ELF64 x86_64) and loads it, the initrd and the boot
+/* Sniffs args->kernel_path (bzImage; a multiboot header when args->protocol is auto, as QEMU
+ * does; ELF64 x86_64) and loads it, the initrd and the boot
  * structures (boot_params or hvm_start_info, command line, memory map). */
 int x86_load_kernel(struct guest_mem *mem, const struct x86_kernel_args *args,
 		    struct x86_boot_info *out);
@@ -83,6 +89,10 @@ struct x86_boot_file {
 	uint64_t size;
 };
 
+/* Opens a kernel or initrd (`what`, for messages): a regular file, never blocking. 0, or -errno
+ * after one logged line. */
+int x86_boot_file_open(struct x86_boot_file *f, const char *path, const char *what);
+
 /* Read exactly `len` bytes at `off`; -ENOEXEC (logged as "truncated") when the file is shorter. */
 int x86_boot_file_read(const struct x86_boot_file *f, uint64_t off, void *buf, uint64_t len);
 /* The same, straight into guest memory at `gpa`; -EFAULT when that is not guest RAM. */
@@ -102,5 +112,9 @@ int x86_load_bzimage(struct guest_mem *mem, const struct x86_boot_file *kernel,
 		     const struct x86_kernel_args *args, struct x86_boot_info *out);
 int x86_load_elf(struct guest_mem *mem, const struct x86_boot_file *kernel,
 		 const struct x86_kernel_args *args, struct x86_boot_info *out);
+struct x86_multiboot_header;
+int x86_load_multiboot(struct guest_mem *mem, const struct x86_boot_file *kernel,
+		       const struct x86_multiboot_header *hdr, const struct x86_kernel_args *args,
+		       struct x86_boot_info *out);
 
 #endif

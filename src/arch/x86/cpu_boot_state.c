@@ -179,7 +179,7 @@ static int build_protected(const struct guest_mem *mem, const struct x86_boot_in
 		sregs->cr4 = CR4_PAE;
 		sregs->efer = EFER_LME | EFER_LMA;
 	} else {
-		/* PVH: "cr0: bit 0 (PE) must be set. All the other writeable bits are cleared";
+		/* PVH (and multiboot): "cr0: bit 0 (PE) must be set. All the other writeable bits are cleared";
 		 * ET is not writeable on anything KVM runs on and reads as 1. cr4 all clear. */
 		sregs->cr0 = CR0_PE | CR0_ET;
 		sregs->cr3 = 0;
@@ -216,7 +216,8 @@ int x86_build_boot_cpu_state(const struct guest_mem *mem, const struct x86_boot_
 		break;
 	case X86_ENTRY_LONG64:
 	case X86_ENTRY_PVH32:
-		if (boot->mode == X86_ENTRY_PVH32 && boot->entry > 0xffffffff)
+	case X86_ENTRY_MULTIBOOT32:
+		if (boot->mode != X86_ENTRY_LONG64 && boot->entry > 0xffffffff)
 			return -EINVAL;
 		err = build_protected(mem, boot, sregs);
 		break;
@@ -234,6 +235,12 @@ int x86_build_boot_cpu_state(const struct guest_mem *mem, const struct x86_boot_
 		regs->rsi = boot->boot_arg;
 	else if (boot->mode == X86_ENTRY_PVH32)
 		regs->rbx = boot->boot_arg;
+	if (boot->mode == X86_ENTRY_MULTIBOOT32) {
+		/* The multiboot spec's machine state is PVH's (flat 32-bit segments, PE on, paging
+		 * off, IF clear) plus the loader's magic in eax. */
+		regs->rax = 0x2badb002;
+		regs->rbx = boot->boot_arg;
+	}
 
 	memset(fpu, 0, sizeof(*fpu));
 	fpu->fcw = 0x37f;    /* FNINIT's control word: all exceptions masked, 64-bit precision */

@@ -5,6 +5,7 @@
  *   0x0000_1000  --raw binaries      0x0000_9000  PML4, PDPT, 4 PDs: identity map of 4 GiB
  *   0x0000_6000  PVH start info      0x0002_0000  kernel command line
  *   0x0000_6800  PVH memory map      0x0009_fc00  EBDA .. 1 MiB: reserved in e820
+ *   (0x0000_7000  for a multiboot kernel: its information structure, modules, memory map)
  *   0x000e_0000  ACPI tables (RSDP first, where the guest also finds it by scanning)
  *   0x000f_fff0  the reset vector: a stub that resets the VM through the ACPI reset register
  *   0x0010_0000  kernel (bzImage protected-mode code; ELF at its own physical addresses)
@@ -23,6 +24,13 @@
 #define X86_PVH_MODLIST_ADDR  0x6400ULL /* PVH module list: the initrd */
 #define X86_PVH_MEMMAP_ADDR   0x6800ULL
 #define X86_BOOT_PARAMS_ADDR  0x7000ULL
+/* Multiboot kernels get the boot_params page instead: the information structure, the boot
+ * loader's name, the module list and the memory map (the strings go at X86_CMDLINE_ADDR). */
+#define X86_MULTIBOOT_INFO_ADDR	  0x7000ULL
+#define X86_MULTIBOOT_NAME_ADDR	  0x7080ULL
+#define X86_MULTIBOOT_MODS_ADDR	  0x7100ULL
+#define X86_MULTIBOOT_MMAP_ADDR	  0x7200ULL
+#define X86_MULTIBOOT_MMAP_END	  0x8000ULL
 #define X86_BOOT_STACK_ADDR   0x8ff0ULL
 #define X86_RAW_STACK_ADDR    0xfff0ULL /* real-mode sp for --raw binaries (ss = 0) */
 #define X86_PML4_ADDR	      0x9000ULL

@@ -330,6 +330,7 @@ int arch_load_guest(struct vm *vm)
 	    .kernel_path = cfg->kernel_path,
 	    .initrd_path = cfg->initrd_path,
 	    .cmdline = cmdline,
+	    .user_cmdline = cfg->cmdline,
 	    .rsdp_addr = rsdp,
 	    .protocol = cfg->boot_protocol == BOOT_PROTOCOL_PVH	      ? X86_BOOT_PVH
 			: cfg->boot_protocol == BOOT_PROTOCOL_LINUX64 ? X86_BOOT_LINUX64
@@ -338,7 +339,7 @@ int arch_load_guest(struct vm *vm)
 	ret = x86_load_kernel(&vm->mem, &args, &p->boot);
 	if (ret == 0)
 		log_info("loaded %s as %s; command line: %s", cfg->kernel_path, p->boot.format,
-			 cmdline);
+			 p->boot.cmdline ? p->boot.cmdline : "");
 	return ret;
 }
 
