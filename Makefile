@@ -168,6 +168,15 @@ $(BUILD)/tests/kvm/guests/multiboot-aout.bin: tests/kvm/guests/multiboot/kernel.
 		$(BUILD)/tests/kvm/guests/multiboot-aout.o
 	objcopy -O binary -j .text $(BUILD)/tests/kvm/guests/multiboot-aout.elf $@
 
+# Raw test images for the nested harness (tests/nested/guests/NAME-$(ARCH).S): flat binaries
+# for `skiff run --kernel` without an Image header, linked where arm64 loads them (RAM + 0x80000).
+$(BUILD)/tests/nested/guests/%.bin: tests/nested/guests/%-$(ARCH).S
+	@mkdir -p $(dir $@)
+	$(CC) -c -o $(BUILD)/tests/nested/guests/$*.o $<
+	$(GUEST_LD) -Ttext=0x80080000 -e 0x80080000 -o $(BUILD)/tests/nested/guests/$*.elf \
+		$(BUILD)/tests/nested/guests/$*.o
+	$(OBJCOPY) -O binary -j .text $(BUILD)/tests/nested/guests/$*.elf $@
+
 # Its own flags, not $(CFLAGS): a sanitizer or coverage build must not instrument a guest.
 $(BUILD)/tests/kvm/guests/hostile.bin: $(HOSTILE_SRCS) $(wildcard tests/kvm/guests/hostile/*.h) \
 		tests/kvm/guests/hostile/guest.ld

@@ -21,6 +21,7 @@
 
 #define MiB	  (1ULL << 20)
 #define BODY_SIZE 0x3000
+#define RAM_SIZE  (64 * MiB)
 
 static struct guest_mem mem;
 
@@ -119,19 +120,67 @@ static void test_parse_header(void **state)
 
 static void test_rejects_garbage(void **state)
 {
+	static const uint8_t elf_magic[4] = {0x7f, 'E', 'L', 'F'};
 	struct arm64_boot_layout b;
 	uint8_t junk[4096];
 
-	for (size_t i = 0; i < sizeof(junk); i++)
-		junk[i] = (uint8_t)(i * 31 + 1);
-	assert_int_equal(arm64_load_image(&mem, ARM64_RAM_BASE, junk, sizeof(junk), NULL, 0, &b),
-			 -ENOEXEC);
-	/* An x86 bzImage is not an arm64 Image. */
+	/* An x86 bzImage and an ELF are not arm64 kernels, Image or raw. */
 	memset(junk, 0, sizeof(junk));
 	memcpy(junk + 0x202, "HdrS", 4);
 	assert_int_equal(arm64_load_image(&mem, ARM64_RAM_BASE, junk, sizeof(junk), NULL, 0, &b),
 			 -ENOEXEC);
+	memset(junk, 0, sizeof(junk));
+	memcpy(junk, elf_magic, sizeof(elf_magic));
+	assert_int_equal(arm64_load_image(&mem, ARM64_RAM_BASE, junk, sizeof(junk), NULL, 0, &b),
+			 -ENOEXEC);
 	assert_int_equal(arm64_load_image(&mem, ARM64_RAM_BASE, junk, 0, NULL, 0, &b), -ENOEXEC);
+	/* The magic with a big-endian flag: a broken Image, not a raw image. */
+	memset(junk, 0, sizeof(junk));
+	memcpy(junk + 0x38, "ARM\x64", 4);
+	junk[0x18] = 1;
+	assert_int_equal(arm64_load_image(&mem, ARM64_RAM_BASE, junk, sizeof(junk), NULL, 0, &b),
+			 -ENOEXEC);
+}
+
+/* Without the Image header: a raw image at RAM + 0x80000 with the device tree and the initrd
+ * where an Image gets them (as kvmtool loads kvm-unit-tests' .flat files). */
+static void test_raw_image(void **state)
+{
+	struct arm64_boot_layout b;
+	uint8_t code[4096], initrd[8192];
+
+	for (size_t i = 0; i < sizeof(code); i++)
+		code[i] = (uint8_t)(i * 31 + 1);
+	memset(initrd, 0x1d, sizeof(initrd));
+	assert_int_equal(
+	    arm64_load_image(&mem, ARM64_RAM_BASE, code, sizeof(code), initrd, sizeof(initrd), &b),
+	    0);
+	assert_true(b.raw);
+	assert_string_equal(b.format, "raw image");
+	assert_int_equal(b.kernel_start, ARM64_RAM_BASE + 0x80000);
+	assert_int_equal(b.entry, b.kernel_start);
+	assert_int_equal(b.kernel_end, b.kernel_start + sizeof(code));
+	assert_int_equal(b.fdt_addr, ARM64_RAM_BASE + RAM_SIZE - (2 << 20));
+	assert_memory_equal(guest_mem_ptr(&mem, b.kernel_start, sizeof(code)), code, sizeof(code));
+	assert_int_equal(b.initrd_end - b.initrd_start, sizeof(initrd));
+	assert_true(b.initrd_start >= b.kernel_end && b.initrd_end <= b.fdt_addr);
+	assert_memory_equal(guest_mem_ptr(&mem, b.initrd_start, sizeof(initrd)), initrd,
+			    sizeof(initrd));
+}
+
+/* A raw image larger than RAM below the device tree: one line, -E2BIG. */
+static void test_raw_image_too_large(void **state)
+{
+	struct arm64_boot_layout b;
+	size_t len = RAM_SIZE - (2 << 20) - 0x80000 + 1;
+	uint8_t *big = calloc(1, len);
+
+	assert_non_null(big);
+	big[0] = 0x1f; /* not gzip: 1f 8b */
+	assert_int_equal(arm64_load_image(&mem, ARM64_RAM_BASE, big, len, NULL, 0, &b), -E2BIG);
+	assert_int_equal(arm64_load_image(&mem, ARM64_RAM_BASE, big, len - 1, NULL, 0, &b), 0);
+	assert_true(b.raw);
+	free(big);
 }
 
 static void test_load_places_kernel(void **state)
@@ -300,6 +349,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    T(test_parse_header),
 	    T(test_rejects_garbage),
+	    T(test_raw_image),
+	    T(test_raw_image_too_large),
 	    T(test_load_places_kernel),
 	    T(test_initrd_high_below_fdt),
 	    T(test_initrd_too_large),

@@ -3,6 +3,7 @@
 #include "base/log.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +117,24 @@ corrupt:
 	return -ENOEXEC;
 }
 
+/* Files that are surely no arm64 code: refused as kernels rather than run as raw images. Says
+ * which in one logged line. */
+static bool not_arm64_kernel(const uint8_t *image, size_t len)
+{
+	static const uint8_t elf_magic[4] = {0x7f, 'E', 'L', 'F'};
+
+	if (len >= 4 && memcmp(image, elf_magic, 4) == 0) {
+		log_error("kernel: an ELF file, not an arm64 Image or raw image: give the Image "
+			  "(arch/arm64/boot/Image) or a flat binary (objcopy -O binary)");
+		return true;
+	}
+	if (len >= 0x206 && memcmp(image + 0x202, "HdrS", 4) == 0) {
+		log_error("kernel: an x86 bzImage, not an arm64 kernel");
+		return true;
+	}
+	return false;
+}
+
 /* The RAM region that starts at ram_base. */
 static int ram_region(const struct guest_mem *mem, uint64_t ram_base, uint64_t *size)
 {
@@ -168,10 +187,36 @@ int arm64_load_image(const struct guest_mem *mem, uint64_t ram_base, const void 
 	}
 	ret = arm64_image_parse(image, image_len, &hdr);
 	if (ret) {
-		log_error(
-		    "kernel: not an arm64 Linux Image (no valid header with magic ARM\\x64 at "
-		    "0x38, little-endian)");
-		goto out;
+		/* A header with the magic but wrong fields is a broken Image, not a raw one; so is
+		 * gzip data without a header. */
+		bool magic = image_len >= 0x3c &&
+			     le32((const uint8_t *)image + 0x38) == ARM64_IMAGE_MAGIC;
+
+		if (inflated || magic || image_len < 4) {
+			log_error(
+			    "kernel: not an arm64 Linux Image (no valid header with magic ARM\\x64 "
+			    "at 0x38, little-endian)");
+			goto out;
+		}
+		if (not_arm64_kernel(image, image_len))
+			goto out;
+		/* No Image header: a raw image (a kvm-unit-tests .flat, a bare-metal test), loaded
+		 * where kvmtool loads one, with the whole platform and x0 = the device tree. */
+		if (image_len > fdt_addr - (ram_base + ARM64_RAW_IMAGE_OFFSET)) {
+			log_error(
+			    "kernel: a raw image (no arm64 Image header) of %zu bytes does not "
+			    "fit in guest RAM between 0x%llx and the device tree at 0x%llx: give "
+			    "the VM more memory (--memory / mem_size_mib)",
+			    image_len, (unsigned long long)(ram_base + ARM64_RAW_IMAGE_OFFSET),
+			    (unsigned long long)fdt_addr);
+			ret = -E2BIG;
+			goto out;
+		}
+		hdr = (struct arm64_image_header_info){.text_offset = ARM64_RAW_IMAGE_OFFSET,
+						       .image_size = image_len};
+		out->format = "raw image";
+		out->raw = true;
+		ret = 0;
 	}
 	/* RAM starts 2 MiB-aligned, so the start of RAM is the base closest to it (flags bit 3
 	 * clear asks for that). */

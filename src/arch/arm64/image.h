@@ -8,11 +8,14 @@
 
 #include "base/guest_mem.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define ARM64_IMAGE_MAGIC	0x644d5241u /* "ARM\x64" at offset 0x38 */
 #define ARM64_IMAGE_HEADER_SIZE 64
+/* Where a kernel without the Image header goes, past the start of RAM (kvmtool's choice). */
+#define ARM64_RAW_IMAGE_OFFSET 0x80000ULL
 
 struct arm64_image_header_info {
 	uint64_t text_offset;
@@ -43,12 +46,15 @@ struct arm64_boot_layout {
 	uint64_t initrd_start; /* == initrd_end: none */
 	uint64_t initrd_end;
 	uint64_t fdt_addr;  /* 0: no device tree (flat binaries) */
-	const char *format; /* "Image", "gzip-compressed Image", "raw" */
+	const char *format; /* "Image", "gzip-compressed Image", "raw image", "raw" */
+	bool raw;	    /* a --kernel without the Image header: not Linux */
 };
 
 /* Loads the kernel `image` (plain or gzip) at the start of the RAM region at `ram_base`, and
- * `initrd` (may be NULL) high in RAM below the device tree's 2 MiB. Errors: -ENOEXEC (not an
- * arm64 Image), -E2BIG (does not fit in RAM), -EFAULT. One line logged, naming `what`. */
+ * `initrd` (may be NULL) high in RAM below the device tree's 2 MiB. A file without the Image
+ * header (and not gzip, ELF or an x86 bzImage) is a raw image, as kvmtool takes it: loaded at
+ * ram_base + ARM64_RAW_IMAGE_OFFSET and entered at its first byte, `raw` set. Errors: -ENOEXEC
+ * (not an arm64 kernel), -E2BIG (does not fit in RAM), -EFAULT. One line logged. */
 int arm64_load_image(const struct guest_mem *mem, uint64_t ram_base, const void *image,
 		     size_t image_len, const void *initrd, size_t initrd_len,
 		     struct arm64_boot_layout *out);

@@ -261,6 +261,13 @@ static int load_kernel(struct vm *vm)
 				       initrd_len, &p->boot);
 	free(kernel);
 	free(initrd);
+	if (ret == 0 && p->boot.raw) {
+		/* Not Linux: the user's command line alone, none of skiff's additions. */
+		snprintf(p->cmdline, sizeof(p->cmdline), "%s", cfg->cmdline ? cfg->cmdline : "");
+		log_info("%s has no arm64 Image header: loaded as a raw image at 0x%llx with the "
+			 "whole platform, entered at its first byte with x0 = the device tree",
+			 cfg->kernel_path, (unsigned long long)p->boot.kernel_start);
+	}
 	if (ret == 0)
 		log_info("loaded %s as %s at 0x%llx; command line: %s", cfg->kernel_path,
 			 p->boot.format, (unsigned long long)p->boot.kernel_start, p->cmdline);

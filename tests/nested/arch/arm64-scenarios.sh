@@ -4,7 +4,8 @@
 # every virtio scenario on both transports: virtio-scenarios.sh, shared), plus arm64's own: a
 # gzip-compressed Image, earlycon through /chosen/stdout-path, the --irqchip choice, PCI's ITS
 # and host bridge from the device tree (pci-its) and the hostile PCI guest (pci-hostile). x86-only ones (PVH and linux64 ELF
-# entry, i8042, ACPI, memory above 4 GiB) have no arm64 counterpart. Paths are L1's:
+# entry, i8042, ACPI, memory above 4 GiB) have no arm64 counterpart. raw-kernel and
+# raw-kernel-too-large: a --kernel without the Image header (a test image, as kvmtool runs them). Paths are L1's:
 # $GUEST_IMAGE (Debian's arm64 Image), $GUEST_IMAGE_GZ (the same, gzip-compressed), $GUEST_INITRD
 # (busybox + guest-init).
 # shellcheck shell=bash
@@ -76,6 +77,25 @@ scenario raw 30
 	boots no
 	expect '^Hello from the skiff demo guest!'
 	expect 'skiff: info: guest powered off \(firmware SYSTEM_OFF\)'
+
+# A --kernel without the Image header (tests/nested/guests/raw-image-arm64.S): a raw image at
+# RAM + 0x80000 with the whole platform and x0 = the device tree, as kvmtool loads
+# kvm-unit-tests; its bootargs are the user's alone. It checks all that and powers off (PSCI).
+scenario raw-kernel 30
+	args --log-level info --kernel /vmm/raw-image.bin --cmdline 'skiff.raw=1 two'
+	boots no
+	expect 'skiff: info: /vmm/raw-image.bin has no arm64 Image header: loaded as a raw image at 0x80080000'
+	expect '^RAW-TEST: pass'
+	reject 'RAW-TEST: FAIL'
+	expect 'skiff: info: guest powered off \(firmware SYSTEM_OFF\)'
+
+# A raw image too large for guest RAM below the device tree: one line, exit status 1.
+scenario raw-kernel-too-large 30
+	before 'head -c 31457280 /dev/zero >big.raw'
+	args --kernel "$L1_WORK/$current/big.raw" --memory 32
+	boots no
+	rc 1
+	expect '^skiff: kernel: a raw image \(no arm64 Image header\) of 31457280 bytes does not fit in guest RAM'
 
 # L1's KVM (nested, on QEMU's GICv3) cannot emulate a GICv2: skiff says so in one line, exit 1.
 scenario irqchip-gicv2-unavailable 30

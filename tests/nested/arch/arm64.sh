@@ -10,7 +10,8 @@ NESTED_CACHE=$here/cache/arm64
 NESTED_SCENARIOS=$here/arch/arm64-scenarios.sh
 NESTED_MAKE_ARGS=(ARCH=arm64 STATIC=1 BUILD=build-arm64/static)
 NESTED_VMM_BIN=build-arm64/static/skiff
-NESTED_RAW_GUESTS=(build-arm64/static/guests/demo.bin) # built with skiff; /vmm/demo.bin in L1
+NESTED_RAW_GUESTS=(build-arm64/static/guests/demo.bin # built with skiff; /vmm/demo.bin in L1
+	build-arm64/static/tests/nested/guests/raw-image.bin) # /vmm/raw-image.bin: no Image header
 # curl for the API scenarios, from arm64 packages that arm64-setup unpacks (not installed).
 NESTED_L1_TOOLS=(/usr/bin/curl)
 NESTED_L1_TOOL_ROOT=$NESTED_CACHE/curl-root
