@@ -31,6 +31,7 @@ const struct config_resource *const config_resources[] = {
     &console_resource,
     &logger_resource,
     &metrics_resource,
+    &gdb_resource,
     &balloon,
     &vsock,
     &mmds,

@@ -79,7 +79,8 @@ extern const struct config_resource *const config_resources[];
 
 /* The descriptors, defined by their files. */
 extern const struct config_resource boot_source_resource, machine_resource, drive_resource,
-    net_resource, entropy_resource, console_resource, logger_resource, metrics_resource;
+    net_resource, entropy_resource, console_resource, logger_resource, metrics_resource,
+    gdb_resource;
 
 /* Matches an API path against a pattern: "/exact" or "/prefix/" for "/prefix/{id}". Returns
  * the id (non-empty, no further '/'), "" for an exact match, or NULL when the path does not

@@ -93,6 +93,15 @@ enum vm_config_origin {
 	VM_ORIGIN_JSON,
 };
 
+/* --gdb tcp:HOST:PORT | unix:PATH: where the GDB stub listens (vmm/gdb_stub.h). */
+struct gdb_config {
+	bool enabled;
+	bool is_unix;
+	char path[108]; /* unix: sizeof(sun_path) */
+	char host[46];	/* tcp: a numeric IPv4 or IPv6 address (INET6_ADDRSTRLEN) */
+	uint16_t port;
+};
+
 struct vm_config {
 	/* What to boot: a Linux kernel, a flat binary file, or an in-memory flat binary. */
 	const char *kernel_path;
@@ -113,6 +122,7 @@ struct vm_config {
 	int nr_nets;
 	enum console_kind console;
 	bool rng; /* virtio-rng */
+	struct gdb_config gdb;
 	/* --enable-pci: every virtio device on PCI (virtio-pci, MSI-X), not virtio-mmio. */
 	bool enable_pci;
 	/* Firecracker's track_dirty_pages: accepted and reported back, but skiff has no snapshots,
