@@ -734,12 +734,17 @@ static void on_wake(struct gdb_stub *s)
 	uint64_t v;
 	int i;
 
-	if (read(s->wake_fd, &v, sizeof(v)) < 0)
-		return;
-	if (!s->running || s->client_fd < 0)
-		return;
+	if (read(s->wake_fd, &v, sizeof(v)) < 0 || !s->running)
+		return; /* stopped already: the stop is reported at the next resume */
 	i = take_stop(s, &st);
-	if (i < 0 || pause_all(s))
+	if (i < 0)
+		return;
+	if (s->client_fd < 0) {
+		/* A breakpoint hit as the debugger left: nobody to tell, the vCPU goes on. */
+		vcpus_resume(&s->vm->gate);
+		return;
+	}
+	if (pause_all(s))
 		return;
 	report_stop(s, i, &st);
 }
