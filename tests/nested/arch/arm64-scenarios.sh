@@ -145,3 +145,56 @@ scenario pci-hostile 60
 . "$here/virtio-scenarios.sh"
 # shellcheck source=../api-scenarios.sh
 . "$here/api-scenarios.sh"
+
+# The GDB stub on arm64 (docs/debugging.md), driven by a protocol client with busybox nc
+# (l1-steps.sh's rsp helpers; L1 has no arm64 gdb): at the first instruction, the target
+# description is aarch64 and pc is the Image's entry; detach, the guest boots and says where
+# __arm64_sys_sync and __arm64_sys_reboot are (/proc/kallsyms); attached again, two threads; a
+# hardware breakpoint (DBGBCR/DBGBVR) on __arm64_sys_sync stops the guest there when it calls
+# it; one single step moves pc by 4; a software breakpoint (brk #0) on __arm64_sys_reboot
+# stops the guest's power-off there; removed, continue: the guest powers off (W00), skiff 0.
+scenario gdb-kernel 120
+	args --log-level info --kernel "$GUEST_IMAGE" --initrd "$GUEST_INITRD" --cpus 2 --gdb tcp:127.0.0.1:1234
+	expect 'skiff: info: gdb: waiting for a debugger on tcp:127\.0\.0\.1:1234'
+	expect '^SKIFF-STEP during\| rsp: first instruction at 0x0000000080000000, aarch64$'
+	expect '^SKIFF-STEP during\| rsp: threads m1,2$'
+	expect '^SKIFF-STEP during\| rsp: hardware breakpoint: stopped in __arm64_sys_sync, stepped by 4$'
+	expect '^SKIFF-STEP during\| rsp: software breakpoint: stopped in __arm64_sys_reboot$'
+	expect '^SKIFF-STEP during\| rsp: W00$'
+	expect 'skiff: info: guest powered off \(firmware SYSTEM_OFF\)'
+	during 'wait_for "gdb: waiting for a debugger on tcp:127.0.0.1:1234" 30'
+	during 'rsp_open 127.0.0.1 1234'
+	during 'xml=$(rsp "qXfer:features:read:target.xml:0,fff")'
+	during 'case $xml in *"<architecture>aarch64</architecture>"*) ;; *) die "target.xml: $xml" ;; esac'
+	during 'rsp "?" >/dev/null'
+	during 'pc=$(rsp_le64 "$(rsp g)" 256)'
+	during 'echo "rsp: first instruction at $pc, aarch64"'
+	during '[ "$(rsp D)" = OK ] || die "detach refused"'
+	during 'exec 3>&-'
+	during 'wait_for "^SKIFF-GUEST: sym_reboot=" 60'
+	during 'sync=$(guest_value sym_sync) reboot=$(guest_value sym_reboot)'
+	during '[ -n "$sync" ] && [ -n "$reboot" ] || die "no kallsyms addresses from the guest"'
+	during 'rsp_open 127.0.0.1 1234'
+	during 'rsp "?" >/dev/null'
+	during 'echo "rsp: threads $(rsp qfThreadInfo)"'
+	during '[ "$(rsp "Z1,$sync,4")" = OK ] || die "Z1 refused"'
+	during 'stop=$(rsp c)'
+	during 'case $stop in T05thread:*) ;; *) die "after c: $stop" ;; esac'
+	during 'tid=${stop#T05thread:} && tid=${tid%%;*}'
+	during '[ "$(rsp "Hg$tid")" = OK ] || die "Hg$tid refused"'
+	during 'pc=$(rsp_le64 "$(rsp g)" 256)'
+	during '[ "$pc" = "0x$sync" ] || die "stopped at $pc, not __arm64_sys_sync (0x$sync)"'
+	during '[ "$(rsp "z1,$sync,4")" = OK ] || die "z1 refused"'
+	during 'case $(rsp s) in T05thread:*) ;; *) die "step did not stop" ;; esac'
+	during 'pc2=$(rsp_le64 "$(rsp g)" 256)'
+	during 'moved=$((0x${pc2#0x????????} - 0x${pc#0x????????})) # low halves: sh arithmetic is signed 64-bit'
+	during '[ "$moved" = 4 ] || die "stepped from $pc to $pc2"'
+	during 'echo "rsp: hardware breakpoint: stopped in __arm64_sys_sync, stepped by $moved"'
+	during '[ "$(rsp "Z0,$reboot,4")" = OK ] || die "Z0 refused"'
+	during 'stop=$(rsp c)'
+	during 'tid=${stop#T05thread:} && tid=${tid%%;*} && rsp "Hg$tid" >/dev/null'
+	during 'pc=$(rsp_le64 "$(rsp g)" 256)'
+	during '[ "$pc" = "0x$reboot" ] || die "stopped at $pc ($stop), not __arm64_sys_reboot (0x$reboot)"'
+	during 'echo "rsp: software breakpoint: stopped in __arm64_sys_reboot"'
+	during '[ "$(rsp "z0,$reboot,4")" = OK ] || die "z0 refused"'
+	during 'echo "rsp: $(rsp c)"'
