@@ -173,7 +173,8 @@ scenario jailer-boot 90
 	after '[ "$(head -c 14 jail/skiff/vm1/root/disk.img)" = jailed-disk-ok ] || die "disk image"'
 	after 'rmdir /sys/fs/cgroup/skiff-vms/vm1 /sys/fs/cgroup/skiff-vms'
 
-# The GDB stub (docs/debugging.md) with gdb in L1 (the host's, with its libraries): the guest
+# The GDB stub (docs/debugging.md) with gdb in L1 (Debian's gdb-minimal, unpacked on the host by
+# tests/nested/gdb-minimal, with the host's libraries it loads): the guest
 # waits at its first instruction until gdb attaches; gdb reads rip there and detaches, and the
 # guest boots. guest-init says where __x64_sys_sync and __x64_sys_reboot are (/proc/kallsyms;
 # nokaslr as docs/debugging.md says) and syncs every half second; gdb attaches again (the guest
@@ -182,7 +183,8 @@ scenario jailer-boot 90
 # __x64_sys_reboot: the guest's power-off stops there; delete, continue: the guest powers off,
 # gdb hears that it exited, skiff ends with 0.
 scenario gdb-kernel 120
-	l1_tool /usr/bin/gdb
+	host_prepare 'tests/nested/gdb-minimal'
+	l1_tool "$NESTED_CACHE/gdb-minimal/usr/bin/gdb"
 	args --log-level info --kernel "$GUEST_BZIMAGE" --initrd "$GUEST_INITRD" --cpus 2 --gdb tcp:127.0.0.1:1234
 	cmdline nokaslr
 	expect 'skiff: info: gdb: waiting for a debugger on tcp:127\.0\.0\.1:1234'
