@@ -195,6 +195,7 @@ scenario gdb-kernel 120
 	expect '^SKIFF-STEP during\| gdb: the guest exited$'
 	expect 'skiff: info: gdb: the debugger detached, the guest runs on'
 	expect 'skiff: info: guest powered off \(ACPI S5'
+	before 'ip link set lo up' # L1 brings up no interface by itself
 	during 'wait_for "gdb: waiting for a debugger on tcp:127.0.0.1:1234" 30'
 	during 'timeout 60 gdb -batch -nx -ex "target remote 127.0.0.1:1234" -ex "info registers rip" -ex detach >gdb1.out 2>&1 || true'
 	during 'sed "s/^/gdb1: /" gdb1.out'

@@ -162,6 +162,7 @@ scenario gdb-kernel 120
 	expect '^SKIFF-STEP during\| rsp: software breakpoint: stopped in __arm64_sys_reboot$'
 	expect '^SKIFF-STEP during\| rsp: W00$'
 	expect 'skiff: info: guest powered off \(firmware SYSTEM_OFF\)'
+	before 'ip link set lo up' # L1 brings up no interface by itself
 	during 'wait_for "gdb: waiting for a debugger on tcp:127.0.0.1:1234" 30'
 	during 'rsp_open 127.0.0.1 1234'
 	during 'xml=$(rsp "qXfer:features:read:target.xml:0,fff")'
