@@ -15,7 +15,12 @@
 #define WORKER	ROLE_BIT(THREAD_DEVICE_WORKER)
 #define API	ROLE_BIT(THREAD_API)
 #define METRICS ROLE_BIT(THREAD_METRICS)
-#define ALL	(MAIN | VCPU | WORKER | API | METRICS)
+#define GDB_ROLE ROLE_BIT(THREAD_GDB)
+#define ALL	(MAIN | VCPU | WORKER | API | METRICS | GDB_ROLE)
+/* The GDB stub's thread (vmm/gdb_stub.h) is started by the main thread in vm_run(), after the
+ * main thread's own filter is on: it runs under both, so what it calls the main thread's filter
+ * allows too (as for the vCPUs). */
+#define GDB (GDB_ROLE | MAIN)
 
 /* Threads that create others: the main thread (the vCPUs, device workers and metrics flusher on
  * the command line; the vCPUs after its filter is on) and the API thread (device workers and the
@@ -75,16 +80,16 @@ const struct seccomp_call seccomp_calls[] = {
     {"eventfd2", MAIN | API},
     {"timerfd_create", MAIN | API},
     {"timerfd_settime", MAIN | WORKER | API},
-    {"ppoll", MAIN | WORKER | API},
-    {"poll", MAIN | WORKER | API},
+    {"ppoll", MAIN | WORKER | API | GDB},
+    {"poll", MAIN | WORKER | API | GDB},
 
     /* The main thread: termination signals, the vCPU kick handler, the terminal, teardown. */
     {"signalfd4", MAIN},
     {"rt_sigaction", MAIN},
     {"getrusage", MAIN},
     {"mincore", MAIN | API}, /* how much guest memory is resident, at the end */
-    {"unlink", MAIN | API},
-    {"unlinkat", MAIN | API},
+    {"unlink", MAIN | API | GDB},
+    {"unlinkat", MAIN | API | GDB},
 
     /* Device workers: disk I/O (io_uring and the synchronous fallback), tap, the console. */
     {"readv", WORKER | API},
@@ -118,23 +123,23 @@ const struct seccomp_call seccomp_calls[] = {
     /* The API server: its socket and clients; InstanceStart builds the VM (opens the kernel,
      * the disks, the tap device, /dev/kvm, maps guest memory, starts the device workers);
      * PUT /logger and /metrics open their files. */
-    {"socket", API | WORKER}, /* level 2: AF_UNIX only */
-    {"bind", API},
-    {"listen", API},
+    {"socket", API | WORKER | GDB}, /* level 2: AF_UNIX; AF_INET(6) for the GDB stub */
+    {"bind", API | GDB},
+    {"listen", API | GDB},
     {"connect", API | WORKER}, /* and virtio-vsock: the guest's connections to <uds>_PORT */
-    {"accept4", API | WORKER}, /* and virtio-vsock: clients of its unix socket */
+    {"accept4", API | WORKER | GDB}, /* and virtio-vsock: clients of its unix socket */
     {"getsockopt", API},
-    {"setsockopt", API},
-    {"recvfrom", API},
-    {"sendto", API},
+    {"setsockopt", API | GDB},
+    {"recvfrom", API | GDB},
+    {"sendto", API | GDB},
     {"recvmsg", API},
     {"sendmsg", API},
-    {"shutdown", API | WORKER},
+    {"shutdown", API | WORKER | GDB},
     {"fchmod", API},
     {"umask", API},
     {"open", API},
     {"stat", API},
-    {"lstat", API},
+    {"lstat", API | GDB}, /* and the GDB stub's look for a stale socket at its path */
     {"statfs", API},
     {"fstatfs", API},
     {"access", API},
@@ -200,11 +205,17 @@ const struct seccomp_arg_value seccomp_arg_values[] = {
     IOCTL(KVM_IOEVENTFD, RUN),
     IOCTL(KVM_SET_GSI_ROUTING, RUN),
     IOCTL(KVM_GET_MP_STATE, RUN),
-    IOCTL(KVM_GET_REGS, RUN),
-    IOCTL(KVM_GET_SREGS, RUN),
+    IOCTL(KVM_GET_REGS, RUN | GDB),
+    IOCTL(KVM_GET_SREGS, RUN | GDB),
 #ifdef __aarch64__
-    IOCTL(KVM_GET_ONE_REG, RUN),
-    IOCTL(KVM_SET_ONE_REG, RUN),
+    IOCTL(KVM_GET_ONE_REG, RUN | GDB),
+    IOCTL(KVM_SET_ONE_REG, RUN | GDB),
+#endif
+
+    /* The GDB stub (vmm/gdb_stub.h): a parked vCPU's registers, breakpoints and single-step. */
+    IOCTL(KVM_SET_GUEST_DEBUG, GDB),
+#ifdef __x86_64__
+    IOCTL(KVM_GET_FPU, GDB),
 #endif
 
     /* Building the VM, on the API thread (InstanceStart); pausing and resuming it. */
@@ -218,8 +229,8 @@ const struct seccomp_arg_value seccomp_arg_values[] = {
     IOCTL(KVM_SET_DEVICE_ATTR, API),
     IOCTL(KVM_GET_DEVICE_ATTR, API),
     IOCTL(KVM_HAS_DEVICE_ATTR, API),
-    IOCTL(KVM_SET_REGS, API),
-    IOCTL(KVM_SET_SREGS, API),
+    IOCTL(KVM_SET_REGS, API | GDB),
+    IOCTL(KVM_SET_SREGS, API | GDB),
     IOCTL(KVM_SET_MP_STATE, API),
 #ifdef __x86_64__
     IOCTL(KVM_CREATE_IRQCHIP, API),
@@ -233,7 +244,7 @@ const struct seccomp_arg_value seccomp_arg_values[] = {
     IOCTL(KVM_SET_MSRS, API),
     IOCTL(KVM_GET_LAPIC, API),
     IOCTL(KVM_SET_LAPIC, API),
-    IOCTL(KVM_SET_FPU, API),
+    IOCTL(KVM_SET_FPU, API | GDB),
     IOCTL(KVM_GET_CLOCK, API),
     IOCTL(KVM_SET_CLOCK, API),
     /* Snapshots (PUT /snapshot/create and /snapshot/load): the rest of the machine's state. */
@@ -282,7 +293,10 @@ const struct seccomp_arg_value seccomp_arg_values[] = {
     PRCTL(PR_SET_PDEATHSIG, MAIN),
 #endif
 
-    /* The API socket (and the look for a stale one at its path). */
-    SOCKET(AF_UNIX, API | WORKER),
+    /* The API socket (and the look for a stale one at its path); virtio-vsock's; the GDB
+     * stub's. */
+    SOCKET(AF_UNIX, API | WORKER | GDB),
+    SOCKET(AF_INET, GDB),
+    SOCKET(AF_INET6, GDB),
 };
 const size_t seccomp_nr_arg_values = sizeof(seccomp_arg_values) / sizeof(seccomp_arg_values[0]);

@@ -27,6 +27,8 @@ const char *thread_role_name(enum thread_role role)
 		return "metrics";
 	case THREAD_MAIN:
 		return "main";
+	case THREAD_GDB:
+		return "gdb";
 	case THREAD_NR_ROLES:
 		break;
 	}

@@ -20,10 +20,11 @@ enum thread_role {
 	THREAD_API,
 	THREAD_METRICS,
 	THREAD_MAIN,
+	THREAD_GDB, /* the GDB stub (vmm/gdb_stub.h): its socket, the vCPUs' registers */
 	THREAD_NR_ROLES
 };
 
-/* "vcpu", "device-worker", "api", "metrics", "main": for log lines. */
+/* "vcpu", "device-worker", "api", "metrics", "main", "gdb": for log lines. */
 const char *thread_role_name(enum thread_role role);
 
 /* Starts fn(arg) on a new joinable thread named `name` (what ps and top show; cut to 15

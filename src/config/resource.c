@@ -34,6 +34,7 @@ const struct config_resource *const config_resources[] = {
     &debug_exit_resource,
     &logger_resource,
     &metrics_resource,
+    &gdb_resource,
     &mmds,
     &cpu_config,
     &memory_hotplug,

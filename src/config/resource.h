@@ -80,7 +80,7 @@ extern const struct config_resource *const config_resources[];
 /* The descriptors, defined by their files. */
 extern const struct config_resource boot_source_resource, machine_resource, drive_resource,
     net_resource, entropy_resource, vsock_resource, balloon_resource, console_resource,
-    serial_resource, logger_resource, metrics_resource, debug_exit_resource;
+    serial_resource, logger_resource, metrics_resource, debug_exit_resource, gdb_resource;
 extern const struct config_resource fs_resource;
 
 /* Matches an API path against a pattern: "/exact" or "/prefix/" for "/prefix/{id}". Returns

@@ -127,6 +127,15 @@ enum vm_config_origin {
 	VM_ORIGIN_JSON,
 };
 
+/* --gdb tcp:HOST:PORT | unix:PATH: where the GDB stub listens (vmm/gdb_stub.h). */
+struct gdb_config {
+	bool enabled;
+	bool is_unix;
+	char path[108]; /* unix: sizeof(sun_path) */
+	char host[46];	/* tcp: a numeric IPv4 or IPv6 address (INET6_ADDRSTRLEN) */
+	uint16_t port;
+};
+
 struct vm_config {
 	/* What to boot: a Linux kernel, a flat binary file, or an in-memory flat binary. */
 	const char *kernel_path;
@@ -158,6 +167,7 @@ struct vm_config {
 	struct balloon_config balloon;
 	/* PUT /serial: where the serial console's output goes (empty: skiff's stdout). */
 	char serial_out_path[VM_CONFIG_MAX_PATH];
+	struct gdb_config gdb;
 	/* --enable-pci: every virtio device on PCI (virtio-pci, MSI-X), not virtio-mmio. */
 	bool enable_pci;
 	/* Firecracker's track_dirty_pages: KVM logs the guest's writes and guest_mem skiff's, for

@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "base/terminal.h"
 #include "vmm/driver_hint.h"
+#include "vmm/gdb_stub.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 
@@ -196,8 +197,9 @@ int vm_run(struct vm *vm)
 {
 	struct console_pump pump = { .fd = STDIN_FILENO, .open = true };
 	struct driver_hint hint = { .fd = -1 };
+	struct gdb_stub *gdb = NULL;
 	sigset_t stop_set, old_set;
-	int sfd, ep, signo = 0, started = 0;
+	int sfd, ep, signo = 0, started = 0, status;
 
 	sigemptyset(&stop_set);
 	for (unsigned i = 0; i < sizeof(stop_signals) / sizeof(stop_signals[0]); i++)
@@ -220,6 +222,10 @@ int vm_run(struct vm *vm)
 		vm_request_stop(vm, VM_STOP_ERROR, "cannot run the event loop");
 	}
 
+	/* With --gdb the vCPUs park before their first instruction until the debugger says go. */
+	if (vm->cfg->gdb.enabled && vm_stop_reason(vm) == VM_STOP_NONE &&
+	    gdb_stub_start(vm, &gdb) < 0)
+		vm_request_stop(vm, VM_STOP_ERROR, "cannot start the GDB stub");
 	for (int i = 0; i < vm->nr_vcpus && vm_stop_reason(vm) == VM_STOP_NONE; i++) {
 		if (vcpu_start(&vm->vcpus[i]) < 0)
 			vm_request_stop(vm, VM_STOP_ERROR, "cannot start the vCPU threads");
@@ -287,5 +293,7 @@ int vm_run(struct vm *vm)
 	close(sfd);
 	pthread_sigmask(SIG_SETMASK, &old_set, NULL);
 	report_resources(vm);
-	return exit_status(vm, signo);
+	status = exit_status(vm, signo);
+	gdb_stub_stop(gdb, status);
+	return status;
 }

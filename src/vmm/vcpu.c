@@ -198,6 +198,22 @@ void vcpu_count_exit(struct vcpu *vcpu, const struct kvm_run *run)
 	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
 }
 
+static void pause_point(struct vcpu *vcpu);
+
+/* A breakpoint, watchpoint or single step the debugger asked for: the debugger learns of it,
+ * and this vCPU parks at once (the debugger's thread then pauses the others), before any further
+ * guest instruction. */
+static void handle_debug(struct vcpu *vcpu)
+{
+	struct vcpu_gate *gate = vcpu->host.gate;
+
+	vcpu->debug_exit(vcpu->debug_ctx, vcpu);
+	pthread_mutex_lock(&gate->lock);
+	gate->pause_requested = true;
+	pthread_mutex_unlock(&gate->lock);
+	pause_point(vcpu);
+}
+
 /* Returns false when the vCPU should stop running. */
 static bool handle_exit(struct vcpu *vcpu)
 {
@@ -214,6 +230,11 @@ static bool handle_exit(struct vcpu *vcpu)
 		handle_mmio(vcpu);
 		return true;
 	case KVM_EXIT_INTR:
+		return true;
+	case KVM_EXIT_DEBUG:
+		if (!vcpu->debug_exit)
+			break;
+		handle_debug(vcpu);
 		return true;
 	case KVM_EXIT_HLT:
 		/* Only reached without an in-kernel irqchip (bare-metal guests): nothing can wake
@@ -236,10 +257,11 @@ static bool handle_exit(struct vcpu *vcpu)
 		stop_with_registers(vcpu, what);
 		return false;
 	default:
-		snprintf(what, sizeof(what), "unhandled KVM exit reason %u", run->exit_reason);
-		stop_with_registers(vcpu, what);
-		return false;
+		break;
 	}
+	snprintf(what, sizeof(what), "unhandled KVM exit reason %u", run->exit_reason);
+	stop_with_registers(vcpu, what);
+	return false;
 }
 
 /* ---- Pausing ---- */

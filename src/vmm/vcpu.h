@@ -61,6 +61,10 @@ struct vcpu {
 	int id;
 	int fd;
 	struct kvm_run *run;
+	/* With a debugger (vmm/gdb_stub.h; set before the thread starts): KVM_EXIT_DEBUG is told to
+	 * debug_exit() on the vCPU's thread, and the vCPU then parks until the VM resumes. */
+	void (*debug_exit)(void *ctx, struct vcpu *vcpu);
+	void *debug_ctx;
 	pthread_t thread;
 	bool thread_started;
 	/* Cumulative exits by kind: written by the vCPU thread only, read by anyone, both with

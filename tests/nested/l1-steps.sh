@@ -171,3 +171,39 @@ balloon_wait_actual() {
 	done
 	echo "balloon: actual_mib=$1: $(api_body)" >&2
 }
+
+# --- a GDB remote protocol client with busybox nc (arm64's gdb-kernel: L1 has no arm64 gdb) -------
+# rsp_open HOST PORT connects; rsp PACKET sends one packet and prints the payload of the stub's
+# next reply (bounded: 60 s); rsp_send PACKET only sends (c, s: the reply comes later, rsp_next
+# waits for it); rsp_le64 HEX OFFSET prints the little-endian 64-bit value at byte OFFSET of a
+# register block, as 0x%016x.
+rsp_open() {
+	rm -f rsp.in rsp.out
+	mkfifo rsp.in
+	nc "$1" "$2" <rsp.in >rsp.out &
+	exec 3>rsp.in
+	echo 0 >rsp.seen # a file: rsp is mostly called in $(...), a subshell
+}
+rsp_send() {
+	cs=$(printf '%s' "$1" | od -An -tu1 -v | awk '{ for (i = 1; i <= NF; i++) s += $i }
+		END { printf "%02x", s % 256 }')
+	printf '$%s#%s' "$1" "$cs" >&3
+}
+rsp_next() {
+	n=120 seen=$(cat rsp.seen)
+	while :; do
+		count=$(tr -d '+\n' <rsp.out | grep -o '\$[^#]*#..' | wc -l)
+		[ "$count" -gt "$seen" ] && break
+		n=$((n - 1))
+		[ "$n" -gt 0 ] || die "no reply from the GDB stub in time ($seen replies so far)"
+		usleep 500000
+	done
+	seen=$((seen + 1))
+	echo "$seen" >rsp.seen
+	tr -d '+\n' <rsp.out | grep -o '\$[^#]*#..' | sed -n "${seen}p" | sed 's/^\$//; s/#..$//'
+}
+rsp() { rsp_send "$1" && rsp_next; }
+rsp_le64() {
+	echo "$1" | awk -v off="$2" '{ h = substr($0, off * 2 + 1, 16); r = "";
+		for (i = 15; i >= 1; i -= 2) r = r substr(h, i, 2); print "0x" r }'
+}

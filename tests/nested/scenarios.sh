@@ -177,3 +177,59 @@ scenario jailer-boot 90
 	during 'echo "jailed: checked from outside"'
 	after '[ "$(head -c 14 jail/skiff/vm1/root/disk.img)" = jailed-disk-ok ] || die "disk image"'
 	after 'rmdir /sys/fs/cgroup/skiff-vms/vm1 /sys/fs/cgroup/skiff-vms'
+
+# The GDB stub (docs/debugging.md) with gdb in L1 (Debian's gdb-minimal, unpacked on the host by
+# tests/nested/gdb-minimal, with the host's libraries it loads): the guest waits at its first
+# instruction until gdb attaches; gdb reads rip there and detaches, and the guest boots.
+# guest-init says where __x64_sys_sync and __x64_sys_reboot are (/proc/kallsyms; nokaslr as
+# docs/debugging.md says) and syncs every half second; gdb attaches again (the guest stops),
+# lists the two vCPUs as threads, sets a software breakpoint (int3) on __x64_sys_sync: the guest
+# stops there when it calls it; registers, one step, delete; a hardware breakpoint (debug
+# registers) on __x64_sys_reboot, which the guest's power-off calls; delete, continue: the guest
+# powers off, gdb hears that it exited, skiff ends with 0. The hardware breakpoint's outcome is
+# reported, not required: in this harness (KVM's SVM under QEMU's software CPU) the nested guest's
+# debug-register hits were not seen (December 2026); the kvm stage and arm64's gdb-kernel test them.
+# Not in the default runs yet: in this harness the guest does not stop at the breakpoints
+# (KVM_SET_GUEST_DEBUG seems not to be in effect when the guest resumes; December 2026).
+# SKIFF_NESTED_GDB=1 runs it.
+if [ "${SKIFF_NESTED_GDB:-0}" = 1 ]; then
+scenario gdb-kernel 120
+	host_prepare 'tests/nested/gdb-minimal'
+	l1_tool "$NESTED_CACHE/gdb-minimal/usr/bin/gdb"
+	args --log-level info --kernel "$GUEST_BZIMAGE" --initrd "$GUEST_INITRD" --cpus 2 --gdb tcp:127.0.0.1:1234
+	cmdline nokaslr
+	expect 'skiff: info: gdb: waiting for a debugger on tcp:127\.0\.0\.1:1234'
+	expect '^SKIFF-STEP during\| gdb: first instruction at 0x[0-9a-f]+$'
+	expect '^SKIFF-STEP during\| gdb: 2 vCPUs as threads$'
+	expect '^SKIFF-STEP during\| gdb: software breakpoint: stopped in __x64_sys_sync, cr3 0x[0-9a-f]+, stepped to 0x[0-9a-f]+$'
+	expect '^SKIFF-STEP during\| gdb: hardware breakpoint on __x64_sys_reboot: (stopped there|not hit)$'
+	expect '^SKIFF-STEP during\| gdb: the guest exited$'
+	expect 'skiff: info: gdb: the debugger detached, the guest runs on'
+	expect 'skiff: info: guest powered off \(ACPI S5'
+	before 'ip link set lo up' # L1 brings up no interface by itself
+	during 'wait_for "gdb: waiting for a debugger on tcp:127.0.0.1:1234" 30'
+	during 'timeout 60 gdb -batch -nx -ex "target remote 127.0.0.1:1234" -ex "info registers rip" -ex detach >gdb1.out 2>&1 || true'
+	during 'sed "s/^/gdb1: /" gdb1.out'
+	during 'rip=$(awk "\$1 == \"rip\" { print \$2 }" gdb1.out) && [ -n "$rip" ] || die "gdb read no rip"'
+	during 'echo "gdb: first instruction at $rip"'
+	during 'wait_for "^SKIFF-GUEST: sym_reboot=" 60'
+	during 'sync=0x$(guest_value sym_sync) reboot=0x$(guest_value sym_reboot)'
+	during '[ "$sync" != 0x ] && [ "$reboot" != 0x ] || die "no kallsyms addresses from the guest"'
+	during 'timeout 90 gdb -batch -nx -ex "target remote 127.0.0.1:1234" -ex "info threads" \'
+	during '	-ex "break *$sync" -ex continue -ex "info registers rip cr3" -ex stepi \'
+	during '	-ex "info registers rip" -ex delete -ex "hbreak *$reboot" -ex continue \'
+	during '	-ex "info registers rip" -ex delete -ex continue >gdb2.out 2>&1 || true'
+	during 'sed "s/^/gdb2: /" gdb2.out'
+	during '[ "$(grep -c "^[ *] *[0-9]* *Thread " gdb2.out)" = 2 ] || die "gdb did not list 2 threads"'
+	during 'echo "gdb: 2 vCPUs as threads"'
+	during 'rips=$(awk "\$1 == \"rip\" { print \$2 }" gdb2.out | tr "\n" " ")'
+	during 'set -- $rips'
+	during '[ "$1" = "$sync" ] || die "not stopped at __x64_sys_sync ($sync): rips $rips"'
+	during '[ -n "$2" ] && [ "$2" != "$sync" ] || die "stepi did not move: rips $rips"'
+	during 'cr3=$(awk "\$1 == \"cr3\" { print \$2 }" gdb2.out)'
+	during 'echo "gdb: software breakpoint: stopped in __x64_sys_sync, cr3 $cr3, stepped to $2"'
+	during 'if [ "$3" = "$reboot" ]; then hw="stopped there"; elif [ -z "$3" ]; then hw="not hit"; else die "stopped at $3, not __x64_sys_reboot"; fi'
+	during 'echo "gdb: hardware breakpoint on __x64_sys_reboot: $hw"'
+	during 'grep -q "exited normally" gdb2.out || die "gdb did not hear the guest exit"'
+	during 'echo "gdb: the guest exited"'
+fi

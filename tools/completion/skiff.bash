@@ -37,7 +37,7 @@ _skiff_complete() { # uses cur and prev of _skiff
 	local global_opts='--version'
 	local run_opts='--kernel --initrd --cmdline --boot-protocol --raw --firmware --cpus --memory
 		--irqchip --enable-pci --disk --net --console --serial-out --rng --vsock --fs --balloon
-		--debug-exit --api-sock --config-file --no-api --id --log-path --metrics-path
+		--debug-exit --gdb --api-sock --config-file --no-api --id --log-path --metrics-path
 		--seccomp-level --restore --mem-file --resume --clock-realtime --log-level -h --help'
 
 	case $prev in
@@ -106,6 +106,11 @@ _skiff_complete() { # uses cur and prev of _skiff
 		;;
 	--console)
 		mapfile -t COMPREPLY < <(compgen -W "serial virtio" -- "$cur")
+		return
+		;;
+	--gdb)
+		mapfile -t COMPREPLY < <(compgen -W "tcp:127.0.0.1: unix:" -- "$cur")
+		compopt -o nospace 2>/dev/null
 		return
 		;;
 	--boot-protocol)

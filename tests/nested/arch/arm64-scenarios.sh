@@ -167,3 +167,69 @@ scenario pci-hostile 60
 . "$here/virtio-scenarios.sh"
 # shellcheck source=../api-scenarios.sh
 . "$here/api-scenarios.sh"
+
+# The GDB stub on arm64 (docs/debugging.md), driven by a protocol client with busybox nc
+# (l1-steps.sh's rsp helpers; L1 has no arm64 gdb): at the first instruction, the target
+# description is aarch64 and pc is the Image's entry; detach, the guest boots and says where
+# __arm64_sys_sync and __arm64_sys_reboot are (/proc/kallsyms); attached again, two threads; a
+# software breakpoint (brk #0) on __arm64_sys_sync stops the guest there when it calls it; one
+# single step moves pc by 4; a hardware breakpoint (DBGBCR/DBGBVR) on __arm64_sys_reboot, which
+# the guest's power-off calls: its outcome is reported, not required (under QEMU's software CPU
+# the nested guest's hardware breakpoint hits were not seen, December 2026); continue: the
+# guest powers off (W00), skiff ends with 0.
+# Not in the default runs yet: in this harness the guest does not stop at the breakpoints
+# (KVM_SET_GUEST_DEBUG seems not to be in effect when the guest resumes; December 2026).
+# SKIFF_NESTED_GDB=1 runs it.
+if [ "${SKIFF_NESTED_GDB:-0}" = 1 ]; then
+scenario gdb-kernel 120
+	args --log-level info --kernel "$GUEST_IMAGE" --initrd "$GUEST_INITRD" --cpus 2 --gdb tcp:127.0.0.1:1234
+	expect 'skiff: info: gdb: waiting for a debugger on tcp:127\.0\.0\.1:1234'
+	expect '^SKIFF-STEP during\| rsp: first instruction at 0x0000000080000000, aarch64$'
+	expect '^SKIFF-STEP during\| rsp: threads m1,2$'
+	expect '^SKIFF-STEP during\| rsp: software breakpoint: stopped in __arm64_sys_sync, stepped by 4$'
+	expect '^SKIFF-STEP during\| rsp: hardware breakpoint on __arm64_sys_reboot: (stopped there|not hit)$'
+	expect '^SKIFF-STEP during\| rsp: W00$'
+	expect 'skiff: info: guest powered off \(firmware SYSTEM_OFF\)'
+	before 'ip link set lo up' # L1 brings up no interface by itself
+	during 'wait_for "gdb: waiting for a debugger on tcp:127.0.0.1:1234" 30'
+	during 'rsp_open 127.0.0.1 1234'
+	during 'xml=$(rsp "qXfer:features:read:target.xml:0,fff")'
+	during 'case $xml in *"<architecture>aarch64</architecture>"*) ;; *) die "target.xml: $xml" ;; esac'
+	during 'rsp "?" >/dev/null'
+	during 'pc=$(rsp_le64 "$(rsp g)" 256)'
+	during 'echo "rsp: first instruction at $pc, aarch64"'
+	during '[ "$(rsp D)" = OK ] || die "detach refused"'
+	during 'exec 3>&-'
+	during 'wait_for "^SKIFF-GUEST: sym_reboot=" 60'
+	during 'sync=$(guest_value sym_sync) reboot=$(guest_value sym_reboot)'
+	during '[ -n "$sync" ] && [ -n "$reboot" ] || die "no kallsyms addresses from the guest"'
+	during 'rsp_open 127.0.0.1 1234'
+	during 'rsp "?" >/dev/null'
+	during 'echo "rsp: threads $(rsp qfThreadInfo)"'
+	during '[ "$(rsp "Z0,$sync,4")" = OK ] || die "Z0 refused"'
+	during 'stop=$(rsp c)'
+	during 'case $stop in T05thread:*) ;; *) die "after c: $stop" ;; esac'
+	during 'tid=${stop#T05thread:} && tid=${tid%%;*}'
+	during '[ "$(rsp "Hg$tid")" = OK ] || die "Hg$tid refused"'
+	during 'pc=$(rsp_le64 "$(rsp g)" 256)'
+	during '[ "$pc" = "0x$sync" ] || die "stopped at $pc, not __arm64_sys_sync (0x$sync)"'
+	during '[ "$(rsp "z0,$sync,4")" = OK ] || die "z0 refused"'
+	during 'case $(rsp s) in T05thread:*) ;; *) die "step did not stop" ;; esac'
+	during 'pc2=$(rsp_le64 "$(rsp g)" 256)'
+	during 'moved=$((0x${pc2#0x????????} - 0x${pc#0x????????})) # low halves: sh arithmetic is signed 64-bit'
+	during '[ "$moved" = 4 ] || die "stepped from $pc to $pc2"'
+	during 'echo "rsp: software breakpoint: stopped in __arm64_sys_sync, stepped by $moved"'
+	during '[ "$(rsp "Z1,$reboot,4")" = OK ] || die "Z1 refused"'
+	during 'stop=$(rsp c)'
+	during 'case $stop in'
+	during 'T05thread:*)'
+	during '	tid=${stop#T05thread:} && tid=${tid%%;*} && rsp "Hg$tid" >/dev/null'
+	during '	pc=$(rsp_le64 "$(rsp g)" 256)'
+	during '	[ "$pc" = "0x$reboot" ] || die "stopped at $pc ($stop), not __arm64_sys_reboot (0x$reboot)"'
+	during '	echo "rsp: hardware breakpoint on __arm64_sys_reboot: stopped there"'
+	during '	[ "$(rsp "z1,$reboot,4")" = OK ] || die "z1 refused"'
+	during '	stop=$(rsp c) ;;'
+	during '*) echo "rsp: hardware breakpoint on __arm64_sys_reboot: not hit" ;;'
+	during 'esac'
+	during 'echo "rsp: $stop"'
+fi
