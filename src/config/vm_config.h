@@ -9,6 +9,8 @@
 #ifndef SKIFF_VM_CONFIG_H
 #define SKIFF_VM_CONFIG_H
 
+#include "base/token_bucket.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,7 +44,7 @@ enum disk_io_engine {
 	DISK_IO_ASYNC,
 };
 
-/* One virtio-blk disk: --disk PATH[,ro][,id=NAME], or a Firecracker drive. */
+/* One virtio-blk disk: --disk PATH[,ro][,id=NAME][,bw=..][,ops=..], or a Firecracker drive. */
 struct disk_config {
 	char path[VM_CONFIG_MAX_PATH];
 	bool read_only;
@@ -53,6 +55,7 @@ struct disk_config {
 	char partuuid[VM_CONFIG_MAX_PARTUUID + 1]; /* empty: root=/dev/vda instead */
 	enum disk_cache_type cache_type;
 	enum disk_io_engine io_engine;
+	struct rate_limiter_config rate_limiter; /* bytes and requests; docs/rate-limiters.md */
 };
 
 /* One virtio-net interface on a tap: --net tap=NAME[,mac=MAC][,id=NAME]. */
@@ -61,6 +64,8 @@ struct net_config {
 	bool has_mac;
 	uint8_t mac[6];
 	char id[VM_CONFIG_MAX_ID + 1];
+	/* Into the guest (bytes and packets read from the tap) and out of it. */
+	struct rate_limiter_config rx_rate_limiter, tx_rate_limiter;
 };
 
 /* The interrupt controller on arm64 (--irqchip); x86 has one kind and takes only auto. */
@@ -113,6 +118,7 @@ struct vm_config {
 	int nr_nets;
 	enum console_kind console;
 	bool rng; /* virtio-rng */
+	struct rate_limiter_config rng_rate_limiter; /* bytes and requests of the rng */
 	/* --enable-pci: every virtio device on PCI (virtio-pci, MSI-X), not virtio-mmio. */
 	bool enable_pci;
 	/* Firecracker's track_dirty_pages: accepted and reported back, but skiff has no snapshots,

@@ -34,7 +34,7 @@ static void harness_init(struct vdrv *h)
 	struct virtio_device *dev;
 
 	vdrv_init(h, &cfg);
-	assert_int_equal(virtio_rng_create(&dev), 0);
+	assert_int_equal(virtio_rng_create(NULL, &dev), 0);
 	assert_int_equal(dev->ops->device_id, VIRTIO_ID_RNG);
 	assert_int_equal(dev->ops->nr_queues, 1);
 	assert_int_equal(dev->ops->config_size, 0);
