@@ -305,10 +305,10 @@ const struct config_resource net_resource = {
     .dump = dump,
     .option = "net",
     .option_arg = true,
-    .option_help = "  --net tap=NAME[,mac=MAC][,id=NAME][,rx_bw=SIZE/MS][,rx_ops=N/MS]"
-		   "[,tx_bw=SIZE/MS][,tx_ops=N/MS]\n"
-		   "                         virtio-net on a tap interface; repeatable; rx_* and\n"
-		   "                         tx_* rate-limit it (docs/rate-limiters.md)\n",
+    .option_help = "  --net tap=NAME[,mac=MAC][,id=NAME][,LIMIT]...\n"
+		   "                         virtio-net on a tap interface; repeatable; LIMIT is\n"
+		   "                         rx_bw=SIZE/MS, rx_ops=N/MS, tx_bw=.. or tx_ops=..\n"
+		   "                         (docs/rate-limiters.md)\n",
     .option_label = "--net",
     .parse_option = vm_config_add_net,
     .count = count,
