@@ -92,7 +92,8 @@ static json_t *bucket_dump(const struct token_bucket_config *b)
 		return json_null();
 	o = json_pack("{s:I}", "size", (json_int_t)b->size);
 	if (o && b->one_time_burst)
-		json_object_set_new(o, "one_time_burst", json_integer((json_int_t)b->one_time_burst));
+		json_object_set_new(o, "one_time_burst",
+				    json_integer((json_int_t)b->one_time_burst));
 	if (o)
 		json_object_set_new(o, "refill_time", json_integer((json_int_t)b->refill_time_ms));
 	return o;
@@ -127,10 +128,20 @@ static int parse_count(const char *s, const char *end, uint64_t *out)
 		if (end - s != 1)
 			return -1;
 		switch (*s) {
-		case 'K': case 'k': mult = 1ULL << 10; break;
-		case 'M': case 'm': mult = 1ULL << 20; break;
-		case 'G': case 'g': mult = 1ULL << 30; break;
-		default: return -1;
+		case 'K':
+		case 'k':
+			mult = 1ULL << 10;
+			break;
+		case 'M':
+		case 'm':
+			mult = 1ULL << 20;
+			break;
+		case 'G':
+		case 'g':
+			mult = 1ULL << 30;
+			break;
+		default:
+			return -1;
 		}
 	}
 	if (v > INT64_MAX / mult)

@@ -29,7 +29,7 @@ struct rate_limiter {
 	struct event_loop *loop;	/* set while attached */
 	void (*resume)(void *ctx);
 	void *ctx;
-	const char *name; /* "virtio-blk rootfs rate limiter", for log lines */
+	const char *name;   /* "virtio-blk rootfs rate limiter", for log lines */
 	uint64_t throttled; /* times a queue had to wait, for metrics and tests */
 };
 

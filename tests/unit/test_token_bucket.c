@@ -14,8 +14,8 @@
 static void bucket(struct token_bucket *b, uint64_t size, uint64_t burst, uint64_t refill_ms,
 		   uint64_t now)
 {
-	struct token_bucket_config c = {.size = size, .one_time_burst = burst,
-					.refill_time_ms = refill_ms};
+	struct token_bucket_config c = {
+	    .size = size, .one_time_burst = burst, .refill_time_ms = refill_ms};
 
 	token_bucket_init(b, &c, now);
 }
@@ -140,12 +140,12 @@ static void test_reconfigure_starts_full(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_starts_full_and_refills_evenly),
-		cmocka_unit_test(test_rate_over_many_requests),
-		cmocka_unit_test(test_one_time_burst_first),
-		cmocka_unit_test(test_oversize_request_progresses),
-		cmocka_unit_test(test_zero_size_is_no_limit),
-		cmocka_unit_test(test_reconfigure_starts_full),
+	    cmocka_unit_test(test_starts_full_and_refills_evenly),
+	    cmocka_unit_test(test_rate_over_many_requests),
+	    cmocka_unit_test(test_one_time_burst_first),
+	    cmocka_unit_test(test_oversize_request_progresses),
+	    cmocka_unit_test(test_zero_size_is_no_limit),
+	    cmocka_unit_test(test_reconfigure_starts_full),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
