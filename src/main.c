@@ -214,7 +214,9 @@ static void all_run_options(struct option out[MAX_OPTIONS])
 
 		if (r->option)
 			out[n++] = (struct option){ r->option,
-						    r->option_arg ? required_argument : no_argument,
+						    r->option_arg	   ? required_argument
+						    : r->option_arg_optional ? optional_argument
+									     : no_argument,
 						    NULL, OPT_DEVICE + i };
 	}
 	out[n] = (struct option){ NULL, 0, NULL, 0 };

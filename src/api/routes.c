@@ -127,30 +127,79 @@ static int put_metrics(struct call *c)
 	return status_of(c, ret ? ret : instance_set_metrics(c->in, mc.metrics_path));
 }
 
-/* A new backing file for a running disk. */
+/* A new backing file or rate limiter for a running disk. */
 static int patch_drive(struct call *c)
 {
-	struct drive_update up;
+	struct drive_update *up = calloc(1, sizeof(*up));
 	struct vm_device *dev;
 	int ret;
 
+	if (!up)
+		return fail(c, "%s", "out of memory");
 	ret = config_json_drive_update(&c->in->cfg, c->path_id, c->req->body, c->req->body_len,
-				       &up);
-	if (ret)
-		return status_of(c, ret);
-	if (!up.path_on_host[0])
-		return 204; /* nothing to change: rate limiters are not supported */
-	dev = vm_device_find(&c->in->vm.devices, VM_DEVICE_VIRTIO_BLK, up.drive_id);
-	if (!dev)
-		return fail(c, "no drive '%s' in the running microVM", up.drive_id);
-	ret = vm_device_update(dev, &(struct vm_device_update){.backing_path = up.path_on_host});
-	if (ret)
-		return status_of(c, ret);
+				       up);
+	if (ret) {
+		ret = status_of(c, ret);
+		goto out;
+	}
+	ret = 204;
+	if (!up->path_on_host[0] && !up->rate_limiter_given)
+		goto out; /* nothing to change */
+	dev = vm_device_find(&c->in->vm.devices, VM_DEVICE_VIRTIO_BLK, up->drive_id);
+	if (!dev) {
+		ret = fail(c, "no drive '%s' in the running microVM", up->drive_id);
+		goto out;
+	}
+	ret = vm_device_update(dev, &(struct vm_device_update){
+					.backing_path = up->path_on_host[0] ? up->path_on_host : NULL,
+					.rate_limiter = {&up->rate_limiter, up->rate_limiter_given}});
+	if (ret) {
+		ret = status_of(c, ret);
+		goto out;
+	}
 	for (int i = 0; i < c->in->cfg.nr_disks; i++) {
 		struct disk_config *d = &c->in->cfg.disks[i];
 
-		if (strcmp(d->id, up.drive_id) == 0)
-			snprintf(d->path, sizeof(d->path), "%s", up.path_on_host);
+		if (strcmp(d->id, up->drive_id) != 0)
+			continue;
+		if (up->path_on_host[0])
+			snprintf(d->path, sizeof(d->path), "%s", up->path_on_host);
+		d->rate_limiter = up->rate_limiter;
+	}
+	ret = 204;
+out:
+	free(up);
+	return ret;
+}
+
+/* New rate limiters for a running interface. */
+static int patch_network_interface(struct call *c)
+{
+	struct net_update up;
+	struct vm_device *dev;
+	int ret;
+
+	ret = config_json_network_interface_update(&c->in->cfg, c->path_id, c->req->body,
+						   c->req->body_len, &up);
+	if (ret)
+		return status_of(c, ret);
+	if (!up.rx_given && !up.tx_given)
+		return 204;
+	dev = vm_device_find(&c->in->vm.devices, VM_DEVICE_VIRTIO_NET, up.iface_id);
+	if (!dev)
+		return fail(c, "no network interface '%s' in the running microVM", up.iface_id);
+	ret = vm_device_update(dev, &(struct vm_device_update){
+					.rx_rate_limiter = {&up.rx_rate_limiter, up.rx_given},
+					.tx_rate_limiter = {&up.tx_rate_limiter, up.tx_given}});
+	if (ret)
+		return status_of(c, ret);
+	for (int i = 0; i < c->in->cfg.nr_nets; i++) {
+		struct net_config *nc = &c->in->cfg.nets[i];
+
+		if (strcmp(nc->id, up.iface_id) == 0) {
+			nc->rx_rate_limiter = up.rx_rate_limiter;
+			nc->tx_rate_limiter = up.tx_rate_limiter;
+		}
 	}
 	return 204;
 }
@@ -294,6 +343,7 @@ static const struct route routes[] = {
 	{ HTTP_GET, "/vm/config", ANY_TIME, get_vm_config },
 	{ HTTP_PATCH, "/machine-config", BEFORE_START, patch_machine_config },
 	{ HTTP_PATCH, "/drives/", AFTER_START, patch_drive },
+	{ HTTP_PATCH, "/network-interfaces/", AFTER_START, patch_network_interface },
 	{ HTTP_PUT, "/logger", BEFORE_START, put_logger },
 	{ HTTP_PUT, "/metrics", BEFORE_START, put_metrics },
 	{ HTTP_PUT, "/actions", ANY_TIME, put_actions },

@@ -2,8 +2,8 @@
  * boot timer, fw_cfg) and virtio devices alike. struct vm owns the list (vm->devices); each
  * device embeds a struct vm_device and fills in its kind, id and ops when it is created, and
  * whoever places it on the VM (the arch code, vm.c, vmm/virtio_devices.c) adds it. From then on
- * the VM reaches it only through the ops: metrics ask it for stats, the API's drive swap asks it
- * to update, teardown destroys the list in the reverse order of creation, and snapshots will
+ * the VM reaches it only through the ops: metrics ask it for stats, the API's drive swap and rate-limiter PATCHes
+ * ask it to update, teardown destroys the list in the reverse order of creation, and snapshots will
  * save and restore it.
  * Nothing outside a device reads its internals.
  *
@@ -15,6 +15,8 @@
  * never renumber one. */
 #ifndef SKIFF_BASE_DEVICE_H
 #define SKIFF_BASE_DEVICE_H
+
+#include "base/token_bucket.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -45,6 +47,13 @@ enum vm_device_kind {
 	VM_DEVICE_VIRTIO_BALLOON = 21,
 };
 
+/* A new rate limiter for a running device: the buckets named in `which` (1 bandwidth, 2 ops;
+ * 0: no change) take cfg's, the others keep their state. */
+struct vm_device_rate_limit {
+	const struct rate_limiter_config *cfg;
+	unsigned which;
+};
+
 /* A change to a running device asked for through the API; a kind takes what applies to it. */
 struct vm_device_update {
 	const char *backing_path; /* virtio-blk: the disk's new backing file */
@@ -54,6 +63,8 @@ struct vm_device_update {
 	uint32_t balloon_amount_mib;
 	bool balloon_stats_interval;
 	uint16_t balloon_stats_interval_s;
+	struct vm_device_rate_limit rate_limiter; /* virtio-blk */
+	struct vm_device_rate_limit rx_rate_limiter, tx_rate_limiter; /* virtio-net */
 };
 
 /* How far the guest's drivers got with a device that needs a driver of the guest's own (virtio),

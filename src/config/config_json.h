@@ -44,6 +44,10 @@ enum api_action {
 struct drive_update {
 	char drive_id[VM_CONFIG_MAX_ID + 1];
 	char path_on_host[4096]; /* empty: not given */
+	/* The drive's limiter with the body's buckets merged in; rate_limiter_given says which
+	 * buckets the body named (1 bandwidth, 2 ops; 0: no change). */
+	struct rate_limiter_config rate_limiter;
+	unsigned rate_limiter_given;
 };
 
 /* PUT /boot-source: {"kernel_image_path", "initrd_path", "boot_args"}. */
@@ -70,6 +74,17 @@ int config_json_drive_update(const struct vm_config *cfg, const char *path_id, c
  * "tx_rate_limiter"}. A known id replaces that interface. */
 int config_json_network_interface(struct vm_config *cfg, const char *path_id, const char *body,
 				  size_t len);
+
+/* PATCH /network-interfaces/{id} after boot: {"iface_id", "rx_rate_limiter",
+ * "tx_rate_limiter"}; the id must name an interface of cfg. The interface's limiters with the
+ * body's buckets merged in; *_given say which buckets the body named (1 bandwidth, 2 ops). */
+struct net_update {
+	char iface_id[VM_CONFIG_MAX_ID + 1];
+	struct rate_limiter_config rx_rate_limiter, tx_rate_limiter;
+	unsigned rx_given, tx_given;
+};
+int config_json_network_interface_update(const struct vm_config *cfg, const char *path_id,
+					 const char *body, size_t len, struct net_update *out);
 
 /* PUT /entropy: {"rate_limiter"}: a virtio-rng device. */
 int config_json_entropy(struct vm_config *cfg, const char *body, size_t len);

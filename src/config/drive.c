@@ -1,7 +1,8 @@
-/* Disks (virtio-blk): --disk PATH[,ro][,id=NAME], the "drives" section and PUT /drives/{id}
+/* Disks (virtio-blk): --disk PATH[,ro][,id=NAME][,bw=SIZE/MS][,ops=N/MS], the "drives" section and PUT /drives/{id}
  * ({"drive_id", "path_on_host", "is_root_device", "is_read_only", "partuuid", "cache_type",
  * "io_engine", "rate_limiter"}), PATCH /drives/{id}'s body, and their checks. */
 #include "config/json_fields.h"
+#include "config/rate_limiter.h"
 #include "config/resource.h"
 #include "base/log.h"
 
@@ -27,7 +28,8 @@ int vm_config_add_disk(struct vm_config *cfg, const char *spec)
 				     VM_CONFIG_MAX_DISKS);
 	if (config_copy_field(buf, sizeof(buf), spec) ||
 	    (n = config_split_fields(buf, fields, 8)) < 1 || spec[0] == ',')
-		return log_set_error(-EINVAL, "--disk %s: expected PATH[,ro][,id=NAME]", spec);
+		return log_set_error(-EINVAL, "--disk %s: expected PATH[,ro][,id=NAME][,bw=SIZE/MS]"
+				     "[,ops=N/MS]", spec);
 	if (config_copy_field(d.path, sizeof(d.path), fields[0]))
 		return log_set_error(-EINVAL, "--disk: the path is too long");
 	snprintf(d.id, sizeof(d.id), "disk%d", cfg->nr_disks);
@@ -39,10 +41,18 @@ int vm_config_add_disk(struct vm_config *cfg, const char *spec)
 		else if (strncmp(fields[i], "id=", 3) == 0 &&
 			 config_copy_field(d.id, sizeof(d.id), fields[i] + 3) == 0)
 			;
-		else
+		else if (strncmp(fields[i], "bw=", 3) == 0) {
+			if (config_parse_bucket("--disk", "bw", fields[i] + 3,
+						&d.rate_limiter.bandwidth))
+				return -EINVAL;
+		} else if (strncmp(fields[i], "ops=", 4) == 0) {
+			if (config_parse_bucket("--disk", "ops", fields[i] + 4,
+						&d.rate_limiter.ops))
+				return -EINVAL;
+		} else
 			return log_set_error(-EINVAL,
 					     "--disk %s: unknown or too long option '%s' "
-					     "(expected ro or id=NAME)",
+					     "(expected ro, id=NAME, bw=SIZE/MS or ops=N/MS)",
 					     spec, fields[i]);
 	}
 	cfg->disks[cfg->nr_disks++] = d;
@@ -149,6 +159,7 @@ static int apply(const struct config_target *t, const char *path_id, json_t *obj
 	static const char *const io_engines[] = {"Sync", "Async", NULL};
 	struct disk_config *d = calloc(1, sizeof(*d));
 	bool present;
+	unsigned given;
 	int cache = 0, engine = 0, ret;
 
 	if (!d)
@@ -166,7 +177,7 @@ static int apply(const struct config_target *t, const char *path_id, json_t *obj
 			     &present)) ||
 	    (ret = cj_enum(what, obj, "cache_type", cache_types, false, &cache, &present)) ||
 	    (ret = cj_enum(what, obj, "io_engine", io_engines, false, &engine, &present)) ||
-	    (ret = cj_no_rate_limiter(what, obj, "rate_limiter")))
+	    (ret = cj_rate_limiter(what, obj, "rate_limiter", &d->rate_limiter, &given)))
 		goto out;
 	/* It goes on the kernel command line: no spaces or other parameters smuggled in. */
 	if (!partuuid_valid(d->partuuid)) {
@@ -187,12 +198,12 @@ out:
 
 static json_t *drive_json(const struct disk_config *d)
 {
-	return json_pack("{s:s, s:s?, s:b, s:s, s:b, s:s, s:n, s:s}", "drive_id", d->id, "partuuid",
+	return json_pack("{s:s, s:s?, s:b, s:s, s:b, s:s, s:o, s:s}", "drive_id", d->id, "partuuid",
 			 d->partuuid[0] ? d->partuuid : NULL, "is_root_device", d->is_root,
 			 "cache_type",
 			 d->cache_type == DISK_CACHE_WRITEBACK ? "Writeback" : "Unsafe",
 			 "is_read_only", d->read_only, "path_on_host", d->path, "rate_limiter",
-			 "io_engine", d->io_engine == DISK_IO_ASYNC ? "Async" : "Sync");
+			 cj_rate_limiter_dump(&d->rate_limiter), "io_engine", d->io_engine == DISK_IO_ASYNC ? "Async" : "Sync");
 }
 
 static json_t *dump(const struct vm_config *cfg)
@@ -221,7 +232,7 @@ int config_json_drive_update(const struct vm_config *cfg, const char *path_id, c
 	json_t *obj = cj_parse_object(body, len, what);
 	struct drive_update *u;
 	bool present;
-	int ret;
+	int i, ret;
 
 	if (!obj)
 		return -EINVAL;
@@ -234,13 +245,17 @@ int config_json_drive_update(const struct vm_config *cfg, const char *path_id, c
 	    (ret = cj_id(what, obj, "drive_id", u->drive_id)) ||
 	    (ret = cj_path_id(what, "drive_id", u->drive_id, path_id)) ||
 	    (ret = cj_string(what, obj, "path_on_host", false, u->path_on_host,
-			     sizeof(u->path_on_host), &present)) ||
-	    (ret = cj_no_rate_limiter(what, obj, "rate_limiter")))
+			     sizeof(u->path_on_host), &present)))
 		goto out;
-	if (find_disk(cfg, u->drive_id) < 0) {
+	if ((i = find_disk(cfg, u->drive_id)) < 0) {
 		ret = log_set_error(-EINVAL, "drive %s does not exist", u->drive_id);
 		goto out;
 	}
+	/* What the body does not name stays as it is. */
+	u->rate_limiter = cfg->disks[i].rate_limiter;
+	if ((ret = cj_rate_limiter(what, obj, "rate_limiter", &u->rate_limiter,
+				   &u->rate_limiter_given)))
+		goto out;
 	*out = *u;
 out:
 	free(u);
@@ -263,8 +278,9 @@ const struct config_resource drive_resource = {
     .dump = dump,
     .option = "disk",
     .option_arg = true,
-    .option_help = "  --disk PATH[,ro][,id=NAME]\n"
-		   "                         a raw disk image as virtio-blk; repeatable\n",
+    .option_help = "  --disk PATH[,ro][,id=NAME][,bw=SIZE/MS][,ops=N/MS]\n"
+		   "                         a raw disk image as virtio-blk; repeatable; bw= and\n"
+		   "                         ops= rate-limit it (docs/rate-limiters.md)\n",
     .option_label = "--disk",
     .parse_option = vm_config_add_disk,
     .count = count,

@@ -179,18 +179,6 @@ int cj_path_id(const char *what, const char *name, const char *body_id, const ch
 	return 0;
 }
 
-int cj_no_rate_limiter(const char *what, json_t *obj, const char *name)
-{
-	json_t *v = cj_field(obj, name);
-
-	if (!v)
-		return 0;
-	if (!json_is_object(v))
-		return cj_wrong_type(what, name, "an object");
-	return log_set_error(-EINVAL, "field '%s' in %s: rate limiters are not supported yet", name,
-			     what);
-}
-
 int cj_unsupported(const char *what, json_t *obj, const char *name, const char *why)
 {
 	if (!cj_field(obj, name))

@@ -45,8 +45,6 @@ int cj_id(const char *what, json_t *obj, const char *name, char id[VM_CONFIG_MAX
 /* The id in the body must equal the one in the URL (`path_id`; NULL: not checked). */
 int cj_path_id(const char *what, const char *name, const char *body_id, const char *path_id);
 
-/* A rate limiter: skiff has none, so only null (or absence) is accepted. */
-int cj_no_rate_limiter(const char *what, json_t *obj, const char *name);
 /* A field skiff has nothing for: only null (or absence); `why` is the reason given. */
 int cj_unsupported(const char *what, json_t *obj, const char *name, const char *why);
 

@@ -1,7 +1,9 @@
-/* Network interfaces (virtio-net on a tap): --net tap=NAME[,mac=MAC][,id=NAME], the
+/* Network interfaces (virtio-net on a tap): --net tap=NAME[,mac=MAC][,id=NAME][,rx_bw=..]..., the
  * "network-interfaces" section and PUT /network-interfaces/{id} ({"iface_id", "host_dev_name",
- * "guest_mac", "rx_rate_limiter", "tx_rate_limiter"}), and their checks. */
+ * "guest_mac", "rx_rate_limiter", "tx_rate_limiter"}), PATCH /network-interfaces/{id}'s body,
+ * and their checks. */
 #include "config/json_fields.h"
+#include "config/rate_limiter.h"
 #include "config/resource.h"
 #include "base/log.h"
 
@@ -83,10 +85,25 @@ int vm_config_add_net(struct vm_config *cfg, const char *spec)
 			nc.has_mac = true;
 		} else if (strncmp(f, "id=", 3) == 0 &&
 			   config_copy_field(nc.id, sizeof(nc.id), f + 3) == 0) {
+		} else if (strncmp(f, "rx_bw=", 6) == 0) {
+			if (config_parse_bucket("--net", "rx_bw", f + 6,
+						&nc.rx_rate_limiter.bandwidth))
+				return -EINVAL;
+		} else if (strncmp(f, "rx_ops=", 7) == 0) {
+			if (config_parse_bucket("--net", "rx_ops", f + 7, &nc.rx_rate_limiter.ops))
+				return -EINVAL;
+		} else if (strncmp(f, "tx_bw=", 6) == 0) {
+			if (config_parse_bucket("--net", "tx_bw", f + 6,
+						&nc.tx_rate_limiter.bandwidth))
+				return -EINVAL;
+		} else if (strncmp(f, "tx_ops=", 7) == 0) {
+			if (config_parse_bucket("--net", "tx_ops", f + 7, &nc.tx_rate_limiter.ops))
+				return -EINVAL;
 		} else {
 			return log_set_error(-EINVAL,
 					     "--net %s: unknown or too long option '%s' "
-					     "(expected tap=, mac= or id=)",
+					     "(expected tap=, mac=, id=, rx_bw=, rx_ops=, tx_bw= "
+					     "or tx_ops=)",
 					     spec, f);
 		}
 	}
@@ -168,6 +185,7 @@ static int apply(const struct config_target *t, const char *path_id, json_t *obj
 	json_t *dev;
 	char mac[32];
 	bool has_mac;
+	unsigned given;
 	int ret;
 
 	if ((ret = cj_check_fields(what, obj, known)) ||
@@ -186,8 +204,8 @@ static int apply(const struct config_target *t, const char *path_id, json_t *obj
 				     what);
 	strcpy(nc.tap, json_string_value(dev));
 	if ((ret = cj_string(what, obj, "guest_mac", false, mac, sizeof(mac), &has_mac)) ||
-	    (ret = cj_no_rate_limiter(what, obj, "rx_rate_limiter")) ||
-	    (ret = cj_no_rate_limiter(what, obj, "tx_rate_limiter")) ||
+	    (ret = cj_rate_limiter(what, obj, "rx_rate_limiter", &nc.rx_rate_limiter, &given)) ||
+	    (ret = cj_rate_limiter(what, obj, "tx_rate_limiter", &nc.tx_rate_limiter, &given)) ||
 	    (ret = cj_unsupported(what, obj, "mtu", "an MTU is not supported by skiff")))
 		return ret;
 	if (has_mac) {
@@ -212,9 +230,10 @@ static json_t *net_json(const struct net_config *nc)
 
 	snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", nc->mac[0], nc->mac[1],
 		 nc->mac[2], nc->mac[3], nc->mac[4], nc->mac[5]);
-	return json_pack("{s:s, s:s, s:s?, s:n, s:n}", "iface_id", nc->id, "host_dev_name", nc->tap,
+	return json_pack("{s:s, s:s, s:s?, s:o, s:o}", "iface_id", nc->id, "host_dev_name", nc->tap,
 			 "guest_mac", nc->has_mac ? mac : NULL, "rx_rate_limiter",
-			 "tx_rate_limiter");
+			 cj_rate_limiter_dump(&nc->rx_rate_limiter), "tx_rate_limiter",
+			 cj_rate_limiter_dump(&nc->tx_rate_limiter));
 }
 
 static json_t *dump(const struct vm_config *cfg)
@@ -236,6 +255,41 @@ int config_json_network_interface(struct vm_config *cfg, const char *path_id, co
 	return config_resource_put(&net_resource, cfg, path_id, body, len);
 }
 
+int config_json_network_interface_update(const struct vm_config *cfg, const char *path_id,
+					 const char *body, size_t len, struct net_update *out)
+{
+	static const char *const known[] = {"iface_id", "rx_rate_limiter", "tx_rate_limiter", NULL};
+	const char *what = "network-interface";
+	json_t *obj = cj_parse_object(body, len, what);
+	struct net_update u = {0};
+	int i, ret;
+
+	if (!obj)
+		return -EINVAL;
+	if ((ret = cj_check_fields(what, obj, known)) ||
+	    (ret = cj_id(what, obj, "iface_id", u.iface_id)) ||
+	    (ret = cj_path_id(what, "iface_id", u.iface_id, path_id)))
+		goto out;
+	for (i = 0; i < cfg->nr_nets && strcmp(cfg->nets[i].id, u.iface_id) != 0; i++)
+		;
+	if (i == cfg->nr_nets) {
+		ret = log_set_error(-EINVAL, "network interface %s does not exist", u.iface_id);
+		goto out;
+	}
+	/* What the body does not name stays as it is. */
+	u.rx_rate_limiter = cfg->nets[i].rx_rate_limiter;
+	u.tx_rate_limiter = cfg->nets[i].tx_rate_limiter;
+	if ((ret = cj_rate_limiter(what, obj, "rx_rate_limiter", &u.rx_rate_limiter,
+				   &u.rx_given)) ||
+	    (ret = cj_rate_limiter(what, obj, "tx_rate_limiter", &u.tx_rate_limiter,
+				   &u.tx_given)))
+		goto out;
+	*out = u;
+out:
+	json_decref(obj);
+	return ret;
+}
+
 static int count(const struct vm_config *cfg)
 {
 	return cfg->nr_nets;
@@ -251,8 +305,10 @@ const struct config_resource net_resource = {
     .dump = dump,
     .option = "net",
     .option_arg = true,
-    .option_help = "  --net tap=NAME[,mac=MAC][,id=NAME]\n"
-		   "                         virtio-net on a tap interface; repeatable\n",
+    .option_help = "  --net tap=NAME[,mac=MAC][,id=NAME][,LIMIT]...\n"
+		   "                         virtio-net on a tap interface; repeatable; LIMIT is\n"
+		   "                         rx_bw=SIZE/MS, rx_ops=N/MS, tx_bw=.. or tx_ops=..\n"
+		   "                         (docs/rate-limiters.md)\n",
     .option_label = "--net",
     .parse_option = vm_config_add_net,
     .count = count,

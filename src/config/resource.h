@@ -66,6 +66,7 @@ struct config_resource {
 	 */
 	const char *option;
 	bool option_arg;
+	bool option_arg_optional; /* --rng or --rng=VALUE (parse_option gets NULL without one) */
 	const char *option_help;
 	const char *option_label;
 	int (*parse_option)(struct vm_config *cfg, const char *arg);

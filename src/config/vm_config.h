@@ -9,6 +9,8 @@
 #ifndef SKIFF_VM_CONFIG_H
 #define SKIFF_VM_CONFIG_H
 
+#include "base/token_bucket.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -45,7 +47,7 @@ enum disk_io_engine {
 	DISK_IO_ASYNC,
 };
 
-/* One virtio-blk disk: --disk PATH[,ro][,id=NAME], or a Firecracker drive. */
+/* One virtio-blk disk: --disk PATH[,ro][,id=NAME][,bw=..][,ops=..], or a Firecracker drive. */
 struct disk_config {
 	char path[VM_CONFIG_MAX_PATH];
 	bool read_only;
@@ -56,6 +58,7 @@ struct disk_config {
 	char partuuid[VM_CONFIG_MAX_PARTUUID + 1]; /* empty: root=/dev/vda instead */
 	enum disk_cache_type cache_type;
 	enum disk_io_engine io_engine;
+	struct rate_limiter_config rate_limiter; /* bytes and requests; docs/rate-limiters.md */
 };
 
 /* One virtio-net interface on a tap: --net tap=NAME[,mac=MAC][,id=NAME]. */
@@ -64,6 +67,8 @@ struct net_config {
 	bool has_mac;
 	uint8_t mac[6];
 	char id[VM_CONFIG_MAX_ID + 1];
+	/* Into the guest (bytes and packets read from the tap) and out of it. */
+	struct rate_limiter_config rx_rate_limiter, tx_rate_limiter;
 };
 
 /* virtio-vsock with Firecracker's hybrid host side: --vsock cid=N,uds=PATH, or "vsock". The
@@ -168,6 +173,7 @@ struct vm_config {
 	/* PUT /serial: where the serial console's output goes (empty: skiff's stdout). */
 	char serial_out_path[VM_CONFIG_MAX_PATH];
 	struct gdb_config gdb;
+	struct rate_limiter_config rng_rate_limiter; /* bytes and requests of the rng */
 	/* --enable-pci: every virtio device on PCI (virtio-pci, MSI-X), not virtio-mmio. */
 	bool enable_pci;
 	/* Firecracker's track_dirty_pages: KVM logs the guest's writes and guest_mem skiff's, for

@@ -1,5 +1,6 @@
 #include "virtio/blk.h"
 #include "virtio/blk_io.h"
+#include "virtio/rate_limiter.h"
 #include "virtio/virtio.h"
 #include "base/event_loop.h"
 #include "base/log.h"
@@ -60,6 +61,11 @@ struct virtio_blk {
 	bool out_of_slots; /* the queue was left with chains: take them as requests complete */
 	bool resetting;	   /* completions are dropped, not returned to the (forgotten) queue */
 	bool active;	   /* activated and not reset since: config changes are signalled */
+
+	/* Bytes of data read or written and requests (docs/rate-limiters.md); while it makes the
+	 * queue wait, no chain is taken and kicks stay off: its timer resumes the queue. */
+	struct rate_limiter rl;
+	char rl_name[sizeof(((struct virtio_device *)0)->name) + 16];
 
 	struct virtio_blk_stats stats;
 };
@@ -408,6 +414,25 @@ static void handle_req(struct virtio_blk *blk, struct blk_req *req)
 	}
 }
 
+/* What a request costs the rate limiter: its data bytes (reads and writes, as Firecracker
+ * counts them) and one op. A malformed chain costs one op; handle_req then refuses it. */
+static uint64_t request_bytes(const struct virtq_elem *e)
+{
+	struct virtio_blk_req_hdr hdr;
+
+	if (e->out_len < sizeof(hdr) || !e->in_len)
+		return 0;
+	virtq_elem_read(e, 0, &hdr, sizeof(hdr));
+	switch (le32toh(hdr.type)) {
+	case VIRTIO_BLK_T_IN:
+		return e->in_len - 1;
+	case VIRTIO_BLK_T_OUT:
+		return e->out_len - sizeof(hdr);
+	default:
+		return 0;
+	}
+}
+
 /* Takes every available chain while request slots last. Kicks are off while it runs; turning
  * them back on is followed by a last look at the ring, so a chain the driver added meanwhile
  * is not left behind. */
@@ -416,12 +441,18 @@ static void process_queue(struct virtio_blk *blk)
 	struct virtq *vq = &blk->dev.queues[0];
 	int ret;
 
+	bool throttled = false;
+
 	blk->out_of_slots = false;
 	virtq_set_notification(vq, false);
 	for (;;) {
 		while (blk->free_reqs && !blk->dev.failed) {
 			struct blk_req *req = blk->free_reqs;
 
+			if (blk->rl.blocked) {
+				throttled = true;
+				break;
+			}
 			ret = virtq_pop(vq, &req->elem);
 			if (ret == 0)
 				break;
@@ -429,10 +460,16 @@ static void process_queue(struct virtio_blk *blk)
 				virtio_dev_fail(&blk->dev, 0, "%s", vq->error);
 				break;
 			}
+			if (!rate_limiter_consume(&blk->rl, request_bytes(&req->elem), 1)) {
+				/* Left on the ring; the limiter's timer brings us back. */
+				virtq_unpop(vq);
+				throttled = true;
+				break;
+			}
 			blk->free_reqs = req->next_free;
 			handle_req(blk, req);
 		}
-		if (blk->dev.failed)
+		if (blk->dev.failed || throttled)
 			break;
 		if (!blk->free_reqs) {
 			/* Completions free slots and come back here; until then no kicks. */
@@ -468,11 +505,24 @@ static void blk_config_read(struct virtio_device *dev, uint32_t off, void *data,
 	memcpy(data, (const uint8_t *)&to_blk(dev)->config + off, len);
 }
 
+static void rate_limit_resume(void *ctx)
+{
+	struct virtio_blk *blk = ctx;
+
+	if (blk->active && !blk->resetting && !blk->dev.failed)
+		process_queue(blk);
+}
+
 static int blk_activate(struct virtio_device *dev)
 {
 	struct virtio_blk *blk = to_blk(dev);
 	int ret = blk_io_attach(blk->io, dev->loop);
 
+	if (!ret) {
+		ret = rate_limiter_attach(&blk->rl, dev->loop, rate_limit_resume, blk);
+		if (ret)
+			blk_io_detach(blk->io, dev->loop);
+	}
 	blk->active = ret == 0;
 	return ret;
 }
@@ -513,6 +563,7 @@ static void blk_reset(struct virtio_device *dev)
 	blk_io_drain(blk->io);
 	if (dev->loop)
 		blk_io_detach(blk->io, dev->loop);
+	rate_limiter_detach(&blk->rl);
 	reset_slots(blk);
 	blk->resetting = false;
 	blk->active = false;
@@ -544,6 +595,7 @@ static void blk_destroy(struct virtio_device *dev)
 		log_debug("%s: %s closed", dev->name, blk->path);
 	else
 		log_debug("%s: %s flushed and closed", dev->name, blk->path);
+	rate_limiter_fini(&blk->rl);
 	free(blk->reqs);
 	free(blk);
 }
@@ -686,9 +738,14 @@ int virtio_blk_create(const struct disk_config *cfg, struct virtio_device **out)
 	else
 		snprintf(blk->dev.name, sizeof(blk->dev.name), "virtio-blk");
 
+	snprintf(blk->rl_name, sizeof(blk->rl_name), "%s rate limiter", blk->dev.name);
+	ret = rate_limiter_init(&blk->rl, &cfg->rate_limiter, blk->rl_name);
+	if (ret < 0)
+		goto fail;
 	blk->io = blk_io_create(fd, QUEUE_SIZE, blk->dev.name, &blk_io_callbacks, blk);
 	if (!blk->io) {
 		ret = -ENOMEM;
+		rate_limiter_fini(&blk->rl);
 		goto fail;
 	}
 	log_debug("%s: %s, %llu sectors%s", blk->dev.name, blk->path,
@@ -798,4 +855,42 @@ int virtio_blk_replace_backing(struct virtio_device *dev, const char *path)
 			return log_set_error(ret, "%s: the device's worker has stopped", dev->name);
 	}
 	return c.ret ? log_set_error(c.ret, "%s", c.err) : 0;
+}
+
+/* ---- changing the rate limiter ---- */
+
+struct limit_call {
+	struct virtio_blk *blk;
+	const struct rate_limiter_config *cfg;
+	unsigned which;
+	int ret;
+};
+
+static void limit_on_worker(void *arg)
+{
+	struct limit_call *c = arg;
+
+	c->ret = rate_limiter_update(&c->blk->rl, c->cfg, c->which);
+}
+
+int virtio_blk_set_rate_limiter(struct virtio_device *dev, const struct rate_limiter_config *cfg,
+				unsigned which)
+{
+	struct limit_call c = { .cfg = cfg, .which = which };
+	int ret;
+
+	if (!dev || dev->ops != &blk_ops)
+		return log_set_error(-EINVAL, "not a virtio-blk device");
+	c.blk = to_blk(dev);
+	if (!dev->loop) {
+		limit_on_worker(&c);
+	} else {
+		ret = event_loop_call(dev->loop, limit_on_worker, &c);
+		if (ret < 0)
+			return log_set_error(ret, "%s: the device's worker has stopped", dev->name);
+	}
+	if (c.ret)
+		return log_set_error(c.ret, "%s: cannot change the rate limiter", dev->name);
+	log_info("%s: rate limiter changed", dev->name);
+	return 0;
 }

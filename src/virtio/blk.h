@@ -92,6 +92,14 @@ int virtio_blk_create(const struct disk_config *cfg, struct virtio_device **out)
  * is also logged once as a warning. */
 int virtio_blk_replace_backing(struct virtio_device *dev, const char *path);
 
+/* Replaces the buckets of the disk's rate limiter named in `which` (RATE_LIMITER_BANDWIDTH,
+ * RATE_LIMITER_OPS of virtio/rate_limiter.h) by cfg's, on the device's worker (PATCH
+ * /drives/{id}); the others keep their state. A queue waiting on the old limiter is looked at
+ * again at once. Returns 0, or -errno with the reason as the calling thread's last error. Safe
+ * from any thread. */
+int virtio_blk_set_rate_limiter(struct virtio_device *dev, const struct rate_limiter_config *cfg,
+				unsigned which);
+
 /* Cumulative figures since the device was created (not cleared by a guest reset), for metrics.
  * Bytes count data of completed requests; `errors` are requests answered VIRTIO_BLK_S_IOERR and
  * `unsupported` those answered VIRTIO_BLK_S_UNSUPP. */

@@ -10,8 +10,15 @@
  *
  * TX: each chain is written to the tap with one writev() straight from guest memory. A full tap
  * (EAGAIN) puts the chain back and waits for EPOLLOUT; at most TX_BUDGET packets go per wakeup,
- * the rest after a self-kick through an eventfd so that RX gets its turn. */
+ * the rest after a self-kick through an eventfd so that RX gets its turn.
+ *
+ * Rate limits (docs/rate-limiters.md): TX asks its limiter before each chain and, told to wait,
+ * leaves the chain on the ring with kicks off until the limiter's timer fires. RX asks before
+ * each packet (its size is known only once read, so the packet is charged when it reaches the
+ * guest) and, told to wait, drops its EPOLLIN interest in the tap: packets wait in the tap's
+ * queue, as with no buffers. */
 #include "virtio/net.h"
+#include "virtio/rate_limiter.h"
 #include "virtio/tap.h"
 #include "virtio/virtio.h"
 #include "base/event_loop.h"
@@ -93,6 +100,7 @@ struct net_dev {
 	bool backend_dead;   /* hung up or errored: nothing more is read, TX is dropped */
 	uint32_t interest;   /* the backend fd's epoll mask as registered */
 	bool rx_waiting;     /* out of RX buffers: EPOLLIN off, the driver's kicks on */
+	bool rx_throttled;   /* the RX limiter said wait: EPOLLIN off until its timer fires */
 	bool tx_blocked;     /* the backend was full: waiting for EPOLLOUT */
 	bool tx_kicked;	     /* kick_fd written and not yet handled */
 	bool tx_error_logged, rx_error_logged;
@@ -111,6 +119,10 @@ struct net_dev {
 
 	struct virtq_elem tx_elem;
 	struct virtio_net_stats stats;
+
+	struct rate_limiter rx_rl, tx_rl;
+	char rx_rl_name[sizeof(((struct virtio_device *)0)->name) + 20];
+	char tx_rl_name[sizeof(((struct virtio_device *)0)->name) + 20];
 };
 
 static struct net_dev *to_net(struct virtio_device *dev)
@@ -140,7 +152,8 @@ void virtio_net_get_stats(struct virtio_device *dev, struct virtio_net_stats *ou
 
 static void update_interest(struct net_dev *nd)
 {
-	uint32_t want = (nd->rx_waiting ? 0 : EPOLLIN) | (nd->tx_blocked ? EPOLLOUT : 0);
+	uint32_t want = (nd->rx_waiting || nd->rx_throttled ? 0 : EPOLLIN) |
+			(nd->tx_blocked ? EPOLLOUT : 0);
 	int err;
 
 	if (!nd->tap_registered || want == nd->interest)
@@ -215,6 +228,7 @@ static enum rx_result rx_complete(struct net_dev *nd)
 		virtq_push(q, nd->rx_held[i].head, nd->rx_held[i].len);
 	stat_add(&nd->stats.rx_packets, 1);
 	stat_add(&nd->stats.rx_bytes, nd->rx_total - VNET_HDR_LEN);
+	rate_limiter_charge(&nd->rx_rl, nd->rx_total - VNET_HDR_LEN, 1);
 	nd->rx_pending = false;
 	nd->nr_held = 0;
 	return RX_DONE;
@@ -348,7 +362,14 @@ static void rx_process(struct net_dev *nd)
 	if (!nd->active || nd->dev.failed)
 		return;
 	for (unsigned budget = RX_BUDGET; budget;) {
-		enum rx_result r = nd->rx_pending ? rx_continue(nd) : rx_read_packet(nd);
+		enum rx_result r;
+
+		if (!nd->rx_pending && !rate_limiter_ready(&nd->rx_rl)) {
+			nd->rx_throttled = true;
+			update_interest(nd);
+			break;
+		}
+		r = nd->rx_pending ? rx_continue(nd) : rx_read_packet(nd);
 
 		if (r == RX_DONE || r == RX_DROPPED) {
 			used |= r == RX_DONE;
@@ -404,7 +425,7 @@ static void tx_process(struct net_dev *nd)
 	unsigned budget = TX_BUDGET;
 	bool used = false;
 
-	if (!nd->active || nd->dev.failed || nd->tx_blocked)
+	if (!nd->active || nd->dev.failed || nd->tx_blocked || nd->tx_rl.blocked)
 		return;
 	virtq_set_notification(q, false);
 	while (budget) {
@@ -426,6 +447,11 @@ static void tx_process(struct net_dev *nd)
 		}
 		if (!tx_chain_ok(nd, e))
 			break;
+		if (!rate_limiter_consume(&nd->tx_rl, e->out_len - VNET_HDR_LEN, 1)) {
+			/* Kicks stay off: the limiter's timer brings us back. */
+			virtq_unpop(q);
+			break;
+		}
 		budget--;
 		if (nd->backend_dead) {
 			stat_add(&nd->stats.tx_dropped, 1);
@@ -526,10 +552,26 @@ static unsigned guest_offloads(const struct virtio_device *dev)
 	return tun;
 }
 
+static void rx_resume(void *ctx)
+{
+	struct net_dev *nd = ctx;
+
+	nd->rx_throttled = false;
+	update_interest(nd);
+	rx_process(nd);
+}
+
+static void tx_resume(void *ctx)
+{
+	tx_process(ctx);
+}
+
 static void net_deactivate(struct net_dev *nd)
 {
 	uint64_t count;
 
+	rate_limiter_detach(&nd->rx_rl);
+	rate_limiter_detach(&nd->tx_rl);
 	if (nd->tap_registered)
 		event_loop_del(nd->dev.loop, nd->be.fd);
 	if (nd->active) {
@@ -542,6 +584,7 @@ static void net_deactivate(struct net_dev *nd)
 	nd->rx_pending = false;
 	nd->nr_held = 0;
 	nd->rx_waiting = false;
+	nd->rx_throttled = false;
 	nd->tx_blocked = false;
 	nd->tx_kicked = false;
 }
@@ -568,6 +611,11 @@ static int net_activate(struct virtio_device *dev)
 		return err;
 	}
 	nd->active = true;
+	if ((err = rate_limiter_attach(&nd->rx_rl, dev->loop, rx_resume, nd)) ||
+	    (err = rate_limiter_attach(&nd->tx_rl, dev->loop, tx_resume, nd))) {
+		net_deactivate(nd);
+		return err;
+	}
 	if (!nd->backend_dead) {
 		err = event_loop_add(dev->loop, nd->be.fd, EPOLLIN, backend_event, nd);
 		if (err < 0) {
@@ -621,6 +669,8 @@ static void net_destroy(struct virtio_device *dev)
 
 	close(nd->be.fd);
 	close(nd->kick_fd);
+	rate_limiter_fini(&nd->rx_rl);
+	rate_limiter_fini(&nd->tx_rl);
 	log_debug("%s: backend closed", dev->name);
 	free(nd->bounce);
 	free(nd);
@@ -718,6 +768,14 @@ int virtio_net_create_on(const struct net_config *cfg, const struct virtio_net_b
 		log_info("%s: no MAC address given, using %02x:%02x:%02x:%02x:%02x:%02x",
 			 nd->dev.name, m[0], m[1], m[2], m[3], m[4], m[5]);
 	}
+	snprintf(nd->rx_rl_name, sizeof(nd->rx_rl_name), "%s RX rate limiter", nd->dev.name);
+	snprintf(nd->tx_rl_name, sizeof(nd->tx_rl_name), "%s TX rate limiter", nd->dev.name);
+	if ((err = rate_limiter_init(&nd->rx_rl, &cfg->rx_rate_limiter, nd->rx_rl_name)))
+		goto fail;
+	if ((err = rate_limiter_init(&nd->tx_rl, &cfg->tx_rate_limiter, nd->tx_rl_name))) {
+		rate_limiter_fini(&nd->rx_rl);
+		goto fail;
+	}
 	nd->config.status = VIRTIO_NET_S_LINK_UP;
 	nd->config.max_virtqueue_pairs = 1;
 
@@ -749,4 +807,48 @@ int virtio_net_create(const struct net_config *cfg, struct virtio_device **out)
 	if (err < 0)
 		close(be.fd);
 	return err;
+}
+
+/* ---- changing the rate limiters ---- */
+
+struct limit_call {
+	struct net_dev *nd;
+	const struct rate_limiter_config *rx, *tx;
+	unsigned rx_which, tx_which;
+	int ret;
+};
+
+static void limit_on_worker(void *arg)
+{
+	struct limit_call *c = arg;
+
+	c->ret = 0;
+	if (c->rx && c->rx_which)
+		c->ret = rate_limiter_update(&c->nd->rx_rl, c->rx, c->rx_which);
+	if (!c->ret && c->tx && c->tx_which)
+		c->ret = rate_limiter_update(&c->nd->tx_rl, c->tx, c->tx_which);
+}
+
+int virtio_net_set_rate_limiters(struct virtio_device *dev, const struct rate_limiter_config *rx,
+				 unsigned rx_which, const struct rate_limiter_config *tx,
+				 unsigned tx_which)
+{
+	struct limit_call c = {
+	    .rx = rx, .tx = tx, .rx_which = rx_which, .tx_which = tx_which};
+	int ret;
+
+	if (!dev || dev->ops != &net_ops)
+		return log_set_error(-EINVAL, "not a virtio-net device");
+	c.nd = to_net(dev);
+	if (!dev->loop) {
+		limit_on_worker(&c);
+	} else {
+		ret = event_loop_call(dev->loop, limit_on_worker, &c);
+		if (ret < 0)
+			return log_set_error(ret, "%s: the device's worker has stopped", dev->name);
+	}
+	if (c.ret)
+		return log_set_error(c.ret, "%s: cannot change the rate limiters", dev->name);
+	log_info("%s: rate limiters changed", dev->name);
+	return 0;
 }

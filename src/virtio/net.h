@@ -30,6 +30,14 @@ struct virtio_net_backend {
 int virtio_net_create_on(const struct net_config *cfg, const struct virtio_net_backend *be,
 			 struct virtio_device **out);
 
+/* Replaces the buckets named in rx_which / tx_which (RATE_LIMITER_BANDWIDTH, RATE_LIMITER_OPS
+ * of virtio/rate_limiter.h) of the RX and TX limiters by those of rx / tx (NULL with 0: no
+ * change), on the device's worker (PATCH /network-interfaces/{id}). 0, or -errno with the reason
+ * as the calling thread's last error. Any thread. */
+int virtio_net_set_rate_limiters(struct virtio_device *dev, const struct rate_limiter_config *rx,
+				 unsigned rx_which, const struct rate_limiter_config *tx,
+				 unsigned tx_which);
+
 /* Traffic counters (bytes are frame bytes, without the virtio-net header). */
 struct virtio_net_stats {
 	uint64_t rx_packets, rx_bytes; /* given to the guest */

@@ -2,7 +2,9 @@
  * getrandom() on the worker thread. A request is filled up to RNG_MAX_REQUEST bytes and its used
  * length says how many: a guest posting gigabytes gets a short answer, not a stalled worker. */
 #include "virtio/rng.h"
+#include "virtio/rate_limiter.h"
 #include "virtio/virtio.h"
+#include "base/event_loop.h"
 #include "base/log.h"
 
 #include <errno.h>
@@ -20,6 +22,8 @@ struct virtio_rng {
 	bool activated; /* worker thread only */
 	bool error_logged;
 	struct virtq_elem elem;
+	/* Bytes handed out and requests (docs/rate-limiters.md). */
+	struct rate_limiter rl;
 };
 
 static struct virtio_rng *to_rng(struct virtio_device *dev)
@@ -79,7 +83,7 @@ static void rng_queue_notify(struct virtio_device *dev, uint16_t q)
 
 	if (q != RNG_REQUESTQ || !rng->activated || !vq->ready)
 		return;
-	while (!dev->failed) {
+	while (!dev->failed && !rng->rl.blocked) {
 		int r = virtq_pop(vq, e);
 
 		if (r == 0) {
@@ -97,6 +101,15 @@ static void rng_queue_notify(struct virtio_device *dev, uint16_t q)
 					e->head);
 			break;
 		}
+		/* What the request will get: the limiter decides before it is filled. Kicks
+		 * stay off while it waits; its timer brings us back. */
+		if (!rate_limiter_consume(&rng->rl,
+					  e->in_len < RNG_MAX_REQUEST ? e->in_len : RNG_MAX_REQUEST,
+					  1)) {
+			virtq_unpop(vq);
+			virtq_set_notification(vq, false);
+			break;
+		}
 		virtq_push(vq, e->head, fill_request(rng, e));
 		pushed = true;
 	}
@@ -104,21 +117,39 @@ static void rng_queue_notify(struct virtio_device *dev, uint16_t q)
 		dev->signal_used(dev, RNG_REQUESTQ);
 }
 
+static void rate_limit_resume(void *ctx)
+{
+	struct virtio_rng *rng = ctx;
+
+	rng_queue_notify(&rng->dev, RNG_REQUESTQ);
+}
+
 static int rng_activate(struct virtio_device *dev)
 {
-	to_rng(dev)->activated = true;
+	struct virtio_rng *rng = to_rng(dev);
+	int ret = rate_limiter_attach(&rng->rl, dev->loop, rate_limit_resume, rng);
+
+	if (ret)
+		return ret;
+	rng->activated = true;
 	rng_queue_notify(dev, RNG_REQUESTQ);
 	return 0;
 }
 
 static void rng_reset(struct virtio_device *dev)
 {
-	to_rng(dev)->activated = false;
+	struct virtio_rng *rng = to_rng(dev);
+
+	rate_limiter_detach(&rng->rl);
+	rng->activated = false;
 }
 
 static void rng_destroy(struct virtio_device *dev)
 {
-	free(to_rng(dev));
+	struct virtio_rng *rng = to_rng(dev);
+
+	rate_limiter_fini(&rng->rl);
+	free(rng);
 }
 
 static const struct virtio_device_ops rng_ops = {
@@ -134,13 +165,19 @@ static const struct virtio_device_ops rng_ops = {
     .destroy = rng_destroy,
 };
 
-int virtio_rng_create(struct virtio_device **out)
+int virtio_rng_create(const struct rate_limiter_config *limit, struct virtio_device **out)
 {
 	struct virtio_rng *rng = calloc(1, sizeof(*rng));
+	int ret;
 
 	if (!rng) {
 		log_error("virtio-rng: out of memory");
 		return -ENOMEM;
+	}
+	ret = rate_limiter_init(&rng->rl, limit, "virtio-rng rate limiter");
+	if (ret) {
+		free(rng);
+		return ret;
 	}
 	rng->dev.ops = &rng_ops;
 	rng->dev.priv = rng;

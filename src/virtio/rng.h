@@ -3,7 +3,10 @@
 #define SKIFF_VIRTIO_RNG_H
 
 #include "virtio/device.h"
+#include "base/token_bucket.h"
 
-int virtio_rng_create(struct virtio_device **out);
+/* `limit` (NULL: none) limits the bytes handed out and the requests (docs/rate-limiters.md):
+ * a request waits on the limiter's timer, the ring untouched, until it may go. */
+int virtio_rng_create(const struct rate_limiter_config *limit, struct virtio_device **out);
 
 #endif

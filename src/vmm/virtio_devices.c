@@ -155,9 +155,24 @@ static json_t *blk_stats(struct vm_device *entry)
 
 static int blk_update(struct vm_device *entry, const struct vm_device_update *up)
 {
+	int ret;
+
+	if (up->rate_limiter.which &&
+	    (ret = virtio_blk_set_rate_limiter(of(entry), up->rate_limiter.cfg,
+					       up->rate_limiter.which)))
+		return ret;
 	if (!up->backing_path)
 		return 0;
 	return virtio_blk_replace_backing(of(entry), up->backing_path);
+}
+
+static int net_update(struct vm_device *entry, const struct vm_device_update *up)
+{
+	if (!up->rx_rate_limiter.which && !up->tx_rate_limiter.which)
+		return 0;
+	return virtio_net_set_rate_limiters(of(entry), up->rx_rate_limiter.cfg,
+					    up->rx_rate_limiter.which, up->tx_rate_limiter.cfg,
+					    up->tx_rate_limiter.which);
 }
 
 static json_t *net_stats(struct vm_device *entry)
@@ -242,6 +257,7 @@ static const struct vm_device_ops net_entry_ops = {
     .restore = entry_restore,
     .stats = net_stats,
     .stats_group = "net",
+    .update = net_update,
 };
 
 static const struct vm_device_ops rng_entry_ops = {
@@ -478,7 +494,7 @@ static int create_rng(struct vm *vm, int i)
 	struct virtio_device *dev;
 	int ret;
 
-	if ((ret = virtio_rng_create(&dev)))
+	if ((ret = virtio_rng_create(&vm->cfg->rng_rate_limiter, &dev)))
 		return ret;
 	return attach(vm, dev, NULL, "host getrandom()");
 }

@@ -59,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bus_init(&pio, "pio");
 	hp.mmio = &mmio;
 	hp.pio = &pio;
-	if (pci_host_init(&host, &hp) || virtio_rng_create(&dev))
+	if (pci_host_init(&host, &hp) || virtio_rng_create(NULL, &dev))
 		abort();
 	t = virtio_pci_create(
 	    &(struct virtio_pci_params){.host = &host, .vm_fd = -1, .mem = &mem, .msi = &msi}, dev);

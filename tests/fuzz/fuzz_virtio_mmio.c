@@ -44,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	bus_init(&mmio, "mmio");
 	p.bus = &mmio;
-	if (virtio_rng_create(&dev))
+	if (virtio_rng_create(NULL, &dev))
 		abort();
 	t = virtio_mmio_create(&p, dev);
 	if (!t)

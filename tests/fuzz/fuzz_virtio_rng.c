@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct virtio_device *dev;
 
 		fuzz_quiet_log();
-		if (virtio_rng_create(&dev))
+		if (virtio_rng_create(NULL, &dev))
 			abort();
 		fuzz_dev_init(&fd, dev, "fuzz-rng");
 	}

@@ -142,6 +142,14 @@ l1_drive() {
 }
 # count_lines ERE: how many lines of the VMM's output match
 count_lines() { log_lines | grep -Ec -- "$1" || true; }
+# expect_rate NAME BPS: the guest's NAME_bps (rate-limit) is within 15% of BPS
+expect_rate() {
+	_r=$(guest_value "$1_bps" | cut -d' ' -f1)
+	[ -n "$_r" ] || die "the guest said no $1_bps"
+	[ "$_r" -ge $(($2 * 85 / 100)) ] && [ "$_r" -le $(($2 * 115 / 100)) ] ||
+		die "$1: $_r B/s, not within 15% of $2"
+	echo "ok: $1 $_r B/s, limit $2" >&2
+}
 # now_s: L1's uptime in seconds (fractional)
 now_s() { cut -d' ' -f1 /proc/uptime; }
 # last_tick: the number of the guest's last "tick N uptime=U" line (api-pause-resume)

@@ -449,8 +449,59 @@ static void test_drives(void **state)
 				      B("{\"drive_id\": \"x\", \"path_on_host\": "
 					"\"/x\", \"is_root_device\": false, "
 					"\"rate_limiter\": {\"bandwidth\": {\"size\": "
-					"1, \"refill_time\": 1}}}")),
-		    -EINVAL, "rate limiters are not supported yet");
+					"1, \"refill_time\": 0}}}")),
+		    -EINVAL, "rate_limiter.bandwidth of drive: refill_time 0 would never refill");
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "x",
+				      B("{\"drive_id\": \"x\", \"path_on_host\": "
+					"\"/x\", \"is_root_device\": false, "
+					"\"rate_limiter\": {\"ops\": {\"size\": 1}}}")),
+		    -EINVAL, "missing required field 'refill_time' in rate_limiter.ops of drive");
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "x",
+				      B("{\"drive_id\": \"x\", \"path_on_host\": "
+					"\"/x\", \"is_root_device\": false, "
+					"\"rate_limiter\": {\"ops\": {\"size\": 1, "
+					"\"refill_time\": 1, \"burst\": 2}}}")),
+		    -EINVAL, "unknown field 'burst' in rate_limiter.ops of drive");
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "x",
+				      B("{\"drive_id\": \"x\", \"path_on_host\": "
+					"\"/x\", \"is_root_device\": false, "
+					"\"rate_limiter\": {\"iops\": {}}}")),
+		    -EINVAL, "unknown field 'iops' in rate_limiter of drive");
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "x",
+				      B("{\"drive_id\": \"x\", \"path_on_host\": "
+					"\"/x\", \"is_root_device\": false, "
+					"\"rate_limiter\": {\"ops\": {\"size\": -1, "
+					"\"refill_time\": 1}}}")),
+		    -EINVAL, "field 'size' in rate_limiter.ops of drive is -1");
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "x",
+				      B("{\"drive_id\": \"x\", \"path_on_host\": "
+					"\"/x\", \"is_root_device\": false, "
+					"\"rate_limiter\": {\"ops\": {\"size\": 1, "
+					"\"refill_time\": 4294967296}}}")),
+		    -EINVAL, "refill_time 4294967296 ms is more than 4294967295");
+	/* Accepted: the buckets are kept; a 0-sized one is no limit. */
+	assert_int_equal(config_json_drive(cfg, "rl",
+					   B("{\"drive_id\": \"rl\", \"path_on_host\": "
+					     "\"/x\", \"is_root_device\": false, "
+					     "\"rate_limiter\": {\"bandwidth\": {\"size\": "
+					     "1048576, \"one_time_burst\": 4096, \"refill_time\": "
+					     "1000}, \"ops\": {\"size\": 0, \"refill_time\": 0}}}")),
+			 0);
+	{
+		const struct disk_config *d = &cfg->disks[cfg->nr_disks - 1];
+
+		assert_string_equal(d->id, "rl");
+		assert_int_equal(d->rate_limiter.bandwidth.size, 1048576);
+		assert_int_equal(d->rate_limiter.bandwidth.one_time_burst, 4096);
+		assert_int_equal(d->rate_limiter.bandwidth.refill_time_ms, 1000);
+		assert_int_equal(d->rate_limiter.ops.size, 0);
+		cfg->nr_disks--;
+	}
 	EXPECT_FAIL(cfg,
 		    config_json_drive(cfg, "x",
 				      B("{\"drive_id\": \"x\", \"path_on_host\": "
@@ -633,12 +684,41 @@ static void test_drive_update(void **state)
 						  &u),
 			 -EINVAL);
 	assert_non_null(strstr(err, "unknown field 'is_read_only' in drive"));
+	/* A PATCH names the buckets it changes; the others stay. */
 	assert_int_equal(config_json_drive_update(cfg, "data",
 						  B("{\"drive_id\": \"data\", "
 						    "\"rate_limiter\": {}}"),
 						  &u),
+			 0);
+	assert_int_equal(u.rate_limiter_given, 0);
+	cfg->disks[0].rate_limiter.ops = (struct token_bucket_config){10, 0, 1000};
+	assert_string_equal(cfg->disks[0].id, "data");
+	assert_int_equal(config_json_drive_update(cfg, "data",
+						  B("{\"drive_id\": \"data\", "
+						    "\"rate_limiter\": {\"bandwidth\": {\"size\": 5, "
+						    "\"refill_time\": 100}}}"),
+						  &u),
+			 0);
+	assert_int_equal(u.rate_limiter_given, 1);
+	assert_int_equal(u.rate_limiter.bandwidth.size, 5);
+	assert_int_equal(u.rate_limiter.ops.size, 10);
+	assert_int_equal(config_json_drive_update(cfg, "data",
+						  B("{\"drive_id\": \"data\", "
+						    "\"rate_limiter\": {\"ops\": {\"size\": 0, "
+						    "\"refill_time\": 0}}}"),
+						  &u),
+			 0);
+	assert_int_equal(u.rate_limiter_given, 2);
+	assert_int_equal(u.rate_limiter.ops.size, 0);
+	cfg->disks[0].rate_limiter = (struct rate_limiter_config){0};
+	memcpy(&before, &u, sizeof(u));
+	assert_int_equal(config_json_drive_update(cfg, "data",
+						  B("{\"drive_id\": \"data\", "
+						    "\"rate_limiter\": {\"ops\": {\"size\": 3, "
+						    "\"refill_time\": 0}}}"),
+						  &u),
 			 -EINVAL);
-	assert_non_null(strstr(err, "rate limiters are not supported yet"));
+	assert_non_null(strstr(err, "refill_time 0 would never refill"));
 	assert_int_equal(config_json_drive_update(cfg, "data", B("{\"path_on_host\": \"/n\"}"), &u),
 			 -EINVAL);
 	assert_non_null(strstr(err, "missing required field 'drive_id'"));
@@ -729,10 +809,54 @@ static void test_network_interfaces(void **state)
 						  B("{\"iface_id\": \"eth1\", "
 						    "\"host_dev_name\": \"tap1\", "
 						    "\"tx_rate_limiter\": {\"ops\": {\"size\": "
-						    "1, \"refill_time\": 1}}}")),
-		    -EINVAL,
-		    "field 'tx_rate_limiter' in network-interface: rate limiters are not "
-		    "supported yet");
+						    "1, \"refill_time\": 0}}}")),
+		    -EINVAL, "tx_rate_limiter.ops of network-interface: refill_time 0");
+	assert_int_equal(config_json_network_interface(
+			     cfg, "eth1",
+			     B("{\"iface_id\": \"eth1\", \"host_dev_name\": \"tap1\", "
+			       "\"rx_rate_limiter\": {\"bandwidth\": {\"size\": 1000, "
+			       "\"refill_time\": 10}}, \"tx_rate_limiter\": {\"ops\": "
+			       "{\"size\": 7, \"one_time_burst\": 9, \"refill_time\": 20}}}")),
+			 0);
+	assert_int_equal(cfg->nets[1].rx_rate_limiter.bandwidth.size, 1000);
+	assert_int_equal(cfg->nets[1].rx_rate_limiter.ops.size, 0);
+	assert_int_equal(cfg->nets[1].tx_rate_limiter.ops.one_time_burst, 9);
+	{
+		char *dump = config_json_vm_config_dump(cfg);
+
+		assert_non_null(strstr(dump, "\"rx_rate_limiter\":{\"bandwidth\":{\"size\":1000,"
+					     "\"refill_time\":10},\"ops\":null},\"tx_rate_limiter\":"
+					     "{\"bandwidth\":null,\"ops\":{\"size\":7,"
+					     "\"one_time_burst\":9,\"refill_time\":20}}"));
+		free(dump);
+	}
+	{
+		struct net_update nu;
+
+		assert_int_equal(config_json_network_interface_update(
+				     cfg, "eth1",
+				     B("{\"iface_id\": \"eth1\", \"rx_rate_limiter\": {\"ops\": "
+				       "{\"size\": 5, \"refill_time\": 50}}}"),
+				     &nu),
+				 0);
+		assert_int_equal(nu.rx_given, 2);
+		assert_int_equal(nu.tx_given, 0);
+		assert_int_equal(nu.rx_rate_limiter.bandwidth.size, 1000);
+		assert_int_equal(nu.rx_rate_limiter.ops.size, 5);
+		assert_int_equal(nu.tx_rate_limiter.ops.size, 7);
+		assert_int_equal(config_json_network_interface_update(
+				     cfg, "eth9", B("{\"iface_id\": \"eth9\"}"), &nu),
+				 -EINVAL);
+		assert_non_null(strstr(err, "network interface eth9 does not exist"));
+		assert_int_equal(config_json_network_interface_update(
+				     cfg, "eth1",
+				     B("{\"iface_id\": \"eth1\", \"host_dev_name\": \"x\"}"),
+				     &nu),
+				 -EINVAL);
+		assert_non_null(strstr(err, "unknown field 'host_dev_name'"));
+	}
+	assert_int_equal(cfg->nr_nets, 2);
+	cfg->nr_nets--; /* eth1 again, for what follows */
 	EXPECT_FAIL(cfg,
 		    config_json_network_interface(cfg, "eth1",
 						  B("{\"iface_id\": \"eth1\", "
@@ -787,8 +911,17 @@ static void test_entropy(void **state)
 			 0);
 	assert_true(cfg->rng);
 	cfg->rng = false;
-	EXPECT_FAIL(cfg, config_json_entropy(cfg, B("{\"rate_limiter\": {}}")),
-		    -EINVAL, "rate limiters are not supported yet");
+	assert_int_equal(config_json_entropy(cfg, B("{\"rate_limiter\": {\"bandwidth\": "
+						    "{\"size\": 100, \"refill_time\": 10}}}")),
+			 0);
+	assert_true(cfg->rng);
+	assert_int_equal(cfg->rng_rate_limiter.bandwidth.size, 100);
+	assert_int_equal(cfg->rng_rate_limiter.bandwidth.refill_time_ms, 10);
+	cfg->rng = false;
+	cfg->rng_rate_limiter = (struct rate_limiter_config){0};
+	EXPECT_FAIL(cfg, config_json_entropy(cfg, B("{\"rate_limiter\": {\"ops\": "
+						    "{\"size\": 100, \"refill_time\": 0}}}")),
+		    -EINVAL, "rate_limiter.ops of entropy: refill_time 0");
 	EXPECT_FAIL(cfg, config_json_entropy(cfg, B("{\"rate_limiter\": \"x\"}")),
 		    -EINVAL, "must be an object");
 	EXPECT_FAIL(cfg, config_json_entropy(cfg, B("{\"x\": 1}")), -EINVAL,
@@ -1228,7 +1361,8 @@ static void test_round_trip(void **state)
 	    "\"iface_id\":\"eth0\",\"host_dev_name\":\"tap0\",\"guest_mac\":"
 	    "\"06:00:ac:10:00:02\",\"rx_rate_limiter\":null,\"tx_rate_limiter\":null},{"
 	    "\"iface_id\":\"eth1\",\"host_dev_name\":\"tap1\",\"guest_mac\":null,"
-	    "\"rx_rate_limiter\":null,\"tx_rate_limiter\":null}],\"vsock\":null,\"entropy\":{},"
+	    "\"rx_rate_limiter\":null,\"tx_rate_limiter\":null}],\"vsock\":null,\"entropy\":{"
+	    "\"rate_limiter\":null},"
 	    "\"fs\":[{\"fs_id\":\"docs\",\"tag\":\"docs\",\"socket\":\"/run/docs.sock\","
 	    "\"shared_dir\":null},{\"fs_id\":\"src\",\"tag\":\"src\",\"socket\":null,"
 	    "\"shared_dir\":\"/src\"}]}");

@@ -373,7 +373,7 @@ static void test_core_remembers_status_across_reset(void **state)
 	struct virtio_core *c;
 	const uint32_t ack = VIRTIO_STATUS_ACKNOWLEDGE, drv = VIRTIO_STATUS_DRIVER;
 
-	assert_int_equal(virtio_rng_create(&dev), 0);
+	assert_int_equal(virtio_rng_create(NULL, &dev), 0);
 	c = virtio_core_create(&p, dev);
 	assert_non_null(c);
 	assert_string_equal(c->guest_option, "CONFIG_VIRTIO_TEST");
@@ -410,7 +410,7 @@ static void test_core_does_not_remember_refused_driver_ok(void **state)
 	struct virtio_device *dev;
 	struct virtio_core *c;
 
-	assert_int_equal(virtio_rng_create(&dev), 0);
+	assert_int_equal(virtio_rng_create(NULL, &dev), 0);
 	c = virtio_core_create(&p, dev);
 	assert_non_null(c);
 	write_status(c, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_DRIVER_OK);

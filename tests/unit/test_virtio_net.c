@@ -173,8 +173,18 @@ static int fx_teardown(void **state)
 	return 0;
 }
 
+static void create_limited(struct fx *f, int sndbuf, const struct rate_limiter_config *rx,
+			   const struct rate_limiter_config *tx);
+
 /* A device on a socketpair; `sndbuf` > 0 shrinks the device end's send buffer. */
 static void create_on_socketpair(struct fx *f, int sndbuf)
+{
+	create_limited(f, sndbuf, NULL, NULL);
+}
+
+/* The same with rate limiters (NULL: none). */
+static void create_limited(struct fx *f, int sndbuf, const struct rate_limiter_config *rx,
+			   const struct rate_limiter_config *tx)
 {
 	struct net_config cfg = {
 	    .tap = "sp0", .has_mac = true, .mac = {0x52, 0x54, 0, 0x12, 0x34, 0x56}};
@@ -189,6 +199,10 @@ static void create_on_socketpair(struct fx *f, int sndbuf)
 				 0);
 	be.fd = sv[0];
 	f->peer = sv[1];
+	if (rx)
+		cfg.rx_rate_limiter = *rx;
+	if (tx)
+		cfg.tx_rate_limiter = *tx;
 	assert_int_equal(virtio_net_create_on(&cfg, &be, &f->d.dev), 0);
 }
 
@@ -374,6 +388,107 @@ static void test_tx_short_header_fails(void **state)
 	struct vdrv_seg segs[1] = {{BUF_GPA, HDR_LEN - 4, false}};
 
 	tx_malformed(state, segs, 1);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* TX ops 2 per 100 ms: six packets in one kick leave in about 200 ms (two from the full bucket,
+ * then one every 50 ms), in order, the worker asleep on its timer meanwhile; with the limit
+ * lifted (PATCH) six more go at once. */
+static void test_tx_rate_limited(void **state)
+{
+	struct fx *f = *state;
+	struct rate_limiter_config tx = {.ops = {.size = 2, .refill_time_ms = 100}};
+	struct rate_limiter_config none = {0};
+	uint8_t pkt[HDR_LEN + 100], got[256];
+	uint64_t t0, elapsed;
+	long ticks;
+
+	create_limited(f, 0, NULL, &tx);
+	start(f, F_BASE | F_EVENT_IDX);
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < 6; i++) {
+			uint64_t g = vdrv_alloc(&f->d, sizeof(pkt));
+			struct vdrv_seg seg = {g, sizeof(pkt), false};
+
+			make_packet(pkt, 100, 0, (unsigned)i);
+			memcpy(vdrv_ptr(&f->d, g, sizeof(pkt)), pkt, sizeof(pkt));
+			vdrv_add_chain(&f->d, TXQ, &seg, 1);
+		}
+		ticks = loop_cpu_ticks();
+		t0 = now_ms();
+		vdrv_kick(&f->d, TXQ);
+		assert_true(vdrv_wait_used(&f->d, TXQ, 6));
+		elapsed = now_ms() - t0;
+		for (int i = 0; i < 6; i++) {
+			vdrv_take_used(&f->d, TXQ);
+			make_packet(pkt, 100, 0, (unsigned)i);
+			assert_int_equal(recv(f->peer, got, sizeof(got), MSG_DONTWAIT), sizeof(pkt));
+			assert_memory_equal(got, pkt, sizeof(pkt));
+		}
+		if (round == 0) {
+			assert_true(elapsed >= 190);
+			assert_true(elapsed < 3000);
+			assert_true(loop_cpu_ticks() - ticks <= 5);
+			assert_int_equal(virtio_net_set_rate_limiters(f->d.dev, NULL, 0, &none, 3),
+					 0);
+		} else {
+			assert_true(elapsed < 150);
+		}
+	}
+	assert_int_equal(f->d.fails, 0);
+}
+
+/* RX bandwidth 1000 bytes per 100 ms: eight 500-byte frames reach the guest over about 250 ms
+ * (the packet is charged once delivered, so the bucket goes into debt and the next waits), the
+ * rest waiting in the backend, none dropped, the worker asleep; lifting the limit lets the next
+ * eight in at once. */
+static void test_rx_rate_limited(void **state)
+{
+	struct fx *f = *state;
+	struct rate_limiter_config rx = {.bandwidth = {.size = 1000, .refill_time_ms = 100}};
+	struct rate_limiter_config none = {0};
+	uint8_t pkt[HDR_LEN + 500];
+	struct virtio_net_stats s;
+	uint64_t t0, elapsed;
+	long ticks;
+
+	create_limited(f, 0, &rx, NULL);
+	start(f, F_BASE | F_EVENT_IDX);
+	for (int i = 0; i < 16; i++)
+		add_rx_buf(f, 2048, NULL);
+	vdrv_kick(&f->d, RXQ);
+	ticks = loop_cpu_ticks();
+	t0 = now_ms();
+	for (int i = 0; i < 8; i++)
+		peer_send(f, pkt, make_packet(pkt, 500, 0, (unsigned)i));
+	assert_true(vdrv_wait_used(&f->d, RXQ, 3));
+	usleep(20 * 1000);
+	assert_true(vdrv_used_idx(&f->d, RXQ) < 8);
+	assert_true(vdrv_wait_used(&f->d, RXQ, 8));
+	elapsed = now_ms() - t0;
+	assert_true(elapsed >= 240);
+	assert_true(elapsed < 3000);
+	assert_true(loop_cpu_ticks() - ticks <= 5);
+	stats(f, &s);
+	assert_int_equal(s.rx_packets, 8);
+	assert_int_equal(s.rx_dropped, 0);
+
+	assert_int_equal(virtio_net_set_rate_limiters(f->d.dev, &none, 1, NULL, 0), 0);
+	for (int i = 0; i < 8; i++)
+		vdrv_take_used(&f->d, RXQ);
+	t0 = now_ms();
+	for (int i = 0; i < 8; i++)
+		peer_send(f, pkt, make_packet(pkt, 500, 0, (unsigned)i));
+	assert_true(vdrv_wait_used(&f->d, RXQ, 8));
+	assert_true(now_ms() - t0 < 150);
+	assert_int_equal(f->d.fails, 0);
 }
 
 /* ---- RX ---- */
@@ -785,6 +900,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_tx_reaches_backend, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_tx_rate_limited, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_rx_rate_limited, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_tx_backend_full, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_tx_many_in_one_kick, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_tx_writable_buffer_fails, fx_setup, fx_teardown),

@@ -13,6 +13,8 @@
 #include "virtio_driver.h"
 
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #define MiB	  (1ULL << 20)
 #define QSIZE	  16
@@ -22,7 +24,14 @@
 #define BUF_GPA	  0x100000ULL
 #define CAP	  (64 * 1024) /* the device's per-request limit */
 
+static void harness_init_limited(struct vdrv *h, const struct rate_limiter_config *limit);
+
 static void harness_init(struct vdrv *h)
+{
+	harness_init_limited(h, NULL);
+}
+
+static void harness_init_limited(struct vdrv *h, const struct rate_limiter_config *limit)
 {
 	struct guest_region layout[] = {{.gpa = 0, .size = 4 * MiB}};
 	struct vdrv_config cfg = {.layout = layout,
@@ -34,7 +43,7 @@ static void harness_init(struct vdrv *h)
 	struct virtio_device *dev;
 
 	vdrv_init(h, &cfg);
-	assert_int_equal(virtio_rng_create(&dev), 0);
+	assert_int_equal(virtio_rng_create(limit, &dev), 0);
 	assert_int_equal(dev->ops->device_id, VIRTIO_ID_RNG);
 	assert_int_equal(dev->ops->nr_queues, 1);
 	assert_int_equal(dev->ops->config_size, 0);
@@ -139,6 +148,72 @@ static void test_readable_buffer_fails_device(void **state)
 	vdrv_fini(&h);
 }
 
+static uint64_t ms_of(clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* 4 KiB per 100 ms: four 4 KiB requests take 300 ms, the worker waiting on its timer (the
+ * process barely uses the CPU meanwhile), and none is lost. */
+static void test_rate_limited(void **state)
+{
+	struct rate_limiter_config limit = {.bandwidth = {.size = 4096, .refill_time_ms = 100}};
+	struct vdrv h;
+	struct vdrv_seg s[4];
+	uint64_t t0, cpu0, elapsed, cpu;
+
+	harness_init_limited(&h, &limit);
+	for (int i = 0; i < 4; i++) {
+		s[i] = new_buf(&h, 4096, true);
+		vdrv_add_chain(&h, 0, &s[i], 1);
+	}
+	t0 = ms_of(CLOCK_MONOTONIC);
+	cpu0 = ms_of(CLOCK_PROCESS_CPUTIME_ID);
+	vdrv_notify(&h, 0);
+	assert_true(vdrv_wait_used_idx(&h, 0, 1));
+	usleep(40 * 1000);
+	assert_int_equal(vdrv_used_idx(&h, 0), 1);
+	assert_true(vdrv_wait_used_idx(&h, 0, 4));
+	elapsed = ms_of(CLOCK_MONOTONIC) - t0;
+	cpu = ms_of(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
+	assert_true(elapsed >= 290);
+	assert_true(elapsed < 3000);
+	assert_true(cpu < elapsed / 2);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(vdrv_used_elem(&h, 0, i).len, 4096);
+		assert_false(all_zero(vdrv_ptr(&h, s[i].gpa, 4096), 4096));
+	}
+	vdrv_fini(&h);
+}
+
+/* A request larger than the bucket still goes (once the bucket is full), and the next one waits
+ * off the debt: 2 KiB per 100 ms, an 8 KiB request, then 2 KiB that waits about 300 ms. */
+static void test_oversize_request_progresses(void **state)
+{
+	struct rate_limiter_config limit = {.bandwidth = {.size = 2048, .refill_time_ms = 100}};
+	struct vdrv h;
+	struct vdrv_seg big, small;
+	uint64_t t0, elapsed;
+
+	harness_init_limited(&h, &limit);
+	big = new_buf(&h, 8192, true);
+	small = new_buf(&h, 2048, true);
+	vdrv_add_chain(&h, 0, &big, 1);
+	vdrv_add_chain(&h, 0, &small, 1);
+	t0 = ms_of(CLOCK_MONOTONIC);
+	vdrv_notify(&h, 0);
+	assert_true(vdrv_wait_used_idx(&h, 0, 1));
+	assert_int_equal(vdrv_used_elem(&h, 0, 0).len, 8192);
+	assert_true(vdrv_wait_used_idx(&h, 0, 2));
+	elapsed = ms_of(CLOCK_MONOTONIC) - t0;
+	assert_true(elapsed >= 290);
+	assert_true(elapsed < 3000);
+	vdrv_fini(&h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -146,6 +221,8 @@ int main(void)
 	    cmocka_unit_test(test_fills_every_segment),
 	    cmocka_unit_test(test_huge_request_is_capped),
 	    cmocka_unit_test(test_readable_buffer_fails_device),
+	    cmocka_unit_test(test_rate_limited),
+	    cmocka_unit_test(test_oversize_request_progresses),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

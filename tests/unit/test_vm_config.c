@@ -133,6 +133,25 @@ static void test_disk_specs(void **state)
 	assert_int_equal(vm_config_add_disk(&cfg, "/x,id=123456789012345678901"),
 			 -EINVAL);
 	assert_int_equal(cfg.nr_disks, 2);
+	/* Rate limits: SIZE/MS[+BURST], sizes with K, M or G. */
+	assert_int_equal(vm_config_add_disk(&cfg, "/tmp/r.img,bw=1M/1000+4M,ops=100/500"), 0);
+	assert_int_equal(cfg.disks[2].rate_limiter.bandwidth.size, 1 << 20);
+	assert_int_equal(cfg.disks[2].rate_limiter.bandwidth.refill_time_ms, 1000);
+	assert_int_equal(cfg.disks[2].rate_limiter.bandwidth.one_time_burst, 4 << 20);
+	assert_int_equal(cfg.disks[2].rate_limiter.ops.size, 100);
+	assert_int_equal(cfg.disks[2].rate_limiter.ops.refill_time_ms, 500);
+	assert_int_equal(cfg.disks[2].rate_limiter.ops.one_time_burst, 0);
+	cfg.nr_disks--;
+	assert_int_equal(vm_config_add_disk(&cfg, "/x,bw=1M/0"), -EINVAL);
+	assert_non_null(strstr(err, "--disk bw=1M/0: refill_time 0 would never refill"));
+	assert_int_equal(vm_config_add_disk(&cfg, "/x,bw=1M"), -EINVAL);
+	assert_non_null(strstr(err, "expected SIZE/MS or SIZE/MS+BURST"));
+	assert_int_equal(vm_config_add_disk(&cfg, "/x,ops=1X/10"), -EINVAL);
+	assert_int_equal(vm_config_add_disk(&cfg, "/x,ops=10/10+"), -EINVAL);
+	assert_int_equal(vm_config_add_disk(&cfg, "/x,ops=99999999999999999999/10"), -EINVAL);
+	assert_int_equal(vm_config_add_disk(&cfg, "/x,bw=9000000000G/10"), -EINVAL);
+	assert_int_equal(vm_config_add_disk(&cfg, "/x,bw=-1/10"), -EINVAL);
+	assert_int_equal(cfg.nr_disks, 2);
 	while (cfg.nr_disks < VM_CONFIG_MAX_DISKS)
 		assert_int_equal(vm_config_add_disk(&cfg, "/tmp/c.img"), 0);
 	assert_int_equal(vm_config_add_disk(&cfg, "/tmp/c.img"), -ENOSPC);
@@ -153,6 +172,14 @@ static void test_net_specs(void **state)
 	assert_int_equal(vm_config_add_net(&cfg, "id=eth1,tap=tap1"), 0);
 	assert_false(cfg.nets[1].has_mac);
 	assert_string_equal(cfg.nets[1].id, "eth1");
+	assert_int_equal(vm_config_add_net(&cfg, "tap=tap2,rx_bw=2K/10,tx_ops=5/100+10"), 0);
+	assert_int_equal(cfg.nets[2].rx_rate_limiter.bandwidth.size, 2048);
+	assert_int_equal(cfg.nets[2].rx_rate_limiter.ops.size, 0);
+	assert_int_equal(cfg.nets[2].tx_rate_limiter.ops.size, 5);
+	assert_int_equal(cfg.nets[2].tx_rate_limiter.ops.one_time_burst, 10);
+	assert_int_equal(vm_config_add_net(&cfg, "tap=tap3,rx_bw=1/0"), -EINVAL);
+	assert_non_null(strstr(err, "refill_time 0"));
+	cfg.nr_nets--;
 
 	assert_int_equal(vm_config_add_net(&cfg, "mac=02:00:00:00:00:01"), -EINVAL);
 	assert_non_null(strstr(err, "tap=NAME is required"));

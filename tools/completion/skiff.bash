@@ -48,9 +48,12 @@ _skiff_complete() { # uses cur and prev of _skiff
 		return
 		;;
 	--disk)
-		# PATH[,ro][,id=NAME]: a file name until the first comma, then the flags.
+		# PATH[,ro][,id=NAME][,bw=SIZE/MS][,ops=N/MS]: a file name until the first comma,
+		# then the flags.
 		if [[ $cur == *,* ]]; then
-			mapfile -t COMPREPLY < <(compgen -W "${cur%,*},ro ${cur%,*},id=" -- "$cur")
+			local head=${cur%,*}
+			mapfile -t COMPREPLY < <(compgen -W "$head,ro $head,id= $head,bw= $head,ops=" \
+				-- "$cur")
 			compopt -o nospace 2>/dev/null
 		else
 			compopt -o filenames 2>/dev/null
@@ -68,7 +71,8 @@ _skiff_complete() { # uses cur and prev of _skiff
 			mapfile -t COMPREPLY < <(compgen -W "${taps[*]}" -- "$cur")
 		elif [[ $cur == *,* ]]; then
 			local head=${cur%,*}
-			mapfile -t COMPREPLY < <(compgen -W "$head,mac= $head,id=" -- "$cur")
+			mapfile -t COMPREPLY < <(compgen -W "$head,mac= $head,id= $head,rx_bw= \
+				$head,rx_ops= $head,tx_bw= $head,tx_ops=" -- "$cur")
 			compopt -o nospace 2>/dev/null
 		else
 			mapfile -t COMPREPLY < <(compgen -W "tap=" -- "$cur")
