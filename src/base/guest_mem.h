@@ -24,6 +24,10 @@ struct guest_mem {
  * failure nothing stays mapped. */
 int guest_mem_map(struct guest_mem *mem, const struct guest_region *layout, int nr);
 void guest_mem_unmap(struct guest_mem *mem);
+/* Offer every region to the kernel's same-page merging (KSM: madvise MADV_MERGEABLE), so that
+ * identical pages of identical guests are stored once while /sys/kernel/mm/ksm/run is 1. 0, or
+ * -errno (-EINVAL: a kernel without CONFIG_KSM). */
+int guest_mem_mergeable(const struct guest_mem *mem);
 
 /* Host pointer for [gpa, gpa + len) if the whole range lies inside one region, else NULL.
  * len == 0 is allowed and checks gpa alone. Overflowing ranges return NULL. */

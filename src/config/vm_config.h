@@ -115,6 +115,8 @@ struct vm_config {
 	bool rng; /* virtio-rng */
 	/* --enable-pci: every virtio device on PCI (virtio-pci, MSI-X), not virtio-mmio. */
 	bool enable_pci;
+	/* --mem-mergeable, "mem_mergeable": guest memory offered to KSM (MADV_MERGEABLE). */
+	bool mem_mergeable;
 	/* Firecracker's track_dirty_pages: accepted and reported back, but skiff has no snapshots,
 	 * so it has no effect. */
 	bool track_dirty_pages;

@@ -263,6 +263,11 @@ static int map_memory(struct vm *vm)
 			  (unsigned long long)vm->cfg->memory_mib, strerror(-ret));
 		return ret;
 	}
+	if (vm->cfg->mem_mergeable && (ret = guest_mem_mergeable(&vm->mem))) {
+		log_error("cannot mark guest memory mergeable (KSM): %s%s", strerror(-ret),
+			  ret == -EINVAL ? " (a kernel without CONFIG_KSM?)" : "");
+		return ret;
+	}
 	for (int i = 0; i < vm->mem.nr_regions; i++) {
 		const struct guest_region *r = &vm->mem.regions[i];
 		struct kvm_userspace_memory_region slot = {

@@ -35,7 +35,9 @@ scenario boot-bzimage-1cpu 60
 	expect '^SKIFF-GUEST: rtc=rtc_cmos'
 	range rtc_epoch $(($(date +%s) - 600)) $(($(date +%s) + 3600))
 	# The i8042 says it has no AUX port the way Linux's check reads at once: no 250 ms wait for
-	# an IRQ 12 between the driver's first line and its keyboard port.
+	# an IRQ 12 between the driver's first line and its keyboard port. i8042.nopnp makes Linux
+	# probe the ports itself, as without ACPI (ACPI's PNP0303 alone already makes it skip AUX).
+	cmdline i8042.nopnp
 	expect '^SKIFF-GUEST: i8042_aux_port=0$'
 	range i8042_probe_ms 0 150
 

@@ -36,7 +36,7 @@ _skiff_complete() { # uses cur and prev of _skiff
 
 	local global_opts='--version'
 	local run_opts='--kernel --initrd --cmdline --boot-protocol --raw --cpus --memory --irqchip
-		--enable-pci --disk --net --console --rng --api-sock --config-file --no-api --id
+		--enable-pci --mem-mergeable --disk --net --console --rng --api-sock --config-file --no-api --id
 		--log-path --metrics-path --seccomp-level --log-level -h --help'
 
 	case $prev in
