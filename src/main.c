@@ -51,7 +51,8 @@ static const char usage_head[] =
 	"  --cpus N               vCPUs (default 1)\n"
 	"  --memory MIB           guest memory in MiB, or 512M, 2G (default 256)\n"
 	"  --irqchip KIND         arm64: auto (default), gicv3 or gicv2\n"
-	"  --enable-pci           virtio devices on PCI (virtio-pci, MSI-X) instead of MMIO\n";
+	"  --enable-pci           virtio devices on PCI (virtio-pci, MSI-X) instead of MMIO\n"
+	"  --mem-mergeable        offer guest memory to KSM (same-page merging)\n";
 
 static const char usage_tail[] =
 	"  --api-sock PATH        serve Firecracker's HTTP API on this UNIX socket\n"
@@ -144,6 +145,7 @@ enum {
 	OPT_IRQCHIP,
 	OPT_LOG_LEVEL,
 	OPT_ENABLE_PCI,
+	OPT_MEM_MERGEABLE,
 	OPT_API_SOCK,
 	OPT_CONFIG_FILE,
 	OPT_NO_API,
@@ -186,6 +188,7 @@ static const struct option run_options[] = {
 	{ "irqchip", required_argument, NULL, OPT_IRQCHIP },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "enable-pci", no_argument, NULL, OPT_ENABLE_PCI },
+	{ "mem-mergeable", no_argument, NULL, OPT_MEM_MERGEABLE },
 	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
 	{ "config-file", required_argument, NULL, OPT_CONFIG_FILE },
 	{ "no-api", no_argument, NULL, OPT_NO_API },
@@ -303,6 +306,9 @@ static int parse_run_options(int argc, char **argv, struct vm_config *cfg,
 		case OPT_ENABLE_PCI:
 			cfg->enable_pci = true;
 			cfg->origin[VM_SETTING_PCI] = VM_ORIGIN_CLI;
+			break;
+		case OPT_MEM_MERGEABLE:
+			cfg->mem_mergeable = true;
 			break;
 		case OPT_API_SOCK:
 			if (!optarg[0])

@@ -98,6 +98,14 @@ int guest_mem_map_file(struct guest_mem *mem, const struct guest_region *layout,
 	return map_all(mem, layout, nr, false, fd);
 }
 
+int guest_mem_mergeable(const struct guest_mem *mem)
+{
+	for (int i = 0; i < mem->nr_regions; i++)
+		if (madvise(mem->regions[i].hva, mem->regions[i].size, MADV_MERGEABLE) < 0)
+			return -errno;
+	return 0;
+}
+
 void guest_mem_unmap(struct guest_mem *mem)
 {
 	for (int i = 0; i < mem->nr_regions; i++) {

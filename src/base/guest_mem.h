@@ -43,6 +43,10 @@ int guest_mem_map_file(struct guest_mem *mem, const struct guest_region *layout,
  * what a VM with a vhost-user device needs, whose backend maps guest memory itself. */
 int guest_mem_map_shared(struct guest_mem *mem, const struct guest_region *layout, int nr);
 void guest_mem_unmap(struct guest_mem *mem);
+/* Offer every region to the kernel's same-page merging (KSM: madvise MADV_MERGEABLE), so that
+ * identical pages of identical guests are stored once while /sys/kernel/mm/ksm/run is 1. 0, or
+ * -errno (-EINVAL: a kernel without CONFIG_KSM). */
+int guest_mem_mergeable(const struct guest_mem *mem);
 
 /* Dirty tracking of skiff's own writes (for Diff snapshots): allocates the bitmaps (0 or
  * -ENOMEM). Marking is lock-free and may come from any thread; a range outside guest memory is

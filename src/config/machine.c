@@ -1,6 +1,7 @@
 /* The "machine-config" section, PUT and PATCH /machine-config: {"vcpu_count", "mem_size_mib",
- * "smt", "track_dirty_pages", "cpu_template", "huge_pages"}, and skiff's "enable_pci". The
- * command line's --cpus, --memory and --enable-pci (main.c) fill the same fields. */
+ * "smt", "track_dirty_pages", "cpu_template", "huge_pages"}, and skiff's "enable_pci" and
+ * "mem_mergeable". The command line's --cpus, --memory, --enable-pci and --mem-mergeable (main.c)
+ * fill the same fields. */
 #include "config/json_fields.h"
 #include "config/resource.h"
 #include "base/log.h"
@@ -14,13 +15,13 @@ static int machine_config(struct vm_config *cfg, json_t *obj, bool patch, const 
 {
 	static const char *const known[] = {
 	    "vcpu_count",   "mem_size_mib", "smt", "track_dirty_pages",
-	    "cpu_template", "huge_pages",   "enable_pci", NULL};
+	    "cpu_template", "huge_pages",   "enable_pci", "mem_mergeable", NULL};
 	static const char *const templates[] = {"None", "C3",  "T2",   "T2S",
 						"T2CL", "T2A", "V1N1", NULL};
 	static const char *const huge_pages[] = {"None", "Transparent", "2M", NULL};
 	uint64_t vcpus = 0, mem = 0;
-	bool smt = false, dirty = false, pci = false;
-	bool has_vcpus, has_mem, has_smt, has_dirty, has_template, has_huge, has_pci;
+	bool smt = false, dirty = false, pci = false, merge = false;
+	bool has_vcpus, has_mem, has_smt, has_dirty, has_template, has_huge, has_pci, has_merge;
 	int tmpl = 0, huge = 0, ret;
 
 	if ((ret = cj_check_fields(what, obj, known)) ||
@@ -30,7 +31,8 @@ static int machine_config(struct vm_config *cfg, json_t *obj, bool patch, const 
 	    (ret = cj_bool(what, obj, "track_dirty_pages", false, &dirty, &has_dirty)) ||
 	    (ret = cj_enum(what, obj, "cpu_template", templates, false, &tmpl, &has_template)) ||
 	    (ret = cj_enum(what, obj, "huge_pages", huge_pages, false, &huge, &has_huge)) ||
-	    (ret = cj_bool(what, obj, "enable_pci", false, &pci, &has_pci)))
+	    (ret = cj_bool(what, obj, "enable_pci", false, &pci, &has_pci)) ||
+	    (ret = cj_bool(what, obj, "mem_mergeable", false, &merge, &has_merge)))
 		return ret;
 	if (smt)
 		return log_set_error(-EINVAL, "%s: smt is not supported by skiff", what);
@@ -61,6 +63,9 @@ static int machine_config(struct vm_config *cfg, json_t *obj, bool patch, const 
 		cfg->enable_pci = pci;
 		cfg->origin[VM_SETTING_PCI] = VM_ORIGIN_JSON;
 	}
+	/* Likewise skiff's own, for --mem-mergeable. */
+	if (has_merge)
+		cfg->mem_mergeable = merge;
 	return 0;
 }
 
@@ -78,6 +83,8 @@ static json_t *dump(const struct vm_config *cfg)
 	/* Only when set, so that dumps of MMIO machines stay as Firecracker's. */
 	if (o && cfg->enable_pci)
 		json_object_set_new(o, "enable_pci", json_true());
+	if (o && cfg->mem_mergeable)
+		json_object_set_new(o, "mem_mergeable", json_true());
 	return o;
 }
 

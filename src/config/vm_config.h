@@ -176,6 +176,8 @@ struct vm_config {
 	struct rate_limiter_config rng_rate_limiter; /* bytes and requests of the rng */
 	/* --enable-pci: every virtio device on PCI (virtio-pci, MSI-X), not virtio-mmio. */
 	bool enable_pci;
+	/* --mem-mergeable, "mem_mergeable": guest memory offered to KSM (MADV_MERGEABLE). */
+	bool mem_mergeable;
 	/* Firecracker's track_dirty_pages: KVM logs the guest's writes and guest_mem skiff's, for
 	 * Diff snapshots (vmm/snapshot.h). */
 	bool track_dirty_pages;

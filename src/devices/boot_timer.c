@@ -14,6 +14,8 @@ struct boot_timer {
 	struct vm_device dev; /* its entry in the VM's device list */
 	int state; /* UNSET -> RECORDING (one writer won) -> RECORDED (boot_us is valid) */
 	uint64_t boot_us;
+	void (*on_boot)(void *opaque, uint64_t boot_us);
+	void *on_boot_opaque;
 };
 
 static void boot_timer_device_destroy(struct vm_device *dev)
@@ -99,6 +101,13 @@ void boot_timer_destroy(struct boot_timer *bt)
 	free(bt);
 }
 
+void boot_timer_on_boot(struct boot_timer *bt, void (*fn)(void *opaque, uint64_t boot_us),
+			void *opaque)
+{
+	bt->on_boot = fn;
+	bt->on_boot_opaque = opaque;
+}
+
 bool boot_timer_get_us(const struct boot_timer *bt, uint64_t *us)
 {
 	if (__atomic_load_n(&bt->state, __ATOMIC_ACQUIRE) != RECORDED)
@@ -128,6 +137,8 @@ static void boot_timer_write(void *opaque, uint64_t offset, const void *data, ui
 	__atomic_store_n(&bt->state, RECORDED, __ATOMIC_RELEASE);
 	log_info("guest boot time: %llu ms (to the first userspace write to the boot timer)",
 		 (unsigned long long)(now / 1000));
+	if (bt->on_boot)
+		bt->on_boot(bt->on_boot_opaque, now);
 }
 
 const struct bus_device_ops boot_timer_ops = {.read = boot_timer_read, .write = boot_timer_write};

@@ -29,6 +29,11 @@ struct vm_device *boot_timer_device(struct boot_timer *bt);
 /* The boot timer whose entry `dev` is (a VM_DEVICE_BOOT_TIMER device from the list). */
 const struct boot_timer *boot_timer_of(const struct vm_device *dev);
 
+/* Called once, on the vCPU thread of the guest's first boot-timer write, after the time is
+ * recorded: `boot_us` is that time (microseconds from process start). Set before the guest runs. */
+void boot_timer_on_boot(struct boot_timer *bt, void (*fn)(void *opaque, uint64_t boot_us),
+			void *opaque);
+
 /* True, with *us set to microseconds from process start, once the guest has signalled. Safe from
  * any thread. */
 bool boot_timer_get_us(const struct boot_timer *bt, uint64_t *us);

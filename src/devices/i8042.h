@@ -5,10 +5,15 @@
  * level: high while a keyboard-side byte waits in the output buffer and the controller's
  * keyboard interrupt is enabled.
  *
- * The auxiliary (mouse) port is present but nothing is plugged in: 0xd3 echoes its byte as aux
- * data, and bytes sent to the mouse with 0xd4 vanish with the status timeout bit set, which is
- * what a controller does when no device clocks them in. There is no IRQ 12, so Linux's AUX IRQ
- * test fails after its 250 ms timeout and no mouse is registered; `i8042.noaux` skips that. */
+ * There is no auxiliary (mouse) port, and the controller says so the way one without it does:
+ * the 0xd3 loopback hands its byte back as keyboard-side data (nothing marks it as aux), the
+ * aux interface test (0xa9) reports its clock line stuck low (0x01), and the aux enable
+ * command (0xa8) leaves the CTR's aux-disable bit set. Linux's i8042 driver takes the first
+ * two as "no aux port" at once: a loopback reply without the aux status bit is a failed loop
+ * (left unread), and the byte it then reads as the 0xa9 result (that loop byte, or 0x01 with
+ * `i8042.noloop`) is neither 0x00 nor a chipset's 0xfa/0xff, so it never starts its 250 ms
+ * wait for an IRQ 12. Bytes sent to the mouse with 0xd4 vanish with the status timeout bit
+ * set, as when no device clocks them in. */
 #ifndef SKIFF_DEVICES_I8042_H
 #define SKIFF_DEVICES_I8042_H
 

@@ -2,6 +2,7 @@
 #include "arch/arch.h"
 #include "base/log.h"
 #include "base/thread.h"
+#include "base/uptime.h"
 #include "bus/bus.h"
 
 #include <errno.h>
@@ -388,6 +389,8 @@ static void *vcpu_thread(void *arg)
 		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
 		*vcpu->host.first_run_cpu_ns =
 			(uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+		if (vcpu->host.first_run_us)
+			__atomic_store_n(vcpu->host.first_run_us, uptime_us(), __ATOMIC_RELEASE);
 	}
 	/* Pause points: where no exit is pending, before the first KVM_RUN and after one that a
 	 * kick interrupted (a pending port or MMIO access completes in that KVM_RUN first). */

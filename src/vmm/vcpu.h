@@ -45,7 +45,7 @@ struct vcpu_gate {
 
 /* What a vCPU is given by its VM: the VM's fd and the size of the kvm_run area, the buses its
  * exits go to, how it asks the VM to stop, the gate it parks at, and where the boot vCPU writes
- * the process CPU time of its first KVM_RUN. */
+ * the process CPU time and the uptime (base/uptime.h) of its first KVM_RUN. */
 struct vcpu_host {
 	int vm_fd;
 	size_t run_size;
@@ -54,6 +54,7 @@ struct vcpu_host {
 	struct power_ctl power;
 	struct vcpu_gate *gate;
 	uint64_t *first_run_cpu_ns;
+	uint64_t *first_run_us;
 };
 
 struct vcpu {

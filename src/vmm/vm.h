@@ -74,6 +74,8 @@ struct vm {
 
 	/* Process CPU time (ns) when the boot vCPU first entered KVM_RUN, for startup figures. */
 	uint64_t first_run_cpu_ns;
+	/* Its uptime (base/uptime.h, microseconds since exec) then, for the boot breakdown. */
+	uint64_t first_run_us;
 };
 
 /* The whole check of a VM description before vm_create(): vm_config_validate() and the

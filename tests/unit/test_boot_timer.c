@@ -56,11 +56,45 @@ static void test_records_first_magic_write_once(void **state)
 	boot_timer_destroy(bt);
 }
 
+struct calls {
+	int n;
+	uint64_t us;
+};
+
+static void count_boot(void *opaque, uint64_t boot_us)
+{
+	struct calls *c = opaque;
+
+	c->n++;
+	c->us = boot_us;
+}
+
+/* The on-boot hook (the VM's boot breakdown) runs once, with the recorded time, and not for
+ * writes that do not count. */
+static void test_on_boot_runs_once(void **state)
+{
+	struct boot_timer *bt = boot_timer_create();
+	struct calls c = {0};
+	uint64_t us;
+
+	boot_timer_on_boot(bt, count_boot, &c);
+	write_byte(bt, 0, 122);
+	write_byte(bt, 4, BOOT_TIMER_MAGIC);
+	assert_int_equal(c.n, 0);
+	write_byte(bt, 0, BOOT_TIMER_MAGIC);
+	write_byte(bt, 0, BOOT_TIMER_MAGIC);
+	assert_int_equal(c.n, 1);
+	assert_true(boot_timer_get_us(bt, &us));
+	assert_int_equal(c.us, us);
+	boot_timer_destroy(bt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ignores_other_writes),
 		cmocka_unit_test(test_records_first_magic_write_once),
+		cmocka_unit_test(test_on_boot_runs_once),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

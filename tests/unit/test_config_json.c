@@ -358,6 +358,40 @@ static void test_machine_config_enable_pci(void **state)
 	free(cfg);
 }
 
+/* mem_mergeable (skiff's key for --mem-mergeable): like enable_pci, set and cleared only when
+ * given, dumped only when set, and a boolean. */
+static void test_machine_config_mem_mergeable(void **state)
+{
+	struct vm_config *cfg = new_cfg();
+	char *s;
+
+	assert_false(cfg->mem_mergeable);
+	s = config_json_machine_config_dump(cfg);
+	assert_null(strstr(s, "mem_mergeable"));
+	free(s);
+	assert_int_equal(config_json_machine_config(cfg,
+						    B("{\"vcpu_count\": 1, \"mem_size_mib\": 128, "
+						      "\"mem_mergeable\": true}"),
+						    false),
+			 0);
+	assert_true(cfg->mem_mergeable);
+	assert_int_equal(
+	    config_json_machine_config(cfg, B("{\"vcpu_count\": 1, \"mem_size_mib\": 128}"), false),
+	    0);
+	assert_true(cfg->mem_mergeable);
+	s = config_json_machine_config_dump(cfg);
+	assert_non_null(strstr(s, "\"mem_mergeable\":true"));
+	cfg->mem_mergeable = false;
+	assert_int_equal(config_json_machine_config(cfg, s, strlen(s), false), 0);
+	assert_true(cfg->mem_mergeable);
+	free(s);
+	assert_int_equal(config_json_machine_config(cfg, B("{\"mem_mergeable\": false}"), true), 0);
+	assert_false(cfg->mem_mergeable);
+	EXPECT_FAIL(cfg, config_json_machine_config(cfg, B("{\"mem_mergeable\": \"yes\"}"), true),
+		    -EINVAL, "mem_mergeable");
+	free(cfg);
+}
+
 #define DRIVE(id, path, root)                                                                      \
 	"{\"drive_id\": \"" id "\", \"path_on_host\": \"" path "\", \"is_root_device\": " root "}"
 
@@ -1614,6 +1648,7 @@ int main(void)
 	    cmocka_unit_test(test_machine_config),
 	    cmocka_unit_test(test_machine_config_dump),
 	    cmocka_unit_test(test_machine_config_enable_pci),
+	    cmocka_unit_test(test_machine_config_mem_mergeable),
 	    cmocka_unit_test(test_drives),
 	    cmocka_unit_test(test_root_drive),
 	    cmocka_unit_test(test_drive_table_full),
