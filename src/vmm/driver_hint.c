@@ -130,7 +130,7 @@ bool driver_hint_due(struct driver_hint_clock *k, uint64_t now_us, bool paused, 
 		return false;
 	since = now_us - k->start_us - k->paused_us;
 	if (since >= DRIVER_HINT_AFTER_START_US) {
-		*when = "30 s after the VM started, and the guest never wrote the boot timer: "
+		*when = "60 s after the VM started, and the guest never wrote the boot timer: "
 			"early, if it is still booting";
 		k->done = true;
 		return true;

@@ -16,7 +16,7 @@
  *
  * When: 5 s after the guest's first boot-timer write (devices/boot_timer.h: its userspace is
  * running, so its built-in drivers have probed and its init has had time to load modules), or
- * 30 s after the VM started, whichever comes first; time the VM spends paused does not count.
+ * 60 s after the VM started, whichever comes first; time the VM spends paused does not count.
  * Once per VM: a device the guest sets up later gets no second line, nor does one still missing.
  * A device the guest set up once counts as set up for good, also after the guest reset it (a
  * driver unbound, a module removed, a kexec'd kernel): the guest had the driver, and the reset
@@ -38,7 +38,7 @@
 struct vm;
 
 #define DRIVER_HINT_AFTER_BOOT_US  5000000ULL  /* after the guest's boot-timer write */
-#define DRIVER_HINT_AFTER_START_US 30000000ULL /* after the VM started */
+#define DRIVER_HINT_AFTER_START_US 60000000ULL /* after the VM started */
 #define DRIVER_HINT_NO_BOOT	   UINT64_MAX  /* driver_hint_due: no boot-timer write yet */
 
 enum driver_hint_verdict {

@@ -192,7 +192,7 @@ virtio_transport=mmio
 # virtiofsd:arm64 and its libraries unpacked by arch/arm64-setup, and would run it over virtio-pci
 # so that CI covers both transports.
 if [ -n "${NESTED_VIRTIOFSD:-}" ]; then
-	scenario fs 360
+	scenario fs 480
 	# L1's root is an initramfs, where virtiofsd's default sandbox (namespaces and pivot_root)
 	# cannot work: the virtiofsd skiff finds on PATH is a wrapper that asks for its chroot one.
 	before "[ -e $NESTED_VIRTIOFSD.bin ] || { mv $NESTED_VIRTIOFSD $NESTED_VIRTIOFSD.bin && printf '#!/bin/sh\\nexec $NESTED_VIRTIOFSD.bin \"\$@\" -o sandbox=chroot\\n' >$NESTED_VIRTIOFSD && chmod +x $NESTED_VIRTIOFSD; }"
