@@ -175,6 +175,24 @@ static int save_state(struct vm *vm, struct state_writer *w)
 	return ret;
 }
 
+/* Frees the bitmaps of take_dirty(); with give_back, the pages they hold are marked dirty again
+ * (a snapshot that failed leaves them for the next one). */
+static void free_dirty(struct vm *vm, uint64_t **maps, bool give_back)
+{
+	if (!maps)
+		return;
+	for (int i = 0; i < vm->mem.nr_regions; i++) {
+		for (uint64_t pg = 0; give_back && pg < vm->mem.regions[i].size / GUEST_PAGE_SIZE;
+		     pg++)
+			if (maps[i][pg / 64] & (1ULL << (pg % 64)))
+				guest_mem_mark_dirty(&vm->mem,
+						     vm->mem.regions[i].hva + pg * GUEST_PAGE_SIZE,
+						     GUEST_PAGE_SIZE);
+		free(maps[i]);
+	}
+	free(maps);
+}
+
 /* The pages written since the last snapshot (or the start), per region: KVM's dirty log (the
  * guest's writes; reading it clears it) ORed with guest_mem's (skiff's own). NULL (with the
  * reason set) on failure, with nothing lost. */
@@ -204,39 +222,13 @@ static uint64_t **take_dirty(struct vm *vm)
 	}
 	return maps;
 fail_restore:
-	/* What was taken already must not be lost: mark it again, as skiff's own writes. */
-	for (int i = 0; i < vm->mem.nr_regions; i++)
-		for (uint64_t pg = 0; pg < vm->mem.regions[i].size / GUEST_PAGE_SIZE; pg++)
-			if (maps[i][pg / 64] & (1ULL << (pg % 64)))
-				guest_mem_mark_dirty(&vm->mem,
-						     vm->mem.regions[i].hva + pg * GUEST_PAGE_SIZE,
-						     GUEST_PAGE_SIZE);
-	for (int i = 0; i < vm->mem.nr_regions; i++)
-		free(maps[i]);
-	free(maps);
+	/* What was taken already must not be lost: marked again, as skiff's own writes. */
+	free_dirty(vm, maps, true);
 	return NULL;
 fail:
-	for (int i = 0; i < vm->mem.nr_regions; i++)
-		free(maps[i]);
-	free(maps);
+	free_dirty(vm, maps, false);
 	log_set_error(-ENOMEM, "out of memory for the dirty-page bitmaps");
 	return NULL;
-}
-
-static void free_dirty(struct vm *vm, uint64_t **maps, bool give_back)
-{
-	if (!maps)
-		return;
-	for (int i = 0; i < vm->mem.nr_regions; i++) {
-		for (uint64_t pg = 0; give_back && pg < vm->mem.regions[i].size / GUEST_PAGE_SIZE;
-		     pg++)
-			if (maps[i][pg / 64] & (1ULL << (pg % 64)))
-				guest_mem_mark_dirty(&vm->mem,
-						     vm->mem.regions[i].hva + pg * GUEST_PAGE_SIZE,
-						     GUEST_PAGE_SIZE);
-		free(maps[i]);
-	}
-	free(maps);
 }
 
 /* A Diff memory file: only the dirty pages, each at its place (written even when zero, so that a
