@@ -314,9 +314,11 @@ int instance_run(struct instance *in, bool start_now, const struct instance_hook
 		bool logged;
 
 		pthread_mutex_lock(&in->lock);
-		if (in->restore)
+		if (in->restore) {
+			/* Its reason is only recorded (log_set_error): it is said below. */
+			logged = false;
 			status = instance_snapshot_load(in, in->restore) ? 1 : 0;
-		else
+		} else
 			status = start(in, &logged) ? 1 : 0;
 		pthread_mutex_unlock(&in->lock);
 		/* Here the failure ends skiff: its reason is logged, unless that was done already.
