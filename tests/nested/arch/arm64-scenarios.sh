@@ -36,6 +36,7 @@ scenario boot-gzip 60
 scenario earlycon 60
 	args --log-level info --kernel "$GUEST_IMAGE" --initrd "$GUEST_INITRD" --cpus 1
 	cmdline earlycon
+	kernel_log
 	expect 'earlycon: ns16550a0 at MMIO 0x0*9000000'
 
 scenario poweroff 60
@@ -123,6 +124,7 @@ scenario pci-its 60
 	before 'truncate -s 1M disk.img'
 	args --log-level info --kernel "$GUEST_IMAGE" --initrd "$GUEST_INITRD" --cpus 2 --enable-pci \
 		--disk "$L1_WORK/$current/disk.img" --rng
+	kernel_log
 	expect 'skiff: info: GICv3 ITS at 0x8080000: PCI MSIs'
 	expect 'skiff: info: pci: host bridge, ECAM at 0x30000000'
 	expect 'ITS@0x0*8080000: allocated [0-9]+ Devices'
