@@ -6,8 +6,8 @@
 #   args ARG...                 skiff's arguments (besides --cmdline, which is built for you)
 #   end poweroff|reboot|panic   how the guest ends (guest-init's skiff.end=); default poweroff
 #   cmdline STR                 extra guest kernel command line
-#   kernel_log                  the kernel's info lines on the console too (default: loglevel=5,
-#                               warnings and worse; each console byte costs the guest two exits)
+#   kernel_log                  the kernel's info lines on the console too (default: loglevel=4,
+#                               errors and worse; each console byte costs the guest two exits)
 #   rc N                        expected exit status of skiff; default 0
 #   expect ERE                  a line of the scenario's log must match (guest console + skiff)
 #   reject ERE                  no line of the log may match
@@ -15,7 +15,7 @@
 #   boots no                    no Linux guest: skiff refuses by design, or runs a bare-metal one
 #                               (no guest lines expected, no --cmdline added)
 #
-# The guest command line is "skiff.test=NAME skiff.end=END panic=-1 loglevel=5 <cmdline>": panic=-1 makes an
+# The guest command line is "skiff.test=NAME skiff.end=END panic=-1 loglevel=4 <cmdline>": panic=-1 makes an
 # unexpected guest panic end the run at once (and fail on the missing lines) instead of a timeout.
 # Paths are L1's: $GUEST_BZIMAGE, $GUEST_VMLINUX (ELF, decompressed from the same bzImage) and
 # $GUEST_INITRD (busybox + guest-init); $GUEST_KERNEL is the bzImage (see arch/x86_64.sh). Every scenario also expects the guest's "init reached" and
