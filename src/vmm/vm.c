@@ -430,6 +430,7 @@ static int create(struct vm *vm, const struct vm_config *cfg, int mem_fd)
 		log_error("KVM_CREATE_VM failed: %s", strerror(errno));
 		goto fail;
 	}
+	coalesced_init(&vm->coalesced, vm->fd, &vm->pio, &vm->mmio);
 	vm->stop_eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_eventfd < 0) {
 		ret = -errno;
@@ -483,6 +484,7 @@ static int create(struct vm *vm, const struct vm_config *cfg, int mem_fd)
 			.mmio = &vm->mmio,
 			.power = vm->power,
 			.gate = &vm->gate,
+			.coalesced = &vm->coalesced,
 			.first_run_cpu_ns = &vm->first_run_cpu_ns,
 			.first_run_us = &vm->first_run_us,
 		};
@@ -535,6 +537,7 @@ void vm_destroy(struct vm *vm)
 	arch_vm_destroy(vm);
 	bus_destroy(&vm->pio);
 	bus_destroy(&vm->mmio);
+	coalesced_destroy(&vm->coalesced);
 	if (vm->fd >= 0)
 		close(vm->fd);
 	vm->fd = -1;
