@@ -205,6 +205,10 @@ const struct seccomp_arg_value seccomp_arg_values[] = {
     IOCTL(KVM_IOEVENTFD, RUN),
     IOCTL(KVM_SET_GSI_ROUTING, RUN),
     IOCTL(KVM_GET_MP_STATE, RUN),
+    /* The UART's transmit register batched or not as the guest's IER says (vmm/coalesced.h),
+     * at a guest's write, a reset or a restore. */
+    IOCTL(KVM_REGISTER_COALESCED_MMIO, RUN),
+    IOCTL(KVM_UNREGISTER_COALESCED_MMIO, RUN),
     IOCTL(KVM_GET_REGS, RUN | GDB),
     IOCTL(KVM_GET_SREGS, RUN | GDB),
 #ifdef __aarch64__

@@ -85,6 +85,10 @@ struct serial_8250 {
 	uint8_t msr_deltas; /* latched until MSR is read */
 	bool thr_empty_pending;
 	bool tx_drop_logged;
+	/* serial_8250_batch_tx(): whether THR writes are batched now, and how to change that. */
+	int (*batch_set)(void *ctx, bool on);
+	void *batch_ctx;
+	bool batching;
 
 	uint8_t rx[SERIAL_8250_RX_CAPACITY];
 	size_t rx_head, rx_count;
@@ -361,6 +365,23 @@ static void serial_read(void *opaque, uint64_t offset, void *data, uint32_t len)
 	*(uint8_t *)data = value;
 }
 
+/* THR writes may be batched while nothing the guest can see before its next exit depends on
+ * them one by one: no THRE interrupt to raise, no loopback to receive them (the header says
+ * more). With s->lock held. */
+static void update_batching(struct serial_8250 *s)
+{
+	bool want = !(s->ier & IER_ETBEI) && !loopback(s);
+	int ret;
+
+	if (!s->batch_set || want == s->batching)
+		return;
+	ret = s->batch_set(s->batch_ctx, want);
+	if (!ret)
+		s->batching = want;
+	else if (ret == -ENOTSUP)
+		s->batch_set = NULL;
+}
+
 static void serial_write(void *opaque, uint64_t offset, const void *data, uint32_t len)
 {
 	struct serial_8250 *s = opaque;
@@ -370,6 +391,16 @@ static void serial_write(void *opaque, uint64_t offset, const void *data, uint32
 	pthread_mutex_lock(&s->lock);
 	write_register(s, offset, *(const uint8_t *)data);
 	update_irq(s);
+	update_batching(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void serial_8250_batch_tx(struct serial_8250 *s, int (*set)(void *ctx, bool on), void *ctx)
+{
+	pthread_mutex_lock(&s->lock);
+	s->batch_set = set;
+	s->batch_ctx = ctx;
+	update_batching(s);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -397,6 +428,7 @@ static void serial_8250_device_reset(struct vm_device *dev)
 	pthread_mutex_lock(&s->lock);
 	power_on_state(s);
 	update_irq(s);
+	update_batching(s);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -481,6 +513,7 @@ static int serial_8250_device_restore(struct vm_device *dev, struct state_reader
 	s->rx_head = 0;
 	s->rx_count = n;
 	update_irq(s);
+	update_batching(s);
 	pthread_mutex_unlock(&s->lock);
 	return 0;
 }

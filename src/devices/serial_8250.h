@@ -15,6 +15,7 @@
 #include "bus/bus.h"
 #include "base/irq.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,6 +38,15 @@ struct vm_device *serial_8250_device(struct serial_8250 *s);
 size_t serial_8250_receive(struct serial_8250 *s, const uint8_t *buf, size_t len);
 /* How many bytes serial_8250_receive() would take now. */
 size_t serial_8250_rx_space(struct serial_8250 *s);
+
+/* Lets the transmit register's writes be batched while the guest polls for an empty
+ * transmitter (IER's THRE interrupt off, no loopback): that is how Linux's console and earlycon
+ * write, two exits a byte otherwise. set(ctx, on) turns batching of writes to offset 0 on or off
+ * (vmm/coalesced.h's coalesced_zone_set); the device calls it now and whenever IER or MCR changes
+ * the answer, under its lock, from the thread that wrote them. A set() that fails leaves
+ * batching off, and -ENOTSUP means for good. Batched writes reach serial_8250_ops.write later, in
+ * order, at the guest's next exit. */
+void serial_8250_batch_tx(struct serial_8250 *s, int (*set)(void *ctx, bool on), void *ctx);
 
 /* Register access; opaque is the device, offset 0..7 from the base. */
 extern const struct bus_device_ops serial_8250_ops;

@@ -449,19 +449,10 @@ static void change_on_worker(void *arg)
 
 static int change(struct virtio_device *dev, struct change_call *c)
 {
-	int ret;
-
 	if (!dev || dev->ops != &balloon_ops)
 		return log_set_error(-EINVAL, "not a virtio-balloon device");
 	c->b = to_balloon(dev);
-	if (!dev->loop) {
-		change_on_worker(c); /* no worker: nothing else runs on the device */
-		return 0;
-	}
-	ret = event_loop_call(dev->loop, change_on_worker, c);
-	if (ret < 0)
-		return log_set_error(ret, "%s: the device's worker has stopped", dev->name);
-	return 0;
+	return virtio_dev_on_worker(dev, change_on_worker, c);
 }
 
 int virtio_balloon_set_target(struct virtio_device *dev, uint32_t amount_mib)

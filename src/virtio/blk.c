@@ -847,13 +847,9 @@ int virtio_blk_replace_backing(struct virtio_device *dev, const char *path)
 	if (!path || !path[0] || strlen(path) >= sizeof(c.blk->path))
 		return log_set_error(path && path[0] ? -ENAMETOOLONG : -EINVAL,
 				     "%s: path empty or too long", dev->name);
-	if (!dev->loop) {
-		swap_on_worker(&c); /* no worker: nothing else runs on the device */
-	} else {
-		ret = event_loop_call(dev->loop, swap_on_worker, &c);
-		if (ret < 0)
-			return log_set_error(ret, "%s: the device's worker has stopped", dev->name);
-	}
+	ret = virtio_dev_on_worker(dev, swap_on_worker, &c);
+	if (ret)
+		return ret;
 	return c.ret ? log_set_error(c.ret, "%s", c.err) : 0;
 }
 
@@ -882,13 +878,9 @@ int virtio_blk_set_rate_limiter(struct virtio_device *dev, const struct rate_lim
 	if (!dev || dev->ops != &blk_ops)
 		return log_set_error(-EINVAL, "not a virtio-blk device");
 	c.blk = to_blk(dev);
-	if (!dev->loop) {
-		limit_on_worker(&c);
-	} else {
-		ret = event_loop_call(dev->loop, limit_on_worker, &c);
-		if (ret < 0)
-			return log_set_error(ret, "%s: the device's worker has stopped", dev->name);
-	}
+	ret = virtio_dev_on_worker(dev, limit_on_worker, &c);
+	if (ret)
+		return ret;
 	if (c.ret)
 		return log_set_error(c.ret, "%s: cannot change the rate limiter", dev->name);
 	log_info("%s: rate limiter changed", dev->name);

@@ -1,4 +1,5 @@
 #include "virtio/device.h"
+#include "base/event_loop.h"
 #include "base/log.h"
 
 #include <stdarg.h>
@@ -22,4 +23,18 @@ void virtio_dev_fail(struct virtio_device *dev, int q, const char *fmt, ...)
 		log_error("%s: %s", dev->name, reason);
 	if (dev->fail)
 		dev->fail(dev, q, reason);
+}
+
+int virtio_dev_on_worker(struct virtio_device *dev, void (*fn)(void *arg), void *arg)
+{
+	int ret;
+
+	if (!dev->loop) {
+		fn(arg);
+		return 0;
+	}
+	ret = event_loop_call(dev->loop, fn, arg);
+	if (ret < 0)
+		return log_set_error(ret, "%s: the device's worker has stopped", dev->name);
+	return 0;
 }

@@ -88,6 +88,13 @@ struct virtio_device {
 void virtio_dev_fail(struct virtio_device *dev, int q, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* Runs fn(arg) on the device's worker, where its queues are served, and waits for it: how a
+ * control-plane change (a disk swap, a rate limiter, a balloon target) reaches a running device
+ * without a lock on its datapath. A device with no worker yet runs it on the caller's thread,
+ * as nothing else runs on it. 0, or -errno with "NAME: the device's worker has stopped" as the
+ * thread's last error. */
+int virtio_dev_on_worker(struct virtio_device *dev, void (*fn)(void *arg), void *arg);
+
 static inline bool virtio_has_feature(const struct virtio_device *dev, unsigned bit)
 {
 	return (dev->features >> bit) & 1;

@@ -840,13 +840,9 @@ int virtio_net_set_rate_limiters(struct virtio_device *dev, const struct rate_li
 	if (!dev || dev->ops != &net_ops)
 		return log_set_error(-EINVAL, "not a virtio-net device");
 	c.nd = to_net(dev);
-	if (!dev->loop) {
-		limit_on_worker(&c);
-	} else {
-		ret = event_loop_call(dev->loop, limit_on_worker, &c);
-		if (ret < 0)
-			return log_set_error(ret, "%s: the device's worker has stopped", dev->name);
-	}
+	ret = virtio_dev_on_worker(dev, limit_on_worker, &c);
+	if (ret)
+		return ret;
 	if (c.ret)
 		return log_set_error(c.ret, "%s: cannot change the rate limiters", dev->name);
 	log_info("%s: rate limiters changed", dev->name);

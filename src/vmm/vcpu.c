@@ -4,6 +4,7 @@
 #include "base/thread.h"
 #include "base/uptime.h"
 #include "bus/bus.h"
+#include "vmm/coalesced.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -396,7 +397,12 @@ static void *vcpu_thread(void *arg)
 	 * kick interrupted (a pending port or MMIO access completes in that KVM_RUN first). */
 	pause_point(vcpu);
 	while (!vcpu_gate_stopping(vcpu->host.gate)) {
-		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
+		int ran = ioctl(vcpu->fd, KVM_RUN, 0);
+
+		/* Writes KVM batched (vmm/coalesced.h) reach their devices before anything this
+		 * exit does, or a pause or a stop, can look at them. */
+		coalesced_replay(vcpu->host.coalesced, vcpu->run);
+		if (ran < 0) {
 			char why[96];
 
 			if (errno == EINTR || errno == EAGAIN) {

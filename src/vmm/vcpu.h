@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 struct bus;
+struct coalesced;
 struct vm;
 
 /* VM exits by kind, for metrics. */
@@ -53,6 +54,7 @@ struct vcpu_host {
 	struct bus *mmio;
 	struct power_ctl power;
 	struct vcpu_gate *gate;
+	struct coalesced *coalesced; /* batched writes to replay after each KVM_RUN (or NULL) */
 	uint64_t *first_run_cpu_ns;
 	uint64_t *first_run_us;
 };

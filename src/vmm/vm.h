@@ -12,6 +12,7 @@
 #include "base/irq.h"
 #include "base/kvm.h"
 #include "base/power.h"
+#include "vmm/coalesced.h"
 #include "vmm/vcpu.h"
 
 #include <pthread.h>
@@ -36,6 +37,9 @@ struct vm {
 	struct guest_mem mem;
 	struct bus pio;
 	struct bus mmio;
+	/* Writes KVM batches instead of exiting (the UART's transmit register), replayed by the
+	 * vCPUs. */
+	struct coalesced coalesced;
 	struct vcpu *vcpus;
 	int nr_vcpus;
 	bool has_irqchip; /* false for bare-metal (--raw) guests: HLT then ends the VM */

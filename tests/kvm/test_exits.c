@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "base/kvm.h"
 #include "bus/bus.h"
 #include "config/vm_config.h"
 #include "vmm/vm.h"
@@ -17,6 +18,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -95,8 +97,10 @@ static void *watchdog_thread(void *arg)
 	return NULL;
 }
 
-/* Set by a test that wants more than the default machine. */
+/* Set by a test that wants more than the default machine, or to look at the VM once it
+ * stopped. */
 static void (*configure)(struct vm_config *cfg);
+static void (*inspect)(struct vm *vm);
 
 /* Runs a raw guest with stdin from /dev/null; returns skiff's exit status. */
 static int run_guest(const char *name, struct bus *(*which)(struct vm *), uint64_t base,
@@ -132,6 +136,8 @@ static int run_guest(const char *name, struct bus *(*which)(struct vm *), uint64
 	dup2(saved_stdin, 0);
 	close(saved_stdin);
 	close(devnull);
+	if (inspect)
+		inspect(&vm);
 	vm_destroy(&vm);
 	return status;
 }
@@ -245,6 +251,57 @@ static void test_pci_config_space_from_a_guest(void **state)
 	expect(&p, 7, 1, 0, 4, 1);	    /* num_queues through the BAR */
 }
 
+/* COM1's transmit register with the THRE interrupt off, as Linux's console writes it: KVM
+ * batches the writes (coalesced port I/O) and the vCPU replays them at its next exit, so every
+ * byte reaches the serial output in order, and eight bytes cost no exit. With the interrupt on
+ * each write exits again: the UART must raise THRE after each one. */
+static char serial_tx_path[] = "/tmp/skiff-test-serial-tx-XXXXXX";
+static uint64_t serial_tx_exits, serial_tx_replayed;
+
+static void serial_tx_configure(struct vm_config *cfg)
+{
+	snprintf(cfg->serial_out_path, sizeof(cfg->serial_out_path), "%s", serial_tx_path);
+}
+
+static void serial_tx_inspect(struct vm *vm)
+{
+	serial_tx_exits = vm->vcpus[0].exits[VCPU_EXIT_IO_OUT];
+	serial_tx_replayed = coalesced_replayed(&vm->coalesced);
+}
+
+static void test_serial_tx_batched_while_polled(void **state)
+{
+	int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	bool coalesced_pio = kvm >= 0 && kvm_check_cap(kvm, KVM_CAP_COALESCED_PIO) > 0;
+	int fd = mkstemp(serial_tx_path);
+	char out[64] = "";
+	ssize_t n;
+
+	if (kvm >= 0)
+		close(kvm);
+
+	assert_true(fd >= 0);
+	configure = serial_tx_configure;
+	inspect = serial_tx_inspect;
+	assert_int_equal(run_guest("serial_tx", NULL, 0, 0, NULL), 0);
+	configure = NULL;
+	inspect = NULL;
+	n = pread(fd, out, sizeof(out) - 1, 0);
+	close(fd);
+	unlink(serial_tx_path);
+	assert_true(n >= 0);
+	out[n] = '\0';
+	assert_string_equal(out, "abcdefghXY");
+	if (!coalesced_pio) {
+		/* Without coalesced port I/O every byte exits; the order is what remains to test. */
+		assert_int_equal(serial_tx_exits, 11);
+		skip();
+	}
+	/* The IER write and X and Y exit; the eight bytes before them did not. */
+	assert_int_equal(serial_tx_replayed, 8);
+	assert_int_equal(serial_tx_exits, 3);
+}
+
 static void test_triple_fault_is_an_error(void **state)
 {
 	assert_int_equal(run_guest("triple_fault", NULL, 0, 0, NULL), 1);
@@ -259,6 +316,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_triple_fault_is_an_error),
 		cmocka_unit_test(test_pci_config_space_from_a_guest),
 		cmocka_unit_test(test_fw_cfg_from_a_guest),
+		cmocka_unit_test(test_serial_tx_batched_while_polled),
 	};
 	char self[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);

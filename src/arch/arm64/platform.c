@@ -27,6 +27,7 @@
 
 struct arm64_platform {
 	struct irq_line uart_irq;
+	struct coalesced_zone uart_tx; /* the UART's THR, batched while the guest polls (vmm/coalesced.h) */
 	/* With the gpio-keys buttons; kernel guests only. The VM's device list owns it. */
 	struct pl061 *gpio;
 	struct irq_line gpio_irq;
@@ -221,6 +222,8 @@ int arch_devices_init(struct vm *vm)
 				 "uart")))
 		return ret;
 	vm->console = (struct console_input){.receive = uart_receive, .ctx = uart};
+	p->uart_tx = (struct coalesced_zone){.c = &vm->coalesced, .addr = ARM64_UART_BASE, .size = 1};
+	serial_8250_batch_tx(uart, coalesced_zone_set, &p->uart_tx);
 	ret = add_fw_cfg(vm);
 	if (ret || !vm->cfg->kernel_path)
 		return ret;

@@ -36,6 +36,7 @@ struct x86_platform {
 	struct rtc_cmos *rtc;  /* the VM's device list owns it */
 	struct x86_firmware firmware; /* --firmware */
 	struct irq_line com1_irq;
+	struct coalesced_zone com1_tx; /* COM1's THR, batched while the guest polls (vmm/coalesced.h) */
 	struct irq_line kbd_irq;
 	struct x86_boot_info boot;
 	struct x86_cpuid supported_cpuid;
@@ -175,6 +176,9 @@ int arch_devices_init(struct vm *vm)
 	    (ret = vm_map_device(vm, pio, X86_COM1_PORT, 8, &serial_8250_ops, com1, "COM1")))
 		return ret;
 	vm->console = (struct console_input){.receive = com1_receive, .ctx = com1};
+	p->com1_tx = (struct coalesced_zone){.c = &vm->coalesced, .addr = X86_COM1_PORT, .size = 1,
+					     .pio = true};
+	serial_8250_batch_tx(com1, coalesced_zone_set, &p->com1_tx);
 
 	p->i8042 = i8042_create(&p->kbd_irq, &vm->power);
 	if ((ret = vm_add_device(vm, i8042_device(p->i8042), "the i8042")) ||
