@@ -1,5 +1,5 @@
-# bench/fs/guest.sh: the guest side of bench/fs, sourced by tests/nested/guest-init as
 # shellcheck shell=sh disable=SC1091 # /tests/bench-fs.conf: written by bench/fs/run
+# bench/fs/guest.sh: the guest side of bench/fs, sourced by tests/nested/guest-init as
 # /tests/bench-fs.sh (skiff.test=bench-fs). Mounts the virtio-fs device tagged "share" (L1's
 # virtiofsd, cache=none) and runs /bin/fs-bench (bench/fs/fs-bench.c) on it: metadata (create,
 # stat and unlink of $files small files), then a sequential write of $mib MiB (1 MiB writes and
