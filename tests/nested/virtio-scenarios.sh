@@ -188,9 +188,9 @@ virtio_transport=mmio
 # once the guest has used both. The guest reads L1's files, writes a pattern and copies a tree of
 # 1000 files that L1 finds intact; after the kill, "ext" fails with an error (skiff logs the lost
 # backend) while "share" goes on, and the guest powers off with skiff exiting 0. It runs where
-# arch/<arch>.sh names a virtiofsd for L1: x86_64 (over virtio-mmio) today; an arm64 L1 would need
-# virtiofsd:arm64 and its libraries unpacked by arch/arm64-setup, and would run it over virtio-pci
-# so that CI covers both transports.
+# arch/<arch>.sh names a virtiofsd for L1: x86_64 (the host's, over virtio-mmio) and arm64
+# (qemu-system-common:arm64's, with its libraries, unpacked by arch/arm64-setup; over virtio-pci,
+# so that CI covers both transports).
 if [ -n "${NESTED_VIRTIOFSD:-}" ]; then
 	scenario fs 480
 	# L1's root is an initramfs, where virtiofsd's default sandbox (namespaces and pivot_root)

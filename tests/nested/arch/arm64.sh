@@ -13,9 +13,11 @@ NESTED_VMM_BIN=build-arm64/static/skiff
 NESTED_CC=aarch64-linux-gnu-gcc # builds tests/nested/tools/*.c, static
 NESTED_RAW_GUESTS=(build-arm64/static/guests/demo.bin # built with skiff; /vmm/demo.bin in L1
 	build-arm64/static/tests/nested/guests/raw-image.bin) # /vmm/raw-image.bin: no Image header
-# curl for the API scenarios, from arm64 packages that arm64-setup unpacks (not installed).
-NESTED_L1_TOOLS=(/usr/bin/curl)
-NESTED_L1_TOOL_ROOT=$NESTED_CACHE/curl-root
+# curl for the API scenarios and virtiofsd (Debian 12's qemu-system-common) for the fs scenario,
+# from arm64 packages that arm64-setup unpacks (not installed) into tools-root.
+NESTED_L1_TOOLS=(/usr/bin/curl /usr/lib/qemu/virtiofsd)
+NESTED_VIRTIOFSD=/usr/bin/virtiofsd # (mkinitramfs-l1 puts --tool programs in /usr/bin)
+NESTED_L1_TOOL_ROOT=$NESTED_CACHE/tools-root
 NESTED_L1_TOOL_LIBDIRS=(lib/aarch64-linux-gnu usr/lib/aarch64-linux-gnu lib usr/lib)
 # Paths inside L1 (see mkinitramfs-l1), used by the scenarios; GUEST_KERNEL is the kernel the
 # shared scenarios (virtio-scenarios.sh) boot.
