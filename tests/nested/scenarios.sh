@@ -18,7 +18,8 @@
 # The guest command line is "skiff.test=NAME skiff.end=END panic=-1 loglevel=4 <cmdline>": panic=-1 makes an
 # unexpected guest panic end the run at once (and fail on the missing lines) instead of a timeout.
 # Paths are L1's: $GUEST_BZIMAGE, $GUEST_VMLINUX (ELF, decompressed from the same bzImage) and
-# $GUEST_INITRD (busybox + guest-init); $GUEST_KERNEL is the bzImage (see arch/x86_64.sh). Every scenario also expects the guest's "init reached" and
+# $GUEST_INITRD (busybox + guest-init); $GUEST_KERNEL is the vmlinux, booted by PVH (see
+# arch/x86_64.sh: a bzImage's decompression costs ~4 s a boot here). Every scenario also expects the guest's "init reached" and
 # "test=NAME" lines and rejects "Kernel panic" unless it ends in a panic (see run: scenario_checks).
 #
 # Adding a scenario: a few lines below; guest-side behaviour goes in guest-init.
@@ -62,7 +63,7 @@ scenario boot-vmlinux-linux64 60
 	expect 'skiff: info: loaded .* as ELF vmlinux \(64-bit entry\)'
 
 scenario poweroff 60
-	args --log-level info --kernel "$GUEST_BZIMAGE" --initrd "$GUEST_INITRD" --cpus 1
+	args --log-level info --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" --cpus 1
 	end poweroff
 	expect '^SKIFF-GUEST: about to power off$'
 	reject '^SKIFF-GUEST: still running'
@@ -71,14 +72,14 @@ scenario poweroff 60
 # Linux's default reboot on a hardware-reduced ACPI platform goes EFI, then a real-mode jump to
 # the BIOS reset vector (F000:FFF0), where skiff's reset stub writes the ACPI reset register.
 scenario reboot 60
-	args --log-level info --kernel "$GUEST_BZIMAGE" --initrd "$GUEST_INITRD" --cpus 1
+	args --log-level info --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" --cpus 1
 	end reboot
 	expect '^SKIFF-GUEST: about to reboot$'
 	expect 'skiff: info: guest reset \(ACPI reset register\)'
 
 # reboot=k: the i8042 keyboard controller's reset line (command 0xfe to port 0x64) only.
 scenario reboot-i8042 60
-	args --log-level info --kernel "$GUEST_BZIMAGE" --initrd "$GUEST_INITRD" --cpus 1
+	args --log-level info --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" --cpus 1
 	end reboot
 	cmdline reboot=k
 	expect '^SKIFF-GUEST: about to reboot$'
@@ -86,7 +87,7 @@ scenario reboot-i8042 60
 
 # A guest panic with panic=-1 resets at once: skiff must end (rc 0), not hang.
 scenario panic 60
-	args --log-level info --kernel "$GUEST_BZIMAGE" --initrd "$GUEST_INITRD" --cpus 1
+	args --log-level info --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" --cpus 1
 	end panic
 	expect '^SKIFF-GUEST: about to panic$'
 	expect 'Kernel panic - not syncing'
@@ -94,13 +95,13 @@ scenario panic 60
 
 # 512 MiB of guest RAM: MemTotal is that less what the kernel keeps (code, reserved ranges).
 scenario memory 60
-	args --log-level info --kernel "$GUEST_BZIMAGE" --initrd "$GUEST_INITRD" --cpus 1 --memory 512
+	args --log-level info --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" --cpus 1 --memory 512
 	range memtotal_kb 430000 524288
 
 # 3.5 GiB: RAM below the 3 GiB MMIO hole plus 512 MiB above 4 GiB (the second memory region and
 # its e820 entry). L1 has less RAM than that: the guest touches only what it uses.
 scenario memory-above-4g 60
-	args --log-level info --kernel "$GUEST_BZIMAGE" --initrd "$GUEST_INITRD" --cpus 1 --memory 3584
+	args --log-level info --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" --cpus 1 --memory 3584
 	range memtotal_kb 3300000 3670016
 
 # The virtio scenarios, shared with arm64.
@@ -117,7 +118,7 @@ scenario memory-above-4g 60
 # The guest stays up (end halt) and L1 stops skiff with SIGTERM once the line is there.
 scenario driver-hint-no-blk 60
 	before 'truncate -s 1M disk.img'
-	args --kernel "$GUEST_BZIMAGE" --initrd "$GUEST_INITRD" --rng \
+	args --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" --rng \
 		--disk "$L1_WORK/$current/disk.img"
 	cmdline skiff.skip_modules=virtio_blk
 	end halt
@@ -164,7 +165,7 @@ scenario jailer-boot 90
 	expect '^SKIFF-STEP during\| jailed: root holds bzImage dev disk.img initrd.cpio skiff skiff.pid $'
 	reject '^SKIFF-GUEST: FAILED'
 	before 'root=jail/skiff/vm1/root && mkdir -p "$root" /etc'
-	before 'cp "$GUEST_KERNEL" "$root/bzImage" && cp "$GUEST_INITRD" "$root/initrd.cpio"'
+	before 'cp "$GUEST_BZIMAGE" "$root/bzImage" && cp "$GUEST_INITRD" "$root/initrd.cpio"'
 	before 'truncate -s 1M "$root/disk.img" && chown 1234:1234 "$root/disk.img"'
 	before 'echo l1-only >/etc/skiff-l1-marker'
 	before 'grep -q " /sys/fs/cgroup cgroup2 " /proc/mounts || mount -t cgroup2 none /sys/fs/cgroup'

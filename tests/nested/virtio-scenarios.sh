@@ -1,6 +1,6 @@
 # tests/nested/virtio-scenarios.sh: the virtio scenarios of both architectures, sourced by
 # scenarios.sh (x86_64) and arch/arm64-scenarios.sh, in scenarios.sh's format. What differs per
-# architecture comes from arch/<arch>.sh: $GUEST_KERNEL (the bzImage, the arm64 Image) and how the
+# architecture comes from arch/<arch>.sh: $GUEST_KERNEL (the x86 vmlinux by PVH, the arm64 Image) and how the
 # guest finds the first device, $VIRTIO0_PARENT (ACPI's LNRO0005 on x86_64, a device-tree node on
 # arm64) and $VIRTIO0_IRQ (its /proc/interrupts chip, line and trigger). The rest is what the
 # guest and L1 see of the devices, the same on both.
