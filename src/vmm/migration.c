@@ -771,8 +771,11 @@ int migration_receive(struct instance *in, const char *url)
 	pthread_mutex_lock(&in->lock);
 	ret = prepare_receive(in, url, &parsed);
 	pthread_mutex_unlock(&in->lock);
-	if (ret)
+	if (ret) {
+		/* Said here, as a failure after it is (finish()). */
+		log_error("%s", log_last_error());
 		return ret;
+	}
 	fd = in->migration->listen_fd;
 	in->migration->listen_fd = -1;
 	ret = receive_on(in, fd, &parsed);
