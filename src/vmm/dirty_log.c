@@ -8,17 +8,14 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-int dirty_log_start(struct vm *vm)
+/* Every slot with or without KVM's dirty log. */
+static int set_logging(struct vm *vm, bool on)
 {
-	int ret = guest_mem_track_dirty(&vm->mem);
-
-	if (ret)
-		return log_set_error(ret, "out of memory for the dirty-page bitmaps");
 	for (int i = 0; i < vm->mem.nr_regions; i++) {
 		const struct guest_region *r = &vm->mem.regions[i];
 		struct kvm_userspace_memory_region slot = {
 			.slot = (uint32_t)i,
-			.flags = KVM_MEM_LOG_DIRTY_PAGES,
+			.flags = on ? KVM_MEM_LOG_DIRTY_PAGES : 0,
 			.guest_phys_addr = r->gpa,
 			.memory_size = r->size,
 			.userspace_addr = (uint64_t)(uintptr_t)r->hva,
@@ -26,12 +23,26 @@ int dirty_log_start(struct vm *vm)
 
 		/* Changing only the flags of a slot is what KVM allows for a live VM. */
 		if (ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0)
-			return log_set_error(-errno, "cannot turn on KVM's dirty log for guest "
+			return log_set_error(-errno, "cannot turn %s KVM's dirty log for guest "
 						     "0x%llx+0x%llx: %s",
-					     (unsigned long long)r->gpa,
+					     on ? "on" : "off", (unsigned long long)r->gpa,
 					     (unsigned long long)r->size, strerror(errno));
 	}
 	return 0;
+}
+
+int dirty_log_start(struct vm *vm)
+{
+	int ret = guest_mem_track_dirty(&vm->mem);
+
+	if (ret)
+		return log_set_error(ret, "out of memory for the dirty-page bitmaps");
+	return set_logging(vm, true);
+}
+
+int dirty_log_stop(struct vm *vm)
+{
+	return set_logging(vm, false);
 }
 
 void dirty_log_free(struct vm *vm, uint64_t **maps, bool give_back)

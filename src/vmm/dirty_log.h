@@ -18,6 +18,10 @@ struct vm;
  * before counts as not dirty: the caller copies all memory after this. 0, or -errno with a
  * one-line reason as the thread's last error. */
 int dirty_log_start(struct vm *vm);
+/* Turns KVM's dirty log off again (a migration that failed, on a VM without track_dirty_pages:
+ * write-protecting every page costs the guest). guest_mem's bitmaps stay: devices may be
+ * marking. 0, or -errno with a one-line reason as the thread's last error. */
+int dirty_log_stop(struct vm *vm);
 
 /* The pages written since the last take (or since logging began), and the count cleared. NULL
  * (with the reason set) on failure, with nothing lost. */

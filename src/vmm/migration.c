@@ -125,6 +125,7 @@ struct sender {
 	uint8_t *batch; /* a PAGES payload being filled */
 	uint32_t nr;
 	uint64_t pages_sent;
+	bool logging; /* dirty_log_start() was called */
 };
 
 static int flush_batch(struct sender *t)
@@ -364,6 +365,7 @@ static int precopy(struct sender *t)
 	double bytes_per_ms = 0;
 	int ret;
 
+	t->logging = true;
 	ret = dirty_log_start(vm);
 	if (ret)
 		return ret;
@@ -434,17 +436,22 @@ static void *send_thread(void *arg)
 		ret = send_hello_and_config(&t);
 	if (!ret)
 		ret = precopy(&t);
-	if (ret < 0 && t.s.fd >= 0) {
+	if (ret < 0) {
 		char why[400];
 
-		snprintf(why, sizeof(why), "%s", log_last_error());
-		if (ret != -EPIPE && ret != -ECONNREFUSED)
+		/* The reason, kept across what follows. */
+		snprintf(why, sizeof(why), "%s",
+			 log_last_error()[0] ? log_last_error() : strerror(-ret));
+		if (t.s.fd >= 0 && ret != -EPIPE && ret != -ECONNREFUSED)
 			migration_send_error(&t.s, "the source gave up");
+		/* A failed migration took the log's pages: a Diff snapshot after it must not miss
+		 * them. Without Diff snapshots the log goes off again. */
+		if (t.logging && in->cfg.track_dirty_pages)
+			dirty_log_mark_all(&in->vm);
+		else if (t.logging && dirty_log_stop(&in->vm))
+			log_warn("migration: %s", log_last_error());
 		log_set_error(ret, "%s", why);
 	}
-	/* A failed migration took the log's pages: a Diff snapshot after it must not miss them. */
-	if (ret < 0 && in->cfg.track_dirty_pages)
-		dirty_log_mark_all(&in->vm);
 	if (t.s.fd >= 0)
 		close(t.s.fd);
 	free(t.batch);
