@@ -286,6 +286,34 @@ static int send_hello_and_config(struct sender *t)
 	return ret;
 }
 
+/* The disks' locks: let go before the destination opens the images (same host, shared paths),
+ * taken back when the migration fails after that. A lock the destination still holds for a
+ * moment (it is letting go) is tried again for up to a second. */
+static int set_disk_locks(struct vm *vm, bool held)
+{
+	struct vm_device_update up = {.disk_lock = held ? 1 : -1};
+	struct vm_device *dev;
+	int ret = 0;
+
+	vm_devices_for_each(&vm->devices, dev)
+	{
+		int err = -EBUSY;
+
+		if (dev->kind != VM_DEVICE_VIRTIO_BLK)
+			continue;
+		for (int i = 0; i < 20 && err == -EBUSY; i++) {
+			err = vm_device_update(dev, &up);
+			if (err == -EBUSY && held)
+				usleep(50000);
+			else
+				break;
+		}
+		if (err && !ret)
+			ret = err;
+	}
+	return ret;
+}
+
 /* The end: paused, the last pages and the state out, READY in, GO out. Under the instance's
  * lock (no request changes the VM meanwhile). On failure the VM runs on as it was. */
 static int handoff(struct sender *t, uint64_t **pending)
@@ -297,7 +325,7 @@ static int handoff(struct sender *t, uint64_t **pending)
 	size_t image_len = 0;
 	uint64_t **last = NULL;
 	uint64_t paused_at;
-	bool was_paused;
+	bool was_paused, locks_released = false;
 	struct iovec part;
 	int ret;
 
@@ -322,6 +350,8 @@ static int handoff(struct sender *t, uint64_t **pending)
 				last[i][w] |= pending[i][w];
 		ret = send_pages(t, last);
 	}
+	if (!ret && !(ret = set_disk_locks(vm, false)))
+		locks_released = true;
 	if (!ret) {
 		part = (struct iovec){image, image_len};
 		ret = migration_send(&t->s, MIGRATION_STATE, &part, 1);
@@ -335,6 +365,14 @@ static int handoff(struct sender *t, uint64_t **pending)
 	}
 	free(image);
 	if (ret) {
+		char why[400];
+
+		snprintf(why, sizeof(why), "%s", log_last_error());
+		if (locks_released && set_disk_locks(vm, true))
+			log_error("migration: the disks' locks cannot be taken back (%s); the microVM "
+				  "goes on without them",
+				  log_last_error());
+		log_set_error(ret, "%s", why);
 		/* Every page goes again to the next attempt. */
 		dirty_log_free(vm, last, true);
 		if (!was_paused && vm_resume(vm))
