@@ -695,6 +695,9 @@ static int receive_vm(struct instance *in, struct migration_stream *s)
 					     "the stream carried %llu",
 				    (unsigned long long)final->memory_mib,
 				    (unsigned long long)cfg->memory_mib);
+	/* The state's own description is the one built: it is checked as the first one was. */
+	if (!ret)
+		ret = vm_check_config(final, 0, host_memory_mib());
 	if (!ret)
 		ret = build_and_run(in, s, final, &snap, memfd, state_at);
 	snapshot_close(&snap);
