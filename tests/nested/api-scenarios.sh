@@ -154,6 +154,9 @@ if [ "${NESTED_ARCH:-}" = x86_64 ]; then
 	reject '^SKIFF-GUEST: FAILED'
 	reject '^SKIFF-GUEST: insmod failed'
 	reject 'Linux version'
+	# The VMM's own log begins after the move: the boot lines are the source's (checked in
+	# the during step).
+	boots no
 	args run --migrate-from "unix:$L1_WORK/migrate-unix/mig.sock" --log-level info
 	before 'truncate -s 1M ctl.img
 		( /vmm/skiff run --api-sock "$API_SOCK" --log-level info >"$WORK/src.out" 2>&1 </dev/null
@@ -164,6 +167,7 @@ if [ "${NESTED_ARCH:-}" = x86_64 ]; then
 	during 'dest_log=$LOG LOG=$WORK/src.out
 		n=0; while [ ! -S "$WORK/mig.sock" ] && [ $n -lt 100 ]; do usleep 100000; n=$((n + 1)); done
 		[ -S "$WORK/mig.sock" ] || die "the destination does not listen"
+		log_lines | grep -q "^SKIFF-GUEST: test=migrate-unix\$" || die "the source guest is not this scenario'"'"'s"
 		api_put /migration/send "{\"destination_url\": \"unix:$WORK/mig.sock\", \"downtime_ms\": 300}"
 		n=0; while [ ! -f "$WORK/src.rc" ] && [ $n -lt 600 ]; do usleep 100000; n=$((n + 1)); done
 		[ "$(cat "$WORK/src.rc" 2>/dev/null)" = 0 ] || die "the source ended with status $(cat "$WORK/src.rc" 2>/dev/null || echo none)"
