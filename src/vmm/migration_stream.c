@@ -417,8 +417,11 @@ int migration_recv(struct migration_stream *s, struct migration_frame *f)
 		char why[256];
 		size_t n = f->length < sizeof(why) - 1 ? f->length : sizeof(why) - 1;
 
-		memcpy(why, f->payload, n);
+		if (n) /* an empty ERROR has no payload to copy from */
+			memcpy(why, f->payload, n);
 		why[n] = '\0';
+		if (!why[0])
+			snprintf(why, sizeof(why), "(no reason given)");
 		for (char *c = why; *c; c++)
 			if (*c < 0x20 || *c > 0x7e)
 				*c = '?';
