@@ -240,6 +240,11 @@ static void test_round_trip(void **state)
 	assert_int_equal(migration_recv(&b, &f), -ECONNREFUSED);
 	assert_string_equal(log_last_error(), "the other side refused: no room?for you");
 
+	/* An empty refusal (found by fuzzing: its payload is NULL). */
+	assert_int_equal(migration_send(&a, MIGRATION_ERROR, NULL, 0), 0);
+	assert_int_equal(migration_recv(&b, &f), -ECONNREFUSED);
+	assert_string_equal(log_last_error(), "the other side refused: (no reason given)");
+
 	/* Silence: a timeout. */
 	b.timeout_ms = 200;
 	assert_int_equal(migration_recv(&b, &f), -ETIMEDOUT);
