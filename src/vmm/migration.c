@@ -372,12 +372,12 @@ static int handoff(struct sender *t, uint64_t **pending)
 			log_error("migration: the disks' locks cannot be taken back (%s); the microVM "
 				  "goes on without them",
 				  log_last_error());
-		log_set_error(ret, "%s", why);
-		/* Every page goes again to the next attempt. */
+		/* Its pages stay dirty (a Diff snapshot's count must not lose them). */
 		dirty_log_free(vm, last, true);
 		if (!was_paused && vm_resume(vm))
 			log_error("migration: the microVM could not be resumed: %s",
 				  log_last_error());
+		log_set_error(ret, "%s", why);
 		pthread_mutex_unlock(&in->lock);
 		return ret;
 	}
