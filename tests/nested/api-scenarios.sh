@@ -173,7 +173,7 @@ if [ "${NESTED_ARCH:-}" = x86_64 ]; then
 		[ "$(cat "$WORK/src.rc" 2>/dev/null)" = 0 ] || die "the source ended with status $(cat "$WORK/src.rc" 2>/dev/null || echo none)"
 		line=$(log_lines | grep -E "migration to unix:.*: completed in" | tail -n1)
 		[ -n "$line" ] || die "the source did not log its migration"
-		echo "migrate: source: ${line#*: }" >&2
+		echo "migrate: source: $(echo "$line" | sed "s/.*: completed in/completed in/")" >&2
 		k=$(log_lines | sed -n "s/^SKIFF-GUEST: tick \([0-9]*\) uptime=.*/\1/p" | tail -n1)
 		LOG=$dest_log
 		wait_for "^SKIFF-GUEST: tick $((k + 3)) " 60
