@@ -65,6 +65,8 @@ static const char usage_tail[] =
 	"  --mem-file PATH        the snapshot's guest memory file\n"
 	"  --resume               run the restored VM at once (else paused, for the API)\n"
 	"  --clock-realtime       the restored guest's clock catches up with the real time\n"
+	"  --migrate-from URL     receive a live-migrated VM (unix:PATH or tcp:HOST:PORT)\n"
+	"                         instead of booting; it runs once the source hands it over\n"
 	"  --seccomp-level N      seccomp filters per thread: 0 off, 1 calls, 2 calls and\n"
 	"                         arguments (the default)\n"
 	"\n"
@@ -154,6 +156,7 @@ enum {
 	OPT_METRICS_PATH,
 	OPT_SECCOMP_LEVEL,
 	OPT_RESTORE,
+	OPT_MIGRATE_FROM,
 	OPT_MEM_FILE,
 	OPT_RESUME,
 	OPT_CLOCK_REALTIME,
@@ -170,6 +173,7 @@ struct run_options {
 	const char *metrics_path;
 	int seccomp_level;
 	const char *restore; /* --restore STATE, with --mem-file and --resume */
+	const char *migrate_from; /* --migrate-from URL */
 	const char *mem_file;
 	bool resume;
 	bool clock_realtime;
@@ -197,6 +201,7 @@ static const struct option run_options[] = {
 	{ "metrics-path", required_argument, NULL, OPT_METRICS_PATH },
 	{ "seccomp-level", required_argument, NULL, OPT_SECCOMP_LEVEL },
 	{ "restore", required_argument, NULL, OPT_RESTORE },
+	{ "migrate-from", required_argument, NULL, OPT_MIGRATE_FROM },
 	{ "mem-file", required_argument, NULL, OPT_MEM_FILE },
 	{ "resume", no_argument, NULL, OPT_RESUME },
 	{ "clock-realtime", no_argument, NULL, OPT_CLOCK_REALTIME },
@@ -342,6 +347,9 @@ static int parse_run_options(int argc, char **argv, struct vm_config *cfg,
 		case OPT_RESTORE:
 			ro->restore = optarg;
 			break;
+		case OPT_MIGRATE_FROM:
+			ro->migrate_from = optarg;
+			break;
 		case OPT_MEM_FILE:
 			ro->mem_file = optarg;
 			break;
@@ -446,6 +454,21 @@ static int prepare_restore(struct instance *in, const struct run_options *ro)
 	return 0;
 }
 
+/* --migrate-from: the source describes the VM, so nothing else may; it is received when the
+ * instance runs (instance_run). */
+static int prepare_migrate_from(struct instance *in, const struct run_options *ro)
+{
+	struct vm_config fresh;
+
+	vm_config_init_defaults(&fresh);
+	if (ro->config_file || ro->restore || memcmp(&fresh, &in->cfg, sizeof(fresh)) != 0)
+		return usage_error("%s", "--migrate-from: the source describes the VM; it does not "
+					 "go with options that describe one (--kernel, --cpus, "
+					 "--disk, --config-file, --restore, ...)");
+	in->migrate_from = ro->migrate_from;
+	return 0;
+}
+
 /* Everything that describes the VM and where its logs and metrics go, before it runs. Returns
  * 0 or an exit status. */
 static int prepare_instance(struct instance *in, const struct run_options *ro)
@@ -464,6 +487,8 @@ static int prepare_instance(struct instance *in, const struct run_options *ro)
 		return usage_error("%s", "--no-api needs --config-file to describe the VM");
 	if ((ro->mem_file || ro->resume || ro->clock_realtime) && !ro->restore)
 		return usage_error("%s", "--mem-file, --resume and --clock-realtime go with --restore");
+	if (ro->restore && ro->migrate_from)
+		return usage_error("%s", "--restore and --migrate-from contradict each other");
 	if (ro->restore && ro->config_file)
 		return usage_error("%s", "--restore: the snapshot describes the VM; it does not go "
 					 "with --config-file");
@@ -510,6 +535,8 @@ static int prepare_instance(struct instance *in, const struct run_options *ro)
 	}
 	if (ro->restore)
 		return prepare_restore(in, ro);
+	if (ro->migrate_from)
+		return prepare_migrate_from(in, ro);
 	/* Without an API nothing else will describe the VM: check it now, as a usage error. */
 	if (!ro->api_sock || ro->config_file) {
 		if (!cfg->kernel_path && !cfg->raw_path && !cfg->firmware_path)
@@ -544,7 +571,9 @@ static int run_instance(struct instance *in, const struct run_options *ro)
 	if (ro->api_sock && api_server_start(&api, ro->api_sock, api_handle_request, in)) {
 		return 1; /* instance_destroy() restores the signal mask */
 	}
-	status = instance_run(in, !ro->api_sock || ro->config_file || ro->restore, &hooks);
+	status = instance_run(in, !ro->api_sock || ro->config_file || ro->restore ||
+					  ro->migrate_from,
+			      &hooks);
 	stop_api(&api);
 	return status;
 }

@@ -1,11 +1,13 @@
 #include "api/routes.h"
 #include "config/config_json.h"
+#include "config/migration.h"
 #include "config/resource.h"
 #include "version.h"
 #include "vmm/instance.h"
 #include "base/device.h"
 #include "base/log.h"
 #include "vmm/metrics.h"
+#include "vmm/migration.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -310,6 +312,56 @@ static int put_snapshot_load(struct call *c)
 	return status_of(c, ret);
 }
 
+static int put_migration_send(struct call *c)
+{
+	struct migration_request req;
+	int ret = config_json_migration_send(c->req->body, c->req->body_len, &req);
+
+	if (!ret)
+		ret = instance_migration_send(c->in, req.url, req.downtime_ms);
+	return status_of(c, ret);
+}
+
+static int put_migration_receive(struct call *c)
+{
+	struct migration_request req;
+	int ret = config_json_migration_receive(c->req->body, c->req->body_len, &req);
+
+	if (!ret)
+		ret = instance_migration_receive(c->in, req.url);
+	return status_of(c, ret);
+}
+
+static int get_migration(struct call *c)
+{
+	struct migration_status st = migration_get_status(c->in);
+	json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:f, s:f}", "state",
+			      migration_state_name(st.state), "role",
+			      st.state == MIGRATION_NONE ? "none"
+			      : st.receiving		 ? "destination"
+							 : "source",
+			      "iterations", (json_int_t)st.iterations, "bytes_sent",
+			      (json_int_t)(st.receiving ? 0 : st.bytes), "pages",
+			      (json_int_t)st.pages, "downtime_ms", st.downtime_ms, "total_ms",
+			      st.total_ms);
+
+	if (o && st.state != MIGRATION_NONE) {
+		json_object_set_new(o, "url", json_string(st.url));
+		if (st.receiving) {
+			json_object_set_new(o, "bytes_received", json_integer((json_int_t)st.bytes));
+		} else {
+			json_object_set_new(o, "downtime_limit_ms",
+					    json_integer(st.downtime_limit_ms));
+			json_object_set_new(o, "remaining_pages",
+					    json_integer((json_int_t)st.remaining_pages));
+			json_object_set_new(o, "throughput_mib_s", json_real(st.throughput_mib_s));
+		}
+		if (st.state == MIGRATION_FAILED)
+			json_object_set_new(o, "error", json_string(st.error));
+	}
+	return reply_json(c, o);
+}
+
 static int put_actions(struct call *c)
 {
 	enum api_action action;
@@ -350,6 +402,9 @@ static const struct route routes[] = {
 	{ HTTP_PATCH, "/vm", AFTER_START, patch_vm },
 	{ HTTP_PUT, "/snapshot/create", AFTER_START, put_snapshot_create },
 	{ HTTP_PUT, "/snapshot/load", BEFORE_START, put_snapshot_load },
+	{ HTTP_PUT, "/migration/send", AFTER_START, put_migration_send },
+	{ HTTP_PUT, "/migration/receive", BEFORE_START, put_migration_receive },
+	{ HTTP_GET, "/migration", ANY_TIME, get_migration },
 	{ HTTP_GET, "/balloon", ANY_TIME, get_balloon },
 	{ HTTP_PATCH, "/balloon", AFTER_START, patch_balloon },
 	{ HTTP_GET, "/balloon/statistics", AFTER_START, get_balloon_statistics },
@@ -368,6 +423,10 @@ static int run_route(struct call *c, const struct route *r, const char *id)
 	if (r->when == BEFORE_START && c->in->state != INSTANCE_NOT_STARTED)
 		return fail(c, "%s", "The requested operation is not supported after "
 				     "starting the microVM.");
+	/* A VM being received must not be described meanwhile. */
+	if (r->when == BEFORE_START && migration_busy(c->in))
+		return fail(c, "%s", "a migration is being received: the microVM cannot be "
+				     "configured meanwhile");
 	if (r->when == AFTER_START && c->in->state != INSTANCE_RUNNING)
 		return fail(c, "%s", "The requested operation is not supported before "
 				     "starting the microVM.");

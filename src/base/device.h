@@ -57,6 +57,9 @@ struct vm_device_rate_limit {
 /* A change to a running device asked for through the API; a kind takes what applies to it. */
 struct vm_device_update {
 	const char *backing_path; /* virtio-blk: the disk's new backing file */
+	/* virtio-blk, for live migration: -1 lets go of the image's lock (the destination takes
+	 * it), +1 takes it again (a migration that failed); 0 leaves it. */
+	int disk_lock;
 	/* virtio-balloon: a new target (PATCH /balloon), a new statistics polling interval
 	 * (PATCH /balloon/statistics). */
 	bool balloon_target;

@@ -130,13 +130,22 @@ static uint64_t bitmap_words(uint64_t size)
 
 int guest_mem_track_dirty(struct guest_mem *mem)
 {
+	uint64_t *maps[GUEST_MEM_MAX_REGIONS] = {0};
+
+	if (__atomic_load_n(&mem->dirty[0], __ATOMIC_ACQUIRE))
+		return 0;
 	for (int i = 0; i < mem->nr_regions; i++) {
-		if (mem->dirty[i])
-			continue;
-		mem->dirty[i] = calloc(bitmap_words(mem->regions[i].size), sizeof(uint64_t));
-		if (!mem->dirty[i])
+		maps[i] = calloc(bitmap_words(mem->regions[i].size), sizeof(uint64_t));
+		if (!maps[i]) {
+			for (int j = 0; j < i; j++)
+				free(maps[j]);
 			return -ENOMEM;
+		}
 	}
+	/* Devices may be marking already (a running VM that a migration starts logging): region
+	 * 0's bitmap, which markers test first, is published last. */
+	for (int i = mem->nr_regions - 1; i >= 0; i--)
+		__atomic_store_n(&mem->dirty[i], maps[i], __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -144,7 +153,7 @@ void guest_mem_mark_dirty(const struct guest_mem *mem, const void *hva, uint64_t
 {
 	const uint8_t *p = hva;
 
-	if (!mem->dirty[0] || len == 0)
+	if (!__atomic_load_n(&mem->dirty[0], __ATOMIC_ACQUIRE) || len == 0)
 		return;
 	for (int i = 0; i < mem->nr_regions; i++) {
 		const struct guest_region *r = &mem->regions[i];

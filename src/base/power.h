@@ -12,6 +12,7 @@ enum vm_stop_reason {
 	VM_STOP_SIGNAL,	  /* the user stopped skiff (signal, escape key) */
 	VM_STOP_ERROR,	  /* triple fault, KVM internal error, ...: exit status 1 */
 	VM_STOP_EXIT,	  /* a test device (x86 --debug-exit) chose skiff's exit status */
+	VM_STOP_MIGRATED, /* live migration handed the VM to another skiff: exit status 0 */
 };
 
 /* The longest reason kept with a stop, terminator included: longer ones are cut. */

@@ -13,7 +13,10 @@
 #define MAIN	ROLE_BIT(THREAD_MAIN)
 #define VCPU	ROLE_BIT(THREAD_VCPU)
 #define WORKER	ROLE_BIT(THREAD_DEVICE_WORKER)
-#define API	ROLE_BIT(THREAD_API)
+/* The migration thread (vmm/migration.h) is started by the API thread and runs under its filter
+ * too; what it does is what the API thread's requests do (pause, save and build a VM), plus its
+ * socket: it shares the API's list, and the API's list has its TCP sockets. */
+#define API	(ROLE_BIT(THREAD_API) | ROLE_BIT(THREAD_MIGRATION))
 #define METRICS ROLE_BIT(THREAD_METRICS)
 #define GDB_ROLE ROLE_BIT(THREAD_GDB)
 #define ALL	(MAIN | VCPU | WORKER | API | METRICS | GDB_ROLE)
@@ -266,8 +269,8 @@ const struct seccomp_arg_value seccomp_arg_values[] = {
     IOCTL(KVM_SET_IRQCHIP, API),
     IOCTL(KVM_GET_PIT2, API),
     IOCTL(KVM_SET_PIT2, API),
-    IOCTL(KVM_GET_DIRTY_LOG, API), /* Diff snapshots */
 #endif
+    IOCTL(KVM_GET_DIRTY_LOG, API), /* Diff snapshots, live migration */
 #ifdef __aarch64__
     IOCTL(KVM_ARM_PREFERRED_TARGET, API),
     IOCTL(KVM_ARM_VCPU_INIT, API),
@@ -300,7 +303,7 @@ const struct seccomp_arg_value seccomp_arg_values[] = {
     /* The API socket (and the look for a stale one at its path); virtio-vsock's; the GDB
      * stub's. */
     SOCKET(AF_UNIX, API | WORKER | GDB),
-    SOCKET(AF_INET, GDB),
-    SOCKET(AF_INET6, GDB),
+    SOCKET(AF_INET, GDB | API), /* and live migration's tcp: URLs */
+    SOCKET(AF_INET6, GDB | API),
 };
 const size_t seccomp_nr_arg_values = sizeof(seccomp_arg_values) / sizeof(seccomp_arg_values[0]);

@@ -29,6 +29,8 @@ const char *thread_role_name(enum thread_role role)
 		return "main";
 	case THREAD_GDB:
 		return "gdb";
+	case THREAD_MIGRATION:
+		return "migration";
 	case THREAD_NR_ROLES:
 		break;
 	}

@@ -21,10 +21,13 @@ enum thread_role {
 	THREAD_METRICS,
 	THREAD_MAIN,
 	THREAD_GDB, /* the GDB stub (vmm/gdb_stub.h): its socket, the vCPUs' registers */
+	/* Live migration (vmm/migration.h): its socket, the dirty log, pausing and saving the VM
+	 * (the source), building the VM that arrives (the destination). */
+	THREAD_MIGRATION,
 	THREAD_NR_ROLES
 };
 
-/* "vcpu", "device-worker", "api", "metrics", "main", "gdb": for log lines. */
+/* "vcpu", "device-worker", "api", "metrics", "main", "gdb", "migration": for log lines. */
 const char *thread_role_name(enum thread_role role);
 
 /* Starts fn(arg) on a new joinable thread named `name` (what ps and top show; cut to 15

@@ -853,6 +853,49 @@ int virtio_blk_replace_backing(struct virtio_device *dev, const char *path)
 	return c.ret ? log_set_error(c.ret, "%s", c.err) : 0;
 }
 
+/* ---- the image's lock, for live migration ---- */
+
+struct lock_call {
+	struct virtio_blk *blk;
+	bool held;
+	int ret;
+};
+
+static void lock_on_worker(void *arg)
+{
+	struct lock_call *c = arg;
+	struct flock lock = {.l_type = !c->held		 ? F_UNLCK
+				       : c->blk->read_only ? F_RDLCK
+							   : F_WRLCK,
+			     .l_whence = SEEK_SET};
+
+	c->ret = fcntl(c->blk->fd, F_OFD_SETLK, &lock) < 0 ? -errno : 0;
+}
+
+int virtio_blk_set_lock(struct virtio_device *dev, bool held)
+{
+	struct lock_call c = {.held = held};
+	int ret;
+
+	if (!dev || dev->ops != &blk_ops)
+		return log_set_error(-EINVAL, "not a virtio-blk device");
+	c.blk = to_blk(dev);
+	if (!dev->loop) {
+		lock_on_worker(&c);
+	} else {
+		ret = event_loop_call(dev->loop, lock_on_worker, &c);
+		if (ret < 0)
+			return log_set_error(ret, "%s: the device's worker has stopped", dev->name);
+	}
+	if (c.ret == -EAGAIN || c.ret == -EACCES)
+		return log_set_error(-EBUSY, "%s: %s is locked by another process", dev->name,
+				     c.blk->path);
+	if (c.ret)
+		return log_set_error(c.ret, "%s: cannot %s the lock of %s: %s", dev->name,
+				     held ? "take" : "release", c.blk->path, strerror(-c.ret));
+	return 0;
+}
+
 /* ---- changing the rate limiter ---- */
 
 struct limit_call {

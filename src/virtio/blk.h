@@ -91,6 +91,10 @@ int virtio_blk_create(const struct disk_config *cfg, struct virtio_device **out)
  * new size (a resized image); an image smaller than one sector is refused (-EINVAL). A refusal
  * is also logged once as a warning. */
 int virtio_blk_replace_backing(struct virtio_device *dev, const char *path);
+/* Lets go of the image's lock (held false), or takes it again, on the device's worker: live
+ * migration hands the disk to another skiff on the same host (vmm/migration.h). 0, or -errno with
+ * the reason as the thread's last error (-EBUSY: another process holds it). */
+int virtio_blk_set_lock(struct virtio_device *dev, bool held);
 
 /* Replaces the buckets of the disk's rate limiter named in `which` (RATE_LIMITER_BANDWIDTH,
  * RATE_LIMITER_OPS of virtio/rate_limiter.h) by cfg's, on the device's worker (PATCH

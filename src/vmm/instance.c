@@ -3,6 +3,7 @@
 #include "base/log.h"
 #include "base/seccomp.h"
 #include "vmm/metrics.h"
+#include "vmm/migration.h"
 #include "vmm/snapshot.h"
 
 #include <errno.h>
@@ -47,6 +48,7 @@ int instance_init(struct instance *in, const char *id)
 
 void instance_destroy(struct instance *in)
 {
+	migration_free(in);
 	if (in->metrics)
 		metrics_destroy(in->metrics);
 	in->metrics = NULL;
@@ -114,6 +116,11 @@ static void started(struct instance *in)
 		log_warn("cannot wake the main thread: %s", strerror(errno));
 }
 
+void instance_vm_started(struct instance *in)
+{
+	started(in);
+}
+
 /* instance_start(); *logged says whether its reason is already in the log (building the VM
  * logs its own; the checks before it do not). */
 static int start(struct instance *in, bool *logged)
@@ -123,6 +130,8 @@ static int start(struct instance *in, bool *logged)
 	*logged = false;
 	if (in->state != INSTANCE_NOT_STARTED)
 		return log_set_error(-EINVAL, "the microVM has already been started");
+	if (migration_busy(in))
+		return log_set_error(-EBUSY, "a migration is being received");
 	if (!in->cfg.kernel_path && !in->cfg.raw_path && !in->cfg.raw_image &&
 	    !in->cfg.firmware_path)
 		return log_set_error(-EINVAL, "no boot source: PUT /boot-source first");
@@ -153,6 +162,8 @@ int instance_snapshot_create(struct instance *in, const struct snapshot_create_r
 	if (!vm_is_paused(&in->vm))
 		return log_set_error(-EINVAL, "the microVM must be paused (PATCH /vm "
 					      "{\"state\": \"Paused\"}) to take a snapshot");
+	if (migration_busy(in))
+		return log_set_error(-EBUSY, "a migration is under way: no snapshot meanwhile");
 	return snapshot_create(&in->vm, req->snapshot_path, req->mem_path, req->diff);
 }
 
@@ -192,6 +203,8 @@ int instance_snapshot_load(struct instance *in, const struct snapshot_load_reque
 	if (in->state != INSTANCE_NOT_STARTED)
 		return log_set_error(-EINVAL, "a snapshot loads only into a microVM not yet "
 					      "started");
+	if (migration_busy(in))
+		return log_set_error(-EBUSY, "a migration is being received");
 	if (described(in))
 		return log_set_error(-EINVAL, "a snapshot loads only before the microVM is "
 					      "described (only the logger and metrics may come "
@@ -228,6 +241,20 @@ int instance_snapshot_load(struct instance *in, const struct snapshot_load_reque
 		 req->resume ? ", running" : ", paused");
 	started(in);
 	return 0;
+}
+
+int instance_migration_send(struct instance *in, const char *url, uint32_t downtime_ms)
+{
+	return migration_start_send(in, url, downtime_ms);
+}
+
+int instance_migration_receive(struct instance *in, const char *url)
+{
+	if (in->state == INSTANCE_NOT_STARTED && described(in))
+		return log_set_error(-EINVAL, "a migration is received only before the microVM is "
+					      "described (only the logger and metrics may come "
+					      "first)");
+	return migration_start_receive(in, url);
 }
 
 int instance_start(struct instance *in)
@@ -313,14 +340,20 @@ int instance_run(struct instance *in, bool start_now, const struct instance_hook
 	if (start_now) {
 		bool logged;
 
-		pthread_mutex_lock(&in->lock);
-		if (in->restore) {
-			/* Its reason is only recorded (log_set_error): it is said below. */
-			logged = false;
-			status = instance_snapshot_load(in, in->restore) ? 1 : 0;
-		} else
-			status = start(in, &logged) ? 1 : 0;
-		pthread_mutex_unlock(&in->lock);
+		if (in->migrate_from) {
+			/* Receiving takes the lock itself, only to build the VM. */
+			logged = true; /* the migration logs its failure */
+			status = migration_receive(in, in->migrate_from) ? 1 : 0;
+		} else {
+			pthread_mutex_lock(&in->lock);
+			if (in->restore) {
+				/* Its reason is only recorded (log_set_error): it is said below. */
+				logged = false;
+				status = instance_snapshot_load(in, in->restore) ? 1 : 0;
+			} else
+				status = start(in, &logged) ? 1 : 0;
+			pthread_mutex_unlock(&in->lock);
+		}
 		/* Here the failure ends skiff: its reason is logged, unless that was done already.
 		 */
 		if (status && !logged)
@@ -340,6 +373,7 @@ int instance_run(struct instance *in, bool start_now, const struct instance_hook
 	if (signo) {
 		log_info("stopped by signal %s before the microVM started", strsignal(signo));
 		status = 128 + signo;
+		migration_finish(in);
 		goto out;
 	}
 
@@ -353,6 +387,8 @@ ended:
 	pthread_mutex_unlock(&in->lock);
 	if (hooks && hooks->vm_ended)
 		hooks->vm_ended(hooks->ctx);
+	/* A migration thread still at work gives up before the VM goes. */
+	migration_finish(in);
 	if (in->metrics)
 		metrics_detach(in->metrics);
 	vm_destroy(&in->vm);

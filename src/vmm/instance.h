@@ -25,6 +25,7 @@ enum instance_state {
 };
 
 struct metrics;
+struct migration;
 
 struct instance {
 	pthread_mutex_t lock;
@@ -42,6 +43,11 @@ struct instance {
 	int exit_status;   /* set by instance_run() when the VM has ended */
 	/* The command line's --restore: instance_run() loads this snapshot instead of starting. */
 	const struct snapshot_load_request *restore;
+	/* The command line's --migrate-from: instance_run() receives a migrated VM from this URL
+	 * instead of starting. */
+	const char *migrate_from;
+	/* Live migration (vmm/migration.h), NULL until one is asked for. */
+	struct migration *migration;
 };
 
 /* `id` is Firecracker's --id (NULL: "anonymous-instance"). Returns 0 or -errno. */
@@ -67,6 +73,16 @@ int instance_start(struct instance *in);
  * leaves the instance as it was. */
 int instance_snapshot_create(struct instance *in, const struct snapshot_create_request *req);
 int instance_snapshot_load(struct instance *in, const struct snapshot_load_request *req);
+
+/* PUT /migration/send and /migration/receive (vmm/migration.h): call with the lock held. A
+ * receive needs an instance nothing but its logger and metrics were configured for. 0, or
+ * -errno with a one-line reason as the thread's last error. */
+int instance_migration_send(struct instance *in, const char *url, uint32_t downtime_ms);
+int instance_migration_receive(struct instance *in, const char *url);
+
+/* For vmm/migration.c, with the lock held: in->vm was built (and in->cfg describes it); the
+ * instance is running from here and the main thread runs the VM. */
+void instance_vm_started(struct instance *in);
 
 /* Blocks the termination signals (SIGINT, SIGTERM, SIGHUP, SIGQUIT) on the calling thread and
  * opens a signalfd for them. Call on the main thread before any other thread exists (API server,

@@ -172,6 +172,9 @@ static int exit_status(struct vm *vm, int signo)
 		log_info("guest %s: %d (%s)", vm_stop_reason_name(reason), vm->stop_status,
 			 vm->stop_why);
 		return vm->stop_status;
+	case VM_STOP_MIGRATED:
+		log_info("%s", vm->stop_why);
+		return 0;
 	default:
 		log_info("guest %s (%s)", vm_stop_reason_name(reason), vm->stop_why);
 		return 0;

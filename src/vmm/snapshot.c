@@ -6,6 +6,7 @@
 #include "config/config_json.h"
 #include "config/vm_config.h"
 #include "version.h"
+#include "vmm/dirty_log.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -149,10 +150,9 @@ static int write_file(const char *path, const struct iovec *parts, int nr, bool 
 	return ret;
 }
 
-static int save_state(struct vm *vm, struct state_writer *w)
+int snapshot_save_description(struct vm *vm, struct state_writer *w)
 {
 	char *json = config_json_vm_config_dump(vm->cfg);
-	int ret;
 
 	if (!json)
 		return log_set_error(-ENOMEM, "out of memory for the VM's description");
@@ -162,7 +162,15 @@ static int save_state(struct vm *vm, struct state_writer *w)
 	state_put_u64(w, guest_mem_size(&vm->mem));
 	state_end(w);
 	free(json);
-	ret = arch_vm_state_save(vm, w);
+	return 0;
+}
+
+static int save_state(struct vm *vm, struct state_writer *w)
+{
+	int ret = snapshot_save_description(vm, w);
+
+	if (!ret)
+		ret = arch_vm_state_save(vm, w);
 	for (int i = 0; !ret && i < vm->nr_vcpus; i++)
 		ret = arch_vcpu_state_save(vm, &vm->vcpus[i], w);
 	if (!ret) {
@@ -173,62 +181,6 @@ static int save_state(struct vm *vm, struct state_writer *w)
 	if (!ret && state_writer_status(w))
 		ret = log_set_error(state_writer_status(w), "out of memory for the VM's state");
 	return ret;
-}
-
-/* Frees the bitmaps of take_dirty(); with give_back, the pages they hold are marked dirty again
- * (a snapshot that failed leaves them for the next one). */
-static void free_dirty(struct vm *vm, uint64_t **maps, bool give_back)
-{
-	if (!maps)
-		return;
-	for (int i = 0; i < vm->mem.nr_regions; i++) {
-		for (uint64_t pg = 0; give_back && pg < vm->mem.regions[i].size / GUEST_PAGE_SIZE;
-		     pg++)
-			if (maps[i][pg / 64] & (1ULL << (pg % 64)))
-				guest_mem_mark_dirty(&vm->mem,
-						     vm->mem.regions[i].hva + pg * GUEST_PAGE_SIZE,
-						     GUEST_PAGE_SIZE);
-		free(maps[i]);
-	}
-	free(maps);
-}
-
-/* The pages written since the last snapshot (or the start), per region: KVM's dirty log (the
- * guest's writes; reading it clears it) ORed with guest_mem's (skiff's own). NULL (with the
- * reason set) on failure, with nothing lost. */
-static uint64_t **take_dirty(struct vm *vm)
-{
-	uint64_t **maps = calloc(GUEST_MEM_MAX_REGIONS, sizeof(*maps));
-
-	if (!maps) {
-		log_set_error(-ENOMEM, "out of memory for the dirty-page bitmaps");
-		return NULL;
-	}
-	for (int i = 0; i < vm->mem.nr_regions; i++) {
-		uint64_t pages = vm->mem.regions[i].size / GUEST_PAGE_SIZE;
-
-		maps[i] = calloc((pages + 63) / 64 + 1, sizeof(uint64_t));
-		if (!maps[i])
-			goto fail;
-	}
-	for (int i = 0; i < vm->mem.nr_regions; i++) {
-		struct kvm_dirty_log log = {.slot = (uint32_t)i, .dirty_bitmap = maps[i]};
-
-		if (ioctl(vm->fd, KVM_GET_DIRTY_LOG, &log) < 0) {
-			log_set_error(-errno, "KVM_GET_DIRTY_LOG: %s", strerror(errno));
-			goto fail_restore;
-		}
-		guest_mem_take_dirty(&vm->mem, i, maps[i]);
-	}
-	return maps;
-fail_restore:
-	/* What was taken already must not be lost: marked again, as skiff's own writes. */
-	free_dirty(vm, maps, true);
-	return NULL;
-fail:
-	free_dirty(vm, maps, false);
-	log_set_error(-ENOMEM, "out of memory for the dirty-page bitmaps");
-	return NULL;
 }
 
 /* A Diff memory file: only the dirty pages, each at its place (written even when zero, so that a
@@ -247,7 +199,7 @@ static int write_diff(const char *path, struct vm *vm, uint64_t **maps, uint64_t
 		for (uint64_t pg = 0; !ret && pg < r->size / GUEST_PAGE_SIZE; pg++) {
 			uint64_t at = pg * GUEST_PAGE_SIZE;
 
-			if (!(maps[i][pg / 64] & (1ULL << (pg % 64))))
+			if (!dirty_log_test(maps, i, pg))
 				continue;
 			if (pwrite(fd, r->hva + at, GUEST_PAGE_SIZE, (off_t)(offset + at)) !=
 			    GUEST_PAGE_SIZE)
@@ -266,12 +218,45 @@ static int write_diff(const char *path, struct vm *vm, uint64_t **maps, uint64_t
 	return ret;
 }
 
-int snapshot_create(struct vm *vm, const char *state_path, const char *mem_path, bool diff)
+int snapshot_state_image(struct vm *vm, uint8_t **image, size_t *len)
 {
 	struct state_writer w;
+	uint8_t *out;
+	int ret;
+
+	log_clear_last_error();
+	state_writer_init(&w);
+	ret = save_state(vm, &w);
+	if (!ret && w.len > MAX_PAYLOAD)
+		ret = log_set_error(-EFBIG, "the VM's state is %zu bytes, more than a state file "
+					    "holds",
+				    w.len);
+	if (!ret && !(out = malloc(HEADER_SIZE + w.len)))
+		ret = log_set_error(-ENOMEM, "out of memory for the VM's state");
+	if (ret) {
+		state_writer_free(&w);
+		return ret;
+	}
+	memset(out, 0, HEADER_SIZE);
+	memcpy(out, MAGIC, 8);
+	put_le(out + 8, SNAPSHOT_FORMAT, 4);
+	put_le(out + 12, THIS_ARCH, 4);
+	strncpy((char *)out + 16, SKIFF_VERSION, 31);
+	put_le(out + 48, w.len, 8);
+	put_le(out + 56, crc32(crc32(0, NULL, 0), w.buf, (uInt)w.len), 4);
+	memcpy(out + HEADER_SIZE, w.buf, w.len);
+	*image = out;
+	*len = HEADER_SIZE + w.len;
+	state_writer_free(&w);
+	return 0;
+}
+
+int snapshot_create(struct vm *vm, const char *state_path, const char *mem_path, bool diff)
+{
 	struct iovec parts[GUEST_MEM_MAX_REGIONS] = {{0}};
-	uint8_t header[HEADER_SIZE];
 	uint64_t **dirty = NULL, diff_pages = 0;
+	uint8_t *image = NULL;
+	size_t image_len = 0;
 	int ret;
 
 	if (!vm_is_paused(vm))
@@ -281,27 +266,12 @@ int snapshot_create(struct vm *vm, const char *state_path, const char *mem_path,
 					      "start (machine-config track_dirty_pages: true)");
 	if (!strcmp(state_path, mem_path))
 		return log_set_error(-EINVAL, "the snapshot and memory files are the same path");
-	log_clear_last_error();
-	state_writer_init(&w);
-	ret = save_state(vm, &w);
+	ret = snapshot_state_image(vm, &image, &image_len);
 	if (ret)
-		goto out;
-	if (w.len > MAX_PAYLOAD) {
-		ret = log_set_error(-EFBIG, "the VM's state is %zu bytes, more than a state file holds",
-				    w.len);
-		goto out;
-	}
-
-	memset(header, 0, sizeof(header));
-	memcpy(header, MAGIC, 8);
-	put_le(header + 8, SNAPSHOT_FORMAT, 4);
-	put_le(header + 12, THIS_ARCH, 4);
-	strncpy((char *)header + 16, SKIFF_VERSION, 31);
-	put_le(header + 48, w.len, 8);
-	put_le(header + 56, crc32(crc32(0, NULL, 0), w.buf, (uInt)w.len), 4);
+		return ret;
 
 	/* With tracking, every snapshot starts the next Diff's count afresh. */
-	if (vm->cfg->track_dirty_pages && !(dirty = take_dirty(vm))) {
+	if (vm->cfg->track_dirty_pages && !(dirty = dirty_log_take(vm))) {
 		ret = -EIO;
 		goto out;
 	}
@@ -314,21 +284,19 @@ int snapshot_create(struct vm *vm, const char *state_path, const char *mem_path,
 	}
 	if (ret)
 		goto out;
-	parts[0] = (struct iovec){header, sizeof(header)};
-	parts[1] = (struct iovec){w.buf, w.len};
-	ret = write_file(state_path, parts, 2, false);
+	parts[0] = (struct iovec){image, image_len};
+	ret = write_file(state_path, parts, 1, false);
 	if (!ret && diff)
 		log_info("snapshot: state in %s (%zu bytes), %llu pages written since the last "
 			 "snapshot in %s",
-			 state_path, sizeof(header) + w.len, (unsigned long long)diff_pages, mem_path);
+			 state_path, image_len, (unsigned long long)diff_pages, mem_path);
 	else if (!ret)
 		log_info("snapshot: state in %s (%zu bytes), memory in %s (%llu MiB)", state_path,
-			 sizeof(header) + w.len, mem_path,
-			 (unsigned long long)(guest_mem_size(&vm->mem) >> 20));
+			 image_len, mem_path, (unsigned long long)(guest_mem_size(&vm->mem) >> 20));
 out:
 	/* A snapshot that failed leaves the pages dirty for the next one. */
-	free_dirty(vm, dirty, ret != 0);
-	state_writer_free(&w);
+	dirty_log_free(vm, dirty, ret != 0);
+	free(image);
 	return ret;
 }
 
@@ -415,7 +383,8 @@ static int read_config(struct state_reader *r, const char *path, struct vm_confi
 	return 0;
 }
 
-int snapshot_open(struct snapshot *s, const char *state_path, struct vm_config *cfg)
+int snapshot_parse(struct snapshot *s, uint8_t *image, size_t len, const char *state_path,
+		   struct vm_config *cfg)
 {
 	struct state_reader r;
 	const uint8_t *h;
@@ -425,10 +394,15 @@ int snapshot_open(struct snapshot *s, const char *state_path, struct vm_config *
 	int ret;
 
 	memset(s, 0, sizeof(*s));
-	ret = read_file(state_path, &s->file, &s->len);
-	if (ret)
-		return ret;
+	s->file = image;
+	s->len = len;
 	h = s->file;
+	ret = 0;
+	if (len < HEADER_SIZE || len > HEADER_SIZE + MAX_PAYLOAD) {
+		snapshot_close(s);
+		return log_set_error(-EINVAL, "%s: %zu bytes is no snapshot state", state_path,
+				     len);
+	}
 	format = (uint32_t)get_le(h + 8, 4);
 	arch = (uint32_t)get_le(h + 12, 4);
 	memcpy(version, h + 16, 32);
@@ -469,31 +443,45 @@ int snapshot_open(struct snapshot *s, const char *state_path, struct vm_config *
 	return ret;
 }
 
+int snapshot_open(struct snapshot *s, const char *state_path, struct vm_config *cfg)
+{
+	uint8_t *image = NULL;
+	size_t len = 0;
+	int ret = read_file(state_path, &image, &len);
+
+	if (ret) {
+		memset(s, 0, sizeof(*s));
+		return ret;
+	}
+	return snapshot_parse(s, image, len, state_path, cfg);
+}
+
+int snapshot_read_description(const void *buf, size_t len, const char *label,
+			      struct vm_config *cfg)
+{
+	struct state_reader r;
+	int ret;
+
+	state_reader_init(&r, buf, len);
+	ret = read_config(&r, label, cfg);
+	if (!ret && !state_reader_at_end(&r))
+		ret = log_set_error(-EINVAL, "%s: bytes after the VM's description", label);
+	return ret;
+}
+
 void snapshot_close(struct snapshot *s)
 {
 	free(s->file);
 	memset(s, 0, sizeof(*s));
 }
 
-int snapshot_restore(struct vm *vm, const struct snapshot *s, const struct vm_config *cfg,
-		     const char *mem_path, bool clock_realtime)
+int snapshot_restore_fd(struct vm *vm, const struct snapshot *s, const struct vm_config *cfg,
+			int mem_fd, bool clock_realtime)
 {
 	struct state_reader r;
-	int fd, ret;
+	int ret;
 
-	fd = open(mem_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
-		return log_set_error(-errno, "%s: %s", mem_path, strerror(errno));
-	{
-		struct stat st;
-
-		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-			close(fd);
-			return log_set_error(-EINVAL, "%s: not a regular file", mem_path);
-		}
-	}
-	ret = vm_create_restored(vm, cfg, fd);
-	close(fd); /* the mappings keep the file */
+	ret = vm_create_restored(vm, cfg, mem_fd);
 	if (ret) {
 		char why[512];
 
@@ -524,6 +512,24 @@ int snapshot_restore(struct vm *vm, const struct snapshot *s, const struct vm_co
 		return log_set_error(ret, "cannot restore the snapshot: %s", why);
 	}
 	return 0;
+}
+
+int snapshot_restore(struct vm *vm, const struct snapshot *s, const struct vm_config *cfg,
+		     const char *mem_path, bool clock_realtime)
+{
+	struct stat st;
+	int fd, ret;
+
+	fd = open(mem_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return log_set_error(-errno, "%s: %s", mem_path, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return log_set_error(-EINVAL, "%s: not a regular file", mem_path);
+	}
+	ret = snapshot_restore_fd(vm, s, cfg, fd, clock_realtime);
+	close(fd); /* the mappings keep the file */
+	return ret;
 }
 
 int snapshot_merge_memory(const char *base_path, const char *diff_path)

@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct state_writer;
 struct vm;
 struct vm_config;
 
@@ -43,6 +44,20 @@ struct vm_config;
  * is unharmed either way. */
 int snapshot_create(struct vm *vm, const char *state_path, const char *mem_path, bool diff);
 
+/* The state file's whole content (header and payload, as above) of a paused VM, built in memory
+ * (malloc'd, the caller frees it): what snapshot_create() writes and live migration sends. Saving
+ * the devices first finishes what they took from their rings. 0, or -errno with a one-line
+ * reason as the thread's last error. */
+int snapshot_state_image(struct vm *vm, uint8_t **image, size_t *len);
+
+/* The description section alone (SNAPSHOT_TAG_CONFIG), appended to w, and read back from
+ * [buf, buf + len) (which must hold that section and nothing else) into cfg (cfg->restored
+ * set); label names the source in the reasons. 0, or -errno with a one-line reason as the
+ * thread's last error. */
+int snapshot_save_description(struct vm *vm, struct state_writer *w);
+int snapshot_read_description(const void *buf, size_t len, const char *label,
+			      struct vm_config *cfg);
+
 /* A state file read and checked. */
 struct snapshot {
 	uint8_t *file; /* the whole file */
@@ -56,6 +71,10 @@ struct snapshot {
  * describes (cfg->restored set: nothing is booted). 0, or -errno with a one-line reason as the
  * thread's last error. */
 int snapshot_open(struct snapshot *s, const char *state_path, struct vm_config *cfg);
+/* The same for a state image already in memory (malloc'd; s owns it from here, even on
+ * failure); state_path names it in the reasons. */
+int snapshot_parse(struct snapshot *s, uint8_t *image, size_t len, const char *state_path,
+		   struct vm_config *cfg);
 void snapshot_close(struct snapshot *s);
 
 /* Builds `vm` from cfg (as snapshot_open filled it, perhaps with taps renamed) with mem_path's
@@ -64,6 +83,10 @@ void snapshot_close(struct snapshot *s);
  * the thread's last error and nothing left built. */
 int snapshot_restore(struct vm *vm, const struct snapshot *s, const struct vm_config *cfg,
 		     const char *mem_path, bool clock_realtime);
+/* The same with the memory as an open file (a snapshot's memory file, or the memfd a live
+ * migration filled); the caller keeps and closes mem_fd. */
+int snapshot_restore_fd(struct vm *vm, const struct snapshot *s, const struct vm_config *cfg,
+			int mem_fd, bool clock_realtime);
 
 /* Applies a Diff snapshot's memory file onto the memory file of the snapshot before it (in
  * place): every range the diff holds as data is copied; its holes are pages that did not

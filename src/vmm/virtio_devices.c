@@ -157,6 +157,8 @@ static int blk_update(struct vm_device *entry, const struct vm_device_update *up
 {
 	int ret;
 
+	if (up->disk_lock)
+		return virtio_blk_set_lock(of(entry), up->disk_lock > 0);
 	if (up->rate_limiter.which &&
 	    (ret = virtio_blk_set_rate_limiter(of(entry), up->rate_limiter.cfg,
 					       up->rate_limiter.which)))

@@ -35,6 +35,8 @@ const char *vm_stop_reason_name(enum vm_stop_reason reason)
 		return "failed";
 	case VM_STOP_EXIT:
 		return "exited with a status of its choosing";
+	case VM_STOP_MIGRATED:
+		return "migrated";
 	}
 	return "unknown";
 }

@@ -140,6 +140,55 @@ if [ "${NESTED_ARCH:-}" = x86_64 ]; then
 	expect '^SKIFF-STEP after\| restore: ok'
 fi
 
+# Live migration (docs/migration.md) between two skiff processes in the same L1 over a unix
+# socket. The source is started in the before step (its own API socket, the usual
+# configuration, the control disk): its guest ticks to 5. The scenario's VMM is the destination,
+# `skiff run --migrate-from unix:...`; the during step sends the source's VM to it with
+# PUT /migration/send and waits for the source to end with status 0 and log its downtime. The
+# guest then ticks on in the destination from the next tick, with no reboot, does I/O on the
+# same (shared) disk, and powers off: the destination ends with status 0.
+if [ "${NESTED_ARCH:-}" = x86_64 ]; then
+	scenario migrate-unix 150
+	api
+	sock=$L1_WORK/migrate-unix/api.sock
+	reject '^SKIFF-GUEST: FAILED'
+	reject '^SKIFF-GUEST: insmod failed'
+	reject 'Linux version'
+	# The VMM's own log begins after the move: the boot lines are the source's (checked in
+	# the during step).
+	boots no
+	args run --migrate-from "unix:$L1_WORK/migrate-unix/mig.sock" --log-level info
+	before 'truncate -s 1M ctl.img
+		( /vmm/skiff run --api-sock "$API_SOCK" --log-level info >"$WORK/src.out" 2>&1 </dev/null
+		  echo $? >"$WORK/src.rc" ) &
+		LOG=$WORK/src.out
+		'"$api_setup"' && '"$api_start"'
+		wait_for "^SKIFF-GUEST: tick 5 " 100'
+	during 'dest_log=$LOG LOG=$WORK/src.out
+		n=0; while [ ! -S "$WORK/mig.sock" ] && [ $n -lt 100 ]; do usleep 100000; n=$((n + 1)); done
+		[ -S "$WORK/mig.sock" ] || die "the destination does not listen"
+		log_lines | grep -q "^SKIFF-GUEST: test=migrate-unix\$" || die "the source guest is not this scenario'"'"'s"
+		api_put /migration/send "{\"destination_url\": \"unix:$WORK/mig.sock\", \"downtime_ms\": 300}"
+		n=0; while [ ! -f "$WORK/src.rc" ] && [ $n -lt 600 ]; do usleep 100000; n=$((n + 1)); done
+		[ "$(cat "$WORK/src.rc" 2>/dev/null)" = 0 ] || die "the source ended with status $(cat "$WORK/src.rc" 2>/dev/null || echo none)"
+		line=$(log_lines | grep -E "migration to unix:.*: completed in" | tail -n1)
+		[ -n "$line" ] || die "the source did not log its migration"
+		echo "migrate: source: $(echo "$line" | sed "s/.*: completed in/completed in/")" >&2
+		k=$(log_lines | sed -n "s/^SKIFF-GUEST: tick \([0-9]*\) uptime=.*/\1/p" | tail -n1)
+		LOG=$dest_log
+		wait_for "^SKIFF-GUEST: tick $((k + 3)) " 60
+		first=$(log_lines | sed -n "s/^SKIFF-GUEST: tick \([0-9]*\) .*/\1/p" | head -n1)
+		# k + 2 when the last tick line was cut short by the pause (and so not counted).
+		[ "$first" = $((k + 1)) ] || [ "$first" = $((k + 2)) ] ||
+			die "the migrated guest ticked $first first; the source stopped at $k"
+		echo "migrate: ok, the source stopped at tick $k, the destination went on from $first" >&2
+		signal_guest ctl.img stop'
+	expect '^SKIFF-STEP during\| migrate: source: completed in [0-9.]+ ms, downtime [0-9.]+ ms'
+	expect '^SKIFF-STEP during\| migrate: ok'
+	expect 'skiff: info: migration from unix:.*: completed in'
+	expect '^SKIFF-GUEST: restored disk io ok'
+fi
+
 # PATCH /drives/data after boot: the same disk now has image B's size and content (read with
 # O_DIRECT). A missing file or an unknown drive is refused, and the images are left alone.
 api_scenario api-drive-swap 90

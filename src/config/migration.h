@@ -1,0 +1,26 @@
+/* The bodies of the live migration requests (vmm/migration.h), read strictly
+ * (config/json_fields.h):
+ *
+ *   PUT /migration/send    {"destination_url": "unix:/path" | "tcp:HOST:PORT", "downtime_ms"}
+ *   PUT /migration/receive {"receiver_url": "unix:/path" | "tcp:HOST:PORT"}
+ *
+ * downtime_ms (1 to 60000, default 300) is how long the VM may stay paused for the last copy.
+ * Requests, not part of the VM's description. Each parser returns 0, or -EINVAL with the
+ * reason as the thread's last error. */
+#ifndef SKIFF_CONFIG_MIGRATION_H
+#define SKIFF_CONFIG_MIGRATION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MIGRATION_DEFAULT_DOWNTIME_MS 300
+
+struct migration_request {
+	char url[128];
+	uint32_t downtime_ms;
+};
+
+int config_json_migration_send(const char *body, size_t len, struct migration_request *out);
+int config_json_migration_receive(const char *body, size_t len, struct migration_request *out);
+
+#endif

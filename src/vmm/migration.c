@@ -1,0 +1,858 @@
+#include "vmm/migration.h"
+#include "base/log.h"
+#include "base/state.h"
+#include "base/thread.h"
+#include "config/vm_config.h"
+#include "version.h"
+#include "vmm/dirty_log.h"
+#include "vmm/instance.h"
+#include "vmm/migration_stream.h"
+#include "vmm/snapshot.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAGE MIGRATION_PAGE_SIZE
+
+const char *migration_state_name(enum migration_state s)
+{
+	switch (s) {
+	case MIGRATION_NONE:
+		return "None";
+	case MIGRATION_LISTENING:
+		return "Listening";
+	case MIGRATION_ACTIVE:
+		return "Active";
+	case MIGRATION_COMPLETED:
+		return "Completed";
+	case MIGRATION_FAILED:
+		return "Failed";
+	}
+	return "unknown";
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static double ms_since(uint64_t t0)
+{
+	return (double)(now_ns() - t0) / 1e6;
+}
+
+static struct migration *get(struct instance *in)
+{
+	if (!in->migration) {
+		in->migration = calloc(1, sizeof(*in->migration));
+		if (!in->migration)
+			return NULL;
+		pthread_mutex_init(&in->migration->lock, NULL);
+		in->migration->listen_fd = -1;
+	}
+	return in->migration;
+}
+
+bool migration_busy(struct instance *in)
+{
+	struct migration *m = in->migration;
+	bool busy;
+
+	if (!m)
+		return false;
+	pthread_mutex_lock(&m->lock);
+	busy = m->status.state == MIGRATION_LISTENING || m->status.state == MIGRATION_ACTIVE;
+	pthread_mutex_unlock(&m->lock);
+	return busy;
+}
+
+struct migration_status migration_get_status(struct instance *in)
+{
+	struct migration_status st = {.state = MIGRATION_NONE};
+	struct migration *m = in->migration;
+
+	if (m) {
+		pthread_mutex_lock(&m->lock);
+		st = m->status;
+		if (st.state == MIGRATION_ACTIVE || st.state == MIGRATION_LISTENING)
+			st.total_ms = ms_since(m->started_ns);
+		pthread_mutex_unlock(&m->lock);
+	}
+	return st;
+}
+
+/* Ends the migration: Completed, or Failed with the thread's last error, said once in the
+ * log. */
+static void finish(struct migration *m, int ret, const struct migration_stream *s)
+{
+	pthread_mutex_lock(&m->lock);
+	if (s)
+		m->status.bytes = m->status.receiving ? s->bytes_received : s->bytes_sent;
+	m->status.total_ms = ms_since(m->started_ns);
+	if (ret) {
+		m->status.state = MIGRATION_FAILED;
+		snprintf(m->status.error, sizeof(m->status.error), "%s",
+			 log_last_error()[0] ? log_last_error() : strerror(-ret));
+		log_error("migration %s %s failed: %s", m->status.receiving ? "from" : "to",
+			  m->status.url, m->status.error);
+	} else {
+		m->status.state = MIGRATION_COMPLETED;
+		log_info("migration %s %s: completed in %.1f ms, downtime %.1f ms, %u iterations, "
+			 "%llu pages, %llu bytes",
+			 m->status.receiving ? "from" : "to", m->status.url, m->status.total_ms,
+			 m->status.downtime_ms, m->status.iterations,
+			 (unsigned long long)m->status.pages, (unsigned long long)m->status.bytes);
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* ---- the source ---- */
+
+struct sender {
+	struct instance *in;
+	struct migration *m;
+	struct migration_stream s;
+	uint8_t *batch; /* a PAGES payload being filled */
+	uint32_t nr;
+	uint64_t pages_sent;
+	bool logging; /* dirty_log_start() was called */
+};
+
+static int flush_batch(struct sender *t)
+{
+	struct iovec part;
+	size_t len;
+	int ret;
+
+	if (!t->nr)
+		return 0;
+	/* The offsets were written from slot 0; the pages follow MIGRATION_MAX_PAGES of them:
+	 * close the gap for a batch that is not full. */
+	len = 8 + (size_t)t->nr * 8;
+	if (t->nr < MIGRATION_MAX_PAGES)
+		memmove(t->batch + len, t->batch + 8 + (size_t)MIGRATION_MAX_PAGES * 8,
+			(size_t)t->nr * PAGE);
+	migration_put_le(t->batch, t->nr, 4);
+	migration_put_le(t->batch + 4, 0, 4);
+	part = (struct iovec){t->batch, len + (size_t)t->nr * PAGE};
+	ret = migration_send(&t->s, MIGRATION_PAGES, &part, 1);
+	t->pages_sent += t->nr;
+	t->nr = 0;
+	pthread_mutex_lock(&t->m->lock);
+	t->m->status.pages = t->pages_sent;
+	t->m->status.bytes = t->s.bytes_sent;
+	pthread_mutex_unlock(&t->m->lock);
+	return ret;
+}
+
+/* Copies a page into the batch (a copy: the guest may write it meanwhile, and the CRC must
+ * describe what goes out). */
+static int add_page(struct sender *t, uint64_t offset, const uint8_t *hva)
+{
+	migration_put_le(t->batch + 8 + (size_t)t->nr * 8, offset, 8);
+	memcpy(t->batch + 8 + (size_t)MIGRATION_MAX_PAGES * 8 + (size_t)t->nr * PAGE, hva, PAGE);
+	if (++t->nr == MIGRATION_MAX_PAGES)
+		return flush_batch(t);
+	return 0;
+}
+
+static bool page_is_zero(const uint8_t *p)
+{
+	static const uint8_t zero[PAGE];
+
+	return memcmp(p, zero, PAGE) == 0;
+}
+
+/* Sends the pages set in maps, or (maps NULL, the first pass) every page the guest ever
+ * touched that is not zero: the destination's memory starts as zeros. */
+static int send_pages(struct sender *t, uint64_t *const *maps)
+{
+	struct vm *vm = &t->in->vm;
+	uint64_t base = 0;
+	int ret = 0;
+
+	for (int i = 0; !ret && i < vm->mem.nr_regions; i++) {
+		const struct guest_region *r = &vm->mem.regions[i];
+		uint64_t pages = r->size / PAGE;
+		unsigned char *resident = NULL;
+
+		if (!maps) {
+			resident = malloc(pages + 1);
+			if (resident && mincore(r->hva, r->size, resident) < 0) {
+				free(resident);
+				resident = NULL;
+			}
+		}
+		for (uint64_t pg = 0; !ret && pg < pages; pg++) {
+			const uint8_t *hva = r->hva + pg * PAGE;
+
+			if (maps && !dirty_log_test(maps, i, pg))
+				continue;
+			if (!maps && ((resident && !(resident[pg] & 1)) || page_is_zero(hva)))
+				continue;
+			ret = add_page(t, base + pg * PAGE, hva);
+			if (!ret && (pg & 1023) == 0 && __atomic_load_n(&t->m->cancel, __ATOMIC_ACQUIRE))
+				ret = log_set_error(-ECANCELED, "migration: cancelled");
+		}
+		free(resident);
+		base += r->size;
+	}
+	if (!ret)
+		ret = flush_batch(t);
+	return ret;
+}
+
+static uint64_t count_pages(struct vm *vm, uint64_t *const *maps)
+{
+	uint64_t n = 0;
+
+	for (int i = 0; i < vm->mem.nr_regions; i++)
+		for (uint64_t w = 0; w < (vm->mem.regions[i].size / PAGE + 63) / 64; w++)
+			n += (uint64_t)__builtin_popcountll(maps[i][w]);
+	return n;
+}
+
+/* The destination may refuse at any time: an ERROR waiting on the socket ends the migration. */
+static int check_peer(struct sender *t)
+{
+	struct pollfd p = {.fd = t->s.fd, .events = POLLIN};
+	struct migration_frame f;
+	int ret;
+
+	if (poll(&p, 1, 0) <= 0)
+		return 0;
+	ret = migration_recv(&t->s, &f);
+	if (!ret) {
+		ret = log_set_error(-EPROTO, "migration: the destination sent %s unasked",
+				    migration_frame_name(f.type));
+		migration_frame_free(&f);
+	}
+	return ret;
+}
+
+static int expect(struct migration_stream *s, uint32_t type, struct migration_frame *f,
+		  const char *who)
+{
+	int ret = migration_recv(s, f);
+
+	if (!ret && f->type != type) {
+		ret = log_set_error(-EPROTO, "migration: the %s sent %s where %s was due", who,
+				    migration_frame_name(f->type), migration_frame_name(type));
+		migration_frame_free(f);
+	}
+	return ret;
+}
+
+static int send_hello_and_config(struct sender *t)
+{
+	uint8_t hello[MIGRATION_HELLO_LEN] = {0};
+	struct state_writer w;
+	struct migration_frame f;
+	struct iovec part;
+	int ret;
+
+	migration_put_le(hello, PAGE, 4);
+	strncpy((char *)hello + 4, SKIFF_VERSION, 31);
+	part = (struct iovec){hello, sizeof(hello)};
+	ret = migration_send(&t->s, MIGRATION_HELLO, &part, 1);
+	if (ret)
+		return ret;
+	state_writer_init(&w);
+	pthread_mutex_lock(&t->in->lock);
+	ret = t->in->state == INSTANCE_RUNNING ? snapshot_save_description(&t->in->vm, &w)
+					       : log_set_error(-ESHUTDOWN, "the microVM stopped");
+	pthread_mutex_unlock(&t->in->lock);
+	if (!ret && state_writer_status(&w))
+		ret = log_set_error(-ENOMEM, "out of memory for the VM's description");
+	if (!ret) {
+		part = (struct iovec){w.buf, w.len};
+		ret = migration_send(&t->s, MIGRATION_CONFIG, &part, 1);
+	}
+	state_writer_free(&w);
+	if (!ret)
+		ret = expect(&t->s, MIGRATION_ACCEPT, &f, "destination");
+	if (!ret)
+		migration_frame_free(&f);
+	return ret;
+}
+
+/* The disks' locks: let go before the destination opens the images (same host, shared paths),
+ * taken back when the migration fails after that. A lock the destination still holds for a
+ * moment (it is letting go) is tried again for up to a second. */
+static int set_disk_locks(struct vm *vm, bool held)
+{
+	struct vm_device_update up = {.disk_lock = held ? 1 : -1};
+	struct vm_device *dev;
+	int ret = 0;
+
+	vm_devices_for_each(&vm->devices, dev)
+	{
+		int err = -EBUSY;
+
+		if (dev->kind != VM_DEVICE_VIRTIO_BLK)
+			continue;
+		for (int i = 0; i < 20 && err == -EBUSY; i++) {
+			err = vm_device_update(dev, &up);
+			if (err == -EBUSY && held)
+				usleep(50000);
+			else
+				break;
+		}
+		if (err && !ret)
+			ret = err;
+	}
+	return ret;
+}
+
+/* The end: paused, the last pages and the state out, READY in, GO out. Under the instance's
+ * lock (no request changes the VM meanwhile). On failure the VM runs on as it was. */
+static int handoff(struct sender *t, uint64_t **pending)
+{
+	struct instance *in = t->in;
+	struct vm *vm = &in->vm;
+	struct migration_frame f;
+	uint8_t *image = NULL, resume;
+	size_t image_len = 0;
+	uint64_t **last = NULL;
+	uint64_t paused_at;
+	bool was_paused, locks_released = false;
+	struct iovec part;
+	int ret;
+
+	pthread_mutex_lock(&in->lock);
+	if (in->state != INSTANCE_RUNNING || vm_stop_reason(vm) != VM_STOP_NONE) {
+		pthread_mutex_unlock(&in->lock);
+		return log_set_error(-ESHUTDOWN, "migration: the microVM stopped meanwhile");
+	}
+	was_paused = vm_is_paused(vm);
+	paused_at = now_ns();
+	if (!was_paused && (ret = vm_pause(vm))) {
+		pthread_mutex_unlock(&in->lock);
+		return ret;
+	}
+	/* Saving finishes the devices' requests first; what they write then is in the log. */
+	ret = snapshot_state_image(vm, &image, &image_len);
+	if (!ret && !(last = dirty_log_take(vm)))
+		ret = -EIO;
+	if (!ret) {
+		for (int i = 0; i < vm->mem.nr_regions; i++)
+			for (uint64_t w = 0; w < (vm->mem.regions[i].size / PAGE + 63) / 64; w++)
+				last[i][w] |= pending[i][w];
+		ret = send_pages(t, last);
+	}
+	if (!ret && !(ret = set_disk_locks(vm, false)))
+		locks_released = true;
+	if (!ret) {
+		part = (struct iovec){image, image_len};
+		ret = migration_send(&t->s, MIGRATION_STATE, &part, 1);
+	}
+	if (!ret && !(ret = expect(&t->s, MIGRATION_READY, &f, "destination")))
+		migration_frame_free(&f);
+	if (!ret) {
+		resume = !was_paused;
+		part = (struct iovec){&resume, 1};
+		ret = migration_send(&t->s, MIGRATION_GO, &part, 1);
+	}
+	free(image);
+	if (ret) {
+		char why[400];
+
+		snprintf(why, sizeof(why), "%s", log_last_error());
+		if (locks_released && set_disk_locks(vm, true))
+			log_error("migration: the disks' locks cannot be taken back (%s); the microVM "
+				  "goes on without them",
+				  log_last_error());
+		/* Its pages stay dirty (a Diff snapshot's count must not lose them). */
+		dirty_log_free(vm, last, true);
+		if (!was_paused && vm_resume(vm))
+			log_error("migration: the microVM could not be resumed: %s",
+				  log_last_error());
+		log_set_error(ret, "%s", why);
+		pthread_mutex_unlock(&in->lock);
+		return ret;
+	}
+	dirty_log_free(vm, last, false);
+	pthread_mutex_lock(&t->m->lock);
+	t->m->status.downtime_ms = ms_since(paused_at);
+	pthread_mutex_unlock(&t->m->lock);
+	/* The destination runs the VM now: this one ends, with status 0. */
+	{
+		char why[200];
+
+		snprintf(why, sizeof(why), "migrated to %s", t->m->status.url);
+		vm_request_stop(vm, VM_STOP_MIGRATED, why);
+	}
+	pthread_mutex_unlock(&in->lock);
+	return 0;
+}
+
+static int precopy(struct sender *t)
+{
+	struct vm *vm = &t->in->vm;
+	uint64_t **dirty = NULL, pass_start, bytes_before;
+	double bytes_per_ms = 0;
+	int ret;
+
+	t->logging = true;
+	ret = dirty_log_start(vm);
+	if (ret)
+		return ret;
+	/* What was dirty before is in the full pass: the count starts here. */
+	dirty = dirty_log_take(vm);
+	if (!dirty)
+		return -EIO;
+	dirty_log_free(vm, dirty, false);
+	dirty = NULL;
+	for (uint32_t pass = 0;; pass++) {
+		uint64_t pages;
+
+		pass_start = now_ns();
+		bytes_before = t->s.bytes_sent;
+		ret = pass == 0 ? send_pages(t, NULL) : send_pages(t, dirty);
+		dirty_log_free(vm, dirty, ret != 0);
+		dirty = NULL;
+		if (!ret)
+			ret = check_peer(t);
+		if (!ret && vm_stop_reason(vm) != VM_STOP_NONE)
+			ret = log_set_error(-ESHUTDOWN, "migration: the microVM stopped meanwhile");
+		if (ret)
+			return ret;
+		{
+			double ms = ms_since(pass_start);
+
+			if (t->s.bytes_sent - bytes_before >= 64 * PAGE || bytes_per_ms == 0)
+				bytes_per_ms = (double)(t->s.bytes_sent - bytes_before) /
+					       (ms < 0.01 ? 0.01 : ms);
+		}
+		dirty = dirty_log_take(vm);
+		if (!dirty)
+			return -EIO;
+		pages = count_pages(vm, dirty);
+		pthread_mutex_lock(&t->m->lock);
+		t->m->status.iterations = pass;
+		t->m->status.remaining_pages = pages;
+		t->m->status.throughput_mib_s = bytes_per_ms * 1000.0 / (1 << 20);
+		pthread_mutex_unlock(&t->m->lock);
+		log_debug("migration: pass %u: %llu pages dirty, %.1f MiB/s", pass,
+			  (unsigned long long)pages, bytes_per_ms * 1000.0 / (1 << 20));
+		if ((double)(pages * PAGE) / bytes_per_ms <= (double)t->m->status.downtime_limit_ms ||
+		    pass + 1 >= MIGRATION_MAX_ITERATIONS)
+			break;
+	}
+	ret = handoff(t, dirty);
+	/* The pages of a failed handoff are given back there; these went into it. */
+	dirty_log_free(vm, dirty, false);
+	return ret;
+}
+
+static void *send_thread(void *arg)
+{
+	struct instance *in = arg;
+	struct migration *m = in->migration;
+	struct sender t = {.in = in, .m = m, .s = {.fd = -1, .timeout_ms = MIGRATION_TIMEOUT_MS}};
+	struct migration_url url;
+	int ret;
+
+	t.s.cancel = &m->cancel;
+	log_clear_last_error();
+	ret = migration_url_parse(m->status.url, &url);
+	if (!ret)
+		ret = t.s.fd = migration_connect(&url, MIGRATION_TIMEOUT_MS, &m->cancel);
+	if (ret >= 0 && !(t.batch = malloc(8 + (size_t)MIGRATION_MAX_PAGES * (8 + PAGE))))
+		ret = log_set_error(-ENOMEM, "out of memory for the pages to send");
+	if (ret >= 0)
+		ret = send_hello_and_config(&t);
+	if (!ret)
+		ret = precopy(&t);
+	if (ret < 0) {
+		char why[400];
+
+		/* The reason, kept across what follows. */
+		snprintf(why, sizeof(why), "%s",
+			 log_last_error()[0] ? log_last_error() : strerror(-ret));
+		if (t.s.fd >= 0 && ret != -EPIPE && ret != -ECONNREFUSED)
+			migration_send_error(&t.s, "the source gave up");
+		/* A failed migration took the log's pages: a Diff snapshot after it must not miss
+		 * them. Without Diff snapshots the log goes off again. */
+		if (t.logging && in->cfg.track_dirty_pages)
+			dirty_log_mark_all(&in->vm);
+		else if (t.logging && dirty_log_stop(&in->vm))
+			log_warn("migration: %s", log_last_error());
+		log_set_error(ret, "%s", why);
+	}
+	if (t.s.fd >= 0)
+		close(t.s.fd);
+	free(t.batch);
+	finish(m, ret < 0 ? ret : 0, &t.s);
+	return NULL;
+}
+
+int migration_start_send(struct instance *in, const char *url, uint32_t downtime_ms)
+{
+	struct migration_url parsed;
+	struct migration *m;
+	int ret;
+
+	if (in->state != INSTANCE_RUNNING)
+		return log_set_error(-EINVAL, "the microVM is not running: there is nothing to "
+					      "migrate");
+	if (migration_busy(in))
+		return log_set_error(-EBUSY, "a migration is already under way");
+	ret = migration_url_parse(url, &parsed);
+	if (ret)
+		return ret;
+	m = get(in);
+	if (!m)
+		return log_set_error(-ENOMEM, "out of memory");
+	if (m->thread_started) { /* an earlier one, ended */
+		pthread_join(m->thread, NULL);
+		m->thread_started = false;
+	}
+	pthread_mutex_lock(&m->lock);
+	memset(&m->status, 0, sizeof(m->status));
+	m->status.state = MIGRATION_ACTIVE;
+	snprintf(m->status.url, sizeof(m->status.url), "%s", url);
+	m->status.downtime_limit_ms = downtime_ms;
+	m->started_ns = now_ns();
+	m->cancel = false;
+	pthread_mutex_unlock(&m->lock);
+	ret = thread_start(THREAD_MIGRATION, "skiff-migrate", send_thread, in, &m->thread);
+	if (ret) {
+		pthread_mutex_lock(&m->lock);
+		m->status.state = MIGRATION_FAILED;
+		snprintf(m->status.error, sizeof(m->status.error), "cannot start its thread");
+		pthread_mutex_unlock(&m->lock);
+		return log_set_error(ret, "cannot start the migration thread: %s", strerror(-ret));
+	}
+	m->thread_started = true;
+	log_info("migration to %s: started (downtime limit %u ms)", url, downtime_ms);
+	return 0;
+}
+
+/* ---- the destination ---- */
+
+static int check_hello(const struct migration_frame *f)
+{
+	char version[33];
+
+	if (f->length != MIGRATION_HELLO_LEN)
+		return log_set_error(-EBADMSG, "migration: a HELLO of %u bytes", f->length);
+	if (migration_get_le(f->payload, 4) != PAGE)
+		return log_set_error(-EPROTO, "migration: the source's pages are %llu bytes; this "
+					      "skiff's are %d",
+				     (unsigned long long)migration_get_le(f->payload, 4), PAGE);
+	memcpy(version, f->payload + 4, 32);
+	version[32] = '\0';
+	for (char *c = version; *c; c++)
+		if (*c < 0x20 || *c > 0x7e)
+			*c = '?';
+	log_info("migration: the source is skiff %s", version);
+	return 0;
+}
+
+/* Receives into the memfd until the STATE frame, which it returns. */
+static int receive_memory(struct migration *m, struct migration_stream *s, int memfd,
+			  uint64_t mem_bytes, struct migration_frame *state)
+{
+	for (;;) {
+		struct migration_frame f;
+		const uint8_t *offsets, *data;
+		uint32_t count;
+		int ret = migration_recv(s, &f);
+
+		if (ret)
+			return ret;
+		if (f.type == MIGRATION_STATE) {
+			*state = f;
+			return 0;
+		}
+		if (f.type != MIGRATION_PAGES) {
+			ret = log_set_error(-EPROTO, "migration: the source sent %s where pages or "
+						     "the state were due",
+					    migration_frame_name(f.type));
+			migration_frame_free(&f);
+			return ret;
+		}
+		ret = migration_pages_check(f.payload, f.length, mem_bytes, &count, &offsets,
+					    &data);
+		for (uint32_t i = 0; !ret && i < count; i++)
+			if (pwrite(memfd, data + (size_t)i * PAGE, PAGE,
+				   (off_t)migration_page_offset(offsets, i)) != PAGE)
+				ret = log_set_error(-EIO, "migration: writing guest memory: %s",
+						    strerror(errno));
+		migration_frame_free(&f);
+		if (ret)
+			return ret;
+		pthread_mutex_lock(&m->lock);
+		m->status.pages += count;
+		m->status.bytes = s->bytes_received;
+		pthread_mutex_unlock(&m->lock);
+	}
+}
+
+/* Builds the VM from the state, says READY, and runs it on GO; else destroys it unrun. */
+static int build_and_run(struct instance *in, struct migration_stream *s, struct vm_config *cfg,
+			 struct snapshot *snap, int memfd, uint64_t state_at)
+{
+	struct migration_frame f;
+	bool resume = true;
+	int ret;
+
+	pthread_mutex_lock(&in->lock);
+	if (in->state != INSTANCE_NOT_STARTED) {
+		pthread_mutex_unlock(&in->lock);
+		return log_set_error(-EINVAL, "migration: the microVM was started meanwhile");
+	}
+	vm_config_copy(&in->cfg, cfg);
+	/* The guest's clock goes on by the time the move took, as on the source's host. */
+	ret = snapshot_restore_fd(&in->vm, snap, &in->cfg, memfd, true);
+	if (ret) {
+		vm_config_init_defaults(&in->cfg);
+		pthread_mutex_unlock(&in->lock);
+		return ret;
+	}
+	ret = migration_send(s, MIGRATION_READY, NULL, 0);
+	if (!ret && !(ret = expect(s, MIGRATION_GO, &f, "source"))) {
+		if (f.length != 1 || f.payload[0] > 1)
+			ret = log_set_error(-EBADMSG, "migration: a GO of %u bytes", f.length);
+		else
+			resume = f.payload[0] == 1;
+		migration_frame_free(&f);
+	}
+	if (ret) {
+		/* Never run: the source keeps the VM. */
+		vm_destroy(&in->vm);
+		vm_config_init_defaults(&in->cfg);
+		pthread_mutex_unlock(&in->lock);
+		return ret;
+	}
+	if (!resume && vm_pause(&in->vm))
+		log_warn("the migrated microVM could not be paused: %s", log_last_error());
+	pthread_mutex_lock(&in->migration->lock);
+	in->migration->status.downtime_ms = ms_since(state_at);
+	pthread_mutex_unlock(&in->migration->lock);
+	instance_vm_started(in);
+	pthread_mutex_unlock(&in->lock);
+	return 0;
+}
+
+static int receive_vm(struct instance *in, struct migration_stream *s)
+{
+	struct migration *m = in->migration;
+	struct migration_frame f = {0}, state = {0};
+	struct vm_config *cfg = malloc(sizeof(*cfg)), *final = malloc(sizeof(*cfg));
+	struct snapshot snap;
+	uint64_t mem_bytes = 0, state_at;
+	int memfd = -1, ret;
+
+	if (!cfg || !final) {
+		ret = log_set_error(-ENOMEM, "out of memory");
+		goto out;
+	}
+	ret = expect(s, MIGRATION_HELLO, &f, "source");
+	if (!ret) {
+		ret = check_hello(&f);
+		migration_frame_free(&f);
+	}
+	if (!ret && !(ret = expect(s, MIGRATION_CONFIG, &f, "source"))) {
+		ret = snapshot_read_description(f.payload, f.length, "migration", cfg);
+		migration_frame_free(&f);
+	}
+	if (!ret)
+		ret = vm_check_config(cfg, 0, host_memory_mib());
+	if (!ret) {
+		mem_bytes = cfg->memory_mib << 20;
+		memfd = memfd_create("skiff-migration", MFD_CLOEXEC);
+		if (memfd < 0 || ftruncate(memfd, (off_t)mem_bytes) < 0)
+			ret = log_set_error(-errno, "migration: cannot hold %llu MiB of guest "
+						    "memory: %s",
+					    (unsigned long long)cfg->memory_mib, strerror(errno));
+	}
+	if (!ret)
+		ret = migration_send(s, MIGRATION_ACCEPT, NULL, 0);
+	if (!ret)
+		ret = receive_memory(m, s, memfd, mem_bytes, &state);
+	if (ret)
+		goto out;
+	state_at = now_ns();
+	/* The snapshot owns the payload from here. */
+	ret = snapshot_parse(&snap, state.payload, state.length, "migration", final);
+	state.payload = NULL;
+	if (ret)
+		goto out;
+	if (final->memory_mib != cfg->memory_mib)
+		ret = log_set_error(-EINVAL, "migration: the state describes %llu MiB of memory, "
+					     "the stream carried %llu",
+				    (unsigned long long)final->memory_mib,
+				    (unsigned long long)cfg->memory_mib);
+	/* The state's own description is the one built: it is checked as the first one was. */
+	if (!ret)
+		ret = vm_check_config(final, 0, host_memory_mib());
+	if (!ret)
+		ret = build_and_run(in, s, final, &snap, memfd, state_at);
+	snapshot_close(&snap);
+out:
+	if (ret && ret != -EPIPE && ret != -ECONNREFUSED && ret != -ECANCELED)
+		migration_send_error(s, log_last_error()[0] ? log_last_error() : strerror(-ret));
+	migration_frame_free(&state);
+	if (memfd >= 0)
+		close(memfd); /* the VM's mappings keep it */
+	free(cfg);
+	free(final);
+	return ret;
+}
+
+/* Accepts the source and receives; the listener is closed (and its path removed) first. */
+static int receive_on(struct instance *in, int listen_fd, const struct migration_url *url)
+{
+	struct migration *m = in->migration;
+	struct migration_stream s = {.fd = -1, .timeout_ms = MIGRATION_TIMEOUT_MS};
+	int ret;
+
+	s.cancel = &m->cancel;
+	log_clear_last_error();
+	ret = migration_accept(listen_fd, INT_MAX, &m->cancel);
+	close(listen_fd);
+	if (!url->tcp)
+		unlink(url->path);
+	if (ret >= 0) {
+		s.fd = ret;
+		pthread_mutex_lock(&m->lock);
+		m->status.state = MIGRATION_ACTIVE;
+		m->started_ns = now_ns(); /* the time taken counts from the source's arrival */
+		pthread_mutex_unlock(&m->lock);
+		ret = receive_vm(in, &s);
+		close(s.fd);
+	}
+	finish(m, ret < 0 ? ret : 0, &s);
+	return ret < 0 ? ret : 0;
+}
+
+static void *receive_thread(void *arg)
+{
+	struct instance *in = arg;
+	struct migration_url url;
+
+	migration_url_parse(in->migration->status.url, &url);
+	receive_on(in, in->migration->listen_fd, &url);
+	in->migration->listen_fd = -1;
+	return NULL;
+}
+
+/* Listens and sets the status (Listening). */
+static int prepare_receive(struct instance *in, const char *url, struct migration_url *parsed)
+{
+	struct migration *m;
+	int fd, ret;
+
+	if (in->state != INSTANCE_NOT_STARTED)
+		return log_set_error(-EINVAL, "a migration is received only by a microVM not yet "
+					      "started");
+	if (migration_busy(in))
+		return log_set_error(-EBUSY, "a migration is already under way");
+	ret = migration_url_parse(url, parsed);
+	if (ret)
+		return ret;
+	m = get(in);
+	if (!m)
+		return log_set_error(-ENOMEM, "out of memory");
+	if (m->thread_started) {
+		pthread_join(m->thread, NULL);
+		m->thread_started = false;
+	}
+	fd = migration_listen(parsed);
+	if (fd < 0)
+		return fd;
+	pthread_mutex_lock(&m->lock);
+	memset(&m->status, 0, sizeof(m->status));
+	m->status.state = MIGRATION_LISTENING;
+	m->status.receiving = true;
+	snprintf(m->status.url, sizeof(m->status.url), "%s", url);
+	m->started_ns = now_ns();
+	m->cancel = false;
+	m->listen_fd = fd;
+	pthread_mutex_unlock(&m->lock);
+	log_info("migration: waiting for the source at %s", url);
+	return 0;
+}
+
+int migration_start_receive(struct instance *in, const char *url)
+{
+	struct migration_url parsed;
+	struct migration *m;
+	int ret = prepare_receive(in, url, &parsed);
+
+	if (ret)
+		return ret;
+	m = in->migration;
+	ret = thread_start(THREAD_MIGRATION, "skiff-migrate", receive_thread, in, &m->thread);
+	if (ret) {
+		close(m->listen_fd);
+		m->listen_fd = -1;
+		if (!parsed.tcp)
+			unlink(parsed.path);
+		pthread_mutex_lock(&m->lock);
+		m->status.state = MIGRATION_FAILED;
+		snprintf(m->status.error, sizeof(m->status.error), "cannot start its thread");
+		pthread_mutex_unlock(&m->lock);
+		return log_set_error(ret, "cannot start the migration thread: %s", strerror(-ret));
+	}
+	m->thread_started = true;
+	return 0;
+}
+
+int migration_receive(struct instance *in, const char *url)
+{
+	struct migration_url parsed;
+	int fd, ret;
+
+	pthread_mutex_lock(&in->lock);
+	ret = prepare_receive(in, url, &parsed);
+	pthread_mutex_unlock(&in->lock);
+	if (ret) {
+		/* Said here, as a failure after it is (finish()). */
+		log_error("%s", log_last_error());
+		return ret;
+	}
+	fd = in->migration->listen_fd;
+	in->migration->listen_fd = -1;
+	ret = receive_on(in, fd, &parsed);
+	if (ret) {
+		char why[400];
+
+		snprintf(why, sizeof(why), "%s", in->migration->status.error);
+		return log_set_error(ret, "%s", why);
+	}
+	return 0;
+}
+
+void migration_finish(struct instance *in)
+{
+	struct migration *m = in->migration;
+
+	if (!m || !m->thread_started)
+		return;
+	__atomic_store_n(&m->cancel, true, __ATOMIC_RELEASE);
+	pthread_join(m->thread, NULL);
+	m->thread_started = false;
+}
+
+void migration_free(struct instance *in)
+{
+	migration_finish(in);
+	if (!in->migration)
+		return;
+	pthread_mutex_destroy(&in->migration->lock);
+	free(in->migration);
+	in->migration = NULL;
+}
