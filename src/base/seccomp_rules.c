@@ -5,6 +5,7 @@
 #include <linux/fs.h>
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
+#include <linux/userfaultfd.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -105,6 +106,7 @@ const struct seccomp_call seccomp_calls[] = {
     {"fsync", MAIN | WORKER | API},
     {"fallocate", WORKER | API},
     {"ftruncate", API}, /* a snapshot's sparse memory file */
+    {"userfaultfd", API}, /* PUT /snapshot/load's Uffd backend (vmm/uffd.h) */
     {"io_uring_enter", MAIN | WORKER | API},
     {"getrandom", WORKER | API}, /* virtio-rng's entropy */
     /* PATCH /drives swaps a disk's file on its worker: it opens the new one there. */
@@ -271,6 +273,8 @@ const struct seccomp_arg_value seccomp_arg_values[] = {
     IOCTL(KVM_SET_PIT2, API),
 #endif
     IOCTL(KVM_GET_DIRTY_LOG, API), /* Diff snapshots, live migration */
+    IOCTL(UFFDIO_API, API),	   /* the Uffd backend's userfaultfd, before it is sent */
+    IOCTL(UFFDIO_REGISTER, API),
 #ifdef __aarch64__
     IOCTL(KVM_ARM_PREFERRED_TARGET, API),
     IOCTL(KVM_ARM_VCPU_INIT, API),

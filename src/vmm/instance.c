@@ -209,9 +209,6 @@ int instance_snapshot_load(struct instance *in, const struct snapshot_load_reque
 		return log_set_error(-EINVAL, "a snapshot loads only before the microVM is "
 					      "described (only the logger and metrics may come "
 					      "first)");
-	if (req->uffd)
-		return log_set_error(-ENOTSUP, "the Uffd memory backend is not supported yet: use "
-					       "File");
 	cfg = malloc(sizeof(*cfg));
 	if (!cfg)
 		return log_set_error(-ENOMEM, "out of memory");
@@ -226,7 +223,10 @@ int instance_snapshot_load(struct instance *in, const struct snapshot_load_reque
 		ret = vm_check_config(cfg, 0, host_memory_mib());
 	if (!ret) {
 		vm_config_copy(&in->cfg, cfg);
-		ret = snapshot_restore(&in->vm, &s, &in->cfg, req->mem_path, req->clock_realtime);
+		ret = req->uffd ? snapshot_restore_uffd(&in->vm, &s, &in->cfg, req->mem_path,
+							req->clock_realtime)
+				: snapshot_restore(&in->vm, &s, &in->cfg, req->mem_path,
+						   req->clock_realtime);
 		if (ret)
 			vm_config_init_defaults(&in->cfg);
 	}

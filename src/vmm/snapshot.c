@@ -475,13 +475,11 @@ void snapshot_close(struct snapshot *s)
 	memset(s, 0, sizeof(*s));
 }
 
-int snapshot_restore_fd(struct vm *vm, const struct snapshot *s, const struct vm_config *cfg,
-			int mem_fd, bool clock_realtime)
+/* The machine's state into a VM just built for it (ret: how that building went). */
+static int restore_into(struct vm *vm, const struct snapshot *s, bool clock_realtime, int ret)
 {
 	struct state_reader r;
-	int ret;
 
-	ret = vm_create_restored(vm, cfg, mem_fd);
 	if (ret) {
 		char why[512];
 
@@ -512,6 +510,19 @@ int snapshot_restore_fd(struct vm *vm, const struct snapshot *s, const struct vm
 		return log_set_error(ret, "cannot restore the snapshot: %s", why);
 	}
 	return 0;
+}
+
+int snapshot_restore_fd(struct vm *vm, const struct snapshot *s, const struct vm_config *cfg,
+			int mem_fd, bool clock_realtime)
+{
+	return restore_into(vm, s, clock_realtime, vm_create_restored(vm, cfg, mem_fd));
+}
+
+int snapshot_restore_uffd(struct vm *vm, const struct snapshot *s, const struct vm_config *cfg,
+			  const char *socket_path, bool clock_realtime)
+{
+	return restore_into(vm, s, clock_realtime,
+			    vm_create_restored_uffd(vm, cfg, socket_path));
 }
 
 int snapshot_restore(struct vm *vm, const struct snapshot *s, const struct vm_config *cfg,

@@ -87,6 +87,10 @@ int snapshot_restore(struct vm *vm, const struct snapshot *s, const struct vm_co
  * migration filled); the caller keeps and closes mem_fd. */
 int snapshot_restore_fd(struct vm *vm, const struct snapshot *s, const struct vm_config *cfg,
 			int mem_fd, bool clock_realtime);
+/* The same with the Uffd backend: the page-fault handler listening on socket_path serves the
+ * memory (vmm/uffd.h). */
+int snapshot_restore_uffd(struct vm *vm, const struct snapshot *s, const struct vm_config *cfg,
+			  const char *socket_path, bool clock_realtime);
 
 /* Applies a Diff snapshot's memory file onto the memory file of the snapshot before it (in
  * place): every range the diff holds as data is copied; its holes are pages that did not

@@ -1,3 +1,4 @@
+#include "vmm/uffd.h"
 #include "vmm/vm.h"
 #include "arch/arch.h"
 #include "devices/boot_timer.h"
@@ -274,7 +275,7 @@ static int attach_boot_timer(struct vm *vm)
 	return ret;
 }
 
-static int map_memory(struct vm *vm, int mem_fd)
+static int map_memory(struct vm *vm, int mem_fd, const char *uffd_socket)
 {
 	struct guest_region layout[GUEST_MEM_MAX_REGIONS];
 	uint64_t bytes = vm->cfg->memory_mib << 20;
@@ -294,6 +295,11 @@ static int map_memory(struct vm *vm, int mem_fd)
 		log_error("cannot %s %llu MiB of host memory for the guest: %s",
 			  mem_fd < 0 ? "reserve" : "map the memory file as",
 			  (unsigned long long)vm->cfg->memory_mib, strerror(-ret));
+		return ret;
+	}
+	/* The Uffd backend: the memory is anonymous, and a handler fills it on first touch. */
+	if (uffd_socket && (ret = uffd_hand_over(&vm->mem, uffd_socket))) {
+		log_error("%s", log_last_error());
 		return ret;
 	}
 	/* track_dirty_pages: KVM logs the guest's writes per slot, and guest_mem skiff's own. */
@@ -388,12 +394,12 @@ static void destroy_pci(struct vm *vm)
 	}
 }
 
-static int create(struct vm *vm, const struct vm_config *cfg, int mem_fd)
+static int create(struct vm *vm, const struct vm_config *cfg, int mem_fd, const char *uffd_socket)
 {
 	int ret;
 
 	memset(vm, 0, sizeof(*vm));
-	vm->restoring = mem_fd >= 0;
+	vm->restoring = mem_fd >= 0 || uffd_socket;
 	vm->kvm.fd = vm->fd = vm->stop_eventfd = -1;
 	vm->cfg = cfg;
 	vm->console_out_fd = STDOUT_FILENO;
@@ -456,7 +462,7 @@ static int create(struct vm *vm, const struct vm_config *cfg, int mem_fd)
 	ret = arch_vm_init(vm);
 	if (ret)
 		goto fail;
-	ret = map_memory(vm, mem_fd);
+	ret = map_memory(vm, mem_fd, uffd_socket);
 	if (ret)
 		goto fail;
 	ret = arch_devices_init(vm);
@@ -515,12 +521,17 @@ fail:
 
 int vm_create(struct vm *vm, const struct vm_config *cfg)
 {
-	return create(vm, cfg, -1);
+	return create(vm, cfg, -1, NULL);
 }
 
 int vm_create_restored(struct vm *vm, const struct vm_config *cfg, int mem_fd)
 {
-	return create(vm, cfg, mem_fd);
+	return create(vm, cfg, mem_fd, NULL);
+}
+
+int vm_create_restored_uffd(struct vm *vm, const struct vm_config *cfg, const char *socket_path)
+{
+	return create(vm, cfg, -1, socket_path);
 }
 
 void vm_destroy(struct vm *vm)

@@ -94,6 +94,9 @@ int vm_create(struct vm *vm, const struct vm_config *cfg);
  * mem_fd's contents, mapped private (copy-on-write, read lazily), and neither the guest nor its
  * boot state nor the firmware tables are written into it. */
 int vm_create_restored(struct vm *vm, const struct vm_config *cfg, int mem_fd);
+/* The same with anonymous guest memory that the Uffd page-fault handler listening on
+ * socket_path fills (vmm/uffd.h). */
+int vm_create_restored_uffd(struct vm *vm, const struct vm_config *cfg, const char *socket_path);
 void vm_destroy(struct vm *vm);
 
 /* Runs the VM to its end on the calling thread; returns skiff's exit status. */
