@@ -287,6 +287,20 @@ static int find_sw(struct gdb_stub *s, uint64_t addr)
 	return -1;
 }
 
+/* A breakpoint instruction in or out. The vCPU fetches it: on arm64 the instruction cache is not
+ * coherent with the data writes made here, so those bytes are cleaned to the point of
+ * unification and the instruction cache is invalidated for them (IC IVAU acts on the physical
+ * line, whichever mapping names it). Nothing to do on x86. */
+static int write_code(struct gdb_stub *s, uint64_t gpa, const void *insn, size_t len)
+{
+	int err = guest_mem_write(&s->vm->mem, gpa, insn, len);
+	char *p = guest_mem_ptr(&s->vm->mem, gpa, len);
+
+	if (!err && p)
+		__builtin___clear_cache(p, p + len);
+	return err;
+}
+
 static int insert_sw(struct gdb_stub *s, uint64_t addr, uint64_t kind)
 {
 	struct vcpu *vcpu = &s->vm->vcpus[s->g_vcpu];
@@ -309,7 +323,7 @@ static int insert_sw(struct gdb_stub *s, uint64_t addr, uint64_t kind)
 	 * page tables changed meanwhile. */
 	if (arch_gdb_translate(vcpu, &s->vm->mem, addr, &bp->gpa, &contiguous) ||
 	    contiguous < len || guest_mem_read(&s->vm->mem, bp->gpa, bp->saved, len) ||
-	    guest_mem_write(&s->vm->mem, bp->gpa, insn, len))
+	    write_code(s, bp->gpa, insn, len))
 		return -EFAULT;
 	log_debug("gdb: software breakpoint at 0x%llx (guest-physical 0x%llx)",
 		  (unsigned long long)addr, (unsigned long long)bp->gpa);
@@ -323,7 +337,7 @@ static int remove_sw(struct gdb_stub *s, uint64_t addr)
 
 	if (i < 0)
 		return -ENOENT;
-	guest_mem_write(&s->vm->mem, s->sw[i].gpa, s->sw[i].saved, s->sw[i].len);
+	write_code(s, s->sw[i].gpa, s->sw[i].saved, s->sw[i].len);
 	s->sw[i] = s->sw[--s->nr_sw];
 	return 0;
 }
