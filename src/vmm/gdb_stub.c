@@ -119,6 +119,12 @@ static void debug_exit(void *ctx, struct vcpu *vcpu)
 	uint64_t one = 1;
 
 	st.kind = arch_gdb_debug_exit(vcpu, &st.hw_slot, &st.addr);
+	log_debug("gdb: vCPU %d: debug exit (%s)", vcpu->id,
+		  st.kind == ARCH_GDB_STOP_SW_BP    ? "software breakpoint"
+		  : st.kind == ARCH_GDB_STOP_HW_BP  ? "hardware breakpoint"
+		  : st.kind == ARCH_GDB_STOP_WATCH  ? "debug register"
+		  : st.kind == ARCH_GDB_STOP_STEP   ? "single step"
+						    : "other");
 	pthread_mutex_lock(&s->lock);
 	s->stops[vcpu->id] = st;
 	pthread_mutex_unlock(&s->lock);
@@ -185,6 +191,10 @@ static int apply_debug(struct gdb_stub *s, int step_vcpu)
 		int err;
 
 		s->debug.single_step = i == step_vcpu;
+		log_debug("gdb: vCPU %d resumes with guest debugging %s: %d software and %d hardware "
+			  "breakpoints/watchpoints%s",
+			  i, s->debug.enable ? "on" : "off", s->nr_sw, s->debug.nr_hw,
+			  s->debug.single_step ? ", single step" : "");
 		err = arch_gdb_set_debug(&s->vm->vcpus[i], &s->debug);
 		if (err) {
 			log_warn("gdb: KVM_SET_GUEST_DEBUG on vCPU %d: %s", i, strerror(-err));
@@ -277,6 +287,20 @@ static int find_sw(struct gdb_stub *s, uint64_t addr)
 	return -1;
 }
 
+/* A breakpoint instruction in or out. The vCPU fetches it: on arm64 the instruction cache is not
+ * coherent with the data writes made here, so those bytes are cleaned to the point of
+ * unification and the instruction cache is invalidated for them (IC IVAU acts on the physical
+ * line, whichever mapping names it). Nothing to do on x86. */
+static int write_code(struct gdb_stub *s, uint64_t gpa, const void *insn, size_t len)
+{
+	int err = guest_mem_write(&s->vm->mem, gpa, insn, len);
+	char *p = guest_mem_ptr(&s->vm->mem, gpa, len);
+
+	if (!err && p)
+		__builtin___clear_cache(p, p + len);
+	return err;
+}
+
 static int insert_sw(struct gdb_stub *s, uint64_t addr, uint64_t kind)
 {
 	struct vcpu *vcpu = &s->vm->vcpus[s->g_vcpu];
@@ -299,8 +323,10 @@ static int insert_sw(struct gdb_stub *s, uint64_t addr, uint64_t kind)
 	 * page tables changed meanwhile. */
 	if (arch_gdb_translate(vcpu, &s->vm->mem, addr, &bp->gpa, &contiguous) ||
 	    contiguous < len || guest_mem_read(&s->vm->mem, bp->gpa, bp->saved, len) ||
-	    guest_mem_write(&s->vm->mem, bp->gpa, insn, len))
+	    write_code(s, bp->gpa, insn, len))
 		return -EFAULT;
+	log_debug("gdb: software breakpoint at 0x%llx (guest-physical 0x%llx)",
+		  (unsigned long long)addr, (unsigned long long)bp->gpa);
 	s->nr_sw++;
 	return 0;
 }
@@ -311,7 +337,7 @@ static int remove_sw(struct gdb_stub *s, uint64_t addr)
 
 	if (i < 0)
 		return -ENOENT;
-	guest_mem_write(&s->vm->mem, s->sw[i].gpa, s->sw[i].saved, s->sw[i].len);
+	write_code(s, s->sw[i].gpa, s->sw[i].saved, s->sw[i].len);
 	s->sw[i] = s->sw[--s->nr_sw];
 	return 0;
 }
@@ -367,14 +393,20 @@ static void cmd_breakpoint(struct gdb_stub *s, const struct rsp_cmd *c)
 }
 
 /* Every breakpoint out, single-step and debug registers off: the guest runs as if never
- * debugged. */
+ * debugged (its own int3 / brk, e.g. kprobes, go to the guest again). The next debugger starts
+ * from an empty set that is enabled again: the vCPUs get it when it resumes them. */
 static void clear_debug(struct gdb_stub *s)
 {
 	while (s->nr_sw)
 		remove_sw(s, s->sw[s->nr_sw - 1].addr);
 	memset(&s->debug, 0, sizeof(s->debug));
-	for (int i = 0; i < s->vm->nr_vcpus; i++)
-		arch_gdb_set_debug(&s->vm->vcpus[i], &s->debug);
+	for (int i = 0; i < s->vm->nr_vcpus; i++) {
+		int err = arch_gdb_set_debug(&s->vm->vcpus[i], &s->debug);
+
+		if (err)
+			log_warn("gdb: KVM_SET_GUEST_DEBUG (off) on vCPU %d: %s", i, strerror(-err));
+	}
+	s->debug.enable = true;
 }
 
 static void detach(struct gdb_stub *s)

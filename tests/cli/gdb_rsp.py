@@ -6,7 +6,8 @@ sets software and hardware breakpoints and a watchpoint, single-steps, interrupt
 and sends hostile input (bad checksums, malformed and oversized packets, unmapped addresses,
 breakpoints on garbage), each answered with an error while the stub and skiff go on. Then it
 writes the guest's stop flag and detaches: the guest runs on to its end (status 0); a second run
-ends with `k`. Prints "ok - NAME" / "not ok - NAME: why".
+is detached and attached again, and its hardware breakpoint and step work then too; a third ends
+with `k`. Prints "ok - NAME" / "not ok - NAME: why".
 
 Usage: gdb_rsp.py SKIFF GUEST_BIN GUEST_ELF WORKDIR"""
 import os
@@ -288,6 +289,43 @@ def main():
         status = None
     out = logtext("rsp")
     result("detach-runs-on", status == 0 and "done" in out, f"status {status}: {out[-300:]}")
+
+    # A second debugger after a detach: its breakpoints and steps are in effect again (detach
+    # once switched guest debugging off for good, and the guest met the next int3 itself).
+    p, sock = start("reattach")
+    c = Client(sock)
+    c.cmd("?")
+    result("reattach-first-detach", c.cmd("D") == "OK", "")
+    c.s.close()
+    c, stop = None, ""
+    for _ in range(100):  # the stub takes the next connection once it has closed the first
+        try:
+            c = Client(sock)
+            stop = c.cmd("?")
+            break
+        except (OSError, EOFError):
+            time.sleep(0.05)
+    result("reattach-stops", c is not None and stop.startswith("T02thread:"), f"{stop}")
+    result("reattach-Z1", c.cmd(f"Z1,{loop:x},1") == "OK", "")
+    try:
+        stop = c.cmd("c")
+    except socket.timeout:
+        result("reattach-hw-bp", False, "the guest did not stop at the breakpoint in 10 s")
+        raise
+    rip = regs(c)["rip"]
+    result("reattach-hw-bp", stop == "T05thread:1;" and rip == loop,
+           f"{stop}, rip {rip:#x}, expected {loop:#x}")
+    result("reattach-z1", c.cmd(f"z1,{loop:x},1") == "OK", "")
+    result("reattach-step", c.cmd("s") == "T05thread:1;" and regs(c)["rip"] != loop, "")
+    c.cmd(f"M{flag:x},1:01")
+    result("reattach-detach", c.cmd("D") == "OK", "")
+    try:
+        status = p.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        status = None
+    result("reattach-runs-on", status == 0 and "done" in logtext("reattach"),
+           f"status {status}: {logtext('reattach')[-300:]}")
 
     # k ends the VM.
     p, sock = start("kill")

@@ -195,17 +195,23 @@ scenario jailer-boot 90
 # tests/nested/gdb-minimal, with the host's libraries it loads): the guest waits at its first
 # instruction until gdb attaches; gdb reads rip there and detaches, and the guest boots.
 # guest-init says where __x64_sys_sync and __x64_sys_reboot are (/proc/kallsyms; nokaslr as
-# docs/debugging.md says) and syncs every half second; gdb attaches again (the guest stops),
-# lists the two vCPUs as threads, sets a software breakpoint (int3) on __x64_sys_sync: the guest
-# stops there when it calls it; registers, one step, delete; a hardware breakpoint (debug
-# registers) on __x64_sys_reboot, which the guest's power-off calls; delete, continue: the guest
-# powers off, gdb hears that it exited, skiff ends with 0. The hardware breakpoint's outcome is
-# reported, not required: in this harness (KVM's SVM under QEMU's software CPU) the nested guest's
-# debug-register hits were not seen (December 2026); the kvm stage and arm64's gdb-kernel test them.
-# Not in the default runs yet: in this harness the guest does not stop at the breakpoints
-# (KVM_SET_GUEST_DEBUG seems not to be in effect when the guest resumes; December 2026).
-# SKIFF_NESTED_GDB=1 runs it.
-if [ "${SKIFF_NESTED_GDB:-0}" = 1 ]; then
+# docs/debugging.md says) and syncs every half second; gdb attaches again (the guest stops: the
+# guest debugging that the first detach switched off is on again), lists the two vCPUs as
+# threads, steps twice (KVM_GUESTDBG_SINGLESTEP: rip must move each time), sets a hardware
+# breakpoint (debug registers) on __x64_sys_sync and continues: its outcome is reported, not
+# required; delete, continue: the guest powers off, gdb hears that it exited, skiff ends with 0.
+# What this substrate (KVM's SVM in L1 under QEMU 7.2's software CPU) cannot do, December 2026:
+# - software breakpoints: QEMU checks an int3 against the SVM "software interrupt" intercept
+#   instead of the #BP exception intercept that KVM sets for KVM_GUESTDBG_USE_SW_BP
+#   (target/i386/tcg: int3 is raised as an INT n, is_int=1, and raise_interrupt2 checks
+#   SVM_EXIT_SWINT), so the int3 goes to the guest, which oopses ("int3: 0000 [#1]" at
+#   __do_sys_sync+0x1 with skiff's debug log saying vCPU 0 resumed with guest debugging on and
+#   1 software breakpoint). Not set here: it would kill the guest. tests/cli/gdb covers them on
+#   hosts with real KVM; arm64's gdb-kernel here.
+# - hardware breakpoints: QEMU's VMRUN loads the guest's DR7 from the VMCB without arming its
+#   own breakpoints for it (helper_vmrun assigns env->dr[7]; cpu_x86_update_dr7 is what arms
+#   them), so the guest never stops (30 s of syncs). Hence "not hit" is accepted; tests/cli/gdb
+#   checks them on this machine's /dev/kvm.
 scenario gdb-kernel 120
 	host_prepare 'tests/nested/gdb-minimal'
 	l1_tool "$NESTED_CACHE/gdb-minimal/usr/bin/gdb"
@@ -214,8 +220,8 @@ scenario gdb-kernel 120
 	expect 'skiff: info: gdb: waiting for a debugger on tcp:127\.0\.0\.1:1234'
 	expect '^SKIFF-STEP during\| gdb: first instruction at 0x[0-9a-f]+$'
 	expect '^SKIFF-STEP during\| gdb: 2 vCPUs as threads$'
-	expect '^SKIFF-STEP during\| gdb: software breakpoint: stopped in __x64_sys_sync, cr3 0x[0-9a-f]+, stepped to 0x[0-9a-f]+$'
-	expect '^SKIFF-STEP during\| gdb: hardware breakpoint on __x64_sys_reboot: (stopped there|not hit)$'
+	expect '^SKIFF-STEP during\| gdb: stopped at 0x[0-9a-f]+, cr3 0x[0-9a-f]+, stepped to 0x[0-9a-f]+, then 0x[0-9a-f]+$'
+	expect '^SKIFF-STEP during\| gdb: hardware breakpoint on __x64_sys_sync: (stopped there|not hit)$'
 	expect '^SKIFF-STEP during\| gdb: the guest exited$'
 	expect 'skiff: info: gdb: the debugger detached, the guest runs on'
 	expect 'skiff: info: guest powered off \(ACPI S5'
@@ -226,23 +232,20 @@ scenario gdb-kernel 120
 	during 'rip=$(awk "\$1 == \"rip\" { print \$2 }" gdb1.out) && [ -n "$rip" ] || die "gdb read no rip"'
 	during 'echo "gdb: first instruction at $rip"'
 	during 'wait_for "^SKIFF-GUEST: sym_reboot=" 60'
-	during 'sync=0x$(guest_value sym_sync) reboot=0x$(guest_value sym_reboot)'
-	during '[ "$sync" != 0x ] && [ "$reboot" != 0x ] || die "no kallsyms addresses from the guest"'
+	during 'sync=0x$(guest_value sym_sync)'
+	during '[ "$sync" != 0x ] || die "no kallsyms address from the guest"'
 	during 'timeout 90 gdb -batch -nx -ex "target remote 127.0.0.1:1234" -ex "info threads" \'
-	during '	-ex "break *$sync" -ex continue -ex "info registers rip cr3" -ex stepi \'
-	during '	-ex "info registers rip" -ex delete -ex "hbreak *$reboot" -ex continue \'
-	during '	-ex "info registers rip" -ex delete -ex continue >gdb2.out 2>&1 || true'
+	during '	-ex "info registers rip cr3" -ex stepi -ex "info registers rip" -ex stepi -ex "info registers rip" \'
+	during '	-ex "hbreak *$sync" -ex continue -ex "info registers rip" -ex delete -ex continue >gdb2.out 2>&1 || true'
 	during 'sed "s/^/gdb2: /" gdb2.out'
 	during '[ "$(grep -c "^[ *] *[0-9]* *Thread " gdb2.out)" = 2 ] || die "gdb did not list 2 threads"'
 	during 'echo "gdb: 2 vCPUs as threads"'
 	during 'rips=$(awk "\$1 == \"rip\" { print \$2 }" gdb2.out | tr "\n" " ")'
 	during 'set -- $rips'
-	during '[ "$1" = "$sync" ] || die "not stopped at __x64_sys_sync ($sync): rips $rips"'
-	during '[ -n "$2" ] && [ "$2" != "$sync" ] || die "stepi did not move: rips $rips"'
+	during '[ -n "$3" ] && [ "$2" != "$1" ] && [ "$3" != "$2" ] || die "stepi did not move: rips $rips"'
 	during 'cr3=$(awk "\$1 == \"cr3\" { print \$2 }" gdb2.out)'
-	during 'echo "gdb: software breakpoint: stopped in __x64_sys_sync, cr3 $cr3, stepped to $2"'
-	during 'if [ "$3" = "$reboot" ]; then hw="stopped there"; elif [ -z "$3" ]; then hw="not hit"; else die "stopped at $3, not __x64_sys_reboot"; fi'
-	during 'echo "gdb: hardware breakpoint on __x64_sys_reboot: $hw"'
+	during 'echo "gdb: stopped at $1, cr3 $cr3, stepped to $2, then $3"'
+	during 'if [ "$4" = "$sync" ]; then hw="stopped there"; elif [ -z "$4" ]; then hw="not hit"; else die "stopped at $4, not __x64_sys_sync"; fi'
+	during 'echo "gdb: hardware breakpoint on __x64_sys_sync: $hw"'
 	during 'grep -q "exited normally" gdb2.out || die "gdb did not hear the guest exit"'
 	during 'echo "gdb: the guest exited"'
-fi
