@@ -161,7 +161,7 @@ if [ "${NESTED_ARCH:-}" = x86_64 ]; then
 	before 'truncate -s 1M ctl.img
 		( /vmm/skiff run --api-sock "$API_SOCK" --log-level info >"$WORK/src.out" 2>&1 </dev/null
 		  echo $? >"$WORK/src.rc" ) &
-		SKIFF_PID=$! # the source (its subshell): wait_api watches it, not an earlier scenario'"'"'s VMM
+		SKIFF_PID=$! # for wait_api: the source (its subshell), not an earlier scenario VMM
 		LOG=$WORK/src.out
 		'"$api_setup"' && '"$api_start"'
 		wait_for "^SKIFF-GUEST: tick 5 " 100'
