@@ -2,9 +2,9 @@
  * (test_device_state.c): the i8042 (controller RAM, keyboard mode, bytes waiting in its output
  * queue), the CMOS RTC (index and RAM), the ACPI PM device (an empty section) and the boot timer
  * (whether and when the guest said it was up); and arm64's PL061 GPIO controller (registers,
- * the buttons' lines, latched edges, the interrupt level). A state put into a device through its registers
- * comes out of a fresh device restored from it: the guest reads the same bytes, and saving
- * again gives the same bytes. Damaged sections are refused with a reason and change nothing. */
+ * the buttons' lines, latched edges, the interrupt level). A state put into a device through its
+ * registers comes out of a fresh device restored from it: the guest reads the same bytes, and
+ * saving again gives the same bytes. Damaged sections are refused and change nothing. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -292,10 +292,8 @@ static void test_pl061(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_i8042),
-	    cmocka_unit_test(test_rtc_cmos),
-	    cmocka_unit_test(test_acpi_pm),
-	    cmocka_unit_test(test_boot_timer),
+	    cmocka_unit_test(test_i8042),   cmocka_unit_test(test_rtc_cmos),
+	    cmocka_unit_test(test_acpi_pm), cmocka_unit_test(test_boot_timer),
 	    cmocka_unit_test(test_pl061),
 	};
 

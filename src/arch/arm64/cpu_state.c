@@ -62,9 +62,9 @@ static int reg_list(int vcpu_fd, int vcpu_id, struct kvm_reg_list **out)
 	}
 	for (uint64_t i = 0; i < list->n; i++) {
 		if (reg_size(list->reg[i]) > MAX_REG_SIZE) {
-			int ret = log_set_error(-EIO, "vCPU %d: register 0x%llx has %zu bytes",
-						vcpu_id, (unsigned long long)list->reg[i],
-						reg_size(list->reg[i]));
+			int ret =
+			    log_set_error(-EIO, "vCPU %d: register 0x%llx has %zu bytes", vcpu_id,
+					  (unsigned long long)list->reg[i], reg_size(list->reg[i]));
 
 			free(list);
 			return ret;
@@ -138,7 +138,8 @@ int arm64_vcpu_state_save(int vm_fd, int vcpu_fd, int vcpu_id, struct state_writ
 	free(values);
 	free(list);
 	if (state_writer_status(w))
-		return log_set_error(state_writer_status(w), "out of memory saving vCPU %d", vcpu_id);
+		return log_set_error(state_writer_status(w), "out of memory saving vCPU %d",
+				     vcpu_id);
 	return 0;
 }
 
@@ -187,12 +188,12 @@ static int read_vcpu_section(int vm_fd, int vcpu_fd, int vcpu_id, struct state_r
 			     vcpu_id);
 	state_get_u32(r, &s->nregs);
 	if (!state_reader_status(r) && s->nregs != have->n)
-		state_refuse(r, "%u registers saved, this host's KVM has %llu for the vCPU "
+		state_refuse(r,
+			     "%u registers saved, this host's KVM has %llu for the vCPU "
 			     "(another kernel or CPU?)",
 			     s->nregs, (unsigned long long)have->n);
-	if (!state_reader_status(r) &&
-	    (!(s->ids = calloc(s->nregs, sizeof(*s->ids))) ||
-	     !(s->values = calloc(s->nregs, MAX_REG_SIZE))))
+	if (!state_reader_status(r) && (!(s->ids = calloc(s->nregs, sizeof(*s->ids))) ||
+					!(s->values = calloc(s->nregs, MAX_REG_SIZE))))
 		state_refuse(r, "out of memory for %u registers", s->nregs);
 	for (uint32_t i = 0; !state_reader_status(r) && i < s->nregs; i++) {
 		state_get_u64(r, &s->ids[i]);
@@ -205,7 +206,8 @@ static int read_vcpu_section(int vm_fd, int vcpu_fd, int vcpu_id, struct state_r
 			break;
 		}
 		if (!listed(have, s->ids[i])) {
-			state_refuse(r, "register 0x%llx is not one this host's KVM has for the vCPU",
+			state_refuse(r,
+				     "register 0x%llx is not one this host's KVM has for the vCPU",
 				     (unsigned long long)s->ids[i]);
 			break;
 		}
@@ -340,21 +342,22 @@ static void add(struct gic_regs *l, uint32_t group, uint64_t attr, bool its)
 #define GICD_ICFGR	0x0c00
 #define GICD_IROUTER	0x6000
 /* Redistributor offsets from RD_base; the SGI frame is the second 64 KiB (12.10, 12.11). */
-#define GICR_CTLR	0x0000
-#define GICR_PROPBASER	0x0070
-#define GICR_PENDBASER	0x0078
-#define GICR_SGI	0x10000
+#define GICR_CTLR      0x0000
+#define GICR_PROPBASER 0x0070
+#define GICR_PENDBASER 0x0078
+#define GICR_SGI       0x10000
 /* ITS control registers (12.19); KVM reads and writes them 64 bits at a time. */
-#define GITS_CTLR	0x0000
-#define GITS_IIDR	0x0004
-#define GITS_CBASER	0x0080
-#define GITS_CWRITER	0x0088
-#define GITS_CREADR	0x0090
-#define GITS_BASER	0x0100 /* KVM has two: the device and collection tables */
+#define GITS_CTLR    0x0000
+#define GITS_IIDR    0x0004
+#define GITS_CBASER  0x0080
+#define GITS_CWRITER 0x0088
+#define GITS_CREADR  0x0090
+#define GITS_BASER   0x0100 /* KVM has two: the device and collection tables */
 
 /* The CPU interface's system registers as the vGIC attribute encodes them (op0, op1, CRn, CRm,
  * op2, like KVM's sysreg ids without the arch and size bits). */
-#define ICC(op1, crn, crm, op2) ((uint64_t)(3u << 14 | (op1) << 11 | (crn) << 7 | (crm) << 3 | (op2)))
+#define ICC(op1, crn, crm, op2)                                                                    \
+	((uint64_t)(3u << 14 | (op1) << 11 | (crn) << 7 | (crm) << 3 | (op2)))
 #define ICC_PMR_EL1	ICC(0, 4, 6, 0)
 #define ICC_BPR0_EL1	ICC(0, 12, 8, 3)
 #define ICC_AP0R_EL1(n) ICC(0, 12, 8, 4 + (n))
@@ -439,7 +442,8 @@ static int gic_register_list(const struct arm64_gic *gic, const uint64_t *mpidr,
 
 		if (aprs < 0) {
 			free(l->r);
-			return log_set_error(aprs, "vCPU %d: cannot read ICC_CTLR_EL1 from the "
+			return log_set_error(aprs,
+					     "vCPU %d: cannot read ICC_CTLR_EL1 from the "
 					     "vGIC: %s",
 					     v, strerror(-aprs));
 		}
@@ -471,7 +475,7 @@ static int gic_register_list(const struct arm64_gic *gic, const uint64_t *mpidr,
 	for (int intid = 32; intid < nirqs; intid += 32)
 		add(l, L,
 		    on_cpu(mpidr[0], (uint64_t)VGIC_LEVEL_INFO_LINE_LEVEL
-					 << KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_SHIFT |
+					     << KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_SHIFT |
 					 (uint64_t)intid),
 		    false);
 	if (gic->its_fd >= 0) {
@@ -562,7 +566,8 @@ int arm64_vm_state_save(const struct arm64_gic *gic, const uint64_t *mpidr, int 
 			return log_set_error(-ENOMEM, "out of memory for the vGIC's registers");
 		}
 		for (int i = 0; i < l.n; i++) {
-			ret = access(l.r[i].its ? gic->its_fd : gic->fd, &l.r[i], &values[i], false);
+			ret =
+			    access(l.r[i].its ? gic->its_fd : gic->fd, &l.r[i], &values[i], false);
 			if (ret) {
 				log_set_error(ret, "reading the vGIC's %s 0x%llx failed: %s",
 					      group_name(&l.r[i]), (unsigned long long)l.r[i].attr,
@@ -628,12 +633,14 @@ int arm64_vm_state_restore(const struct arm64_gic *gic, const uint64_t *mpidr, i
 		if (!state_reader_status(r) && had_gic &&
 		    (nirqs != ARM64_GIC_NR_IRQS || vcpus != (uint32_t)nr_vcpus ||
 		     had_its != (gic->its_fd >= 0)))
-			state_refuse(r, "a vGIC of %u interrupts, %u vCPUs and %s ITS, where this VM "
+			state_refuse(r,
+				     "a vGIC of %u interrupts, %u vCPUs and %s ITS, where this VM "
 				     "has %d, %d and %s",
 				     nirqs, vcpus, had_its ? "an" : "no", ARM64_GIC_NR_IRQS,
 				     nr_vcpus, gic->its_fd >= 0 ? "an ITS" : "none");
 		if (!state_reader_status(r) && had_gic && n != (uint32_t)l.n)
-			state_refuse(r, "%u vGIC registers saved, this VM's vGIC has %d (another "
+			state_refuse(r,
+				     "%u vGIC registers saved, this VM's vGIC has %d (another "
 				     "host's GIC?)",
 				     n, l.n);
 		if (!state_reader_status(r) && had_gic && !(values = calloc(n, sizeof(*values))))
@@ -647,7 +654,8 @@ int arm64_vm_state_restore(const struct arm64_gic *gic, const uint64_t *mpidr, i
 			state_get_u64(r, &values[i]);
 			if (!state_reader_status(r) &&
 			    (group != l.r[i].group || attr != l.r[i].attr))
-				state_refuse(r, "vGIC register %u is group %u attribute 0x%llx where "
+				state_refuse(r,
+					     "vGIC register %u is group %u attribute 0x%llx where "
 					     "group %u attribute 0x%llx was expected",
 					     i, group, (unsigned long long)attr, l.r[i].group,
 					     (unsigned long long)l.r[i].attr);
@@ -688,8 +696,8 @@ int arm64_vm_state_restore(const struct arm64_gic *gic, const uint64_t *mpidr, i
 				 "guest's time is off",
 				 (unsigned long long)saved_freq, (unsigned long long)freq);
 		if (now > saved_realtime && freq)
-			*counter_delta = (uint64_t)((unsigned __int128)(now - saved_realtime) * freq /
-						    1000000000ULL);
+			*counter_delta = (uint64_t)((unsigned __int128)(now - saved_realtime) *
+						    freq / 1000000000ULL);
 	}
 	return 0;
 }
