@@ -373,7 +373,7 @@ static uint64_t on_cpu(uint64_t mpidr, uint64_t offset)
 	return (uint64_t)arm64_gic_attr_affinity(mpidr) << KVM_DEV_ARM_VGIC_V3_MPIDR_SHIFT | offset;
 }
 
-static int access(int fd, const struct gic_reg *reg, uint64_t *value, bool write)
+static int gic_access(int fd, const struct gic_reg *reg, uint64_t *value, bool write)
 {
 	uint32_t v32 = (uint32_t)*value;
 	bool wide = reg->its || reg->group == KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS;
@@ -396,17 +396,17 @@ static int nr_aprs(int gic_fd, uint64_t mpidr)
 	struct gic_reg ctlr = {.group = KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS,
 			       .attr = on_cpu(mpidr, ICC_CTLR_EL1)};
 	uint64_t v = 0;
-	int bits;
+	int bits, ret = gic_access(gic_fd, &ctlr, &v, false);
 
-	if (access(gic_fd, &ctlr, &v, false))
-		return -errno;
+	if (ret)
+		return ret;
 	bits = (int)((v >> 8) & 7) + 1;
 	return bits >= 7 ? 4 : bits == 6 ? 2 : 1;
 }
 
 /* Every register the VM's GIC state is made of, in the order a restore writes them: the
  * distributor's configuration before its enables and pending bits; each redistributor's LPI
- * tables before its GICR_CTLR (EnableLPIs locks them); the CPU interfaces with GICR_SRE
+ * tables before its GICR_CTLR (EnableLPIs locks them); the CPU interfaces with ICC_SRE_EL1
  * first; the SPIs' line levels after their trigger configuration; the ITS last, GITS_CBASER
  * first (it resets the command queue's pointers) and GITS_CTLR after its tables. */
 static int gic_register_list(const struct arm64_gic *gic, const uint64_t *mpidr, int nr_vcpus,
@@ -566,8 +566,8 @@ int arm64_vm_state_save(const struct arm64_gic *gic, const uint64_t *mpidr, int 
 			return log_set_error(-ENOMEM, "out of memory for the vGIC's registers");
 		}
 		for (int i = 0; i < l.n; i++) {
-			ret =
-			    access(l.r[i].its ? gic->its_fd : gic->fd, &l.r[i], &values[i], false);
+			ret = gic_access(l.r[i].its ? gic->its_fd : gic->fd, &l.r[i], &values[i],
+					 false);
 			if (ret) {
 				log_set_error(ret, "reading the vGIC's %s 0x%llx failed: %s",
 					      group_name(&l.r[i]), (unsigned long long)l.r[i].attr,
@@ -674,7 +674,7 @@ int arm64_vm_state_restore(const struct arm64_gic *gic, const uint64_t *mpidr, i
 		    (ret = gic_ctrl(gic->its_fd, KVM_DEV_ARM_ITS_RESTORE_TABLES,
 				    "restoring the ITS tables")))
 			break;
-		ret = access(l.r[i].its ? gic->its_fd : gic->fd, &l.r[i], &values[i], true);
+		ret = gic_access(l.r[i].its ? gic->its_fd : gic->fd, &l.r[i], &values[i], true);
 		if (ret) {
 			log_set_error(ret, "KVM refused the vGIC's %s 0x%llx = 0x%llx: %s",
 				      group_name(&l.r[i]), (unsigned long long)l.r[i].attr,
