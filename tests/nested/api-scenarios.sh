@@ -93,7 +93,8 @@ api_scenario api-pause-resume 120
 # virtual counter. On x86_64, whose guest read the RTC at boot, it is also within 2 s of L1's.
 # snapshot-restore-pci (arm64): the control disk is a virtio-pci function whose MSI-X goes
 # through the GICv3 ITS as an LPI, so the restored disk I/O needs the ITS's tables and the LPIs'
-# pending and configuration tables back.
+# pending and configuration tables back; and the new skiff loads the snapshot through
+# PUT /snapshot/load (resume_vm, clock_realtime) rather than --restore.
 # (Not api_scenario: the killed skiff leaves its socket behind, which expect_no_socket refuses.)
 snapshot_scenario() {
 	scenario "$1" 120
@@ -115,13 +116,22 @@ snapshot_scenario() {
 		log_lines | sed -n "s/^SKIFF-GUEST: tick $k .* date=\([0-9]*\)\$/\1/p" | head -n1 >"$WORK/snap.gdate"
 		echo "snapshot: taken at tick $k (guest date $(cat "$WORK/snap.gdate"), L1 date $(cat "$WORK/snap.date")), state $(stat -c %s "$WORK/vm.state") bytes, memory $(($(stat -c %b "$WORK/vm.mem") * 512 / 1024)) KiB on disk" >&2
 		kill -9 "$SKIFF_PID"'
-	after 'k=$(cat snap.tick) g0=$(cat snap.gdate) l0=$(cat snap.date)
+	after "RESTORE_BY=${3:-cli}"'
+		k=$(cat snap.tick) g0=$(cat snap.gdate) l0=$(cat snap.date)
 		sleep 5
 		t0=$(now_s)
 		: >restored.out
-		timeout -k 5 90 /vmm/skiff run --restore "$WORK/vm.state" --mem-file "$WORK/vm.mem" --resume \
-			--clock-realtime --log-level info >restored.out 2>&1 &
-		pid=$!
+		if [ "$RESTORE_BY" = api ]; then
+			API_SOCK=$WORK/restored.sock
+			timeout -k 5 90 /vmm/skiff --api-sock "$API_SOCK" --log-level info >restored.out 2>&1 &
+			pid=$!
+			wait_api
+			api_put /snapshot/load "{\"snapshot_path\": \"$WORK/vm.state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$WORK/vm.mem\"}, \"resume_vm\": true, \"clock_realtime\": true}"
+		else
+			timeout -k 5 90 /vmm/skiff run --restore "$WORK/vm.state" --mem-file "$WORK/vm.mem" --resume \
+				--clock-realtime --log-level info >restored.out 2>&1 &
+			pid=$!
+		fi
 		LOG=$WORK/restored.out
 		wait_for "^SKIFF-GUEST: tick $((k + 3)) " 60
 		ldate=$(date +%s)
@@ -154,7 +164,7 @@ snapshot_scenario() {
 }
 snapshot_scenario snapshot-restore ''
 if [ "${NESTED_ARCH:-}" = arm64 ]; then
-	snapshot_scenario snapshot-restore-pci ' && api_patch /machine-config "{\"enable_pci\": true}"'
+	snapshot_scenario snapshot-restore-pci ' && api_patch /machine-config "{\"enable_pci\": true}"' api
 	expect 'GICv3 ITS at 0x'
 fi
 
