@@ -124,7 +124,7 @@ snapshot_scenario() {
 		if [ "$RESTORE_BY" = api ]; then
 			API_SOCK=$WORK/restored.sock
 			timeout -k 5 90 /vmm/skiff --api-sock "$API_SOCK" --log-level info >restored.out 2>&1 &
-			pid=$!
+			pid=$! SKIFF_PID=$!
 			wait_api
 			api_put /snapshot/load "{\"snapshot_path\": \"$WORK/vm.state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$WORK/vm.mem\"}, \"resume_vm\": true, \"clock_realtime\": true}"
 		else
