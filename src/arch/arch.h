@@ -92,13 +92,16 @@ int arch_vm_clock_restore(struct vm *vm);
 
 /* The machine state KVM holds, as sections of the saved-state layout (base/state.h), tagged
  * with these numbers (device kinds, base/device.h, stay below 0x100):
- *   ARCH_STATE_VM    the VM-wide part (x86: kvmclock, the PICs, the I/O APIC, the PIT);
+ *   ARCH_STATE_VM    the VM-wide part (x86: kvmclock, the PICs, the I/O APIC, the PIT; arm64:
+ *                    the vGICv3's distributor, redistributors, CPU interfaces, line levels and
+ *                    ITS);
  *   ARCH_STATE_VCPU  one vCPU (x86: registers, FPU/XSAVE, XCRs, every MSR KVM lists, the
- *                    local APIC, pending events, MP state, debug registers).
+ *                    local APIC, pending events, MP state, debug registers; arm64: every
+ *                    register KVM_GET_REG_LIST names, timers included, MP state, events).
  * With every vCPU out of KVM_RUN. A restore goes onto a VM built from the same config, before
  * its vCPUs first run: the VM section first, then each vCPU's in order. 0, or -errno with a
  * one-line reason as the thread's last error (log_set_error); a section that fails to read
- * changes nothing of KVM's. arm64 has none of this yet: it answers -ENOTSUP and says so. */
+ * changes nothing of KVM's. An arm64 VM with a GICv2 answers -ENOTSUP and says so. */
 #define ARCH_STATE_VM	0x100
 #define ARCH_STATE_VCPU 0x101
 int arch_vm_state_save(struct vm *vm, struct state_writer *w);

@@ -1,9 +1,10 @@
 /* Save and restore of the x86 platform devices a snapshot carries besides the 16550A
  * (test_device_state.c): the i8042 (controller RAM, keyboard mode, bytes waiting in its output
  * queue), the CMOS RTC (index and RAM), the ACPI PM device (an empty section) and the boot timer
- * (whether and when the guest said it was up). A state put into a device through its registers
- * comes out of a fresh device restored from it: the guest reads the same bytes, and saving
- * again gives the same bytes. Damaged sections are refused with a reason and change nothing. */
+ * (whether and when the guest said it was up); and arm64's PL061 GPIO controller (registers,
+ * the buttons' lines, latched edges, the interrupt level). A state put into a device through its
+ * registers comes out of a fresh device restored from it: the guest reads the same bytes, and
+ * saving again gives the same bytes. Damaged sections are refused and change nothing. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 #include "devices/acpi_pm.h"
 #include "devices/boot_timer.h"
 #include "devices/i8042.h"
+#include "devices/pl061.h"
 #include "devices/rtc_cmos.h"
 
 #include <errno.h>
@@ -213,13 +215,86 @@ static void test_boot_timer(void **state)
 	boot_timer_destroy(c);
 }
 
+static uint8_t gpio_read(struct pl061 *g, uint64_t offset)
+{
+	uint8_t v = 0;
+
+	pl061_ops.read(g, offset, &v, 1);
+	return v;
+}
+
+static void gpio_write(struct pl061 *g, uint64_t offset, uint8_t v)
+{
+	pl061_ops.write(g, offset, &v, 1);
+}
+
+struct irq_probe {
+	int calls;
+	bool level;
+};
+
+static void probe_set_level(void *ctx, uint32_t gsi, bool level)
+{
+	struct irq_probe *p = ctx;
+
+	(void)gsi;
+	p->calls++;
+	p->level = level;
+}
+
+/* A guest's set-up (gpio-keys: lines 0-2 inputs, both edges, unmasked; line 7 an output driven
+ * high) and a button press latched but not yet cleared: the restored controller reads the same
+ * registers, still has the edge latched, raises its line, and clears it as the guest would. */
+static void test_pl061(void **state)
+{
+	struct irq_probe pa = {0}, pb = {0};
+	struct irq_line la = {.set_level = probe_set_level, .ctx = &pa, .gsi = 2};
+	struct irq_line lb = {.set_level = probe_set_level, .ctx = &pb, .gsi = 2};
+	struct pl061 *a = pl061_create(&la), *b = pl061_create(&lb), *c = pl061_create(NULL);
+	static const uint64_t regs[] = {0x3fc, 0x400, 0x404, 0x408, 0x40c,
+					0x410, 0x414, 0x418, 0x420};
+	struct state_writer w;
+
+	(void)state;
+	gpio_write(a, 0x400, 0x80);  /* DIR: line 7 out */
+	gpio_write(a, 0x408, 0x07);  /* IBE */
+	gpio_write(a, 0x410, 0x07);  /* IE */
+	gpio_write(a, 0x200, 0x80);  /* DATA, masked to line 7 */
+	gpio_write(a, 0x420, 0x10);  /* AFSEL */
+	pl061_set_input(a, 1, true); /* Alt pressed */
+	assert_true(pa.level);
+	assert_int_equal(gpio_read(a, 0x418), 0x02);
+	assert_int_equal(gpio_read(a, 0x3fc), 0x82);
+
+	save(pl061_device(a), &w);
+	assert_int_equal(restore(pl061_device(b), w.buf, w.len), 0);
+	for (size_t i = 0; i < sizeof(regs) / sizeof(regs[0]); i++)
+		assert_int_equal(gpio_read(b, regs[i]), gpio_read(a, regs[i]));
+	assert_true(pb.calls > 0);
+	assert_true(pb.level);
+	gpio_write(b, 0x41c, 0x02); /* the guest's handler clears the edge */
+	assert_false(pb.level);
+	assert_int_equal(gpio_read(b, 0x418), 0);
+	/* Released on the restored one: the edge latches again (both edges). */
+	pl061_set_input(b, 1, false);
+	assert_true(pb.level);
+	assert_round_trip(pl061_device(b), pl061_device(c));
+	assert_truncations_refused(pl061_device(a), pl061_device(c));
+	/* Another device's section is refused. */
+	w.buf[0] ^= 1;
+	assert_int_equal(restore(pl061_device(c), w.buf, w.len), -EBADMSG);
+	state_writer_free(&w);
+	pl061_destroy(a);
+	pl061_destroy(b);
+	pl061_destroy(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_i8042),
-	    cmocka_unit_test(test_rtc_cmos),
-	    cmocka_unit_test(test_acpi_pm),
-	    cmocka_unit_test(test_boot_timer),
+	    cmocka_unit_test(test_i8042),   cmocka_unit_test(test_rtc_cmos),
+	    cmocka_unit_test(test_acpi_pm), cmocka_unit_test(test_boot_timer),
+	    cmocka_unit_test(test_pl061),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

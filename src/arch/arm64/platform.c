@@ -5,6 +5,7 @@
  * and a device tree. A bare-metal (--raw) guest gets the UART and
  * PSCI but no interrupt controller; it ends with PSCI SYSTEM_OFF. Memory map: arm64/layout.h. */
 #include "arch/arch.h"
+#include "arch/arm64/cpu_state.h"
 #include "arch/arm64/fdt.h"
 #include "arch/arm64/gic.h"
 #include "arch/arm64/image.h"
@@ -39,6 +40,7 @@ struct arm64_platform {
 	struct kvm_vcpu_init target; /* KVM_ARM_PREFERRED_TARGET */
 	uint64_t *mpidr;	     /* per vCPU, from KVM */
 	uint64_t *cntvct;	     /* per vCPU: the virtual counter, saved at a pause */
+	uint64_t counter_delta;	     /* a restore's clock_realtime ticks, VM section to vCPUs */
 	struct arm64_boot_layout boot;
 	char cmdline[VM_CONFIG_MAX_CMDLINE];
 };
@@ -394,7 +396,8 @@ int arch_vcpu_init(struct vm *vm, struct vcpu *vcpu)
 		log_error("vCPU %d: cannot read MPIDR_EL1: %s", vcpu->id, strerror(-ret));
 		return ret;
 	}
-	return vcpu->id == 0 ? set_boot_regs(vm, vcpu) : 0;
+	/* A restored VM's vCPUs get their registers from the snapshot. */
+	return vcpu->id == 0 && !vm->restoring ? set_boot_regs(vm, vcpu) : 0;
 }
 
 /* The PMU's overflow interrupt, a PPI; KVM takes it only once the vGIC is initialized. */
@@ -484,7 +487,8 @@ int arch_vm_finalize(struct vm *vm)
 	ret = arm64_gic_finalize(&p->gic);
 	for (int i = 0; i < vm->nr_vcpus && !ret && p->pmu; i++)
 		ret = pmu_init(&vm->vcpus[i]);
-	if (!ret && vm->cfg->kernel_path)
+	/* A restored VM's device tree is in its memory already, where its kernel read it. */
+	if (!ret && vm->cfg->kernel_path && !vm->restoring)
 		ret = write_fdt(vm);
 	return ret;
 }
@@ -552,34 +556,34 @@ static void key_step(struct pl061 *gpio, unsigned line, bool down)
 		;
 }
 
-/* Presses Ctrl, Alt and Delete in turn on the gpio-keys buttons and releases them: about
- * 6 * KEY_STEP_MS on the calling thread. */
-static int no_arm64_state(void)
-{
-	return log_set_error(-ENOTSUP, "saving and restoring an arm64 VM's CPU and vGIC state "
-				       "is not supported yet");
-}
-
 int arch_vm_state_save(struct vm *vm, struct state_writer *w)
 {
-	return no_arm64_state();
+	struct arm64_platform *p = platform(vm);
+
+	return arm64_vm_state_save(p->has_gic ? &p->gic : NULL, p->mpidr, vm->nr_vcpus, w);
 }
 
 int arch_vm_state_restore(struct vm *vm, struct state_reader *r)
 {
-	return no_arm64_state();
+	struct arm64_platform *p = platform(vm);
+
+	return arm64_vm_state_restore(p->has_gic ? &p->gic : NULL, p->mpidr, vm->nr_vcpus,
+				      vm->clock_realtime, &p->counter_delta, r);
 }
 
 int arch_vcpu_state_save(struct vm *vm, struct vcpu *vcpu, struct state_writer *w)
 {
-	return no_arm64_state();
+	return arm64_vcpu_state_save(vm->fd, vcpu->fd, vcpu->id, w);
 }
 
 int arch_vcpu_state_restore(struct vm *vm, struct vcpu *vcpu, struct state_reader *r)
 {
-	return no_arm64_state();
+	return arm64_vcpu_state_restore(vm->fd, vcpu->fd, vcpu->id, platform(vm)->counter_delta,
+					r);
 }
 
+/* Presses Ctrl, Alt and Delete in turn on the gpio-keys buttons and releases them: about
+ * 6 * KEY_STEP_MS on the calling thread. */
 int arch_send_ctrl_alt_del(struct vm *vm)
 {
 	static const unsigned lines[] = {ARM64_GPIO_LINE_CTRL, ARM64_GPIO_LINE_ALT,
