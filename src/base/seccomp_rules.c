@@ -278,11 +278,10 @@ const struct seccomp_arg_value seccomp_arg_values[] = {
 #ifdef __aarch64__
     IOCTL(KVM_ARM_PREFERRED_TARGET, API),
     IOCTL(KVM_ARM_VCPU_INIT, API),
-    /* Snapshots: every register KVM lists for a vCPU, its pending SError; Diff snapshots. */
+    /* Snapshots: every register KVM lists for a vCPU, its pending SError (Diffs: above). */
     IOCTL(KVM_GET_REG_LIST, API),
     IOCTL(KVM_GET_VCPU_EVENTS, API),
     IOCTL(KVM_SET_VCPU_EVENTS, API),
-    IOCTL(KVM_GET_DIRTY_LOG, API),
 #endif
     IOCTL(TUNSETIFF, API),
     IOCTL(TUNSETVNETHDRSZ, API),
