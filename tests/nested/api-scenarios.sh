@@ -89,7 +89,11 @@ api_scenario api-pause-resume 120
 # it, takes a snapshot, kills skiff with SIGKILL, waits 5 s and restores the snapshot in a new
 # skiff (--restore --resume --clock-realtime, in the after step), whose guest goes on ticking
 # from the next tick with no reboot, its wall clock within 2 s of L1's, does I/O on its restored
-# disk and powers off: the new skiff ends with status 0.
+# disk and powers off: the new skiff ends with status 0. Clones must know: the guest's vmgenid
+# driver is bound at boot and reads the ID skiff wrote there; after the restore the ID is a new
+# one and the guest kernel says "crng reseeded due to virtual machine fork" (what Linux's
+# add_vmfork_randomness prints when the VMGenID notify arrives and the ID changed), which the
+# first skiff's guest must not have said.
 # (Not api_scenario: the killed skiff leaves its socket behind, which expect_no_socket refuses.)
 if [ "${NESTED_ARCH:-}" = x86_64 ]; then
 	scenario snapshot-restore 120
@@ -106,6 +110,7 @@ if [ "${NESTED_ARCH:-}" = x86_64 ]; then
 	during 'api_patch /vm "{\"state\": \"Paused\"}"
 		api_put /snapshot/create "{\"snapshot_path\": \"$WORK/vm.state\", \"mem_file_path\": \"$WORK/vm.mem\"}"
 		log_lines | sed -n "s/^SKIFF-GUEST: tick \([0-9]*\) uptime=.*/\1/p" | tail -n1 >"$WORK/snap.tick"
+		guest_value "vmgenid boot" >"$WORK/vmgenid.boot"
 		echo "snapshot: taken at tick $(cat "$WORK/snap.tick"), state $(stat -c %s "$WORK/vm.state") bytes, memory $(($(stat -c %b "$WORK/vm.mem") * 512 / 1024)) KiB on disk" >&2
 		kill -9 "$SKIFF_PID"'
 	after 'k=$(cat snap.tick)
@@ -133,11 +138,22 @@ if [ "${NESTED_ARCH:-}" = x86_64 ]; then
 		wait "$pid" || rc=$?
 		log_lines | sed -n "s/^\(SKIFF-GUEST: \(ticks done\|restored disk\|FAILED\).*\)/restored| \1/p" >&2
 		[ "$rc" = 0 ] || die "the restored skiff ended with status $rc"
-		echo "restore: ok, counted on from tick $first, powered off with status 0" >&2'
+		echo "restore: ok, counted on from tick $first, powered off with status 0" >&2
+		boot_id=$(cat vmgenid.boot) new_id=$(guest_value "vmgenid restored")
+		echo "vmgenid: at boot $boot_id, after the restore $new_id" >&2
+		case $boot_id in *[1-9a-f]*) ;; *) die "no VMGenID at boot: \"$boot_id\"" ;; esac
+		[ ${#boot_id} = 32 ] && [ ${#new_id} = 32 ] || die "the guest could not read the VMGenID"
+		[ "$new_id" != "$boot_id" ] || die "the restored guest sees the VMGenID of the snapshot"
+		grep -q "crng reseeded due to virtual machine fork" restored.out ||
+			die "the restored guest kernel did not reseed its RNG (no VMGenID notify)"
+		echo "vmgenid: ok, a new ID and the guest reseeded" >&2'
 	expect '^SKIFF-STEP during\| snapshot: taken at tick [0-9]+'
 	expect 'skiff: info: snapshot: state in '
 	expect '^SKIFF-STEP after\| restored\| SKIFF-GUEST: restored disk io ok'
 	expect '^SKIFF-STEP after\| restore: ok'
+	expect '^SKIFF-GUEST: vmgenid driver=bound$'
+	reject 'crng reseeded due to virtual machine fork'
+	expect '^SKIFF-STEP after\| vmgenid: ok'
 fi
 
 # PATCH /drives/data after boot: the same disk now has image B's size and content (read with
