@@ -102,12 +102,14 @@ static int vmgenid_restore(struct vm_device *dev, struct state_reader *r)
 	if (state_close(r))
 		return state_reader_status(r);
 	if (!guest_mem_ptr(g->mem, gpa, VMGENID_SIZE))
-		return state_refuse(r, "vmgenid: the generation ID's address 0x%llx is not in "
-				       "guest RAM",
+		return state_refuse(r,
+				    "vmgenid: the generation ID's address 0x%llx is not in "
+				    "guest RAM",
 				    (unsigned long long)gpa);
 	if (gsi != g->irq.gsi)
-		return state_refuse(r, "vmgenid: the snapshot notifies on GSI %u, this skiff on "
-				       "GSI %u",
+		return state_refuse(r,
+				    "vmgenid: the snapshot notifies on GSI %u, this skiff on "
+				    "GSI %u",
 				    gsi, g->irq.gsi);
 	if (write_id(g->mem, gpa))
 		return state_refuse(r, "vmgenid: cannot write a new generation ID");
@@ -130,8 +132,8 @@ static const struct vm_device_ops vmgenid_device_ops = {
 	.restore = vmgenid_restore,
 };
 
-struct vmgenid *vmgenid_create(const struct guest_mem *mem, uint64_t gpa, const struct irq_line *irq,
-			       bool fresh)
+struct vmgenid *vmgenid_create(const struct guest_mem *mem, uint64_t gpa,
+			       const struct irq_line *irq, bool fresh)
 {
 	struct vmgenid *g;
 

@@ -35,8 +35,8 @@ struct vmgenid;
  * about to be restored) nothing is written until the restore. NULL with the reason logged
  * when out of memory, when [gpa, gpa + 16) is not guest RAM, or when no random bytes can be
  * had. */
-struct vmgenid *vmgenid_create(const struct guest_mem *mem, uint64_t gpa, const struct irq_line *irq,
-			       bool fresh);
+struct vmgenid *vmgenid_create(const struct guest_mem *mem, uint64_t gpa,
+			       const struct irq_line *irq, bool fresh);
 void vmgenid_destroy(struct vmgenid *g);
 /* Its entry for the VM's device list (base/device.h), whose destroy op frees it; NULL for
  * NULL. */

@@ -93,7 +93,8 @@ api_scenario api-pause-resume 120
 # driver is bound at boot and reads the ID skiff wrote there; after the restore the ID is a new
 # one and the guest kernel says "crng reseeded due to virtual machine fork" (what Linux's
 # add_vmfork_randomness prints when the VMGenID notify arrives and the ID changed), which the
-# first skiff's guest must not have said.
+# first skiff's guest must not have said. A second clone restored from the same files (its control
+# disk says stop already, so it ends at once) gets an ID of its own and reseeds too.
 # (Not api_scenario: the killed skiff leaves its socket behind, which expect_no_socket refuses.)
 if [ "${NESTED_ARCH:-}" = x86_64 ]; then
 	scenario snapshot-restore 120
@@ -147,7 +148,22 @@ if [ "${NESTED_ARCH:-}" = x86_64 ]; then
 		grep -m1 "crng reseeded due to virtual machine fork" restored.out | sed "s/^/restored| /" >&2
 		grep -q "crng reseeded due to virtual machine fork" restored.out ||
 			die "the restored guest kernel did not reseed its RNG (no VMGenID notify)"
-		echo "vmgenid: ok, a new ID and the guest reseeded" >&2'
+		echo "vmgenid: ok, a new ID and the guest reseeded" >&2
+		: >clone2.out
+		timeout -k 5 60 /vmm/skiff run --restore "$WORK/vm.state" --mem-file "$WORK/vm.mem" --resume \
+			--log-level info >clone2.out 2>&1 &
+		pid=$!
+		rc=0
+		wait "$pid" || rc=$?
+		LOG=$WORK/clone2.out
+		clone_id=$(guest_value "vmgenid restored")
+		echo "vmgenid: a second clone of the same snapshot: $clone_id (status $rc)" >&2
+		[ "$rc" = 0 ] || die "the second clone ended with status $rc"
+		[ ${#clone_id} = 32 ] && [ "$clone_id" != "$boot_id" ] && [ "$clone_id" != "$new_id" ] ||
+			die "the second clone has the VMGenID \"$clone_id\" (boot $boot_id, first clone $new_id)"
+		grep -q "crng reseeded due to virtual machine fork" clone2.out ||
+			die "the second clone did not reseed its RNG"
+		echo "vmgenid: ok, two clones of one snapshot have their own IDs and both reseeded" >&2'
 	expect '^SKIFF-STEP during\| snapshot: taken at tick [0-9]+'
 	expect 'skiff: info: snapshot: state in '
 	expect '^SKIFF-STEP after\| restored\| SKIFF-GUEST: restored disk io ok'
@@ -155,7 +171,8 @@ if [ "${NESTED_ARCH:-}" = x86_64 ]; then
 	expect '^SKIFF-GUEST: vmgenid driver=bound$'
 	reject '^\[ *[0-9.]+\] random: crng reseeded due to virtual machine fork'
 	expect '^SKIFF-STEP after\| restored\| .*random: crng reseeded due to virtual machine fork'
-	expect '^SKIFF-STEP after\| vmgenid: ok'
+	expect '^SKIFF-STEP after\| vmgenid: ok, a new ID'
+	expect '^SKIFF-STEP after\| vmgenid: ok, two clones'
 fi
 
 # PATCH /drives/data after boot: the same disk now has image B's size and content (read with

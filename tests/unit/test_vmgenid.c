@@ -193,10 +193,10 @@ static void test_restore_refuses_bad_sections(void **state)
 		uint64_t gpa;
 		uint32_t gsi;
 	} bad[] = {
-	    {MEM_SIZE, GSI},	       /* past guest RAM */
-	    {MEM_SIZE - 8, GSI},       /* straddling its end */
-	    {UINT64_MAX - 7, GSI},     /* wrapping */
-	    {ID_ADDR, GSI + 1},	       /* another interrupt than this build's */
+	    {MEM_SIZE, GSI},	   /* past guest RAM */
+	    {MEM_SIZE - 8, GSI},   /* straddling its end */
+	    {UINT64_MAX - 7, GSI}, /* wrapping */
+	    {ID_ADDR, GSI + 1},	   /* another interrupt than this build's */
 	};
 
 	assert_non_null(g);

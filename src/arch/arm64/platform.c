@@ -209,15 +209,15 @@ static int add_fw_cfg(struct vm *vm)
 	return 0;
 }
 
-/* The UART, fw_cfg, and for a kernel the PL061 with its buttons. Each goes on the VM's device
- * list as soon as it exists, so vm_destroy() frees whatever was created when a later step
- * fails. */
 /* The last page of RAM (arch/arm64/layout.h). */
 static uint64_t vmgenid_page(const struct vm *vm)
 {
 	return ARM64_RAM_BASE + (vm->cfg->memory_mib << 20) - ARM64_VMGENID_PAGE;
 }
 
+/* The UART, fw_cfg, and for a kernel the PL061 with its buttons and the VMGenID. Each goes on
+ * the VM's device list as soon as it exists, so vm_destroy() frees whatever was created when a
+ * later step fails. */
 int arch_devices_init(struct vm *vm)
 {
 	struct arm64_platform *p = platform(vm);

@@ -246,8 +246,8 @@ void arch_vm_destroy(struct vm *vm)
 }
 
 /* ISA IRQs the platform does not use (0 timer, 1 keyboard, 2 cascade, 4 COM1, 8 RTC, 9 the
- * VMGenID's GED (the PC's SCI), 12 mouse) and the IOAPIC's PCI-range pins: each virtio-mmio device gets its own, edge
- * triggered as the DSDT says. */
+ * VMGenID's GED (the PC's SCI), 12 mouse) and the IOAPIC's PCI-range pins: each virtio-mmio
+ * device gets its own, edge triggered as the DSDT says. */
 static const uint8_t virtio_gsis[] = {5, 6, 7, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23};
 
 int arch_virtio_mmio_slot(int index, uint64_t *base, uint32_t *gsi)
