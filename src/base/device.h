@@ -1,5 +1,5 @@
 /* A VM's devices as one list: platform devices (16550 UART, i8042, CMOS RTC, ACPI PM, PL061,
- * boot timer, fw_cfg) and virtio devices alike. struct vm owns the list (vm->devices); each
+ * boot timer, fw_cfg, VMGenID) and virtio devices alike. struct vm owns the list (vm->devices); each
  * device embeds a struct vm_device and fills in its kind, id and ops when it is created, and
  * whoever places it on the VM (the arch code, vm.c, vmm/virtio_devices.c) adds it. From then on
  * the VM reaches it only through the ops: metrics ask it for stats, the API's drive swap and rate-limiter PATCHes
@@ -38,6 +38,7 @@ enum vm_device_kind {
 	VM_DEVICE_VIRTIO_PCI = 8, /* a virtio-pci function's transport state (virtio/pci.h) */
 	VM_DEVICE_FW_CFG = 9,
 	VM_DEVICE_DEBUG_EXIT = 10, /* x86 --debug-exit (devices/debug_exit.h) */
+	VM_DEVICE_VMGENID = 11,	   /* devices/vmgenid.h */
 	VM_DEVICE_VIRTIO_CONSOLE = 16,
 	VM_DEVICE_VIRTIO_BLK = 17,
 	VM_DEVICE_VIRTIO_NET = 18,

@@ -95,6 +95,13 @@ api_scenario api-pause-resume 120
 # through the GICv3 ITS as an LPI, so the restored disk I/O needs the ITS's tables and the LPIs'
 # pending and configuration tables back; and the new skiff loads the snapshot through
 # PUT /snapshot/load (resume_vm, clock_realtime) rather than --restore.
+# Clones must know (x86_64, whose Debian 6.1 guest has the vmgenid driver; arm64's reads the
+# device-tree node only from 6.10): the guest's vmgenid driver is bound at boot and reads the ID
+# skiff wrote there; after the restore the ID is a new one and the guest kernel says "crng
+# reseeded due to virtual machine fork" (what Linux's add_vmfork_randomness prints when the
+# VMGenID notify arrives and the ID changed, a notice: hence kernel_log), which the first skiff's
+# guest must not have said. A second clone restored from the same files (its control disk says
+# stop already, so it ends at once) gets an ID of its own and reseeds too.
 # (Not api_scenario: the killed skiff leaves its socket behind, which expect_no_socket refuses.)
 snapshot_scenario() {
 	scenario "$1" 120
@@ -114,6 +121,7 @@ snapshot_scenario() {
 		log_lines | sed -n "s/^SKIFF-GUEST: tick \([0-9]*\) uptime=.*/\1/p" | tail -n1 >"$WORK/snap.tick"
 		k=$(cat "$WORK/snap.tick")
 		log_lines | sed -n "s/^SKIFF-GUEST: tick $k .* date=\([0-9]*\)\$/\1/p" | head -n1 >"$WORK/snap.gdate"
+		guest_value "vmgenid boot" >"$WORK/vmgenid.boot"
 		echo "snapshot: taken at tick $k (guest date $(cat "$WORK/snap.gdate"), L1 date $(cat "$WORK/snap.date")), state $(stat -c %s "$WORK/vm.state") bytes, memory $(($(stat -c %b "$WORK/vm.mem") * 512 / 1024)) KiB on disk" >&2
 		kill -9 "$SKIFF_PID"'
 	after "RESTORE_BY=${3:-cli}"'
@@ -161,6 +169,37 @@ snapshot_scenario() {
 	expect 'skiff: info: snapshot: state in '
 	expect '^SKIFF-STEP after\| restored\| SKIFF-GUEST: restored disk io ok'
 	expect '^SKIFF-STEP after\| restore: ok'
+	[ "${NESTED_ARCH:-}" = x86_64 ] || return 0
+	kernel_log
+	after 'boot_id=$(cat vmgenid.boot) new_id=$(guest_value "vmgenid restored")
+		echo "vmgenid: at boot $boot_id, after the restore $new_id" >&2
+		case $boot_id in *[1-9a-f]*) ;; *) die "no VMGenID at boot: \"$boot_id\"" ;; esac
+		[ ${#boot_id} = 32 ] && [ ${#new_id} = 32 ] || die "the guest could not read the VMGenID"
+		[ "$new_id" != "$boot_id" ] || die "the restored guest sees the VMGenID of the snapshot"
+		grep -m1 "crng reseeded due to virtual machine fork" restored.out | sed "s/^/restored| /" >&2
+		grep -q "crng reseeded due to virtual machine fork" restored.out ||
+			die "the restored guest kernel did not reseed its RNG (no VMGenID notify)"
+		echo "vmgenid: ok, a new ID and the guest reseeded" >&2
+		: >clone2.out
+		timeout -k 5 60 /vmm/skiff run --restore "$WORK/vm.state" --mem-file "$WORK/vm.mem" --resume \
+			--log-level info >clone2.out 2>&1 &
+		pid=$!
+		rc=0
+		wait "$pid" || rc=$?
+		LOG=$WORK/clone2.out
+		clone_id=$(guest_value "vmgenid restored")
+		echo "vmgenid: a second clone of the same snapshot: $clone_id (status $rc)" >&2
+		[ "$rc" = 0 ] || die "the second clone ended with status $rc"
+		[ ${#clone_id} = 32 ] && [ "$clone_id" != "$boot_id" ] && [ "$clone_id" != "$new_id" ] ||
+			die "the second clone has the VMGenID \"$clone_id\" (boot $boot_id, first clone $new_id)"
+		grep -q "crng reseeded due to virtual machine fork" clone2.out ||
+			die "the second clone did not reseed its RNG"
+		echo "vmgenid: ok, two clones of one snapshot have their own IDs and both reseeded" >&2'
+	expect '^SKIFF-GUEST: vmgenid driver=bound$'
+	reject '^\[ *[0-9.]+\] random: crng reseeded due to virtual machine fork'
+	expect '^SKIFF-STEP after\| restored\| .*random: crng reseeded due to virtual machine fork'
+	expect '^SKIFF-STEP after\| vmgenid: ok, a new ID'
+	expect '^SKIFF-STEP after\| vmgenid: ok, two clones'
 }
 snapshot_scenario snapshot-restore ''
 if [ "${NESTED_ARCH:-}" = arm64 ]; then

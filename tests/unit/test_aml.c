@@ -297,6 +297,59 @@ static void test_unbalanced_ends(void **state)
 	aml_free(&a);
 }
 
+/* Method(ADDR, 0, NotSerialized) { Return(Package(2) { 0xfe000, 0 }) }, and
+ * Method(_EVT, 1, NotSerialized) { Notify(\_SB_.VGEN, 0x80) }: MethodOp PkgLength NameSeg
+ * MethodFlags (ArgCount in bits 0-2); ReturnOp and its object; NotifyOp, a NameString with
+ * DualNamePrefix (0x2e), BytePrefix 0x80. */
+static void test_method_return_notify(void **state)
+{
+	static const uint8_t want[] = {
+	    0x14, 0x10, 'A',  'D',  'D',  'R',	0x00,		    /* Method, PkgLength 16 */
+	    0xa4,						    /* Return */
+	    0x12, 0x08, 0x02, 0x0c, 0x00, 0xe0, 0x0f, 0x00, 0x00, /* Package(2) */
+	    0x14, 0x13, '_',  'E',  'V',  'T',	0x01,		    /* Method, PkgLength 19 */
+	    0x86, 0x5c, 0x2e, '_',  'S',  'B',	'_',  'V', 'G', 'E', 'N', 0x0a, 0x80,
+	    /* a three-segment path: MultiNamePrefix (0x2f) and the count */
+	    0x86, 0x5c, 0x2f, 0x03, 'A',  '_',	'_',  '_', 'B', '_', '_', '_', 'C', '_', '_', '_',
+	    0x01,
+	};
+	struct aml a;
+	struct aml_pkg m, pkg;
+
+	aml_init(&a);
+	m = aml_method_begin(&a, "ADDR", 0);
+	aml_return(&a);
+	pkg = aml_package_begin(&a, 2);
+	aml_integer(&a, 0xfe000);
+	aml_integer(&a, 0);
+	aml_end(&a, pkg);
+	aml_end(&a, m);
+	m = aml_method_begin(&a, "_EVT", 1);
+	aml_notify(&a, "\\_SB_.VGEN", 0x80);
+	aml_end(&a, m);
+	aml_notify(&a, "\\A___.B___.C___", 1);
+	assert_aml_bytes(&a, want, sizeof(want));
+	aml_free(&a);
+}
+
+/* Paths with a short or empty segment, and a method of more than 7 arguments, are errors. */
+static void test_bad_paths_and_methods(void **state)
+{
+	static const char *const bad[] = {"\\_SB_.VG", "_SB_..VGEN", "_SB_.", ".VGEN", "_SB_.vgen"};
+	struct aml a;
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		aml_init(&a);
+		aml_notify(&a, bad[i], 0x80);
+		assert_int_equal(aml_finish(&a), -EINVAL);
+		aml_free(&a);
+	}
+	aml_init(&a);
+	aml_end(&a, aml_method_begin(&a, "MTHD", 8));
+	assert_int_equal(aml_finish(&a), -EINVAL);
+	aml_free(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -311,6 +364,8 @@ int main(void)
 	    cmocka_unit_test(test_first_error_wins),
 	    cmocka_unit_test(test_bad_values),
 	    cmocka_unit_test(test_unbalanced_ends),
+	    cmocka_unit_test(test_method_return_notify),
+	    cmocka_unit_test(test_bad_paths_and_methods),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

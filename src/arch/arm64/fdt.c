@@ -2,6 +2,7 @@
 #include "arch/arm64/layout.h"
 #include "devices/fw_cfg.h"
 #include "devices/pl061.h"
+#include "devices/vmgenid.h"
 #include "virtio/virtio.h"
 
 #include <errno.h>
@@ -331,6 +332,32 @@ static void node_pci(struct fdt_writer *w, const struct arm64_fdt_pci *pci)
 	end(w);
 }
 
+/* Linux's binding (Documentation/devicetree/bindings/rng/microsoft,vmgenid.yaml): the ID's
+ * bytes in reg, one interrupt. */
+static void node_vmgenid(struct fdt_writer *w, const struct arm64_fdt_config *c)
+{
+	uint64_t reg[2] = {c->vmgenid_base, VMGENID_SIZE};
+	uint32_t irq[3] = {GIC_SPI, c->vmgenid_spi, IRQ_TYPE_EDGE_RISING};
+	char name[40];
+
+	snprintf(name, sizeof(name), "vmgenid@%llx", (unsigned long long)c->vmgenid_base);
+	begin(w, name);
+	prop_str(w, "compatible", "microsoft,vmgenid");
+	prop_reg(w, reg, 1);
+	prop_cells(w, "interrupts", irq, 3);
+	end(w);
+}
+
+/* The VMGenID's page lies in RAM (where /memreserve/ means something) and is whole. */
+static bool vmgenid_valid(const struct arm64_fdt_config *c)
+{
+	if (!c->vmgenid_base)
+		return true;
+	return !(c->vmgenid_base & (ARM64_VMGENID_PAGE - 1)) && c->vmgenid_base >= c->ram_base &&
+	       c->ram_size >= ARM64_VMGENID_PAGE &&
+	       c->vmgenid_base - c->ram_base <= c->ram_size - ARM64_VMGENID_PAGE;
+}
+
 /* What the PCI description needs: an ITS on a GICv3, a 32-bit window, whole buses. */
 static bool pci_valid(const struct arm64_fdt_config *c)
 {
@@ -366,12 +393,14 @@ int arm64_fdt_build(const struct arm64_fdt_config *c, void *buf, size_t size)
 	if (c->nr_cpus < 1 || !c->mpidr || (c->gic == ARM64_GICV2 && c->nr_cpus > 8) ||
 	    (c->gic != ARM64_GICV2 && c->gic != ARM64_GICV3) || size > (size_t)INT32_MAX ||
 	    c->initrd_end < c->initrd_start || (c->its_base && c->gic != ARM64_GICV3) ||
-	    !pci_valid(c))
+	    !pci_valid(c) || !vmgenid_valid(c))
 		return -EINVAL;
 	snprintf(uart, sizeof(uart), "serial@%llx", (unsigned long long)c->uart_base);
 	snprintf(uart_path, sizeof(uart_path), "/%s", uart);
 
 	w.err = fdt_create(buf, (int)size);
+	if (!w.err && c->vmgenid_base)
+		w.err = fdt_add_reservemap_entry(buf, c->vmgenid_base, ARM64_VMGENID_PAGE);
 	if (!w.err)
 		w.err = fdt_finish_reservemap(buf);
 	begin(&w, "");
@@ -414,6 +443,8 @@ int arm64_fdt_build(const struct arm64_fdt_config *c, void *buf, size_t size)
 		node_virtio(&w, &c->virtio[i]);
 	if (c->pci)
 		node_pci(&w, c->pci);
+	if (c->vmgenid_base)
+		node_vmgenid(&w, c);
 	end(&w);
 	if (!w.err)
 		w.err = fdt_finish(buf);

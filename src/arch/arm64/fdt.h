@@ -3,7 +3,12 @@
  * PSCI, the PSCI node, the GIC (v2 or v3, a v3 with an ITS below it for PCI), the architected
  * timer, the PMU, the 16550A UART, the PL061 GPIO controller with its apb_pclk clock and the
  * gpio-keys buttons (Ctrl, Alt, Delete) on it, the virtio-mmio devices, a pci-host-ecam-generic
- * host bridge whose MSIs go to the ITS, and /chosen (bootargs, initrd, stdout-path). */
+ * host bridge whose MSIs go to the ITS, and /chosen (bootargs, initrd, stdout-path).
+ *
+ * With a VMGenID (devices/vmgenid.h): a "microsoft,vmgenid" node whose reg is the 16-byte
+ * generation ID and whose edge-triggered SPI tells the guest it changed, as Linux 6.10 and later
+ * read it (drivers/virt/vmgenid.c; older kernels, Debian 12's 6.1 among them, know only the
+ * ACPI device), and a /memreserve/ entry for the ID's page of RAM so the guest leaves it alone. */
 #ifndef SKIFF_ARM64_FDT_H
 #define SKIFF_ARM64_FDT_H
 
@@ -41,6 +46,8 @@ struct arm64_fdt_config {
 	const struct arm64_fdt_virtio *virtio;
 	int nr_virtio;
 	const struct arm64_fdt_pci *pci; /* NULL: no PCI; else the ITS must be there */
+	uint64_t vmgenid_base; /* 0: no VMGenID; else its page, inside RAM, page-aligned */
+	uint32_t vmgenid_spi;
 	const char *bootargs;		 /* NULL: none */
 	uint64_t initrd_start;		 /* initrd_end == initrd_start: no initrd */
 	uint64_t initrd_end;

@@ -15,7 +15,8 @@
  *                buses)
  *   0x8000_0000  RAM: the kernel Image at a 2 MiB-aligned base + text_offset (the start of RAM),
  *                --raw binaries at the start of RAM; the DTB in the top 2 MiB of RAM, the
- *                initrd right below it.
+ *                initrd right below it; a Linux guest's last 4 KiB page of RAM holds the
+ *                VMGenID (devices/vmgenid.h), /memreserve/d in the DTB, which ends below it.
  *
  * Interrupts are numbered as the device tree numbers them: SPI n is GIC INTID 32 + n, and in
  * skiff an arm64 "GSI" (irq_line, KVM_IRQFD) is the SPI number. PPI n is INTID 16 + n.
@@ -68,10 +69,12 @@
 #define ARM64_KERNEL_ALIGN 0x200000ULL /* the Image goes at a 2 MiB-aligned base */
 #define ARM64_FDT_MAX_SIZE 0x200000ULL /* booting.rst: at most 2 MiB, in its own 2 MiB */
 #define ARM64_MAX_IPA_BITS 40	       /* KVM's default IPA size: RAM must end below 1 TiB */
+#define ARM64_VMGENID_PAGE 0x1000ULL   /* the last page of RAM */
 
 /* SPIs (device tree numbering: INTID - 32). */
 #define ARM64_UART_SPI	      1
 #define ARM64_GPIO_SPI	      2
+#define ARM64_VMGENID_SPI     3
 #define ARM64_VIRTIO_SPI_BASE 16 /* virtio-mmio device i raises SPI 16 + i */
 
 /* PPIs (device tree numbering: INTID - 16). The architected timer's four, as the "arm,armv8-timer"

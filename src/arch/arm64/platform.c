@@ -13,6 +13,7 @@
 #include "devices/fw_cfg.h"
 #include "devices/pl061.h"
 #include "devices/serial_8250.h"
+#include "devices/vmgenid.h"
 #include "base/log.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
@@ -32,6 +33,9 @@ struct arm64_platform {
 	/* With the gpio-keys buttons; kernel guests only. The VM's device list owns it. */
 	struct pl061 *gpio;
 	struct irq_line gpio_irq;
+	/* Kernel guests: the last page of RAM; the VM's device list owns it. */
+	struct vmgenid *vmgenid;
+	struct irq_line vmgenid_irq;
 	bool fw_cfg; /* on the device list and at ARM64_FW_CFG_BASE */
 	pthread_mutex_t keys_lock; /* one Ctrl-Alt-Del at a time */
 	struct arm64_gic gic;
@@ -208,9 +212,15 @@ static int add_fw_cfg(struct vm *vm)
 	return 0;
 }
 
-/* The UART, fw_cfg, and for a kernel the PL061 with its buttons. Each goes on the VM's device
- * list as soon as it exists, so vm_destroy() frees whatever was created when a later step
- * fails. */
+/* The last page of RAM (arch/arm64/layout.h). */
+static uint64_t vmgenid_page(const struct vm *vm)
+{
+	return ARM64_RAM_BASE + (vm->cfg->memory_mib << 20) - ARM64_VMGENID_PAGE;
+}
+
+/* The UART, fw_cfg, and for a kernel the PL061 with its buttons and the VMGenID. Each goes on
+ * the VM's device list as soon as it exists, so vm_destroy() frees whatever was created when a
+ * later step fails. */
 int arch_devices_init(struct vm *vm)
 {
 	struct arm64_platform *p = platform(vm);
@@ -231,10 +241,16 @@ int arch_devices_init(struct vm *vm)
 		return ret;
 	vm_irq_line_init(vm, &p->gpio_irq, ARM64_GPIO_SPI);
 	p->gpio = pl061_create(&p->gpio_irq);
-	if ((ret = vm_add_device(vm, pl061_device(p->gpio), "the GPIO controller")))
+	if ((ret = vm_add_device(vm, pl061_device(p->gpio), "the GPIO controller")) ||
+	    (ret = vm_map_device(vm, &vm->mmio, ARM64_GPIO_BASE, PL061_SIZE, &pl061_ops, p->gpio,
+				 "pl061")))
 		return ret;
-	return vm_map_device(vm, &vm->mmio, ARM64_GPIO_BASE, PL061_SIZE, &pl061_ops, p->gpio,
-			     "pl061");
+
+	vm_irq_line_init(vm, &p->vmgenid_irq, ARM64_VMGENID_SPI);
+	p->vmgenid = vmgenid_create(&vm->mem, vmgenid_page(vm), &p->vmgenid_irq, !vm->restoring);
+	if (!p->vmgenid)
+		return log_set_error(-EIO, "cannot create the VMGenID device");
+	return vm_add_device(vm, vmgenid_device(p->vmgenid), "the VMGenID");
 }
 
 /* The devices themselves are on the VM's device list, which vm_destroy() destroyed already. */
@@ -444,6 +460,7 @@ static int write_fdt(struct vm *vm)
 	struct arm64_fdt_pci pci;
 	struct arch_pci_windows win;
 	struct vm_device *dev;
+	size_t blob_size = ARM64_FDT_MAX_SIZE;
 	void *blob;
 	int len;
 
@@ -462,13 +479,21 @@ static int write_fdt(struct vm *vm)
 		if (dev->virtio_mmio && c.nr_virtio < VM_MAX_VIRTIO)
 			virtio[c.nr_virtio++] =
 			    (struct arm64_fdt_virtio){.base = dev->mmio_base, .spi = dev->gsi};
-	blob = guest_mem_ptr(&vm->mem, p->boot.fdt_addr, ARM64_FDT_MAX_SIZE);
+	/* The DTB ends below the VMGenID's page, the last of RAM. */
+	if (p->vmgenid) {
+		c.vmgenid_base = vmgenid_addr(p->vmgenid);
+		c.vmgenid_spi = ARM64_VMGENID_SPI;
+		if (c.vmgenid_base > p->boot.fdt_addr &&
+		    c.vmgenid_base - p->boot.fdt_addr < blob_size)
+			blob_size = (size_t)(c.vmgenid_base - p->boot.fdt_addr);
+	}
+	blob = guest_mem_ptr(&vm->mem, p->boot.fdt_addr, blob_size);
 	if (!blob) {
 		log_error("no guest RAM for the device tree at 0x%llx",
 			  (unsigned long long)p->boot.fdt_addr);
 		return -EFAULT;
 	}
-	len = arm64_fdt_build(&c, blob, ARM64_FDT_MAX_SIZE);
+	len = arm64_fdt_build(&c, blob, blob_size);
 	if (len < 0) {
 		log_error("cannot build the device tree: %s", strerror(-len));
 		return len;

@@ -376,6 +376,40 @@ static void dsdt_pci_host(struct aml *a, const struct acpi_pci *pci)
 	aml_end(a, dev);
 }
 
+/* The VMGenID device and the Generic Event Device that notifies it. The GED's only interrupt is
+ * the VMGenID's, so _EVT notifies VGEN whatever GSI it is handed (Linux calls _EVT for an
+ * interrupt whose _Exx it does not find). */
+static void dsdt_vmgenid(struct aml *a, const struct acpi_vmgenid *g)
+{
+	struct aml_pkg dev, method, pkg, crs;
+
+	dev = aml_device_begin(a, "VGEN");
+	aml_name_string(a, "_HID", "VMGENCTR");
+	aml_name_string(a, "_CID", "VM_Gen_Counter");
+	aml_name_string(a, "_DDN", "VM_Gen_Counter");
+	method = aml_method_begin(a, "ADDR", 0);
+	aml_return(a);
+	pkg = aml_package_begin(a, 2);
+	aml_integer(a, g->addr & 0xffffffffu);
+	aml_integer(a, g->addr >> 32);
+	aml_end(a, pkg);
+	aml_end(a, method);
+	aml_end(a, dev);
+
+	dev = aml_device_begin(a, "GED0");
+	aml_name_string(a, "_HID", "ACPI0013");
+	aml_name_integer(a, "_UID", 0);
+	aml_name(a, "_CRS");
+	crs = aml_resource_template_begin(a);
+	/* Edge, active high: skiff pulses the line. */
+	aml_interrupt(a, AML_IRQ_CONSUMER | AML_IRQ_EDGE, g->gsi);
+	aml_end(a, crs);
+	method = aml_method_begin(a, "_EVT", 1);
+	aml_notify(a, "\\_SB_.VGEN", 0x80);
+	aml_end(a, method);
+	aml_end(a, dev);
+}
+
 /* The DSDT's AML (without its header) into `a`. */
 static int dsdt_build(struct aml *a, const struct acpi_config *cfg)
 {
@@ -398,6 +432,8 @@ static int dsdt_build(struct aml *a, const struct acpi_config *cfg)
 		dsdt_virtio_mmio_device(a, i, &cfg->virtio[i]);
 	if (cfg->pci)
 		dsdt_pci_host(a, cfg->pci);
+	if (cfg->vmgenid)
+		dsdt_vmgenid(a, cfg->vmgenid);
 	aml_end(a, sb);
 
 	return aml_finish(a);
@@ -431,6 +467,11 @@ static int config_check(const struct acpi_config *cfg)
 				  (unsigned long long)p->mmio_base, (unsigned long long)p->mmio_size);
 			return -EINVAL;
 		}
+	}
+	if (cfg->vmgenid && cfg->vmgenid->gsi >= ACPI_IOAPIC_PINS) {
+		log_error("acpi: VMGenID's GSI %u: the I/O APIC has GSIs 0-%d", cfg->vmgenid->gsi,
+			  ACPI_IOAPIC_PINS - 1);
+		return -EINVAL;
 	}
 	for (int i = 0; i < cfg->nr_virtio; i++) {
 		const struct acpi_virtio_mmio_dev *v = &cfg->virtio[i];

@@ -9,7 +9,14 @@
  * With PCI, the MCFG names the ECAM window of segment 0, and the DSDT has a host bridge PCI0
  * (PNP0A08, compatible PNP0A03) whose _CRS gives its bus range, the CF8 ports and its 32-bit
  * memory window, plus a motherboard-resources device reserving the ECAM window (Linux uses
- * ECAM only when it is reserved so). */
+ * ECAM only when it is reserved so).
+ *
+ * With a VMGenID (devices/vmgenid.h), the DSDT has VGEN (_HID "VMGENCTR", which Linux's vmgenid
+ * driver matches, _CID "VM_Gen_Counter" as Microsoft's specification names it) whose ADDR method
+ * returns the generation ID's guest address as a package of its low and high 32 bits, and a
+ * Generic Event Device GED0 (ACPI0013: how a hardware-reduced platform, which has no GPE blocks,
+ * raises ACPI events) on an edge-triggered GSI whose _EVT notifies VGEN (0x80): the guest
+ * driver then reads the new ID. */
 #ifndef SKIFF_X86_ACPI_H
 #define SKIFF_X86_ACPI_H
 
@@ -39,11 +46,19 @@ struct acpi_pci {
 	bool cf8;		       /* ports 0xcf8-0xcff decode config mechanism #1 */
 };
 
+/* The VMGenID: the 16-byte generation ID's guest address (in memory the e820 map reserves) and
+ * the GSI of the Generic Event Device that tells the guest it changed. */
+struct acpi_vmgenid {
+	uint64_t addr;
+	uint32_t gsi;
+};
+
 struct acpi_config {
 	int nr_cpus; /* 1..ACPI_MAX_CPUS; APIC ID = ACPI processor UID = vCPU index */
 	const struct acpi_virtio_mmio_dev *virtio;
 	int nr_virtio;
 	const struct acpi_pci *pci; /* NULL: no PCI */
+	const struct acpi_vmgenid *vmgenid; /* NULL: no VMGenID */
 };
 
 /* Writes the tables at X86_ACPI_START and returns the RSDP's guest address in *rsdp_addr.

@@ -19,6 +19,11 @@
 #define AML_EXT_OP_PREFIX 0x5b
 #define AML_EXT_DEVICE_OP 0x82
 #define AML_ROOT_CHAR	  0x5c
+#define AML_DUAL_NAME_PREFIX  0x2e
+#define AML_MULTI_NAME_PREFIX 0x2f
+#define AML_METHOD_OP	  0x14
+#define AML_NOTIFY_OP	  0x86
+#define AML_RETURN_OP	  0xa4
 
 /* Resource descriptor tags, ACPI 6.5 section 6.4. */
 #define AML_RES_IO	       0x47 /* small item 0x08, 7 bytes follow */
@@ -251,18 +256,47 @@ static bool nameseg_valid(const char *s)
 	return true;
 }
 
-/* NameString: an optional root prefix and one NameSeg. */
+/* NameString: an optional root prefix and a path of NameSegs separated by dots
+ * ("\\_SB_.VGEN"): one segment as it is, two after DualNamePrefix, more after MultiNamePrefix
+ * and their count. */
+#define AML_MAX_NAME_SEGS 8
+
 static void aml_namestring(struct aml *a, const char *name)
 {
 	bool root = name[0] == '\\';
+	const char *p = name + root;
+	char segs[AML_MAX_NAME_SEGS][5];
+	int n = 0;
 
-	if (!nameseg_valid(name + root)) {
-		aml_fail(a, -EINVAL);
-		return;
+	for (;;) {
+		size_t len = strcspn(p, ".");
+
+		if (n == AML_MAX_NAME_SEGS || len != 4) {
+			aml_fail(a, -EINVAL);
+			return;
+		}
+		memcpy(segs[n], p, 4);
+		segs[n][4] = 0;
+		if (!nameseg_valid(segs[n])) {
+			aml_fail(a, -EINVAL);
+			return;
+		}
+		n++;
+		p += len;
+		if (!*p)
+			break;
+		p++; /* the dot */
 	}
 	if (root)
 		aml_byte(a, AML_ROOT_CHAR);
-	aml_bytes(a, name + root, 4);
+	if (n == 2)
+		aml_byte(a, AML_DUAL_NAME_PREFIX);
+	else if (n > 2) {
+		aml_byte(a, AML_MULTI_NAME_PREFIX);
+		aml_byte(a, (uint8_t)n);
+	}
+	for (int i = 0; i < n; i++)
+		aml_bytes(a, segs[i], 4);
 }
 
 void aml_name(struct aml *a, const char *name)
@@ -317,6 +351,32 @@ struct aml_pkg aml_device_begin(struct aml *a, const char *name)
 	pkg = pkg_open(a, false);
 	aml_namestring(a, name);
 	return pkg;
+}
+
+struct aml_pkg aml_method_begin(struct aml *a, const char *name, uint8_t nr_args)
+{
+	struct aml_pkg pkg;
+
+	if (nr_args > 7)
+		aml_fail(a, -EINVAL);
+	aml_byte(a, AML_METHOD_OP);
+	pkg = pkg_open(a, false);
+	aml_namestring(a, name);
+	/* MethodFlags: ArgCount in bits 0-2; NotSerialized, SyncLevel 0. */
+	aml_byte(a, nr_args & 7);
+	return pkg;
+}
+
+void aml_return(struct aml *a)
+{
+	aml_byte(a, AML_RETURN_OP);
+}
+
+void aml_notify(struct aml *a, const char *target, uint64_t value)
+{
+	aml_byte(a, AML_NOTIFY_OP);
+	aml_namestring(a, target);
+	aml_integer(a, value);
 }
 
 struct aml_pkg aml_package_begin(struct aml *a, uint8_t nr_elements)

@@ -13,8 +13,9 @@
  *	aml_end(a, crs);
  *	aml_end(a, dev);
  *
- * Names are one 4-character NameSeg ("_SB_", "COM1", short names padded with '_'), optionally
- * preceded by the root prefix '\' ("\\_SB_" in C). */
+ * Names are 4-character NameSegs ("_SB_", "COM1", short names padded with '_'), optionally
+ * preceded by the root prefix '\' ("\\_SB_" in C) and joined by dots into a path
+ * ("\\_SB_.VGEN"). */
 #ifndef SKIFF_X86_AML_H
 #define SKIFF_X86_AML_H
 
@@ -62,6 +63,13 @@ void aml_name_eisaid(struct aml *a, const char *name, const char *id);
 
 struct aml_pkg aml_scope_begin(struct aml *a, const char *name);
 struct aml_pkg aml_device_begin(struct aml *a, const char *name);
+/* Method(name, nr_args, NotSerialized) { ... }: the caller writes its statements. */
+struct aml_pkg aml_method_begin(struct aml *a, const char *name, uint8_t nr_args);
+/* Return(...): the next data object is what it returns. */
+void aml_return(struct aml *a);
+/* Notify(target, value) */
+void aml_notify(struct aml *a, const char *target, uint64_t value);
+
 /* The caller then writes exactly nr_elements data objects. */
 struct aml_pkg aml_package_begin(struct aml *a, uint8_t nr_elements);
 /* A Buffer holding resource descriptors; aml_end() appends the End Tag with its checksum. */

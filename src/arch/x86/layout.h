@@ -7,6 +7,7 @@
  *   0x0000_6800  PVH memory map      0x0009_fc00  EBDA .. 1 MiB: reserved in e820
  *   (0x0000_7000  for a multiboot kernel: its information structure, modules, memory map)
  *   0x000e_0000  ACPI tables (RSDP first, where the guest also finds it by scanning)
+ *   0x000f_e000  VMGenID: the 16-byte generation ID (devices/vmgenid.h), one page
  *   0x000f_fff0  the reset vector: a stub that resets the VM through the ACPI reset register
  *   0x0010_0000  kernel (bzImage protected-mode code; ELF at its own physical addresses)
  *   RAM up to 3 GiB; 3 GiB .. 4 GiB is the MMIO hole:
@@ -42,7 +43,11 @@
 #define X86_CMDLINE_MAX	      0x10000ULL /* bytes, including the NUL */
 #define X86_EBDA_START	      0x9fc00ULL
 #define X86_ACPI_START	      0xe0000ULL
-#define X86_ACPI_END	      0xffff0ULL
+#define X86_ACPI_END	      0xfe000ULL
+/* The VMGenID's page: reserved in the e820 map (EBDA .. 1 MiB) so the guest leaves it alone,
+ * and below 1 MiB so a guest's /dev/mem may read it under STRICT_DEVMEM. Not with --firmware,
+ * whose BIOS owns this range. */
+#define X86_VMGENID_ADDR      0xfe000ULL
 #define X86_RESET_VECTOR_ADDR 0xffff0ULL /* F000:FFF0: skiff's reset stub, 16 bytes */
 #define X86_HIMEM_START	      0x100000ULL
 #define X86_MMIO_HOLE_START   0xc0000000ULL
@@ -71,6 +76,9 @@
 #define X86_RTC_PORT	      0x70 /* index at 0x70, data at 0x71 */
 #define X86_RTC_IRQ	      8
 #define X86_RTC_CENTURY_INDEX 0x32 /* CMOS register holding the century (the FADT names it) */
+/* The ACPI Generic Event Device that notifies the VMGenID: the PC's SCI line, which a
+ * hardware-reduced platform does not otherwise use. */
+#define X86_VMGENID_GSI	      9
 /* --debug-exit: where QEMU's isa-debug-exit sits for kvm-unit-tests (iobase 0xf4, iosize 4). */
 #define X86_DEBUG_EXIT_PORT   0xf4
 #define X86_DEBUG_EXIT_LEN    4

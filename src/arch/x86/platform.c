@@ -19,6 +19,7 @@
 #include "devices/i8042.h"
 #include "devices/rtc_cmos.h"
 #include "devices/serial_8250.h"
+#include "devices/vmgenid.h"
 #include "base/log.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
@@ -34,6 +35,8 @@ struct x86_platform {
 	struct i8042 *i8042; /* for Ctrl-Alt-Del; the VM's device list owns it */
 	struct fw_cfg *fw_cfg; /* the VM's device list owns it */
 	struct rtc_cmos *rtc;  /* the VM's device list owns it */
+	struct vmgenid *vmgenid; /* Linux guests without --firmware; the device list owns it */
+	struct irq_line vmgenid_irq;
 	struct x86_firmware firmware; /* --firmware */
 	struct irq_line com1_irq;
 	struct coalesced_zone com1_tx; /* COM1's THR, batched while the guest polls (vmm/coalesced.h) */
@@ -217,6 +220,19 @@ int arch_devices_init(struct vm *vm)
 	    (ret = x86_fw_cfg_add_platform(fw_cfg, &vm->mem, vm->cfg->nr_cpus)))
 		return ret;
 	p->fw_cfg = fw_cfg;
+
+	/* The VMGenID lives in the page skiff reserves below 1 MiB and is described by skiff's
+	 * own ACPI tables: a kernel booted directly. (--firmware's BIOS owns that range and
+	 * writes the tables itself.) */
+	if (vm->cfg->kernel_path && !vm->cfg->firmware_path) {
+		vm_irq_line_init(vm, &p->vmgenid_irq, X86_VMGENID_GSI);
+		p->vmgenid = vmgenid_create(&vm->mem, X86_VMGENID_ADDR, &p->vmgenid_irq,
+					    !vm->restoring);
+		if (!p->vmgenid)
+			return log_set_error(-EIO, "cannot create the VMGenID device");
+		if ((ret = vm_add_device(vm, vmgenid_device(p->vmgenid), "the VMGenID")))
+			return ret;
+	}
 	return vm_map_device(vm, pio, 0x80, 1, &post_port_ops, NULL, "post");
 }
 
@@ -233,9 +249,9 @@ void arch_vm_destroy(struct vm *vm)
 	vm->arch = NULL;
 }
 
-/* ISA IRQs the platform does not use (0 timer, 1 keyboard, 2 cascade, 4 COM1, 8 RTC, 9 SCI,
- * 12 mouse) and the IOAPIC's PCI-range pins: each virtio-mmio device gets its own, edge
- * triggered as the DSDT says. */
+/* ISA IRQs the platform does not use (0 timer, 1 keyboard, 2 cascade, 4 COM1, 8 RTC, 9 the
+ * VMGenID's GED (the PC's SCI), 12 mouse) and the IOAPIC's PCI-range pins: each virtio-mmio
+ * device gets its own, edge triggered as the DSDT says. */
 static const uint8_t virtio_gsis[] = {5, 6, 7, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23};
 
 int arch_virtio_mmio_slot(int index, uint64_t *base, uint32_t *gsi)
@@ -300,11 +316,12 @@ static int install_reset_vector(struct vm *vm)
 	return 0;
 }
 
-/* What the ACPI tables describe of `vm`: fills `acpi`, `virtio` and `pci`. */
+/* What the ACPI tables describe of `vm`: fills `acpi`, `virtio`, `pci` and `vmgenid`. */
 static void describe_for_acpi(struct vm *vm, struct acpi_config *acpi,
 			      struct acpi_virtio_mmio_dev virtio[VM_MAX_VIRTIO],
-			      struct acpi_pci *pci)
+			      struct acpi_pci *pci, struct acpi_vmgenid *vmgenid)
 {
+	struct x86_platform *p = platform(vm);
 	struct vm_device *dev;
 	struct arch_pci_windows w;
 
@@ -318,6 +335,11 @@ static void describe_for_acpi(struct vm *vm, struct acpi_config *acpi,
 					 .mmio_base = w.mmio_base, .mmio_size = w.mmio_size,
 					 .cf8 = w.cf8};
 		acpi->pci = pci;
+	}
+	if (p->vmgenid) {
+		*vmgenid = (struct acpi_vmgenid){.addr = vmgenid_addr(p->vmgenid),
+						 .gsi = X86_VMGENID_GSI};
+		acpi->vmgenid = vmgenid;
 	}
 }
 
@@ -358,13 +380,14 @@ static int load_firmware(struct vm *vm)
 	struct acpi_virtio_mmio_dev virtio[VM_MAX_VIRTIO];
 	struct acpi_config acpi;
 	struct acpi_pci pci;
+	struct acpi_vmgenid vmgenid;
 	int ret;
 
 	ret = x86_firmware_load(&p->firmware, vm->kvm.fd, vm->fd, GUEST_MEM_MAX_REGIONS, &vm->mem,
 				vm->cfg->firmware_path);
 	if (ret)
 		return ret;
-	describe_for_acpi(vm, &acpi, virtio, &pci);
+	describe_for_acpi(vm, &acpi, virtio, &pci, &vmgenid);
 	ret = x86_fw_cfg_add_firmware(p->fw_cfg, &acpi);
 	if (ret)
 		return ret;
@@ -404,6 +427,7 @@ int arch_load_guest(struct vm *vm)
 	struct acpi_virtio_mmio_dev virtio[VM_MAX_VIRTIO];
 	struct acpi_config acpi;
 	struct acpi_pci pci;
+	struct acpi_vmgenid vmgenid;
 	uint64_t rsdp = 0;
 	int ret;
 
@@ -414,7 +438,7 @@ int arch_load_guest(struct vm *vm)
 	if (!cfg->kernel_path)
 		return x86_load_raw(&vm->mem, cfg->raw_image, cfg->raw_size, &p->boot);
 
-	describe_for_acpi(vm, &acpi, virtio, &pci);
+	describe_for_acpi(vm, &acpi, virtio, &pci, &vmgenid);
 	ret = acpi_build_tables(&vm->mem, &acpi, &rsdp);
 	if (ret)
 		return ret;
