@@ -8,7 +8,7 @@
  * The state file is a header and a payload:
  *
  *   char magic[8]         "SKIFFSNP"
- *   u32  format           SNAPSHOT_FORMAT (1); another is refused
+ *   u32  format           SNAPSHOT_FORMAT (2 since VMGenID joined the devices); another is refused
  *   u32  arch             1 x86_64, 2 arm64; another architecture's is refused
  *   char version[32]      the skiff that wrote it (NUL-padded), for the error messages
  *   u64  payload_length
@@ -33,7 +33,7 @@ struct state_writer;
 struct vm;
 struct vm_config;
 
-#define SNAPSHOT_FORMAT	    1
+#define SNAPSHOT_FORMAT	    2
 #define SNAPSHOT_TAG_CONFIG 0x200
 
 /* Writes the VM's state to state_path and its memory to mem_path (each created, or truncated,
