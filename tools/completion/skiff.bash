@@ -38,8 +38,8 @@ _skiff_complete() { # uses cur and prev of _skiff
 	local run_opts='--kernel --initrd --cmdline --boot-protocol --raw --firmware --cpus --memory
 		--irqchip --enable-pci --mem-mergeable --disk --net --console --serial-out --rng --vsock
 		--fs --balloon --debug-exit --gdb --api-sock --config-file --no-api --id --log-path
-		--metrics-path --seccomp-level --restore --mem-file --resume --clock-realtime --log-level
-		-h --help'
+		--metrics-path --seccomp-level --restore --mem-file --resume --clock-realtime
+		--migrate-from --log-level -h --help'
 
 	case $prev in
 	--kernel | --initrd | --raw | --firmware | --config-file | --log-path | --metrics-path | \
