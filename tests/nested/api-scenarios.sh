@@ -213,7 +213,11 @@ fi
 # `skiff run --migrate-from unix:...`; the during step sends the source's VM to it with
 # PUT /migration/send and waits for the source to end with status 0 and log its downtime. The
 # guest then ticks on in the destination from the next tick, with no reboot, does I/O on the
-# same (shared) disk, and powers off: the destination ends with status 0. Both architectures.
+# same (shared) disk, and powers off: the destination ends with status 0. x86_64 only for now:
+# on arm64 it passed once and then, in a CI run, the migrated guest oopsed at once in
+# __hrtimer_run_queues calling a NULL function (a page of guest memory not carried over right);
+# until that is found, arm64 migration is not claimed.
+if [ "${NESTED_ARCH:-}" = x86_64 ]; then
 scenario migrate-unix 150
 	api
 	sock=$L1_WORK/migrate-unix/api.sock
@@ -254,6 +258,7 @@ scenario migrate-unix 150
 	expect '^SKIFF-STEP during\| migrate: ok'
 	expect 'skiff: info: migration from unix:.*: completed in'
 	expect '^SKIFF-GUEST: restored disk io ok'
+fi
 
 # PATCH /drives/data after boot: the same disk now has image B's size and content (read with
 # O_DIRECT). A missing file or an unknown drive is refused, and the images are left alone.
