@@ -7,6 +7,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* How snapshot files and live-migration streams name an architecture (a number in their
+ * headers), this build's, and a name for one a file or a peer gave. */
+#define ARCH_ID_X86_64 1
+#define ARCH_ID_ARM64  2
+
+static inline uint32_t arch_id(void)
+{
+#if defined(__x86_64__)
+	return ARCH_ID_X86_64;
+#elif defined(__aarch64__)
+	return ARCH_ID_ARM64;
+#else
+#error "skiff runs on x86_64 and arm64 hosts"
+#endif
+}
+
+static inline const char *arch_id_name(uint32_t id)
+{
+	return id == ARCH_ID_X86_64 ? "x86_64"
+	       : id == ARCH_ID_ARM64 ? "arm64"
+				     : "an unknown architecture";
+}
+
 struct guest_region;
 struct kvm_irq_routing_entry;
 struct state_reader;

@@ -1,4 +1,5 @@
 #include "vmm/migration_stream.h"
+#include "arch/arch.h"
 #include "base/log.h"
 
 #include <arpa/inet.h>
@@ -16,17 +17,6 @@
 #include <zlib.h>
 
 #define MAGIC "SKMG"
-
-#if defined(__x86_64__)
-#define THIS_ARCH 1
-#elif defined(__aarch64__)
-#define THIS_ARCH 2
-#endif
-
-static const char *arch_name(uint32_t arch)
-{
-	return arch == 1 ? "x86_64" : arch == 2 ? "arm64" : "an unknown architecture";
-}
 
 const char *migration_frame_name(uint32_t type)
 {
@@ -260,7 +250,7 @@ void migration_make_header(uint8_t h[MIGRATION_FRAME_HEADER], uint32_t type,
 	}
 	memcpy(h, MAGIC, 4);
 	migration_put_le(h + 4, MIGRATION_PROTOCOL, 2);
-	migration_put_le(h + 6, THIS_ARCH, 2);
+	migration_put_le(h + 6, arch_id(), 2);
 	migration_put_le(h + 8, type, 4);
 	migration_put_le(h + 12, len, 4);
 	migration_put_le(h + 16, crc, 4);
@@ -370,10 +360,10 @@ int migration_check_header(const uint8_t h[MIGRATION_FRAME_HEADER], uint32_t *ty
 		return log_set_error(-EPROTONOSUPPORT, "migration: the source speaks migration "
 						       "protocol %u; this skiff speaks %d",
 				     protocol, MIGRATION_PROTOCOL);
-	if (arch != THIS_ARCH)
+	if (arch != arch_id())
 		return log_set_error(-EPROTO, "migration: a stream from an %s VM; this skiff runs "
 					      "%s VMs",
-				     arch_name(arch), arch_name(THIS_ARCH));
+				     arch_id_name(arch), arch_id_name(arch_id()));
 	*type = (uint32_t)migration_get_le(h + 8, 4);
 	*length = (uint32_t)migration_get_le(h + 12, 4);
 	if (*type == 0 || *type >= MIGRATION_FRAME_TYPES)

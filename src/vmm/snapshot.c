@@ -29,17 +29,6 @@
 #define MAX_CONFIG   (1u << 20) /* the description's JSON: a few KiB in practice */
 #define MAX_PAYLOAD  (64u << 20) /* state without memory: far below this */
 
-#if defined(__x86_64__)
-#define THIS_ARCH 1
-#elif defined(__aarch64__)
-#define THIS_ARCH 2
-#endif
-
-static const char *arch_name(uint32_t arch)
-{
-	return arch == 1 ? "x86_64" : arch == 2 ? "arm64" : "an unknown architecture";
-}
-
 static void put_le(uint8_t *p, uint64_t v, int bytes)
 {
 	for (int i = 0; i < bytes; i++)
@@ -240,7 +229,7 @@ int snapshot_state_image(struct vm *vm, uint8_t **image, size_t *len)
 	memset(out, 0, HEADER_SIZE);
 	memcpy(out, MAGIC, 8);
 	put_le(out + 8, SNAPSHOT_FORMAT, 4);
-	put_le(out + 12, THIS_ARCH, 4);
+	put_le(out + 12, arch_id(), 4);
 	strncpy((char *)out + 16, SKIFF_VERSION, 31);
 	put_le(out + 48, w.len, 8);
 	put_le(out + 56, crc32(crc32(0, NULL, 0), w.buf, (uInt)w.len), 4);
@@ -418,9 +407,9 @@ int snapshot_parse(struct snapshot *s, uint8_t *image, size_t len, const char *s
 				    "%s: snapshot format %u (skiff %s); this skiff (%s) reads "
 				    "format %d",
 				    state_path, format, version, SKIFF_VERSION, SNAPSHOT_FORMAT);
-	} else if (arch != THIS_ARCH) {
+	} else if (arch != arch_id()) {
 		ret = log_set_error(-EINVAL, "%s: a snapshot of an %s VM; this skiff runs %s VMs",
-				    state_path, arch_name(arch), arch_name(THIS_ARCH));
+				    state_path, arch_id_name(arch), arch_id_name(arch_id()));
 	} else if (payload_len != s->len - HEADER_SIZE) {
 		ret = log_set_error(-EINVAL, "%s: %s: %zu bytes of state where its header says %llu",
 				    state_path, payload_len > s->len - HEADER_SIZE ? "truncated"
