@@ -455,6 +455,24 @@ static int precopy(struct sender *t)
 	return ret;
 }
 
+/* Starts the side's thread (send_thread or receive_thread); if it cannot start, the migration
+ * has failed: its status says so and -errno comes back with the reason as the last error. */
+static int start_thread(struct instance *in, void *(*fn)(void *))
+{
+	struct migration *m = in->migration;
+	int ret = thread_start(THREAD_MIGRATION, "skiff-migrate", fn, in, &m->thread);
+
+	if (ret) {
+		pthread_mutex_lock(&m->lock);
+		m->status.state = MIGRATION_FAILED;
+		snprintf(m->status.error, sizeof(m->status.error), "cannot start its thread");
+		pthread_mutex_unlock(&m->lock);
+		return log_set_error(ret, "cannot start the migration thread: %s", strerror(-ret));
+	}
+	m->thread_started = true;
+	return 0;
+}
+
 static void *send_thread(void *arg)
 {
 	struct instance *in = arg;
@@ -526,15 +544,9 @@ int migration_start_send(struct instance *in, const char *url, uint32_t downtime
 	m->started_ns = now_ns();
 	m->cancel = false;
 	pthread_mutex_unlock(&m->lock);
-	ret = thread_start(THREAD_MIGRATION, "skiff-migrate", send_thread, in, &m->thread);
-	if (ret) {
-		pthread_mutex_lock(&m->lock);
-		m->status.state = MIGRATION_FAILED;
-		snprintf(m->status.error, sizeof(m->status.error), "cannot start its thread");
-		pthread_mutex_unlock(&m->lock);
-		return log_set_error(ret, "cannot start the migration thread: %s", strerror(-ret));
-	}
-	m->thread_started = true;
+	ret = start_thread(in, send_thread);
+	if (ret)
+		return ret;
 	log_info("migration to %s: started (downtime limit %u ms)", url, downtime_ms);
 	return 0;
 }
@@ -795,20 +807,14 @@ int migration_start_receive(struct instance *in, const char *url)
 	if (ret)
 		return ret;
 	m = in->migration;
-	ret = thread_start(THREAD_MIGRATION, "skiff-migrate", receive_thread, in, &m->thread);
+	ret = start_thread(in, receive_thread);
 	if (ret) {
 		close(m->listen_fd);
 		m->listen_fd = -1;
 		if (!parsed.tcp)
 			unlink(parsed.path);
-		pthread_mutex_lock(&m->lock);
-		m->status.state = MIGRATION_FAILED;
-		snprintf(m->status.error, sizeof(m->status.error), "cannot start its thread");
-		pthread_mutex_unlock(&m->lock);
-		return log_set_error(ret, "cannot start the migration thread: %s", strerror(-ret));
 	}
-	m->thread_started = true;
-	return 0;
+	return ret;
 }
 
 int migration_receive(struct instance *in, const char *url)
