@@ -85,10 +85,9 @@ void coalesced_replay(struct coalesced *c, struct kvm_run *run)
 		memcpy(data, e->data, len);
 		bus_access(e->pio ? c->pio_bus : c->mmio_bus, e->phys_addr, data, len, true);
 		first = (first + 1) % c->ring_slots;
-		/* The slot is free again once `first` moves past it. */
-		__atomic_store_n(&ring->first, first, __ATOMIC_RELEASE);
 		c->replayed++;
 	}
+	/* The slots are free again once `first` moves past them. */
 	__atomic_store_n(&ring->first, first, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&c->lock);
 }
