@@ -1,12 +1,14 @@
 /* A guest that keeps writing memory while a live migration copies it (tests/cli/migration).
  * 32-bit protected mode. It fills 16 MiB from 16 MiB with a pattern once (ballast, so that the
- * first full copy takes a while), then rewrites 64 pages from 4 MiB every round, a dword
- * in each, checking it first: it must still hold what the previous
- * round wrote. A round is short (this host's software KVM runs about 100 000
- * such writes a second), so every page is written again and again during the copy: the
- * guest goes on at the destination only if every page written after its copy was sent again
- * (the dirty log), and it sees any that was not. The round count lives at 0x8000; every 256th
- * round goes out on COM1 as round / 256 in 8 hex digits, a line each. A dword that does not
+ * first full copy takes a while), then rewrites 1024 pages (4 MiB) from 4 MiB every round, a
+ * dword in each, checking it first: it must still hold what the previous round wrote. A round
+ * is short (this host's software KVM runs about 100 000 such writes a second), so every page is
+ * written again and again during the copy: the guest goes on at the destination only if every
+ * page written after its copy was sent again (the dirty log), and it sees any that was not.
+ * 4 MiB dirty between two looks is more than a 1 ms downtime allows, so a migration of this
+ * guest never converges: it runs every pass the sender allows before it pauses the guest. The
+ * round count lives at 0x8000; every 16th round goes out on COM1 as round / 16 in 8 hex
+ * digits, a line each. A dword that does not
  * hold what was written prints "BAD" and halts (which ends a --raw VM). */
 	.code16
 	.text
@@ -26,13 +28,13 @@ _start:
 	jne	bad
 	movl	%ebp, (%edi)
 	add	$4096, %edi
-	cmp	$(4 << 20) + 64 * 4096, %edi
+	cmp	$(4 << 20) + 1024 * 4096, %edi
 	jne	2b
 	movl	%ebp, 0x8000
-	test	$0xff, %ebp
+	test	$0x0f, %ebp
 	jnz	1b
 	mov	%ebp, %eax
-	shr	$8, %eax
+	shr	$4, %eax
 	mov	$0x3f8, %dx
 	mov	$8, %ecx
 4:	rol	$4, %eax
