@@ -131,7 +131,8 @@ define_virtio_scenarios() {
 	# --net vhost=on: the same traffic as net-ping-tcp, moved by L1's vhost-net (the vhost_net
 	# module, tests/nested/setup). The kernel's worker for skiff (vhost-PID) exists while the
 	# data moves; skiff's own counters for the interface stay at 0 (its worker moved no packet)
-	# while tap0 counted the 4 MiB both ways; both checksums match.
+	# while tap0 counted the 4 MiB both ways; both checksums match. Then the guest rebinds its
+	# driver (a reset: the rings go back to skiff and new ones to vhost-net) and pings L1 again.
 	# L1 needs the vhost_net module: tests/nested/setup extracts it on x86_64 only
 	# (arch/x86_64.sh sets NESTED_VHOST_NET).
 	if [ "${NESTED_VHOST_NET:-no}" = yes ]; then
@@ -148,6 +149,8 @@ define_virtio_scenarios() {
 		expect '^SKIFF-GUEST: rx_bytes=4194304$'
 		expect '^SKIFF-GUEST: tx=done$'
 		expect 'SKIFF-STEP during\| vhost worker vhost-[0-9]+ ticks=[0-9]+$'
+		expect 'skiff: info: virtio-net net0 .*: tap tap0, vhost-net$'
+		expect '^SKIFF-GUEST: rebound ping=ok$'
 		during 'wait_for "^SKIFF-GUEST: net up$"'
 		during 'ping -c 3 -W 5 172.16.0.2'
 		during 'nc -l -p 5001 <to-guest'
