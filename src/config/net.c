@@ -101,8 +101,8 @@ int vm_config_add_net(struct vm_config *cfg, const char *spec)
 				return -EINVAL;
 		} else if (strncmp(f, "vhost=", 6) == 0) {
 			if (strcmp(f + 6, "on") != 0 && strcmp(f + 6, "off") != 0)
-				return log_set_error(-EINVAL, "--net %s: vhost=%s: expected on or off",
-						     spec, f + 6);
+				return log_set_error(
+				    -EINVAL, "--net %s: vhost=%s: expected on or off", spec, f + 6);
 			nc.vhost = strcmp(f + 6, "on") == 0;
 		} else {
 			return log_set_error(-EINVAL,
@@ -163,11 +163,12 @@ static int check_vhost(const struct net_config *nc, const char *what)
 	if (!nc->vhost)
 		return 0;
 	if (config_rate_limited(&nc->rx_rate_limiter) || config_rate_limited(&nc->tx_rate_limiter))
-		return log_set_error(-EINVAL,
-				     "%s %s: vhost=on cannot be rate-limited (the kernel's vhost-net "
-				     "moves the packets, not skiff); remove the rate limiter or "
-				     "vhost=on",
-				     what, nc->id);
+		return log_set_error(
+		    -EINVAL,
+		    "%s %s: vhost=on cannot be rate-limited (the kernel's vhost-net "
+		    "moves the packets, not skiff); remove the rate limiter or "
+		    "vhost=on",
+		    what, nc->id);
 	return 0;
 }
 
@@ -182,11 +183,12 @@ static int validate(const struct vm_config *cfg)
 		    (ret = check_vhost(nc, "network interface")))
 			return ret;
 		if (nc->vhost && cfg->track_dirty_pages)
-			return log_set_error(-EINVAL,
-					     "network interface %s: vhost=on cannot be combined with "
-					     "track_dirty_pages (the kernel's writes to guest memory "
-					     "would be missing from Diff snapshots)",
-					     nc->id);
+			return log_set_error(
+			    -EINVAL,
+			    "network interface %s: vhost=on cannot be combined with "
+			    "track_dirty_pages (the kernel's writes to guest memory "
+			    "would be missing from Diff snapshots)",
+			    nc->id);
 		for (int j = 0; j < i; j++) {
 			if (strcmp(cfg->nets[j].id, nc->id) == 0)
 				return log_set_error(-EINVAL, "two interfaces have id=%s", nc->id);

@@ -66,14 +66,14 @@ struct vhost_net_dev {
 	struct queue_ref refs[NR_QUEUES];
 	struct net_config_space config;
 	int vhost_fd, tap_fd;
-	int call_fd[NR_QUEUES]; /* the kernel's used-buffer notifications */
-	int err_fd[NR_QUEUES];	/* the kernel stopped a queue on a driver's mistake */
+	int call_fd[NR_QUEUES];	 /* the kernel's used-buffer notifications */
+	int err_fd[NR_QUEUES];	 /* the kernel stopped a queue on a driver's mistake */
 	uint64_t vhost_features; /* VHOST_GET_FEATURES */
 	uint64_t host_features;	 /* offered to the driver */
 
 	/* Worker thread only. */
-	bool watching;		    /* call_fd and err_fd are in the loop */
-	bool running[NR_QUEUES];    /* the kernel has the ring and the tap */
+	bool watching;		 /* call_fd and err_fd are in the loop */
+	bool running[NR_QUEUES]; /* the kernel has the ring and the tap */
 };
 
 static struct vhost_net_dev *to_vn(struct virtio_device *dev)
@@ -419,7 +419,8 @@ static int open_vhost(struct vhost_net_dev *vn)
 		else
 			log_error("%s: vhost=on: cannot open %s: %s%s", vn->dev.name,
 				  VHOST_NET_PATH, strerror(err),
-				  err == EACCES ? " (skiff needs read and write access to it)" : "");
+				  err == EACCES ? " (skiff needs read and write access to it)"
+						: "");
 		return -err;
 	}
 	/* The kernel's worker works in this process's memory from now on. */
