@@ -19,7 +19,7 @@
 
 BENCH_TRIES=3	# attempts of one boot in one L1 (bench/lib/l1.sh)
 BENCH_MAX_L1=8	# L1 boots in one bench run, at most
-BENCH_ALL_PEERS=(skiff skiff-pci qemu qemu-pci kvmtool)
+BENCH_ALL_PEERS=(skiff skiff-pci qemu qemu-pci kvmtool skiff-vhost qemu-vhost)
 
 bench_note() { echo "bench: $*" >&2; }
 
@@ -29,11 +29,12 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) pri
 # bench_skiff_has_pci SKIFF: whether that skiff binary knows --enable-pci.
 bench_skiff_has_pci() { "$1" run --help 2>&1 | grep -q -- '--enable-pci'; }
 
-# bench_select_peers SKIFF ENABLE_PCI KVMTOOL FILTER: sets peers (the VMMs to run, in order) and
-# peer_notes (why one asked for is missing). ENABLE_PCI: 1 adds skiff-pci and qemu-pci; KVMTOOL:
-# the lkvm path or empty; FILTER: a comma-separated subset, or empty for all.
+# bench_select_peers SKIFF ENABLE_PCI KVMTOOL FILTER [VHOST]: sets peers (the VMMs to run, in
+# order) and peer_notes (why one asked for is missing). ENABLE_PCI: 1 adds skiff-pci and qemu-pci;
+# KVMTOOL: the lkvm path or empty; FILTER: a comma-separated subset, or empty for all; VHOST: 1
+# adds skiff-vhost and qemu-vhost (bench/io: the kernel's vhost-net for both).
 bench_select_peers() {
-	local skiff=$1 pci=$2 kvmtool=$3 filter=$4 p f keep
+	local skiff=$1 pci=$2 kvmtool=$3 filter=$4 vhost=${5:-0} p f keep
 	peers=(skiff) peer_notes=()
 	if [ "$pci" = 1 ]; then
 		if bench_skiff_has_pci "$skiff"; then
@@ -45,6 +46,14 @@ bench_select_peers() {
 	peers+=(qemu)
 	[ "$pci" = 1 ] && peers+=(qemu-pci)
 	[ -z "$kvmtool" ] || peers+=(kvmtool)
+	if [ "$vhost" = 1 ]; then
+		if "$skiff" run --help 2>&1 | grep -q 'vhost=on'; then
+			peers+=(skiff-vhost)
+		else
+			peer_notes+=("skiff has no --net vhost=on: skiff-vhost not run")
+		fi
+		peers+=(qemu-vhost)
+	fi
 	[ -n "$filter" ] || return 0
 	for f in ${filter//,/ }; do
 		[[ " ${BENCH_ALL_PEERS[*]} " == *" $f "* ]] || { echo "unknown peer '$f' (${BENCH_ALL_PEERS[*]})" >&2; exit 2; }

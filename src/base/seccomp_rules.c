@@ -6,6 +6,7 @@
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <linux/userfaultfd.h>
+#include <linux/vhost.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -287,6 +288,21 @@ const struct seccomp_arg_value seccomp_arg_values[] = {
     IOCTL(TUNSETVNETHDRSZ, API),
     IOCTL(TUNSETOFFLOAD, API | WORKER), /* the offloads the guest's driver accepted */
     IOCTL(BLKGETSIZE64, API | WORKER),	/* and a swapped disk's size */
+    /* vhost=on interfaces (virtio/vhost_net.h): /dev/vhost-net is opened and owned where the VM
+     * is built; the worker hands it the rings at the driver's DRIVER_OK and takes them back at
+     * a reset or a snapshot. */
+    IOCTL(VHOST_SET_OWNER, API),
+    IOCTL(VHOST_GET_FEATURES, API),
+    IOCTL(VHOST_SET_FEATURES, WORKER),
+    IOCTL(VHOST_SET_MEM_TABLE, WORKER),
+    IOCTL(VHOST_SET_VRING_NUM, WORKER),
+    IOCTL(VHOST_SET_VRING_BASE, WORKER),
+    IOCTL(VHOST_GET_VRING_BASE, WORKER),
+    IOCTL(VHOST_SET_VRING_ADDR, WORKER),
+    IOCTL(VHOST_SET_VRING_KICK, WORKER),
+    IOCTL(VHOST_SET_VRING_CALL, WORKER),
+    IOCTL(VHOST_SET_VRING_ERR, WORKER),
+    IOCTL(VHOST_NET_SET_BACKEND, WORKER),
 
     /* Disks: blocking mode for the image, its lock (F_OFD_SETLK) */
     FCNTL(F_GETFL, WORKER | API),

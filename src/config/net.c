@@ -1,7 +1,7 @@
-/* Network interfaces (virtio-net on a tap): --net tap=NAME[,mac=MAC][,id=NAME][,rx_bw=..]..., the
- * "network-interfaces" section and PUT /network-interfaces/{id} ({"iface_id", "host_dev_name",
- * "guest_mac", "rx_rate_limiter", "tx_rate_limiter"}), PATCH /network-interfaces/{id}'s body,
- * and their checks. */
+/* Network interfaces (virtio-net on a tap): --net tap=NAME[,mac=MAC][,id=NAME][,rx_bw=..]
+ * [,vhost=on]..., the "network-interfaces" section and PUT /network-interfaces/{id} ({"iface_id",
+ * "host_dev_name", "guest_mac", "rx_rate_limiter", "tx_rate_limiter"}, and skiff's own "vhost"),
+ * PATCH /network-interfaces/{id}'s body, and their checks. */
 #include "config/json_fields.h"
 #include "config/rate_limiter.h"
 #include "config/resource.h"
@@ -99,11 +99,16 @@ int vm_config_add_net(struct vm_config *cfg, const char *spec)
 		} else if (strncmp(f, "tx_ops=", 7) == 0) {
 			if (config_parse_bucket("--net", "tx_ops", f + 7, &nc.tx_rate_limiter.ops))
 				return -EINVAL;
+		} else if (strncmp(f, "vhost=", 6) == 0) {
+			if (strcmp(f + 6, "on") != 0 && strcmp(f + 6, "off") != 0)
+				return log_set_error(
+				    -EINVAL, "--net %s: vhost=%s: expected on or off", spec, f + 6);
+			nc.vhost = strcmp(f + 6, "on") == 0;
 		} else {
 			return log_set_error(-EINVAL,
 					     "--net %s: unknown or too long option '%s' "
-					     "(expected tap=, mac=, id=, rx_bw=, rx_ops=, tx_bw= "
-					     "or tx_ops=)",
+					     "(expected tap=, mac=, id=, rx_bw=, rx_ops=, tx_bw=, "
+					     "tx_ops= or vhost=)",
 					     spec, f);
 		}
 	}
@@ -151,6 +156,22 @@ int vm_config_put_net(struct vm_config *cfg, const struct net_config *nc)
 
 /* --- checks --- */
 
+/* The kernel's vhost-net moves the packets of a vhost interface: skiff can neither limit them
+ * nor see the guest memory the kernel writes. */
+static int check_vhost(const struct net_config *nc, const char *what)
+{
+	if (!nc->vhost)
+		return 0;
+	if (config_rate_limited(&nc->rx_rate_limiter) || config_rate_limited(&nc->tx_rate_limiter))
+		return log_set_error(
+		    -EINVAL,
+		    "%s %s: vhost=on cannot be rate-limited (the kernel's vhost-net "
+		    "moves the packets, not skiff); remove the rate limiter or "
+		    "vhost=on",
+		    what, nc->id);
+	return 0;
+}
+
 static int validate(const struct vm_config *cfg)
 {
 	int ret;
@@ -158,8 +179,16 @@ static int validate(const struct vm_config *cfg)
 	for (int i = 0; i < cfg->nr_nets; i++) {
 		const struct net_config *nc = &cfg->nets[i];
 
-		if ((ret = config_check_id("--net", nc->id)))
+		if ((ret = config_check_id("--net", nc->id)) ||
+		    (ret = check_vhost(nc, "network interface")))
 			return ret;
+		if (nc->vhost && cfg->track_dirty_pages)
+			return log_set_error(
+			    -EINVAL,
+			    "network interface %s: vhost=on cannot be combined with "
+			    "track_dirty_pages (the kernel's writes to guest memory "
+			    "would be missing from Diff snapshots)",
+			    nc->id);
 		for (int j = 0; j < i; j++) {
 			if (strcmp(cfg->nets[j].id, nc->id) == 0)
 				return log_set_error(-EINVAL, "two interfaces have id=%s", nc->id);
@@ -180,11 +209,11 @@ static int apply(const struct config_target *t, const char *path_id, json_t *obj
 {
 	static const char *const known[] = {
 	    "iface_id",	       "host_dev_name", "guest_mac", "rx_rate_limiter",
-	    "tx_rate_limiter", "mtu",		NULL};
+	    "tx_rate_limiter", "mtu",		"vhost",     NULL};
 	struct net_config nc = {0};
 	json_t *dev;
 	char mac[32];
-	bool has_mac;
+	bool has_mac, has_vhost;
 	unsigned given;
 	int ret;
 
@@ -206,7 +235,9 @@ static int apply(const struct config_target *t, const char *path_id, json_t *obj
 	if ((ret = cj_string(what, obj, "guest_mac", false, mac, sizeof(mac), &has_mac)) ||
 	    (ret = cj_rate_limiter(what, obj, "rx_rate_limiter", &nc.rx_rate_limiter, &given)) ||
 	    (ret = cj_rate_limiter(what, obj, "tx_rate_limiter", &nc.tx_rate_limiter, &given)) ||
-	    (ret = cj_unsupported(what, obj, "mtu", "an MTU is not supported by skiff")))
+	    (ret = cj_unsupported(what, obj, "mtu", "an MTU is not supported by skiff")) ||
+	    (ret = cj_bool(what, obj, "vhost", false, &nc.vhost, &has_vhost)) ||
+	    (ret = check_vhost(&nc, what)))
 		return ret;
 	if (has_mac) {
 		if (vm_config_parse_mac(mac, nc.mac))
@@ -230,10 +261,15 @@ static json_t *net_json(const struct net_config *nc)
 
 	snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", nc->mac[0], nc->mac[1],
 		 nc->mac[2], nc->mac[3], nc->mac[4], nc->mac[5]);
-	return json_pack("{s:s, s:s, s:s?, s:o, s:o}", "iface_id", nc->id, "host_dev_name", nc->tap,
-			 "guest_mac", nc->has_mac ? mac : NULL, "rx_rate_limiter",
-			 cj_rate_limiter_dump(&nc->rx_rate_limiter), "tx_rate_limiter",
-			 cj_rate_limiter_dump(&nc->tx_rate_limiter));
+	json_t *o = json_pack("{s:s, s:s, s:s?, s:o, s:o}", "iface_id", nc->id, "host_dev_name",
+			      nc->tap, "guest_mac", nc->has_mac ? mac : NULL, "rx_rate_limiter",
+			      cj_rate_limiter_dump(&nc->rx_rate_limiter), "tx_rate_limiter",
+			      cj_rate_limiter_dump(&nc->tx_rate_limiter));
+
+	/* skiff's own key, shown only when on (Firecracker's documents stay as they were). */
+	if (o && nc->vhost)
+		json_object_set_new(o, "vhost", json_true());
+	return o;
 }
 
 static json_t *dump(const struct vm_config *cfg)
@@ -284,6 +320,14 @@ int config_json_network_interface_update(const struct vm_config *cfg, const char
 	    (ret = cj_rate_limiter(what, obj, "tx_rate_limiter", &u.tx_rate_limiter,
 				   &u.tx_given)))
 		goto out;
+	if (cfg->nets[i].vhost) {
+		struct net_config nc = cfg->nets[i];
+
+		nc.rx_rate_limiter = u.rx_rate_limiter;
+		nc.tx_rate_limiter = u.tx_rate_limiter;
+		if ((ret = check_vhost(&nc, what)))
+			goto out;
+	}
 	*out = u;
 out:
 	json_decref(obj);
@@ -305,10 +349,11 @@ const struct config_resource net_resource = {
     .dump = dump,
     .option = "net",
     .option_arg = true,
-    .option_help = "  --net tap=NAME[,mac=MAC][,id=NAME][,LIMIT]...\n"
+    .option_help = "  --net tap=NAME[,mac=MAC][,id=NAME][,LIMIT]...[,vhost=on]\n"
 		   "                         virtio-net on a tap interface; repeatable; LIMIT is\n"
 		   "                         rx_bw=SIZE/MS, rx_ops=N/MS, tx_bw=.. or tx_ops=..\n"
-		   "                         (docs/rate-limiters.md)\n",
+		   "                         (docs/rate-limiters.md); vhost=on: the kernel's\n"
+		   "                         vhost-net (/dev/vhost-net) moves the packets\n",
     .option_label = "--net",
     .parse_option = vm_config_add_net,
     .count = count,

@@ -61,7 +61,7 @@ struct disk_config {
 	struct rate_limiter_config rate_limiter; /* bytes and requests; docs/rate-limiters.md */
 };
 
-/* One virtio-net interface on a tap: --net tap=NAME[,mac=MAC][,id=NAME]. */
+/* One virtio-net interface on a tap: --net tap=NAME[,mac=MAC][,id=NAME][,vhost=on]. */
 struct net_config {
 	char tap[16]; /* IFNAMSIZ */
 	bool has_mac;
@@ -69,6 +69,9 @@ struct net_config {
 	char id[VM_CONFIG_MAX_ID + 1];
 	/* Into the guest (bytes and packets read from the tap) and out of it. */
 	struct rate_limiter_config rx_rate_limiter, tx_rate_limiter;
+	/* vhost=on, skiff's "vhost": the kernel's vhost-net moves the packets (virtio/vhost_net.h);
+	 * no rate limiter then, nor dirty page tracking: skiff never sees the packets. */
+	bool vhost;
 };
 
 /* virtio-vsock with Firecracker's hybrid host side: --vsock cid=N,uds=PATH, or "vsock". The

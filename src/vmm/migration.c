@@ -526,6 +526,14 @@ int migration_start_send(struct instance *in, const char *url, uint32_t downtime
 					      "migrate");
 	if (migration_busy(in))
 		return log_set_error(-EBUSY, "a migration is already under way");
+	/* The kernel's vhost-net writes guest memory behind KVM's dirty log. */
+	for (int i = 0; in->vm.cfg && i < in->vm.cfg->nr_nets; i++)
+		if (in->vm.cfg->nets[i].vhost)
+			return log_set_error(-EINVAL,
+					     "network interface %s uses vhost=on: a VM whose guest "
+					     "memory the kernel's vhost-net writes cannot be "
+					     "live-migrated",
+					     in->vm.cfg->nets[i].id);
 	ret = migration_url_parse(url, &parsed);
 	if (ret)
 		return ret;

@@ -485,7 +485,7 @@ static int create_net(struct vm *vm, int i)
 	char what[64];
 	int ret;
 
-	snprintf(what, sizeof(what), "tap %s", nc->tap);
+	snprintf(what, sizeof(what), "tap %s%s", nc->tap, nc->vhost ? ", vhost-net" : "");
 	if ((ret = virtio_net_create(nc, &dev)))
 		return ret;
 	return attach(vm, dev, nc->id, what);

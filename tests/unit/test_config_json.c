@@ -934,6 +934,65 @@ static void test_network_interfaces(void **state)
 	free(cfg);
 }
 
+/* skiff's "vhost" on an interface: a boolean, dumped only when on, never rate-limited (PUT,
+ * PATCH). */
+static void test_network_interface_vhost(void **state)
+{
+	struct vm_config *cfg = new_cfg();
+	struct net_update nu;
+	char *dump;
+
+	EXPECT_FAIL(cfg,
+		    config_json_network_interface(cfg, "v0",
+						  B("{\"iface_id\": \"v0\", \"host_dev_name\": "
+						    "\"tv0\", \"vhost\": 1}")),
+		    -EINVAL, "field 'vhost' in network-interface must be a boolean");
+	EXPECT_FAIL(cfg,
+		    config_json_network_interface(
+			cfg, "v0",
+			B("{\"iface_id\": \"v0\", \"host_dev_name\": \"tv0\", \"vhost\": true, "
+			  "\"rx_rate_limiter\": {\"ops\": {\"size\": 5, \"refill_time\": 50}}}")),
+		    -EINVAL, "network-interface v0: vhost=on cannot be rate-limited");
+	assert_int_equal(config_json_network_interface(cfg, "v0",
+						       B("{\"iface_id\": \"v0\", "
+							 "\"host_dev_name\": \"tv0\", "
+							 "\"vhost\": true}")),
+			 0);
+	assert_int_equal(config_json_network_interface(cfg, "v1",
+						       B("{\"iface_id\": \"v1\", "
+							 "\"host_dev_name\": \"tv1\", "
+							 "\"vhost\": false}")),
+			 0);
+	assert_true(cfg->nets[0].vhost);
+	assert_false(cfg->nets[1].vhost);
+	dump = config_json_vm_config_dump(cfg);
+	assert_non_null(strstr(dump, "\"host_dev_name\":\"tv0\""));
+	assert_non_null(strstr(dump, "\"vhost\":true"));
+	assert_null(strstr(dump, "\"vhost\":false"));
+	free(dump);
+	assert_int_equal(config_json_network_interface_update(
+			     cfg, "v0",
+			     B("{\"iface_id\": \"v0\", \"tx_rate_limiter\": {\"bandwidth\": "
+			       "{\"size\": 5000, \"refill_time\": 50}}}"),
+			     &nu),
+			 -EINVAL);
+	assert_non_null(strstr(err, "network-interface v0: vhost=on cannot be rate-limited"));
+	/* Removing a limit (size 0) limits nothing: accepted. */
+	assert_int_equal(config_json_network_interface_update(
+			     cfg, "v0",
+			     B("{\"iface_id\": \"v0\", \"tx_rate_limiter\": {\"bandwidth\": "
+			       "{\"size\": 0, \"refill_time\": 50}}}"),
+			     &nu),
+			 0);
+	assert_int_equal(config_json_network_interface_update(
+			     cfg, "v1",
+			     B("{\"iface_id\": \"v1\", \"tx_rate_limiter\": {\"bandwidth\": "
+			       "{\"size\": 5000, \"refill_time\": 50}}}"),
+			     &nu),
+			 0);
+	free(cfg);
+}
+
 static void test_entropy(void **state)
 {
 	struct vm_config *cfg = new_cfg();
@@ -1654,6 +1713,7 @@ int main(void)
 	    cmocka_unit_test(test_drive_table_full),
 	    cmocka_unit_test(test_drive_update),
 	    cmocka_unit_test(test_network_interfaces),
+	    cmocka_unit_test(test_network_interface_vhost),
 	    cmocka_unit_test(test_entropy),
 	    cmocka_unit_test(test_vsock),
 	    cmocka_unit_test(test_fs),

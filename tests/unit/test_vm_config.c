@@ -190,6 +190,8 @@ static void test_net_specs(void **state)
 	assert_int_equal(vm_config_add_net(&cfg, "tap=a,mac=01:00:00:00:00:01"),
 			 -EINVAL);
 	assert_non_null(strstr(err, "multicast"));
+	assert_int_equal(vm_config_add_net(&cfg, "tap=a,vhost=yes"), -EINVAL);
+	assert_non_null(strstr(err, "vhost=yes: expected on or off"));
 	assert_int_equal(vm_config_add_net(&cfg, "tap=0123456789abcdef"), -EINVAL);
 	assert_int_equal(vm_config_add_net(&cfg, "tap=../x"), -EINVAL);
 	assert_int_equal(cfg.nr_nets, 2);
@@ -216,6 +218,26 @@ static void test_device_validation(void **state)
 	assert_int_equal(vm_config_add_disk(&cfg, spec(",ro,id=a")), 0);
 	assert_int_equal(vm_config_validate(&cfg, 0, 0), -EINVAL);
 	assert_non_null(strstr(err, "two disks have id=a"));
+
+	/* vhost=on: the kernel moves the packets, so no rate limiter and no dirty page tracking. */
+	vm_config_init_defaults(&cfg);
+	cfg.kernel_path = regular;
+	assert_int_equal(vm_config_add_net(&cfg, "tap=t0,vhost=on"), 0);
+	assert_true(cfg.nets[0].vhost);
+	assert_int_equal(vm_config_validate(&cfg, 0, 0), 0);
+	cfg.track_dirty_pages = true;
+	assert_int_equal(vm_config_validate(&cfg, 0, 0), -EINVAL);
+	assert_non_null(strstr(err, "vhost=on cannot be combined with track_dirty_pages"));
+	vm_config_init_defaults(&cfg);
+	cfg.kernel_path = regular;
+	assert_int_equal(vm_config_add_net(&cfg, "tap=t0,tx_ops=10/100,vhost=on"), 0);
+	assert_int_equal(vm_config_validate(&cfg, 0, 0), -EINVAL);
+	assert_non_null(strstr(err, "network interface net0: vhost=on cannot be rate-limited"));
+	vm_config_init_defaults(&cfg);
+	cfg.kernel_path = regular;
+	assert_int_equal(vm_config_add_net(&cfg, "tap=t0,tx_ops=10/100,vhost=off"), 0);
+	assert_false(cfg.nets[0].vhost);
+	assert_int_equal(vm_config_validate(&cfg, 0, 0), 0);
 
 	vm_config_init_defaults(&cfg);
 	cfg.kernel_path = regular;

@@ -30,6 +30,8 @@ VIRTIO0_PARENT='LNRO0005:00' VIRTIO0_IRQ='IO-APIC 5-edge'
 # With --enable-pci (the NAME-pci variants): PCI function 00:01.0, MSI-X vectors, and the ECAM
 # window from the MCFG (src/arch/x86/layout.h).
 NESTED_VIRTIO_PCI=yes
+# L1 has the vhost_net module (tests/nested/setup): the net-vhost scenarios run.
+NESTED_VHOST_NET=yes
 VIRTIO0_PCI_PARENT='0000:00:01\.0' VIRTIO0_PCI_IRQ='PCI-MSI[^ ]* [0-9]+-edge'
 VIRTIO_PCI_MMCONFIG='e0000000-e00fffff : PCI MMCONFIG 0000 \[bus 00'
 

@@ -1,0 +1,500 @@
+/* virtio-net through the kernel's vhost-net. Everything below runs on the device's worker thread
+ * except create, destroy and config_read (see virtio/vhost_net.h). */
+#include "virtio/vhost_net.h"
+#include "virtio/tap.h"
+#include "virtio/virtio.h"
+#include "base/event_loop.h"
+#include "base/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <linux/vhost.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#define VHOST_NET_PATH "/dev/vhost-net"
+
+/* 5.1.3 Feature bits (those of virtio/net.c that apply here) */
+#define VIRTIO_NET_F_CSUM	0
+#define VIRTIO_NET_F_GUEST_CSUM 1
+#define VIRTIO_NET_F_MAC	5
+#define VIRTIO_NET_F_GUEST_TSO4 7
+#define VIRTIO_NET_F_GUEST_TSO6 8
+#define VIRTIO_NET_F_GUEST_ECN	9
+#define VIRTIO_NET_F_HOST_TSO4	11
+#define VIRTIO_NET_F_HOST_TSO6	12
+#define VIRTIO_NET_F_HOST_ECN	13
+#define VIRTIO_NET_F_MRG_RXBUF	15
+#define VIRTIO_NET_F_STATUS	16
+
+#define VIRTIO_NET_S_LINK_UP 1
+
+#define RXQ		 0
+#define TXQ		 1
+#define NR_QUEUES	 2
+#define VHOST_QUEUE_SIZE 256
+
+#define BIT(n) (1ULL << (n))
+
+/* The ring features the core offers every driver: vhost must run the rings with them. */
+#define NEEDED_FEATURES                                                                            \
+	(BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_F_INDIRECT_DESC) | BIT(VIRTIO_F_EVENT_IDX))
+
+struct net_config_space {
+	uint8_t mac[6];
+	uint16_t status;
+	uint16_t max_virtqueue_pairs;
+} __attribute__((packed));
+
+struct vhost_net_dev;
+
+/* What a queue's eventfd callbacks get. */
+struct queue_ref {
+	struct vhost_net_dev *vn;
+	uint16_t q;
+};
+
+struct vhost_net_dev {
+	struct virtio_device dev;
+	struct queue_ref refs[NR_QUEUES];
+	struct net_config_space config;
+	int vhost_fd, tap_fd;
+	int call_fd[NR_QUEUES];	 /* the kernel's used-buffer notifications */
+	int err_fd[NR_QUEUES];	 /* the kernel stopped a queue on a driver's mistake */
+	uint64_t vhost_features; /* VHOST_GET_FEATURES */
+	uint64_t host_features;	 /* offered to the driver */
+
+	/* Worker thread only. */
+	bool watching;		 /* call_fd and err_fd are in the loop */
+	bool running[NR_QUEUES]; /* the kernel has the ring and the tap */
+};
+
+static struct vhost_net_dev *to_vn(struct virtio_device *dev)
+{
+	return dev->priv;
+}
+
+/* One vhost request, its failure logged with what it was for. */
+static int vhost_ioctl(struct vhost_net_dev *vn, unsigned long req, void *arg, const char *name,
+		       int q)
+{
+	int err;
+
+	if (ioctl(vn->vhost_fd, req, arg) == 0)
+		return 0;
+	err = errno;
+	if (q >= 0)
+		log_error("%s: queue %d: %s: %s", vn->dev.name, q, name, strerror(err));
+	else
+		log_error("%s: %s: %s", vn->dev.name, name, strerror(err));
+	return -err;
+}
+
+static int set_backend(struct vhost_net_dev *vn, uint16_t q, int fd)
+{
+	struct vhost_vring_file f = {.index = q, .fd = fd};
+
+	return vhost_ioctl(vn, VHOST_NET_SET_BACKEND, &f, "VHOST_NET_SET_BACKEND", q);
+}
+
+/* Takes queue q from the kernel: the tap is detached (the kernel finishes what it was doing) and
+ * the ring stopped; where the kernel got to is then in the ring's indices. */
+static void stop_queue(struct vhost_net_dev *vn, uint16_t q)
+{
+	struct virtq *vq = &vn->dev.queues[q];
+	struct vhost_vring_state s = {.index = q};
+
+	if (!vn->running[q])
+		return;
+	vn->running[q] = false;
+	set_backend(vn, q, -1);
+	if (vhost_ioctl(vn, VHOST_GET_VRING_BASE, &s, "VHOST_GET_VRING_BASE", q) == 0)
+		vq->last_avail_idx = (uint16_t)s.num;
+	if (vq->used) {
+		vq->used_idx = __atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE);
+		/* The kernel decided about the notifications: the next one is the driver's. */
+		vq->signalled_used_valid = false;
+	}
+}
+
+static void stop_queues(struct vhost_net_dev *vn)
+{
+	for (uint16_t q = 0; q < NR_QUEUES; q++)
+		stop_queue(vn, q);
+}
+
+/* Hands queue q to the kernel from where the ring's indices say. */
+static int start_queue(struct vhost_net_dev *vn, uint16_t q)
+{
+	struct virtio_device *dev = &vn->dev;
+	struct virtq *vq = &dev->queues[q];
+	struct vhost_vring_state num = {.index = q, .num = vq->size};
+	struct vhost_vring_state base = {.index = q, .num = vq->last_avail_idx};
+	struct vhost_vring_addr addr = {
+	    .index = q,
+	    .desc_user_addr = (uint64_t)(uintptr_t)vq->desc,
+	    .avail_user_addr = (uint64_t)(uintptr_t)vq->avail,
+	    .used_user_addr = (uint64_t)(uintptr_t)vq->used,
+	};
+	struct vhost_vring_file kick = {.index = q, .fd = dev->kick_fd(dev, q)};
+	struct vhost_vring_file call = {.index = q, .fd = vn->call_fd[q]};
+	struct vhost_vring_file err = {.index = q, .fd = vn->err_fd[q]};
+	int ret;
+
+	if ((ret = vhost_ioctl(vn, VHOST_SET_VRING_NUM, &num, "VHOST_SET_VRING_NUM", q)) ||
+	    (ret = vhost_ioctl(vn, VHOST_SET_VRING_BASE, &base, "VHOST_SET_VRING_BASE", q)) ||
+	    (ret = vhost_ioctl(vn, VHOST_SET_VRING_ADDR, &addr, "VHOST_SET_VRING_ADDR", q)) ||
+	    (ret = vhost_ioctl(vn, VHOST_SET_VRING_KICK, &kick, "VHOST_SET_VRING_KICK", q)) ||
+	    (ret = vhost_ioctl(vn, VHOST_SET_VRING_CALL, &call, "VHOST_SET_VRING_CALL", q)) ||
+	    (ret = vhost_ioctl(vn, VHOST_SET_VRING_ERR, &err, "VHOST_SET_VRING_ERR", q)))
+		return ret;
+	/* The ring runs from here. */
+	vn->running[q] = true;
+	if ((ret = set_backend(vn, q, vn->tap_fd))) {
+		stop_queue(vn, q);
+		return ret;
+	}
+	return 0;
+}
+
+/* Every region of guest memory, as the kernel translates the driver's buffer addresses. */
+static int set_mem_table(struct vhost_net_dev *vn)
+{
+	const struct guest_mem *mem = vn->dev.mem;
+	struct {
+		struct vhost_memory hdr;
+		struct vhost_memory_region regions[GUEST_MEM_MAX_REGIONS];
+	} table = {.hdr.nregions = (uint32_t)mem->nr_regions};
+
+	for (int i = 0; i < mem->nr_regions; i++)
+		table.regions[i] = (struct vhost_memory_region){
+		    .guest_phys_addr = mem->regions[i].gpa,
+		    .memory_size = mem->regions[i].size,
+		    .userspace_addr = (uint64_t)(uintptr_t)mem->regions[i].hva,
+		};
+	return vhost_ioctl(vn, VHOST_SET_MEM_TABLE, &table, "VHOST_SET_MEM_TABLE", -1);
+}
+
+/* ---- The kernel's eventfds, on the worker ---- */
+
+/* A used-buffer notification: the interrupt, through the core. */
+static void call_event(void *ctx, uint32_t events)
+{
+	struct queue_ref *ref = ctx;
+	uint64_t count;
+
+	if (read(ref->vn->call_fd[ref->q], &count, sizeof(count)) < 0)
+		return;
+	ref->vn->dev.signal_used(&ref->vn->dev, ref->q);
+}
+
+/* The kernel found the driver breaking a rule on this queue (a descriptor outside guest memory,
+ * a chain too long, ...) and stopped serving it. */
+static void err_event(void *ctx, uint32_t events)
+{
+	struct queue_ref *ref = ctx;
+	struct vhost_net_dev *vn = ref->vn;
+	uint64_t count;
+
+	if (read(vn->err_fd[ref->q], &count, sizeof(count)) < 0)
+		return;
+	if (!vn->running[ref->q])
+		return;
+	stop_queues(vn);
+	virtio_dev_fail(&vn->dev, ref->q,
+			"the kernel's vhost-net refused the driver's ring (see the host's kernel "
+			"log)");
+}
+
+static int watch(struct vhost_net_dev *vn)
+{
+	int err;
+
+	if (vn->watching)
+		return 0;
+	for (uint16_t q = 0; q < NR_QUEUES; q++)
+		if ((err = event_loop_add(vn->dev.loop, vn->call_fd[q], EPOLLIN, call_event,
+					  &vn->refs[q])) ||
+		    (err = event_loop_add(vn->dev.loop, vn->err_fd[q], EPOLLIN, err_event,
+					  &vn->refs[q]))) {
+			log_error("%s: cannot watch the kernel's eventfds: %s", vn->dev.name,
+				  strerror(-err));
+			return err;
+		}
+	vn->watching = true;
+	return 0;
+}
+
+/* ---- virtio_device_ops ---- */
+
+static uint64_t vn_features(struct virtio_device *dev)
+{
+	return to_vn(dev)->host_features;
+}
+
+static void vn_config_read(struct virtio_device *dev, uint32_t off, void *data, uint32_t len)
+{
+	memcpy(data, (const uint8_t *)&to_vn(dev)->config + off, len);
+}
+
+/* The offloads the tap may use towards the guest: what the guest negotiated, kept consistent
+ * with the dependencies TUNSETOFFLOAD enforces (TSO needs CSUM, ECN needs TSO). */
+static unsigned guest_offloads(const struct virtio_device *dev)
+{
+	unsigned tun = 0;
+
+	if (!virtio_has_feature(dev, VIRTIO_NET_F_GUEST_CSUM))
+		return 0;
+	tun |= TUN_F_CSUM;
+	if (virtio_has_feature(dev, VIRTIO_NET_F_GUEST_TSO4))
+		tun |= TUN_F_TSO4;
+	if (virtio_has_feature(dev, VIRTIO_NET_F_GUEST_TSO6))
+		tun |= TUN_F_TSO6;
+	if (tun & (TUN_F_TSO4 | TUN_F_TSO6) && virtio_has_feature(dev, VIRTIO_NET_F_GUEST_ECN))
+		tun |= TUN_F_TSO_ECN;
+	return tun;
+}
+
+static int vn_activate(struct virtio_device *dev)
+{
+	struct vhost_net_dev *vn = to_vn(dev);
+	/* The ring and header features are the kernel's business; the offloads are the tap's. */
+	uint64_t features = dev->features & vn->vhost_features;
+	unsigned tun = guest_offloads(dev);
+	int err;
+
+	if (!dev->queues[RXQ].ready || !dev->queues[TXQ].ready) {
+		log_error("%s: the driver did not set up both the RX and the TX queue", dev->name);
+		return -EINVAL;
+	}
+	err = tap_set_offload(vn->tap_fd, tun);
+	if (err < 0) {
+		log_error("%s: cannot set the tap's offloads to %#x: %s", dev->name, tun,
+			  strerror(-err));
+		return err;
+	}
+	if ((err = watch(vn)) ||
+	    (err = vhost_ioctl(vn, VHOST_SET_FEATURES, &features, "VHOST_SET_FEATURES", -1)) ||
+	    (err = set_mem_table(vn)))
+		return err;
+	for (uint16_t q = 0; q < NR_QUEUES; q++)
+		if ((err = start_queue(vn, q))) {
+			stop_queues(vn);
+			return err;
+		}
+	log_debug("%s: rings handed to vhost-net (features %#llx)", dev->name,
+		  (unsigned long long)features);
+	return 0;
+}
+
+/* Kicks go to the kernel: the core calls this once after activation, nothing to do. */
+static void vn_queue_notify(struct virtio_device *dev, uint16_t q)
+{
+}
+
+/* Before a snapshot's save: the indices the core saves must be where the kernel got to, and
+ * nothing may move meanwhile; the VM then goes on, so the rings are handed back. */
+static void vn_quiesce(struct virtio_device *dev)
+{
+	struct vhost_net_dev *vn = to_vn(dev);
+	bool was_running = vn->running[RXQ] || vn->running[TXQ];
+
+	stop_queues(vn);
+	for (uint16_t q = 0; was_running && q < NR_QUEUES && !dev->failed; q++)
+		if (start_queue(vn, q) < 0)
+			virtio_dev_fail(dev, q, "vhost-net did not take the ring back");
+}
+
+static void vn_reset(struct virtio_device *dev)
+{
+	struct vhost_net_dev *vn = to_vn(dev);
+	int err;
+
+	stop_queues(vn);
+	err = tap_set_offload(vn->tap_fd, 0);
+	if (err < 0)
+		log_warn("%s: cannot clear the tap's offloads: %s", dev->name, strerror(-err));
+}
+
+static void close_fds(struct vhost_net_dev *vn)
+{
+	for (uint16_t q = 0; q < NR_QUEUES; q++) {
+		if (vn->call_fd[q] >= 0)
+			close(vn->call_fd[q]);
+		if (vn->err_fd[q] >= 0)
+			close(vn->err_fd[q]);
+	}
+	if (vn->vhost_fd >= 0)
+		close(vn->vhost_fd);
+}
+
+static void vn_destroy(struct virtio_device *dev)
+{
+	struct vhost_net_dev *vn = to_vn(dev);
+
+	/* After reset: the kernel holds no ring. Closing the vhost fd ends its worker. */
+	close_fds(vn);
+	close(vn->tap_fd);
+	log_debug("%s: vhost-net and tap closed", dev->name);
+	free(vn);
+}
+
+static const struct virtio_device_ops vhost_net_ops = {
+    .device_id = VIRTIO_ID_NET,
+    .nr_queues = NR_QUEUES,
+    .queue_max_size = VHOST_QUEUE_SIZE,
+    .config_size = sizeof(struct net_config_space),
+    .backend_queues = true,
+    .features = vn_features,
+    .config_read = vn_config_read,
+    .activate = vn_activate,
+    .queue_notify = vn_queue_notify,
+    .quiesce = vn_quiesce,
+    .reset = vn_reset,
+    .destroy = vn_destroy,
+};
+
+bool vhost_net_is(const struct virtio_device *dev)
+{
+	return dev && dev->ops == &vhost_net_ops;
+}
+
+/* ---- Creation ---- */
+
+/* The largest offload set the tap accepts, trying smaller ones on refusal; leaves it at 0. */
+static unsigned probe_offloads(int tap_fd)
+{
+	static const unsigned sets[] = {
+	    TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN,
+	    TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6,
+	    TUN_F_CSUM,
+	};
+	unsigned accepted = 0;
+
+	for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
+		if (tap_set_offload(tap_fd, sets[i]) == 0) {
+			accepted = sets[i];
+			break;
+		}
+	}
+	tap_set_offload(tap_fd, 0);
+	return accepted;
+}
+
+static uint64_t features_for(unsigned offloads, uint64_t vhost_features)
+{
+	uint64_t f = BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_STATUS);
+
+	if (vhost_features & BIT(VIRTIO_NET_F_MRG_RXBUF))
+		f |= BIT(VIRTIO_NET_F_MRG_RXBUF);
+	if (offloads & TUN_F_CSUM)
+		f |= BIT(VIRTIO_NET_F_CSUM) | BIT(VIRTIO_NET_F_GUEST_CSUM);
+	if (offloads & TUN_F_TSO4)
+		f |= BIT(VIRTIO_NET_F_HOST_TSO4) | BIT(VIRTIO_NET_F_GUEST_TSO4);
+	if (offloads & TUN_F_TSO6)
+		f |= BIT(VIRTIO_NET_F_HOST_TSO6) | BIT(VIRTIO_NET_F_GUEST_TSO6);
+	if (offloads & TUN_F_TSO_ECN)
+		f |= BIT(VIRTIO_NET_F_HOST_ECN) | BIT(VIRTIO_NET_F_GUEST_ECN);
+	return f;
+}
+
+static int open_vhost(struct vhost_net_dev *vn)
+{
+	int err;
+
+	vn->vhost_fd = open(VHOST_NET_PATH, O_RDWR | O_CLOEXEC);
+	if (vn->vhost_fd < 0) {
+		err = errno;
+		if (err == ENOENT)
+			log_error("%s: vhost=on: %s does not exist (load the vhost_net module: "
+				  "modprobe vhost_net)",
+				  vn->dev.name, VHOST_NET_PATH);
+		else
+			log_error("%s: vhost=on: cannot open %s: %s%s", vn->dev.name,
+				  VHOST_NET_PATH, strerror(err),
+				  err == EACCES ? " (skiff needs read and write access to it)"
+						: "");
+		return -err;
+	}
+	/* The kernel's worker works in this process's memory from now on. */
+	if ((err = vhost_ioctl(vn, VHOST_SET_OWNER, NULL, "VHOST_SET_OWNER", -1)) ||
+	    (err = vhost_ioctl(vn, VHOST_GET_FEATURES, &vn->vhost_features, "VHOST_GET_FEATURES",
+			       -1)))
+		return err;
+	if ((vn->vhost_features & NEEDED_FEATURES) != NEEDED_FEATURES) {
+		log_error("%s: vhost-net lacks VERSION_1, INDIRECT_DESC or EVENT_IDX (it offers "
+			  "%#llx)",
+			  vn->dev.name, (unsigned long long)vn->vhost_features);
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
+int vhost_net_create(const struct net_config *cfg, int tap_fd, struct virtio_device **out)
+{
+	struct vhost_net_dev *vn = calloc(1, sizeof(*vn));
+	const uint8_t *m;
+	unsigned offloads;
+	int err;
+
+	if (!vn) {
+		log_error("virtio-net %s: out of memory", cfg->tap);
+		return -ENOMEM;
+	}
+	vn->dev.ops = &vhost_net_ops;
+	vn->dev.priv = vn;
+	vn->tap_fd = tap_fd;
+	vn->vhost_fd = -1;
+	snprintf(vn->dev.name, sizeof(vn->dev.name), "virtio-net %s",
+		 cfg->id[0] ? cfg->id : cfg->tap);
+	for (uint16_t q = 0; q < NR_QUEUES; q++)
+		vn->call_fd[q] = vn->err_fd[q] = -1;
+	for (uint16_t q = 0; q < NR_QUEUES; q++) {
+		vn->refs[q] = (struct queue_ref){.vn = vn, .q = q};
+		vn->call_fd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		vn->err_fd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (vn->call_fd[q] < 0 || vn->err_fd[q] < 0) {
+			err = -errno;
+			log_error("%s: eventfd: %s", vn->dev.name, strerror(errno));
+			goto fail;
+		}
+	}
+	if ((err = open_vhost(vn)))
+		goto fail;
+
+	if (cfg->has_mac) {
+		memcpy(vn->config.mac, cfg->mac, 6);
+	} else {
+		if (getrandom(vn->config.mac, 6, 0) != 6) {
+			err = -errno;
+			log_error("%s: getrandom for a MAC address: %s", vn->dev.name,
+				  strerror(errno));
+			goto fail;
+		}
+		vn->config.mac[0] = (vn->config.mac[0] & ~0x01) | 0x02; /* unicast, local */
+		m = vn->config.mac;
+		log_info("%s: no MAC address given, using %02x:%02x:%02x:%02x:%02x:%02x",
+			 vn->dev.name, m[0], m[1], m[2], m[3], m[4], m[5]);
+	}
+	vn->config.status = VIRTIO_NET_S_LINK_UP;
+	vn->config.max_virtqueue_pairs = 1;
+	offloads = probe_offloads(tap_fd);
+	vn->host_features = features_for(offloads, vn->vhost_features);
+	log_debug("%s: vhost-net features %#llx, tap offloads %#x, device features %#llx",
+		  vn->dev.name, (unsigned long long)vn->vhost_features, offloads,
+		  (unsigned long long)vn->host_features);
+	*out = &vn->dev;
+	return 0;
+
+fail:
+	close_fds(vn);
+	free(vn);
+	return err;
+}
