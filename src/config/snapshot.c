@@ -66,9 +66,6 @@ int config_json_net_overrides(const char *what, struct json_t *obj, struct snaps
 			if (!strcmp(out[j].iface_id, ov->iface_id))
 				return log_set_error(-EINVAL, "%s: %s: iface_id '%s' twice", what,
 						     item, ov->iface_id);
-		if (!ov->host_dev_name[0])
-			return log_set_error(-EINVAL, "%s: %s: host_dev_name is empty", what,
-					     item);
 		*nr = (int)i + 1;
 	}
 	return 0;
