@@ -301,7 +301,7 @@ scenario migrate-tcp 150
 			die "the guest did not negotiate CTRL_VQ and GUEST_ANNOUNCE: features $f"
 		n=0; while [ "$(wc -l <"$WORK/stream.out")" -lt 10 ] && [ $n -lt 100 ]; do usleep 100000; n=$((n + 1)); done
 		[ "$(wc -l <"$WORK/stream.out")" -ge 10 ] || die "the guest does not stream to L1: $(wc -l <"$WORK/stream.out") lines"
-		( /vmm/garp-watch tap1 172.16.0.2 40 >"$WORK/garp.out" 2>&1 && ip route add 172.16.0.2/32 dev tap1 ) &
+		( /vmm/garp-watch tap1 172.16.0.2 100 >"$WORK/garp.out" 2>&1 && ip route add 172.16.0.2/32 dev tap1 ) &
 		usleep 300000
 		api_put /migration/send "{\"destination_url\": \"tcp:127.0.0.1:4444\", \"downtime_ms\": 300}"
 		n=0; while [ ! -f "$WORK/src.rc" ] && [ $n -lt 600 ]; do usleep 100000; n=$((n + 1)); done
