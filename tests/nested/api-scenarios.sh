@@ -276,7 +276,9 @@ scenario migrate-tcp 150
 	reject 'Linux version'
 	boots no
 	args run --api-sock "$sock" --log-level info
-	before '{ ip link del tap0 2>/dev/null || :; ip link del tap1 2>/dev/null || :; }
+	# L1 brings up no loopback by itself: the migration stream needs 127.0.0.1.
+	before 'ip link set lo up
+		{ ip link del tap0 2>/dev/null || :; ip link del tap1 2>/dev/null || :; }
 		tunctl -t tap0 >/dev/null && tunctl -t tap1 >/dev/null &&
 		ip addr add 172.16.0.1/24 dev tap0 &&
 		ip link set tap1 address "$(cat /sys/class/net/tap0/address)" &&
@@ -291,7 +293,8 @@ scenario migrate-tcp 150
 		'"$api_start"'
 		wait_for "^SKIFF-GUEST: tick 5 " 100
 		wait_for "^SKIFF-GUEST: stream started" 20'
-	during 'dest_log=$LOG dest_sock=$API_SOCK
+	during 'end_vmm_on_failure
+		dest_log=$LOG dest_sock=$API_SOCK
 		wait_api
 		api_put /migration/receive "{\"receiver_url\": \"tcp:127.0.0.1:4444\", \"network_overrides\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap1\"}]}"
 		API_SOCK=$WORK/src.sock LOG=$WORK/src.out
