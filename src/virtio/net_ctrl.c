@@ -91,10 +91,6 @@ void net_ctrl_process(struct net_ctrl *c)
 			break;
 		}
 		ack = command(c, e);
-		if (ack == VIRTIO_NET_OK)
-			__atomic_store_n(&c->commands, c->commands + 1, __ATOMIC_RELAXED);
-		else
-			__atomic_store_n(&c->errors, c->errors + 1, __ATOMIC_RELAXED);
 		virtq_elem_write(e, 0, &ack, 1);
 		virtq_push(q, e->head, 1);
 		used = true;

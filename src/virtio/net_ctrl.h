@@ -28,7 +28,6 @@ struct net_ctrl {
 	struct virtio_device *dev;
 	uint16_t queue;	   /* the control queue's index */
 	uint16_t announce; /* VIRTIO_NET_S_ANNOUNCE while an announcement is unacknowledged */
-	uint64_t commands, errors; /* answered VIRTIO_NET_OK / VIRTIO_NET_ERR */
 	struct virtq_elem elem;
 };
 
