@@ -38,8 +38,8 @@ int config_json_migration_receive(const char *body, size_t len, struct migration
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
 	if (!(ret = cj_check_fields(what, obj, known)) &&
-	    !(ret = cj_string(what, obj, "receiver_url", true, out->url, sizeof(out->url),
-			      &present)))
+	    !(ret =
+		  cj_string(what, obj, "receiver_url", true, out->url, sizeof(out->url), &present)))
 		ret = config_json_net_overrides(what, obj, out->overrides, &out->nr_overrides);
 	json_decref(obj);
 	return ret;

@@ -33,8 +33,8 @@ int config_json_snapshot_create(const char *body, size_t len, struct snapshot_cr
 	return ret;
 }
 
-int config_json_net_overrides(const char *what, struct json_t *obj, struct snapshot_net_override *out,
-			      int *nr)
+int config_json_net_overrides(const char *what, struct json_t *obj,
+			      struct snapshot_net_override *out, int *nr)
 {
 	static const char *const known[] = {"iface_id", "host_dev_name", NULL};
 	json_t *list = cj_field(obj, "network_overrides"), *o;

@@ -737,8 +737,9 @@ static unsigned probe_offloads(const struct virtio_net_backend *be)
 
 static uint64_t features_for(unsigned offloads)
 {
-	uint64_t f = BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_STATUS) | BIT(VIRTIO_NET_F_MRG_RXBUF) |
-		     BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_GUEST_ANNOUNCE);
+	uint64_t f = BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_STATUS) |
+		     BIT(VIRTIO_NET_F_MRG_RXBUF) | BIT(VIRTIO_NET_F_CTRL_VQ) |
+		     BIT(VIRTIO_NET_F_GUEST_ANNOUNCE);
 
 	if (offloads & TUN_F_CSUM)
 		f |= BIT(VIRTIO_NET_F_CSUM) | BIT(VIRTIO_NET_F_GUEST_CSUM);

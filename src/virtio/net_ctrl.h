@@ -20,9 +20,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define VIRTIO_NET_F_CTRL_VQ	   17
+#define VIRTIO_NET_F_CTRL_VQ	    17
 #define VIRTIO_NET_F_GUEST_ANNOUNCE 21
-#define VIRTIO_NET_S_ANNOUNCE	   2
+#define VIRTIO_NET_S_ANNOUNCE	    2
 
 struct net_ctrl {
 	struct virtio_device *dev;

@@ -63,7 +63,8 @@ int main(int argc, char **argv)
 		n = recv(fd, &a, sizeof(a), 0);
 		/* SOCK_DGRAM: the ARP packet without its Ethernet header. */
 		if (n < (ssize_t)sizeof(a) || ntohs(a.ea_hdr.ar_hrd) != ARPHRD_ETHER ||
-		    ntohs(a.ea_hdr.ar_pro) != ETH_P_IP || a.ea_hdr.ar_hln != 6 || a.ea_hdr.ar_pln != 4)
+		    ntohs(a.ea_hdr.ar_pro) != ETH_P_IP || a.ea_hdr.ar_hln != 6 ||
+		    a.ea_hdr.ar_pln != 4)
 			continue;
 		if (memcmp(a.arp_spa, &want, 4) || memcmp(a.arp_tpa, &want, 4))
 			continue;
