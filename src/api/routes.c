@@ -328,7 +328,7 @@ static int put_migration_receive(struct call *c)
 	int ret = config_json_migration_receive(c->req->body, c->req->body_len, &req);
 
 	if (!ret)
-		ret = instance_migration_receive(c->in, req.url);
+		ret = instance_migration_receive(c->in, &req);
 	return status_of(c, ret);
 }
 

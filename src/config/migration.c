@@ -28,7 +28,7 @@ int config_json_migration_send(const char *body, size_t len, struct migration_re
 
 int config_json_migration_receive(const char *body, size_t len, struct migration_request *out)
 {
-	static const char *const known[] = {"receiver_url", NULL};
+	static const char *const known[] = {"receiver_url", "network_overrides", NULL};
 	const char *what = "migration receive";
 	json_t *obj = cj_parse_object(body, len, what);
 	bool present;
@@ -37,9 +37,10 @@ int config_json_migration_receive(const char *body, size_t len, struct migration
 	if (!obj)
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
-	if (!(ret = cj_check_fields(what, obj, known)))
-		ret = cj_string(what, obj, "receiver_url", true, out->url, sizeof(out->url),
-				&present);
+	if (!(ret = cj_check_fields(what, obj, known)) &&
+	    !(ret =
+		  cj_string(what, obj, "receiver_url", true, out->url, sizeof(out->url), &present)))
+		ret = config_json_net_overrides(what, obj, out->overrides, &out->nr_overrides);
 	json_decref(obj);
 	return ret;
 }

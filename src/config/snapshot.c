@@ -3,6 +3,7 @@
 #include "base/log.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 int config_json_snapshot_create(const char *body, size_t len, struct snapshot_create_request *out)
@@ -32,7 +33,8 @@ int config_json_snapshot_create(const char *body, size_t len, struct snapshot_cr
 	return ret;
 }
 
-static int read_overrides(const char *what, json_t *obj, struct snapshot_load_request *out)
+int config_json_net_overrides(const char *what, struct json_t *obj,
+			      struct snapshot_net_override *out, int *nr)
 {
 	static const char *const known[] = {"iface_id", "host_dev_name", NULL};
 	json_t *list = cj_field(obj, "network_overrides"), *o;
@@ -49,7 +51,7 @@ static int read_overrides(const char *what, json_t *obj, struct snapshot_load_re
 				     VM_CONFIG_MAX_NETS);
 	json_array_foreach(list, i, o)
 	{
-		struct snapshot_net_override *ov = &out->overrides[i];
+		struct snapshot_net_override *ov = &out[i];
 		bool present;
 
 		snprintf(item, sizeof(item), "network_overrides[%zu]", i);
@@ -61,10 +63,27 @@ static int read_overrides(const char *what, json_t *obj, struct snapshot_load_re
 				     sizeof(ov->host_dev_name), &present)))
 			return ret;
 		for (size_t j = 0; j < i; j++)
-			if (!strcmp(out->overrides[j].iface_id, ov->iface_id))
+			if (!strcmp(out[j].iface_id, ov->iface_id))
 				return log_set_error(-EINVAL, "%s: %s: iface_id '%s' twice", what,
 						     item, ov->iface_id);
-		out->nr_overrides = (int)i + 1;
+		*nr = (int)i + 1;
+	}
+	return 0;
+}
+
+int config_apply_net_overrides(struct vm_config *cfg, const struct snapshot_net_override *ov,
+			       int nr, const char *source)
+{
+	for (int i = 0; i < nr; i++) {
+		int n;
+
+		for (n = 0; n < cfg->nr_nets; n++)
+			if (!strcmp(cfg->nets[n].id, ov[i].iface_id))
+				break;
+		if (n == cfg->nr_nets)
+			return log_set_error(-EINVAL, "network_overrides: %s has no interface '%s'",
+					     source, ov[i].iface_id);
+		snprintf(cfg->nets[n].tap, sizeof(cfg->nets[n].tap), "%s", ov[i].host_dev_name);
 	}
 	return 0;
 }
@@ -97,7 +116,7 @@ int config_json_snapshot_load(const char *body, size_t len, struct snapshot_load
 			   &present)) ||
 	    (ret = cj_bool(what, obj, "resume_vm", false, &out->resume, &present)) ||
 	    (ret = cj_bool(what, obj, "clock_realtime", false, &out->clock_realtime, &present)) ||
-	    (ret = read_overrides(what, obj, out)))
+	    (ret = config_json_net_overrides(what, obj, out->overrides, &out->nr_overrides)))
 		goto out;
 	if (backend && has_file) {
 		ret = log_set_error(-EINVAL, "%s: mem_backend and mem_file_path are mutually "

@@ -38,6 +38,18 @@ struct snapshot_load_request {
 	struct snapshot_net_override overrides[VM_CONFIG_MAX_NETS];
 };
 
+/* The "network_overrides" array of obj (absent: none) into out (VM_CONFIG_MAX_NETS of them),
+ * *nr set to how many; what names the request in the reasons. Also used by
+ * PUT /migration/receive (config/migration.h). */
+struct json_t;
+int config_json_net_overrides(const char *what, struct json_t *obj, struct snapshot_net_override *out,
+			      int *nr);
+/* Renames the taps of the interfaces the overrides name; an iface_id that cfg does not have is
+ * refused: "network_overrides: SOURCE has no interface 'ID'" as the thread's last error,
+ * -EINVAL. */
+int config_apply_net_overrides(struct vm_config *cfg, const struct snapshot_net_override *ov,
+			       int nr, const char *source);
+
 int config_json_snapshot_create(const char *body, size_t len, struct snapshot_create_request *out);
 int config_json_snapshot_load(const char *body, size_t len, struct snapshot_load_request *out);
 

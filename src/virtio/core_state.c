@@ -104,7 +104,9 @@ static int read_saved(struct virtio_core *c, uint16_t tag, struct state_reader *
 	state_get_u32(r, &sv->device_id);
 	state_get_u16(r, &sv->nr_queues);
 	if (!state_reader_status(r) &&
-	    (sv->device_id != dev->ops->device_id || sv->nr_queues != dev->ops->nr_queues))
+	    (sv->device_id != dev->ops->device_id || sv->nr_queues > dev->ops->nr_queues ||
+	     sv->nr_queues < (dev->ops->min_saved_queues ? dev->ops->min_saved_queues
+							 : dev->ops->nr_queues)))
 		return state_refuse(r,
 				    "%s: saved state of virtio device type %u with %u queues, not "
 				    "type %u with %u",
@@ -193,6 +195,8 @@ static void activate_on_worker(void *arg)
 	for (uint16_t q = 0; q < dev->ops->nr_queues && !dev->failed; q++)
 		if (dev->queues[q].ready)
 			dev->ops->queue_notify(dev, q);
+	if (dev->ops->restored && !dev->failed)
+		dev->ops->restored(dev);
 }
 
 /* With the lock held and the device just reset. */

@@ -43,9 +43,10 @@ int virtio_core_save(struct virtio_core *c, uint16_t tag, struct state_writer *w
 
 /* Resets the device, then gives it the saved state; a device the driver had running
  * (DRIVER_OK, not DEVICE_NEEDS_RESET) is activated again on its worker, with its queues going on
- * from the saved indices, and interrupts pending at the save are raised again. Returns 0, or the
+ * from the saved indices, then told it moved (ops->restored), and interrupts pending at the save are raised again. Returns 0, or the
  * reader's failure with its reason in state_reader_error(): -EBADMSG for truncated or garbled
- * input, for another device type or queue count, for values the core would never hold (unknown
+ * input, for another device type or queue count (fewer queues, down to ops->min_saved_queues,
+ * are a state saved before the device had the rest: those stay unready), for values the core would never hold (unknown
  * status bits, features not offered, a queue size not a power of 2 up to the maximum) and for
  * rings outside guest RAM; -EPROTONOSUPPORT for an unknown version. A refusal found before the
  * reset leaves the device untouched; rings outside guest RAM leave it reset. */

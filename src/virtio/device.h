@@ -24,6 +24,9 @@ struct virtio_device;
 struct virtio_device_ops {
 	uint32_t device_id;	 /* VIRTIO_ID_* */
 	uint16_t nr_queues;
+	/* A saved state (virtio/core_state.h) may hold this few queues: one saved before the
+	 * device had the rest, which then stay unready. 0: exactly nr_queues. */
+	uint16_t min_saved_queues;
 	uint16_t queue_max_size; /* a power of 2 <= VIRTQ_MAX_SIZE */
 	uint32_t config_size;	 /* bytes of device config space (<= 0x100) */
 
@@ -50,6 +53,9 @@ struct virtio_device_ops {
 	 * request taken from the rings, its used entry written. NULL: requests never outlive the
 	 * call that took them. */
 	void (*quiesce)(struct virtio_device *dev);
+	/* On the worker, after a saved state put the device back live (a snapshot restored, a live
+	 * migration's destination), before any vCPU runs: the VM moved. NULL: nothing to do. */
+	void (*restored)(struct virtio_device *dev);
 	/* The driver reset the device (or skiff is shutting down): finish or cancel in-flight
 	 * requests, forget the queues; afterwards the device is as just created. */
 	void (*reset)(struct virtio_device *dev);

@@ -18,6 +18,7 @@
  * guest) and, told to wait, drops its EPOLLIN interest in the tap: packets wait in the tap's
  * queue, as with no buffers. */
 #include "virtio/net.h"
+#include "virtio/net_ctrl.h"
 #include "virtio/rate_limiter.h"
 #include "virtio/tap.h"
 #include "virtio/vhost_net.h"
@@ -58,6 +59,7 @@
 
 #define RXQ	       0
 #define TXQ	       1
+#define CTRLQ	       2 /* with VIRTIO_NET_F_CTRL_VQ (one queue pair: right after it) */
 #define NET_QUEUE_SIZE 256
 
 /* The largest frame either side may pass: a 64 KiB GSO frame plus Ethernet and VLAN headers. */
@@ -120,6 +122,8 @@ struct net_dev {
 
 	struct virtq_elem tx_elem;
 	struct virtio_net_stats stats;
+
+	struct net_ctrl ctrl; /* the control queue, the announcement (virtio/net_ctrl.h) */
 
 	struct rate_limiter rx_rl, tx_rl;
 	char rx_rl_name[sizeof(((struct virtio_device *)0)->name) + 20];
@@ -538,7 +542,11 @@ static uint64_t net_features(struct virtio_device *dev)
 
 static void net_config_read(struct virtio_device *dev, uint32_t off, void *data, uint32_t len)
 {
-	memcpy(data, (const uint8_t *)&to_net(dev)->config + off, len);
+	struct net_dev *nd = to_net(dev);
+	struct net_config_space cs = nd->config;
+
+	cs.status |= net_ctrl_status(&nd->ctrl);
+	memcpy(data, (const uint8_t *)&cs + off, len);
 }
 
 /* The offloads the tap may use towards the guest: what the guest negotiated, kept consistent
@@ -606,6 +614,11 @@ static int net_activate(struct virtio_device *dev)
 		log_error("%s: the driver did not set up both the RX and the TX queue", dev->name);
 		return -EINVAL;
 	}
+	if (virtio_has_feature(dev, VIRTIO_NET_F_CTRL_VQ) && !dev->queues[CTRLQ].ready) {
+		log_error("%s: the driver negotiated a control queue and did not set it up",
+			  dev->name);
+		return -EINVAL;
+	}
 	err = nd->be.set_offload(nd->be.fd, tun);
 	if (err < 0) {
 		log_error("%s: cannot set the backend's offloads to %#x: %s", dev->name, tun,
@@ -648,6 +661,9 @@ static void net_queue_notify(struct virtio_device *dev, uint16_t q)
 		return;
 	if (q == TXQ) {
 		tx_process(nd);
+	} else if (q == CTRLQ) {
+		if (virtio_has_feature(dev, VIRTIO_NET_F_CTRL_VQ))
+			net_ctrl_process(&nd->ctrl);
 	} else if (q == RXQ) {
 		if (nd->rx_waiting) {
 			nd->rx_waiting = false;
@@ -665,9 +681,17 @@ static void net_reset(struct virtio_device *dev)
 	int err;
 
 	net_deactivate(nd);
+	net_ctrl_reset(&nd->ctrl);
 	err = nd->be.set_offload(nd->be.fd, 0);
 	if (err < 0 && !nd->backend_dead)
 		log_warn("%s: cannot clear the backend's offloads: %s", dev->name, strerror(-err));
+}
+
+/* The VM moved (a snapshot restored, a migration's destination): its peers on the network still
+ * reach it where it was until it announces itself. */
+static void net_restored(struct virtio_device *dev)
+{
+	net_ctrl_announce(&to_net(dev)->ctrl);
 }
 
 static void net_destroy(struct virtio_device *dev)
@@ -685,7 +709,8 @@ static void net_destroy(struct virtio_device *dev)
 
 static const struct virtio_device_ops net_ops = {
     .device_id = VIRTIO_ID_NET,
-    .nr_queues = 2,
+    .nr_queues = 3,
+    .min_saved_queues = 2, /* before the control queue: those states load, without it */
     .queue_max_size = NET_QUEUE_SIZE,
     .config_size = sizeof(struct net_config_space),
     .features = net_features,
@@ -693,6 +718,7 @@ static const struct virtio_device_ops net_ops = {
     .activate = net_activate,
     .queue_notify = net_queue_notify,
     .reset = net_reset,
+    .restored = net_restored,
     .destroy = net_destroy,
 };
 
@@ -718,7 +744,9 @@ static unsigned probe_offloads(const struct virtio_net_backend *be)
 
 static uint64_t features_for(unsigned offloads)
 {
-	uint64_t f = BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_STATUS) | BIT(VIRTIO_NET_F_MRG_RXBUF);
+	uint64_t f = BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_STATUS) |
+		     BIT(VIRTIO_NET_F_MRG_RXBUF) | BIT(VIRTIO_NET_F_CTRL_VQ) |
+		     BIT(VIRTIO_NET_F_GUEST_ANNOUNCE);
 
 	if (offloads & TUN_F_CSUM)
 		f |= BIT(VIRTIO_NET_F_CSUM) | BIT(VIRTIO_NET_F_GUEST_CSUM);
@@ -758,6 +786,7 @@ int virtio_net_create_on(const struct net_config *cfg, const struct virtio_net_b
 	nd->be = *be;
 	nd->dev.ops = &net_ops;
 	nd->dev.priv = nd;
+	net_ctrl_init(&nd->ctrl, &nd->dev, CTRLQ);
 	snprintf(nd->dev.name, sizeof(nd->dev.name), "virtio-net %s",
 		 cfg->id[0] ? cfg->id : cfg->tap);
 

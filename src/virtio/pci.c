@@ -845,8 +845,11 @@ static int restore(struct virtio_pci *t, uint16_t tag, struct state_reader *r,
 		return state_refuse(
 		    r,
 		    "%s: saved virtio-pci state has %u queues and %u vectors, not %u "
-		    "and %u",
-		    t->dev->name, saved_nr, saved_vectors, nr, t->nr_vectors);
+		    "and %u%s",
+		    t->dev->name, saved_nr, saved_vectors, nr, t->nr_vectors,
+		    saved_nr < nr ? " (saved by an older skiff, before the device had more "
+				    "queues: such a state cannot load on virtio-pci)"
+				  : "");
 	state_get_bytes(r, config, sizeof(config));
 	state_get_u16(r, &config_vector);
 	for (uint16_t q = 0; q < nr; q++)

@@ -176,24 +176,6 @@ static bool described(const struct instance *in)
 	return memcmp(&fresh, &in->cfg, sizeof(fresh)) != 0;
 }
 
-static int apply_overrides(struct vm_config *cfg, const struct snapshot_load_request *req)
-{
-	for (int i = 0; i < req->nr_overrides; i++) {
-		const struct snapshot_net_override *ov = &req->overrides[i];
-		int n;
-
-		for (n = 0; n < cfg->nr_nets; n++)
-			if (!strcmp(cfg->nets[n].id, ov->iface_id))
-				break;
-		if (n == cfg->nr_nets)
-			return log_set_error(-EINVAL, "network_overrides: the snapshot has no "
-						      "interface '%s'",
-					     ov->iface_id);
-		snprintf(cfg->nets[n].tap, sizeof(cfg->nets[n].tap), "%s", ov->host_dev_name);
-	}
-	return 0;
-}
-
 int instance_snapshot_load(struct instance *in, const struct snapshot_load_request *req)
 {
 	struct vm_config *cfg;
@@ -218,7 +200,7 @@ int instance_snapshot_load(struct instance *in, const struct snapshot_load_reque
 		return ret;
 	}
 	cfg->track_dirty_pages = req->track_dirty_pages;
-	ret = apply_overrides(cfg, req);
+	ret = config_apply_net_overrides(cfg, req->overrides, req->nr_overrides, "the snapshot");
 	if (!ret)
 		ret = vm_check_config(cfg, 0, host_memory_mib());
 	if (!ret) {
@@ -248,13 +230,13 @@ int instance_migration_send(struct instance *in, const char *url, uint32_t downt
 	return migration_start_send(in, url, downtime_ms);
 }
 
-int instance_migration_receive(struct instance *in, const char *url)
+int instance_migration_receive(struct instance *in, const struct migration_request *req)
 {
 	if (in->state == INSTANCE_NOT_STARTED && described(in))
 		return log_set_error(-EINVAL, "a migration is received only before the microVM is "
 					      "described (only the logger and metrics may come "
 					      "first)");
-	return migration_start_receive(in, url);
+	return migration_start_receive(in, req->url, req->overrides, req->nr_overrides);
 }
 
 int instance_start(struct instance *in)

@@ -10,6 +10,7 @@
 #define SKIFF_INSTANCE_H
 
 #include "config/config_json.h"
+#include "config/migration.h"
 #include "config/snapshot.h"
 #include "config/vm_config.h"
 #include "vmm/vm.h"
@@ -75,10 +76,11 @@ int instance_snapshot_create(struct instance *in, const struct snapshot_create_r
 int instance_snapshot_load(struct instance *in, const struct snapshot_load_request *req);
 
 /* PUT /migration/send and /migration/receive (vmm/migration.h): call with the lock held. A
- * receive needs an instance nothing but its logger and metrics were configured for. 0, or
- * -errno with a one-line reason as the thread's last error. */
+ * receive needs an instance nothing but its logger and metrics were configured for; its
+ * network_overrides rename the arriving VM's taps. 0, or -errno with a one-line reason as the
+ * thread's last error. */
 int instance_migration_send(struct instance *in, const char *url, uint32_t downtime_ms);
-int instance_migration_receive(struct instance *in, const char *url);
+int instance_migration_receive(struct instance *in, const struct migration_request *req);
 
 /* For vmm/migration.c, with the lock held: in->vm was built (and in->cfg describes it); the
  * instance is running from here and the main thread runs the VM. */

@@ -688,6 +688,10 @@ static int receive_vm(struct instance *in, struct migration_stream *s)
 		ret = snapshot_read_description(f.payload, f.length, "migration", cfg);
 		migration_frame_free(&f);
 	}
+	/* Before any memory moves: an interface the VM does not have refuses it at once. */
+	if (!ret)
+		ret = config_apply_net_overrides(cfg, m->overrides, m->nr_overrides,
+						 "the migrated VM");
 	if (!ret)
 		ret = vm_check_config(cfg, 0, host_memory_mib());
 	if (!ret) {
@@ -716,6 +720,9 @@ static int receive_vm(struct instance *in, struct migration_stream *s)
 				    (unsigned long long)final->memory_mib,
 				    (unsigned long long)cfg->memory_mib);
 	/* The state's own description is the one built: it is checked as the first one was. */
+	if (!ret)
+		ret = config_apply_net_overrides(final, m->overrides, m->nr_overrides,
+						 "the migrated VM");
 	if (!ret)
 		ret = vm_check_config(final, 0, host_memory_mib());
 	if (!ret)
@@ -801,12 +808,14 @@ static int prepare_receive(struct instance *in, const char *url, struct migratio
 	m->started_ns = now_ns();
 	m->cancel = false;
 	m->listen_fd = fd;
+	m->nr_overrides = 0;
 	pthread_mutex_unlock(&m->lock);
 	log_info("migration: waiting for the source at %s", url);
 	return 0;
 }
 
-int migration_start_receive(struct instance *in, const char *url)
+int migration_start_receive(struct instance *in, const char *url,
+			    const struct snapshot_net_override *overrides, int nr_overrides)
 {
 	struct migration_url parsed;
 	struct migration *m;
@@ -815,6 +824,10 @@ int migration_start_receive(struct instance *in, const char *url)
 	if (ret)
 		return ret;
 	m = in->migration;
+	/* Read by the migration thread, which starts below. */
+	m->nr_overrides = nr_overrides;
+	for (int i = 0; i < nr_overrides; i++)
+		m->overrides[i] = overrides[i];
 	ret = start_thread(in, receive_thread);
 	if (ret) {
 		close(m->listen_fd);

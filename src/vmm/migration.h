@@ -20,6 +20,8 @@
 #ifndef SKIFF_MIGRATION_H
 #define SKIFF_MIGRATION_H
 
+#include "config/snapshot.h"
+
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -61,6 +63,9 @@ struct migration {
 	bool cancel; /* set by migration_finish(): the thread gives up within ~100 ms */
 	int listen_fd;
 	uint64_t started_ns;
+	/* A destination's taps renamed (PUT /migration/receive's network_overrides). */
+	int nr_overrides;
+	struct snapshot_net_override overrides[VM_CONFIG_MAX_NETS];
 };
 
 const char *migration_state_name(enum migration_state s);
@@ -68,10 +73,13 @@ const char *migration_state_name(enum migration_state s);
 /* Call with the instance's lock held. send: the VM must be running (or paused) and no
  * migration under way; starts the migration thread. receive: the instance must be fresh
  * (nothing but the logger and metrics configured: the caller checks); listens at once (a bad
- * URL or a path in use fails here) and waits for the source on the migration thread. 0, or
- * -errno with a one-line reason as the thread's last error. */
+ * URL or a path in use fails here) and waits for the source on the migration thread; the
+ * arriving VM's taps are renamed by `overrides` (an iface_id it does not have refuses the
+ * source, with that reason, before any memory moves). 0, or -errno with a one-line reason as
+ * the thread's last error. */
 int migration_start_send(struct instance *in, const char *url, uint32_t downtime_ms);
-int migration_start_receive(struct instance *in, const char *url);
+int migration_start_receive(struct instance *in, const char *url,
+			    const struct snapshot_net_override *overrides, int nr_overrides);
 /* --migrate-from: the same on the calling thread, without the instance's lock held, to the
  * end: 0 once the VM is built and handed to the instance (running), or -errno with the reason
  * as the thread's last error. */

@@ -258,6 +258,92 @@ scenario migrate-unix 150
 	expect '^SKIFF-STEP during\| migrate: ok'
 	expect 'skiff: info: migration from unix:.*: completed in'
 	expect '^SKIFF-GUEST: restored disk io ok'
+
+# Live migration over TCP loopback with the network side (docs/migration.md): the source (API
+# socket src.sock, started in the before step) has its virtio-net on tap0 (L1 172.16.0.1/24);
+# the guest ticks and streams numbered lines over one TCP connection to L1's nc. The scenario's
+# VMM is the destination, PUT /migration/receive on tcp:127.0.0.1:4444 with network_overrides
+# putting eth0 on tap1 (same MAC as tap0, no address: another port of the same network).
+# After the move the guest must announce itself (VIRTIO_NET_F_GUEST_ANNOUNCE): garp-watch sees
+# its gratuitous ARP on tap1, and only then does L1 route 172.16.0.2 through tap1, as a switch
+# learns where a MAC went. The count goes on without a reboot, the TCP stream goes on with no
+# line missing (one connection: nc -l takes only one), and the downtimes are printed.
+scenario migrate-tcp 150
+	api
+	sock=$L1_WORK/migrate-tcp/api.sock
+	reject '^SKIFF-GUEST: FAILED'
+	reject '^SKIFF-GUEST: insmod failed'
+	reject 'Linux version'
+	boots no
+	args run --api-sock "$sock" --log-level info
+	# L1 brings up no loopback by itself: the migration stream needs 127.0.0.1.
+	before 'ip link set lo up
+		{ ip link del tap0 2>/dev/null || :; ip link del tap1 2>/dev/null || :; }
+		tunctl -t tap0 >/dev/null && tunctl -t tap1 >/dev/null &&
+		ip addr add 172.16.0.1/24 dev tap0 &&
+		ip link set tap1 address "$(cat /sys/class/net/tap0/address)" &&
+		ip link set tap0 up && ip link set tap1 up'
+	before '(sleep 600 | nc -l -p 5003 >"$WORK/stream.out") &'
+	before 'truncate -s 1M ctl.img
+		( /vmm/skiff run --api-sock "$WORK/src.sock" --log-level info >"$WORK/src.out" 2>&1 </dev/null
+		  echo $? >"$WORK/src.rc" ) &
+		SKIFF_PID=$! API_SOCK=$WORK/src.sock LOG=$WORK/src.out
+		'"$api_setup"' &&
+		api_put /network-interfaces/eth0 "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"guest_mac\": \"52:54:00:12:34:57\"}" &&
+		'"$api_start"'
+		wait_for "^SKIFF-GUEST: tick 5 " 100
+		wait_for "^SKIFF-GUEST: stream started" 20'
+	during 'end_vmm_on_failure
+		dest_log=$LOG dest_sock=$API_SOCK
+		wait_api
+		api_put /migration/receive "{\"receiver_url\": \"tcp:127.0.0.1:4444\", \"network_overrides\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap1\"}]}"
+		API_SOCK=$WORK/src.sock LOG=$WORK/src.out
+		log_lines | grep -q "^SKIFF-GUEST: test=migrate-tcp\$" || die "the source guest is not this scenario'"'"'s"
+		f=$(guest_value eth0_features)
+		[ "$(echo "$f" | cut -c18)" = 1 ] && [ "$(echo "$f" | cut -c22)" = 1 ] ||
+			die "the guest did not negotiate CTRL_VQ and GUEST_ANNOUNCE: features $f"
+		n=0; while [ "$(wc -l <"$WORK/stream.out")" -lt 10 ] && [ $n -lt 100 ]; do usleep 100000; n=$((n + 1)); done
+		[ "$(wc -l <"$WORK/stream.out")" -ge 10 ] || die "the guest does not stream to L1: $(wc -l <"$WORK/stream.out") lines"
+		( /vmm/garp-watch tap1 172.16.0.2 100 >"$WORK/garp.out" 2>&1 && ip route add 172.16.0.2/32 dev tap1 ) &
+		usleep 300000
+		api_put /migration/send "{\"destination_url\": \"tcp:127.0.0.1:4444\", \"downtime_ms\": 300}"
+		n=0; while [ ! -f "$WORK/src.rc" ] && [ $n -lt 600 ]; do usleep 100000; n=$((n + 1)); done
+		[ "$(cat "$WORK/src.rc" 2>/dev/null)" = 0 ] || die "the source ended with status $(cat "$WORK/src.rc" 2>/dev/null || echo none)"
+		moved_at=$(wc -l <"$WORK/stream.out")
+		line=$(log_lines | grep -E "migration to tcp:.*: completed in" | tail -n1)
+		[ -n "$line" ] || die "the source did not log its migration"
+		echo "migrate: source: $(echo "$line" | sed "s/.*: completed in/completed in/")" >&2
+		k=$(log_lines | sed -n "s/^SKIFF-GUEST: tick \([0-9]*\) uptime=.*/\1/p" | tail -n1)
+		LOG=$dest_log API_SOCK=$dest_sock
+		wait_for "^SKIFF-GUEST: tick $((k + 3)) " 60
+		first=$(log_lines | sed -n "s/^SKIFF-GUEST: tick \([0-9]*\) .*/\1/p" | head -n1)
+		[ "$first" = $((k + 1)) ] || [ "$first" = $((k + 2)) ] ||
+			die "the migrated guest ticked $first first; the source stopped at $k"
+		echo "migrate: ok, the source stopped at tick $k, the destination went on from $first" >&2
+		api_call GET /migration
+		echo "migrate: destination downtime $(api_body | json_num downtime_ms) ms" >&2
+		api_call GET /vm/config
+		api_body | tr -d " \n" | grep -q "\"host_dev_name\":\"tap1\"" || die "the destination does not have eth0 on tap1"
+		n=0; while [ ! -s "$WORK/garp.out" ] && [ $n -lt 400 ]; do usleep 100000; n=$((n + 1)); done
+		sed "s/^/migrate: /" "$WORK/garp.out" >&2
+		grep -q "^garp: 172.16.0.2 is at 52:54:00:12:34:57" "$WORK/garp.out" || die "no gratuitous ARP from the guest on tap1"
+		want=$((moved_at + 30))
+		n=0; while [ "$(wc -l <"$WORK/stream.out")" -lt $want ] && [ $n -lt 300 ]; do usleep 100000; n=$((n + 1)); done
+		got=$(wc -l <"$WORK/stream.out")
+		[ "$got" -ge $want ] || die "the TCP stream stopped: $got lines, $moved_at at the move"
+		# Whole lines only: the last one may still be on its way.
+		head -n "$got" "$WORK/stream.out" |
+			awk "\$1 != \"line\" || \$2 != NR - 1 { print \"line \" NR \": \" \$0; exit 1 }" >&2 ||
+			die "the TCP stream lost or garbled lines"
+		echo "migrate: ok, the TCP stream went on: $moved_at lines at the move, $got now, none missing" >&2
+		signal_guest ctl.img stop'
+	expect '^SKIFF-STEP during\| migrate: source: completed in [0-9.]+ ms, downtime [0-9.]+ ms'
+	expect '^SKIFF-STEP during\| migrate: destination downtime [0-9.]+ ms'
+	expect '^SKIFF-STEP during\| migrate: garp: 172.16.0.2 is at 52:54:00:12:34:57'
+	expect '^SKIFF-STEP during\| migrate: ok, the TCP stream went on'
+	expect 'skiff: info: migration from tcp:127.0.0.1:4444: completed in'
+	expect '^SKIFF-GUEST: restored disk io ok'
+	after 'ip link del tap0; ip link del tap1'
 fi
 
 # PATCH /drives/data after boot: the same disk now has image B's size and content (read with

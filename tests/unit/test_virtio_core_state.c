@@ -34,7 +34,7 @@
 
 struct echo {
 	struct virtio_device dev;
-	atomic_int activates, chains;
+	atomic_int activates, chains, restoreds;
 	struct virtq_elem elem;
 };
 
@@ -79,6 +79,11 @@ static void echo_destroy(struct virtio_device *dev)
 {
 }
 
+static void echo_restored(struct virtio_device *dev)
+{
+	atomic_fetch_add(&((struct echo *)dev->priv)->restoreds, 1);
+}
+
 static const struct virtio_device_ops echo_ops = {
     .device_id = VIRTIO_ID_RNG,
     .nr_queues = 2,
@@ -88,6 +93,22 @@ static const struct virtio_device_ops echo_ops = {
     .config_read = echo_config_read,
     .activate = echo_activate,
     .queue_notify = echo_queue_notify,
+    .restored = echo_restored,
+    .destroy = echo_destroy,
+};
+
+/* The same device grown a third queue: states saved with two still load. */
+static const struct virtio_device_ops echo3_ops = {
+    .device_id = VIRTIO_ID_RNG,
+    .nr_queues = 3,
+    .min_saved_queues = 2,
+    .queue_max_size = QMAX,
+    .config_size = 8,
+    .features = echo_features,
+    .config_read = echo_config_read,
+    .activate = echo_activate,
+    .queue_notify = echo_queue_notify,
+    .restored = echo_restored,
     .destroy = echo_destroy,
 };
 
@@ -99,7 +120,14 @@ struct fx {
 	struct virtio_mmio *t[3];
 };
 
+static struct virtio_mmio *attach_ops(struct fx *f, int i, const struct virtio_device_ops *ops);
+
 static struct virtio_mmio *attach(struct fx *f, int i)
+{
+	return attach_ops(f, i, &echo_ops);
+}
+
+static struct virtio_mmio *attach_ops(struct fx *f, int i, const struct virtio_device_ops *ops)
 {
 	struct virtio_mmio_params p = {.bus = &f->bus,
 				       .vm_fd = -1,
@@ -109,7 +137,7 @@ static struct virtio_mmio *attach(struct fx *f, int i)
 	struct echo *e = &f->echo[i];
 
 	memset(e, 0, sizeof(*e));
-	e->dev.ops = &echo_ops;
+	e->dev.ops = ops;
 	e->dev.priv = e;
 	snprintf(e->dev.name, sizeof(e->dev.name), "virtio-echo %d", i);
 	f->t[i] = virtio_mmio_create(&p, &e->dev);
@@ -284,6 +312,7 @@ static void test_round_trip(void **state)
 	assert_int_equal(restore(&f->echo[1], wa.buf, wa.len, &r), 0);
 	assert_true(state_reader_at_end(&r));
 	assert_int_equal(atomic_load(&f->echo[1].activates), 1);
+	assert_int_equal(atomic_load(&f->echo[1].restoreds), 1); /* told it moved, once */
 	/* Going on from the saved indices, the fresh device took none of the three chains. */
 	assert_int_equal(atomic_load(&f->echo[1].chains), 0);
 	save(b, &f->echo[1], &wb);
@@ -302,6 +331,41 @@ static void test_round_trip(void **state)
 }
 
 /* A device reset before any driver saves as reset devices do, and restores as one. */
+/* A state saved with fewer queues than the device now has (down to min_saved_queues) loads, the
+ * extra queue unready; a state with more queues than the device has, or fewer than its
+ * minimum, is refused. */
+static void test_fewer_saved_queues(void **state)
+{
+	struct fx *f = *state;
+	struct virtio_mmio *a = attach(f, 0), *c = attach_ops(f, 2, &echo3_ops);
+	struct state_writer wa, wc;
+	struct state_reader r;
+
+	driver_init(a);
+	post_and_kick(f, a, 0);
+	wait_used(f, 1);
+	save(a, &f->echo[0], &wa);
+	assert_int_equal(restore(&f->echo[2], wa.buf, wa.len, &r), 0);
+	assert_int_equal(atomic_load(&f->echo[2].activates), 1);
+	assert_int_equal(atomic_load(&f->echo[2].restoreds), 1);
+	wr(c, VIRTIO_MMIO_QUEUE_SEL, 2);
+	assert_int_equal(rd(c, VIRTIO_MMIO_QUEUE_READY), 0);
+	post_and_kick(f, c, 1);
+	wait_used(f, 2);
+	assert_int_equal(atomic_load(&f->echo[2].chains), 1);
+
+	/* Three saved queues into a two-queue device: refused, the device untouched. */
+	save(c, &f->echo[2], &wc);
+	virtio_mmio_destroy(f->t[1]);
+	f->t[1] = NULL;
+	attach(f, 1);
+	assert_int_equal(restore(&f->echo[1], wc.buf, wc.len, &r), -EBADMSG);
+	assert_non_null(strstr(state_reader_error(&r), "with 3 queues, not type 4 with 2"));
+	assert_int_equal(atomic_load(&f->echo[1].activates), 0);
+	state_writer_free(&wa);
+	state_writer_free(&wc);
+}
+
 static void test_reset_device_round_trip(void **state)
 {
 	struct fx *f = *state;
@@ -423,6 +487,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_round_trip, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_fewer_saved_queues, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_reset_device_round_trip, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_refuses_bad_state, fx_setup, fx_teardown),
 	};

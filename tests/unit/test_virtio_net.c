@@ -5,7 +5,8 @@
  * Covered: TX reaches the backend intact; RX fills guest buffers with the right used lengths and
  * num_buffers, also across several buffers; a packet waiting for RX buffers is neither lost nor
  * spun on; a full backend on TX loses nothing; malformed chains fail the device; offloads are
- * offered only as far as the backend accepts them. */
+ * offered only as far as the backend accepts them; the control queue answers the announcement's
+ * ack and refuses everything else, short, oversized or unknown, without failing the device. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -40,6 +41,7 @@
 #define HDR_LEN	       12
 #define RXQ	       0
 #define TXQ	       1
+#define CTRLQ	       2
 #define ETHERTYPE_TEST 0x88b5 /* IEEE local experimental */
 #define LOOP_NAME      "net-test"
 
@@ -53,6 +55,8 @@
 #define F_HOST_TSO6  (1ULL << 12)
 #define F_MRG_RXBUF  (1ULL << 15)
 #define F_STATUS     (1ULL << 16)
+#define F_CTRL_VQ    (1ULL << 17)
+#define F_ANNOUNCE   (1ULL << 21)
 #define F_EVENT_IDX  (1ULL << VIRTIO_F_EVENT_IDX)
 #define F_VERSION_1  (1ULL << VIRTIO_F_VERSION_1)
 #define F_BASE	     (F_VERSION_1 | F_MAC | F_STATUS | F_MRG_RXBUF)
@@ -734,7 +738,7 @@ static void test_config_space(void **state)
 	assert_int_equal(v, 1); /* VIRTIO_NET_S_LINK_UP */
 	memcpy(&v, cs + 8, 2);
 	assert_int_equal(v, 1); /* max_virtqueue_pairs */
-	assert_int_equal(f->d.dev->ops->nr_queues, 2);
+	assert_int_equal(f->d.dev->ops->nr_queues, 3); /* RX, TX, control */
 	assert_int_equal(f->d.dev->ops->device_id, VIRTIO_ID_NET);
 
 	/* No MAC configured: a random locally administered unicast one. */
@@ -743,6 +747,141 @@ static void test_config_space(void **state)
 	assert_int_equal(virtio_net_create_on(&cfg, &be, &f->d.dev), 0);
 	f->d.dev->ops->config_read(f->d.dev, 0, cs, 6);
 	assert_int_equal(cs[0] & 0x03, 0x02);
+}
+
+/* ---- the control queue and the announcement ---- */
+
+static uint16_t config_status(struct fx *f)
+{
+	uint16_t v;
+
+	f->d.dev->ops->config_read(f->d.dev, 6, &v, 2);
+	return v;
+}
+
+static void restored_on_worker(void *arg)
+{
+	struct virtio_device *dev = arg;
+
+	dev->ops->restored(dev);
+}
+
+/* A device with the control queue laid out and `features` negotiated. */
+static void start_with_ctrl(struct fx *f, uint64_t features)
+{
+	vdrv_ring_layout(&f->d, CTRLQ, 64, 0x40000, 0x44000, 0x48000);
+	create_on_socketpair(f, 0);
+	start(f, features);
+}
+
+/* One command: `out` bytes of it (the header first) and `in` bytes of room; returns the answer
+ * byte the device wrote (asserting one used entry of length 1). */
+static uint8_t ctrl_command(struct fx *f, const uint8_t *out, uint32_t out_len, uint32_t in)
+{
+	uint64_t o = vdrv_alloc(&f->d, out_len), a = vdrv_alloc(&f->d, in);
+	struct vdrv_seg segs[2] = {{o, out_len, false}, {a, in, true}};
+	struct virtq_used_elem u;
+	uint8_t *ack = vdrv_ptr(&f->d, a, in);
+
+	memcpy(vdrv_ptr(&f->d, o, out_len), out, out_len);
+	*ack = 0xee;
+	vdrv_add_chain(&f->d, CTRLQ, segs, 2);
+	vdrv_kick(&f->d, CTRLQ);
+	assert_true(vdrv_wait_used(&f->d, CTRLQ, 1));
+	u = vdrv_take_used(&f->d, CTRLQ);
+	assert_int_equal(u.len, 1);
+	return *ack;
+}
+
+/* The device moved: S_ANNOUNCE and a configuration change; the ack clears it. Unknown classes,
+ * a short header, an ack with data and a 64 KiB command are answered VIRTIO_NET_ERR and the
+ * device goes on. */
+static void test_ctrl_announce(void **state)
+{
+	struct fx *f = *state;
+	uint8_t big[65536] = {3, 0};
+
+	start_with_ctrl(f, F_BASE | F_CTRL_VQ | F_ANNOUNCE);
+	assert_true(f->d.dev->ops->features(f->d.dev) & F_CTRL_VQ);
+	assert_int_equal(config_status(f), 1);
+	assert_int_equal(virtio_dev_on_worker(f->d.dev, restored_on_worker, f->d.dev), 0);
+	assert_int_equal(__atomic_load_n(&f->d.config_signals, __ATOMIC_RELAXED), 1);
+	assert_int_equal(config_status(f), 1 | 2); /* LINK_UP | ANNOUNCE */
+
+	assert_int_equal(ctrl_command(f, (uint8_t[]){9, 9}, 2, 1), 1);	   /* unknown class */
+	assert_int_equal(ctrl_command(f, (uint8_t[]){3, 7}, 2, 1), 1);	   /* unknown command */
+	assert_int_equal(ctrl_command(f, (uint8_t[]){3}, 1, 1), 1);	   /* short header */
+	assert_int_equal(ctrl_command(f, (uint8_t[]){3, 0, 1, 2}, 4, 1), 1); /* ack with data */
+	assert_int_equal(ctrl_command(f, big, sizeof(big), 1), 1);
+	assert_int_equal(config_status(f), 1 | 2); /* none of that was an ack */
+	assert_int_equal(ctrl_command(f, (uint8_t[]){3, 0}, 2, 16), 0);
+	assert_int_equal(config_status(f), 1);
+	assert_int_equal(ctrl_command(f, (uint8_t[]){3, 0}, 2, 1), 0); /* again: harmless */
+	assert_int_equal(f->d.fails, 0);
+	assert_false(f->d.dev->failed);
+
+	/* A reset forgets a pending announcement. */
+	assert_int_equal(virtio_dev_on_worker(f->d.dev, restored_on_worker, f->d.dev), 0);
+	assert_int_equal(config_status(f), 1 | 2);
+	vdrv_reset(&f->d);
+	assert_int_equal(config_status(f), 1);
+}
+
+/* A driver without GUEST_ANNOUNCE is never asked, and its ack is an unknown command. */
+static void test_ctrl_no_announce_without_feature(void **state)
+{
+	struct fx *f = *state;
+
+	start_with_ctrl(f, F_BASE | F_CTRL_VQ);
+	assert_int_equal(virtio_dev_on_worker(f->d.dev, restored_on_worker, f->d.dev), 0);
+	assert_int_equal(__atomic_load_n(&f->d.config_signals, __ATOMIC_RELAXED), 0);
+	assert_int_equal(config_status(f), 1);
+	assert_int_equal(ctrl_command(f, (uint8_t[]){3, 0}, 2, 1), 1);
+	assert_int_equal(f->d.fails, 0);
+}
+
+static void ctrl_malformed(void **state, const struct vdrv_seg *segs, int n)
+{
+	struct fx *f = *state;
+
+	start_with_ctrl(f, F_BASE | F_CTRL_VQ | F_ANNOUNCE);
+	vdrv_add_chain(&f->d, CTRLQ, segs, n);
+	vdrv_kick(&f->d, CTRLQ);
+	for (int i = 0; i < 2000 && !__atomic_load_n(&f->d.fails, __ATOMIC_RELAXED); i++)
+		usleep(1000);
+	assert_int_equal(f->d.fails, 1);
+	assert_true(f->d.dev->failed);
+	assert_int_equal(vdrv_used_idx(&f->d, CTRLQ), 0);
+}
+
+/* No byte to answer in: the device is failed (there is no way to say no). */
+static void test_ctrl_no_answer_room_fails(void **state)
+{
+	struct vdrv_seg segs[1] = {{BUF_GPA, 2, false}};
+
+	ctrl_malformed(state, segs, 1);
+}
+
+/* A buffer past the end of guest RAM: the ring's rules, the device is failed. */
+static void test_ctrl_buffer_outside_ram_fails(void **state)
+{
+	struct vdrv_seg segs[2] = {{RAM_SIZE - 1, 2, false}, {BUF_GPA, 1, true}};
+
+	ctrl_malformed(state, segs, 2);
+}
+
+/* A driver that negotiated the control queue must set it up. */
+static void test_ctrl_queue_required(void **state)
+{
+	struct fx *f = *state;
+	int ret;
+
+	create_on_socketpair(f, 0);
+	vdrv_attach(&f->d, f->d.dev);
+	f->d.dev->features = F_BASE | F_CTRL_VQ;
+	f->d.queues[RXQ].ready = f->d.queues[TXQ].ready = true;
+	ret = f->d.dev->ops->activate(f->d.dev); /* refuses before it touches a ring */
+	assert_int_equal(ret, -EINVAL);
 }
 
 /* ---- a real tap, in this process's own network namespace ---- */
@@ -917,6 +1056,14 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_rx_readable_buffer_fails, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_offloads_follow_backend, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_config_space, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_ctrl_announce, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_ctrl_no_announce_without_feature, fx_setup,
+					    fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_ctrl_no_answer_room_fails, fx_setup,
+					    fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_ctrl_buffer_outside_ram_fails, fx_setup,
+					    fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_ctrl_queue_required, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_tap_tx_and_rx, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_tap_open_refuses_a_tun, fx_setup, fx_teardown),
 	};
