@@ -32,6 +32,12 @@ struct msi_routes_ops {
 	int (*set)(void *ctx, int id, uint64_t addr, uint32_t data, uint32_t requester_id);
 	/* Disconnects the eventfd and forgets the route. */
 	void (*remove)(void *ctx, int id);
+	/* Detaches the eventfd from route `id` (detach true) or attaches it again, keeping the
+	 * route. While detached, signals of the eventfd stay in its counter, nobody reading them:
+	 * the vector's pending bit, for a signaller outside skiff (a vhost-user backend) that
+	 * cannot be told to stop at once. Attaching delivers a counter left there. A route starts
+	 * attached (from its first set). Returns 0 or -errno (logged). */
+	int (*detach)(void *ctx, int id, bool detach);
 };
 
 struct msi_routes {

@@ -68,6 +68,23 @@ static int core_kick_fd(struct virtio_device *dev, uint16_t q)
 	return q < dev->ops->nr_queues ? c->notifiers[q].fd : -1;
 }
 
+static int core_direct_irq_fd(struct virtio_device *dev, uint16_t q)
+{
+	struct virtio_core *c = dev->transport;
+
+	if (q >= dev->ops->nr_queues || !c->ops->direct_irq_fd)
+		return -1;
+	return c->ops->direct_irq_fd(c->transport, q);
+}
+
+void virtio_core_direct_irq_changed(struct virtio_core *c)
+{
+	struct virtio_device *dev = c->dev;
+
+	if (dev->ops->direct_irq_changed)
+		dev->ops->direct_irq_changed(dev);
+}
+
 static void core_signal_config(struct virtio_device *dev)
 {
 	struct virtio_core *c = dev->transport;
@@ -667,6 +684,7 @@ struct virtio_core *virtio_core_create(const struct virtio_core_params *p,
 	dev->signal_config = core_signal_config;
 	dev->fail = core_fail;
 	dev->kick_fd = core_kick_fd;
+	dev->direct_irq_fd = core_direct_irq_fd;
 
 	loop_name(dev, name, sizeof(name));
 	c->loop = event_loop_create(name);

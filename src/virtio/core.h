@@ -58,6 +58,10 @@ struct virtio_transport_ops {
 	/* Raises the interrupt for a used buffer in queue `q`, or for a config change
 	 * (q == VIRTIO_CONFIG_IRQ). The core has set the ISR bit already. Any thread. */
 	void (*interrupt)(void *transport, int q);
+	/* The eventfd that raises queue `q`'s interrupt without skiff
+	 * (virtio_device.direct_irq_fd), or -1. NULL: never one. The transport calls
+	 * virtio_core_direct_irq_changed when the answer may change. Any thread. */
+	int (*direct_irq_fd)(void *transport, uint16_t q);
 };
 
 /* Kinds of driver mistakes, each logged once per device (virtio_core_log_once). Transports use
@@ -203,6 +207,10 @@ void virtio_core_config_write(struct virtio_core *c, uint64_t off, const void *d
 void virtio_core_notify(struct virtio_core *c, uint32_t value);
 
 /* ---- Interrupt status and DMA, any thread ---- */
+
+/* The transport's direct_irq_fd may answer otherwise now: tells the device
+ * (ops->direct_irq_changed), which must not block. */
+void virtio_core_direct_irq_changed(struct virtio_core *c);
 
 uint32_t virtio_core_isr(struct virtio_core *c);
 void virtio_core_ack_isr(struct virtio_core *c, uint32_t bits);

@@ -44,6 +44,11 @@ struct virtio_device_ops {
 	 * that the driver wants one). queue_notify is then called only once after activate. */
 	bool backend_queues;
 
+	/* What dev->direct_irq_fd answers may have changed (the driver enabled or disabled MSI-X,
+	 * assigned a vector, reset the device). Any thread, often a vCPU's with the transport's
+	 * locks held: it must not block, only get the worker to look again. NULL: not asked. */
+	void (*direct_irq_changed)(struct virtio_device *dev);
+
 	/* The driver set DRIVER_OK: dev->features is final and the ready queues are activated.
 	 * Returns 0, or -errno (the transport then marks the device DEVICE_NEEDS_RESET). */
 	int (*activate)(struct virtio_device *dev);
@@ -81,6 +86,12 @@ struct virtio_device {
 	/* The eventfd KVM signals when the driver kicks queue `q` (its ioeventfd; also written
 	 * for a kick that arrives as a register write). For backend_queues devices. */
 	int (*kick_fd)(struct virtio_device *dev, uint16_t q);
+	/* An eventfd that raises queue `q`'s interrupt in the kernel, with no thread of skiff's
+	 * waking (virtio-pci: the queue's MSI-X vector, an irqfd that is detached while the vector
+	 * is masked, so a signal then is kept pending), or -1 when signal_used must be called
+	 * instead (no vector, MSI-X off, virtio-mmio whose ISR must be set first). For a backend
+	 * that signals used buffers itself (vhost-user); any thread. */
+	int (*direct_irq_fd)(struct virtio_device *dev, uint16_t q);
 	/* Configuration-change notification (after the device changed its config space). */
 	void (*signal_config)(struct virtio_device *dev);
 	/* The driver broke the rules: mark DEVICE_NEEDS_RESET and stop using the device until the

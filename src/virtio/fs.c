@@ -48,10 +48,14 @@ struct virtio_fs {
 	struct vhost_user vu;
 	struct virtiofsd daemon; /* pid 0: the user runs the backend */
 	int call_fd[FS_NR_QUEUES];
+	/* Signalled (any thread) when the transport's direct interrupt eventfds may have changed:
+	 * the worker then gives the backend the right call eventfds (update_call_fds). */
+	int irq_changed_fd;
 
 	/* Worker thread only. */
 	bool watching;		      /* the socket and call eventfds are in the worker's loop */
 	bool started[FS_NR_QUEUES];   /* rings handed to the backend */
+	int given_call[FS_NR_QUEUES]; /* the call eventfd the backend has, while started */
 	bool backend_lost;	      /* the device answers requests itself from now on */
 	bool answering[FS_NR_QUEUES]; /* ...on this queue: its kick eventfd is watched here */
 	bool active;
@@ -175,6 +179,8 @@ static void lose_backend(struct virtio_fs *fs, const char *why)
 	for (int i = 0; i < 20 && fs->daemon.pid > 0 && !virtiofsd_reap(&fs->daemon); i++)
 		usleep(10000);
 	memset(fs->started, 0, sizeof(fs->started));
+	for (uint16_t q = 0; q < FS_NR_QUEUES; q++)
+		fs->given_call[q] = -1;
 	if (fs->active)
 		start_answering(fs);
 }
@@ -207,6 +213,56 @@ static void call_event(void *ctx, uint32_t events)
 	ref->fs->dev.signal_used(&ref->fs->dev, ref->q);
 }
 
+/* Where the backend signals queue q's used buffers: straight into the guest's interrupt when the
+ * transport has an eventfd for that (virtio-pci with MSI-X: the vector's irqfd; no thread of
+ * skiff's wakes, and the transport keeps masking right), else our call eventfd, which the worker
+ * turns into the interrupt (virtio-mmio, whose ISR must be set first). */
+static int backend_call_fd(struct virtio_fs *fs, uint16_t q)
+{
+	int fd = fs->dev.direct_irq_fd ? fs->dev.direct_irq_fd(&fs->dev, q) : -1;
+
+	return fd >= 0 ? fd : fs->call_fd[q];
+}
+
+static int give_call_fd(struct virtio_fs *fs, uint16_t q)
+{
+	int fd = backend_call_fd(fs, q), err;
+
+	if (fd == fs->given_call[q])
+		return 0;
+	if ((err = vhost_user_set_vring_call(&fs->vu, q, fd)))
+		return err;
+	log_debug("%s: queue %u: the backend signals %s", fs->dev.name, q,
+		  fd == fs->call_fd[q] ? "the worker" : "the interrupt directly");
+	fs->given_call[q] = fd;
+	return 0;
+}
+
+/* The driver turned MSI-X on or off (or assigned a vector): the running queues' call eventfds
+ * follow. A signal the backend sent to the old one is not lost: ours is still watched, and a
+ * vector's eventfd keeps it pending while the vector is off. */
+static void irq_changed_event(void *ctx, uint32_t events)
+{
+	struct virtio_fs *fs = ctx;
+	uint64_t count;
+
+	if (read(fs->irq_changed_fd, &count, sizeof(count)) < 0)
+		return;
+	for (uint16_t q = 0; q < FS_NR_QUEUES && !fs->backend_lost; q++)
+		if (fs->started[q] && give_call_fd(fs, q) < 0)
+			lose_backend(fs, log_last_error());
+}
+
+static void fs_direct_irq_changed(struct virtio_device *dev)
+{
+	struct virtio_fs *fs = to_fs(dev);
+	uint64_t one = 1;
+
+	/* Never blocks: the counter cannot come near overflowing. */
+	if (write(fs->irq_changed_fd, &one, sizeof(one)) < 0)
+		log_error("%s: eventfd write: %s", dev->name, strerror(errno));
+}
+
 static int watch(struct virtio_fs *fs)
 {
 	static const uint32_t events = EPOLLIN | EPOLLRDHUP;
@@ -221,6 +277,8 @@ static int watch(struct virtio_fs *fs)
 		if ((err = event_loop_add(dev->loop, fs->call_fd[q], EPOLLIN, call_event,
 					  &fs->refs[q])))
 			return err;
+	if ((err = event_loop_add(dev->loop, fs->irq_changed_fd, EPOLLIN, irq_changed_event, fs)))
+		return err;
 	fs->watching = true;
 	return 0;
 }
@@ -240,7 +298,7 @@ static int give_rings(struct virtio_fs *fs)
 {
 	struct virtio_device *dev = &fs->dev;
 	struct vhost_user *vu = &fs->vu;
-	int err;
+	int err, direct = 0;
 
 	if ((err = vhost_user_set_features(vu, dev->features)) ||
 	    (err = vhost_user_set_mem_table(vu, dev->mem)))
@@ -252,13 +310,17 @@ static int give_rings(struct virtio_fs *fs)
 			continue;
 		if ((err = vhost_user_set_vring_num(vu, q, vq->size)) ||
 		    (err = vhost_user_set_vring_addr(vu, q, vq->desc, vq->avail, vq->used)) ||
-		    (err = vhost_user_set_vring_base(vu, q, 0)) ||
-		    (err = vhost_user_set_vring_call(vu, q, fs->call_fd[q])) ||
+		    (err = vhost_user_set_vring_base(vu, q, 0)) || (err = give_call_fd(fs, q)) ||
 		    (err = vhost_user_set_vring_kick(vu, q, dev->kick_fd(dev, q))) ||
 		    (err = vhost_user_set_vring_enable(vu, q, true)))
 			return err;
 		fs->started[q] = true;
+		direct += fs->given_call[q] != fs->call_fd[q];
 	}
+	if (direct)
+		log_info("%s: the backend interrupts the guest itself on %d of %d queues (MSI-X "
+			 "irqfd)",
+			 dev->name, direct, FS_NR_QUEUES);
 	return 0;
 }
 
@@ -291,6 +353,7 @@ static void fs_reset(struct virtio_device *dev)
 				       vhost_user_set_vring_enable(&fs->vu, q, false) < 0))
 			lose_backend(fs, log_last_error());
 		fs->started[q] = false;
+		fs->given_call[q] = -1;
 	}
 	fs->active = false;
 }
@@ -306,6 +369,8 @@ static void fs_destroy(struct virtio_device *dev)
 	for (uint16_t q = 0; q < FS_NR_QUEUES; q++)
 		if (fs->call_fd[q] >= 0)
 			close(fs->call_fd[q]);
+	if (fs->irq_changed_fd >= 0)
+		close(fs->irq_changed_fd);
 	virtiofsd_stop(&fs->daemon);
 	free(fs);
 }
@@ -318,6 +383,7 @@ static const struct virtio_device_ops fs_ops = {
     .backend_queues = true,
     .config_read = fs_config_read,
     .activate = fs_activate,
+    .direct_irq_changed = fs_direct_irq_changed,
     .queue_notify = fs_queue_notify,
     .reset = fs_reset,
     .destroy = fs_destroy,
@@ -334,10 +400,17 @@ static struct virtio_fs *new_fs(const char *tag)
 	fs->dev.ops = &fs_ops;
 	fs->dev.priv = fs;
 	fs->vu.fd = -1;
+	fs->irq_changed_fd = -1;
 	memcpy(fs->tag, tag, strnlen(tag, sizeof(fs->tag)));
 	snprintf(fs->dev.name, sizeof(fs->dev.name), "virtio-fs %.30s", tag);
 	for (uint16_t q = 0; q < FS_NR_QUEUES; q++)
-		fs->call_fd[q] = -1;
+		fs->call_fd[q] = fs->given_call[q] = -1;
+	fs->irq_changed_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fs->irq_changed_fd < 0) {
+		log_error("%s: eventfd: %s", fs->dev.name, strerror(errno));
+		fs_destroy(&fs->dev);
+		return NULL;
+	}
 	for (uint16_t q = 0; q < FS_NR_QUEUES; q++) {
 		fs->refs[q] = (struct fs_queue_ref){.fs = fs, .q = q};
 		fs->call_fd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -5,6 +5,7 @@
 #include "base/log.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -65,6 +66,9 @@ struct msix_vector {
 	int fd;				       /* eventfd: bound to `route` by an irqfd */
 	int route;			       /* msi_routes id, -1 until first needed */
 	bool route_current;		       /* the route carries the entry's message */
+	/* fd is detached from `route` (msi_routes_ops.detach) while the vector is not live: what
+	 * a backend signals there meanwhile waits in fd's counter, a pending bit too. */
+	bool detached;
 };
 
 struct virtio_pci {
@@ -158,10 +162,36 @@ static void deliver_if_pending(struct virtio_pci *t, uint16_t v)
 			  strerror(errno));
 }
 
-static void deliver_all_pending(struct virtio_pci *t)
+/* Whether the vector has an interrupt waiting: ours (the PBA bit), or a signal a vhost-user
+ * backend wrote into the detached eventfd (which KVM delivers when it is attached again). */
+static bool vector_pending(struct virtio_pci *t, uint16_t v)
+{
+	struct msix_vector *vec = &t->vectors[v];
+	struct pollfd p = {.fd = vec->fd, .events = POLLIN};
+
+	return vec->pending || ((vec->detached || vec->route < 0) && poll(&p, 1, 0) == 1);
+}
+
+/* Brings the vector in line with its table entry, its mask and the function's MSI-X state: the
+ * route carries the message while the vector is live, and its eventfd is attached to the route
+ * exactly then, so that a backend holding the eventfd (direct_irq_fd) stops interrupting the
+ * guest the moment the vector is masked, without waiting for any thread of ours. Then sends what
+ * is pending. */
+static void sync_vector(struct virtio_pci *t, uint16_t v)
+{
+	struct msix_vector *vec = &t->vectors[v];
+	bool live = vector_live(t, v) && route_vector(t, v);
+
+	if (vec->route >= 0 && vec->detached == live && t->msi && t->msi->ops->detach &&
+	    t->msi->ops->detach(t->msi->ctx, vec->route, !live) == 0)
+		vec->detached = !live;
+	deliver_if_pending(t, v);
+}
+
+static void sync_all_vectors(struct virtio_pci *t)
 {
 	for (uint16_t v = 0; v < t->nr_vectors; v++)
-		deliver_if_pending(t, v);
+		sync_vector(t, v);
 }
 
 /* ---- The transport ops the core calls ---- */
@@ -199,9 +229,29 @@ static void pci_interrupt(void *transport, int q)
 	pthread_mutex_unlock(&t->msix_lock);
 }
 
+/* A queue's vector eventfd, for a backend to signal itself while MSI-X is on; masking is then
+ * KVM's (sync_vector detaches the eventfd), and the device is told when MSI-X goes on or off or
+ * the queue's vector changes. Not without msi_routes that can detach: a masked vector would
+ * still interrupt. */
+static int pci_direct_irq_fd(void *transport, uint16_t q)
+{
+	struct virtio_pci *t = transport;
+	uint16_t v = atomic_load(&t->queue_vector[q]);
+	int fd = -1;
+
+	if (!t->msi || !t->msi->ops->detach || v >= t->nr_vectors)
+		return -1;
+	pthread_mutex_lock(&t->msix_lock);
+	if (t->msix_enabled)
+		fd = t->vectors[v].fd;
+	pthread_mutex_unlock(&t->msix_lock);
+	return fd;
+}
+
 static const struct virtio_transport_ops pci_transport_ops = {
     .notify_area = pci_notify_area,
     .interrupt = pci_interrupt,
+    .direct_irq_fd = pci_direct_irq_fd,
 };
 
 /* ---- Common configuration (core lock held) ---- */
@@ -327,9 +377,11 @@ static void write_common(struct virtio_pci *t, int field, bool high, uint32_t le
 		virtio_core_write_queue_size(c, (uint32_t)value);
 		return;
 	case COMMON_Q_MSIX:
-		if (virtio_core_configurable_queue(c, "queue_msix_vector", false))
+		if (virtio_core_configurable_queue(c, "queue_msix_vector", false)) {
 			atomic_store(&t->queue_vector[c->state.queue_sel],
 				     checked_vector(t, value));
+			virtio_core_direct_irq_changed(c);
+		}
 		return;
 	case COMMON_Q_ENABLE:
 		/* The size reads as the maximum until the driver writes one. */
@@ -417,9 +469,7 @@ static void msix_table_write(struct virtio_pci *t, uint64_t off, const void *dat
 			t->vectors[n].route_current = false;
 		}
 		/* A live vector takes its new message (or its unmasking) at once. */
-		if (vector_live(t, n))
-			route_vector(t, n);
-		deliver_if_pending(t, n);
+		sync_vector(t, n);
 	}
 	pthread_mutex_unlock(&t->msix_lock);
 }
@@ -434,7 +484,7 @@ static void msix_pba_read(struct virtio_pci *t, uint64_t off, void *data, uint32
 	for (uint32_t b = 0; b < len * 8; b++) {
 		uint64_t v = off * 8 + b;
 
-		if (v < t->nr_vectors && t->vectors[v].pending)
+		if (v < t->nr_vectors && vector_pending(t, (uint16_t)v))
 			bits |= 1ULL << b;
 	}
 	pthread_mutex_unlock(&t->msix_lock);
@@ -601,8 +651,8 @@ static void config_written(struct pci_device *d, uint32_t off, uint32_t len)
 {
 	struct virtio_pci *t = d->priv;
 	uint32_t flags = t->msix_cap + PCI_MSIX_FLAGS;
-
 	uint32_t offset, length;
+	bool was_enabled;
 
 	if (off < PCI_COMMAND + 2 && off + len > PCI_COMMAND)
 		virtio_core_set_dma_allowed(t->core, pci_device_bus_master(d));
@@ -613,17 +663,17 @@ static void config_written(struct pci_device *d, uint32_t off, uint32_t len)
 		bar_write(t, offset, &v, length);
 	}
 	pthread_mutex_lock(&t->msix_lock);
+	was_enabled = t->msix_enabled;
 	if (off < flags + 2 && off + len > flags) {
 		uint16_t ctrl = (uint16_t)pci_config_get(d, flags, 2);
 
 		t->msix_enabled = ctrl & PCI_MSIX_FLAGS_ENABLE;
 		t->msix_masked = ctrl & PCI_MSIX_FLAGS_MASKALL;
 	}
-	for (uint16_t v = 0; v < t->nr_vectors; v++)
-		if (vector_live(t, v))
-			route_vector(t, v);
-	deliver_all_pending(t);
+	sync_all_vectors(t);
 	pthread_mutex_unlock(&t->msix_lock);
+	if (was_enabled != t->msix_enabled)
+		virtio_core_direct_irq_changed(t->core);
 }
 
 static const struct pci_device_ops pci_function_ops = {
@@ -816,7 +866,7 @@ int virtio_pci_save(struct virtio_pci *t, uint16_t tag, struct state_writer *w)
 		state_put_u32(w, vec->addr_hi);
 		state_put_u32(w, vec->data);
 		state_put_u32(w, vec->ctrl);
-		state_put_bool(w, vec->pending);
+		state_put_bool(w, vector_pending(t, v));
 	}
 	pthread_mutex_unlock(&t->msix_lock);
 	state_end(w);
@@ -908,11 +958,9 @@ static int restore(struct virtio_pci *t, uint16_t tag, struct state_reader *r,
 		t->msix_enabled = ctrl & PCI_MSIX_FLAGS_ENABLE;
 		t->msix_masked = ctrl & PCI_MSIX_FLAGS_MASKALL;
 	}
-	for (uint16_t v = 0; v < t->nr_vectors; v++)
-		if (vector_live(t, v))
-			route_vector(t, v);
-	deliver_all_pending(t);
+	sync_all_vectors(t);
 	pthread_mutex_unlock(&t->msix_lock);
+	virtio_core_direct_irq_changed(t->core);
 	return 0;
 }
 

@@ -16,6 +16,10 @@
  *     entry when the vector is unmasked. Masked vectors (entry or function mask), a disabled
  *     MSI-X or bus mastering off leave the vector pending (PBA) until it can be delivered; an
  *     entry whose address no interrupt controller takes is refused with a log line.
+ *   - A vhost-user backend may signal a queue's vector eventfd itself (direct_irq_fd, while
+ *     MSI-X is on): the eventfd is attached to its irqfd only while the vector is live and
+ *     detached the moment it is not, so what the backend signals then stays in the eventfd,
+ *     reads as the PBA bit and is delivered when the vector is live again.
  *   - Bus mastering off: no interrupts, kicks are dropped, and a running device is failed
  *     (DEVICE_NEEDS_RESET). */
 #ifndef SKIFF_VIRTIO_PCI_H

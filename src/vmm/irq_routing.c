@@ -121,7 +121,7 @@ static int msi_set(void *ctx, int id, uint64_t addr, uint32_t data, uint32_t req
 		m->set = was_set;
 		goto out;
 	}
-	if (!m->irqfd) {
+	if (!m->irqfd && !m->detached) {
 		err = assign_irqfd(r, m, true);
 		if (err)
 			log_error("irq routing: KVM_IRQFD on GSI %u: %s", m->entry.gsi,
@@ -154,10 +154,42 @@ static void msi_remove(void *ctx, int id)
 	pthread_mutex_unlock(&r->lock);
 }
 
+/* KVM's deassign unhooks the irqfd from the eventfd's wait queue before it returns, and its
+ * assign injects at once when the counter is not zero: a signal is delivered while attached,
+ * kept while detached, never lost between the two. */
+static int msi_detach(void *ctx, int id, bool detach)
+{
+	struct irq_routing *r = ctx;
+	struct irq_msi_route *m;
+	int err = 0;
+
+	if (id < 0 || id >= IRQ_ROUTING_MAX_MSI)
+		return -EINVAL;
+	pthread_mutex_lock(&r->lock);
+	m = &r->msi[id];
+	if (!m->used) {
+		err = -EINVAL;
+		goto out;
+	}
+	m->detached = detach;
+	if (m->irqfd == !detach || (!detach && !m->set))
+		goto out; /* as asked already, or attached by its first set */
+	err = assign_irqfd(r, m, !detach);
+	if (err)
+		log_error("irq routing: KVM_IRQFD %s on GSI %u: %s", detach ? "deassign" : "assign",
+			  m->entry.gsi, strerror(-err));
+	else
+		m->irqfd = !detach;
+out:
+	pthread_mutex_unlock(&r->lock);
+	return err;
+}
+
 static const struct msi_routes_ops msi_ops = {
     .add = msi_add,
     .set = msi_set,
     .remove = msi_remove,
+    .detach = msi_detach,
 };
 
 int irq_routing_init(struct irq_routing *r, int vm_fd)

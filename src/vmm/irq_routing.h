@@ -21,8 +21,9 @@
 
 struct irq_msi_route {
 	bool used;
-	bool set;   /* the entry is in the table */
-	bool irqfd; /* fd is bound to the GSI */
+	bool set;      /* the entry is in the table */
+	bool irqfd;    /* fd is bound to the GSI */
+	bool detached; /* the device asked for fd unbound (msi_routes_ops.detach) */
 	int fd;
 	struct kvm_irq_routing_entry entry;
 };

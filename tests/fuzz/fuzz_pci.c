@@ -33,7 +33,12 @@ static void msi_remove(void *ctx, int id)
 {
 }
 
-static const struct msi_routes_ops msi_ops = {msi_add, msi_set, msi_remove};
+static int msi_detach(void *ctx, int id, bool detach)
+{
+	return 0;
+}
+
+static const struct msi_routes_ops msi_ops = {msi_add, msi_set, msi_remove, msi_detach};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

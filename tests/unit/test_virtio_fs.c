@@ -18,6 +18,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -55,6 +56,7 @@ struct backend {
 	uint32_t num[2];
 	int regions;
 	bool activated, answered_one, ok;
+	int call_sets; /* SET_VRING_CALL messages (__atomic) */
 	int stop_pipe[2]; /* the test tells the backend to die */
 };
 
@@ -134,11 +136,17 @@ static bool serve(struct backend *b)
 		b->kick[m.p.u64 & 1] = m.nr_fds ? m.fds[0] : -1;
 		break;
 	case VHOST_USER_SET_VRING_CALL:
-		b->call[m.p.u64 & 1] = m.nr_fds ? m.fds[0] : -1;
+		if (b->call[m.p.u64 & 1] >= 0)
+			close(b->call[m.p.u64 & 1]);
+		__atomic_store_n(&b->call[m.p.u64 & 1], m.nr_fds ? m.fds[0] : -1, __ATOMIC_SEQ_CST);
+		__atomic_fetch_add(&b->call_sets, 1, __ATOMIC_SEQ_CST);
 		break;
+	case VHOST_USER_GET_VRING_BASE:
+		reply_u64(b, m.hdr.request, q); /* index q, base 0 */
+		return true;
 	case VHOST_USER_SET_VRING_ENABLE:
-		if ((m.p.state.index & 1) == 1)
-			b->activated = true;
+		if ((m.p.state.index & 1) == 1 && m.p.state.num)
+			__atomic_store_n(&b->activated, true, __ATOMIC_SEQ_CST);
 		break;
 	default:
 		b->ok = false;
@@ -343,6 +351,124 @@ static void test_dead_before_activation(void **state)
 	vdrv_fini(&h);
 }
 
+/* The transport's direct interrupt eventfd (virtio-pci's MSI-X irqfd), as a test stands in for
+ * it: on while direct_on. */
+static int direct_fd = -1;
+static bool direct_on;
+
+static int test_direct_irq_fd(struct virtio_device *dev, uint16_t q)
+{
+	return __atomic_load_n(&direct_on, __ATOMIC_SEQ_CST) ? direct_fd : -1;
+}
+
+static void *serve_all(void *arg)
+{
+	struct backend *b = arg;
+
+	b->ok = true;
+	while (serve(b))
+		;
+	return NULL;
+}
+
+static void signal_fd(int fd)
+{
+	uint64_t one = 1;
+
+	assert_int_equal(write(fd, &one, sizeof(one)), sizeof(one));
+}
+
+static bool readable(int fd, int ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	uint64_t n;
+
+	if (poll(&p, 1, ms) != 1)
+		return false;
+	assert_int_equal(read(fd, &n, sizeof(n)), sizeof(n));
+	return true;
+}
+
+static void wait_call_sets(struct backend *b, int n)
+{
+	for (int i = 0; i < 500 && __atomic_load_n(&b->call_sets, __ATOMIC_SEQ_CST) < n; i++)
+		usleep(10000);
+	assert_int_equal(__atomic_load_n(&b->call_sets, __ATOMIC_SEQ_CST), n);
+}
+
+/* Where the transport has a direct interrupt eventfd, the backend gets it as the rings' call
+ * eventfd, and its signals reach the interrupt without the worker; when the transport says the
+ * answer changed (MSI-X turned off), the worker gives the backend its own call eventfd again,
+ * whose signals it turns into signal_used; a change that changes nothing sends nothing. */
+static void test_direct_interrupts(void **state)
+{
+	struct guest_region layout[] = {{.gpa = 0, .size = 4 * MiB}};
+	struct vdrv_config cfg = {.layout = layout,
+				  .nr_regions = 1,
+				  .buf_base = BUF_GPA,
+				  .buf_end = 4 * MiB,
+				  .loop_name = "test-fs3",
+				  .shared_mem = true};
+	struct backend b = {.kick = {-1, -1}, .call = {-1, -1}};
+	struct virtio_device *dev;
+	struct vdrv h;
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	b.fd = sv[1];
+	assert_int_equal(pthread_create(&b.thread, NULL, serve_all, &b), 0);
+	vdrv_init(&h, &cfg);
+	assert_int_equal(virtio_fs_create_on_fd("direct", sv[0], &dev), 0);
+	vdrv_attach(&h, dev);
+	dev->direct_irq_fd = test_direct_irq_fd;
+	direct_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	assert_true(direct_fd >= 0);
+	__atomic_store_n(&direct_on, true, __ATOMIC_SEQ_CST);
+	vdrv_ring_layout(&h, 0, QSIZE, 0x10000, 0x11000, 0x12000);
+	vdrv_ring_layout(&h, 1, QSIZE, 0x20000, 0x21000, 0x22000);
+	vdrv_start(&h, (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_EVENT_IDX));
+	wait_call_sets(&b, 2);
+	for (int i = 0; i < 500 && !__atomic_load_n(&b.activated, __ATOMIC_SEQ_CST); i++)
+		usleep(10000);
+
+	/* Both queues signal the direct eventfd; the worker hears nothing. */
+	for (int q = 0; q < 2; q++) {
+		signal_fd(__atomic_load_n(&b.call[q], __ATOMIC_SEQ_CST));
+		assert_true(readable(direct_fd, 1000));
+	}
+	usleep(50000);
+	assert_int_equal(__atomic_load_n(&h.signals[1], __ATOMIC_SEQ_CST), 0);
+
+	/* MSI-X off: the backend gets the device's own call eventfds again. */
+	__atomic_store_n(&direct_on, false, __ATOMIC_SEQ_CST);
+	dev->ops->direct_irq_changed(dev);
+	wait_call_sets(&b, 4);
+	signal_fd(__atomic_load_n(&b.call[1], __ATOMIC_SEQ_CST));
+	for (int i = 0; i < 500 && !__atomic_load_n(&h.signals[1], __ATOMIC_SEQ_CST); i++)
+		usleep(10000);
+	assert_int_equal(__atomic_load_n(&h.signals[1], __ATOMIC_SEQ_CST), 1);
+	assert_false(readable(direct_fd, 0));
+
+	/* Nothing changed: no message. */
+	dev->ops->direct_irq_changed(dev);
+	usleep(100000);
+	assert_int_equal(__atomic_load_n(&b.call_sets, __ATOMIC_SEQ_CST), 4);
+	/* On again. */
+	__atomic_store_n(&direct_on, true, __ATOMIC_SEQ_CST);
+	dev->ops->direct_irq_changed(dev);
+	wait_call_sets(&b, 6);
+
+	vdrv_fini(&h); /* GET_VRING_BASE, then the socket closes */
+	pthread_join(b.thread, NULL);
+	assert_true(b.ok);
+	for (int q = 0; q < 2; q++) {
+		close(b.call[q]);
+		close(b.kick[q]);
+	}
+	close(sv[1]);
+	close(direct_fd);
+}
+
 /* A backend without the transport features skiff offers the driver is refused at creation. */
 static void *serve_old_backend(void *arg)
 {
@@ -376,6 +502,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_backend_then_eio),
 	    cmocka_unit_test(test_dead_before_activation),
+	    cmocka_unit_test(test_direct_interrupts),
 	    cmocka_unit_test(test_backend_lacks_features),
 	};
 

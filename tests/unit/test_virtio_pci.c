@@ -26,14 +26,17 @@
 #define WIN  0xc0000000ULL
 
 struct fake_msi {
-	int sets, refused;
+	int sets, refused, routes;
 	uint64_t addr;
 	uint32_t data, rid;
+	bool detached[8]; /* per route id */
 };
 
 static int msi_add(void *ctx, int fd)
 {
-	return 7;
+	struct fake_msi *m = ctx;
+
+	return m->routes < 8 ? m->routes++ : -ENOSPC;
 }
 
 static int msi_set(void *ctx, int id, uint64_t addr, uint32_t data, uint32_t rid)
@@ -55,10 +58,24 @@ static void msi_remove(void *ctx, int id)
 {
 }
 
-static const struct msi_routes_ops fake_ops = {msi_add, msi_set, msi_remove};
+static int msi_detach(void *ctx, int id, bool detach)
+{
+	struct fake_msi *m = ctx;
+
+	m->detached[id] = detach;
+	return 0;
+}
+
+static const struct msi_routes_ops fake_ops = {msi_add, msi_set, msi_remove, msi_detach};
+
+static int direct_irq_changes;
 
 static void nop_notify(struct virtio_device *dev, uint16_t q)
 {
+}
+static void count_direct_irq_changed(struct virtio_device *dev)
+{
+	direct_irq_changes++;
 }
 static void nop_destroy(struct virtio_device *dev)
 {
@@ -68,6 +85,7 @@ static const struct virtio_device_ops dev_ops = {
     .device_id = VIRTIO_ID_RNG,
     .nr_queues = 1,
     .queue_max_size = 64,
+    .direct_irq_changed = count_direct_irq_changed,
     .queue_notify = nop_notify,
     .destroy = nop_destroy,
 };
@@ -256,6 +274,82 @@ static void test_msix_bad_address_refused(void **state)
 	assert_int_equal(bar_read(f, VIRTIO_PCI_MSIX_TABLE + 0, 4), 0xfee01000);
 }
 
+static void signal_fd(int fd)
+{
+	uint64_t one = 1;
+
+	assert_int_equal(write(fd, &one, sizeof(one)), sizeof(one));
+}
+
+/* A vhost-user backend signalling queue 0's vector eventfd itself (direct_irq_fd): the eventfd
+ * is attached to its route (KVM delivers at once) exactly while the vector is live, so that what
+ * the backend signals while the entry or the function is masked, or bus mastering is off, waits
+ * in the eventfd (the PBA bit) and goes out when the vector is live again (the fake's
+ * "delivery" is the eventfd still holding the signal when it is attached again; KVM's assign
+ * injects it). MSI-X off: no direct eventfd, and the device hears of the change. */
+static void test_direct_irq_masking(void **state)
+{
+	struct fx *f = *state;
+	int fd, route, changes;
+
+	bring_up(f);
+	bar_write(f, 0x14, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, 1);
+	bar_write(f, 0x16, 0, 2);
+	assert_int_equal(f->dev.direct_irq_fd(&f->dev, 0), -1); /* no vector yet */
+	changes = direct_irq_changes;
+	bar_write(f, 0x1a, 1, 2); /* queue 0 -> vector 1 */
+	assert_int_equal(direct_irq_changes, changes + 1);
+	fd = f->dev.direct_irq_fd(&f->dev, 0);
+	assert_int_equal(fd, virtio_pci_vector_eventfd(f->t, 1));
+	assert_int_equal(f->dev.direct_irq_fd(&f->dev, 1), -1); /* no such queue */
+
+	/* Vector 1 still masked (as reset): the backend's signal is pending. */
+	signal_fd(fd);
+	assert_int_equal(bar_read(f, VIRTIO_PCI_MSIX_PBA, 4), 2);
+	bar_write(f, VIRTIO_PCI_MSIX_TABLE + 16, 0xfee00000, 4);
+	bar_write(f, VIRTIO_PCI_MSIX_TABLE + 24, 0x42, 4);
+	bar_write(f, VIRTIO_PCI_MSIX_TABLE + 28, 0, 4); /* unmasked: routed and attached */
+	route = f->fake.routes - 1;
+	assert_false(f->fake.detached[route]);
+	assert_true(fired(f, 1));
+	assert_int_equal(bar_read(f, VIRTIO_PCI_MSIX_PBA, 4), 0);
+
+	/* Entry masked: detached; the signal waits, and is there when attached again. */
+	bar_write(f, VIRTIO_PCI_MSIX_TABLE + 28, PCI_MSIX_ENTRY_MASKED, 4);
+	assert_true(f->fake.detached[route]);
+	signal_fd(fd);
+	assert_int_equal(bar_read(f, VIRTIO_PCI_MSIX_PBA, 4), 2);
+	bar_write(f, VIRTIO_PCI_MSIX_TABLE + 28, 0, 4);
+	assert_false(f->fake.detached[route]);
+	assert_true(fired(f, 1));
+
+	/* Function masked, then bus mastering off: the same. */
+	cfg_write(f, f->msix + 2u, PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL, 2);
+	assert_true(f->fake.detached[route]);
+	signal_fd(fd);
+	assert_int_equal(bar_read(f, VIRTIO_PCI_MSIX_PBA, 4), 2);
+	cfg_write(f, f->msix + 2u, PCI_MSIX_FLAGS_ENABLE, 2);
+	assert_false(f->fake.detached[route]);
+	assert_true(fired(f, 1));
+	cfg_write(f, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+	assert_true(f->fake.detached[route]);
+	cfg_write(f, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
+	assert_false(f->fake.detached[route]);
+
+	/* MSI-X off: the device is told, and signals through the core again (ISR set). */
+	changes = direct_irq_changes;
+	cfg_write(f, f->msix + 2u, 0, 2);
+	assert_int_equal(direct_irq_changes, changes + 1);
+	assert_int_equal(f->dev.direct_irq_fd(&f->dev, 0), -1);
+	assert_true(f->fake.detached[route]);
+	/* A masking write that leaves MSI-X as it was tells the device nothing. */
+	cfg_write(f, f->msix + 2u, PCI_MSIX_FLAGS_MASKALL, 2);
+	assert_int_equal(direct_irq_changes, changes + 1);
+	cfg_write(f, f->msix + 2u, PCI_MSIX_FLAGS_ENABLE, 2);
+	assert_int_equal(direct_irq_changes, changes + 2);
+	assert_int_equal(f->dev.direct_irq_fd(&f->dev, 0), fd);
+}
+
 /* The PCI configuration access capability: BAR 0 through config space alone. */
 static void test_pci_cfg_window(void **state)
 {
@@ -352,6 +446,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_msix_delivery_and_masking, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_msix_bad_address_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pci_cfg_window, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_direct_irq_masking, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_save_restore_round_trip, setup, teardown),
 	};
 
