@@ -172,6 +172,11 @@ void guest_mem_mark_dirty(const struct guest_mem *mem, const void *hva, uint64_t
 	}
 }
 
+bool guest_mem_tracking(const struct guest_mem *mem)
+{
+	return __atomic_load_n(&mem->dirty[0], __ATOMIC_ACQUIRE) != NULL;
+}
+
 void guest_mem_take_dirty(const struct guest_mem *mem, int i, uint64_t *out)
 {
 	if (i < 0 || i >= mem->nr_regions || !mem->dirty[i])

@@ -55,6 +55,8 @@ int guest_mem_mergeable(const struct guest_mem *mem);
 int guest_mem_track_dirty(struct guest_mem *mem);
 void guest_mem_mark_dirty(const struct guest_mem *mem, const void *hva, uint64_t len);
 void guest_mem_take_dirty(const struct guest_mem *mem, int i, uint64_t *out);
+/* Whether guest_mem_track_dirty() was called: marking is worth a caller's extra work. */
+bool guest_mem_tracking(const struct guest_mem *mem);
 
 /* Host pointer for [gpa, gpa + len) if the whole range lies inside one region, else NULL.
  * len == 0 is allowed and checks gpa alone. Overflowing ranges return NULL. */

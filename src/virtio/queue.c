@@ -243,17 +243,54 @@ void virtq_unpop(struct virtq *q)
 	q->last_avail_idx--;
 }
 
+/* Marks chain `head`'s device-writable buffers as written by skiff, once the device is done
+ * with them. The marks at the pop are not enough: a look at the bitmap (a live migration's pass)
+ * may take them and copy the page before the device's write lands, and nothing would mark it
+ * again. The chain is read again from guest memory: a driver that changed it meanwhile gets
+ * other pages of its own memory marked, nothing worse (guest_mem_ptr bounds every buffer). */
+static void mark_chain_written(struct virtq *q, uint16_t head)
+{
+	const uint8_t *table = (const uint8_t *)q->desc;
+	uint32_t budget = q->size, idx = head, table_len = q->size;
+	bool indirect = false;
+
+	while (budget-- > 0 && idx < table_len) {
+		struct virtq_desc d;
+		void *p;
+
+		desc_read(&d, table, (uint16_t)idx);
+		if ((d.flags & VIRTQ_DESC_F_INDIRECT) && !indirect) {
+			if (d.len < sizeof(d) || d.len > VIRTQ_MAX_SEGS * sizeof(d) ||
+			    !(table = guest_mem_ptr(q->mem, d.addr, d.len)))
+				return;
+			table_len = d.len / sizeof(d);
+			budget = table_len;
+			idx = 0;
+			indirect = true;
+			continue;
+		}
+		if ((d.flags & VIRTQ_DESC_F_WRITE) && (p = guest_mem_ptr(q->mem, d.addr, d.len)))
+			guest_mem_mark_dirty(q->mem, p, d.len);
+		if (!(d.flags & VIRTQ_DESC_F_NEXT))
+			return;
+		idx = d.next;
+	}
+}
+
 void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
 {
 	struct virtq_used_elem *u = &q->used->ring[q->used_idx & (q->size - 1)];
 
+	if (guest_mem_tracking(q->mem))
+		mark_chain_written(q, head);
 	WRITE_GUEST(u->id, head);
 	WRITE_GUEST(u->len, written);
-	guest_mem_mark_dirty(q->mem, u, sizeof(*u));
-	guest_mem_mark_dirty(q->mem, &q->used->idx, sizeof(q->used->idx));
 	q->used_idx++;
 	/* Release: the element and the buffers' contents are visible before the index. */
 	__atomic_store_n(&q->used->idx, q->used_idx, __ATOMIC_RELEASE);
+	/* After the writes they cover, for the same reason as the buffers' marks. */
+	guest_mem_mark_dirty(q->mem, u, sizeof(*u));
+	guest_mem_mark_dirty(q->mem, &q->used->idx, sizeof(q->used->idx));
 }
 
 bool virtq_should_notify(struct virtq *q)
