@@ -25,8 +25,8 @@ static int parse_num_queues(const char *spec, const char *v, unsigned *out)
 	errno = 0;
 	n = strtoul(v, &end, 10);
 	if (!isdigit((unsigned char)v[0]) || *end || errno || n < 1 || n > DISK_MAX_QUEUES)
-		return log_set_error(-EINVAL, "--disk %s: num_queues=%s: expected 1 to %d", spec,
-				     v, DISK_MAX_QUEUES);
+		return log_set_error(-EINVAL, "--disk %s: num_queues=%s: expected 1 to %d", spec, v,
+				     DISK_MAX_QUEUES);
 	*out = (unsigned)n;
 	return 0;
 }
@@ -43,8 +43,10 @@ int vm_config_add_disk(struct vm_config *cfg, const char *spec)
 				     VM_CONFIG_MAX_DISKS);
 	if (config_copy_field(buf, sizeof(buf), spec) ||
 	    (n = config_split_fields(buf, fields, 8)) < 1 || spec[0] == ',')
-		return log_set_error(-EINVAL, "--disk %s: expected PATH[,ro][,id=NAME][,bw=SIZE/MS]"
-				     "[,ops=N/MS][,num_queues=N]", spec);
+		return log_set_error(-EINVAL,
+				     "--disk %s: expected PATH[,ro][,id=NAME][,bw=SIZE/MS]"
+				     "[,ops=N/MS][,num_queues=N]",
+				     spec);
 	if (config_copy_field(d.path, sizeof(d.path), fields[0]))
 		return log_set_error(-EINVAL, "--disk: the path is too long");
 	snprintf(d.id, sizeof(d.id), "disk%d", cfg->nr_disks);
@@ -178,8 +180,8 @@ static bool partuuid_valid(const char *s)
 static int apply(const struct config_target *t, const char *path_id, json_t *obj, const char *what)
 {
 	static const char *const known[] = {
-	    "drive_id",	  "path_on_host", "is_root_device", "is_read_only", "partuuid",
-	    "cache_type", "io_engine",	  "rate_limiter",   "socket",	    "num_queues", NULL};
+	    "drive_id",	 "path_on_host", "is_root_device", "is_read_only", "partuuid", "cache_type",
+	    "io_engine", "rate_limiter", "socket",	   "num_queues",   NULL};
 	static const char *const cache_types[] = {"Unsafe", "Writeback", NULL};
 	static const char *const io_engines[] = {"Sync", "Async", NULL};
 	struct disk_config *d = calloc(1, sizeof(*d));

@@ -534,8 +534,7 @@ static void rate_limit_resume(void *ctx)
 	struct virtio_blk *blk = ctx;
 
 	for (uint16_t i = 0; i < blk->nr_queues; i++)
-		if (blk->active && !blk->resetting && !blk->dev.failed &&
-		    blk->dev.queues[i].ready)
+		if (blk->active && !blk->resetting && !blk->dev.failed && blk->dev.queues[i].ready)
 			process_queue(&blk->queues[i]);
 }
 
@@ -804,8 +803,8 @@ int virtio_blk_create(const struct disk_config *cfg, struct virtio_device **out)
 	ret = rate_limiter_init(&blk->rl, &cfg->rate_limiter, blk->rl_name);
 	if (ret < 0)
 		goto fail;
-	blk->io = blk_io_create(fd, QUEUE_SIZE * blk->nr_queues, blk->dev.name, &blk_io_callbacks,
-				blk);
+	blk->io =
+	    blk_io_create(fd, QUEUE_SIZE * blk->nr_queues, blk->dev.name, &blk_io_callbacks, blk);
 	if (!blk->io) {
 		ret = -ENOMEM;
 		rate_limiter_fini(&blk->rl);

@@ -17,7 +17,8 @@
  * not interrupt it while it runs in user space (it is woken when it sleeps). The ring starts
  * disabled, so that the thread that enables it at attach, not the one that created it, is its
  * submitter. Kernels before 6.0 refuse SINGLE_ISSUER (before 5.19 COOP_TASKRUN): then fewer. */
-#define URING_TUNED (IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_R_DISABLED)
+#define URING_TUNED                                                                                \
+	(IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_R_DISABLED)
 /* Completions reaped per io_uring_peek_batch_cqe() call. */
 #define REAP_BATCH 32
 
@@ -71,9 +72,9 @@ static bool may_submit(const struct blk_io *io)
 static int uring_init(struct blk_io *io)
 {
 	static const unsigned tries[] = {
-		URING_TUNED,
-		IORING_SETUP_COOP_TASKRUN,
-		0,
+	    URING_TUNED,
+	    IORING_SETUP_COOP_TASKRUN,
+	    0,
 	};
 	int ret = -EINVAL;
 
@@ -84,8 +85,8 @@ static int uring_init(struct blk_io *io)
 		if (ret == 0) {
 			io->flags = tries[i];
 			if (i > 0)
-				log_debug("%s: the kernel refused io_uring's SINGLE_ISSUER%s: a ring "
-					  "without",
+				log_debug("%s: the kernel refused io_uring's SINGLE_ISSUER%s: "
+					  "the ring goes without",
 					  io->name, i > 1 ? " and COOP_TASKRUN" : "");
 			return 0;
 		}
