@@ -149,9 +149,12 @@ static int uring_setup(struct blk_io *io)
 	return 0;
 }
 
+/* The file was let go at detach (a reset, on the worker). Were it still registered, closing the
+ * ring drops it too, later (the kernel tears rings down asynchronously): unregistering here
+ * would be a call the destroying thread's seccomp filter may not allow. */
 static void uring_teardown(struct blk_io *io)
 {
-	uring_release_file(io);
+	io->fixed_file = false;
 	io_uring_queue_exit(&io->ring);
 	close(io->efd);
 	io->efd = -1;
