@@ -146,7 +146,8 @@ static int add_rule(scmp_filter_ctx ctx, int nr, unsigned arg_count, struct scmp
 static bool checks_args(const char *name)
 {
 	return strcmp(name, "ioctl") == 0 || strcmp(name, "fcntl") == 0 ||
-	       strcmp(name, "socket") == 0 || strcmp(name, "prctl") == 0;
+	       strcmp(name, "socket") == 0 || strcmp(name, "prctl") == 0 ||
+	       strcmp(name, "io_uring_register") == 0;
 }
 
 static scmp_filter_ctx build(enum thread_role role, int lvl)

@@ -6,7 +6,7 @@
  *
  * Levels, as Firecracker's --seccomp-level: 0 no filter; 1 system calls only; 2 (the default)
  * also the values of the arguments that say what a call does: ioctl's request, fcntl's command,
- * socket's domain. A filter also sets no_new_privs.
+ * socket's domain, prctl's option, io_uring_register's operation. A filter also sets no_new_privs.
  *
  * A violation: the kernel stops the call and raises SIGSYS in the thread (SECCOMP_RET_TRAP); the
  * handler writes one line naming the call (number and name) and the thread's role to stderr and

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <linux/if_tun.h>
+#include <linux/io_uring.h>
 #include <linux/kvm.h>
 #include <linux/userfaultfd.h>
 #include <linux/vhost.h>
@@ -163,7 +164,8 @@ const struct seccomp_call seccomp_calls[] = {
     {"prlimit64", API},
     {"sched_getaffinity", API},
     {"io_uring_setup", API},
-    {"io_uring_register", API},
+    /* level 2: the operations below (IO_URING_REG) */
+    {"io_uring_register", API | WORKER},
 
 #ifdef __SANITIZE_ADDRESS__
     /* ASan builds (make SANITIZE=1, for the tests only): LeakSanitizer's check as the main
@@ -189,6 +191,7 @@ const size_t seccomp_nr_calls = sizeof(seccomp_calls) / sizeof(seccomp_calls[0])
 #define FCNTL(cmd, roles) {"fcntl", 1, (unsigned long)(cmd), #cmd, roles}
 #define SOCKET(dom, roles) {"socket", 0, (unsigned long)(dom), #dom, roles}
 #define PRCTL(op, roles) {"prctl", 0, (unsigned long)(op), #op, roles}
+#define IO_URING_REG(op, roles) {"io_uring_register", 1, (unsigned long)(op), #op, roles}
 /* clang-format on */
 
 /* The vCPU's requests at run time: its loop, and what a guest's port or MMIO access may do on
@@ -197,6 +200,15 @@ const size_t seccomp_nr_calls = sizeof(seccomp_calls) / sizeof(seccomp_calls[0])
 #define RUN (VCPU | MAIN | API)
 
 const struct seccomp_arg_value seccomp_arg_values[] = {
+    /* A disk's io_uring (virtio/blk_io.h): made with its completion eventfd where the VM is
+     * built; enabled by the device's worker, which becomes its one submitter and registers the
+     * image as a fixed file while the device is live (again after a swap). The API thread may
+     * do what the workers it starts do (they run under its filter too). */
+    IO_URING_REG(IORING_REGISTER_EVENTFD, API),
+    IO_URING_REG(IORING_REGISTER_ENABLE_RINGS, API | WORKER),
+    IO_URING_REG(IORING_REGISTER_FILES, API | WORKER),
+    IO_URING_REG(IORING_UNREGISTER_FILES, API | WORKER),
+
     /* The terminal: stdio's isatty, raw mode and its restoring (the SIGSYS handler restores it
      * too, from whichever thread broke the rules). */
     IOCTL(TCGETS, ALL),

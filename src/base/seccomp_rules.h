@@ -16,7 +16,7 @@ struct seccomp_call {
 };
 
 struct seccomp_arg_value {
-	const char *call; /* "ioctl", "fcntl", "socket" or "prctl" */
+	const char *call; /* "ioctl", "fcntl", "socket", "prctl" or "io_uring_register" */
 	unsigned arg;	  /* which argument: 1 (request, command) or 0 (domain, option) */
 	unsigned long value;
 	const char *value_name;

@@ -47,7 +47,11 @@ enum disk_io_engine {
 	DISK_IO_ASYNC,
 };
 
-/* One virtio-blk disk: --disk PATH[,ro][,id=NAME][,bw=..][,ops=..], or a Firecracker drive. */
+/* The most request queues a disk may have (num_queues; at most the vCPU count too). */
+#define DISK_MAX_QUEUES 32
+
+/* One virtio-blk disk: --disk PATH[,ro][,id=NAME][,bw=..][,ops=..][,num_queues=N], or a
+ * Firecracker drive. */
 struct disk_config {
 	char path[VM_CONFIG_MAX_PATH];
 	bool read_only;
@@ -59,6 +63,9 @@ struct disk_config {
 	enum disk_cache_type cache_type;
 	enum disk_io_engine io_engine;
 	struct rate_limiter_config rate_limiter; /* bytes and requests; docs/rate-limiters.md */
+	/* Request queues (VIRTIO_BLK_F_MQ when above 1), 1..min(vCPUs, DISK_MAX_QUEUES); 0: not
+	 * given, one queue. */
+	unsigned num_queues;
 };
 
 /* One virtio-net interface on a tap: --net tap=NAME[,mac=MAC][,id=NAME][,vhost=on]. */

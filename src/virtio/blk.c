@@ -36,16 +36,33 @@ _Static_assert(sizeof(struct virtio_blk_discard_write_zeroes) == 16, "discard se
 #define MAX_DWZ_SEG	  16
 #define DISCARD_ALIGNMENT 8 /* sectors: 4 KiB, the usual file system block */
 
+struct blk_queue;
+
 struct blk_req {
 	struct blk_io_req io;
-	uint8_t *status; /* the last device-writable byte of the chain */
+	struct blk_queue *q; /* the queue the chain came from, and goes back to */
+	uint8_t *status;     /* the last device-writable byte of the chain */
 	uint32_t type;
 	struct blk_req *next_free;
 	struct virtq_elem elem;
 };
 
+/* One request queue (VIRTIO_BLK_F_MQ: the driver's hardware queues, usually one per vCPU).
+ * Every queue is served by the device's one worker and shares its io_uring: the queues spare
+ * the guest its cross-CPU locking and give each vCPU its own interrupt. */
+struct blk_queue {
+	struct virtio_blk *blk;
+	uint16_t index;
+	struct blk_req *reqs; /* QUEUE_SIZE slots: at most one per descriptor chain in flight */
+	struct blk_req *free_reqs;
+	bool need_signal;  /* used elements pushed since the driver was last signalled */
+	bool out_of_slots; /* the queue was left with chains: take them as requests complete */
+};
+
 struct virtio_blk {
 	struct virtio_device dev;
+	/* blk_ops with this disk's queue count: the core sizes everything from ops->nr_queues. */
+	struct virtio_device_ops ops;
 	int fd;
 	bool read_only;
 	/* The image file, for log lines. */
@@ -55,10 +72,8 @@ struct virtio_blk {
 	struct virtio_blk_config config;
 	struct blk_io *io;
 
-	struct blk_req *reqs; /* QUEUE_SIZE slots: at most one per descriptor chain in flight */
-	struct blk_req *free_reqs;
-	bool need_signal;  /* used elements pushed since the driver was last signalled */
-	bool out_of_slots; /* the queue was left with chains: take them as requests complete */
+	uint16_t nr_queues;
+	struct blk_queue *queues;
 	bool resetting;	   /* completions are dropped, not returned to the (forgotten) queue */
 	bool active;	   /* activated and not reset since: config changes are signalled */
 
@@ -97,18 +112,18 @@ void virtio_blk_get_stats(const struct virtio_device *dev, struct virtio_blk_sta
 
 /* ---- device-side bookkeeping ---- */
 
-static void signal_if_needed(struct virtio_blk *blk)
+static void signal_if_needed(struct blk_queue *q)
 {
-	if (blk->need_signal && !blk->resetting) {
-		blk->need_signal = false;
-		blk->dev.signal_used(&blk->dev, 0);
+	if (q->need_signal && !q->blk->resetting) {
+		q->need_signal = false;
+		q->blk->dev.signal_used(&q->blk->dev, q->index);
 	}
 }
 
-static void release_req(struct virtio_blk *blk, struct blk_req *req)
+static void release_req(struct blk_req *req)
 {
-	req->next_free = blk->free_reqs;
-	blk->free_reqs = req;
+	req->next_free = req->q->free_reqs;
+	req->q->free_reqs = req;
 }
 
 /* Writes the status, returns the chain to the driver with `in_data` bytes of data written before
@@ -122,10 +137,10 @@ static void complete_req(struct virtio_blk *blk, struct blk_req *req, uint8_t st
 		stat_add(&blk->stats.unsupported, 1);
 	if (!blk->resetting && !blk->dev.failed) {
 		*req->status = status;
-		virtq_push(&blk->dev.queues[0], req->elem.head, in_data + 1);
-		blk->need_signal = true;
+		virtq_push(&blk->dev.queues[req->q->index], req->elem.head, in_data + 1);
+		req->q->need_signal = true;
 	}
-	release_req(blk, req);
+	release_req(req);
 }
 
 static const char *const op_name[] = {
@@ -163,16 +178,22 @@ static void io_done(void *ctx, struct blk_io_req *io)
 	complete_req(blk, req, status, in_data);
 }
 
-static void process_queue(struct virtio_blk *blk);
+static void process_queue(struct blk_queue *q);
 
+/* After a batch of completions, whichever queues they came from: one interrupt per queue that
+ * got used entries, and queues that ran out of slots take more chains. */
 static void io_batch_done(void *ctx)
 {
 	struct virtio_blk *blk = ctx;
 
-	if (blk->out_of_slots && blk->free_reqs && !blk->resetting && !blk->dev.failed)
-		process_queue(blk); /* signals too */
-	else
-		signal_if_needed(blk);
+	for (uint16_t i = 0; i < blk->nr_queues; i++) {
+		struct blk_queue *q = &blk->queues[i];
+
+		if (q->out_of_slots && q->free_reqs && !blk->resetting && !blk->dev.failed)
+			process_queue(q); /* signals too */
+		else
+			signal_if_needed(q);
+	}
 }
 
 static const struct blk_io_ops blk_io_callbacks = {
@@ -351,7 +372,7 @@ static bool check_layout(struct virtio_blk *blk, struct blk_req *req)
 		return true; /* answered UNSUPP whatever its buffers */
 	}
 	if (bad)
-		virtio_dev_fail(&blk->dev, 0,
+		virtio_dev_fail(&blk->dev, req->q->index,
 				"%s request (head %u) with %u device-readable and %u "
 				"device-writable bytes: data in the wrong direction",
 				type_name(req->type), e->head, e->out_len, e->in_len);
@@ -365,24 +386,24 @@ static void handle_req(struct virtio_blk *blk, struct blk_req *req)
 	uint64_t sector;
 
 	if (e->out_len < sizeof(hdr)) {
-		virtio_dev_fail(&blk->dev, 0,
+		virtio_dev_fail(&blk->dev, req->q->index,
 				"request (head %u) with %u device-readable bytes: the header "
 				"needs %zu",
 				e->head, e->out_len, sizeof(hdr));
-		release_req(blk, req);
+		release_req(req);
 		return;
 	}
 	if (!split_status(e, &req->status)) {
-		virtio_dev_fail(&blk->dev, 0,
+		virtio_dev_fail(&blk->dev, req->q->index,
 				"request (head %u) without a device-writable status byte", e->head);
-		release_req(blk, req);
+		release_req(req);
 		return;
 	}
 	virtq_elem_read(e, 0, &hdr, sizeof(hdr));
 	req->type = le32toh(hdr.type);
 	sector = le64toh(hdr.sector);
 	if (!check_layout(blk, req)) {
-		release_req(blk, req);
+		release_req(req);
 		return;
 	}
 
@@ -436,18 +457,19 @@ static uint64_t request_bytes(const struct virtq_elem *e)
 /* Takes every available chain while request slots last. Kicks are off while it runs; turning
  * them back on is followed by a last look at the ring, so a chain the driver added meanwhile
  * is not left behind. */
-static void process_queue(struct virtio_blk *blk)
+static void process_queue(struct blk_queue *q)
 {
-	struct virtq *vq = &blk->dev.queues[0];
+	struct virtio_blk *blk = q->blk;
+	struct virtq *vq = &blk->dev.queues[q->index];
 	int ret;
 
 	bool throttled = false;
 
-	blk->out_of_slots = false;
+	q->out_of_slots = false;
 	virtq_set_notification(vq, false);
 	for (;;) {
-		while (blk->free_reqs && !blk->dev.failed) {
-			struct blk_req *req = blk->free_reqs;
+		while (q->free_reqs && !blk->dev.failed) {
+			struct blk_req *req = q->free_reqs;
 
 			if (blk->rl.blocked) {
 				throttled = true;
@@ -457,7 +479,7 @@ static void process_queue(struct virtio_blk *blk)
 			if (ret == 0)
 				break;
 			if (ret < 0) {
-				virtio_dev_fail(&blk->dev, 0, "%s", vq->error);
+				virtio_dev_fail(&blk->dev, q->index, "%s", vq->error);
 				break;
 			}
 			if (!rate_limiter_consume(&blk->rl, request_bytes(&req->elem), 1)) {
@@ -466,14 +488,14 @@ static void process_queue(struct virtio_blk *blk)
 				throttled = true;
 				break;
 			}
-			blk->free_reqs = req->next_free;
+			q->free_reqs = req->next_free;
 			handle_req(blk, req);
 		}
 		if (blk->dev.failed || throttled)
 			break;
-		if (!blk->free_reqs) {
+		if (!q->free_reqs) {
 			/* Completions free slots and come back here; until then no kicks. */
-			blk->out_of_slots = true;
+			q->out_of_slots = true;
 			break;
 		}
 		virtq_set_notification(vq, true);
@@ -481,8 +503,8 @@ static void process_queue(struct virtio_blk *blk)
 			break;
 		virtq_set_notification(vq, false);
 	}
-	blk_io_kick(blk->io);
-	signal_if_needed(blk);
+	blk_io_kick(blk->io); /* one submission for what this notification took */
+	signal_if_needed(q);
 }
 
 /* ---- virtio_device_ops ---- */
@@ -493,6 +515,8 @@ static uint64_t blk_features(struct virtio_device *dev)
 	uint64_t f = 1ULL << VIRTIO_BLK_F_SEG_MAX | 1ULL << VIRTIO_BLK_F_BLK_SIZE |
 		     1ULL << VIRTIO_BLK_F_FLUSH;
 
+	if (blk->nr_queues > 1)
+		f |= 1ULL << VIRTIO_BLK_F_MQ;
 	if (blk->read_only)
 		f |= 1ULL << VIRTIO_BLK_F_RO;
 	else
@@ -509,8 +533,9 @@ static void rate_limit_resume(void *ctx)
 {
 	struct virtio_blk *blk = ctx;
 
-	if (blk->active && !blk->resetting && !blk->dev.failed)
-		process_queue(blk);
+	for (uint16_t i = 0; i < blk->nr_queues; i++)
+		if (blk->active && !blk->resetting && !blk->dev.failed && blk->dev.queues[i].ready)
+			process_queue(&blk->queues[i]);
 }
 
 static int blk_activate(struct virtio_device *dev)
@@ -531,18 +556,22 @@ static void blk_queue_notify(struct virtio_device *dev, uint16_t q)
 {
 	struct virtio_blk *blk = to_blk(dev);
 
-	if (q != 0 || dev->failed)
+	if (q >= blk->nr_queues || dev->failed)
 		return;
-	process_queue(blk);
+	process_queue(&blk->queues[q]);
 }
 
 static void reset_slots(struct virtio_blk *blk)
 {
-	blk->free_reqs = NULL;
-	for (int i = QUEUE_SIZE - 1; i >= 0; i--)
-		release_req(blk, &blk->reqs[i]);
-	blk->need_signal = false;
-	blk->out_of_slots = false;
+	for (uint16_t n = 0; n < blk->nr_queues; n++) {
+		struct blk_queue *q = &blk->queues[n];
+
+		q->free_reqs = NULL;
+		for (int i = QUEUE_SIZE - 1; i >= 0; i--)
+			release_req(&q->reqs[i]);
+		q->need_signal = false;
+		q->out_of_slots = false;
+	}
 }
 
 static void blk_quiesce(struct virtio_device *dev)
@@ -581,6 +610,13 @@ static int flush_image(struct virtio_blk *blk)
 	return 0;
 }
 
+static void free_queues(struct virtio_blk *blk)
+{
+	for (uint16_t i = 0; blk->queues && i < blk->nr_queues; i++)
+		free(blk->queues[i].reqs);
+	free(blk->queues);
+}
+
 static void blk_destroy(struct virtio_device *dev)
 {
 	struct virtio_blk *blk = to_blk(dev);
@@ -596,7 +632,7 @@ static void blk_destroy(struct virtio_device *dev)
 	else
 		log_debug("%s: %s flushed and closed", dev->name, blk->path);
 	rate_limiter_fini(&blk->rl);
-	free(blk->reqs);
+	free_queues(blk);
 	free(blk);
 }
 
@@ -615,7 +651,32 @@ static const struct virtio_device_ops blk_ops = {
 	.destroy = blk_destroy,
 };
 
+static bool is_blk(const struct virtio_device *dev)
+{
+	return dev && dev->ops->destroy == blk_destroy;
+}
+
 /* ---- creation ---- */
+
+static int alloc_queues(struct virtio_blk *blk, uint16_t nr)
+{
+	blk->queues = calloc(nr, sizeof(*blk->queues));
+	if (!blk->queues)
+		return -ENOMEM;
+	blk->nr_queues = nr;
+	for (uint16_t i = 0; i < nr; i++) {
+		struct blk_queue *q = &blk->queues[i];
+
+		q->blk = blk;
+		q->index = i;
+		q->reqs = calloc(QUEUE_SIZE, sizeof(*q->reqs));
+		if (!q->reqs)
+			return -ENOMEM;
+		for (int r = 0; r < QUEUE_SIZE; r++)
+			q->reqs[r].q = q;
+	}
+	return 0;
+}
 
 /* Opens `path` (read-write unless `read_only`), checks it is a regular file or a block device and
  * takes its OFD lock (a write lock when writable, a read lock when read-only). When `in_use` is
@@ -691,7 +752,7 @@ static void fill_config(struct virtio_blk *blk)
 	c->capacity = htole64(blk->capacity);
 	c->seg_max = htole32(SEG_MAX);
 	c->blk_size = htole32(VIRTIO_BLK_SECTOR_SIZE);
-	c->num_queues = htole16(1);
+	c->num_queues = htole16(blk->nr_queues);
 	if (!blk->read_only) {
 		c->max_discard_sectors = htole32(MAX_DWZ_SECTORS);
 		c->max_discard_seg = htole32(MAX_DWZ_SEG);
@@ -716,9 +777,7 @@ int virtio_blk_create(const struct disk_config *cfg, struct virtio_device **out)
 		return ret;
 	}
 	blk = calloc(1, sizeof(*blk));
-	if (blk)
-		blk->reqs = calloc(QUEUE_SIZE, sizeof(*blk->reqs));
-	if (!blk || !blk->reqs) {
+	if (!blk || alloc_queues(blk, cfg->num_queues ? (uint16_t)cfg->num_queues : 1) < 0) {
 		log_error("disk %s: out of memory", cfg->path);
 		ret = -ENOMEM;
 		goto fail;
@@ -731,7 +790,9 @@ int virtio_blk_create(const struct disk_config *cfg, struct virtio_device **out)
 	fill_config(blk);
 	reset_slots(blk);
 
-	blk->dev.ops = &blk_ops;
+	blk->ops = blk_ops;
+	blk->ops.nr_queues = blk->nr_queues;
+	blk->dev.ops = &blk->ops;
 	blk->dev.priv = blk;
 	if (cfg->id[0])
 		snprintf(blk->dev.name, sizeof(blk->dev.name), "virtio-blk %s", cfg->id);
@@ -742,19 +803,21 @@ int virtio_blk_create(const struct disk_config *cfg, struct virtio_device **out)
 	ret = rate_limiter_init(&blk->rl, &cfg->rate_limiter, blk->rl_name);
 	if (ret < 0)
 		goto fail;
-	blk->io = blk_io_create(fd, QUEUE_SIZE, blk->dev.name, &blk_io_callbacks, blk);
+	blk->io =
+	    blk_io_create(fd, QUEUE_SIZE * blk->nr_queues, blk->dev.name, &blk_io_callbacks, blk);
 	if (!blk->io) {
 		ret = -ENOMEM;
 		rate_limiter_fini(&blk->rl);
 		goto fail;
 	}
-	log_debug("%s: %s, %llu sectors%s", blk->dev.name, blk->path,
-		  (unsigned long long)blk->capacity, blk->read_only ? ", read-only" : "");
+	log_debug("%s: %s, %llu sectors, %u queue%s%s", blk->dev.name, blk->path,
+		  (unsigned long long)blk->capacity, blk->nr_queues, blk->nr_queues > 1 ? "s" : "",
+		  blk->read_only ? ", read-only" : "");
 	*out = &blk->dev;
 	return 0;
 fail:
 	if (blk)
-		free(blk->reqs);
+		free_queues(blk);
 	free(blk);
 	close(fd);
 	return ret;
@@ -841,7 +904,7 @@ int virtio_blk_replace_backing(struct virtio_device *dev, const char *path)
 	struct swap_call c = { .path = path };
 	int ret;
 
-	if (!dev || dev->ops != &blk_ops)
+	if (!is_blk(dev))
 		return log_set_error(-EINVAL, "not a virtio-blk device");
 	c.blk = to_blk(dev);
 	if (!path || !path[0] || strlen(path) >= sizeof(c.blk->path))
@@ -877,7 +940,7 @@ int virtio_blk_set_lock(struct virtio_device *dev, bool held)
 	struct lock_call c = {.held = held};
 	int ret;
 
-	if (!dev || dev->ops != &blk_ops)
+	if (!is_blk(dev))
 		return log_set_error(-EINVAL, "not a virtio-blk device");
 	c.blk = to_blk(dev);
 	if (!dev->loop) {
@@ -918,7 +981,7 @@ int virtio_blk_set_rate_limiter(struct virtio_device *dev, const struct rate_lim
 	struct limit_call c = { .cfg = cfg, .which = which };
 	int ret;
 
-	if (!dev || dev->ops != &blk_ops)
+	if (!is_blk(dev))
 		return log_set_error(-EINVAL, "not a virtio-blk device");
 	c.blk = to_blk(dev);
 	ret = virtio_dev_on_worker(dev, limit_on_worker, &c);

@@ -17,6 +17,7 @@
 #define VIRTIO_BLK_F_RO		  5
 #define VIRTIO_BLK_F_BLK_SIZE	  6
 #define VIRTIO_BLK_F_FLUSH	  9
+#define VIRTIO_BLK_F_MQ		  12
 #define VIRTIO_BLK_F_DISCARD	  13
 #define VIRTIO_BLK_F_WRITE_ZEROES 14
 

@@ -86,15 +86,31 @@ define_virtio_scenarios() {
 		after 'expect_range disk.img 5120 3072 "$(pattern dc1 8192 | tail -c 3145728 | sha)" "data after the hole"'
 
 	# Two disks: ids become serials (the second has the default one), each gets its own data.
+	# The second has two request queues (num_queues=2, on 2 vCPUs): the guest's blk-mq has two
+	# hardware queues (vCPU 0 on the first, vCPU 1 on the second), each vCPU writes through its
+	# own with O_DIRECT and reads the other's data back (over PCI both queues' vectors fired);
+	# its io_uring (depth 2 x 256) is the tuned one (SINGLE_ISSUER, COOP_TASKRUN) on L1's kernel.
 	virtio_scenario blk-two-disks 60 1042
 		before 'truncate -s 16M a.img b.img'
-		args --log-level info --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" \
-			--disk "$L1_WORK/$current/a.img,id=sys" --disk "$L1_WORK/$current/b.img"
+		args --log-level info --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" --cpus 2 \
+			--disk "$L1_WORK/$current/a.img,id=sys" \
+			--disk "$L1_WORK/$current/b.img,num_queues=2"
+		expect 'skiff: info: virtio-blk disk[0-9]+: asynchronous I/O through io_uring \(depth 512, single issuer, cooperative task run\)'
 		expect '^SKIFF-GUEST: vda_serial=sys$'
 		expect '^SKIFF-GUEST: vdb_serial=disk[0-9]+$'
 		expect '^SKIFF-GUEST: written=yes$'
+		expect '^SKIFF-GUEST: vda_mq=1$'
+		expect '^SKIFF-GUEST: vdb_mq=2$'
+		expect '^SKIFF-GUEST: vdb_queues_verified=yes$'
+		expect '^SKIFF-GUEST: vdb_mq_cpus=0,1$'
+		if [ "$virtio_transport" = pci ]; then
+			# a vector per queue, each of which fired (on some vCPU)
+			expect '^SKIFF-GUEST: vdb_irq [0-9]+:( +[0-9]+)*( +[1-9][0-9]*)( +[0-9]+)* .*virtio[0-9]+-req\.0$'
+			expect '^SKIFF-GUEST: vdb_irq [0-9]+:( +[0-9]+)*( +[1-9][0-9]*)( +[0-9]+)* .*virtio[0-9]+-req\.1$'
+		fi
 		after 'expect_pattern a.img 0 ta1 1024 && expect_zeros a.img 1024 15360'
-		after 'expect_pattern b.img 0 tb2 1024 && expect_zeros b.img 1024 15360'
+		after 'expect_pattern b.img 0 tb2 1024 && expect_pattern b.img 1024 tb3 1024'
+		after 'expect_zeros b.img 2048 14336'
 
 	# Data the guest flushed survives a SIGKILL of the VMM right after the flush completed.
 	virtio_scenario blk-kill-flushed 60 1042

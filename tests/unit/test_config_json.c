@@ -421,6 +421,43 @@ static void test_drives(void **state)
 	assert_true(cfg->disks[1].read_only);
 	assert_int_equal(cfg->disks[1].cache_type, DISK_CACHE_WRITEBACK);
 	assert_int_equal(cfg->disks[1].io_engine, DISK_IO_ASYNC);
+	assert_int_equal(cfg->disks[1].num_queues, 0);
+
+	/* num_queues: skiff's own, 1..32 here (the vCPU count is checked at InstanceStart);
+	 * dumped only when given. */
+	assert_int_equal(config_json_drive(cfg, "mq",
+					   B("{\"drive_id\": \"mq\", \"path_on_host\": "
+					     "\"/m.img\", \"is_root_device\": false, "
+					     "\"num_queues\": 2}")),
+			 0);
+	assert_int_equal(cfg->disks[2].num_queues, 2);
+	{
+		char *dumped = config_json_vm_config_dump(cfg);
+
+		assert_non_null(dumped);
+		assert_non_null(strstr(dumped, "\"path_on_host\":\"/m.img\""));
+		assert_non_null(strstr(dumped, "\"num_queues\":2"));
+		/* the two drives without it: no key */
+		assert_null(strstr(strstr(dumped, "num_queues") + 1, "num_queues"));
+		free(dumped);
+	}
+	cfg->nr_disks--;
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "mq",
+				      B("{\"drive_id\": \"mq\", \"path_on_host\": \"/m.img\", "
+					"\"is_root_device\": false, \"num_queues\": 0}")),
+		    -EINVAL, "num_queues");
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "mq",
+				      B("{\"drive_id\": \"mq\", \"path_on_host\": \"/m.img\", "
+					"\"is_root_device\": false, \"num_queues\": 33}")),
+		    -EINVAL, "num_queues");
+	EXPECT_FAIL(cfg,
+		    config_json_drive(cfg, "mq",
+				      B("{\"drive_id\": \"mq\", \"path_on_host\": \"/m.img\", "
+					"\"is_root_device\": false, \"num_queues\": \"2\"}")),
+		    -EINVAL, "num_queues");
+	assert_int_equal(cfg->nr_disks, 2);
 
 	/* Replace by id: in place, same count. */
 	assert_int_equal(

@@ -45,6 +45,7 @@
 struct fixture {
 	bool use_uring;
 	bool read_only;
+	unsigned num_queues; /* 0: not given (one queue) */
 	char path[64];
 	char path2[64]; /* a second image (backing file swaps), removed at teardown */
 	char create_log[256]; /* what create_dev() logged when it failed */
@@ -83,7 +84,7 @@ static void make_image(struct fixture *f, uint64_t size)
  * the one the log line names. */
 static struct virtio_device *create_dev(struct fixture *f, const char *id, int *ret_out)
 {
-	struct disk_config cfg = { .read_only = f->read_only };
+	struct disk_config cfg = { .read_only = f->read_only, .num_queues = f->num_queues };
 	struct virtio_device *dev = NULL;
 	char log_path[] = "/tmp/skiff-blk-log-XXXXXX";
 	char text[4096] = "";
@@ -125,7 +126,13 @@ static struct virtio_device *create_dev(struct fixture *f, const char *id, int *
 	return dev;
 }
 
-static int setup(void **state, bool use_uring, bool read_only, const char *id)
+/* Queue 1's rings, when the disk has two queues. */
+#define DESC1_GPA  0x4000
+#define AVAIL1_GPA 0x5000
+#define USED1_GPA  0x6000
+
+static int setup_queues(void **state, bool use_uring, bool read_only, const char *id,
+			unsigned num_queues)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct guest_region layout[] = { { .gpa = 0, .size = RAM_SIZE },
@@ -142,15 +149,33 @@ static int setup(void **state, bool use_uring, bool read_only, const char *id)
 
 	f->use_uring = use_uring;
 	f->read_only = read_only;
+	f->num_queues = num_queues;
 	make_image(f, IMAGE_SIZE);
 	vdrv_init(&f->d, &cfg);
 	dev = create_dev(f, id, &ret);
 	assert_int_equal(ret, 0);
 	vdrv_attach(&f->d, dev);
 	vdrv_ring_layout(&f->d, 0, QSIZE, DESC_GPA, AVAIL_GPA, USED_GPA);
+	if (num_queues > 1)
+		vdrv_ring_layout(&f->d, 1, QSIZE, DESC1_GPA, AVAIL1_GPA, USED1_GPA);
 	activate_queue(f, 0);
 	*state = f;
 	return 0;
+}
+
+static int setup(void **state, bool use_uring, bool read_only, const char *id)
+{
+	return setup_queues(state, use_uring, read_only, id, 0);
+}
+
+static int setup_uring_2q(void **state)
+{
+	return setup_queues(state, true, false, "disk-serial-7", 2);
+}
+
+static int setup_sync_2q(void **state)
+{
+	return setup_queues(state, false, false, "disk-serial-7", 2);
 }
 
 #define LONG_ID "abcdefghij0123456789"
@@ -200,16 +225,22 @@ static int teardown(void **state)
 
 /* ---- the fake driver ---- */
 
-/* Waits until `n` more chains are used (at most VDRV_WAIT_MS); returns the first new element. */
-static struct virtq_used_elem wait_used(struct fixture *f, int n)
+/* Waits until `n` more chains of queue `q` are used (at most VDRV_WAIT_MS); returns the first
+ * new element. */
+static struct virtq_used_elem wait_used_on(struct fixture *f, int q, int n)
 {
-	struct vdrv_ring *r = &f->d.ring[0];
+	struct vdrv_ring *r = &f->d.ring[q];
 	struct virtq_used_elem e;
 
-	assert_true(vdrv_wait_used(&f->d, 0, n));
-	e = vdrv_used_elem(&f->d, 0, r->used_seen);
+	assert_true(vdrv_wait_used(&f->d, q, n));
+	e = vdrv_used_elem(&f->d, q, r->used_seen);
 	r->used_seen = (uint16_t)(r->used_seen + n);
 	return e;
+}
+
+static struct virtq_used_elem wait_used(struct fixture *f, int n)
+{
+	return wait_used_on(f, 0, n);
 }
 
 struct req {
@@ -217,9 +248,9 @@ struct req {
 	uint16_t head;
 };
 
-/* Queues a request: header, `data` buffers, status byte in its own buffer. */
-static struct req queue_req(struct fixture *f, uint32_t type, uint64_t sector,
-			    const struct vdrv_seg *data, int nr_data)
+/* Queues a request on queue `q`: header, `data` buffers, status byte in its own buffer. */
+static struct req queue_req_on(struct fixture *f, int q, uint32_t type, uint64_t sector,
+			       const struct vdrv_seg *data, int nr_data)
 {
 	struct vdrv_seg bufs[16];
 	struct virtio_blk_req_hdr *hdr;
@@ -236,8 +267,14 @@ static struct req queue_req(struct fixture *f, uint32_t type, uint64_t sector,
 	for (int i = 0; i < nr_data; i++)
 		bufs[1 + i] = data[i];
 	bufs[1 + nr_data] = (struct vdrv_seg){ r.status_gpa, 1, true };
-	r.head = vdrv_add_chain(&f->d, 0, bufs, nr_data + 2);
+	r.head = vdrv_add_chain(&f->d, q, bufs, nr_data + 2);
 	return r;
+}
+
+static struct req queue_req(struct fixture *f, uint32_t type, uint64_t sector,
+			    const struct vdrv_seg *data, int nr_data)
+{
+	return queue_req_on(f, 0, type, sector, data, nr_data);
 }
 
 static uint8_t status_of(struct fixture *f, struct req r)
@@ -1447,6 +1484,86 @@ static void test_find_disk(void **state)
 	vm_devices_destroy(&list); /* the entries; the devices are the test's */
 }
 
+/* Two queues (VIRTIO_BLK_F_MQ): each request comes back on the queue it was taken from, with
+ * that queue's interrupt; data written through one queue reads back through the other. */
+static void test_two_queues(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 48, LEN = 2 * SECTOR };
+	struct virtio_blk_config c;
+	struct req r[N];
+	uint64_t gpa[N];
+	uint8_t want[LEN], got[LEN];
+	bool seen[N] = { false };
+
+	assert_int_equal(f->d.dev->ops->nr_queues, 2);
+	assert_true(f->d.dev->ops->features(f->d.dev) & 1ULL << VIRTIO_BLK_F_MQ);
+	f->d.dev->ops->config_read(f->d.dev, 0, &c, sizeof(c));
+	assert_int_equal(c.num_queues, 2);
+
+	/* Writes spread over both queues, kicked together. */
+	for (int i = 0; i < N; i++) {
+		struct vdrv_seg data;
+
+		gpa[i] = vdrv_alloc(&f->d, LEN);
+		fill_pattern(vdrv_ptr(&f->d, gpa[i], LEN), LEN, (unsigned)i + 100);
+		data = (struct vdrv_seg){ gpa[i], LEN, false };
+		r[i] = queue_req_on(f, i % 2, VIRTIO_BLK_T_OUT, (uint64_t)i * 4, &data, 1);
+	}
+	vdrv_notify(&f->d, 0);
+	vdrv_notify(&f->d, 1);
+	wait_used_on(f, 0, N / 2);
+	wait_used_on(f, 1, N / 2);
+	for (int q = 0; q < 2; q++) {
+		for (uint16_t k = 0; k < N / 2; k++) {
+			struct virtq_used_elem e = vdrv_used_elem(&f->d, q, k);
+			int i;
+
+			for (i = q; i < N; i += 2)
+				if (r[i].head == e.id && !seen[i])
+					break;
+			assert_true(i < N); /* a chain of this queue, once */
+			seen[i] = true;
+			assert_int_equal(status_of(f, r[i]), VIRTIO_BLK_S_OK);
+		}
+		assert_true(__atomic_load_n(&f->d.signals[q], __ATOMIC_SEQ_CST) >= 1);
+	}
+	for (int i = 0; i < N; i++) {
+		memcpy(want, vdrv_ptr(&f->d, gpa[i], LEN), LEN);
+		read_file(f, (off_t)i * 4 * SECTOR, got, LEN);
+		assert_memory_equal(got, want, LEN);
+	}
+
+	/* Read back through the other queue. */
+	for (int i = 0; i < N; i += 7) {
+		uint64_t rg = vdrv_alloc(&f->d, LEN);
+		struct vdrv_seg data = { rg, LEN, true };
+		int q = (i + 1) % 2;
+		struct req rr = queue_req_on(f, q, VIRTIO_BLK_T_IN, (uint64_t)i * 4, &data, 1);
+		struct virtq_used_elem e;
+
+		memset(vdrv_ptr(&f->d, rg, LEN), 0, LEN);
+		vdrv_notify(&f->d, q);
+		e = wait_used_on(f, q, 1);
+		assert_int_equal(e.id, rr.head);
+		assert_int_equal(status_of(f, rr), VIRTIO_BLK_S_OK);
+		assert_memory_equal(vdrv_ptr(&f->d, rg, LEN), vdrv_ptr(&f->d, gpa[i], LEN), LEN);
+	}
+	assert_int_equal(__atomic_load_n(&f->d.fails, __ATOMIC_SEQ_CST), 0);
+}
+
+/* One queue (num_queues not given, or 1): no VIRTIO_BLK_F_MQ, as before the option existed. */
+static void test_one_queue_offers_no_mq(void **state)
+{
+	struct fixture *f = *state;
+	struct virtio_blk_config c;
+
+	assert_int_equal(f->d.dev->ops->nr_queues, 1);
+	assert_false(f->d.dev->ops->features(f->d.dev) & 1ULL << VIRTIO_BLK_F_MQ);
+	f->d.dev->ops->config_read(f->d.dev, 0, &c, sizeof(c));
+	assert_int_equal(c.num_queues, 1);
+}
+
 static void test_io_uring_permitted(void **state)
 {
 	struct io_uring ring;
@@ -1502,6 +1619,9 @@ int main(void)
 		BOTH(test_swap_before_activation),
 		BOTH(test_destroy_flushes_and_closes),
 		cmocka_unit_test(test_find_disk),
+		{ "test_two_queues_io_uring", test_two_queues, setup_uring_2q, teardown, NULL },
+		{ "test_two_queues_sync", test_two_queues, setup_sync_2q, teardown, NULL },
+		cmocka_unit_test_setup_teardown(test_one_queue_offers_no_mq, setup_uring, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -152,6 +152,18 @@ static void test_disk_specs(void **state)
 	assert_int_equal(vm_config_add_disk(&cfg, "/x,bw=9000000000G/10"), -EINVAL);
 	assert_int_equal(vm_config_add_disk(&cfg, "/x,bw=-1/10"), -EINVAL);
 	assert_int_equal(cfg.nr_disks, 2);
+	/* Request queues: 1 to DISK_MAX_QUEUES here, the vCPU count at validation. */
+	assert_int_equal(cfg.disks[0].num_queues, 0);
+	assert_int_equal(vm_config_add_disk(&cfg, "/tmp/q.img,num_queues=4"), 0);
+	assert_int_equal(cfg.disks[2].num_queues, 4);
+	cfg.nr_disks--;
+	assert_int_equal(vm_config_add_disk(&cfg, "/x,num_queues=0"), -EINVAL);
+	assert_non_null(strstr(err, "num_queues=0: expected 1 to 32"));
+	assert_int_equal(vm_config_add_disk(&cfg, "/x,num_queues=33"), -EINVAL);
+	assert_int_equal(vm_config_add_disk(&cfg, "/x,num_queues=-1"), -EINVAL);
+	assert_int_equal(vm_config_add_disk(&cfg, "/x,num_queues=2x"), -EINVAL);
+	assert_int_equal(vm_config_add_disk(&cfg, "/x,num_queues="), -EINVAL);
+	assert_int_equal(cfg.nr_disks, 2);
 	while (cfg.nr_disks < VM_CONFIG_MAX_DISKS)
 		assert_int_equal(vm_config_add_disk(&cfg, "/tmp/c.img"), 0);
 	assert_int_equal(vm_config_add_disk(&cfg, "/tmp/c.img"), -ENOSPC);
@@ -254,6 +266,16 @@ static void test_device_validation(void **state)
 	assert_int_equal(vm_config_add_net(&cfg, "tap=t1,mac=02:00:00:00:00:02"),
 			 0);
 	assert_int_equal(vm_config_validate(&cfg, 0, 0), 0);
+
+	/* num_queues: at most the vCPU count. */
+	vm_config_init_defaults(&cfg);
+	cfg.kernel_path = regular;
+	cfg.nr_cpus = 2;
+	assert_int_equal(vm_config_add_disk(&cfg, spec(",ro,num_queues=2")), 0);
+	assert_int_equal(vm_config_validate(&cfg, 0, 0), 0);
+	cfg.nr_cpus = 1;
+	assert_int_equal(vm_config_validate(&cfg, 0, 0), -EINVAL);
+	assert_non_null(strstr(err, "num_queues 2 is more than the vCPU count (1)"));
 
 	/* Files that are not images, and one image as two disks with a writer. */
 	vm_config_init_defaults(&cfg);
