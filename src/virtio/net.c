@@ -20,6 +20,7 @@
 #include "virtio/net.h"
 #include "virtio/net_ctrl.h"
 #include "virtio/rate_limiter.h"
+#include "virtio/net_spec.h"
 #include "virtio/tap.h"
 #include "virtio/vhost_net.h"
 #include "virtio/virtio.h"
@@ -36,21 +37,6 @@
 #include <sys/random.h>
 #include <sys/uio.h>
 #include <unistd.h>
-
-/* 5.1.3 Feature bits */
-#define VIRTIO_NET_F_CSUM	0
-#define VIRTIO_NET_F_GUEST_CSUM 1
-#define VIRTIO_NET_F_MAC	5
-#define VIRTIO_NET_F_GUEST_TSO4 7
-#define VIRTIO_NET_F_GUEST_TSO6 8
-#define VIRTIO_NET_F_GUEST_ECN	9
-#define VIRTIO_NET_F_HOST_TSO4	11
-#define VIRTIO_NET_F_HOST_TSO6	12
-#define VIRTIO_NET_F_HOST_ECN	13
-#define VIRTIO_NET_F_MRG_RXBUF	15
-#define VIRTIO_NET_F_STATUS	16
-
-#define VIRTIO_NET_S_LINK_UP 1
 
 /* 5.1.6 struct virtio_net_hdr_v1: the fields the device writes on RX. */
 #define HDR_FLAGS_OFF	    0
@@ -70,12 +56,6 @@
 #define RX_BUDGET 256
 
 #define BIT(n) (1ULL << (n))
-
-struct net_config_space {
-	uint8_t mac[6];
-	uint16_t status;
-	uint16_t max_virtqueue_pairs;
-} __attribute__((packed));
 
 struct rx_held {
 	uint16_t head;
@@ -549,24 +529,6 @@ static void net_config_read(struct virtio_device *dev, uint32_t off, void *data,
 	memcpy(data, (const uint8_t *)&cs + off, len);
 }
 
-/* The offloads the tap may use towards the guest: what the guest negotiated, kept consistent
- * with the dependencies TUNSETOFFLOAD enforces (TSO needs CSUM, ECN needs TSO). */
-static unsigned guest_offloads(const struct virtio_device *dev)
-{
-	unsigned tun = 0;
-
-	if (!virtio_has_feature(dev, VIRTIO_NET_F_GUEST_CSUM))
-		return 0;
-	tun |= TUN_F_CSUM;
-	if (virtio_has_feature(dev, VIRTIO_NET_F_GUEST_TSO4))
-		tun |= TUN_F_TSO4;
-	if (virtio_has_feature(dev, VIRTIO_NET_F_GUEST_TSO6))
-		tun |= TUN_F_TSO6;
-	if (tun & (TUN_F_TSO4 | TUN_F_TSO6) && virtio_has_feature(dev, VIRTIO_NET_F_GUEST_ECN))
-		tun |= TUN_F_TSO_ECN;
-	return tun;
-}
-
 static void rx_resume(void *ctx)
 {
 	struct net_dev *nd = ctx;
@@ -607,7 +569,7 @@ static void net_deactivate(struct net_dev *nd)
 static int net_activate(struct virtio_device *dev)
 {
 	struct net_dev *nd = to_net(dev);
-	unsigned tun = guest_offloads(dev);
+	unsigned tun = tap_guest_offloads(dev->features);
 	int err;
 
 	if (!dev->queues[RXQ].ready || !dev->queues[TXQ].ready) {

@@ -1,4 +1,5 @@
 #include "virtio/tap.h"
+#include "virtio/net_spec.h"
 #include "base/log.h"
 
 #include <errno.h>
@@ -76,4 +77,20 @@ int tap_open(const char *name, char actual[IFNAMSIZ])
 int tap_set_offload(int fd, unsigned tun_flags)
 {
 	return ioctl(fd, TUNSETOFFLOAD, (unsigned long)tun_flags) < 0 ? -errno : 0;
+}
+
+unsigned tap_guest_offloads(uint64_t guest_features)
+{
+	unsigned tun = 0;
+
+	if (!(guest_features & (1ULL << VIRTIO_NET_F_GUEST_CSUM)))
+		return 0;
+	tun |= TUN_F_CSUM;
+	if (guest_features & (1ULL << VIRTIO_NET_F_GUEST_TSO4))
+		tun |= TUN_F_TSO4;
+	if (guest_features & (1ULL << VIRTIO_NET_F_GUEST_TSO6))
+		tun |= TUN_F_TSO6;
+	if (tun & (TUN_F_TSO4 | TUN_F_TSO6) && guest_features & (1ULL << VIRTIO_NET_F_GUEST_ECN))
+		tun |= TUN_F_TSO_ECN;
+	return tun;
 }

@@ -6,6 +6,7 @@
 #define SKIFF_VIRTIO_TAP_H
 
 #include <net/if.h>
+#include <stdint.h>
 
 #define TAP_VNET_HDR_LEN 12 /* struct virtio_net_hdr_v1: with num_buffers */
 
@@ -17,5 +18,10 @@ int tap_open(const char *name, char actual[IFNAMSIZ]);
 
 /* TUNSETOFFLOAD: 0 or -errno (-EINVAL for a set this kernel does not know). */
 int tap_set_offload(int fd, unsigned tun_flags);
+
+/* The offloads (TUN_F_*) a tap may use towards a guest whose driver negotiated the virtio-net
+ * features `guest_features` (a bit per feature), kept consistent with the dependencies
+ * TUNSETOFFLOAD enforces (TSO needs CSUM, ECN needs TSO). */
+unsigned tap_guest_offloads(uint64_t guest_features);
 
 #endif

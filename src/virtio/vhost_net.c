@@ -1,6 +1,7 @@
 /* virtio-net through the kernel's vhost-net. Everything below runs on the device's worker thread
  * except create, destroy and config_read (see virtio/vhost_net.h). */
 #include "virtio/vhost_net.h"
+#include "virtio/net_spec.h"
 #include "virtio/tap.h"
 #include "virtio/virtio.h"
 #include "base/event_loop.h"
@@ -21,21 +22,6 @@
 
 #define VHOST_NET_PATH "/dev/vhost-net"
 
-/* 5.1.3 Feature bits (those of virtio/net.c that apply here) */
-#define VIRTIO_NET_F_CSUM	0
-#define VIRTIO_NET_F_GUEST_CSUM 1
-#define VIRTIO_NET_F_MAC	5
-#define VIRTIO_NET_F_GUEST_TSO4 7
-#define VIRTIO_NET_F_GUEST_TSO6 8
-#define VIRTIO_NET_F_GUEST_ECN	9
-#define VIRTIO_NET_F_HOST_TSO4	11
-#define VIRTIO_NET_F_HOST_TSO6	12
-#define VIRTIO_NET_F_HOST_ECN	13
-#define VIRTIO_NET_F_MRG_RXBUF	15
-#define VIRTIO_NET_F_STATUS	16
-
-#define VIRTIO_NET_S_LINK_UP 1
-
 #define RXQ		 0
 #define TXQ		 1
 #define NR_QUEUES	 2
@@ -46,12 +32,6 @@
 /* The ring features the core offers every driver: vhost must run the rings with them. */
 #define NEEDED_FEATURES                                                                            \
 	(BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_F_INDIRECT_DESC) | BIT(VIRTIO_F_EVENT_IDX))
-
-struct net_config_space {
-	uint8_t mac[6];
-	uint16_t status;
-	uint16_t max_virtqueue_pairs;
-} __attribute__((packed));
 
 struct vhost_net_dev;
 
@@ -244,30 +224,12 @@ static void vn_config_read(struct virtio_device *dev, uint32_t off, void *data, 
 	memcpy(data, (const uint8_t *)&to_vn(dev)->config + off, len);
 }
 
-/* The offloads the tap may use towards the guest: what the guest negotiated, kept consistent
- * with the dependencies TUNSETOFFLOAD enforces (TSO needs CSUM, ECN needs TSO). */
-static unsigned guest_offloads(const struct virtio_device *dev)
-{
-	unsigned tun = 0;
-
-	if (!virtio_has_feature(dev, VIRTIO_NET_F_GUEST_CSUM))
-		return 0;
-	tun |= TUN_F_CSUM;
-	if (virtio_has_feature(dev, VIRTIO_NET_F_GUEST_TSO4))
-		tun |= TUN_F_TSO4;
-	if (virtio_has_feature(dev, VIRTIO_NET_F_GUEST_TSO6))
-		tun |= TUN_F_TSO6;
-	if (tun & (TUN_F_TSO4 | TUN_F_TSO6) && virtio_has_feature(dev, VIRTIO_NET_F_GUEST_ECN))
-		tun |= TUN_F_TSO_ECN;
-	return tun;
-}
-
 static int vn_activate(struct virtio_device *dev)
 {
 	struct vhost_net_dev *vn = to_vn(dev);
 	/* The ring and header features are the kernel's business; the offloads are the tap's. */
 	uint64_t features = dev->features & vn->vhost_features;
-	unsigned tun = guest_offloads(dev);
+	unsigned tun = tap_guest_offloads(dev->features);
 	int err;
 
 	if (!dev->queues[RXQ].ready || !dev->queues[TXQ].ready) {
