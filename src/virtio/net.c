@@ -28,13 +28,11 @@
 #include "base/log.h"
 
 #include <errno.h>
-#include <linux/if_tun.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/random.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -685,47 +683,17 @@ static const struct virtio_device_ops net_ops = {
 };
 
 /* The largest offload set the backend accepts, trying smaller ones on refusal; leaves it at 0. */
-static unsigned probe_offloads(const struct virtio_net_backend *be)
-{
-	static const unsigned sets[] = {
-	    TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN,
-	    TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6,
-	    TUN_F_CSUM,
-	};
-	unsigned accepted = 0;
-
-	for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
-		if (be->set_offload(be->fd, sets[i]) == 0) {
-			accepted = sets[i];
-			break;
-		}
-	}
-	be->set_offload(be->fd, 0);
-	return accepted;
-}
-
 static uint64_t features_for(unsigned offloads)
 {
-	uint64_t f = BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_STATUS) |
-		     BIT(VIRTIO_NET_F_MRG_RXBUF) | BIT(VIRTIO_NET_F_CTRL_VQ) |
-		     BIT(VIRTIO_NET_F_GUEST_ANNOUNCE);
-
-	if (offloads & TUN_F_CSUM)
-		f |= BIT(VIRTIO_NET_F_CSUM) | BIT(VIRTIO_NET_F_GUEST_CSUM);
-	if (offloads & TUN_F_TSO4)
-		f |= BIT(VIRTIO_NET_F_HOST_TSO4) | BIT(VIRTIO_NET_F_GUEST_TSO4);
-	if (offloads & TUN_F_TSO6)
-		f |= BIT(VIRTIO_NET_F_HOST_TSO6) | BIT(VIRTIO_NET_F_GUEST_TSO6);
-	if (offloads & TUN_F_TSO_ECN)
-		f |= BIT(VIRTIO_NET_F_HOST_ECN) | BIT(VIRTIO_NET_F_GUEST_ECN);
-	return f;
+	return BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_STATUS) | BIT(VIRTIO_NET_F_MRG_RXBUF) |
+	       BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_GUEST_ANNOUNCE) |
+	       tap_offload_features(offloads);
 }
 
 int virtio_net_create_on(const struct net_config *cfg, const struct virtio_net_backend *be,
 			 struct virtio_device **out)
 {
 	struct net_dev *nd = calloc(1, sizeof(*nd));
-	const uint8_t *m;
 	int err;
 
 	if (!nd) {
@@ -752,20 +720,8 @@ int virtio_net_create_on(const struct net_config *cfg, const struct virtio_net_b
 	snprintf(nd->dev.name, sizeof(nd->dev.name), "virtio-net %s",
 		 cfg->id[0] ? cfg->id : cfg->tap);
 
-	if (cfg->has_mac) {
-		memcpy(nd->config.mac, cfg->mac, 6);
-	} else {
-		if (getrandom(nd->config.mac, 6, 0) != 6) {
-			err = -errno;
-			log_error("%s: getrandom for a MAC address: %s", nd->dev.name,
-				  strerror(errno));
-			goto fail;
-		}
-		nd->config.mac[0] = (nd->config.mac[0] & ~0x01) | 0x02; /* unicast, local */
-		m = nd->config.mac;
-		log_info("%s: no MAC address given, using %02x:%02x:%02x:%02x:%02x:%02x",
-			 nd->dev.name, m[0], m[1], m[2], m[3], m[4], m[5]);
-	}
+	if ((err = net_config_space_init(&nd->config, cfg, nd->dev.name)))
+		goto fail;
 	snprintf(nd->rx_rl_name, sizeof(nd->rx_rl_name), "%s RX rate limiter", nd->dev.name);
 	snprintf(nd->tx_rl_name, sizeof(nd->tx_rl_name), "%s TX rate limiter", nd->dev.name);
 	if ((err = rate_limiter_init(&nd->rx_rl, &cfg->rx_rate_limiter, nd->rx_rl_name)))
@@ -774,10 +730,8 @@ int virtio_net_create_on(const struct net_config *cfg, const struct virtio_net_b
 		rate_limiter_fini(&nd->rx_rl);
 		goto fail;
 	}
-	nd->config.status = VIRTIO_NET_S_LINK_UP;
-	nd->config.max_virtqueue_pairs = 1;
 
-	nd->offloads = probe_offloads(be);
+	nd->offloads = tap_probe_offloads(be->fd, be->set_offload);
 	nd->host_features = features_for(nd->offloads);
 	log_debug("%s: backend offloads %#x, device features %#llx", nd->dev.name, nd->offloads,
 		  (unsigned long long)nd->host_features);

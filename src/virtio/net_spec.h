@@ -1,6 +1,7 @@
 /* virtio-net as the virtio 1.x specification (5.1) lays it out, shared by skiff's own device
  * (virtio/net.c) and the vhost-net one (virtio/vhost_net.c): the feature bits both offer, the
- * link status bit and the configuration space. The control queue's are in virtio/net_ctrl.h. */
+ * link status bit and the configuration space, and how an interface's configuration fills it.
+ * The control queue's are in virtio/net_ctrl.h. */
 #ifndef SKIFF_VIRTIO_NET_SPEC_H
 #define SKIFF_VIRTIO_NET_SPEC_H
 
@@ -27,5 +28,13 @@ struct net_config_space {
 	uint16_t status;
 	uint16_t max_virtqueue_pairs;
 } __attribute__((packed));
+
+struct net_config;
+
+/* The configuration space of the interface `cfg`: its MAC (or a random locally administered
+ * unicast one, logged as `name`'s), the link up, one queue pair. 0, or -errno after a logged
+ * line. */
+int net_config_space_init(struct net_config_space *cs, const struct net_config *cfg,
+			  const char *name);
 
 #endif

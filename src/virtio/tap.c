@@ -94,3 +94,37 @@ unsigned tap_guest_offloads(uint64_t guest_features)
 		tun |= TUN_F_TSO_ECN;
 	return tun;
 }
+
+unsigned tap_probe_offloads(int fd, int (*set_offload)(int fd, unsigned tun_flags))
+{
+	static const unsigned sets[] = {
+	    TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN,
+	    TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6,
+	    TUN_F_CSUM,
+	};
+	unsigned accepted = 0;
+
+	for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
+		if (set_offload(fd, sets[i]) == 0) {
+			accepted = sets[i];
+			break;
+		}
+	}
+	set_offload(fd, 0);
+	return accepted;
+}
+
+uint64_t tap_offload_features(unsigned offloads)
+{
+	uint64_t f = 0;
+
+	if (offloads & TUN_F_CSUM)
+		f |= 1ULL << VIRTIO_NET_F_CSUM | 1ULL << VIRTIO_NET_F_GUEST_CSUM;
+	if (offloads & TUN_F_TSO4)
+		f |= 1ULL << VIRTIO_NET_F_HOST_TSO4 | 1ULL << VIRTIO_NET_F_GUEST_TSO4;
+	if (offloads & TUN_F_TSO6)
+		f |= 1ULL << VIRTIO_NET_F_HOST_TSO6 | 1ULL << VIRTIO_NET_F_GUEST_TSO6;
+	if (offloads & TUN_F_TSO_ECN)
+		f |= 1ULL << VIRTIO_NET_F_HOST_ECN | 1ULL << VIRTIO_NET_F_GUEST_ECN;
+	return f;
+}

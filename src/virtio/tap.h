@@ -24,4 +24,13 @@ int tap_set_offload(int fd, unsigned tun_flags);
  * TUNSETOFFLOAD enforces (TSO needs CSUM, ECN needs TSO). */
 unsigned tap_guest_offloads(uint64_t guest_features);
 
+/* The widest set of offloads a tap accepts (TUN_F_CSUM with TSO4, TSO6 and ECN, then without
+ * ECN, then checksums alone; 0 when none), tried through `set_offload` (tap_set_offload, or a
+ * test's stand-in) on `fd`, which is left with none set. */
+unsigned tap_probe_offloads(int fd, int (*set_offload)(int fd, unsigned tun_flags));
+
+/* The virtio-net feature bits those offloads let a device offer, both ways: CSUM and
+ * GUEST_CSUM for TUN_F_CSUM, HOST_ and GUEST_TSO4 for TUN_F_TSO4, and so on. */
+uint64_t tap_offload_features(unsigned offloads);
+
 #endif

@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/if_tun.h>
 #include <linux/vhost.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +16,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #define VHOST_NET_PATH "/dev/vhost-net"
@@ -331,39 +329,12 @@ bool vhost_net_is(const struct virtio_device *dev)
 /* ---- Creation ---- */
 
 /* The largest offload set the tap accepts, trying smaller ones on refusal; leaves it at 0. */
-static unsigned probe_offloads(int tap_fd)
-{
-	static const unsigned sets[] = {
-	    TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN,
-	    TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6,
-	    TUN_F_CSUM,
-	};
-	unsigned accepted = 0;
-
-	for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
-		if (tap_set_offload(tap_fd, sets[i]) == 0) {
-			accepted = sets[i];
-			break;
-		}
-	}
-	tap_set_offload(tap_fd, 0);
-	return accepted;
-}
-
 static uint64_t features_for(unsigned offloads, uint64_t vhost_features)
 {
-	uint64_t f = BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_STATUS);
+	uint64_t f = BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_STATUS) | tap_offload_features(offloads);
 
 	if (vhost_features & BIT(VIRTIO_NET_F_MRG_RXBUF))
 		f |= BIT(VIRTIO_NET_F_MRG_RXBUF);
-	if (offloads & TUN_F_CSUM)
-		f |= BIT(VIRTIO_NET_F_CSUM) | BIT(VIRTIO_NET_F_GUEST_CSUM);
-	if (offloads & TUN_F_TSO4)
-		f |= BIT(VIRTIO_NET_F_HOST_TSO4) | BIT(VIRTIO_NET_F_GUEST_TSO4);
-	if (offloads & TUN_F_TSO6)
-		f |= BIT(VIRTIO_NET_F_HOST_TSO6) | BIT(VIRTIO_NET_F_GUEST_TSO6);
-	if (offloads & TUN_F_TSO_ECN)
-		f |= BIT(VIRTIO_NET_F_HOST_ECN) | BIT(VIRTIO_NET_F_GUEST_ECN);
 	return f;
 }
 
@@ -402,7 +373,6 @@ static int open_vhost(struct vhost_net_dev *vn)
 int vhost_net_create(const struct net_config *cfg, int tap_fd, struct virtio_device **out)
 {
 	struct vhost_net_dev *vn = calloc(1, sizeof(*vn));
-	const uint8_t *m;
 	unsigned offloads;
 	int err;
 
@@ -431,23 +401,9 @@ int vhost_net_create(const struct net_config *cfg, int tap_fd, struct virtio_dev
 	if ((err = open_vhost(vn)))
 		goto fail;
 
-	if (cfg->has_mac) {
-		memcpy(vn->config.mac, cfg->mac, 6);
-	} else {
-		if (getrandom(vn->config.mac, 6, 0) != 6) {
-			err = -errno;
-			log_error("%s: getrandom for a MAC address: %s", vn->dev.name,
-				  strerror(errno));
-			goto fail;
-		}
-		vn->config.mac[0] = (vn->config.mac[0] & ~0x01) | 0x02; /* unicast, local */
-		m = vn->config.mac;
-		log_info("%s: no MAC address given, using %02x:%02x:%02x:%02x:%02x:%02x",
-			 vn->dev.name, m[0], m[1], m[2], m[3], m[4], m[5]);
-	}
-	vn->config.status = VIRTIO_NET_S_LINK_UP;
-	vn->config.max_virtqueue_pairs = 1;
-	offloads = probe_offloads(tap_fd);
+	if ((err = net_config_space_init(&vn->config, cfg, vn->dev.name)))
+		goto fail;
+	offloads = tap_probe_offloads(tap_fd, tap_set_offload);
 	vn->host_features = features_for(offloads, vn->vhost_features);
 	log_debug("%s: vhost-net features %#llx, tap offloads %#x, device features %#llx",
 		  vn->dev.name, (unsigned long long)vn->vhost_features, offloads,
