@@ -67,7 +67,7 @@ void dirty_log_mark_all(struct vm *vm)
 		guest_mem_mark_dirty(&vm->mem, vm->mem.regions[i].hva, vm->mem.regions[i].size);
 }
 
-uint64_t **dirty_log_take(struct vm *vm)
+static uint64_t **take(struct vm *vm, bool guest, bool own)
 {
 	uint64_t **maps = calloc(GUEST_MEM_MAX_REGIONS, sizeof(*maps));
 
@@ -85,11 +85,12 @@ uint64_t **dirty_log_take(struct vm *vm)
 	for (int i = 0; i < vm->mem.nr_regions; i++) {
 		struct kvm_dirty_log log = {.slot = (uint32_t)i, .dirty_bitmap = maps[i]};
 
-		if (ioctl(vm->fd, KVM_GET_DIRTY_LOG, &log) < 0) {
+		if (guest && ioctl(vm->fd, KVM_GET_DIRTY_LOG, &log) < 0) {
 			log_set_error(-errno, "KVM_GET_DIRTY_LOG: %s", strerror(errno));
 			goto fail_restore;
 		}
-		guest_mem_take_dirty(&vm->mem, i, maps[i]);
+		if (own)
+			guest_mem_take_dirty(&vm->mem, i, maps[i]);
 	}
 	return maps;
 fail_restore:
@@ -100,4 +101,14 @@ fail:
 	dirty_log_free(vm, maps, false);
 	log_set_error(-ENOMEM, "out of memory for the dirty-page bitmaps");
 	return NULL;
+}
+
+uint64_t **dirty_log_take(struct vm *vm)
+{
+	return take(vm, true, true);
+}
+
+uint64_t **dirty_log_take_by(struct vm *vm, enum dirty_writer who)
+{
+	return take(vm, who == DIRTY_BY_GUEST, who == DIRTY_BY_VMM);
 }

@@ -26,6 +26,10 @@ int dirty_log_stop(struct vm *vm);
 /* The pages written since the last take (or since logging began), and the count cleared. NULL
  * (with the reason set) on failure, with nothing lost. */
 uint64_t **dirty_log_take(struct vm *vm);
+/* The same, of one writer only: the guest's writes (KVM's dirty log) or skiff's own (its devices'
+ * marks). For a check that tells the two apart; a take of both is what copies use. */
+enum dirty_writer { DIRTY_BY_GUEST, DIRTY_BY_VMM };
+uint64_t **dirty_log_take_by(struct vm *vm, enum dirty_writer who);
 /* Frees a take's bitmaps; with give_back, their pages are marked dirty again (a snapshot or a
  * migration that failed leaves them for the next one). */
 void dirty_log_free(struct vm *vm, uint64_t **maps, bool give_back);

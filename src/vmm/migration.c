@@ -129,6 +129,8 @@ struct sender {
 	/* With SKIFF_MIGRATION_VERIFY in the environment (tests): every page as it was last sent,
 	 * which the memory must equal once the last pages are out (verify_sent). */
 	uint8_t *sent;
+	uint8_t *sent_in; /* and the pass that sent it last: 1 + pass, 255 for the handoff's */
+	uint8_t pass;
 };
 
 static int flush_batch(struct sender *t)
@@ -166,8 +168,10 @@ static int add_page(struct sender *t, uint64_t offset, const uint8_t *hva)
 
 	migration_put_le(t->batch + 8 + (size_t)t->nr * 8, offset, 8);
 	memcpy(copy, hva, PAGE);
-	if (t->sent)
+	if (t->sent) {
 		memcpy(t->sent + offset, copy, PAGE);
+		t->sent_in[offset / PAGE] = t->pass;
+	}
 	if (++t->nr == MIGRATION_MAX_PAGES)
 		return flush_batch(t);
 	return 0;
@@ -229,29 +233,66 @@ static uint64_t count_pages(struct vm *vm, uint64_t *const *maps)
 	return n;
 }
 
+static int bytes_differ(const uint8_t *a, const uint8_t *b)
+{
+	int n = 0;
+
+	for (int i = 0; i < PAGE; i++)
+		n += a[i] != b[i];
+	return n;
+}
+
 /* With the VM paused and the last pages sent, the memory must be what the destination got:
  * a page that differs was written without a mark in the dirty log (the guest's writes that KVM
- * missed, or a device's that guest_mem was not told of). Said in the log, for tests. */
+ * missed, or a device's that guest_mem was not told of). Said in the log, for tests, with what
+ * tells the causes apart: who has written the page since the last take ("the guest": KVM
+ * logged it, so a vCPU ran; "skiff": a device marked it, so it worked on while paused;
+ * "nobody": no log saw the write) and the pass that last sent it. What this takes is given
+ * back: the pages stay dirty for whatever comes next. */
 static void verify_sent(struct sender *t)
 {
+	static const char *const writer[] = {"nobody", "the guest", "skiff"};
 	struct vm *vm = &t->in->vm;
-	uint64_t base = 0, differ = 0;
+	uint64_t **guest = dirty_log_take_by(vm, DIRTY_BY_GUEST);
+	uint64_t **own = dirty_log_take_by(vm, DIRTY_BY_VMM);
+	uint64_t base = 0, differ = 0, by[3] = {0};
 
 	for (int i = 0; i < vm->mem.nr_regions; i++) {
 		const struct guest_region *r = &vm->mem.regions[i];
 
 		for (uint64_t pg = 0; pg < r->size / PAGE; pg++) {
-			if (!memcmp(r->hva + pg * PAGE, t->sent + base + pg * PAGE, PAGE))
+			const uint8_t *now = r->hva + pg * PAGE, *sent = t->sent + base + pg * PAGE;
+			unsigned pass = t->sent_in[(base + pg * PAGE) / PAGE];
+			char when[40];
+			int w;
+
+			if (!memcmp(now, sent, PAGE))
 				continue;
-			if (differ++ < 8)
-				log_warn("migration: verify: guest page 0x%llx differs from what was "
-					 "sent",
-					 (unsigned long long)(r->gpa + pg * PAGE));
+			w = guest && dirty_log_test(guest, i, pg) ? 1
+			    : own && dirty_log_test(own, i, pg) ? 2
+								: 0;
+			by[w]++;
+			if (differ++ >= 8)
+				continue;
+			if (pass == 0)
+				snprintf(when, sizeof(when), "never sent (zeros there)");
+			else if (pass == 255)
+				snprintf(when, sizeof(when), "sent at the handoff");
+			else
+				snprintf(when, sizeof(when), "sent in pass %u", pass);
+			log_warn("migration: verify: guest page 0x%llx, %s, differs from it in %d "
+				 "bytes; written since by %s",
+				 (unsigned long long)(r->gpa + pg * PAGE), when,
+				 bytes_differ(now, sent), writer[w]);
 		}
 		base += r->size;
 	}
-	log_info("migration: verify: %llu pages differ from what was sent",
-		 (unsigned long long)differ);
+	dirty_log_free(vm, guest, true);
+	dirty_log_free(vm, own, true);
+	log_info("migration: verify: %llu pages differ from what was sent (written since by the "
+		 "guest %llu, by skiff %llu, by nobody that a log saw %llu)",
+		 (unsigned long long)differ, (unsigned long long)by[1], (unsigned long long)by[2],
+		 (unsigned long long)by[0]);
 }
 
 /* The destination may refuse at any time: an ERROR waiting on the socket ends the migration. */
@@ -380,6 +421,7 @@ static int handoff(struct sender *t, uint64_t **pending)
 		for (int i = 0; i < vm->mem.nr_regions; i++)
 			for (uint64_t w = 0; w < (vm->mem.regions[i].size / PAGE + 63) / 64; w++)
 				last[i][w] |= pending[i][w];
+		t->pass = 255;
 		ret = send_pages(t, last);
 	}
 	if (!ret && t->sent) {
@@ -457,6 +499,7 @@ static int precopy(struct sender *t)
 
 		pass_start = now_ns();
 		bytes_before = t->s.bytes_sent;
+		t->pass = (uint8_t)(pass < 254 ? pass + 1 : 254);
 		ret = pass == 0 ? send_pages(t, NULL) : send_pages(t, dirty);
 		dirty_log_free(vm, dirty, ret != 0);
 		dirty = NULL;
@@ -528,7 +571,8 @@ static void *send_thread(void *arg)
 	if (ret >= 0 && !(t.batch = malloc(8 + (size_t)MIGRATION_MAX_PAGES * (8 + PAGE))))
 		ret = log_set_error(-ENOMEM, "out of memory for the pages to send");
 	if (ret >= 0 && getenv("SKIFF_MIGRATION_VERIFY") &&
-	    !(t.sent = calloc(1, guest_mem_size(&in->vm.mem))))
+	    (!(t.sent = calloc(1, guest_mem_size(&in->vm.mem))) ||
+	     !(t.sent_in = calloc(1, guest_mem_size(&in->vm.mem) / PAGE))))
 		ret = log_set_error(-ENOMEM, "out of memory for SKIFF_MIGRATION_VERIFY's copy");
 	if (ret >= 0)
 		ret = send_hello_and_config(&t);
@@ -554,6 +598,7 @@ static void *send_thread(void *arg)
 		close(t.s.fd);
 	free(t.batch);
 	free(t.sent);
+	free(t.sent_in);
 	finish(m, ret < 0 ? ret : 0, &t.s);
 	return NULL;
 }
