@@ -34,10 +34,19 @@ NESTED_VSOCK_TRANSPORT=pci # the vsock scenario's transport (x86_64's is virtio-
 VIRTIO0_PCI_PARENT='0000:00:01\.0' VIRTIO0_PCI_IRQ='ITS-MSI [0-9]+ Edge'
 VIRTIO_PCI_MMCONFIG='30000000-300fffff : PCI ECAM'
 
+# L1 runs without transparent huge pages. With them, guest writes into a 2 MiB block of guest
+# memory that L1's THP backs are now and then missing from KVM's dirty log: live migration's
+# check (SKIFF_MIGRATION_VERIFY) found 14 to 17 pages differing from what was sent, each run's
+# all in one 2 MiB block, sent in the first pass and "written since by nobody" (neither KVM's
+# log nor skiff's saw it), and the migrated guests that did not fail the check oopsed on the
+# lost writes; 4 of 18 migrations failed so with THP, none of 24 without (arm64 only; x86_64's
+# L1, THP on, never showed it). It is in the emulated stage 2 (QEMU 7.2's TCG under L1's KVM)
+# or L1's KVM, not in skiff, whose part (the pages it reads and sends) is the same either way;
+# docs/migration.md has the details.
 nested_qemu_cmd() {
 	QEMU_CMD=(qemu-system-aarch64
 		-M virt,virtualization=on,gic-version=3 -cpu max,pauth-impdef=on
 		-accel tcg,thread=multi -smp 2 -m 2G
 		-nographic -no-reboot -monitor none -serial "file:$1" -net none
-		-kernel "$KERNEL_IMAGE" -initrd "$2" -append "console=ttyAMA0 $3")
+		-kernel "$KERNEL_IMAGE" -initrd "$2" -append "console=ttyAMA0 transparent_hugepage=never $3")
 }
