@@ -163,7 +163,7 @@ snapshot_scenario() {
 		rc=0
 		wait "$pid" || rc=$?
 		log_lines | sed -n "s/^\(SKIFF-GUEST: \(ticks done\|restored disk\|FAILED\).*\)/restored| \1/p" >&2
-		[ "$rc" = 0 ] || die "the restored skiff ended with status $rc"
+		[ "$rc" = 0 ] || { tail -n 25 restored.out | sed "s/^/restored| /" >&2; die "the restored skiff ended with status $rc"; }
 		echo "restore: ok, counted on from tick $first, the clock moved $moved s in $real s, powered off with status 0" >&2'
 	expect '^SKIFF-STEP during\| snapshot: taken at tick [0-9]+'
 	expect 'skiff: info: snapshot: state in '
@@ -189,7 +189,7 @@ snapshot_scenario() {
 		LOG=$WORK/clone2.out
 		clone_id=$(guest_value "vmgenid restored")
 		echo "vmgenid: a second clone of the same snapshot: $clone_id (status $rc)" >&2
-		[ "$rc" = 0 ] || die "the second clone ended with status $rc"
+		[ "$rc" = 0 ] || { tail -n 25 clone2.out | sed "s/^/clone2| /" >&2; die "the second clone ended with status $rc"; }
 		[ ${#clone_id} = 32 ] && [ "$clone_id" != "$boot_id" ] && [ "$clone_id" != "$new_id" ] ||
 			die "the second clone has the VMGenID \"$clone_id\" (boot $boot_id, first clone $new_id)"
 		grep -q "crng reseeded due to virtual machine fork" clone2.out ||
