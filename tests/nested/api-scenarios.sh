@@ -450,7 +450,7 @@ api_scenario api-metrics 90
 # The balloon (virtio-balloon, PUT /balloon before the start; deflate_on_oom off, statistics
 # every second): statistics arrive (total_memory); what may not change after the start is
 # refused; PATCH /balloon to 64 MiB: the guest's driver inflates to it, the guest's MemTotal drops
-# by at least 64 MiB and skiff's resident memory by at least 60 MiB (the pages go back to L1 with
+# by at least 64 MiB and skiff's resident memory by at least 56 MiB (the pages go back to L1 with
 # MADV_DONTNEED); PATCH back to 0: the balloon deflates and MemTotal is back.
 # On arm64 the balloon is a PCI function (enable_pci, behind the ITS), on x86_64 virtio-mmio.
 balloon_pci=false balloon_transport='api_patch /machine-config "{\"enable_pci\": false}"'
@@ -479,7 +479,11 @@ api_scenario api-balloon 180
 		sleep 1
 		rss1=$(vmm_rss_kb)
 		echo "balloon: skiff VmRSS $rss0 kB before, $rss1 kB inflated: $((rss0 - rss1)) kB given back" >&2
-		[ $((rss0 - rss1)) -ge $((60 * 1024)) ] || die "skiff gave back only $((rss0 - rss1)) kB for a 64 MiB balloon"
+		# Not all 64 MiB: a page the guest never touched was never resident, and the guest
+		# touches new ones meanwhile. 61 432 to 63 388 kB in nine runs (one CI run failed
+		# a 60 MiB bound, 61 432 kB was seen again); a skiff that gives nothing back drops by
+		# ~0.
+		[ $((rss0 - rss1)) -ge $((56 * 1024)) ] || die "skiff gave back only $((rss0 - rss1)) kB for a 64 MiB balloon"
 		signal_guest ctl.img inflated
 		wait_for "^SKIFF-GUEST: memtotal_inflated_kb=" 30
 		m0=$(guest_value memtotal_before_kb) m1=$(guest_value memtotal_inflated_kb)
