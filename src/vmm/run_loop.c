@@ -191,9 +191,18 @@ static void report_resources(struct vm *vm)
 		return;
 	log_info("startup: %.3f ms of CPU from exec to the first KVM_RUN",
 		 (double)vm->first_run_cpu_ns / 1e6);
-	log_info("memory: peak RSS %.2f MiB, guest memory resident %.2f MiB, VMM overhead %.2f MiB",
-		 (double)ru.ru_maxrss / 1024.0, (double)guest / (1 << 20),
-		 ((double)ru.ru_maxrss * 1024.0 - (double)guest) / (1 << 20));
+	/* Resident guest memory that is a file's or a memfd's (a restore, a migration's
+	 * destination, vhost-user) may be in the page cache without being mapped in: then it is
+	 * not in the RSS, and the difference says nothing. */
+	if (guest > (uint64_t)ru.ru_maxrss * 1024)
+		log_info("memory: peak RSS %.2f MiB, guest memory resident %.2f MiB (not all of "
+			 "it mapped in: no VMM overhead to tell)",
+			 (double)ru.ru_maxrss / 1024.0, (double)guest / (1 << 20));
+	else
+		log_info("memory: peak RSS %.2f MiB, guest memory resident %.2f MiB, VMM overhead "
+			 "%.2f MiB",
+			 (double)ru.ru_maxrss / 1024.0, (double)guest / (1 << 20),
+			 ((double)ru.ru_maxrss * 1024.0 - (double)guest) / (1 << 20));
 }
 
 int vm_run(struct vm *vm)
