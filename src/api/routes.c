@@ -70,7 +70,8 @@ static int reply_json(struct call *c, json_t *obj)
 {
 	if (!obj)
 		return fail(c, "%s", "out of memory");
-	c->body = json_dumps(obj, JSON_COMPACT);
+	/* Reals (milliseconds, MiB/s) to 9 significant digits: 76.79056, not 76.790559999999999. */
+	c->body = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(9));
 	json_decref(obj);
 	return c->body ? 200 : fail(c, "%s", "out of memory");
 }
