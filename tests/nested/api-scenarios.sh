@@ -118,7 +118,9 @@ snapshot_scenario() {
 	during 'api_patch /vm "{\"state\": \"Paused\"}"
 		date +%s >"$WORK/snap.date"
 		api_put /snapshot/create "{\"snapshot_path\": \"$WORK/vm.state\", \"mem_file_path\": \"$WORK/vm.mem\"}"
-		log_lines | sed -n "s/^SKIFF-GUEST: tick \([0-9]*\) uptime=.*/\1/p" | tail -n1 >"$WORK/snap.tick"
+		# The last whole tick line: the pause may cut the one being printed, and the VMM
+		# log line after it then ends it ("date=9skiff: info: VM paused").
+		log_lines | sed -n "s/^SKIFF-GUEST: tick \([0-9]*\) uptime=[0-9.]* date=[0-9]*\$/\1/p" | tail -n1 >"$WORK/snap.tick"
 		k=$(cat "$WORK/snap.tick")
 		log_lines | sed -n "s/^SKIFF-GUEST: tick $k .* date=\([0-9]*\)\$/\1/p" | head -n1 >"$WORK/snap.gdate"
 		guest_value "vmgenid boot" >"$WORK/vmgenid.boot"
