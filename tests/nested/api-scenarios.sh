@@ -281,7 +281,6 @@ migrate_scenario migrate-unix-multipass 1
 # its gratuitous ARP on tap1, and only then does L1 route 172.16.0.2 through tap1, as a switch
 # learns where a MAC went. The count goes on without a reboot, the TCP stream goes on with no
 # line missing (one connection: nc -l takes only one), and the downtimes are printed.
-if [ "${NESTED_ARCH:-}" = x86_64 ]; then
 scenario migrate-tcp 150
 	api
 	sock=$L1_WORK/migrate-tcp/api.sock
@@ -299,7 +298,7 @@ scenario migrate-tcp 150
 		ip link set tap0 up && ip link set tap1 up'
 	before '(sleep 600 | nc -l -p 5003 >"$WORK/stream.out") &'
 	before 'truncate -s 1M ctl.img
-		( /vmm/skiff run --api-sock "$WORK/src.sock" --log-level info >"$WORK/src.out" 2>&1 </dev/null
+		( SKIFF_MIGRATION_VERIFY=1 /vmm/skiff run --api-sock "$WORK/src.sock" --log-level info >"$WORK/src.out" 2>&1 </dev/null
 		  echo $? >"$WORK/src.rc" ) &
 		SKIFF_PID=$! API_SOCK=$WORK/src.sock LOG=$WORK/src.out
 		'"$api_setup"' &&
@@ -327,6 +326,9 @@ scenario migrate-tcp 150
 		line=$(log_lines | grep -E "migration to tcp:.*: completed in" | tail -n1)
 		[ -n "$line" ] || die "the source did not log its migration"
 		echo "migrate: source: $(echo "$line" | sed "s/.*: completed in/completed in/")" >&2
+		grep -i "verify" "$WORK/src.out" | sed "s/^/source| /" >&2
+		grep -q "migration: verify: 0 pages differ from what was sent" "$WORK/src.out" ||
+			die "the source found guest memory that was not sent as it is"
 		k=$(log_lines | sed -n "s/^SKIFF-GUEST: tick \([0-9]*\) uptime=.*/\1/p" | tail -n1)
 		LOG=$dest_log API_SOCK=$dest_sock
 		wait_for "^SKIFF-GUEST: tick $((k + 3)) " 60
@@ -356,9 +358,9 @@ scenario migrate-tcp 150
 	expect '^SKIFF-STEP during\| migrate: garp: 172.16.0.2 is at 52:54:00:12:34:57'
 	expect '^SKIFF-STEP during\| migrate: ok, the TCP stream went on'
 	expect 'skiff: info: migration from tcp:127.0.0.1:4444: completed in'
+	expect '^SKIFF-STEP during\| source\| skiff: info: migration: verify: 0 pages differ'
 	expect '^SKIFF-GUEST: restored disk io ok'
 	after 'ip link del tap0; ip link del tap1'
-fi
 
 # PATCH /drives/data after boot: the same disk now has image B's size and content (read with
 # O_DIRECT). A missing file or an unknown drive is refused, and the images are left alone.
