@@ -4,6 +4,8 @@
 #include "base/terminal.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <malloc.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -41,6 +43,14 @@ int seccomp_configure(int new_level)
 		return -EINVAL;
 	level = new_level;
 	configured = true;
+	/* glibc's free(), shrinking a thread's heap for the first time, opens
+	 * /proc/sys/vm/overcommit_memory: on a thread whose filter has no open() (the main
+	 * thread freeing a device the API thread built for a PUT /snapshot/load) that killed
+	 * skiff at its exit. With a trim threshold no heap reaches, thread heaps never shrink;
+	 * empty ones are still unmapped, and blocks above the mmap threshold are mapped apart
+	 * and given back on free() as before. */
+	if (level > 0)
+		mallopt(M_TRIM_THRESHOLD, INT_MAX);
 	violation_role = -1;
 	if (v && v[0]) {
 		size_t n = strcspn(v, ":");
