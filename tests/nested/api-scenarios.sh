@@ -109,10 +109,12 @@ snapshot_scenario() {
 	sock=$L1_WORK/$1/api.sock
 	reject '^SKIFF-GUEST: FAILED'
 	reject '^SKIFF-GUEST: insmod failed'
-	before 'truncate -s 1M ctl.img'
+	before 'truncate -s 1M ctl.img
+		ip link del tap0 2>/dev/null || :
+		tunctl -t tap0 >/dev/null && ip addr add 172.16.0.1/24 dev tap0 && ip link set tap0 up'
 	args run --api-sock "$sock" --log-level info
 	rc 137
-	during "$api_setup$2"
+	during "$api_setup$2"' && api_put /network-interfaces/eth0 "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}"'
 	during "$api_start"
 	during 'wait_for "^SKIFF-GUEST: tick 5 " 90'
 	during 'api_patch /vm "{\"state\": \"Paused\"}"
@@ -164,14 +166,15 @@ snapshot_scenario() {
 		signal_guest ctl.img stop
 		rc=0
 		wait "$pid" || rc=$?
-		log_lines | sed -n "s/^\(SKIFF-GUEST: \(ticks done\|restored disk\|FAILED\).*\)/restored| \1/p" >&2
+		log_lines | sed -n "s/^\(SKIFF-GUEST: \(ticks done\|restored disk\|restored ping\|FAILED\).*\)/restored| \1/p" >&2
 		[ "$rc" = 0 ] || { tail -n 25 restored.out | sed "s/^/restored| /" >&2; die "the restored skiff ended with status $rc"; }
 		echo "restore: ok, counted on from tick $first, the clock moved $moved s in $real s, powered off with status 0" >&2'
 	expect '^SKIFF-STEP during\| snapshot: taken at tick [0-9]+'
 	expect 'skiff: info: snapshot: state in '
 	expect '^SKIFF-STEP after\| restored\| SKIFF-GUEST: restored disk io ok'
+	expect '^SKIFF-STEP after\| restored\| SKIFF-GUEST: restored ping ok'
 	expect '^SKIFF-STEP after\| restore: ok'
-	[ "${NESTED_ARCH:-}" = x86_64 ] || return 0
+	[ "${NESTED_ARCH:-}" = x86_64 ] || { after 'ip link del tap0'; return 0; }
 	kernel_log
 	after 'boot_id=$(cat vmgenid.boot) new_id=$(guest_value "vmgenid restored")
 		echo "vmgenid: at boot $boot_id, after the restore $new_id" >&2
@@ -202,6 +205,7 @@ snapshot_scenario() {
 	expect '^SKIFF-STEP after\| restored\| .*random: crng reseeded due to virtual machine fork'
 	expect '^SKIFF-STEP after\| vmgenid: ok, a new ID'
 	expect '^SKIFF-STEP after\| vmgenid: ok, two clones'
+	after 'ip link del tap0'
 }
 snapshot_scenario snapshot-restore ''
 if [ "${NESTED_ARCH:-}" = arm64 ]; then
