@@ -122,7 +122,11 @@ struct sender {
 	struct instance *in;
 	struct migration *m;
 	struct migration_stream s;
-	uint8_t *batch; /* a PAGES payload being filled */
+	/* A PAGES frame being filled: its count and offsets, then the pages where they are (a run
+	 * of pages one after the other in memory is one part). */
+	uint8_t head[8 + 8 * MIGRATION_MAX_PAGES];
+	struct iovec parts[MIGRATION_MAX_PARTS];
+	int nr_parts;
 	uint32_t nr;
 	uint64_t pages_sent;
 	bool logging; /* dirty_log_start() was called */
@@ -135,24 +139,17 @@ struct sender {
 
 static int flush_batch(struct sender *t)
 {
-	struct iovec part;
-	size_t len;
 	int ret;
 
 	if (!t->nr)
 		return 0;
-	/* The offsets were written from slot 0; the pages follow MIGRATION_MAX_PAGES of them:
-	 * close the gap for a batch that is not full. */
-	len = 8 + (size_t)t->nr * 8;
-	if (t->nr < MIGRATION_MAX_PAGES)
-		memmove(t->batch + len, t->batch + 8 + (size_t)MIGRATION_MAX_PAGES * 8,
-			(size_t)t->nr * PAGE);
-	migration_put_le(t->batch, t->nr, 4);
-	migration_put_le(t->batch + 4, 0, 4);
-	part = (struct iovec){t->batch, len + (size_t)t->nr * PAGE};
-	ret = migration_send(&t->s, MIGRATION_PAGES, &part, 1);
+	migration_put_le(t->head, t->nr, 4);
+	migration_put_le(t->head + 4, 0, 4);
+	t->parts[0] = (struct iovec){t->head, 8 + (size_t)t->nr * 8};
+	ret = migration_send(&t->s, MIGRATION_PAGES, t->parts, t->nr_parts);
 	t->pages_sent += t->nr;
 	t->nr = 0;
+	t->nr_parts = 1;
 	pthread_mutex_lock(&t->m->lock);
 	t->m->status.pages = t->pages_sent;
 	t->m->status.bytes = t->s.bytes_sent;
@@ -160,18 +157,26 @@ static int flush_batch(struct sender *t)
 	return ret;
 }
 
-/* Copies a page into the batch (a copy: the guest may write it meanwhile, and the CRC must
- * describe what goes out). */
+/* Adds a page to the frame: sent from guest memory itself, no copy. The guest may write it
+ * while the kernel copies it into the socket, and the destination gets a torn page; that write
+ * came after the dirty log was last taken (before this pass), so the page is dirty and goes
+ * again in a later pass or in the handoff, where the VM is paused and nothing changes under the
+ * copy. With SKIFF_MIGRATION_VERIFY the page is copied into `sent` and sent from there: the
+ * copy is exactly what went out. */
 static int add_page(struct sender *t, uint64_t offset, const uint8_t *hva)
 {
-	uint8_t *copy = t->batch + 8 + (size_t)MIGRATION_MAX_PAGES * 8 + (size_t)t->nr * PAGE;
+	struct iovec *last = &t->parts[t->nr_parts - 1];
 
-	migration_put_le(t->batch + 8 + (size_t)t->nr * 8, offset, 8);
-	memcpy(copy, hva, PAGE);
+	migration_put_le(t->head + 8 + (size_t)t->nr * 8, offset, 8);
 	if (t->sent) {
-		memcpy(t->sent + offset, copy, PAGE);
+		memcpy(t->sent + offset, hva, PAGE);
 		t->sent_in[offset / PAGE] = t->pass;
+		hva = t->sent + offset;
 	}
+	if (t->nr && (const uint8_t *)last->iov_base + last->iov_len == hva)
+		last->iov_len += PAGE;
+	else
+		t->parts[t->nr_parts++] = (struct iovec){(void *)hva, PAGE};
 	if (++t->nr == MIGRATION_MAX_PAGES)
 		return flush_batch(t);
 	return 0;
@@ -568,8 +573,7 @@ static void *send_thread(void *arg)
 	ret = migration_url_parse(m->status.url, &url);
 	if (!ret)
 		ret = t.s.fd = migration_connect(&url, MIGRATION_TIMEOUT_MS, &m->cancel);
-	if (ret >= 0 && !(t.batch = malloc(8 + (size_t)MIGRATION_MAX_PAGES * (8 + PAGE))))
-		ret = log_set_error(-ENOMEM, "out of memory for the pages to send");
+	t.nr_parts = 1; /* parts[0] is the head */
 	if (ret >= 0 && getenv("SKIFF_MIGRATION_VERIFY") &&
 	    (!(t.sent = calloc(1, guest_mem_size(&in->vm.mem))) ||
 	     !(t.sent_in = calloc(1, guest_mem_size(&in->vm.mem) / PAGE))))
@@ -596,7 +600,6 @@ static void *send_thread(void *arg)
 	}
 	if (t.s.fd >= 0)
 		close(t.s.fd);
-	free(t.batch);
 	free(t.sent);
 	free(t.sent_in);
 	finish(m, ret < 0 ? ret : 0, &t.s);
@@ -672,40 +675,36 @@ static int check_hello(const struct migration_frame *f)
 static int receive_memory(struct migration *m, struct migration_stream *s, int memfd,
 			  uint64_t mem_bytes, struct migration_frame *state)
 {
+	uint8_t *scratch = malloc((size_t)MIGRATION_MAX_PAGES * PAGE);
+	int ret;
+
+	if (!scratch)
+		return log_set_error(-ENOMEM, "out of memory for the pages to receive");
 	for (;;) {
 		struct migration_frame f;
-		const uint8_t *offsets, *data;
 		uint32_t count;
-		int ret = migration_recv(s, &f);
 
+		ret = migration_recv_into(s, &f, memfd, mem_bytes, scratch, &count);
 		if (ret)
-			return ret;
+			break;
 		if (f.type == MIGRATION_STATE) {
 			*state = f;
-			return 0;
+			break;
 		}
 		if (f.type != MIGRATION_PAGES) {
 			ret = log_set_error(-EPROTO, "migration: the source sent %s where pages or "
 						     "the state were due",
 					    migration_frame_name(f.type));
 			migration_frame_free(&f);
-			return ret;
+			break;
 		}
-		ret = migration_pages_check(f.payload, f.length, mem_bytes, &count, &offsets,
-					    &data);
-		for (uint32_t i = 0; !ret && i < count; i++)
-			if (pwrite(memfd, data + (size_t)i * PAGE, PAGE,
-				   (off_t)migration_page_offset(offsets, i)) != PAGE)
-				ret = log_set_error(-EIO, "migration: writing guest memory: %s",
-						    strerror(errno));
-		migration_frame_free(&f);
-		if (ret)
-			return ret;
 		pthread_mutex_lock(&m->lock);
 		m->status.pages += count;
 		m->status.bytes = s->bytes_received;
 		pthread_mutex_unlock(&m->lock);
 	}
+	free(scratch);
+	return ret;
 }
 
 /* Builds the VM from the state, says READY, and runs it on GO; else destroys it unrun. */

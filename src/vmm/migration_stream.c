@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -238,15 +239,41 @@ int migration_connect(const struct migration_url *url, int timeout_ms, const boo
 	return fd;
 }
 
+/* The bytes of a payload its CRC covers: all of it, but for a PAGES frame only its count and
+ * offsets (8 + 8 * count bytes; the count is the payload's first u32), not the pages. */
+static uint64_t crc_covered(uint32_t type, uint64_t len, uint32_t count)
+{
+	uint64_t head = 8 + 8 * (uint64_t)count;
+
+	return type == MIGRATION_PAGES && len > head ? head : len;
+}
+
+/* The first u32 of a payload split in parts (0 when it is shorter). */
+static uint32_t first_u32(const struct iovec *parts, int nr)
+{
+	uint8_t b[4] = {0};
+	size_t got = 0;
+
+	for (int i = 0; i < nr && got < 4; i++)
+		for (size_t j = 0; j < parts[i].iov_len && got < 4; j++)
+			b[got++] = ((const uint8_t *)parts[i].iov_base)[j];
+	return got == 4 ? (uint32_t)migration_get_le(b, 4) : 0;
+}
+
 void migration_make_header(uint8_t h[MIGRATION_FRAME_HEADER], uint32_t type,
 			   const struct iovec *parts, int nr)
 {
 	uLong crc = crc32(0, NULL, 0);
-	uint64_t len = 0;
+	uint64_t len = 0, covered;
 
-	for (int i = 0; i < nr; i++) {
-		crc = crc32(crc, parts[i].iov_base, (uInt)parts[i].iov_len);
+	for (int i = 0; i < nr; i++)
 		len += parts[i].iov_len;
+	covered = crc_covered(type, len, first_u32(parts, nr));
+	for (int i = 0; i < nr && covered; i++) {
+		size_t n = parts[i].iov_len < covered ? parts[i].iov_len : (size_t)covered;
+
+		crc = crc32(crc, parts[i].iov_base, (uInt)n);
+		covered -= n;
 	}
 	memcpy(h, MAGIC, 4);
 	migration_put_le(h + 4, MIGRATION_PROTOCOL, 2);
@@ -260,11 +287,11 @@ void migration_make_header(uint8_t h[MIGRATION_FRAME_HEADER], uint32_t type,
 int migration_send(struct migration_stream *s, uint32_t type, const struct iovec *parts, int nr)
 {
 	uint8_t header[MIGRATION_FRAME_HEADER];
-	struct iovec iov[8];
+	struct iovec iov[MIGRATION_MAX_PARTS + 1];
 	int n = 1, at = 0;
 	uint64_t total = 0;
 
-	if (nr > 7)
+	if (nr > MIGRATION_MAX_PARTS)
 		return log_set_error(-EINVAL, "migration: a frame of %d parts", nr);
 	for (int i = 0; i < nr; i++)
 		total += parts[i].iov_len;
@@ -374,17 +401,38 @@ int migration_check_header(const uint8_t h[MIGRATION_FRAME_HEADER], uint32_t *ty
 	return 0;
 }
 
-int migration_recv(struct migration_stream *s, struct migration_frame *f)
+/* A received ERROR frame as -ECONNREFUSED with its reason, made printable; it is freed. */
+static int refused(struct migration_frame *f)
 {
-	uint8_t h[MIGRATION_FRAME_HEADER];
+	char why[256];
+	size_t n = f->length < sizeof(why) - 1 ? f->length : sizeof(why) - 1;
+
+	if (n) /* an empty ERROR has no payload to copy from */
+		memcpy(why, f->payload, n);
+	why[n] = '\0';
+	if (!why[0])
+		snprintf(why, sizeof(why), "(no reason given)");
+	for (char *c = why; *c; c++)
+		if (*c < 0x20 || *c > 0x7e)
+			*c = '?';
+	migration_frame_free(f);
+	return log_set_error(-ECONNREFUSED, "the other side refused: %s", why);
+}
+
+static int corrupted(uint32_t type)
+{
+	return log_set_error(-EBADMSG, "migration: a %s frame is corrupted (its CRC-32 does not "
+				       "match)",
+			     migration_frame_name(type));
+}
+
+/* The rest of a frame whose header h was read: its payload into f. */
+static int recv_payload(struct migration_stream *s, const uint8_t h[MIGRATION_FRAME_HEADER],
+			struct migration_frame *f)
+{
+	uint64_t covered;
 	int ret;
 
-	memset(f, 0, sizeof(*f));
-	ret = recv_all(s, h, sizeof(h), true);
-	if (!ret)
-		ret = migration_check_header(h, &f->type, &f->length);
-	if (ret)
-		return ret;
 	if (f->length) {
 		f->payload = malloc(f->length);
 		if (!f->payload)
@@ -396,29 +444,157 @@ int migration_recv(struct migration_stream *s, struct migration_frame *f)
 			return ret;
 		}
 	}
-	if (migration_get_le(h + 16, 4) != crc32(crc32(0, NULL, 0), f->payload, f->length)) {
-		ret = log_set_error(-EBADMSG, "migration: a %s frame is corrupted (its CRC-32 does "
-					      "not match)",
-				    migration_frame_name(f->type));
+	covered = crc_covered(f->type, f->length,
+			      f->length >= 4 ? (uint32_t)migration_get_le(f->payload, 4) : 0);
+	if (migration_get_le(h + 16, 4) != crc32(crc32(0, NULL, 0), f->payload, (uInt)covered)) {
 		migration_frame_free(f);
-		return ret;
+		return corrupted(f->type);
 	}
-	if (f->type == MIGRATION_ERROR) {
-		char why[256];
-		size_t n = f->length < sizeof(why) - 1 ? f->length : sizeof(why) - 1;
+	if (f->type == MIGRATION_ERROR)
+		return refused(f);
+	return 0;
+}
 
-		if (n) /* an empty ERROR has no payload to copy from */
-			memcpy(why, f->payload, n);
-		why[n] = '\0';
-		if (!why[0])
-			snprintf(why, sizeof(why), "(no reason given)");
-		for (char *c = why; *c; c++)
-			if (*c < 0x20 || *c > 0x7e)
-				*c = '?';
-		migration_frame_free(f);
-		return log_set_error(-ECONNREFUSED, "the other side refused: %s", why);
+int migration_recv(struct migration_stream *s, struct migration_frame *f)
+{
+	uint8_t h[MIGRATION_FRAME_HEADER];
+	int ret;
+
+	memset(f, 0, sizeof(*f));
+	ret = recv_all(s, h, sizeof(h), true);
+	if (!ret)
+		ret = migration_check_header(h, &f->type, &f->length);
+	if (ret)
+		return ret;
+	return recv_payload(s, h, f);
+}
+
+/* Reads len bytes into the iovecs (which it moves along). */
+static int recv_iov(struct migration_stream *s, struct iovec *iov, int n, size_t len)
+{
+	int at = 0;
+
+	while (len) {
+		ssize_t got = readv(s->fd, iov + at, n - at > IOV_MAX ? IOV_MAX : n - at);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			int ret = wait_fd(s->fd, POLLIN, s->timeout_ms, s->cancel, "receiving");
+
+			if (ret)
+				return ret;
+			continue;
+		}
+		if (got == 0)
+			return log_set_error(-EPIPE, "migration: the other side closed the "
+						     "connection in the middle of a frame");
+		if (got < 0)
+			return log_set_error(-errno, "migration: the other side is gone (%s)",
+					     strerror(errno));
+		s->bytes_received += (uint64_t)got;
+		len -= (size_t)got;
+		while (at < n && (size_t)got >= iov[at].iov_len)
+			got -= (ssize_t)iov[at++].iov_len;
+		if (at < n) {
+			iov[at].iov_base = (uint8_t *)iov[at].iov_base + got;
+			iov[at].iov_len -= (size_t)got;
+		}
 	}
 	return 0;
+}
+
+/* A PAGES frame's count and the length it makes: 0, or -EBADMSG with the reason. */
+static int pages_count_check(const uint8_t *head, size_t len, uint32_t *count)
+{
+	uint32_t n;
+
+	if (len < 8)
+		return log_set_error(-EBADMSG, "migration: a PAGES frame of %zu bytes", len);
+	n = (uint32_t)migration_get_le(head, 4);
+	if (n == 0 || n > MIGRATION_MAX_PAGES || migration_get_le(head + 4, 4) != 0)
+		return log_set_error(-EBADMSG, "migration: a PAGES frame of %u pages (1 to %d)", n,
+				     MIGRATION_MAX_PAGES);
+	if (len != 8 + (size_t)n * (8 + MIGRATION_PAGE_SIZE))
+		return log_set_error(-EBADMSG, "migration: a PAGES frame of %u pages is %zu "
+					       "bytes long",
+				     n, len);
+	*count = n;
+	return 0;
+}
+
+/* Every offset of a PAGES frame inside the memory: 0, or -EBADMSG with the reason. */
+static int pages_offsets_check(const uint8_t *offsets, uint32_t n, uint64_t mem_bytes)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t off = migration_get_le(offsets + 8 * (size_t)i, 8);
+
+		if (off % MIGRATION_PAGE_SIZE || off >= mem_bytes ||
+		    mem_bytes - off < MIGRATION_PAGE_SIZE)
+			return log_set_error(-EBADMSG, "migration: a page at 0x%llx, outside the "
+						       "%llu bytes of guest memory",
+					     (unsigned long long)off,
+					     (unsigned long long)mem_bytes);
+	}
+	return 0;
+}
+
+int migration_recv_into(struct migration_stream *s, struct migration_frame *f, int memfd,
+			uint64_t mem_bytes, uint8_t *scratch, uint32_t *pages)
+{
+	uint8_t h[MIGRATION_FRAME_HEADER], head[8 + 8 * MIGRATION_MAX_PAGES];
+	struct iovec iov = {scratch, 0};
+	uint32_t n = 0;
+	int ret;
+
+	memset(f, 0, sizeof(*f));
+	*pages = 0;
+	ret = recv_all(s, h, sizeof(h), true);
+	if (!ret)
+		ret = migration_check_header(h, &f->type, &f->length);
+	if (ret)
+		return ret;
+	if (f->type != MIGRATION_PAGES)
+		return recv_payload(s, h, f);
+	/* The count first: it says how long the offsets are; then the offsets, checked (CRC and
+	 * place) before a byte of the pages lands in the memory. */
+	if (f->length < 8)
+		return pages_count_check(head, f->length, &n);
+	ret = recv_all(s, head, 8, false);
+	if (!ret)
+		ret = pages_count_check(head, f->length, &n);
+	if (!ret)
+		ret = recv_all(s, head + 8, 8 * (size_t)n, false);
+	if (ret)
+		return ret;
+	if (migration_get_le(h + 16, 4) != crc32(crc32(0, NULL, 0), head, (uInt)(8 + 8 * n)))
+		return corrupted(f->type);
+	ret = pages_offsets_check(head + 8, n, mem_bytes);
+	if (ret)
+		return ret;
+	iov.iov_len = (size_t)n * MIGRATION_PAGE_SIZE;
+	ret = recv_iov(s, &iov, 1, iov.iov_len);
+	/* Into the file at their offsets; pages one after the other there are one write. (A
+	 * write, not a copy into a mapping of it: that faults in and clears each page first,
+	 * which costs more than the copy.) */
+	for (uint32_t i = 0, run; !ret && i < n; i += run) {
+		uint64_t at = migration_page_offset(head + 8, i);
+		size_t len;
+
+		for (run = 1; i + run < n && migration_page_offset(head + 8, i + run) ==
+						  at + (uint64_t)run * MIGRATION_PAGE_SIZE;
+		     run++)
+			;
+		len = (size_t)run * MIGRATION_PAGE_SIZE;
+		errno = 0;
+		if (pwrite(memfd, scratch + (size_t)i * MIGRATION_PAGE_SIZE, len, (off_t)at) !=
+		    (ssize_t)len)
+			ret = log_set_error(-EIO, "migration: writing guest memory: %s",
+					    errno ? strerror(errno) : "a short write");
+	}
+	if (!ret)
+		*pages = n;
+	return ret;
 }
 
 void migration_frame_free(struct migration_frame *f)
@@ -432,27 +608,12 @@ int migration_pages_check(const uint8_t *payload, size_t len, uint64_t mem_bytes
 			  uint32_t *count, const uint8_t **offsets, const uint8_t **data)
 {
 	uint32_t n;
+	int ret = pages_count_check(payload, len, &n);
 
-	if (len < 8)
-		return log_set_error(-EBADMSG, "migration: a PAGES frame of %zu bytes", len);
-	n = (uint32_t)migration_get_le(payload, 4);
-	if (n == 0 || n > MIGRATION_MAX_PAGES || migration_get_le(payload + 4, 4) != 0)
-		return log_set_error(-EBADMSG, "migration: a PAGES frame of %u pages (1 to %d)", n,
-				     MIGRATION_MAX_PAGES);
-	if (len != 8 + (size_t)n * (8 + MIGRATION_PAGE_SIZE))
-		return log_set_error(-EBADMSG, "migration: a PAGES frame of %u pages is %zu "
-					       "bytes long",
-				     n, len);
-	for (uint32_t i = 0; i < n; i++) {
-		uint64_t off = migration_get_le(payload + 8 + 8 * (size_t)i, 8);
-
-		if (off % MIGRATION_PAGE_SIZE || off >= mem_bytes ||
-		    mem_bytes - off < MIGRATION_PAGE_SIZE)
-			return log_set_error(-EBADMSG, "migration: a page at 0x%llx, outside the "
-						       "%llu bytes of guest memory",
-					     (unsigned long long)off,
-					     (unsigned long long)mem_bytes);
-	}
+	if (!ret)
+		ret = pages_offsets_check(payload + 8, n, mem_bytes);
+	if (ret)
+		return ret;
 	*count = n;
 	*offsets = payload + 8;
 	*data = payload + 8 + 8 * (size_t)n;

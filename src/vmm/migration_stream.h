@@ -6,11 +6,12 @@
  * The stream is frames, each a header and a payload:
  *
  *   char magic[4]      "SKMG"
- *   u16  protocol      MIGRATION_PROTOCOL (1); another is refused
+ *   u16  protocol      MIGRATION_PROTOCOL (2); another is refused
  *   u16  arch          1 x86_64, 2 arm64; another architecture's is refused
  *   u32  type          enum migration_frame_type
  *   u32  length        payload bytes that follow, at most MIGRATION_MAX_FRAME
- *   u32  payload_crc   zlib's CRC-32 of the payload
+ *   u32  payload_crc   zlib's CRC-32 of the payload; of a PAGES frame, of its count and offsets
+ *                      only (its first 8 + 8 * count bytes), not of the pages
  *   u32  header_crc    CRC-32 of the 20 bytes before it
  *
  * little-endian. The exchange (source S, destination D):
@@ -36,13 +37,16 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#define MIGRATION_PROTOCOL     1
+/* 2: a PAGES frame's CRC covers its count and offsets, not its pages (1 covered them all). */
+#define MIGRATION_PROTOCOL     2
 #define MIGRATION_FRAME_HEADER 24
 #define MIGRATION_PAGE_SIZE    4096
 #define MIGRATION_MAX_PAGES    256 /* per PAGES frame: 1 MiB of memory */
 /* A state image is at most 64 MiB (vmm/snapshot.c); a PAGES frame is far below. */
 #define MIGRATION_MAX_FRAME    ((64u << 20) + 4096)
 #define MIGRATION_HELLO_LEN    36
+/* The parts of one frame migration_send takes: a PAGES frame's head and a run of pages each. */
+#define MIGRATION_MAX_PARTS    (MIGRATION_MAX_PAGES + 1)
 
 enum migration_frame_type {
 	MIGRATION_HELLO = 1,
@@ -113,6 +117,13 @@ void migration_make_header(uint8_t header[MIGRATION_FRAME_HEADER], uint32_t type
  * 0, or -errno with the reason as the thread's last error. */
 int migration_recv(struct migration_stream *s, struct migration_frame *f);
 void migration_frame_free(struct migration_frame *f);
+/* The same, except that a PAGES frame's pages go into memfd (guest memory, mem_bytes long) at
+ * their offsets, read through scratch (MIGRATION_MAX_PAGES pages), once its count, length,
+ * CRC and every offset are checked; *pages says how many (0 for any other frame, which comes
+ * back in f as from migration_recv; a PAGES frame's f has no payload). A failure in the middle
+ * of the pages leaves none or some of them written. */
+int migration_recv_into(struct migration_stream *s, struct migration_frame *f, int memfd,
+			uint64_t mem_bytes, uint8_t *scratch, uint32_t *pages);
 
 /* A PAGES payload checked against a memory of mem_bytes: *count pages, their offsets (read with
  * migration_page_offset) and their bytes. 0, or -EBADMSG with the reason as the thread's last

@@ -8,7 +8,7 @@
       refuse      answer with an ERROR frame
   migration_peer.py source PATH MODE  connect to a destination at PATH as a fake source:
       garbage     send bytes that are no frame
-      protocol2   a HELLO of migration protocol 2
+      protocol1   a HELLO of migration protocol 1 (an older skiff's)
       arm64       a HELLO from an arm64 VM
       badcrc      a HELLO whose payload does not match its CRC
       bigpages    HELLO and a CONFIG that is no description
@@ -21,9 +21,16 @@ import time
 import zlib
 
 
-def frame(ftype, payload=b"", protocol=1, arch=1, crc=None):
+def covered(ftype, payload):
+    """What the payload CRC covers: all of it, but a PAGES frame's count and offsets only."""
+    if ftype == 4 and len(payload) >= 4:
+        return payload[:8 + 8 * struct.unpack("<I", payload[:4])[0]]
+    return payload
+
+
+def frame(ftype, payload=b"", protocol=2, arch=1, crc=None):
     head = b"SKMG" + struct.pack("<HHIII", protocol, arch, ftype, len(payload),
-                                 zlib.crc32(payload) if crc is None else crc)
+                                 zlib.crc32(covered(ftype, payload)) if crc is None else crc)
     return head + struct.pack("<I", zlib.crc32(head)) + payload
 
 
@@ -83,8 +90,8 @@ def source(path, mode):
             time.sleep(0.1)
     if mode == "garbage":
         s.sendall(b"GET / HTTP/1.0\r\n\r\n" * 10)
-    elif mode == "protocol2":
-        s.sendall(frame(1, HELLO, protocol=2))
+    elif mode == "protocol1":
+        s.sendall(frame(1, HELLO, protocol=1))
     elif mode == "arm64":
         s.sendall(frame(1, HELLO, arch=2))
     elif mode == "badcrc":

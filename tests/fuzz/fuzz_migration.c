@@ -1,7 +1,8 @@
 /* What a live migration's destination reads from its source (src/vmm/migration_stream.c and the
- * parsing behind it): the bytes of a connection through migration_recv() frame by frame, each
- * frame through what the destination does with it before any VM is built: a PAGES frame's
- * checks against 1 MiB of guest memory (every offset it lets through must lie inside), a
+ * parsing behind it): the bytes of a connection through migration_recv_into() frame by frame,
+ * each frame through what the destination does with it before any VM is built: a PAGES frame
+ * written into 1 MiB of guest memory (a memfd, whose size must not grow: a page written outside
+ * it would), a
  * CONFIG frame's description (snapshot_read_description), a STATE frame's state image
  * (snapshot_parse: header, CRC, description). The bytes come from a memfd: reads never block,
  * its end is the connection's end.
@@ -19,6 +20,7 @@
 #include <zlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define MEM (1u << 20)
@@ -66,6 +68,10 @@ static void write_framed(int fd, const uint8_t *data, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct vm_config cfg;
+	static uint8_t scratch[MIGRATION_MAX_PAGES * MIGRATION_PAGE_SIZE];
+	static int memfd = -1;
+	uint32_t count;
+	struct stat st;
 	struct migration_stream s = {.timeout_ms = 100};
 	struct migration_frame f;
 	int fd = memfd_create("fuzz-migration", MFD_CLOEXEC);
@@ -88,22 +94,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	s.fd = fd;
-	while (migration_recv(&s, &f) == 0) {
-		const uint8_t *offsets, *pages;
-		uint32_t count;
+	if (memfd < 0) {
+		memfd = memfd_create("fuzz-guest-memory", MFD_CLOEXEC);
+		if (memfd < 0 || ftruncate(memfd, MEM) < 0)
+			__builtin_trap();
+	}
+	while (migration_recv_into(&s, &f, memfd, MEM, scratch, &count) == 0) {
 		struct snapshot snap;
 		uint8_t *copy;
 
-		if (f.length > MIGRATION_MAX_FRAME || (f.length && !f.payload))
+		if (f.length > MIGRATION_MAX_FRAME ||
+		    (f.type != MIGRATION_PAGES && f.length && !f.payload))
 			__builtin_trap();
 		switch (f.type) {
 		case MIGRATION_PAGES:
-			if (migration_pages_check(f.payload, f.length, MEM, &count, &offsets, &pages))
-				break;
-			for (uint32_t i = 0; i < count; i++)
-				if (migration_page_offset(offsets, i) > MEM - MIGRATION_PAGE_SIZE ||
-				    migration_page_offset(offsets, i) % MIGRATION_PAGE_SIZE)
-					__builtin_trap(); /* a page let through outside the memory */
+			if (count == 0 || count > MIGRATION_MAX_PAGES || f.payload ||
+			    fstat(memfd, &st) || st.st_size != MEM)
+				__builtin_trap(); /* a page written outside the memory */
 			break;
 		case MIGRATION_CONFIG:
 			(void)snapshot_read_description(f.payload, f.length, "fuzz", &cfg);
