@@ -455,53 +455,25 @@ static int recv_payload(struct migration_stream *s, const uint8_t h[MIGRATION_FR
 	return 0;
 }
 
-int migration_recv(struct migration_stream *s, struct migration_frame *f)
+/* A frame's header, read and checked; f has its type and length. */
+static int recv_header(struct migration_stream *s, uint8_t h[MIGRATION_FRAME_HEADER],
+		       struct migration_frame *f)
 {
-	uint8_t h[MIGRATION_FRAME_HEADER];
 	int ret;
 
 	memset(f, 0, sizeof(*f));
-	ret = recv_all(s, h, sizeof(h), true);
+	ret = recv_all(s, h, MIGRATION_FRAME_HEADER, true);
 	if (!ret)
 		ret = migration_check_header(h, &f->type, &f->length);
-	if (ret)
-		return ret;
-	return recv_payload(s, h, f);
+	return ret;
 }
 
-/* Reads len bytes into the iovecs (which it moves along). */
-static int recv_iov(struct migration_stream *s, struct iovec *iov, int n, size_t len)
+int migration_recv(struct migration_stream *s, struct migration_frame *f)
 {
-	int at = 0;
+	uint8_t h[MIGRATION_FRAME_HEADER];
+	int ret = recv_header(s, h, f);
 
-	while (len) {
-		ssize_t got = readv(s->fd, iov + at, n - at > IOV_MAX ? IOV_MAX : n - at);
-
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			int ret = wait_fd(s->fd, POLLIN, s->timeout_ms, s->cancel, "receiving");
-
-			if (ret)
-				return ret;
-			continue;
-		}
-		if (got == 0)
-			return log_set_error(-EPIPE, "migration: the other side closed the "
-						     "connection in the middle of a frame");
-		if (got < 0)
-			return log_set_error(-errno, "migration: the other side is gone (%s)",
-					     strerror(errno));
-		s->bytes_received += (uint64_t)got;
-		len -= (size_t)got;
-		while (at < n && (size_t)got >= iov[at].iov_len)
-			got -= (ssize_t)iov[at++].iov_len;
-		if (at < n) {
-			iov[at].iov_base = (uint8_t *)iov[at].iov_base + got;
-			iov[at].iov_len -= (size_t)got;
-		}
-	}
-	return 0;
+	return ret ? ret : recv_payload(s, h, f);
 }
 
 /* A PAGES frame's count and the length it makes: 0, or -EBADMSG with the reason. */
@@ -543,15 +515,11 @@ int migration_recv_into(struct migration_stream *s, struct migration_frame *f, i
 			uint64_t mem_bytes, uint8_t *scratch, uint32_t *pages)
 {
 	uint8_t h[MIGRATION_FRAME_HEADER], head[8 + 8 * MIGRATION_MAX_PAGES];
-	struct iovec iov = {scratch, 0};
 	uint32_t n = 0;
 	int ret;
 
-	memset(f, 0, sizeof(*f));
 	*pages = 0;
-	ret = recv_all(s, h, sizeof(h), true);
-	if (!ret)
-		ret = migration_check_header(h, &f->type, &f->length);
+	ret = recv_header(s, h, f);
 	if (ret)
 		return ret;
 	if (f->type != MIGRATION_PAGES)
@@ -572,8 +540,7 @@ int migration_recv_into(struct migration_stream *s, struct migration_frame *f, i
 	ret = pages_offsets_check(head + 8, n, mem_bytes);
 	if (ret)
 		return ret;
-	iov.iov_len = (size_t)n * MIGRATION_PAGE_SIZE;
-	ret = recv_iov(s, &iov, 1, iov.iov_len);
+	ret = recv_all(s, scratch, (size_t)n * MIGRATION_PAGE_SIZE, false);
 	/* Into the file at their offsets; pages one after the other there are one write. (A
 	 * write, not a copy into a mapping of it: that faults in and clears each page first,
 	 * which costs more than the copy.) */
