@@ -97,21 +97,6 @@ static const struct virtio_device_ops echo_ops = {
     .destroy = echo_destroy,
 };
 
-/* The same device grown a third queue: states saved with two still load. */
-static const struct virtio_device_ops echo3_ops = {
-    .device_id = VIRTIO_ID_RNG,
-    .nr_queues = 3,
-    .min_saved_queues = 2,
-    .queue_max_size = QMAX,
-    .config_size = 8,
-    .features = echo_features,
-    .config_read = echo_config_read,
-    .activate = echo_activate,
-    .queue_notify = echo_queue_notify,
-    .restored = echo_restored,
-    .destroy = echo_destroy,
-};
-
 /* Guest RAM shared by every device of a test, as a restored VM has the saved VM's memory. */
 struct fx {
 	struct guest_mem mem;
@@ -330,16 +315,23 @@ static void test_round_trip(void **state)
 	state_writer_free(&wb);
 }
 
-/* A device reset before any driver saves as reset devices do, and restores as one. */
 /* A state saved with fewer queues than the device now has (down to min_saved_queues) loads, the
  * extra queue unready; a state with more queues than the device has, or fewer than its
  * minimum, is refused. */
 static void test_fewer_saved_queues(void **state)
 {
+	/* The same device grown a third queue: states saved with two still load. */
+	static struct virtio_device_ops echo3_ops;
 	struct fx *f = *state;
-	struct virtio_mmio *a = attach(f, 0), *c = attach_ops(f, 2, &echo3_ops);
+	struct virtio_mmio *a, *c;
 	struct state_writer wa, wc;
 	struct state_reader r;
+
+	echo3_ops = echo_ops;
+	echo3_ops.nr_queues = 3;
+	echo3_ops.min_saved_queues = 2;
+	a = attach(f, 0);
+	c = attach_ops(f, 2, &echo3_ops);
 
 	driver_init(a);
 	post_and_kick(f, a, 0);
@@ -366,6 +358,7 @@ static void test_fewer_saved_queues(void **state)
 	state_writer_free(&wc);
 }
 
+/* A device reset before any driver saves as reset devices do, and restores as one. */
 static void test_reset_device_round_trip(void **state)
 {
 	struct fx *f = *state;
