@@ -252,12 +252,7 @@ migrate_scenario() {
 		api_put /migration/send "{\"destination_url\": \"unix:$WORK/mig.sock\", \"downtime_ms\": ${downtime:-300}}"
 		n=0; while [ ! -f "$WORK/src.rc" ] && [ $n -lt 600 ]; do usleep 100000; n=$((n + 1)); done
 		[ "$(cat "$WORK/src.rc" 2>/dev/null)" = 0 ] || die "the source ended with status $(cat "$WORK/src.rc" 2>/dev/null || echo none)"
-		line=$(log_lines | grep -E "migration to unix:.*: completed in" | tail -n1)
-		[ -n "$line" ] || die "the source did not log its migration"
-		echo "migrate: source: $(echo "$line" | sed "s/.*: completed in/completed in/")" >&2
-		grep -i "verify" "$WORK/src.out" | sed "s/^/source| /" >&2
-		grep -q "migration: verify: 0 pages differ from what was sent" "$WORK/src.out" ||
-			die "the source found guest memory that was not sent as it is"
+		source_migrated unix
 		k=$(log_lines | sed -n "s/^SKIFF-GUEST: tick \([0-9]*\) uptime=.*/\1/p" | tail -n1)
 		LOG=$dest_log
 		wait_for "^SKIFF-GUEST: tick $((k + 3)) " 60
@@ -327,12 +322,7 @@ scenario migrate-tcp 150
 		n=0; while [ ! -f "$WORK/src.rc" ] && [ $n -lt 600 ]; do usleep 100000; n=$((n + 1)); done
 		[ "$(cat "$WORK/src.rc" 2>/dev/null)" = 0 ] || die "the source ended with status $(cat "$WORK/src.rc" 2>/dev/null || echo none)"
 		moved_at=$(wc -l <"$WORK/stream.out")
-		line=$(log_lines | grep -E "migration to tcp:.*: completed in" | tail -n1)
-		[ -n "$line" ] || die "the source did not log its migration"
-		echo "migrate: source: $(echo "$line" | sed "s/.*: completed in/completed in/")" >&2
-		grep -i "verify" "$WORK/src.out" | sed "s/^/source| /" >&2
-		grep -q "migration: verify: 0 pages differ from what was sent" "$WORK/src.out" ||
-			die "the source found guest memory that was not sent as it is"
+		source_migrated tcp
 		k=$(log_lines | sed -n "s/^SKIFF-GUEST: tick \([0-9]*\) uptime=.*/\1/p" | tail -n1)
 		LOG=$dest_log API_SOCK=$dest_sock
 		wait_for "^SKIFF-GUEST: tick $((k + 3)) " 60

@@ -53,6 +53,18 @@ wait_for() {
 	echo "seen: /$1/" >&2
 }
 
+# source_migrated SCHEME: the migration's source ($LOG, started with SKIFF_MIGRATION_VERIFY)
+# logged its migration over SCHEME (unix, tcp), which is printed, and found every page of its
+# paused memory as it had sent it.
+source_migrated() {
+	line=$(log_lines | grep -E "migration to $1:.*: completed in" | tail -n1)
+	[ -n "$line" ] || die "the source did not log its migration"
+	echo "migrate: source: $(echo "$line" | sed "s/.*: completed in/completed in/")" >&2
+	log_lines | grep -i "verify" | sed "s/^/source| /" >&2
+	log_lines | grep -q "migration: verify: 0 pages differ from what was sent" ||
+		die "the source found guest memory that was not sent as it is"
+}
+
 # --- the API scenarios (api-scenarios.sh): a client of the VMM's API socket ----------------------
 # $API_SOCK is the socket the scenario gives skiff (--api-sock), $BOOT_ARGS the guest command line
 # for PUT /boot-source, $GUEST_KERNEL and $GUEST_INITRD the guest's files in L1.
