@@ -179,6 +179,14 @@ tick_near() {
 }
 # vmm_rss_kb: the VMM's resident memory (VmRSS of $SKIFF_PID), in KiB
 vmm_rss_kb() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB$/\1/p' "/proc/$SKIFF_PID/status"; }
+# guest_resident_kb: skiff's guest_resident_bytes (vmm section of the metrics), in KiB, from a
+# FlushMetrics into $WORK/metrics.json (the scenario PUTs /metrics there)
+guest_resident_kb() {
+	api_put /actions '{"action_type": "FlushMetrics"}'
+	_b=$(tail -n1 "$WORK/metrics.json" | json_num guest_resident_bytes)
+	[ -n "$_b" ] || die "no guest_resident_bytes in the last metrics line: $(tail -c 300 "$WORK/metrics.json")"
+	echo $((_b / 1024))
+}
 # balloon_wait_actual MIB SECONDS: poll GET /balloon/statistics until actual_mib is MIB
 balloon_wait_actual() {
 	n=$(($2 * 2))
