@@ -34,6 +34,7 @@
 #define ORPHAN_RST_MAX	    64
 #define CREDIT_UPDATE_SLACK (VSOCK_CONN_BUF_ALLOC / 4)
 #define REQUEST_TIMEOUT_MS  2000 /* a CONNECT the guest neither accepts nor refuses */
+#define RX_BATCH	    16	 /* RX buffers one read of a socket may fill */
 
 enum conn_state {
 	CONN_AWAIT_CMD,	   /* host-initiated: reading "CONNECT <port>\n" */
@@ -108,6 +109,11 @@ struct virtio_vsock {
 	bool warned_cid, warned_full;
 
 	struct virtq_elem elem;
+	/* RX buffers after `elem` that the same read filled, each a packet of its own, given back
+	 * right after it (rx_process) */
+	struct virtq_elem batch[RX_BATCH - 1];
+	uint32_t batch_len[RX_BATCH - 1];
+	unsigned nr_batch;
 	struct virtio_vsock_stats stats; /* written on the worker, read with atomic loads */
 };
 
@@ -505,13 +511,53 @@ static uint32_t conn_hdr(struct virtio_vsock *vs, struct vsock_conn *c, const st
 	return put_hdr(vs, e, c->local_port, c->peer_port, op, flags, len, c->fwd_cnt);
 }
 
+/* The payload an RX buffer can take, within `credit` and the largest packet. */
+static uint32_t rx_room(const struct virtq_elem *e, uint32_t credit)
+{
+	uint32_t room = e->in_len - VIRTIO_VSOCK_HDR_SIZE;
+
+	if (room > credit)
+		room = credit;
+	return room > VSOCK_MAX_PKT_LEN ? VSOCK_MAX_PKT_LEN : room;
+}
+
+/* Takes more RX buffers for the read that fills `e`, while the guest's credit lasts and they
+ * are well formed (rx_process fails the device on a bad one when it pops it itself): their
+ * payload areas go on iov[] after `cnt` entries, their rooms in rooms[1..]. Returns how many. */
+static unsigned rx_batch_take(struct virtio_vsock *vs, uint32_t credit, struct iovec *iov,
+			      int *cnt, uint32_t *rooms)
+{
+	struct virtq *vq = &vs->dev.queues[VSOCK_QUEUE_RX];
+	uint32_t total = rooms[0];
+	unsigned nb = 0;
+
+	while (nb < RX_BATCH - 1 && total < credit) {
+		struct virtq_elem *x = &vs->batch[nb];
+		uint32_t room;
+
+		if (virtq_pop(vq, x) <= 0)
+			break; /* empty, or broken: rx_process's own pop finds out */
+		room = x->nr_out || x->in_len < VIRTIO_VSOCK_HDR_SIZE ? 0 : rx_room(x, credit - total);
+		if (!room || *cnt + x->nr_in > VIRTQ_MAX_SEGS) {
+			virtq_unpop(vq);
+			break;
+		}
+		*cnt += elem_slice(x, x->nr_out, x->nr_in, VIRTIO_VSOCK_HDR_SIZE, room, iov + *cnt);
+		rooms[++nb] = room;
+		total += room;
+	}
+	return nb;
+}
+
 /* Reads the socket into the RX buffer behind the header: returns the packet's size, or 0 when
- * there was nothing to read. */
+ * there was nothing to read. One read may fill further RX buffers too (rx_batch_take): each is
+ * a packet of its own, in vs->batch, after this one. */
 static uint32_t conn_fill_data(struct virtio_vsock *vs, struct vsock_conn *c,
 			       const struct virtq_elem *e)
 {
-	uint32_t room = e->in_len - VIRTIO_VSOCK_HDR_SIZE, credit = peer_credit(c);
+	uint32_t credit = peer_credit(c), rooms[RX_BATCH];
 	struct iovec iov[VIRTQ_MAX_SEGS];
+	unsigned nb = 0;
 	ssize_t n;
 	int cnt;
 
@@ -521,19 +567,32 @@ static uint32_t conn_fill_data(struct virtio_vsock *vs, struct vsock_conn *c,
 		c->credit_requested = true;
 		return 0;
 	}
-	if (room > credit)
-		room = credit;
-	if (room > VSOCK_MAX_PKT_LEN)
-		room = VSOCK_MAX_PKT_LEN;
-	if (!room)
+	rooms[0] = rx_room(e, credit);
+	if (!rooms[0])
 		return 0;
-	cnt = elem_slice(e, e->nr_out, e->nr_in, VIRTIO_VSOCK_HDR_SIZE, room, iov);
+	cnt = elem_slice(e, e->nr_out, e->nr_in, VIRTIO_VSOCK_HDR_SIZE, rooms[0], iov);
+	nb = rx_batch_take(vs, credit, iov, &cnt, rooms);
 	n = readv(c->fd, iov, cnt);
 	if (n > 0) {
+		uint32_t first = (uint32_t)n < rooms[0] ? (uint32_t)n : rooms[0];
+		uint32_t left = (uint32_t)n - first;
+
 		c->tx_cnt += (uint32_t)n;
 		stat_add(&vs->stats.rx_bytes, (uint64_t)n);
-		return conn_hdr(vs, c, e, VSOCK_OP_RW, 0, (uint32_t)n);
+		/* The header of `e` last: conn_hdr's fwd_cnt is the same for all of them. */
+		for (unsigned i = 0; i < nb && left; i++) {
+			uint32_t len = left < rooms[i + 1] ? left : rooms[i + 1];
+
+			vs->batch_len[vs->nr_batch++] =
+			    conn_hdr(vs, c, &vs->batch[i], VSOCK_OP_RW, 0, len);
+			left -= len;
+		}
+		for (unsigned i = vs->nr_batch; i < nb; i++)
+			virtq_unpop(&vs->dev.queues[VSOCK_QUEUE_RX]);
+		return conn_hdr(vs, c, e, VSOCK_OP_RW, 0, first);
 	}
+	for (unsigned i = 0; i < nb; i++)
+		virtq_unpop(&vs->dev.queues[VSOCK_QUEUE_RX]);
 	c->data_ready = false;
 	if (n < 0 && errno == EAGAIN) {
 		conn_update_interest(vs, c);
@@ -642,12 +701,15 @@ static void rx_process(struct virtio_vsock *vs)
 					e->head, e->in_len, e->nr_out, VIRTIO_VSOCK_HDR_SIZE);
 			break;
 		}
+		vs->nr_batch = 0;
 		n = fill_one(vs, e);
 		if (!n) {
 			virtq_unpop(vq);
 			break;
 		}
 		virtq_push(vq, e->head, n);
+		for (unsigned i = 0; i < vs->nr_batch; i++)
+			virtq_push(vq, vs->batch[i].head, vs->batch_len[i]);
 		pushed = true;
 	}
 	if (pushed)

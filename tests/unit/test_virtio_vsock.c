@@ -429,6 +429,87 @@ static void test_honours_guest_credit(void **state)
 	fx_fini(&f);
 }
 
+/* One read of the socket may fill several RX buffers (up to 16, each a packet of its own): the
+ * packets come in the stream's order, all of them within the guest's credit, and the buffers
+ * the read did not fill stay the guest's (the rest of the data and a later write use them). */
+static void test_rx_batch_order_and_credit(void **state)
+{
+	static char data[40000], got[40000];
+	struct fx f;
+	struct virtio_vsock_hdr h;
+	uint32_t local, total = 0;
+	int c, packets = 0;
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (char)(i * 13 + i / 4096);
+	fx_init(&f, GUEST_CID);
+	post_rx(&f, 17); /* the REQUEST's, then 16 */
+	c = host_connect(&f, 88, 10000, &local);
+	assert_int_equal(write(c, data, sizeof(data)), (ssize_t)sizeof(data));
+	while (total < 10000) {
+		h = recv_pkt(&f, got + total);
+		assert_int_equal(h.op, VSOCK_OP_RW);
+		assert_true(h.len <= 4096);
+		total += h.len;
+		packets++;
+	}
+	assert_int_equal(total, 10000); /* never past the credit, even across one read */
+	h = recv_pkt(&f, NULL);
+	assert_int_equal(h.op, VSOCK_OP_CREDIT_REQUEST);
+	expect_no_pkt(&f, 100);
+	send_pkt(&f, 88, local, VSOCK_OP_CREDIT_UPDATE, 0, NULL, 0, 1000000, 10000);
+	while (total < sizeof(data)) {
+		h = recv_pkt(&f, got + total);
+		assert_int_equal(h.op, VSOCK_OP_RW);
+		total += h.len;
+		packets++;
+	}
+	assert_memory_equal(got, data, sizeof(data));
+	/* 40000 bytes took at least 10 of the 16 buffers: the others are still there. */
+	assert_true(packets + 1 <= 16);
+	assert_int_equal(write(c, "tail", 4), 4);
+	h = recv_pkt(&f, got);
+	assert_int_equal(h.op, VSOCK_OP_RW);
+	assert_int_equal(h.len, 4);
+	assert_memory_equal(got, "tail", 4);
+	assert_int_equal(f.d.fails, 0);
+	close(c);
+	fx_fini(&f);
+}
+
+/* A read-only RX buffer after good ones: the read fills the good ones, and the device fails
+ * on the bad one (not before, and not by skipping it). */
+static void test_rx_batch_stops_at_bad_buffer(void **state)
+{
+	static char data[10000], got[10000];
+	struct fx f;
+	struct virtio_vsock_hdr h;
+	struct vdrv_seg s;
+	uint32_t local, total = 0;
+	int c;
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (char)(i * 5);
+	fx_init(&f, GUEST_CID);
+	post_rx(&f, 3); /* the REQUEST's, then 2 */
+	c = host_connect(&f, 99, 1000000, &local);
+	s = (struct vdrv_seg){.gpa = vdrv_alloc(&f.d, RX_BUF), .len = RX_BUF, .write = false};
+	vdrv_add_chain(&f.d, VSOCK_QUEUE_RX, &s, 1);
+	assert_int_equal(write(c, data, sizeof(data)), (ssize_t)sizeof(data));
+	while (total < 2 * 4096) {
+		h = recv_pkt(&f, got + total);
+		assert_int_equal(h.op, VSOCK_OP_RW);
+		total += h.len;
+	}
+	assert_int_equal(total, 2 * 4096);
+	assert_memory_equal(got, data, total);
+	for (int i = 0; i < 500 && !__atomic_load_n(&f.d.fails, __ATOMIC_SEQ_CST); i++)
+		usleep(10000);
+	assert_int_equal(__atomic_load_n(&f.d.fails, __ATOMIC_SEQ_CST), 1);
+	close(c);
+	fx_fini(&f);
+}
+
 /* The program does not read: once the socket and the device's buf_alloc are full, a guest that
  * sends on gets its connection reset, and the device holds no more than buf_alloc. */
 static void test_credit_violation_resets(void **state)
@@ -650,6 +731,8 @@ int main(void)
 	    cmocka_unit_test(test_host_connect_times_out),
 	    cmocka_unit_test(test_guest_connect),
 	    cmocka_unit_test(test_honours_guest_credit),
+	    cmocka_unit_test(test_rx_batch_order_and_credit),
+	    cmocka_unit_test(test_rx_batch_stops_at_bad_buffer),
 	    cmocka_unit_test(test_credit_violation_resets),
 	    cmocka_unit_test(test_connection_cap),
 	    cmocka_unit_test(test_bad_packets_rst_or_dropped),
