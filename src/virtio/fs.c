@@ -214,9 +214,10 @@ static void call_event(void *ctx, uint32_t events)
 }
 
 /* Where the backend signals queue q's used buffers: straight into the guest's interrupt when the
- * transport has an eventfd for that (virtio-pci with MSI-X: the vector's irqfd; no thread of
- * skiff's wakes, and the transport keeps masking right), else our call eventfd, which the worker
- * turns into the interrupt (virtio-mmio, whose ISR must be set first). */
+ * transport has an eventfd for that (virtio-pci with MSI-X: the vector's irqfd, the transport
+ * keeping masking right; virtio-mmio: the device's irqfd, its InterruptStatus always saying a
+ * used buffer), so that no thread of skiff's wakes; else our call eventfd, which the worker
+ * turns into the interrupt (virtio-pci without MSI-X, no KVM). */
 static int backend_call_fd(struct virtio_fs *fs, uint16_t q)
 {
 	int fd = fs->dev.direct_irq_fd ? fs->dev.direct_irq_fd(&fs->dev, q) : -1;
@@ -318,8 +319,7 @@ static int give_rings(struct virtio_fs *fs)
 		direct += fs->given_call[q] != fs->call_fd[q];
 	}
 	if (direct)
-		log_info("%s: the backend interrupts the guest itself on %d of %d queues (MSI-X "
-			 "irqfd)",
+		log_info("%s: the backend interrupts the guest itself on %d of %d queues (irqfd)",
 			 dev->name, direct, FS_NR_QUEUES);
 	return 0;
 }

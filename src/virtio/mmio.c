@@ -52,9 +52,24 @@ static void mmio_interrupt(void *transport, int q)
 		log_error("%s: interrupt eventfd write: %s", t->dev->name, strerror(errno));
 }
 
+/* A backend that runs the device's queues (vhost-user, ops->backend_queues) may signal the
+ * device's irqfd itself, so that no thread of skiff's wakes per interrupt. The line has no cause
+ * of its own to tell then: InterruptStatus always has the used-buffer bit for such a device
+ * (read_register). The specification asks the device to set it before a used-buffer notification,
+ * which this does; a driver that finds no new used buffer in its queues does nothing more. */
+static int mmio_direct_irq_fd(void *transport, uint16_t q)
+{
+	struct virtio_mmio *t = transport;
+
+	if (!t->dev->ops->backend_queues || !__atomic_load_n(&t->irqfd_assigned, __ATOMIC_ACQUIRE))
+		return -1;
+	return t->irq_fd;
+}
+
 static const struct virtio_transport_ops mmio_transport_ops = {
     .notify_area = mmio_notify_area,
     .interrupt = mmio_interrupt,
+    .direct_irq_fd = mmio_direct_irq_fd,
 };
 
 /* ---- Register access ---- */
@@ -93,7 +108,8 @@ static uint32_t read_register(struct virtio_mmio *t, uint64_t reg)
 	case VIRTIO_MMIO_QUEUE_READY:
 		return vq ? vq->ready : 0;
 	case VIRTIO_MMIO_INTERRUPT_STATUS:
-		return virtio_core_isr(c);
+		return virtio_core_isr(c) |
+		       (mmio_direct_irq_fd(t, 0) >= 0 ? (uint32_t)VIRTIO_ISR_QUEUE : 0);
 	case VIRTIO_MMIO_STATUS:
 		return virtio_core_status(c);
 	case VIRTIO_MMIO_CONFIG_GENERATION:
@@ -265,7 +281,7 @@ int virtio_mmio_connect_irq(struct virtio_mmio *t)
 		log_error("%s: KVM_IRQFD on GSI %u: %s", t->dev->name, t->gsi, strerror(-err));
 		return err;
 	}
-	t->irqfd_assigned = true;
+	__atomic_store_n(&t->irqfd_assigned, true, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -281,7 +297,7 @@ static void unplug(struct virtio_mmio *t)
 		if (err)
 			log_warn("%s: KVM_IRQFD deassign: %s", t->dev->name, strerror(-err));
 	}
-	t->irqfd_assigned = false;
+	__atomic_store_n(&t->irqfd_assigned, false, __ATOMIC_RELEASE);
 }
 
 static void free_transport(struct virtio_mmio *t)

@@ -9,7 +9,9 @@
  *     device's worker thread. Without a VM fd (unit tests), a QueueNotify write signals the same
  *     eventfd from the vCPU path instead.
  *   - Interrupts go out through an irqfd on the device's GSI: edge-style, as the ACPI and device
- *     tree descriptions say. InterruptStatus/InterruptACK follow the specification.
+ *     tree descriptions say. InterruptStatus/InterruptACK follow the specification. A vhost-user
+ *     backend signals that irqfd itself (direct_irq_fd), and its device's InterruptStatus then
+ *     always has the used-buffer bit.
  *   - A driver that breaks the rules gets DEVICE_NEEDS_RESET plus a configuration-change
  *     interrupt; writing 0 to Status resets the device (on its worker thread) and clears it. */
 #ifndef SKIFF_VIRTIO_MMIO_H

@@ -85,9 +85,13 @@ api_scenario api-pause-resume 120
 	expect '^SKIFF-STEP during\| pause: ok'
 	expect '^SKIFF-GUEST: ticks done'
 
-# Snapshots: the guest ticks; L1 pauses it, takes a snapshot, kills skiff with SIGKILL, waits
-# 5 s and restores the snapshot in a new skiff (--restore --resume --clock-realtime, in the after
-# step), whose guest goes on ticking from the next tick with no reboot, does I/O on its restored
+# Snapshots: the guest ticks (track_dirty_pages on); L1 pauses it and takes a Full snapshot,
+# lets it tick twice more, pauses it again and takes a Diff and then a second Full at that same
+# point. `skiff snapshot-merge` puts the Diff's memory onto the first Full's, which must then
+# equal the second Full's byte for byte (cmp). L1 kills skiff with SIGKILL, waits 5 s and
+# restores the Diff's state with the merged memory in a new skiff (--restore --resume
+# --clock-realtime, in the after step), whose guest goes on ticking from the next tick with no
+# reboot, does I/O on its restored
 # disk and powers off: the new skiff ends with status 0. The guest's wall clock moved across the
 # snapshot by L1's real time since it (within 2 s): on x86_64 kvmclock moved on, on arm64 the
 # virtual counter. On x86_64, whose guest read the RTC at boot, it is also within 2 s of L1's.
@@ -114,12 +118,23 @@ snapshot_scenario() {
 		tunctl -t tap0 >/dev/null && ip addr add 172.16.0.1/24 dev tap0 && ip link set tap0 up'
 	args run --api-sock "$sock" --log-level info
 	rc 137
-	during "$api_setup$2"' && api_put /network-interfaces/eth0 "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}"'
+	during "$api_setup$2"' && api_patch /machine-config "{\"track_dirty_pages\": true}" && api_put /network-interfaces/eth0 "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}"'
 	during "$api_start"
 	during 'wait_for "^SKIFF-GUEST: tick 5 " 90'
 	during 'api_patch /vm "{\"state\": \"Paused\"}"
+		api_put /snapshot/create "{\"snapshot_type\": \"Full\", \"snapshot_path\": \"$WORK/base.state\", \"mem_file_path\": \"$WORK/vm.mem\"}"
+		api_patch /vm "{\"state\": \"Resumed\"}"
+		k=$(log_lines | sed -n "s/^SKIFF-GUEST: tick \([0-9]*\) .*/\1/p" | tail -n1)
+		wait_for "^SKIFF-GUEST: tick $((k + 2)) " 60
+		api_patch /vm "{\"state\": \"Paused\"}"
 		date +%s >"$WORK/snap.date"
-		api_put /snapshot/create "{\"snapshot_path\": \"$WORK/vm.state\", \"mem_file_path\": \"$WORK/vm.mem\"}"
+		api_put /snapshot/create "{\"snapshot_type\": \"Diff\", \"snapshot_path\": \"$WORK/vm.state\", \"mem_file_path\": \"$WORK/diff.mem\"}"
+		api_put /snapshot/create "{\"snapshot_type\": \"Full\", \"snapshot_path\": \"$WORK/full2.state\", \"mem_file_path\": \"$WORK/full2.mem\"}"
+		diff_kib=$(($(stat -c %b "$WORK/diff.mem") * 512 / 1024)) full_kib=$(($(stat -c %b "$WORK/full2.mem") * 512 / 1024))
+		/vmm/skiff snapshot-merge "$WORK/vm.mem" "$WORK/diff.mem" >&2 || die "skiff snapshot-merge failed"
+		cmp "$WORK/vm.mem" "$WORK/full2.mem" >&2 || die "the Diff merged onto its Full base differs from a Full snapshot taken at the same point"
+		echo "diff: $diff_kib KiB on disk (a Full: $full_kib KiB); merged onto its Full base it equals a Full taken at the same point" >&2
+		rm -f "$WORK/diff.mem" "$WORK/full2.mem" "$WORK/full2.state" "$WORK/base.state"
 		# The last whole tick line: the pause may cut the one being printed, and the VMM
 		# log line after it then ends it ("date=9skiff: info: VM paused").
 		log_lines | sed -n "s/^SKIFF-GUEST: tick \([0-9]*\) uptime=[0-9.]* date=[0-9]*\$/\1/p" | tail -n1 >"$WORK/snap.tick"
@@ -170,6 +185,7 @@ snapshot_scenario() {
 		[ "$rc" = 0 ] || { tail -n 25 restored.out | sed "s/^/restored| /" >&2; die "the restored skiff ended with status $rc"; }
 		echo "restore: ok, counted on from tick $first, the clock moved $moved s in $real s, powered off with status 0" >&2'
 	expect '^SKIFF-STEP during\| snapshot: taken at tick [0-9]+'
+	expect '^SKIFF-STEP during\| diff: [0-9]+ KiB on disk .* it equals a Full taken at the same point$'
 	expect 'skiff: info: snapshot: state in '
 	expect '^SKIFF-STEP after\| restored\| SKIFF-GUEST: restored disk io ok'
 	expect '^SKIFF-STEP after\| restored\| SKIFF-GUEST: restored ping ok'
