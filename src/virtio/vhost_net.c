@@ -44,14 +44,16 @@ struct vhost_net_dev {
 	struct queue_ref refs[NR_QUEUES];
 	struct net_config_space config;
 	int vhost_fd, tap_fd;
-	int call_fd[NR_QUEUES];	 /* the kernel's used-buffer notifications */
+	int call_fd[NR_QUEUES];	 /* the kernel's used-buffer notifications, for the worker */
 	int err_fd[NR_QUEUES];	 /* the kernel stopped a queue on a driver's mistake */
+	int irq_changed_fd;	 /* the transport's direct interrupt eventfds may have changed */
 	uint64_t vhost_features; /* VHOST_GET_FEATURES */
 	uint64_t host_features;	 /* offered to the driver */
 
 	/* Worker thread only. */
 	bool watching;		 /* call_fd and err_fd are in the loop */
 	bool running[NR_QUEUES]; /* the kernel has the ring and the tap */
+	int given_call[NR_QUEUES]; /* the call eventfd the kernel has: call_fd or the irqfd's */
 };
 
 static struct vhost_net_dev *to_vn(struct virtio_device *dev)
@@ -108,6 +110,32 @@ static void stop_queues(struct vhost_net_dev *vn)
 		stop_queue(vn, q);
 }
 
+/* Where the kernel signals queue q's used buffers: straight into the guest's interrupt when the
+ * transport has an eventfd for that (virtio-pci with MSI-X: the queue's vector, masking kept
+ * right by the transport; virtio-mmio: the device's line), so that no thread of skiff's wakes
+ * per interrupt; else call_fd, which the worker turns into the interrupt. */
+static int call_fd_for(struct vhost_net_dev *vn, uint16_t q)
+{
+	int fd = vn->dev.direct_irq_fd ? vn->dev.direct_irq_fd(&vn->dev, q) : -1;
+
+	return fd >= 0 ? fd : vn->call_fd[q];
+}
+
+static int give_call_fd(struct vhost_net_dev *vn, uint16_t q)
+{
+	struct vhost_vring_file call = {.index = q, .fd = call_fd_for(vn, q)};
+	int ret;
+
+	if (call.fd == vn->given_call[q])
+		return 0;
+	if ((ret = vhost_ioctl(vn, VHOST_SET_VRING_CALL, &call, "VHOST_SET_VRING_CALL", q)))
+		return ret;
+	log_debug("%s: queue %u: the kernel signals %s", vn->dev.name, q,
+		  call.fd == vn->call_fd[q] ? "the worker" : "the interrupt directly");
+	vn->given_call[q] = call.fd;
+	return 0;
+}
+
 /* Hands queue q to the kernel from where the ring's indices say. */
 static int start_queue(struct vhost_net_dev *vn, uint16_t q)
 {
@@ -122,7 +150,6 @@ static int start_queue(struct vhost_net_dev *vn, uint16_t q)
 	    .used_user_addr = (uint64_t)(uintptr_t)vq->used,
 	};
 	struct vhost_vring_file kick = {.index = q, .fd = dev->kick_fd(dev, q)};
-	struct vhost_vring_file call = {.index = q, .fd = vn->call_fd[q]};
 	struct vhost_vring_file err = {.index = q, .fd = vn->err_fd[q]};
 	int ret;
 
@@ -130,8 +157,10 @@ static int start_queue(struct vhost_net_dev *vn, uint16_t q)
 	    (ret = vhost_ioctl(vn, VHOST_SET_VRING_BASE, &base, "VHOST_SET_VRING_BASE", q)) ||
 	    (ret = vhost_ioctl(vn, VHOST_SET_VRING_ADDR, &addr, "VHOST_SET_VRING_ADDR", q)) ||
 	    (ret = vhost_ioctl(vn, VHOST_SET_VRING_KICK, &kick, "VHOST_SET_VRING_KICK", q)) ||
-	    (ret = vhost_ioctl(vn, VHOST_SET_VRING_CALL, &call, "VHOST_SET_VRING_CALL", q)) ||
 	    (ret = vhost_ioctl(vn, VHOST_SET_VRING_ERR, &err, "VHOST_SET_VRING_ERR", q)))
+		return ret;
+	vn->given_call[q] = -1; /* the kernel's is set again, whatever it was */
+	if ((ret = give_call_fd(vn, q)))
 		return ret;
 	/* The ring runs from here. */
 	vn->running[q] = true;
@@ -191,12 +220,44 @@ static void err_event(void *ctx, uint32_t events)
 			"log)");
 }
 
+/* The driver turned MSI-X on or off or changed a queue's vector: the running queues' call
+ * eventfds follow. A signal the kernel sent to the old one is not lost: call_fd is still
+ * watched, and a vector's eventfd keeps it pending while the vector is off. */
+static void irq_changed_event(void *ctx, uint32_t events)
+{
+	struct vhost_net_dev *vn = ctx;
+	uint64_t count;
+
+	if (read(vn->irq_changed_fd, &count, sizeof(count)) < 0)
+		return;
+	for (uint16_t q = 0; q < NR_QUEUES && !vn->dev.failed; q++)
+		if (vn->running[q] && give_call_fd(vn, q) < 0) {
+			stop_queues(vn);
+			virtio_dev_fail(&vn->dev, q, "vhost-net did not take the new call eventfd");
+		}
+}
+
+static void vn_direct_irq_changed(struct virtio_device *dev)
+{
+	struct vhost_net_dev *vn = to_vn(dev);
+	uint64_t one = 1;
+
+	/* Never blocks: the counter cannot come near overflowing. */
+	if (write(vn->irq_changed_fd, &one, sizeof(one)) < 0)
+		log_error("%s: eventfd write: %s", dev->name, strerror(errno));
+}
+
 static int watch(struct vhost_net_dev *vn)
 {
 	int err;
 
 	if (vn->watching)
 		return 0;
+	if ((err = event_loop_add(vn->dev.loop, vn->irq_changed_fd, EPOLLIN, irq_changed_event,
+				  vn))) {
+		log_error("%s: cannot watch its eventfd: %s", vn->dev.name, strerror(-err));
+		return err;
+	}
 	for (uint16_t q = 0; q < NR_QUEUES; q++)
 		if ((err = event_loop_add(vn->dev.loop, vn->call_fd[q], EPOLLIN, call_event,
 					  &vn->refs[q])) ||
@@ -228,7 +289,7 @@ static int vn_activate(struct virtio_device *dev)
 	/* The ring and header features are the kernel's business; the offloads are the tap's. */
 	uint64_t features = dev->features & vn->vhost_features;
 	unsigned tun = tap_guest_offloads(dev->features);
-	int err;
+	int err, direct = 0;
 
 	if (!dev->queues[RXQ].ready || !dev->queues[TXQ].ready) {
 		log_error("%s: the driver did not set up both the RX and the TX queue", dev->name);
@@ -249,6 +310,11 @@ static int vn_activate(struct virtio_device *dev)
 			stop_queues(vn);
 			return err;
 		}
+	for (uint16_t q = 0; q < NR_QUEUES; q++)
+		direct += vn->given_call[q] != vn->call_fd[q];
+	if (direct)
+		log_info("%s: vhost-net interrupts the guest itself on %d of %d queues (irqfd)",
+			 dev->name, direct, NR_QUEUES);
 	log_debug("%s: rings handed to vhost-net (features %#llx)", dev->name,
 		  (unsigned long long)features);
 	return 0;
@@ -291,6 +357,8 @@ static void close_fds(struct vhost_net_dev *vn)
 		if (vn->err_fd[q] >= 0)
 			close(vn->err_fd[q]);
 	}
+	if (vn->irq_changed_fd >= 0)
+		close(vn->irq_changed_fd);
 	if (vn->vhost_fd >= 0)
 		close(vn->vhost_fd);
 }
@@ -319,6 +387,7 @@ static const struct virtio_device_ops vhost_net_ops = {
     .quiesce = vn_quiesce,
     .reset = vn_reset,
     .destroy = vn_destroy,
+    .direct_irq_changed = vn_direct_irq_changed,
 };
 
 bool vhost_net_is(const struct virtio_device *dev)
@@ -387,7 +456,13 @@ int vhost_net_create(const struct net_config *cfg, int tap_fd, struct virtio_dev
 	snprintf(vn->dev.name, sizeof(vn->dev.name), "virtio-net %s",
 		 cfg->id[0] ? cfg->id : cfg->tap);
 	for (uint16_t q = 0; q < NR_QUEUES; q++)
-		vn->call_fd[q] = vn->err_fd[q] = -1;
+		vn->call_fd[q] = vn->err_fd[q] = vn->given_call[q] = -1;
+	vn->irq_changed_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vn->irq_changed_fd < 0) {
+		err = -errno;
+		log_error("%s: eventfd: %s", vn->dev.name, strerror(errno));
+		goto fail;
+	}
 	for (uint16_t q = 0; q < NR_QUEUES; q++) {
 		vn->refs[q] = (struct queue_ref){.vn = vn, .q = q};
 		vn->call_fd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

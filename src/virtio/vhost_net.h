@@ -4,11 +4,13 @@
  * moves the packets between the rings and the tap without skiff.
  *
  * The driver's kicks reach the kernel straight from KVM: the queues' ioeventfds are the kick
- * eventfds vhost reads (ops->backend_queues). Its used-buffer notifications come back on one call
- * eventfd per queue that the device's worker reads, raising the interrupt through the core, which
- * keeps the transport's interrupt status (virtio-mmio's InterruptStatus, virtio-pci's ISR and
- * MSI-X masking) as for any other device. A queue the kernel stops on a driver's mistake (its
- * error eventfd) marks the device DEVICE_NEEDS_RESET.
+ * eventfds vhost reads (ops->backend_queues). Its used-buffer notifications go straight to the
+ * guest's interrupt where the transport has an eventfd for that (dev->direct_irq_fd: virtio-pci's
+ * MSI-X vector while it is live, virtio-mmio's line), so that no thread of skiff's wakes per
+ * interrupt; elsewhere (MSI-X off, no KVM) they come back on one call eventfd per queue that the
+ * device's worker reads, raising the interrupt through the core. When the answer changes
+ * (ops->direct_irq_changed) the worker gives the kernel the new eventfd. A queue the kernel stops
+ * on a driver's mistake (its error eventfd) marks the device DEVICE_NEEDS_RESET.
  *
  * A reset stops the rings (VHOST_NET_SET_BACKEND -1, VHOST_GET_VRING_BASE); a snapshot's quiesce
  * stops them, records where the kernel got to in the rings (the core saves it) and starts them
