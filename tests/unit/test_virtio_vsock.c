@@ -387,6 +387,22 @@ static void test_guest_connect(void **state)
 	fx_fini(&f);
 }
 
+/* RW packets into got[] from offset *total until *total reaches `until`: returns how many. */
+static int recv_data(struct fx *f, char *got, uint32_t *total, uint32_t until)
+{
+	int packets = 0;
+
+	while (*total < until) {
+		struct virtio_vsock_hdr h = recv_pkt(f, got + *total);
+
+		assert_int_equal(h.op, VSOCK_OP_RW);
+		assert_true(*total + h.len <= until);
+		*total += h.len;
+		packets++;
+	}
+	return packets;
+}
+
 /* The device sends no more than the guest's credit, asks for more, and goes on once given. */
 static void test_honours_guest_credit(void **state)
 {
@@ -402,22 +418,13 @@ static void test_honours_guest_credit(void **state)
 	post_rx(&f, 32);
 	c = host_connect(&f, 77, 1000, &local);
 	assert_int_equal(write(c, data, sizeof(data)), (ssize_t)sizeof(data));
-	while (total < 1000) {
-		h = recv_pkt(&f, got + total);
-		assert_int_equal(h.op, VSOCK_OP_RW);
-		total += h.len;
-	}
-	assert_int_equal(total, 1000);
+	recv_data(&f, got, &total, 1000);
 	h = recv_pkt(&f, NULL);
 	assert_int_equal(h.op, VSOCK_OP_CREDIT_REQUEST);
 	expect_no_pkt(&f, 100);
 	/* The guest read it all: the rest comes. */
 	send_pkt(&f, 77, local, VSOCK_OP_CREDIT_UPDATE, 0, NULL, 0, 1000000, 1000);
-	while (total < sizeof(data)) {
-		h = recv_pkt(&f, got + total);
-		assert_int_equal(h.op, VSOCK_OP_RW);
-		total += h.len;
-	}
+	recv_data(&f, got, &total, sizeof(data));
 	assert_memory_equal(got, data, sizeof(data));
 	/* A CREDIT_REQUEST is answered with the device's fwd_cnt. */
 	send_pkt(&f, 77, local, VSOCK_OP_RW, 0, "abc", 3, 1000000, 5000);
@@ -446,24 +453,13 @@ static void test_rx_batch_order_and_credit(void **state)
 	post_rx(&f, 17); /* the REQUEST's, then 16 */
 	c = host_connect(&f, 88, 10000, &local);
 	assert_int_equal(write(c, data, sizeof(data)), (ssize_t)sizeof(data));
-	while (total < 10000) {
-		h = recv_pkt(&f, got + total);
-		assert_int_equal(h.op, VSOCK_OP_RW);
-		assert_true(h.len <= 4096);
-		total += h.len;
-		packets++;
-	}
-	assert_int_equal(total, 10000); /* never past the credit, even across one read */
+	/* never past the credit, even across one read (recv_data checks) */
+	packets = recv_data(&f, got, &total, 10000);
 	h = recv_pkt(&f, NULL);
 	assert_int_equal(h.op, VSOCK_OP_CREDIT_REQUEST);
 	expect_no_pkt(&f, 100);
 	send_pkt(&f, 88, local, VSOCK_OP_CREDIT_UPDATE, 0, NULL, 0, 1000000, 10000);
-	while (total < sizeof(data)) {
-		h = recv_pkt(&f, got + total);
-		assert_int_equal(h.op, VSOCK_OP_RW);
-		total += h.len;
-		packets++;
-	}
+	packets += recv_data(&f, got, &total, sizeof(data));
 	assert_memory_equal(got, data, sizeof(data));
 	/* 40000 bytes took at least 10 of the 16 buffers: the others are still there. */
 	assert_true(packets + 1 <= 16);
@@ -483,7 +479,6 @@ static void test_rx_batch_stops_at_bad_buffer(void **state)
 {
 	static char data[10000], got[10000];
 	struct fx f;
-	struct virtio_vsock_hdr h;
 	struct vdrv_seg s;
 	uint32_t local, total = 0;
 	int c;
@@ -496,12 +491,7 @@ static void test_rx_batch_stops_at_bad_buffer(void **state)
 	s = (struct vdrv_seg){.gpa = vdrv_alloc(&f.d, RX_BUF), .len = RX_BUF, .write = false};
 	vdrv_add_chain(&f.d, VSOCK_QUEUE_RX, &s, 1);
 	assert_int_equal(write(c, data, sizeof(data)), (ssize_t)sizeof(data));
-	while (total < 2 * 4096) {
-		h = recv_pkt(&f, got + total);
-		assert_int_equal(h.op, VSOCK_OP_RW);
-		total += h.len;
-	}
-	assert_int_equal(total, 2 * 4096);
+	recv_data(&f, got, &total, 2 * 4096);
 	assert_memory_equal(got, data, total);
 	for (int i = 0; i < 500 && !__atomic_load_n(&f.d.fails, __ATOMIC_SEQ_CST); i++)
 		usleep(10000);
