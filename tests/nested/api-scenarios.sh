@@ -466,8 +466,9 @@ api_scenario api-metrics 90
 # refused; PATCH /balloon to 64 MiB: the guest's driver inflates to it, the guest's MemTotal drops
 # by at least 64 MiB and so does skiff's guest_resident_bytes in the metrics (FlushMetrics before
 # and after: the pages go back to L1 with MADV_DONTNEED; the guest touched all but 4 MiB of its
-# free memory first, so that the pages the balloon takes were resident); PATCH back to 0: the
-# balloon deflates and MemTotal is back.
+# free memory first, so that the pages the balloon takes were resident; what of the guest's
+# memory was still never resident is allowed for: 0 on x86_64, under 4 MiB on arm64); PATCH back
+# to 0: the balloon deflates and MemTotal is back.
 # On arm64 the balloon is a PCI function (enable_pci, behind the ITS), on x86_64 virtio-mmio.
 balloon_pci=false balloon_transport='api_patch /machine-config "{\"enable_pci\": false}"'
 if [ "${NESTED_ARCH:-}" = arm64 ]; then
@@ -496,8 +497,11 @@ api_scenario api-balloon 180
 		balloon_wait_actual 64 100
 		sleep 1
 		rss1=$(vmm_rss_kb) res1=$(guest_resident_kb)
-		echo "balloon: guest_resident_bytes $res0 kB before, $res1 kB inflated: $((res0 - res1)) kB given back (VmRSS $rss0 kB, $rss1 kB)" >&2
-		[ $((res0 - res1)) -ge 65536 ] || die "skiff gave back only $((res0 - res1)) kB of guest memory for a 64 MiB balloon"
+		# A page never resident cannot be given back: of the 256 MiB, those the guest had not
+		# touched (0 on x86_64, 3 868 kB on arm64 in one run) may be among the pages the balloon took.
+		untouched=$((256 * 1024 - res0))
+		echo "balloon: guest_resident_bytes $res0 kB before ($untouched kB never touched), $res1 kB inflated: $((res0 - res1)) kB given back (VmRSS $rss0 kB, $rss1 kB)" >&2
+		[ $((res0 - res1)) -ge $((65536 - untouched)) ] || die "skiff gave back only $((res0 - res1)) kB of guest memory for a 64 MiB balloon ($untouched kB were never resident)"
 		signal_guest ctl.img inflated
 		wait_for "^SKIFF-GUEST: memtotal_inflated_kb=" 30
 		m0=$(guest_value memtotal_before_kb) m1=$(guest_value memtotal_inflated_kb)
