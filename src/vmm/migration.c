@@ -739,9 +739,10 @@ static int prebuild(struct instance *in, const struct vm_config *cfg, int memfd,
 	*built = !ret;
 	pthread_mutex_unlock(&in->lock);
 	if (!ret)
-		log_info("migration: the microVM is built from the source's description in %.1f ms, "
-			 "before its memory arrives",
-			 ms_since(t0));
+		log_info(
+		    "migration: the microVM is built from the source's description in %.1f ms, "
+		    "before its memory arrives",
+		    ms_since(t0));
 	return ret;
 }
 
@@ -808,7 +809,8 @@ static int build_and_run(struct instance *in, struct migration_stream *s, struct
 		}
 		if (in->state != INSTANCE_NOT_STARTED) {
 			pthread_mutex_unlock(&in->lock);
-			return log_set_error(-EINVAL, "migration: the microVM was started meanwhile");
+			return log_set_error(-EINVAL,
+					     "migration: the microVM was started meanwhile");
 		}
 		vm_config_copy(&in->cfg, cfg);
 		ret = snapshot_restore_fd(&in->vm, snap, &in->cfg, memfd, true);
