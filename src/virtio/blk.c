@@ -679,12 +679,12 @@ static int alloc_queues(struct virtio_blk *blk, uint16_t nr)
 }
 
 /* Opens `path` (read-write unless `read_only`), checks it is a regular file or a block device and
- * takes its OFD lock (a write lock when writable, a read lock when read-only). When `in_use` is
- * the file already open (same device and inode), the lock is not taken (this process holds it)
- * and 1 is returned. Else returns 0, or -errno with the reason (without the path) as the
- * thread's last error. */
-static int open_image(const char *path, bool read_only, const struct stat *in_use, int *fd_out,
-		      uint64_t *size_out)
+ * takes its OFD lock (a write lock when writable, a read lock when read-only) unless `lock` is
+ * false. When `in_use` is the file already open (same device and inode), the lock is not taken
+ * (this process holds it) and 1 is returned. Else returns 0, or -errno with the reason (without
+ * the path) as the thread's last error. */
+static int open_image(const char *path, bool read_only, bool lock_it, const struct stat *in_use,
+		      int *fd_out, uint64_t *size_out)
 {
 	struct flock lock = { .l_type = read_only ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET };
 	bool same = false;
@@ -724,7 +724,7 @@ static int open_image(const char *path, bool read_only, const struct stat *in_us
 		goto fail;
 	}
 	same = in_use && st.st_dev == in_use->st_dev && st.st_ino == in_use->st_ino;
-	if (!same && fcntl(fd, F_OFD_SETLK, &lock) < 0) {
+	if (!same && lock_it && fcntl(fd, F_OFD_SETLK, &lock) < 0) {
 		ret = -errno;
 		if (ret == -EAGAIN || ret == -EACCES) {
 			ret = log_set_error(-EBUSY, "in use by another process (locked)");
@@ -763,14 +763,14 @@ static void fill_config(struct virtio_blk *blk)
 	}
 }
 
-int virtio_blk_create(const struct disk_config *cfg, struct virtio_device **out)
+static int create(const struct disk_config *cfg, bool lock, struct virtio_device **out)
 {
 	struct virtio_blk *blk;
 	uint64_t size = 0;
 	char why[128];
 	int fd = -1, ret;
 
-	ret = open_image(cfg->path, cfg->read_only, NULL, &fd, &size);
+	ret = open_image(cfg->path, cfg->read_only, lock, NULL, &fd, &size);
 	if (ret < 0) {
 		snprintf(why, sizeof(why), "%s", log_last_error());
 		log_error("disk %s: %s", cfg->path, why);
@@ -823,6 +823,16 @@ fail:
 	return ret;
 }
 
+int virtio_blk_create(const struct disk_config *cfg, struct virtio_device **out)
+{
+	return create(cfg, true, out);
+}
+
+int virtio_blk_create_unlocked(const struct disk_config *cfg, struct virtio_device **out)
+{
+	return create(cfg, false, out);
+}
+
 /* ---- swapping the backing file ---- */
 
 /* The swap runs on the device's worker; its reason comes back here and becomes the caller's
@@ -850,7 +860,7 @@ static void swap_on_worker(void *arg)
 		snprintf(c->err, sizeof(c->err), "%s: %s", blk->path, strerror(-ret));
 		goto fail;
 	}
-	ret = open_image(c->path, blk->read_only, &cur, &fd, &size);
+	ret = open_image(c->path, blk->read_only, true, &cur, &fd, &size);
 	if (ret < 0) {
 		snprintf(c->err, sizeof(c->err), "%s: %s", c->path, log_last_error());
 		goto fail;

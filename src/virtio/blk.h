@@ -82,6 +82,9 @@ struct virtio_blk_config {
 /* Opens and locks the image. Returns 0 with *out set, or -errno after one logged line that
  * names the file and the reason. */
 int virtio_blk_create(const struct disk_config *cfg, struct virtio_device **out);
+/* The same without the lock, for a live migration's destination that builds its VM while the
+ * source still holds the image: virtio_blk_set_lock(dev, true) takes it at the handover. */
+int virtio_blk_create_unlocked(const struct disk_config *cfg, struct virtio_device **out);
 
 /* Replaces the backing file of a disk while the guest runs (PATCH /drives/{id}): requests in
  * flight complete on the old file, which is then flushed, unlocked and closed; the new file is

@@ -707,26 +707,118 @@ static int receive_memory(struct migration *m, struct migration_stream *s, int m
 	return ret;
 }
 
-/* Builds the VM from the state, says READY, and runs it on GO; else destroys it unrun. */
+/* Builds the VM from the CONFIG's description before the memory arrives, so that only the
+ * state goes in after STATE (the downtime). On the memfd, mapped private as for a snapshot load
+ * (vm_create_restored): the pages are pwrite()n into the memfd afterwards, and a private
+ * mapping shows the file's pages until the process writes one (copy-on-write). Nothing writes
+ * guest memory before the state is in: a restoring VM loads no kernel, firmware tables, device
+ * tree or boot state, and no vCPU runs before GO; a page merely read meanwhile maps the memfd's
+ * own page, which pwrite() then fills in place. Mapped shared instead, guest memory would be
+ * shmem for good (no KSM, no THP, the balloon's pages no longer freed by MADV_DONTNEED): not
+ * worth it for a window in which nothing touches the memory. The disks open unlocked: the
+ * source holds their locks until just before STATE. A VM that cannot be built refuses the
+ * migration now, before any memory moves. */
+static int prebuild(struct instance *in, const struct vm_config *cfg, int memfd, bool *built)
+{
+	uint64_t t0 = now_ns();
+	int ret;
+
+	/* virtio-fs cannot be saved, so such a VM never reaches STATE: no virtiofsd for it. */
+	if (cfg->nr_fs)
+		return 0;
+	pthread_mutex_lock(&in->lock);
+	if (in->state != INSTANCE_NOT_STARTED)
+		ret = log_set_error(-EINVAL, "migration: the microVM was started meanwhile");
+	else if ((ret = vm_create_incoming(&in->vm, cfg, memfd))) {
+		char why[512];
+
+		snprintf(why, sizeof(why), "%s",
+			 log_last_error()[0] ? log_last_error() : strerror(-ret));
+		log_set_error(ret, "migration: cannot build the microVM: %s", why);
+	}
+	*built = !ret;
+	pthread_mutex_unlock(&in->lock);
+	if (!ret)
+		log_info(
+		    "migration: the microVM is built from the source's description in %.1f ms, "
+		    "before its memory arrives",
+		    ms_since(t0));
+	return ret;
+}
+
+/* The pre-built VM goes, unrun (its disks' locks, if taken, with it). */
+static void destroy_prebuilt(struct instance *in, bool *prebuilt)
+{
+	if (!*prebuilt)
+		return;
+	pthread_mutex_lock(&in->lock);
+	vm_destroy(&in->vm);
+	*prebuilt = false;
+	pthread_mutex_unlock(&in->lock);
+}
+
+/* Puts the state into the VM, says READY, and runs it on GO; else destroys it unrun. The VM
+ * is the pre-built one (*prebuilt, built from `built_from`, the CONFIG's description) when the
+ * state's description is that one byte for byte; else it is built from the state's, as a
+ * snapshot load does (the source's API changed a drive or a rate limiter during the copy).
+ * *prebuilt is false on return: the VM runs or is gone. */
 static int build_and_run(struct instance *in, struct migration_stream *s, struct vm_config *cfg,
-			 struct snapshot *snap, int memfd, uint64_t state_at)
+			 struct snapshot *snap, int memfd, uint64_t state_at, bool *prebuilt,
+			 const struct migration_frame *built_from)
 {
 	struct migration_frame f;
 	bool resume = true;
 	int ret;
 
 	pthread_mutex_lock(&in->lock);
-	if (in->state != INSTANCE_NOT_STARTED) {
-		pthread_mutex_unlock(&in->lock);
-		return log_set_error(-EINVAL, "migration: the microVM was started meanwhile");
-	}
-	vm_config_copy(&in->cfg, cfg);
-	/* The guest's clock goes on by the time the move took, as on the source's host. */
-	ret = snapshot_restore_fd(&in->vm, snap, &in->cfg, memfd, true);
-	if (ret) {
-		vm_config_init_defaults(&in->cfg);
-		pthread_mutex_unlock(&in->lock);
-		return ret;
+	if (*prebuilt && snapshot_description_is(snap, built_from->payload, built_from->length)) {
+		/* The pre-built VM kept the instance from starting (migration_busy): in->vm is
+		 * still it. */
+		*prebuilt = false;
+		log_info("migration: the state's description is the one the microVM was built "
+			 "from: only the state goes in");
+		ret = set_disk_locks(&in->vm, true);
+		if (ret) {
+			char why[400];
+
+			snprintf(why, sizeof(why), "%s", log_last_error());
+			vm_destroy(&in->vm);
+			log_set_error(ret, "migration: cannot take the disks' locks: %s", why);
+		} else {
+			/* The guest's clock goes on by the time the move took, as on the source's
+			 * host. */
+			ret = snapshot_restore_state(&in->vm, snap, true);
+		}
+		if (!ret) {
+			/* The same description as the one the VM points to, which the caller
+			 * frees: from here the instance's, as for a VM built below. Nothing of the
+			 * VM keeps a pointer into it (devices copy what they need). */
+			vm_config_copy(&in->cfg, cfg);
+			in->vm.cfg = &in->cfg;
+		}
+		if (ret) {
+			pthread_mutex_unlock(&in->lock);
+			return ret;
+		}
+	} else {
+		if (*prebuilt) {
+			log_info("migration: the source's description changed during the copy: the "
+				 "microVM is built again from the state's");
+			vm_destroy(&in->vm);
+			*prebuilt = false;
+		}
+		if (in->state != INSTANCE_NOT_STARTED) {
+			pthread_mutex_unlock(&in->lock);
+			return log_set_error(-EINVAL,
+					     "migration: the microVM was started meanwhile");
+		}
+		vm_config_copy(&in->cfg, cfg);
+		ret = snapshot_restore_fd(&in->vm, snap, &in->cfg, memfd, true);
+		if (ret) {
+			vm_config_init_defaults(&in->cfg);
+			pthread_mutex_unlock(&in->lock);
+			return ret;
+		}
 	}
 	ret = migration_send(s, MIGRATION_READY, NULL, 0);
 	if (!ret && !(ret = expect(s, MIGRATION_GO, &f, "source"))) {
@@ -756,11 +848,13 @@ static int build_and_run(struct instance *in, struct migration_stream *s, struct
 static int receive_vm(struct instance *in, struct migration_stream *s)
 {
 	struct migration *m = in->migration;
-	struct migration_frame f = {0}, state = {0};
+	/* The CONFIG frame is kept: the state's description is compared with it. */
+	struct migration_frame f = {0}, config = {0}, state = {0};
 	struct vm_config *cfg = malloc(sizeof(*cfg)), *final = malloc(sizeof(*cfg));
 	struct snapshot snap;
 	uint64_t mem_bytes = 0, state_at;
 	int memfd = -1, ret;
+	bool prebuilt = false; /* in->vm is built from cfg, unrun */
 
 	if (!cfg || !final) {
 		ret = log_set_error(-ENOMEM, "out of memory");
@@ -771,10 +865,8 @@ static int receive_vm(struct instance *in, struct migration_stream *s)
 		ret = check_hello(&f);
 		migration_frame_free(&f);
 	}
-	if (!ret && !(ret = expect(s, MIGRATION_CONFIG, &f, "source"))) {
-		ret = snapshot_read_description(f.payload, f.length, "migration", cfg);
-		migration_frame_free(&f);
-	}
+	if (!ret && !(ret = expect(s, MIGRATION_CONFIG, &config, "source")))
+		ret = snapshot_read_description(config.payload, config.length, "migration", cfg);
 	/* Before any memory moves: an interface the VM does not have refuses it at once. */
 	if (!ret)
 		ret = config_apply_net_overrides(cfg, m->overrides, m->nr_overrides,
@@ -789,6 +881,8 @@ static int receive_vm(struct instance *in, struct migration_stream *s)
 						    "memory: %s",
 					    (unsigned long long)cfg->memory_mib, strerror(errno));
 	}
+	if (!ret)
+		ret = prebuild(in, cfg, memfd, &prebuilt);
 	if (!ret)
 		ret = migration_send(s, MIGRATION_ACCEPT, NULL, 0);
 	if (!ret)
@@ -813,11 +907,21 @@ static int receive_vm(struct instance *in, struct migration_stream *s)
 	if (!ret)
 		ret = vm_check_config(final, 0, host_memory_mib());
 	if (!ret)
-		ret = build_and_run(in, s, final, &snap, memfd, state_at);
+		ret = build_and_run(in, s, final, &snap, memfd, state_at, &prebuilt, &config);
 	snapshot_close(&snap);
 out:
+	/* Before the source hears of the failure: it takes its disks' locks back at once. */
+	if (prebuilt) {
+		char why[400];
+
+		snprintf(why, sizeof(why), "%s", log_last_error());
+		destroy_prebuilt(in, &prebuilt);
+		if (ret)
+			log_set_error(ret, "%s", why);
+	}
 	if (ret && ret != -EPIPE && ret != -ECONNREFUSED && ret != -ECANCELED)
 		migration_send_error(s, log_last_error()[0] ? log_last_error() : strerror(-ret));
+	migration_frame_free(&config);
 	migration_frame_free(&state);
 	if (memfd >= 0)
 		close(memfd); /* the VM's mappings keep it */

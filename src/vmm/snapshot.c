@@ -464,18 +464,15 @@ void snapshot_close(struct snapshot *s)
 	memset(s, 0, sizeof(*s));
 }
 
-/* The machine's state into a VM just built for it (ret: how that building went). */
-static int restore_into(struct vm *vm, const struct snapshot *s, bool clock_realtime, int ret)
+bool snapshot_description_is(const struct snapshot *s, const void *desc, size_t len)
+{
+	return s->payload && len == s->machine_at && memcmp(s->payload, desc, len) == 0;
+}
+
+int snapshot_restore_state(struct vm *vm, const struct snapshot *s, bool clock_realtime)
 {
 	struct state_reader r;
-
-	if (ret) {
-		char why[512];
-
-		snprintf(why, sizeof(why), "%s",
-			 log_last_error()[0] ? log_last_error() : strerror(-ret));
-		return log_set_error(ret, "cannot rebuild the microVM: %s", why);
-	}
+	int ret;
 
 	vm->clock_realtime = clock_realtime;
 	/* After the description, which snapshot_open read. */
@@ -499,6 +496,19 @@ static int restore_into(struct vm *vm, const struct snapshot *s, bool clock_real
 		return log_set_error(ret, "cannot restore the snapshot: %s", why);
 	}
 	return 0;
+}
+
+/* The machine's state into a VM just built for it (ret: how that building went). */
+static int restore_into(struct vm *vm, const struct snapshot *s, bool clock_realtime, int ret)
+{
+	if (ret) {
+		char why[512];
+
+		snprintf(why, sizeof(why), "%s",
+			 log_last_error()[0] ? log_last_error() : strerror(-ret));
+		return log_set_error(ret, "cannot rebuild the microVM: %s", why);
+	}
+	return snapshot_restore_state(vm, s, clock_realtime);
 }
 
 int snapshot_restore_fd(struct vm *vm, const struct snapshot *s, const struct vm_config *cfg,

@@ -87,6 +87,14 @@ int snapshot_restore(struct vm *vm, const struct snapshot *s, const struct vm_co
  * migration filled); the caller keeps and closes mem_fd. */
 int snapshot_restore_fd(struct vm *vm, const struct snapshot *s, const struct vm_config *cfg,
 			int mem_fd, bool clock_realtime);
+/* The state alone, into a VM already built for it from the same description
+ * (vm_create_restored() or vm_create_incoming()) whose vCPUs never ran: what
+ * snapshot_restore_fd() does after building. 0, or -errno with a one-line reason as the
+ * thread's last error and `vm` destroyed. */
+int snapshot_restore_state(struct vm *vm, const struct snapshot *s, bool clock_realtime);
+/* Whether the state's description section (the VM's JSON and memory size, as
+ * snapshot_save_description() wrote it) is byte for byte desc[0, len). */
+bool snapshot_description_is(const struct snapshot *s, const void *desc, size_t len);
 /* The same with the Uffd backend: the page-fault handler listening on socket_path serves the
  * memory (vmm/uffd.h). */
 int snapshot_restore_uffd(struct vm *vm, const struct snapshot *s, const struct vm_config *cfg,

@@ -473,7 +473,8 @@ static int create_disk(struct vm *vm, int i)
 	int ret;
 
 	snprintf(what, sizeof(what), "%s (%s)", d->path, d->read_only ? "read-only" : "rw");
-	if ((ret = virtio_blk_create(d, &dev)))
+	ret = vm->disks_unlocked ? virtio_blk_create_unlocked(d, &dev) : virtio_blk_create(d, &dev);
+	if (ret)
 		return ret;
 	return attach(vm, dev, d->id, what);
 }

@@ -394,12 +394,14 @@ static void destroy_pci(struct vm *vm)
 	}
 }
 
-static int create(struct vm *vm, const struct vm_config *cfg, int mem_fd, const char *uffd_socket)
+static int create(struct vm *vm, const struct vm_config *cfg, int mem_fd, const char *uffd_socket,
+		  bool disks_unlocked)
 {
 	int ret;
 
 	memset(vm, 0, sizeof(*vm));
 	vm->restoring = mem_fd >= 0 || uffd_socket;
+	vm->disks_unlocked = disks_unlocked;
 	vm->kvm.fd = vm->fd = vm->stop_eventfd = -1;
 	vm->cfg = cfg;
 	vm->console_out_fd = STDOUT_FILENO;
@@ -521,17 +523,22 @@ fail:
 
 int vm_create(struct vm *vm, const struct vm_config *cfg)
 {
-	return create(vm, cfg, -1, NULL);
+	return create(vm, cfg, -1, NULL, false);
 }
 
 int vm_create_restored(struct vm *vm, const struct vm_config *cfg, int mem_fd)
 {
-	return create(vm, cfg, mem_fd, NULL);
+	return create(vm, cfg, mem_fd, NULL, false);
+}
+
+int vm_create_incoming(struct vm *vm, const struct vm_config *cfg, int mem_fd)
+{
+	return create(vm, cfg, mem_fd, NULL, true);
 }
 
 int vm_create_restored_uffd(struct vm *vm, const struct vm_config *cfg, const char *socket_path)
 {
-	return create(vm, cfg, -1, socket_path);
+	return create(vm, cfg, -1, socket_path, false);
 }
 
 void vm_destroy(struct vm *vm)

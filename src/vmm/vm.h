@@ -46,6 +46,9 @@ struct vm {
 	/* Built by vm_create_restored(): guest memory is a snapshot's, so nothing is loaded into
 	 * it and no boot state is set up; the snapshot's state goes in before the vCPUs run. */
 	bool restoring;
+	/* Built by vm_create_incoming(): the disks are open without their locks (base/device.h
+	 * disk_lock takes them). */
+	bool disks_unlocked;
 	/* Set before a restore (arch_vm_state_restore): the guest's clock moves on by the real time
 	 * since the snapshot instead of going on from where it stood. */
 	bool clock_realtime;
@@ -94,6 +97,10 @@ int vm_create(struct vm *vm, const struct vm_config *cfg);
  * mem_fd's contents, mapped private (copy-on-write, read lazily), and neither the guest nor its
  * boot state nor the firmware tables are written into it. */
 int vm_create_restored(struct vm *vm, const struct vm_config *cfg, int mem_fd);
+/* The same for a live migration's destination, built while the source still runs: the disks
+ * are opened without their locks, which the source holds until it sends the state; the
+ * destination takes them then (vm_device_update with disk_lock 1). */
+int vm_create_incoming(struct vm *vm, const struct vm_config *cfg, int mem_fd);
 /* The same with anonymous guest memory that the Uffd page-fault handler listening on
  * socket_path fills (vmm/uffd.h). */
 int vm_create_restored_uffd(struct vm *vm, const struct vm_config *cfg, const char *socket_path);

@@ -13,10 +13,17 @@
       badcrc      a HELLO whose payload does not match its CRC
       bigpages    HELLO and a CONFIG that is no description
       hangup      a good HELLO, then hang up
+  migration_peer.py relay PATH TARGET HELD GO   listen at PATH and pass the stream on to a
+      real destination at TARGET, both ways, except that the destination's first answer (its
+      ACCEPT, sent once it has the description) is held back: HELD is created when it comes,
+      and it goes on to the source once GO exists (20 s at most). The source meanwhile waits
+      for it with its description sent, so a test can change that description in between.
 Prints what the other side answered (a refusal's text) on stdout."""
+import os
 import socket
 import struct
 import sys
+import threading
 import time
 import zlib
 
@@ -107,5 +114,51 @@ def source(path, mode):
     s.close()
 
 
+def pipe(a, b, before_first=None):
+    first = True
+    try:
+        while True:
+            data = a.recv(1 << 16)
+            if not data:
+                break
+            if first and before_first:
+                before_first()
+            first = False
+            b.sendall(data)
+    except OSError:
+        pass
+    for s in (a, b):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def relay(path, target, held, go):
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+    srv.settimeout(30)
+    src, _ = srv.accept()
+    dst = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    dst.connect(target)
+
+    def hold():
+        open(held, "w").close()
+        for _ in range(200):
+            if os.path.exists(go):
+                return
+            time.sleep(0.1)
+
+    t = threading.Thread(target=pipe, args=(src, dst))
+    t.start()
+    pipe(dst, src, hold)
+    t.join()
+    srv.close()
+
+
 if __name__ == "__main__":
-    {"dest": dest, "source": source}[sys.argv[1]](sys.argv[2], sys.argv[3])
+    if sys.argv[1] == "relay":
+        relay(*sys.argv[2:6])
+    else:
+        {"dest": dest, "source": source}[sys.argv[1]](sys.argv[2], sys.argv[3])
