@@ -67,6 +67,8 @@ static const char usage_tail[] =
 	"  --clock-realtime       the restored guest's clock catches up with the real time\n"
 	"  --migrate-from URL     receive a live-migrated VM (unix:PATH or tcp:HOST:PORT)\n"
 	"                         instead of booting; it runs once the source hands it over\n"
+	"  --net-override ID=TAP  with --restore or --migrate-from: interface ID uses tap TAP\n"
+	"                         here (Firecracker's network_overrides; repeatable)\n"
 	"  --seccomp-level N      seccomp filters per thread: 0 off, 1 calls, 2 calls and\n"
 	"                         arguments (the default)\n"
 	"\n"
@@ -160,6 +162,7 @@ enum {
 	OPT_MEM_FILE,
 	OPT_RESUME,
 	OPT_CLOCK_REALTIME,
+	OPT_NET_OVERRIDE,
 	OPT_DEVICE, /* OPT_DEVICE + i: the option of config_resources[i] */
 };
 
@@ -177,6 +180,9 @@ struct run_options {
 	const char *mem_file;
 	bool resume;
 	bool clock_realtime;
+	/* --net-override ID=TAP, for --restore or --migrate-from */
+	int nr_overrides;
+	struct snapshot_net_override overrides[VM_CONFIG_MAX_NETS];
 };
 
 /* The options of `run` that are not a device kind's (those come from config/resource.h). */
@@ -205,6 +211,7 @@ static const struct option run_options[] = {
 	{ "mem-file", required_argument, NULL, OPT_MEM_FILE },
 	{ "resume", no_argument, NULL, OPT_RESUME },
 	{ "clock-realtime", no_argument, NULL, OPT_CLOCK_REALTIME },
+	{ "net-override", required_argument, NULL, OPT_NET_OVERRIDE },
 	{ "help", no_argument, NULL, 'h' },
 };
 
@@ -359,6 +366,10 @@ static int parse_run_options(int argc, char **argv, struct vm_config *cfg,
 		case OPT_CLOCK_REALTIME:
 			ro->clock_realtime = true;
 			break;
+		case OPT_NET_OVERRIDE:
+			if (config_parse_net_override(optarg, ro->overrides, &ro->nr_overrides))
+				return usage_error("%s", log_last_error());
+			break;
 		case 'h':
 			print_usage();
 			exit(0);
@@ -450,6 +461,8 @@ static int prepare_restore(struct instance *in, const struct run_options *ro)
 		return usage_error("%s", "--restore or --mem-file: the path is too long");
 	req.resume = ro->resume;
 	req.clock_realtime = ro->clock_realtime;
+	req.nr_overrides = ro->nr_overrides;
+	memcpy(req.overrides, ro->overrides, sizeof(req.overrides));
 	in->restore = &req;
 	return 0;
 }
@@ -466,6 +479,8 @@ static int prepare_migrate_from(struct instance *in, const struct run_options *r
 					 "go with options that describe one (--kernel, --cpus, "
 					 "--disk, --config-file, --restore, ...)");
 	in->migrate_from = ro->migrate_from;
+	in->migrate_overrides = ro->overrides;
+	in->nr_migrate_overrides = ro->nr_overrides;
 	return 0;
 }
 
@@ -489,6 +504,8 @@ static int prepare_instance(struct instance *in, const struct run_options *ro)
 		return usage_error("%s", "--mem-file, --resume and --clock-realtime go with --restore");
 	if (ro->restore && ro->migrate_from)
 		return usage_error("%s", "--restore and --migrate-from contradict each other");
+	if (ro->nr_overrides && !ro->restore && !ro->migrate_from)
+		return usage_error("%s", "--net-override goes with --restore or --migrate-from");
 	if (ro->restore && ro->config_file)
 		return usage_error("%s", "--restore: the snapshot describes the VM; it does not go "
 					 "with --config-file");

@@ -71,6 +71,32 @@ int config_json_net_overrides(const char *what, struct json_t *obj,
 	return 0;
 }
 
+int config_parse_net_override(const char *arg, struct snapshot_net_override *out, int *nr)
+{
+	const char *eq = strchr(arg, '=');
+	struct snapshot_net_override ov = {0};
+	size_t id_len = eq ? (size_t)(eq - arg) : 0;
+
+	if (!eq || id_len > VM_CONFIG_MAX_ID || !eq[1] || strlen(eq + 1) >= sizeof(ov.host_dev_name))
+		return log_set_error(-EINVAL, "--net-override is IFACE_ID=TAP (a tap name of 1 to "
+					      "%zu characters), not '%.80s'",
+				     sizeof(ov.host_dev_name) - 1, arg);
+	memcpy(ov.iface_id, arg, id_len);
+	if (!vm_config_id_valid(ov.iface_id))
+		return log_set_error(-EINVAL, "--net-override: '%s' is no interface id (1 to %d "
+					      "letters, digits, '_' or '-')",
+				     ov.iface_id, VM_CONFIG_MAX_ID);
+	snprintf(ov.host_dev_name, sizeof(ov.host_dev_name), "%s", eq + 1);
+	for (int i = 0; i < *nr; i++)
+		if (!strcmp(out[i].iface_id, ov.iface_id))
+			return log_set_error(-EINVAL, "--net-override: interface '%s' twice",
+					     ov.iface_id);
+	if (*nr >= VM_CONFIG_MAX_NETS)
+		return log_set_error(-EINVAL, "--net-override: more than %d", VM_CONFIG_MAX_NETS);
+	out[(*nr)++] = ov;
+	return 0;
+}
+
 int config_apply_net_overrides(struct vm_config *cfg, const struct snapshot_net_override *ov,
 			       int nr, const char *source)
 {

@@ -325,7 +325,10 @@ int instance_run(struct instance *in, bool start_now, const struct instance_hook
 		if (in->migrate_from) {
 			/* Receiving takes the lock itself, only to build the VM. */
 			logged = true; /* the migration logs its failure */
-			status = migration_receive(in, in->migrate_from) ? 1 : 0;
+			status = migration_receive(in, in->migrate_from, in->migrate_overrides,
+						   in->nr_migrate_overrides)
+					 ? 1
+					 : 0;
 		} else {
 			pthread_mutex_lock(&in->lock);
 			if (in->restore) {

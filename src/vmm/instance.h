@@ -47,6 +47,9 @@ struct instance {
 	/* The command line's --migrate-from: instance_run() receives a migrated VM from this URL
 	 * instead of starting. */
 	const char *migrate_from;
+	/* --net-override: the taps the arriving VM's interfaces use here */
+	const struct snapshot_net_override *migrate_overrides;
+	int nr_migrate_overrides;
 	/* Live migration (vmm/migration.h), NULL until one is asked for. */
 	struct migration *migration;
 };

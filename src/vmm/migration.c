@@ -1029,13 +1029,19 @@ int migration_start_receive(struct instance *in, const char *url,
 	return ret;
 }
 
-int migration_receive(struct instance *in, const char *url)
+int migration_receive(struct instance *in, const char *url,
+		      const struct snapshot_net_override *overrides, int nr_overrides)
 {
 	struct migration_url parsed;
 	int fd, ret;
 
 	pthread_mutex_lock(&in->lock);
 	ret = prepare_receive(in, url, &parsed);
+	if (!ret) {
+		in->migration->nr_overrides = nr_overrides;
+		for (int i = 0; i < nr_overrides; i++)
+			in->migration->overrides[i] = overrides[i];
+	}
 	pthread_mutex_unlock(&in->lock);
 	if (ret) {
 		/* Said here, as a failure after it is (finish()). */

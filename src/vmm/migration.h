@@ -83,7 +83,8 @@ int migration_start_receive(struct instance *in, const char *url,
 /* --migrate-from: the same on the calling thread, without the instance's lock held, to the
  * end: 0 once the VM is built and handed to the instance (running), or -errno with the reason
  * as the thread's last error. */
-int migration_receive(struct instance *in, const char *url);
+int migration_receive(struct instance *in, const char *url,
+		      const struct snapshot_net_override *overrides, int nr_overrides);
 
 /* Whether a migration is listening or under way (the description must not change meanwhile;
  * no snapshot may take the dirty log). */
