@@ -39,7 +39,7 @@ _skiff_complete() { # uses cur and prev of _skiff
 		--irqchip --enable-pci --mem-mergeable --disk --net --console --serial-out --rng --vsock
 		--fs --balloon --debug-exit --gdb --api-sock --config-file --no-api --id --log-path
 		--metrics-path --seccomp-level --restore --mem-file --resume --clock-realtime
-		--migrate-from --log-level -h --help'
+		--migrate-from --net-override --log-level -h --help'
 
 	case $prev in
 	--kernel | --initrd | --raw | --firmware | --config-file | --log-path | --metrics-path | \
