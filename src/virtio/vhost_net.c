@@ -51,8 +51,8 @@ struct vhost_net_dev {
 	uint64_t host_features;	 /* offered to the driver */
 
 	/* Worker thread only. */
-	bool watching;		 /* call_fd and err_fd are in the loop */
-	bool running[NR_QUEUES]; /* the kernel has the ring and the tap */
+	bool watching;		   /* call_fd and err_fd are in the loop */
+	bool running[NR_QUEUES];   /* the kernel has the ring and the tap */
 	int given_call[NR_QUEUES]; /* the call eventfd the kernel has: call_fd or the irqfd's */
 };
 
@@ -400,7 +400,8 @@ bool vhost_net_is(const struct virtio_device *dev)
 /* The largest offload set the tap accepts, trying smaller ones on refusal; leaves it at 0. */
 static uint64_t features_for(unsigned offloads, uint64_t vhost_features)
 {
-	uint64_t f = BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_STATUS) | tap_offload_features(offloads);
+	uint64_t f =
+	    BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_STATUS) | tap_offload_features(offloads);
 
 	if (vhost_features & BIT(VIRTIO_NET_F_MRG_RXBUF))
 		f |= BIT(VIRTIO_NET_F_MRG_RXBUF);

@@ -524,8 +524,8 @@ static uint32_t rx_room(const struct virtq_elem *e, uint32_t credit)
 /* Takes more RX buffers for the read that fills `e`, while the guest's credit lasts and they
  * are well formed (rx_process fails the device on a bad one when it pops it itself): their
  * payload areas go on iov[] after `cnt` entries, their rooms in rooms[1..]. Returns how many. */
-static unsigned rx_batch_take(struct virtio_vsock *vs, uint32_t credit, struct iovec *iov,
-			      int *cnt, uint32_t *rooms)
+static unsigned rx_batch_take(struct virtio_vsock *vs, uint32_t credit, struct iovec *iov, int *cnt,
+			      uint32_t *rooms)
 {
 	struct virtq *vq = &vs->dev.queues[VSOCK_QUEUE_RX];
 	uint32_t total = rooms[0];
@@ -537,7 +537,8 @@ static unsigned rx_batch_take(struct virtio_vsock *vs, uint32_t credit, struct i
 
 		if (virtq_pop(vq, x) <= 0)
 			break; /* empty, or broken: rx_process's own pop finds out */
-		room = x->nr_out || x->in_len < VIRTIO_VSOCK_HDR_SIZE ? 0 : rx_room(x, credit - total);
+		room =
+		    x->nr_out || x->in_len < VIRTIO_VSOCK_HDR_SIZE ? 0 : rx_room(x, credit - total);
 		if (!room || *cnt + x->nr_in > VIRTQ_MAX_SEGS) {
 			virtq_unpop(vq);
 			break;
