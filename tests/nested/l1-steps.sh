@@ -182,7 +182,7 @@ vmm_rss_kb() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB$/\1/p' "/proc/$SKIFF_P
 # guest_resident_kb: skiff's guest_resident_bytes (vmm section of the metrics), in KiB, from a
 # FlushMetrics into $WORK/metrics.json (the scenario PUTs /metrics there)
 guest_resident_kb() {
-	api_put /actions '{"action_type": "FlushMetrics"}'
+	api_put /actions "{\"action_type\": \"FlushMetrics\"}"
 	_b=$(tail -n1 "$WORK/metrics.json" | json_num guest_resident_bytes)
 	[ -n "$_b" ] || die "no guest_resident_bytes in the last metrics line: $(tail -c 300 "$WORK/metrics.json")"
 	echo $((_b / 1024))
