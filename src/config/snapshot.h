@@ -44,13 +44,12 @@ struct snapshot_load_request {
 struct json_t;
 int config_json_net_overrides(const char *what, struct json_t *obj, struct snapshot_net_override *out,
 			      int *nr);
+/* The command line's --net-override ID=TAP, added to out[*nr] (at most VM_CONFIG_MAX_NETS,
+ * each iface_id once). 0, or -EINVAL with the reason as the last error. */
+int config_parse_net_override(const char *arg, struct snapshot_net_override *out, int *nr);
 /* Renames the taps of the interfaces the overrides name; an iface_id that cfg does not have is
  * refused: "network_overrides: SOURCE has no interface 'ID'" as the thread's last error,
  * -EINVAL. */
-/* The command line's --net-override IFACE_ID=TAP, added to out[*nr] (at most
- * VM_CONFIG_MAX_NETS, each iface_id once). 0, or -EINVAL with the reason as the last error. */
-int config_parse_net_override(const char *arg, struct snapshot_net_override *out, int *nr);
-
 int config_apply_net_overrides(struct vm_config *cfg, const struct snapshot_net_override *ov,
 			       int nr, const char *source);
 
