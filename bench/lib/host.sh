@@ -19,7 +19,7 @@
 
 BENCH_TRIES=3	# attempts of one boot in one L1 (bench/lib/l1.sh)
 BENCH_MAX_L1=8	# L1 boots in one bench run, at most
-BENCH_ALL_PEERS=(skiff skiff-pci qemu qemu-pci kvmtool skiff-vhost qemu-vhost)
+BENCH_ALL_PEERS=(skiff skiff-pci qemu qemu-pci kvmtool skiff-vhost qemu-vhost skiff-vmlinux qemu-vmlinux)
 
 bench_note() { echo "bench: $*" >&2; }
 
@@ -29,12 +29,14 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) pri
 # bench_skiff_has_pci SKIFF: whether that skiff binary knows --enable-pci.
 bench_skiff_has_pci() { "$1" run --help 2>&1 | grep -q -- '--enable-pci'; }
 
-# bench_select_peers SKIFF ENABLE_PCI KVMTOOL FILTER [VHOST]: sets peers (the VMMs to run, in
-# order) and peer_notes (why one asked for is missing). ENABLE_PCI: 1 adds skiff-pci and qemu-pci;
-# KVMTOOL: the lkvm path or empty; FILTER: a comma-separated subset, or empty for all; VHOST: 1
-# adds skiff-vhost and qemu-vhost (bench/io: the kernel's vhost-net for both).
+# bench_select_peers SKIFF ENABLE_PCI KVMTOOL FILTER [VHOST [VMLINUX]]: sets peers (the VMMs to
+# run, in order) and peer_notes (why one asked for is missing). ENABLE_PCI: 1 adds skiff-pci and
+# qemu-pci; KVMTOOL: the lkvm path or empty; FILTER: a comma-separated subset, or empty for all;
+# VHOST: 1 adds skiff-vhost and qemu-vhost (bench/io: the kernel's vhost-net for both); VMLINUX: 1
+# adds skiff-vmlinux and qemu-vmlinux (bench/boot: the same kernel as its uncompressed ELF
+# vmlinux, entered through PVH; kvmtool cannot load an ELF kernel).
 bench_select_peers() {
-	local skiff=$1 pci=$2 kvmtool=$3 filter=$4 vhost=${5:-0} p f keep
+	local skiff=$1 pci=$2 kvmtool=$3 filter=$4 vhost=${5:-0} vmlinux=${6:-0} p f keep
 	peers=(skiff) peer_notes=()
 	if [ "$pci" = 1 ]; then
 		if bench_skiff_has_pci "$skiff"; then
@@ -54,6 +56,7 @@ bench_select_peers() {
 		fi
 		peers+=(qemu-vhost)
 	fi
+	[ "$vmlinux" = 0 ] || peers+=(skiff-vmlinux qemu-vmlinux)
 	[ -n "$filter" ] || return 0
 	for f in ${filter//,/ }; do
 		[[ " ${BENCH_ALL_PEERS[*]} " == *" $f "* ]] || { echo "unknown peer '$f' (${BENCH_ALL_PEERS[*]})" >&2; exit 2; }
@@ -105,11 +108,12 @@ bench_stage_l1() {
 	cp "$repo/bench/lib/l1.sh" "$stage/bench/l1.sh"
 	cp "$KERNEL_MODULES_DIR"/*.ko "$KERNEL_MODULES_DIR/modules.order" "$stage/modules/"
 	cp "$KERNEL_BZIMAGE" "$stage/guest/bzImage"
+	[[ " ${peers[*]} " != *"-vmlinux "* ]] || cp "$KERNEL_VMLINUX" "$stage/guest/vmlinux"
 	cp "$3" "$stage/guest/initrd.cpio"
 	cp "$4" "$stage/bench/skiff"
 	if [[ " ${peers[*]} " == *" qemu"* ]]; then
 		bench_add_binary "$stage" /usr/bin/qemu-system-x86_64
-		for f in bios-microvm.bin qboot.rom linuxboot_dma.bin kvmvapic.bin; do
+		for f in bios-microvm.bin qboot.rom linuxboot_dma.bin kvmvapic.bin pvh.bin; do
 			[ -e /usr/share/qemu/$f ] && cp -L /usr/share/qemu/$f "$stage/usr/share/qemu/"
 		done
 	fi
