@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "arch/arm64/image.h"
@@ -326,6 +327,72 @@ static void test_raw(void **state)
 	free(big);
 }
 
+/* A temporary file holding `len` bytes of `data`; its path in `path` (PATH_MAX). */
+static void write_file(char *path, const void *data, size_t len)
+{
+	int fd;
+
+	strcpy(path, "/tmp/skiff-test-arm64-image-XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	close(fd);
+}
+
+/* From files (what skiff boots): a plain Image and the initrd are read straight into guest RAM,
+ * and land byte for byte where the buffer path puts them; a gzip file is inflated; a file that
+ * shrank after it was opened is refused, not half-loaded. */
+static void test_load_from_files(void **state)
+{
+	struct arm64_boot_layout b, want;
+	size_t initrd_len = 1 * MiB + 77, gz_len;
+	uint8_t *im = make_image(BODY_SIZE, 0x80000, 0x400000, 0), *initrd = malloc(initrd_len);
+	uint8_t *gz = gzip(im, BODY_SIZE, &gz_len);
+	char kpath[64], ipath[64], gpath[64];
+	struct arm64_blob k, i;
+
+	for (size_t n = 0; n < initrd_len; n++)
+		initrd[n] = (uint8_t)(n * 7 + (n >> 11));
+	write_file(kpath, im, BODY_SIZE);
+	write_file(ipath, initrd, initrd_len);
+	write_file(gpath, gz, gz_len);
+	assert_int_equal(
+	    arm64_load_image(&mem, ARM64_RAM_BASE, im, BODY_SIZE, initrd, initrd_len, &want), 0);
+	memset(guest_mem_ptr(&mem, want.kernel_start, BODY_SIZE), 0, BODY_SIZE);
+	memset(guest_mem_ptr(&mem, want.initrd_start, initrd_len), 0, initrd_len);
+
+	assert_int_equal(arm64_open_file("kernel", kpath, RAM_SIZE, &k), 0);
+	assert_int_equal(arm64_open_file("initrd", ipath, RAM_SIZE, &i), 0);
+	assert_int_equal(arm64_load_blobs(&mem, ARM64_RAM_BASE, &k, &i, &b), 0);
+	assert_memory_equal(&b, &want, sizeof(b));
+	assert_memory_equal(guest_mem_ptr(&mem, b.kernel_start, BODY_SIZE), im, BODY_SIZE);
+	assert_memory_equal(guest_mem_ptr(&mem, b.initrd_start, initrd_len), initrd, initrd_len);
+	arm64_close_file(&i);
+
+	/* The initrd shrinks between open and load. */
+	assert_int_equal(arm64_open_file("initrd", ipath, RAM_SIZE, &i), 0);
+	assert_int_equal(truncate(ipath, (off_t)(initrd_len / 2)), 0);
+	assert_int_equal(arm64_load_blobs(&mem, ARM64_RAM_BASE, &k, &i, &b), -EIO);
+	arm64_close_file(&i);
+	arm64_close_file(&k);
+
+	assert_int_equal(arm64_open_file("kernel", gpath, RAM_SIZE, &k), 0);
+	assert_int_equal(arm64_load_blobs(&mem, ARM64_RAM_BASE, &k, NULL, &b), 0);
+	assert_string_equal(b.format, "gzip-compressed Image");
+	assert_memory_equal(guest_mem_ptr(&mem, b.entry, BODY_SIZE), im, BODY_SIZE);
+	arm64_close_file(&k);
+
+	/* Larger than the limit, and not a regular file. */
+	assert_int_equal(arm64_open_file("kernel", kpath, BODY_SIZE - 1, &k), -EFBIG);
+	assert_int_equal(arm64_open_file("kernel", "/tmp", RAM_SIZE, &k), -EINVAL);
+	unlink(kpath);
+	unlink(ipath);
+	unlink(gpath);
+	free(gz);
+	free(initrd);
+	free(im);
+}
+
 static void test_real_image(void **state)
 {
 	const char *path = getenv("SKIFF_TEST_ARM64_IMAGE");
@@ -359,6 +426,7 @@ int main(void)
 	    T(test_gunzip_limit),
 	    T(test_gzip_too_large_for_ram),
 	    T(test_raw),
+	    T(test_load_from_files),
 	    T(test_real_image),
 	};
 

@@ -147,13 +147,68 @@ static int ram_region(const struct guest_mem *mem, uint64_t ram_base, uint64_t *
 	return -EFAULT;
 }
 
-int arm64_load_image(const struct guest_mem *mem, uint64_t ram_base, const void *image,
-		     size_t image_len, const void *initrd, size_t initrd_len,
+/* Reads len bytes at off of an open file into buf; one line naming the file on failure. */
+static int read_at(const struct arm64_blob *b, uint64_t off, void *buf, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(b->fd, (uint8_t *)buf + done, len - done, (off_t)(off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int ret = n < 0 ? -errno : -EIO;
+
+			log_error("%s %s: read failed: %s", b->what, b->path,
+				  n < 0 ? strerror(errno) : "file shrank");
+			return ret;
+		}
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+/* The first min(n, b->len) bytes of b into buf; how many, or -errno. */
+static ssize_t blob_peek(const struct arm64_blob *b, void *buf, size_t n)
+{
+	int ret;
+
+	if (n > b->len)
+		n = b->len;
+	if (b->buf) {
+		memcpy(buf, b->buf, n);
+		return (ssize_t)n;
+	}
+	ret = read_at(b, 0, buf, n);
+	return ret ? ret : (ssize_t)n;
+}
+
+/* All of b at guest address gpa: a file is read straight into guest RAM. */
+static int blob_to_guest(const struct arm64_blob *b, const struct guest_mem *mem, uint64_t gpa)
+{
+	void *dst;
+
+	if (b->buf)
+		return guest_mem_write(mem, gpa, b->buf, b->len);
+	dst = guest_mem_ptr(mem, gpa, b->len);
+	if (!dst)
+		return -EFAULT;
+	return read_at(b, 0, dst, b->len);
+}
+
+int arm64_load_blobs(const struct guest_mem *mem, uint64_t ram_base,
+		     const struct arm64_blob *kernel, const struct arm64_blob *initrd,
 		     struct arm64_boot_layout *out)
 {
 	struct arm64_image_header_info hdr;
-	void *inflated = NULL;
+	/* Enough of the file for every check on its start: the Image header, gzip's magic and
+	 * not_arm64_kernel()'s ELF and bzImage signatures. */
+	uint8_t head[4096];
+	void *whole = NULL, *inflated = NULL;
+	struct arm64_blob image = *kernel;
 	uint64_t ram_size, kernel_end, fdt_addr;
+	ssize_t head_len;
 	int ret;
 
 	memset(out, 0, sizeof(*out));
@@ -167,53 +222,65 @@ int arm64_load_image(const struct guest_mem *mem, uint64_t ram_base, const void 
 	/* The device tree takes the top 2 MiB-aligned 2 MiB of RAM. */
 	fdt_addr = (ram_base + ram_size - ARM64_FDT_MAX_SIZE) & ~(ARM64_KERNEL_ALIGN - 1);
 	out->format = "Image";
-	if (arm64_is_gzip(image, image_len)) {
+	if ((head_len = blob_peek(&image, head, sizeof(head))) < 0)
+		return (int)head_len;
+	if (arm64_is_gzip(head, (size_t)head_len)) {
 		size_t len;
 
-		ret =
-		    arm64_gunzip(image, image_len, (size_t)(fdt_addr - ram_base), &inflated, &len);
+		/* zlib inflates from memory: a compressed file is read whole first. */
+		if (!image.buf) {
+			if (!(whole = malloc(image.len)))
+				return -ENOMEM;
+			if ((ret = read_at(&image, 0, whole, image.len)))
+				goto out;
+		}
+		ret = arm64_gunzip(image.buf ? image.buf : whole, image.len,
+				   (size_t)(fdt_addr - ram_base), &inflated, &len);
 		if (ret == -EFBIG) {
 			log_error("kernel: the decompressed Image does not fit in guest RAM");
-			return -E2BIG;
+			ret = -E2BIG;
+			goto out;
 		}
 		if (ret) {
 			log_error("kernel: %s", ret == -ENOEXEC ? "corrupt or truncated gzip data"
 								: strerror(-ret));
-			return ret;
+			goto out;
 		}
-		image = inflated;
-		image_len = len;
+		image = (struct arm64_blob){
+		    .buf = inflated, .len = len, .what = image.what, .path = image.path};
+		head_len = blob_peek(&image, head, sizeof(head));
 		out->format = "gzip-compressed Image";
 	}
-	ret = arm64_image_parse(image, image_len, &hdr);
+	/* The parse reads the header alone; the length it checks against is the whole file's. */
+	ret = (size_t)head_len >= ARM64_IMAGE_HEADER_SIZE ? arm64_image_parse(head, image.len, &hdr)
+							  : -ENOEXEC;
 	if (ret) {
 		/* A header with the magic but wrong fields is a broken Image, not a raw one; so is
 		 * gzip data without a header. */
-		bool magic = image_len >= 0x3c &&
-			     le32((const uint8_t *)image + 0x38) == ARM64_IMAGE_MAGIC;
+		bool magic = head_len >= 0x3c && le32(head + 0x38) == ARM64_IMAGE_MAGIC;
 
-		if (inflated || magic || image_len < 4) {
+		if (inflated || magic || image.len < 4) {
 			log_error(
 			    "kernel: not an arm64 Linux Image (no valid header with magic ARM\\x64 "
 			    "at 0x38, little-endian)");
 			goto out;
 		}
-		if (not_arm64_kernel(image, image_len))
+		if (not_arm64_kernel(head, (size_t)head_len))
 			goto out;
 		/* No Image header: a raw image (a kvm-unit-tests .flat, a bare-metal test), loaded
 		 * where kvmtool loads one, with the whole platform and x0 = the device tree. */
-		if (image_len > fdt_addr - (ram_base + ARM64_RAW_IMAGE_OFFSET)) {
+		if (image.len > fdt_addr - (ram_base + ARM64_RAW_IMAGE_OFFSET)) {
 			log_error(
 			    "kernel: a raw image (no arm64 Image header) of %zu bytes does not "
 			    "fit in guest RAM between 0x%llx and the device tree at 0x%llx: give "
 			    "the VM more memory (--memory / mem_size_mib)",
-			    image_len, (unsigned long long)(ram_base + ARM64_RAW_IMAGE_OFFSET),
+			    image.len, (unsigned long long)(ram_base + ARM64_RAW_IMAGE_OFFSET),
 			    (unsigned long long)fdt_addr);
 			ret = -E2BIG;
 			goto out;
 		}
 		hdr = (struct arm64_image_header_info){.text_offset = ARM64_RAW_IMAGE_OFFSET,
-						       .image_size = image_len};
+						       .image_size = image.len};
 		out->format = "raw image";
 		out->raw = true;
 		ret = 0;
@@ -230,39 +297,51 @@ int arm64_load_image(const struct guest_mem *mem, uint64_t ram_base, const void 
 		goto out;
 	}
 	kernel_end = out->kernel_start + hdr.image_size;
-	ret = guest_mem_write(mem, out->kernel_start, image, image_len);
+	ret = blob_to_guest(&image, mem, out->kernel_start);
 	if (ret)
 		goto out;
 	out->kernel_end = kernel_end;
 	out->entry = out->kernel_start;
 	out->fdt_addr = fdt_addr;
-	if (initrd && initrd_len) {
+	if (initrd && initrd->len) {
 		uint64_t start;
 
-		if (initrd_len > fdt_addr - kernel_end) {
+		if (initrd->len > fdt_addr - kernel_end) {
 			log_error(
 			    "initrd: %zu bytes do not fit in guest RAM between the kernel and "
 			    "the device tree (%llu bytes): give the guest more memory (--memory / "
 			    "mem_size_mib)",
-			    initrd_len, (unsigned long long)(fdt_addr - kernel_end));
+			    initrd->len, (unsigned long long)(fdt_addr - kernel_end));
 			ret = -E2BIG;
 			goto out;
 		}
-		start = (fdt_addr - initrd_len) & ~(INITRD_ALIGN - 1);
+		start = (fdt_addr - initrd->len) & ~(INITRD_ALIGN - 1);
 		if (start < kernel_end) {
 			ret = -E2BIG;
 			log_error("initrd: does not fit in guest RAM after alignment");
 			goto out;
 		}
-		ret = guest_mem_write(mem, start, initrd, initrd_len);
+		ret = blob_to_guest(initrd, mem, start);
 		if (ret)
 			goto out;
 		out->initrd_start = start;
-		out->initrd_end = start + initrd_len;
+		out->initrd_end = start + initrd->len;
 	}
 out:
 	free(inflated);
+	free(whole);
 	return ret;
+}
+
+int arm64_load_image(const struct guest_mem *mem, uint64_t ram_base, const void *image,
+		     size_t image_len, const void *initrd, size_t initrd_len,
+		     struct arm64_boot_layout *out)
+{
+	struct arm64_blob k = {.buf = image, .len = image_len, .what = "kernel", .path = ""};
+	struct arm64_blob i = {
+	    .buf = initrd, .len = initrd ? initrd_len : 0, .what = "initrd", .path = ""};
+
+	return arm64_load_blobs(mem, ram_base, &k, &i, out);
 }
 
 int arm64_load_raw(const struct guest_mem *mem, uint64_t ram_base, const void *image, size_t len,
@@ -284,15 +363,12 @@ int arm64_load_raw(const struct guest_mem *mem, uint64_t ram_base, const void *i
 	return 0;
 }
 
-int arm64_read_file(const char *what, const char *path, size_t max, void **out, size_t *len)
+int arm64_open_file(const char *what, const char *path, size_t max, struct arm64_blob *out)
 {
 	struct stat st;
-	uint8_t *buf;
-	size_t done = 0;
 	int fd, ret;
 
-	*out = NULL;
-	*len = 0;
+	*out = (struct arm64_blob){.fd = -1, .what = what, .path = path};
 	/* Non-blocking, so that a FIFO given as a file fails below instead of hanging here. */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0 || fstat(fd, &st) < 0) {
@@ -308,28 +384,40 @@ int arm64_read_file(const char *what, const char *path, size_t max, void **out, 
 		close(fd);
 		return S_ISREG(st.st_mode) ? -EFBIG : -EINVAL;
 	}
-	buf = malloc(st.st_size ? (size_t)st.st_size : 1);
+	out->fd = fd;
+	out->len = (size_t)st.st_size;
+	return 0;
+}
+
+void arm64_close_file(struct arm64_blob *b)
+{
+	if (!b->buf && b->fd >= 0)
+		close(b->fd);
+	b->fd = -1;
+}
+
+int arm64_read_file(const char *what, const char *path, size_t max, void **out, size_t *len)
+{
+	struct arm64_blob b;
+	uint8_t *buf;
+	int ret;
+
+	*out = NULL;
+	*len = 0;
+	if ((ret = arm64_open_file(what, path, max, &b)))
+		return ret;
+	buf = malloc(b.len ? b.len : 1);
 	if (!buf) {
-		close(fd);
+		arm64_close_file(&b);
 		return -ENOMEM;
 	}
-	while (done < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + done, (size_t)st.st_size - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			ret = n < 0 ? -errno : -EIO;
-			log_error("%s %s: read failed: %s", what, path,
-				  n < 0 ? strerror(errno) : "file shrank");
-			free(buf);
-			close(fd);
-			return ret;
-		}
-		done += (size_t)n;
+	ret = read_at(&b, 0, buf, b.len);
+	arm64_close_file(&b);
+	if (ret) {
+		free(buf);
+		return ret;
 	}
-	close(fd);
 	*out = buf;
-	*len = done;
+	*len = b.len;
 	return 0;
 }

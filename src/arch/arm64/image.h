@@ -50,6 +50,21 @@ struct arm64_boot_layout {
 	bool raw;	    /* a --kernel without the Image header: not Linux */
 };
 
+/* Kernel or initrd bytes: a buffer, or an open regular file (arm64_open_file) that is read
+ * straight into guest RAM, so a plain Image and an initrd are never copied outside it. */
+struct arm64_blob {
+	const void *buf; /* the bytes; NULL: read them from fd */
+	int fd;
+	size_t len;
+	const char *what; /* "kernel", "initrd": for messages */
+	const char *path;
+};
+
+/* Opens a regular file of at most `max` bytes (-EFBIG beyond) as a blob; one line naming `what`
+ * on failure. arm64_close_file() closes it. */
+int arm64_open_file(const char *what, const char *path, size_t max, struct arm64_blob *out);
+void arm64_close_file(struct arm64_blob *b);
+
 /* Loads the kernel `image` (plain or gzip) at the start of the RAM region at `ram_base`, and
  * `initrd` (may be NULL) high in RAM below the device tree's 2 MiB. A file without the Image
  * header (and not gzip, ELF or an x86 bzImage) is a raw image, as kvmtool takes it: loaded at
@@ -57,6 +72,11 @@ struct arm64_boot_layout {
  * (not an arm64 kernel), -E2BIG (does not fit in RAM), -EFAULT. One line logged. */
 int arm64_load_image(const struct guest_mem *mem, uint64_t ram_base, const void *image,
 		     size_t image_len, const void *initrd, size_t initrd_len,
+		     struct arm64_boot_layout *out);
+/* The same from blobs; `initrd` may be NULL. A file that changed size since it was opened fails
+ * with one line. */
+int arm64_load_blobs(const struct guest_mem *mem, uint64_t ram_base,
+		     const struct arm64_blob *kernel, const struct arm64_blob *initrd,
 		     struct arm64_boot_layout *out);
 
 /* A flat binary at ram_base, entered at its first byte. */
