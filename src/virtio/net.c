@@ -707,6 +707,15 @@ static int net_use_pairs(struct net_dev *nd, uint16_t n)
 {
 	int err;
 
+	/* What the driver can get wrong is checked before anything changes. */
+	for (uint16_t i = 0; i < n; i++) {
+		if (!nd->dev.queues[RXQ(i)].ready || !nd->dev.queues[TXQ(i)].ready) {
+			log_debug("%s: the driver did not set up both the RX and the TX queue of "
+				  "pair %u",
+				  nd->dev.name, i);
+			return -EINVAL;
+		}
+	}
 	for (uint16_t i = 0; i < n; i++) {
 		if ((err = pair_attach(&nd->pairs[i], true)) < 0)
 			return err;
@@ -759,6 +768,10 @@ static int net_activate(struct virtio_device *dev)
 	uint16_t ctrlq = virtio_has_feature(dev, VIRTIO_NET_F_MQ) ? 2 * nd->nr_pairs : 2;
 	int err;
 
+	if (!dev->queues[RXQ(0)].ready || !dev->queues[TXQ(0)].ready) {
+		log_error("%s: the driver did not set up both the RX and the TX queue", dev->name);
+		return -EINVAL;
+	}
 	if (virtio_has_feature(dev, VIRTIO_NET_F_CTRL_VQ) && !dev->queues[ctrlq].ready) {
 		log_error("%s: the driver negotiated a control queue and did not set it up",
 			  dev->name);

@@ -114,8 +114,15 @@ void net_ctrl_process(struct net_ctrl *c)
 			virtio_dev_fail(dev, c->queue, "%s", q->error);
 			break;
 		}
-		if (r == 0)
-			break;
+		if (r == 0) {
+			/* Ask for the next kick (with VIRTIO_F_EVENT_IDX this moves avail_event;
+			 * without it a driver past the first command would never kick again),
+			 * then look once more for a command added meanwhile. */
+			virtq_set_notification(q, true);
+			if (!virtq_has_avail(q))
+				break;
+			continue;
+		}
 		if (!e->in_len) {
 			virtio_dev_fail(dev, c->queue,
 					"control chain %u has no device-writable byte for the "
