@@ -700,6 +700,24 @@ static int pair_start(struct net_pair *p)
 	return 0;
 }
 
+/* A pair the driver switches off while a packet waits for more RX buffers (VQ_PAIRS_SET): the
+ * packet is dropped and the chains it holds go back to the driver as used with length 0 (Linux
+ * counts them as length errors), so that none is lost to the driver if it uses the pair again. */
+static void pair_drop_pending(struct net_pair *p)
+{
+	struct net_dev *nd = p->nd;
+	struct virtq *q = &nd->dev.queues[RXQ(p->index)];
+
+	if (!p->rx_pending)
+		return;
+	for (unsigned i = 0; i < p->nr_held; i++)
+		virtq_push(q, p->rx_held[i].head, 0);
+	stat_add(&nd->stats.rx_dropped, 1);
+	p->rx_pending = false;
+	p->nr_held = 0;
+	nd->dev.signal_used(&nd->dev, RXQ(p->index));
+}
+
 /* Uses the first `n` pairs (1..nr_pairs): attaches their fds to the tap and serves them, stops
  * and detaches the others. 0, or -errno after a logged line (the pairs in use unchanged when the
  * first step failed). */
@@ -725,6 +743,7 @@ static int net_use_pairs(struct net_dev *nd, uint16_t n)
 			return err;
 	}
 	for (uint16_t i = n; i < nd->nr_pairs; i++) {
+		pair_drop_pending(&nd->pairs[i]);
 		pair_stop(&nd->pairs[i]);
 		pair_attach(&nd->pairs[i], false);
 	}

@@ -1157,6 +1157,37 @@ static void test_mq_traffic_on_pair1(void **state)
 	assert_int_equal(f->d.fails, 0);
 }
 
+/* Pair 1 switched off while a packet waits there for more RX buffers: the packet is dropped and
+ * the chain it held comes back used with length 0, not lost to the driver. */
+static void test_mq_pairs_set_drops_pending(void **state)
+{
+	struct fx *f = *state;
+	uint8_t pkt[HDR_LEN + 1000];
+	struct vdrv_seg rs = {0, 256, true};
+	struct virtq_used_elem u;
+	struct virtio_net_stats s;
+	uint16_t head;
+
+	start_mq(f, 2, F_BASE | F_CTRL_VQ | F_MQ);
+	assert_int_equal(pairs_set(f, 2, 2), 0);
+	rs.gpa = vdrv_alloc(&f->d, rs.len);
+	head = vdrv_add_chain(&f->d, MQ_RXQ(1), &rs, 1);
+	vdrv_kick(&f->d, MQ_RXQ(1));
+	make_packet(pkt, 1000, 0, 31);
+	assert_int_equal(send(f->mq_peer[1], pkt, sizeof(pkt), 0), (ssize_t)sizeof(pkt));
+	usleep(100 * 1000);
+	assert_int_equal(vdrv_used_idx(&f->d, MQ_RXQ(1)), 0); /* waiting for more buffers */
+	assert_int_equal(pairs_set(f, 2, 1), 0);
+	assert_true(vdrv_wait_used(&f->d, MQ_RXQ(1), 1));
+	u = vdrv_take_used(&f->d, MQ_RXQ(1));
+	assert_int_equal(u.id, head);
+	assert_int_equal(u.len, 0);
+	stats(f, &s);
+	assert_int_equal(s.rx_dropped, 1);
+	assert_int_equal(s.rx_packets, 0);
+	assert_int_equal(f->d.fails, 0);
+}
+
 /* ---- a real tap, in this process's own network namespace ---- */
 
 static int if_up(const char *name)
@@ -1376,6 +1407,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_mq_pairs_set_unready_pair, fx_setup,
 					    fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_mq_traffic_on_pair1, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_mq_pairs_set_drops_pending, fx_setup,
+					    fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_tap_tx_and_rx, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_tap_open_refuses_a_tun, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_tap_multi_queue, fx_setup, fx_teardown),
