@@ -211,8 +211,9 @@ static json_t *net_stats(struct vm_device *entry)
  * state: restored, the guest would send on queues nobody serves. Refused, with the reason. */
 static int net_entry_save(struct vm_device *entry, struct state_writer *w)
 {
+	/* Not -ENOTSUP: vm_devices_save() would log its generic line over this one. */
 	if (virtio_net_is_multiqueue(of(entry)))
-		return log_set_error(-ENOTSUP,
+		return log_set_error(-EINVAL,
 				     "network interface %s has several queue pairs (queues=N): "
 				     "skiff cannot snapshot or migrate a multiqueue interface; "
 				     "use queues=1",
