@@ -42,7 +42,8 @@ size_t serial_8250_rx_space(struct serial_8250 *s);
 /* Lets the transmit register's writes be batched while the guest polls for an empty
  * transmitter (IER's THRE interrupt off, no loopback): that is how Linux's console and earlycon
  * write, two exits a byte otherwise. Batching starts once the guest has written 512 bytes, so a
- * guest that says little and stops soon never pays for the zone (serial_8250.c says why). set(ctx, on) turns batching of writes to offset 0 on or off
+ * guest that says little and stops soon never pays for the zone (serial_8250.c says why).
+ * set(ctx, on) turns batching of writes to offset 0 on or off
  * (vmm/coalesced.h's coalesced_zone_set); the device calls it now and whenever IER or MCR changes
  * the answer, under its lock, from the thread that wrote them. A set() that fails leaves
  * batching off, and -ENOTSUP means for good. Batched writes reach serial_8250_ops.write later, in
