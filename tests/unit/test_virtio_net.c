@@ -795,13 +795,15 @@ static uint8_t ctrl_command(struct fx *f, const uint8_t *out, uint32_t out_len, 
 
 /* The device moved: S_ANNOUNCE and a configuration change; the ack clears it. Unknown classes,
  * a short header, an ack with data and a 64 KiB command are answered VIRTIO_NET_ERR and the
- * device goes on. */
-static void test_ctrl_announce(void **state)
+ * device goes on. Run with and without VIRTIO_F_EVENT_IDX: with it, the driver kicks only when
+ * the device has moved avail_event past the command, so every command after the first checks
+ * that the control queue asks for its next kick. */
+static void ctrl_announce(void **state, uint64_t features)
 {
 	struct fx *f = *state;
-	uint8_t big[65536] = {3, 0};
+	static uint8_t big[65536] = {3, 0};
 
-	start_with_ctrl(f, F_BASE | F_CTRL_VQ | F_ANNOUNCE);
+	start_with_ctrl(f, features);
 	assert_true(f->d.dev->ops->features(f->d.dev) & F_CTRL_VQ);
 	assert_int_equal(config_status(f), 1);
 	assert_int_equal(virtio_dev_on_worker(f->d.dev, restored_on_worker, f->d.dev), 0);
@@ -825,6 +827,16 @@ static void test_ctrl_announce(void **state)
 	assert_int_equal(config_status(f), 1 | 2);
 	vdrv_reset(&f->d);
 	assert_int_equal(config_status(f), 1);
+}
+
+static void test_ctrl_announce(void **state)
+{
+	ctrl_announce(state, F_BASE | F_CTRL_VQ | F_ANNOUNCE);
+}
+
+static void test_ctrl_announce_event_idx(void **state)
+{
+	ctrl_announce(state, F_BASE | F_CTRL_VQ | F_ANNOUNCE | F_EVENT_IDX);
 }
 
 /* A driver without GUEST_ANNOUNCE is never asked, and its ack is an unknown command. */
@@ -1057,6 +1069,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_offloads_follow_backend, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_config_space, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_ctrl_announce, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_ctrl_announce_event_idx, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_ctrl_no_announce_without_feature, fx_setup,
 					    fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_ctrl_no_answer_room_fails, fx_setup,
