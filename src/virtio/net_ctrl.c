@@ -58,7 +58,7 @@ static uint8_t command(struct net_ctrl *c, const struct virtq_elem *e)
 		if (e->out_len != CTRL_HDR_LEN)
 			return VIRTIO_NET_ERR; /* the ack carries no data */
 		if (__atomic_exchange_n(&c->announce, 0, __ATOMIC_ACQ_REL))
-			log_debug("%s: the guest acknowledged the announcement", c->dev->name);
+			log_info("%s: the guest acknowledged the announcement", c->dev->name);
 		return VIRTIO_NET_OK;
 	}
 	log_debug("%s: control command class %u command %u not supported", c->dev->name, hdr[0],

@@ -292,15 +292,20 @@ migrate_scenario() {
 migrate_scenario migrate-unix 300
 migrate_scenario migrate-unix-multipass 1
 
-# Live migration over TCP loopback with the network side (docs/migration.md): the source (API
-# socket src.sock, started in the before step) has its virtio-net on tap0 (L1 172.16.0.1/24);
-# the guest ticks and streams numbered lines over one TCP connection to L1's nc. The scenario's
-# VMM is the destination, PUT /migration/receive on tcp:127.0.0.1:4444 with network_overrides
-# putting eth0 on tap1 (same MAC as tap0, no address: another port of the same network).
-# After the move the guest must announce itself (VIRTIO_NET_F_GUEST_ANNOUNCE): garp-watch sees
-# its gratuitous ARP on tap1, and only then does L1 route 172.16.0.2 through tap1, as a switch
-# learns where a MAC went. The count goes on without a reboot, the TCP stream goes on with no
-# line missing (one connection: nc -l takes only one), and the downtimes are printed.
+# Live migration over TCP loopback with the network side (docs/migration.md), twice: the guest
+# moves from the source (API socket src.sock, started in the before step) to a middle skiff
+# (mid.sock), and from there to the scenario's VMM. The source has its virtio-net on tap0 (L1
+# 172.16.0.1/24); the guest ticks and streams numbered lines over one TCP connection to L1's nc.
+# Each destination takes the stream with PUT /migration/receive and network_overrides: the
+# middle one puts eth0 on tap1 (same MAC as tap0, no address: another port of the same network)
+# on tcp:127.0.0.1:4444, the last one puts it back on tap0 on port 4445. After each move the
+# guest must announce itself (VIRTIO_NET_F_GUEST_ANNOUNCE): garp-watch sees its gratuitous ARP
+# on the new tap, and only then does L1 route 172.16.0.2 through it, as a switch learns where a
+# MAC went; and the guest must acknowledge the announcement on the control queue. The second
+# acknowledgement is the guest's second control command: a device that does not ask for the
+# next kick (VIRTIO_F_EVENT_IDX) never sees it, and Linux spins for the answer under rtnl_lock.
+# Each move: the count goes on without a reboot, the TCP stream goes on with no line missing
+# (one connection: nc -l takes only one), and the downtimes are printed.
 scenario migrate-tcp 150
 	api
 	sock=$L1_WORK/migrate-tcp/api.sock
@@ -326,53 +331,80 @@ scenario migrate-tcp 150
 		'"$api_start"'
 		wait_for "^SKIFF-GUEST: tick 5 " 100
 		wait_for "^SKIFF-GUEST: stream started" 20'
+	before '( SKIFF_MIGRATION_VERIFY=1 /vmm/skiff run --api-sock "$WORK/mid.sock" --log-level info >"$WORK/mid.out" 2>&1 </dev/null
+		  echo $? >"$WORK/mid.rc" ) &'
 	during 'end_vmm_on_failure
 		dest_log=$LOG dest_sock=$API_SOCK
-		wait_api
-		api_put /migration/receive "{\"receiver_url\": \"tcp:127.0.0.1:4444\", \"network_overrides\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap1\"}]}"
-		API_SOCK=$WORK/src.sock LOG=$WORK/src.out
+		# hop FROM TO PORT TAP: the guest moves from skiff FROM to skiff TO (each named by its
+		# API socket and output, $WORK/NAME.sock and .out) over tcp:127.0.0.1:PORT, its eth0
+		# onto TAP; the checks above.
+		hop() {
+			from_sock=$WORK/$1.sock from_log=$WORK/$1.out
+			if [ "$2" = dest ]; then to_sock=$dest_sock to_log=$dest_log; else to_sock=$WORK/$2.sock to_log=$WORK/$2.out; fi
+			API_SOCK=$to_sock LOG=$to_log
+			wait_api
+			api_put /migration/receive "{\"receiver_url\": \"tcp:127.0.0.1:$3\", \"network_overrides\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"$4\"}]}"
+			API_SOCK=$from_sock LOG=$from_log
+			n=0; while [ "$(wc -l <"$WORK/stream.out")" -lt 10 ] && [ $n -lt 100 ]; do usleep 100000; n=$((n + 1)); done
+			[ "$(wc -l <"$WORK/stream.out")" -ge 10 ] || die "the guest does not stream to L1: $(wc -l <"$WORK/stream.out") lines"
+			# Once the guest says where it is: L1 routes 172.16.0.2 through TAP (through tap0
+			# by its /24 alone, so the host route to tap1 goes).
+			if [ "$4" = tap0 ]; then route="ip route del 172.16.0.2/32 dev tap1"; else route="ip route add 172.16.0.2/32 dev $4"; fi
+			rm -f "$WORK/garp.out"
+			( /vmm/garp-watch "$4" 172.16.0.2 100 >"$WORK/garp.out" 2>&1 && $route ) &
+			usleep 300000
+			api_put /migration/send "{\"destination_url\": \"tcp:127.0.0.1:$3\", \"downtime_ms\": 300}"
+			n=0; while [ ! -f "$WORK/$1.rc" ] && [ $n -lt 600 ]; do usleep 100000; n=$((n + 1)); done
+			[ "$(cat "$WORK/$1.rc" 2>/dev/null)" = 0 ] || die "the source ($1) ended with status $(cat "$WORK/$1.rc" 2>/dev/null || echo none)"
+			moved_at=$(wc -l <"$WORK/stream.out")
+			source_migrated tcp
+			k=$(log_lines | sed -n "s/^SKIFF-GUEST: tick \([0-9]*\) uptime=.*/\1/p" | tail -n1)
+			API_SOCK=$to_sock LOG=$to_log
+			wait_for "^SKIFF-GUEST: tick $((k + 3)) " 60
+			first=$(log_lines | sed -n "s/^SKIFF-GUEST: tick \([0-9]*\) .*/\1/p" | head -n1)
+			[ "$first" = $((k + 1)) ] || [ "$first" = $((k + 2)) ] ||
+				die "the migrated guest ticked $first first; the source stopped at $k"
+			echo "migrate: ok, $1 stopped at tick $k, $2 went on from $first" >&2
+			api_call GET /migration
+			echo "migrate: $2 downtime $(api_body | json_num downtime_ms) ms" >&2
+			api_call GET /vm/config
+			api_body | tr -d " \n" | grep -q "\"host_dev_name\":\"$4\"" || die "$2 does not have eth0 on $4"
+			n=0; while [ ! -s "$WORK/garp.out" ] && [ $n -lt 400 ]; do usleep 100000; n=$((n + 1)); done
+			sed "s/^/migrate: to $4: /" "$WORK/garp.out" >&2
+			grep -q "^garp: 172.16.0.2 is at 52:54:00:12:34:57" "$WORK/garp.out" || die "no gratuitous ARP from the guest on $4"
+			n=0; until log_lines | grep -q "the guest acknowledged the announcement"; do
+				[ $n -lt 100 ] || die "$2: the guest did not acknowledge its announcement on the control queue"
+				usleep 100000; n=$((n + 1))
+			done
+			echo "migrate: $2: the guest acknowledged its announcement" >&2
+			want=$((moved_at + 30))
+			n=0; while [ "$(wc -l <"$WORK/stream.out")" -lt $want ] && [ $n -lt 300 ]; do usleep 100000; n=$((n + 1)); done
+			got=$(wc -l <"$WORK/stream.out")
+			[ "$got" -ge $want ] || die "the TCP stream stopped: $got lines, $moved_at at the move"
+			# Whole lines only: the last one may still be on its way.
+			head -n "$got" "$WORK/stream.out" |
+				awk "\$1 != \"line\" || \$2 != NR - 1 { print \"line \" NR \": \" \$0; exit 1 }" >&2 ||
+				die "the TCP stream lost or garbled lines"
+			echo "migrate: ok, the TCP stream went on to $2: $moved_at lines at the move, $got now, none missing" >&2
+		}
+		LOG=$WORK/src.out
 		log_lines | grep -q "^SKIFF-GUEST: test=migrate-tcp\$" || die "the source guest is not this scenario'"'"'s"
 		f=$(guest_value eth0_features)
 		[ "$(echo "$f" | cut -c18)" = 1 ] && [ "$(echo "$f" | cut -c22)" = 1 ] ||
 			die "the guest did not negotiate CTRL_VQ and GUEST_ANNOUNCE: features $f"
-		n=0; while [ "$(wc -l <"$WORK/stream.out")" -lt 10 ] && [ $n -lt 100 ]; do usleep 100000; n=$((n + 1)); done
-		[ "$(wc -l <"$WORK/stream.out")" -ge 10 ] || die "the guest does not stream to L1: $(wc -l <"$WORK/stream.out") lines"
-		( /vmm/garp-watch tap1 172.16.0.2 100 >"$WORK/garp.out" 2>&1 && ip route add 172.16.0.2/32 dev tap1 ) &
-		usleep 300000
-		api_put /migration/send "{\"destination_url\": \"tcp:127.0.0.1:4444\", \"downtime_ms\": 300}"
-		n=0; while [ ! -f "$WORK/src.rc" ] && [ $n -lt 600 ]; do usleep 100000; n=$((n + 1)); done
-		[ "$(cat "$WORK/src.rc" 2>/dev/null)" = 0 ] || die "the source ended with status $(cat "$WORK/src.rc" 2>/dev/null || echo none)"
-		moved_at=$(wc -l <"$WORK/stream.out")
-		source_migrated tcp
-		k=$(log_lines | sed -n "s/^SKIFF-GUEST: tick \([0-9]*\) uptime=.*/\1/p" | tail -n1)
-		LOG=$dest_log API_SOCK=$dest_sock
-		wait_for "^SKIFF-GUEST: tick $((k + 3)) " 60
-		first=$(log_lines | sed -n "s/^SKIFF-GUEST: tick \([0-9]*\) .*/\1/p" | head -n1)
-		[ "$first" = $((k + 1)) ] || [ "$first" = $((k + 2)) ] ||
-			die "the migrated guest ticked $first first; the source stopped at $k"
-		echo "migrate: ok, the source stopped at tick $k, the destination went on from $first" >&2
-		api_call GET /migration
-		echo "migrate: destination downtime $(api_body | json_num downtime_ms) ms" >&2
-		api_call GET /vm/config
-		api_body | tr -d " \n" | grep -q "\"host_dev_name\":\"tap1\"" || die "the destination does not have eth0 on tap1"
-		n=0; while [ ! -s "$WORK/garp.out" ] && [ $n -lt 400 ]; do usleep 100000; n=$((n + 1)); done
-		sed "s/^/migrate: /" "$WORK/garp.out" >&2
-		grep -q "^garp: 172.16.0.2 is at 52:54:00:12:34:57" "$WORK/garp.out" || die "no gratuitous ARP from the guest on tap1"
-		want=$((moved_at + 30))
-		n=0; while [ "$(wc -l <"$WORK/stream.out")" -lt $want ] && [ $n -lt 300 ]; do usleep 100000; n=$((n + 1)); done
-		got=$(wc -l <"$WORK/stream.out")
-		[ "$got" -ge $want ] || die "the TCP stream stopped: $got lines, $moved_at at the move"
-		# Whole lines only: the last one may still be on its way.
-		head -n "$got" "$WORK/stream.out" |
-			awk "\$1 != \"line\" || \$2 != NR - 1 { print \"line \" NR \": \" \$0; exit 1 }" >&2 ||
-			die "the TCP stream lost or garbled lines"
-		echo "migrate: ok, the TCP stream went on: $moved_at lines at the move, $got now, none missing" >&2
+		hop src mid 4444 tap1
+		hop mid dest 4445 tap0
 		signal_guest ctl.img stop'
 	expect '^SKIFF-STEP during\| migrate: source: completed in [0-9.]+ ms, downtime [0-9.]+ ms'
-	expect '^SKIFF-STEP during\| migrate: destination downtime [0-9.]+ ms'
-	expect '^SKIFF-STEP during\| migrate: garp: 172.16.0.2 is at 52:54:00:12:34:57'
-	expect '^SKIFF-STEP during\| migrate: ok, the TCP stream went on'
-	expect 'skiff: info: migration from tcp:127.0.0.1:4444: completed in'
+	expect '^SKIFF-STEP during\| migrate: mid downtime [0-9.]+ ms'
+	expect '^SKIFF-STEP during\| migrate: dest downtime [0-9.]+ ms'
+	expect '^SKIFF-STEP during\| migrate: to tap1: garp: 172.16.0.2 is at 52:54:00:12:34:57'
+	expect '^SKIFF-STEP during\| migrate: to tap0: garp: 172.16.0.2 is at 52:54:00:12:34:57'
+	expect '^SKIFF-STEP during\| migrate: mid: the guest acknowledged its announcement'
+	expect '^SKIFF-STEP during\| migrate: dest: the guest acknowledged its announcement'
+	expect '^SKIFF-STEP during\| migrate: ok, the TCP stream went on to mid'
+	expect '^SKIFF-STEP during\| migrate: ok, the TCP stream went on to dest'
+	expect 'skiff: info: migration from tcp:127.0.0.1:4445: completed in'
 	expect '^SKIFF-STEP during\| source\| skiff: info: migration: verify: 0 pages differ'
 	expect '^SKIFF-GUEST: restored disk io ok'
 	after 'ip link del tap0; ip link del tap1'
