@@ -1,13 +1,12 @@
 #include "arch/arm64/image.h"
 #include "arch/arm64/layout.h"
+#include "base/input_file.h"
 #include "base/log.h"
 
 #include <errno.h>
 #include <stdbool.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -147,26 +146,9 @@ static int ram_region(const struct guest_mem *mem, uint64_t ram_base, uint64_t *
 	return -EFAULT;
 }
 
-/* Reads len bytes at off of an open file into buf; one line naming the file on failure. */
 static int read_at(const struct arm64_blob *b, uint64_t off, void *buf, size_t len)
 {
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pread(b->fd, (uint8_t *)buf + done, len - done, (off_t)(off + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			int ret = n < 0 ? -errno : -EIO;
-
-			log_error("%s %s: read failed: %s", b->what, b->path,
-				  n < 0 ? strerror(errno) : "file shrank");
-			return ret;
-		}
-		done += (size_t)n;
-	}
-	return 0;
+	return input_file_read(b->fd, b->what, b->path, off, buf, len);
 }
 
 /* The first min(n, b->len) bytes of b into buf; how many, or -errno. */
@@ -365,27 +347,19 @@ int arm64_load_raw(const struct guest_mem *mem, uint64_t ram_base, const void *i
 
 int arm64_open_file(const char *what, const char *path, size_t max, struct arm64_blob *out)
 {
-	struct stat st;
+	uint64_t size;
 	int fd, ret;
 
 	*out = (struct arm64_blob){.fd = -1, .what = what, .path = path};
-	/* Non-blocking, so that a FIFO given as a file fails below instead of hanging here. */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		ret = -errno;
-		log_error("%s %s: %s", what, path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	if ((ret = input_file_open(what, path, &fd, &size)))
 		return ret;
-	}
-	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
-		log_error("%s %s: %s", what, path,
-			  S_ISREG(st.st_mode) ? "too large for guest RAM" : "not a regular file");
+	if (size > max) {
+		log_error("%s %s: too large for guest RAM", what, path);
 		close(fd);
-		return S_ISREG(st.st_mode) ? -EFBIG : -EINVAL;
+		return -EFBIG;
 	}
 	out->fd = fd;
-	out->len = (size_t)st.st_size;
+	out->len = (size_t)size;
 	return 0;
 }
 

@@ -5,68 +5,20 @@
 #include <errno.h>
 #include <stdio.h>
 #include <limits.h>
-#include <fcntl.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "arch/x86/boot_params.h"
 #include "arch/x86/layout.h"
 #include "arch/x86/multiboot.h"
+#include "base/input_file.h"
 #include "base/log.h"
 
 int x86_boot_file_open(struct x86_boot_file *f, const char *path, const char *what)
 {
-	struct stat st;
-	int err;
-
 	f->path = path;
-	/* Non-blocking, so that a FIFO given as a file fails below instead of hanging here. */
-	f->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (f->fd < 0) {
-		err = -errno;
-		log_error("%s %s: %s", what, path, strerror(errno));
-		return err;
-	}
-	if (fstat(f->fd, &st) < 0) {
-		err = -errno;
-		log_error("%s %s: %s", what, path, strerror(errno));
-		close(f->fd);
-		return err;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		log_error("%s %s: not a regular file", what, path);
-		close(f->fd);
-		return -EINVAL;
-	}
-	f->size = (uint64_t)st.st_size;
-	return 0;
-}
-
-static int read_exact(const struct x86_boot_file *f, uint64_t off, uint8_t *buf, uint64_t len)
-{
-	while (len) {
-		size_t chunk = len > (1u << 30) ? (1u << 30) : (size_t)len;
-		ssize_t n = pread(f->fd, buf, chunk, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int err = -errno;
-
-			log_error("%s: read at offset %llu: %s", f->path, (unsigned long long)off,
-				  strerror(errno));
-			return err;
-		}
-		if (n == 0) {
-			log_error("%s: file shrank while being read", f->path);
-			return -EIO;
-		}
-		buf += n;
-		off += (uint64_t)n;
-		len -= (uint64_t)n;
-	}
-	return 0;
+	f->what = what;
+	return input_file_open(what, path, &f->fd, &f->size);
 }
 
 int x86_boot_file_read(const struct x86_boot_file *f, uint64_t off, void *buf, uint64_t len)
@@ -77,7 +29,7 @@ int x86_boot_file_read(const struct x86_boot_file *f, uint64_t off, void *buf, u
 			  (unsigned long long)f->size);
 		return -ENOEXEC;
 	}
-	return read_exact(f, off, buf, len);
+	return input_file_read(f->fd, f->what, f->path, off, buf, len);
 }
 
 int x86_boot_file_read_to_guest(const struct x86_boot_file *f, uint64_t off,
@@ -149,7 +101,7 @@ int x86_load_kernel(struct guest_mem *mem, const struct x86_kernel_args *args,
 		return err;
 	memset(head, 0, sizeof(head));
 	head_len = f.size < sizeof(head) ? f.size : sizeof(head);
-	err = read_exact(&f, 0, head, head_len);
+	err = x86_boot_file_read(&f, 0, head, head_len);
 	if (err)
 		goto out;
 	memcpy(&hdrs, head + 0x202, sizeof(hdrs));

@@ -85,6 +85,7 @@ struct x86_setup_header;
 /* An open kernel or initrd file; reads past its end are errors, never short reads. */
 struct x86_boot_file {
 	const char *path;
+	const char *what; /* "kernel", "initrd": for messages */
 	int fd;
 	uint64_t size;
 };
