@@ -26,6 +26,14 @@ bench_note() { echo "bench: $*" >&2; }
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print ""; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "-"; else printf "%.2f", a / b }'; }
 
+# bench_qemu_demo_bios PREFIX: builds PREFIX.bin, the skiff demo guest's greeting as a BIOS image
+# for QEMU microvm (bench/boot/qemu-demo-bios.S: it leaves through isa-debug-exit at 0xf4).
+bench_qemu_demo_bios() {
+	cc -c -o "$1.o" "$repo/bench/boot/qemu-demo-bios.S" &&
+		ld -m elf_x86_64 -Ttext=0 -o "$1.elf" "$1.o" &&
+		objcopy -O binary -j .text "$1.elf" "$1.bin"
+}
+
 # bench_skiff_has_pci SKIFF: whether that skiff binary knows --enable-pci.
 bench_skiff_has_pci() { "$1" run --help 2>&1 | grep -q -- '--enable-pci'; }
 
