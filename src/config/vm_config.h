@@ -68,7 +68,11 @@ struct disk_config {
 	unsigned num_queues;
 };
 
-/* One virtio-net interface on a tap: --net tap=NAME[,mac=MAC][,id=NAME][,vhost=on]. */
+/* The most queue pairs an interface may have (queues=, "num_queues"; at most the vCPU count too).
+ */
+#define NET_MAX_QUEUE_PAIRS 8
+
+/* One virtio-net interface on a tap: --net tap=NAME[,mac=MAC][,id=NAME][,vhost=on][,queues=N]. */
 struct net_config {
 	char tap[16]; /* IFNAMSIZ */
 	bool has_mac;
@@ -79,6 +83,9 @@ struct net_config {
 	/* vhost=on, skiff's "vhost": the kernel's vhost-net moves the packets (virtio/vhost_net.h);
 	 * no rate limiter then, nor dirty page tracking: skiff never sees the packets. */
 	bool vhost;
+	/* RX/TX queue pairs (VIRTIO_NET_F_MQ when above 1, on a multi_queue tap), 1..min(vCPUs,
+	 * NET_MAX_QUEUE_PAIRS); 0: not given, one pair. */
+	unsigned num_queues;
 };
 
 /* virtio-vsock with Firecracker's hybrid host side: --vsock cid=N,uds=PATH, or "vsock". The
