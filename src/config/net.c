@@ -48,20 +48,6 @@ bool vm_config_tap_name_valid(const char *name)
 
 /* --- the command line --- */
 
-static int parse_queues(const char *spec, const char *v, unsigned *out)
-{
-	char *end;
-	unsigned long n;
-
-	errno = 0;
-	n = strtoul(v, &end, 10);
-	if (!isdigit((unsigned char)v[0]) || *end || errno || n < 1 || n > NET_MAX_QUEUE_PAIRS)
-		return log_set_error(-EINVAL, "--net %s: queues=%s: expected 1 to %d", spec, v,
-				     NET_MAX_QUEUE_PAIRS);
-	*out = (unsigned)n;
-	return 0;
-}
-
 int vm_config_add_net(struct vm_config *cfg, const char *spec)
 {
 	struct net_config nc = {0};
@@ -121,7 +107,8 @@ int vm_config_add_net(struct vm_config *cfg, const char *spec)
 				    -EINVAL, "--net %s: vhost=%s: expected on or off", spec, f + 6);
 			nc.vhost = strcmp(f + 6, "on") == 0;
 		} else if (strncmp(f, "queues=", 7) == 0) {
-			if (parse_queues(spec, f + 7, &nc.num_queues))
+			if (vm_config_parse_queues("--net", spec, "queues", f + 7,
+						   NET_MAX_QUEUE_PAIRS, &nc.num_queues))
 				return -EINVAL;
 		} else {
 			return log_set_error(-EINVAL,
@@ -355,10 +342,9 @@ int config_json_network_interface_update(const struct vm_config *cfg, const char
 	/* What the body does not name stays as it is. */
 	u.rx_rate_limiter = cfg->nets[i].rx_rate_limiter;
 	u.tx_rate_limiter = cfg->nets[i].tx_rate_limiter;
-	if ((ret = cj_rate_limiter(what, obj, "rx_rate_limiter", &u.rx_rate_limiter,
-				   &u.rx_given)) ||
-	    (ret = cj_rate_limiter(what, obj, "tx_rate_limiter", &u.tx_rate_limiter,
-				   &u.tx_given)))
+	if ((ret =
+		 cj_rate_limiter(what, obj, "rx_rate_limiter", &u.rx_rate_limiter, &u.rx_given)) ||
+	    (ret = cj_rate_limiter(what, obj, "tx_rate_limiter", &u.tx_rate_limiter, &u.tx_given)))
 		goto out;
 	if (cfg->nets[i].vhost) {
 		struct net_config nc = cfg->nets[i];

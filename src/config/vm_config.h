@@ -248,6 +248,11 @@ bool vm_config_id_valid(const char *id);
  * block the check). */
 int vm_config_check_file(const char *what, const char *path, bool block_ok, bool writable);
 
+/* A device option's queue count, `key`=`v` in `option` `spec` (--disk SPEC's num_queues=N): 1 to
+ * `max`, or -EINVAL with one line as the last error. */
+int vm_config_parse_queues(const char *option, const char *spec, const char *key, const char *v,
+			   unsigned max, unsigned *out);
+
 /* "xx:xx:xx:xx:xx:xx" (hex digits). Returns 0, or -1 if `s` is not that. */
 int vm_config_parse_mac(const char *s, uint8_t mac[6]);
 
