@@ -1188,6 +1188,344 @@ static void test_mq_pairs_set_drops_pending(void **state)
 	assert_int_equal(f->d.fails, 0);
 }
 
+/* ---- two pairs under random traffic: the device writes only into buffers it holds ---- */
+
+#define ST_SLOTS   200 /* RX buffers per pair, fewer than the ring's descriptors */
+#define ST_SLOT	   512 /* small: most packets span several buffers (merged) */
+#define ST_TX_SLOT (HDR_LEN + 2000)
+#define ST_TX_MAX  32 /* TX chains in flight per pair */
+#define ST_FIFO	   4096
+
+/* A byte of slot `slot`'s canary, which stays there while the driver owns the slot. */
+static uint8_t st_canary(unsigned pair, unsigned slot, unsigned i)
+{
+	return (uint8_t)(0xa5 ^ (pair * 131 + slot * 7 + i));
+}
+
+struct st_pair {
+	uint64_t rx_gpa[ST_SLOTS];
+	bool posted[ST_SLOTS];
+	int slot_of_head[QSIZE]; /* -1: not in flight */
+	unsigned nr_posted;
+	/* Packets sent to the device on this pair's backend, not yet seen by the driver. */
+	uint16_t fifo_len[ST_FIFO];
+	unsigned fifo_seed[ST_FIFO];
+	unsigned fifo_head, fifo_tail, next_seed;
+	/* The packet being put together from merged buffers. */
+	uint8_t pkt[HDR_LEN + 4096];
+	size_t pkt_len;
+	unsigned pkt_bufs_left;
+	bool in_drop; /* inside a run of length-0 chains (a packet dropped by VQ_PAIRS_SET) */
+	unsigned received, dropped;
+	/* TX */
+	uint64_t tx_gpa[ST_TX_MAX];
+	int tx_head_slot[QSIZE];
+	bool tx_busy[ST_TX_MAX];
+	unsigned tx_in_flight, tx_sent, tx_seen;
+	uint16_t tx_len[ST_FIFO];
+	unsigned tx_seed[ST_FIFO];
+	unsigned tx_fifo_head, tx_fifo_tail;
+};
+
+static int st_peer(struct fx *f, unsigned pair)
+{
+	return pair ? f->mq_peer[pair] : f->peer;
+}
+
+static void st_check_canaries(struct fx *f, struct st_pair *sp, unsigned pair)
+{
+	for (unsigned s = 0; s < ST_SLOTS; s++) {
+		const uint8_t *b;
+
+		if (sp->posted[s])
+			continue;
+		b = vdrv_ptr(&f->d, sp->rx_gpa[s], ST_SLOT);
+		for (unsigned i = 0; i < ST_SLOT; i++)
+			if (b[i] != st_canary(pair, s, i))
+				fail_msg(
+				    "pair %u: RX buffer %u (not given to the device) changed at "
+				    "byte %u",
+				    pair, s, i);
+	}
+}
+
+static void st_refill(struct fx *f, struct st_pair *sp, unsigned pair, unsigned want)
+{
+	bool added = false;
+
+	for (unsigned s = 0; s < ST_SLOTS && sp->nr_posted < want; s++) {
+		struct vdrv_seg seg = {sp->rx_gpa[s], ST_SLOT, true};
+		uint16_t head;
+
+		if (sp->posted[s])
+			continue;
+		head = vdrv_add_chain(&f->d, MQ_RXQ(pair), &seg, 1);
+		assert_int_equal(sp->slot_of_head[head], -1);
+		sp->slot_of_head[head] = (int)s;
+		sp->posted[s] = true;
+		sp->nr_posted++;
+		added = true;
+	}
+	if (added)
+		vdrv_kick(&f->d, MQ_RXQ(pair));
+}
+
+static void st_send(struct fx *f, struct st_pair *sp, unsigned pair, unsigned n)
+{
+	uint8_t buf[HDR_LEN + 2000];
+
+	for (unsigned i = 0; i < n; i++) {
+		size_t frame = 60 + (size_t)(rand() % 1900);
+		unsigned seed = sp->next_seed;
+		size_t len = make_packet(buf, frame, 0, seed);
+
+		if (send(st_peer(f, pair), buf, len, MSG_DONTWAIT) != (ssize_t)len) {
+			assert_true(errno == EAGAIN || errno == ENOBUFS);
+			return;
+		}
+		assert_true(sp->fifo_tail - sp->fifo_head < ST_FIFO);
+		sp->fifo_len[sp->fifo_tail % ST_FIFO] = (uint16_t)len;
+		sp->fifo_seed[sp->fifo_tail % ST_FIFO] = seed;
+		sp->fifo_tail++;
+		sp->next_seed++;
+	}
+}
+
+/* The packet put together matches the oldest one sent on the pair. */
+static void st_packet_done(struct st_pair *sp, unsigned pair)
+{
+	uint8_t want[HDR_LEN + 2000];
+	size_t len;
+
+	assert_true(sp->fifo_head != sp->fifo_tail);
+	len = make_packet(want, sp->fifo_len[sp->fifo_head % ST_FIFO] - HDR_LEN, 0,
+			  sp->fifo_seed[sp->fifo_head % ST_FIFO]);
+	if (sp->pkt_len != len || memcmp(sp->pkt + HDR_LEN, want + HDR_LEN, len - HDR_LEN))
+		fail_msg("pair %u: packet %u came back as %zu bytes, sent %zu", pair, sp->fifo_head,
+			 sp->pkt_len, len);
+	sp->fifo_head++;
+	sp->received++;
+	sp->pkt_len = 0;
+}
+
+/* Takes what the device used on the pair's RX queue, checks it, gives the slots back to the
+ * driver (canary again). */
+static void st_consume_rx(struct fx *f, struct st_pair *sp, unsigned pair)
+{
+	int q = MQ_RXQ(pair);
+
+	while (vdrv_used_idx(&f->d, q) != f->d.ring[q].used_seen) {
+		struct virtq_used_elem u = vdrv_take_used(&f->d, q);
+		uint8_t *b;
+		int s;
+
+		assert_true(u.id < QSIZE);
+		s = sp->slot_of_head[u.id];
+		if (s < 0)
+			fail_msg("pair %u: used chain %u was not in flight", pair, u.id);
+		assert_true(sp->posted[s]);
+		assert_true(u.len <= ST_SLOT);
+		b = vdrv_ptr(&f->d, sp->rx_gpa[s], ST_SLOT);
+		if (u.len == 0) {
+			/* A chain handed back unused: the packet it held was dropped. */
+			assert_int_equal(sp->pkt_bufs_left, 0);
+			if (!sp->in_drop) {
+				assert_true(sp->fifo_head != sp->fifo_tail);
+				sp->fifo_head++;
+				sp->dropped++;
+				sp->in_drop = true;
+			}
+		} else if (sp->pkt_bufs_left == 0) {
+			uint16_t nb;
+
+			sp->in_drop = false;
+			assert_true(u.len >= HDR_LEN);
+			memcpy(&nb, b + 10, 2);
+			assert_true(nb >= 1 && nb <= 8);
+			memcpy(sp->pkt, b, u.len);
+			sp->pkt_len = u.len;
+			sp->pkt_bufs_left = nb - 1u;
+			if (!sp->pkt_bufs_left)
+				st_packet_done(sp, pair);
+		} else {
+			assert_true(sp->pkt_len + u.len <= sizeof(sp->pkt));
+			memcpy(sp->pkt + sp->pkt_len, b, u.len);
+			sp->pkt_len += u.len;
+			if (!--sp->pkt_bufs_left)
+				st_packet_done(sp, pair);
+		}
+		for (unsigned i = 0; i < ST_SLOT; i++)
+			b[i] = st_canary(pair, (unsigned)s, i);
+		sp->slot_of_head[u.id] = -1;
+		sp->posted[s] = false;
+		sp->nr_posted--;
+	}
+}
+
+static void st_tx(struct fx *f, struct st_pair *sp, unsigned pair, unsigned n)
+{
+	int q = MQ_TXQ(pair);
+	bool added = false;
+
+	for (unsigned s = 0; s < ST_TX_MAX && n; s++) {
+		struct vdrv_seg seg = {sp->tx_gpa[s], 0, false};
+		size_t frame = 60 + (size_t)(rand() % 1900);
+		unsigned seed = 100000 + sp->tx_sent;
+		uint16_t head;
+
+		if (sp->tx_busy[s])
+			continue;
+		seg.len =
+		    (uint32_t)make_packet(vdrv_ptr(&f->d, seg.gpa, ST_TX_SLOT), frame, 0, seed);
+		head = vdrv_add_chain(&f->d, q, &seg, 1);
+		assert_int_equal(sp->tx_head_slot[head], -1);
+		sp->tx_head_slot[head] = (int)s;
+		sp->tx_busy[s] = true;
+		sp->tx_in_flight++;
+		sp->tx_len[sp->tx_fifo_tail % ST_FIFO] = (uint16_t)seg.len;
+		sp->tx_seed[sp->tx_fifo_tail % ST_FIFO] = seed;
+		sp->tx_fifo_tail++;
+		sp->tx_sent++;
+		added = true;
+		n--;
+	}
+	if (added)
+		vdrv_kick(&f->d, q);
+}
+
+static void st_consume_tx(struct fx *f, struct st_pair *sp, unsigned pair)
+{
+	int q = MQ_TXQ(pair);
+	uint8_t got[HDR_LEN + 2100], want[HDR_LEN + 2000];
+	ssize_t n;
+
+	while (vdrv_used_idx(&f->d, q) != f->d.ring[q].used_seen) {
+		struct virtq_used_elem u = vdrv_take_used(&f->d, q);
+		int s;
+
+		assert_true(u.id < QSIZE);
+		s = sp->tx_head_slot[u.id];
+		if (s < 0)
+			fail_msg("pair %u: used TX chain %u was not in flight", pair, u.id);
+		sp->tx_head_slot[u.id] = -1;
+		sp->tx_busy[s] = false;
+		sp->tx_in_flight--;
+	}
+	while ((n = recv(st_peer(f, pair), got, sizeof(got), MSG_DONTWAIT)) > 0) {
+		size_t len;
+
+		assert_true(sp->tx_fifo_head != sp->tx_fifo_tail);
+		len = make_packet(want, sp->tx_len[sp->tx_fifo_head % ST_FIFO] - HDR_LEN, 0,
+				  sp->tx_seed[sp->tx_fifo_head % ST_FIFO]);
+		assert_int_equal(n, len);
+		assert_memory_equal(got, want, len);
+		sp->tx_fifo_head++;
+		sp->tx_seen++;
+	}
+}
+
+/* Gets pair 1 to hold a packet that waits for more buffers: its ring used up, then one buffer
+ * for a packet that needs several. */
+static void st_leave_pending(struct fx *f, struct st_pair *sp)
+{
+	for (int i = 0; i < 1000 && sp->nr_posted; i++) {
+		st_send(f, sp, 1, 1);
+		usleep(200);
+		st_consume_rx(f, sp, 1);
+	}
+	st_refill(f, sp, 1, 1);
+	st_send(f, sp, 1, 3);
+	usleep(2000);
+	st_consume_rx(f, sp, 1);
+}
+
+/* Two pairs in use, random RX traffic on both backends against a driver that refills at random,
+ * TX on both TX queues, and the driver switching the second pair off and on now and then
+ * (VQ_PAIRS_SET): every used RX chain was in flight on its own queue, every byte the device wrote
+ * is in a buffer it held (the others keep their canary), each packet arrives whole, in order, on
+ * its pair; TX chains come back once each and their packets reach their pair's backend. */
+static void test_mq_random_traffic_owns_buffers(void **state)
+{
+	struct fx *f = *state;
+	static struct st_pair sp[2];
+	struct virtio_net_stats s;
+	unsigned pairs_on = 2;
+
+	memset(sp, 0, sizeof(sp));
+	srand(12345);
+	start_mq(f, 2, F_BASE | F_CTRL_VQ | F_MQ | F_EVENT_IDX);
+	assert_int_equal(pairs_set(f, 2, 2), 0);
+	for (unsigned p = 0; p < 2; p++) {
+		for (unsigned i = 0; i < QSIZE; i++)
+			sp[p].slot_of_head[i] = sp[p].tx_head_slot[i] = -1;
+		for (unsigned slot = 0; slot < ST_SLOTS; slot++) {
+			uint8_t *b;
+
+			sp[p].rx_gpa[slot] = vdrv_alloc(&f->d, ST_SLOT);
+			b = vdrv_ptr(&f->d, sp[p].rx_gpa[slot], ST_SLOT);
+			for (unsigned i = 0; i < ST_SLOT; i++)
+				b[i] = st_canary(p, slot, i);
+		}
+		for (unsigned slot = 0; slot < ST_TX_MAX; slot++)
+			sp[p].tx_gpa[slot] = vdrv_alloc(&f->d, ST_TX_SLOT);
+	}
+
+	for (unsigned round = 0; round < 3000; round++) {
+		for (unsigned p = 0; p < 2; p++) {
+			if (rand() % 3 == 0)
+				st_refill(f, &sp[p], p, (unsigned)(rand() % ST_SLOTS));
+			if (rand() % 2 == 0)
+				st_send(f, &sp[p], p, (unsigned)(rand() % 6));
+			if (rand() % 2 == 0)
+				st_tx(f, &sp[p], p, (unsigned)(rand() % 4));
+			if (rand() % 4 == 0)
+				usleep((useconds_t)(rand() % 200));
+			st_consume_rx(f, &sp[p], p);
+			st_consume_tx(f, &sp[p], p);
+		}
+		if (round % 50 == 0) {
+			st_check_canaries(f, &sp[0], 0);
+			st_check_canaries(f, &sp[1], 1);
+		}
+		if (rand() % 150 == 0) {
+			if (pairs_on == 2 && rand() % 2)
+				st_leave_pending(f, &sp[1]);
+			pairs_on = pairs_on == 2 ? 1 : 2;
+			assert_int_equal(pairs_set(f, 2, (uint16_t)pairs_on), 0);
+		}
+	}
+	if (pairs_on != 2)
+		assert_int_equal(pairs_set(f, 2, 2), 0);
+	/* Everything sent arrives once the driver gives buffers. */
+	for (int ms = 0; ms < VDRV_WAIT_MS; ms++) {
+		bool done = true;
+
+		for (unsigned p = 0; p < 2; p++) {
+			st_refill(f, &sp[p], p, ST_SLOTS);
+			st_consume_rx(f, &sp[p], p);
+			st_consume_tx(f, &sp[p], p);
+			done &= sp[p].fifo_head == sp[p].fifo_tail && !sp[p].tx_in_flight &&
+				sp[p].tx_fifo_head == sp[p].tx_fifo_tail;
+		}
+		if (done)
+			break;
+		usleep(1000);
+	}
+	for (unsigned p = 0; p < 2; p++) {
+		st_check_canaries(f, &sp[p], p);
+		assert_int_equal(sp[p].fifo_head, sp[p].fifo_tail);
+		assert_int_equal(sp[p].tx_fifo_head, sp[p].tx_fifo_tail);
+		assert_int_equal(sp[p].tx_in_flight, 0);
+		assert_true(sp[p].received > 100);
+		assert_true(sp[p].tx_seen > 100);
+	}
+	stats(f, &s);
+	assert_int_equal(s.rx_packets, sp[0].received + sp[1].received);
+	assert_int_equal(s.rx_dropped, sp[0].dropped + sp[1].dropped);
+	assert_int_equal(s.tx_packets, sp[0].tx_seen + sp[1].tx_seen);
+	assert_int_equal(f->d.fails, 0);
+}
+
 /* ---- a real tap, in this process's own network namespace ---- */
 
 static int if_up(const char *name)
@@ -1408,6 +1746,8 @@ int main(void)
 					    fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_mq_traffic_on_pair1, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_mq_pairs_set_drops_pending, fx_setup,
+					    fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_mq_random_traffic_owns_buffers, fx_setup,
 					    fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_tap_tx_and_rx, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_tap_open_refuses_a_tun, fx_setup, fx_teardown),
