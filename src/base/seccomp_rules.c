@@ -299,6 +299,7 @@ const struct seccomp_arg_value seccomp_arg_values[] = {
     IOCTL(TUNSETIFF, API),
     IOCTL(TUNSETVNETHDRSZ, API),
     IOCTL(TUNSETOFFLOAD, API | WORKER), /* the offloads the guest's driver accepted */
+    IOCTL(TUNSETQUEUE, API | WORKER),	/* multiqueue: pairs in use (VQ_PAIRS_SET) */
     IOCTL(BLKGETSIZE64, API | WORKER),	/* and a swapped disk's size */
     /* vhost=on interfaces (virtio/vhost_net.h): /dev/vhost-net is opened and owned where the VM
      * is built; the worker hands it the rings at the driver's DRIVER_OK and takes them back at

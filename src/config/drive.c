@@ -17,20 +17,6 @@
 
 /* --- the command line --- */
 
-static int parse_num_queues(const char *spec, const char *v, unsigned *out)
-{
-	char *end;
-	unsigned long n;
-
-	errno = 0;
-	n = strtoul(v, &end, 10);
-	if (!isdigit((unsigned char)v[0]) || *end || errno || n < 1 || n > DISK_MAX_QUEUES)
-		return log_set_error(-EINVAL, "--disk %s: num_queues=%s: expected 1 to %d", spec, v,
-				     DISK_MAX_QUEUES);
-	*out = (unsigned)n;
-	return 0;
-}
-
 int vm_config_add_disk(struct vm_config *cfg, const char *spec)
 {
 	struct disk_config d = {0};
@@ -67,7 +53,8 @@ int vm_config_add_disk(struct vm_config *cfg, const char *spec)
 						&d.rate_limiter.ops))
 				return -EINVAL;
 		} else if (strncmp(fields[i], "num_queues=", 11) == 0) {
-			if (parse_num_queues(spec, fields[i] + 11, &d.num_queues))
+			if (vm_config_parse_queues("--disk", spec, "num_queues", fields[i] + 11,
+						   DISK_MAX_QUEUES, &d.num_queues))
 				return -EINVAL;
 		} else
 			return log_set_error(-EINVAL,

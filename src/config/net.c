@@ -1,6 +1,7 @@
 /* Network interfaces (virtio-net on a tap): --net tap=NAME[,mac=MAC][,id=NAME][,rx_bw=..]
- * [,vhost=on]..., the "network-interfaces" section and PUT /network-interfaces/{id} ({"iface_id",
- * "host_dev_name", "guest_mac", "rx_rate_limiter", "tx_rate_limiter"}, and skiff's own "vhost"),
+ * [,vhost=on][,queues=N]..., the "network-interfaces" section and PUT /network-interfaces/{id}
+ * ({"iface_id", "host_dev_name", "guest_mac", "rx_rate_limiter", "tx_rate_limiter"}, and skiff's
+ * own "vhost" and "num_queues"),
  * PATCH /network-interfaces/{id}'s body, and their checks. */
 #include "config/json_fields.h"
 #include "config/rate_limiter.h"
@@ -10,6 +11,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int vm_config_parse_mac(const char *s, uint8_t mac[6])
@@ -50,14 +52,14 @@ int vm_config_add_net(struct vm_config *cfg, const char *spec)
 {
 	struct net_config nc = {0};
 	char buf[256];
-	char *fields[8];
+	char *fields[9];
 	int n;
 
 	if (cfg->nr_nets == VM_CONFIG_MAX_NETS)
 		return log_set_error(-ENOSPC, "--net %s: at most %d interfaces", spec,
 				     VM_CONFIG_MAX_NETS);
 	if (config_copy_field(buf, sizeof(buf), spec) ||
-	    (n = config_split_fields(buf, fields, 8)) < 1)
+	    (n = config_split_fields(buf, fields, 9)) < 1)
 		return log_set_error(-EINVAL, "--net %s: expected tap=NAME[,mac=MAC][,id=NAME]",
 				     spec);
 	snprintf(nc.id, sizeof(nc.id), "net%d", cfg->nr_nets);
@@ -104,11 +106,15 @@ int vm_config_add_net(struct vm_config *cfg, const char *spec)
 				return log_set_error(
 				    -EINVAL, "--net %s: vhost=%s: expected on or off", spec, f + 6);
 			nc.vhost = strcmp(f + 6, "on") == 0;
+		} else if (strncmp(f, "queues=", 7) == 0) {
+			if (vm_config_parse_queues("--net", spec, "queues", f + 7,
+						   NET_MAX_QUEUE_PAIRS, &nc.num_queues))
+				return -EINVAL;
 		} else {
 			return log_set_error(-EINVAL,
 					     "--net %s: unknown or too long option '%s' "
 					     "(expected tap=, mac=, id=, rx_bw=, rx_ops=, tx_bw=, "
-					     "tx_ops= or vhost=)",
+					     "tx_ops=, vhost= or queues=)",
 					     spec, f);
 		}
 	}
@@ -169,6 +175,12 @@ static int check_vhost(const struct net_config *nc, const char *what)
 		    "moves the packets, not skiff); remove the rate limiter or "
 		    "vhost=on",
 		    what, nc->id);
+	/* One /dev/vhost-net fd drives one queue pair; skiff hands the kernel only the first. */
+	if (nc->num_queues > 1)
+		return log_set_error(-EINVAL,
+				     "%s %s: vhost=on supports one queue pair; remove queues=%u "
+				     "(num_queues) or vhost=on",
+				     what, nc->id, nc->num_queues);
 	return 0;
 }
 
@@ -189,6 +201,14 @@ static int validate(const struct vm_config *cfg)
 			    "track_dirty_pages (the kernel's writes to guest memory "
 			    "would be missing from Diff snapshots)",
 			    nc->id);
+		/* A pair per vCPU is what the guest's driver uses (it steers by CPU); more would
+		 * sit idle. */
+		if (nc->num_queues > (unsigned)cfg->nr_cpus)
+			return log_set_error(
+			    -EINVAL,
+			    "network interface %s: %u queue pairs is more than the "
+			    "vCPU count (%d)",
+			    nc->id, nc->num_queues, cfg->nr_cpus);
 		for (int j = 0; j < i; j++) {
 			if (strcmp(cfg->nets[j].id, nc->id) == 0)
 				return log_set_error(-EINVAL, "two interfaces have id=%s", nc->id);
@@ -207,13 +227,14 @@ static int validate(const struct vm_config *cfg)
 
 static int apply(const struct config_target *t, const char *path_id, json_t *obj, const char *what)
 {
-	static const char *const known[] = {
-	    "iface_id",	       "host_dev_name", "guest_mac", "rx_rate_limiter",
-	    "tx_rate_limiter", "mtu",		"vhost",     NULL};
+	static const char *const known[] = {"iface_id",	       "host_dev_name",	  "guest_mac",
+					    "rx_rate_limiter", "tx_rate_limiter", "mtu",
+					    "vhost",	       "num_queues",	  NULL};
 	struct net_config nc = {0};
 	json_t *dev;
 	char mac[32];
-	bool has_mac, has_vhost;
+	bool has_mac, has_vhost, present;
+	uint64_t queues = 0;
 	unsigned given;
 	int ret;
 
@@ -237,7 +258,11 @@ static int apply(const struct config_target *t, const char *path_id, json_t *obj
 	    (ret = cj_rate_limiter(what, obj, "tx_rate_limiter", &nc.tx_rate_limiter, &given)) ||
 	    (ret = cj_unsupported(what, obj, "mtu", "an MTU is not supported by skiff")) ||
 	    (ret = cj_bool(what, obj, "vhost", false, &nc.vhost, &has_vhost)) ||
-	    (ret = check_vhost(&nc, what)))
+	    (ret = cj_uint(what, obj, "num_queues", false, 1, NET_MAX_QUEUE_PAIRS, &queues,
+			   &present)))
+		return ret;
+	nc.num_queues = (unsigned)queues;
+	if ((ret = check_vhost(&nc, what)))
 		return ret;
 	if (has_mac) {
 		if (vm_config_parse_mac(mac, nc.mac))
@@ -269,6 +294,8 @@ static json_t *net_json(const struct net_config *nc)
 	/* skiff's own key, shown only when on (Firecracker's documents stay as they were). */
 	if (o && nc->vhost)
 		json_object_set_new(o, "vhost", json_true());
+	if (o && nc->num_queues)
+		json_object_set_new(o, "num_queues", json_integer(nc->num_queues));
 	return o;
 }
 
@@ -315,10 +342,9 @@ int config_json_network_interface_update(const struct vm_config *cfg, const char
 	/* What the body does not name stays as it is. */
 	u.rx_rate_limiter = cfg->nets[i].rx_rate_limiter;
 	u.tx_rate_limiter = cfg->nets[i].tx_rate_limiter;
-	if ((ret = cj_rate_limiter(what, obj, "rx_rate_limiter", &u.rx_rate_limiter,
-				   &u.rx_given)) ||
-	    (ret = cj_rate_limiter(what, obj, "tx_rate_limiter", &u.tx_rate_limiter,
-				   &u.tx_given)))
+	if ((ret =
+		 cj_rate_limiter(what, obj, "rx_rate_limiter", &u.rx_rate_limiter, &u.rx_given)) ||
+	    (ret = cj_rate_limiter(what, obj, "tx_rate_limiter", &u.tx_rate_limiter, &u.tx_given)))
 		goto out;
 	if (cfg->nets[i].vhost) {
 		struct net_config nc = cfg->nets[i];
@@ -349,11 +375,13 @@ const struct config_resource net_resource = {
     .dump = dump,
     .option = "net",
     .option_arg = true,
-    .option_help = "  --net tap=NAME[,mac=MAC][,id=NAME][,LIMIT]...[,vhost=on]\n"
+    .option_help = "  --net tap=NAME[,mac=MAC][,id=NAME][,LIMIT]...[,vhost=on][,queues=N]\n"
 		   "                         virtio-net on a tap interface; repeatable; LIMIT is\n"
 		   "                         rx_bw=SIZE/MS, rx_ops=N/MS, tx_bw=.. or tx_ops=..\n"
 		   "                         (docs/rate-limiters.md); vhost=on: the kernel's\n"
-		   "                         vhost-net (/dev/vhost-net) moves the packets\n",
+		   "                         vhost-net (/dev/vhost-net) moves the packets;\n"
+		   "                         queues= RX/TX queue pairs (1 to the vCPU count, at\n"
+		   "                         most 8; above 1 the tap must be multi_queue)\n",
     .option_label = "--net",
     .parse_option = vm_config_add_net,
     .count = count,

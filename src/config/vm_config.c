@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <linux/magic.h>
 #include <sys/stat.h>
@@ -281,4 +282,19 @@ uint64_t host_memory_mib(void)
 			break;
 	fclose(f);
 	return kib / 1024;
+}
+
+int vm_config_parse_queues(const char *option, const char *spec, const char *key, const char *v,
+			   unsigned max, unsigned *out)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (!isdigit((unsigned char)v[0]) || *end || errno || n < 1 || n > max)
+		return log_set_error(-EINVAL, "%s %s: %s=%s: expected 1 to %u", option, spec, key, v,
+				     max);
+	*out = (unsigned)n;
+	return 0;
 }

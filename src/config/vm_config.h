@@ -68,7 +68,11 @@ struct disk_config {
 	unsigned num_queues;
 };
 
-/* One virtio-net interface on a tap: --net tap=NAME[,mac=MAC][,id=NAME][,vhost=on]. */
+/* The most queue pairs an interface may have (queues=, "num_queues"; at most the vCPU count too).
+ */
+#define NET_MAX_QUEUE_PAIRS 8
+
+/* One virtio-net interface on a tap: --net tap=NAME[,mac=MAC][,id=NAME][,vhost=on][,queues=N]. */
 struct net_config {
 	char tap[16]; /* IFNAMSIZ */
 	bool has_mac;
@@ -79,6 +83,9 @@ struct net_config {
 	/* vhost=on, skiff's "vhost": the kernel's vhost-net moves the packets (virtio/vhost_net.h);
 	 * no rate limiter then, nor dirty page tracking: skiff never sees the packets. */
 	bool vhost;
+	/* RX/TX queue pairs (VIRTIO_NET_F_MQ when above 1, on a multi_queue tap), 1..min(vCPUs,
+	 * NET_MAX_QUEUE_PAIRS); 0: not given, one pair. */
+	unsigned num_queues;
 };
 
 /* virtio-vsock with Firecracker's hybrid host side: --vsock cid=N,uds=PATH, or "vsock". The
@@ -240,6 +247,11 @@ bool vm_config_id_valid(const char *id);
  * with "<what> <path>: <reason>" as the thread's last error. Never opens it (a FIFO cannot
  * block the check). */
 int vm_config_check_file(const char *what, const char *path, bool block_ok, bool writable);
+
+/* A device option's queue count, `key`=`v` in `option` `spec` (--disk SPEC's num_queues=N): 1 to
+ * `max`, or -EINVAL with one line as the last error. */
+int vm_config_parse_queues(const char *option, const char *spec, const char *key, const char *v,
+			   unsigned max, unsigned *out);
 
 /* "xx:xx:xx:xx:xx:xx" (hex digits). Returns 0, or -1 if `s` is not that. */
 int vm_config_parse_mac(const char *s, uint8_t mac[6]);

@@ -1,6 +1,8 @@
 #include "virtio/net_ctrl.h"
+#include "virtio/net_spec.h"
 #include "base/log.h"
 
+#include <endian.h>
 #include <string.h>
 
 /* 5.1.6.5 Control Virtqueue */
@@ -10,13 +12,41 @@
 #define VIRTIO_NET_CTRL_ANNOUNCE     3
 #define VIRTIO_NET_CTRL_ANNOUNCE_ACK 0
 
+#define VIRTIO_NET_CTRL_MQ		4
+#define VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET 0
+
 #define CTRL_HDR_LEN 2 /* u8 class, u8 command */
 
-void net_ctrl_init(struct net_ctrl *c, struct virtio_device *dev, uint16_t queue)
+void net_ctrl_init(struct net_ctrl *c, struct virtio_device *dev, uint16_t queue,
+		   int (*set_pairs)(void *ctx, uint16_t pairs), void *ctx)
 {
 	memset(c, 0, sizeof(*c));
 	c->dev = dev;
 	c->queue = queue;
+	c->set_pairs = set_pairs;
+	c->ctx = ctx;
+}
+
+void net_ctrl_set_queue(struct net_ctrl *c, uint16_t queue)
+{
+	c->queue = queue;
+}
+
+/* 5.1.6.5.5: struct virtio_net_ctrl_mq { le16 virtqueue_pairs; }, exactly. */
+static uint8_t mq_pairs_set(struct net_ctrl *c, const struct virtq_elem *e)
+{
+	uint16_t pairs;
+
+	if (e->out_len != CTRL_HDR_LEN + sizeof(pairs) ||
+	    virtq_elem_read(e, CTRL_HDR_LEN, &pairs, sizeof(pairs)) != sizeof(pairs)) {
+		log_debug("%s: a %u-byte VQ_PAIRS_SET, not %zu", c->dev->name, e->out_len,
+			  CTRL_HDR_LEN + sizeof(pairs));
+		return VIRTIO_NET_ERR;
+	}
+	pairs = le16toh(pairs);
+	if (!c->set_pairs || c->set_pairs(c->ctx, pairs) < 0)
+		return VIRTIO_NET_ERR;
+	return VIRTIO_NET_OK;
 }
 
 uint16_t net_ctrl_status(const struct net_ctrl *c)
@@ -61,6 +91,9 @@ static uint8_t command(struct net_ctrl *c, const struct virtq_elem *e)
 			log_info("%s: the guest acknowledged the announcement", c->dev->name);
 		return VIRTIO_NET_OK;
 	}
+	if (hdr[0] == VIRTIO_NET_CTRL_MQ && hdr[1] == VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET &&
+	    virtio_has_feature(c->dev, VIRTIO_NET_F_MQ))
+		return mq_pairs_set(c, e);
 	log_debug("%s: control command class %u command %u not supported", c->dev->name, hdr[0],
 		  hdr[1]);
 	return VIRTIO_NET_ERR;

@@ -5,7 +5,9 @@
  * the network (Linux sends gratuitous ARPs and unsolicited neighbour advertisements) and answers
  * VIRTIO_NET_CTRL_ANNOUNCE_ACK, which clears the bit.
  *
- * Commands served: VIRTIO_NET_CTRL_ANNOUNCE / ANNOUNCE_ACK. Every other class or command, and a
+ * Commands served: VIRTIO_NET_CTRL_ANNOUNCE / ANNOUNCE_ACK, and VIRTIO_NET_CTRL_MQ /
+ * VQ_PAIRS_SET (5.1.6.5.5, with VIRTIO_NET_F_MQ: a le16 count of pairs, which the device's
+ * set_pairs callback takes or refuses). Every other class or command, and a
  * command whose header is short or that carries data it should not, is answered VIRTIO_NET_ERR
  * and the device goes on. A chain with no device-writable byte for the answer, or that breaks
  * the ring's rules, fails the device (DEVICE_NEEDS_RESET): there is no way to answer it.
@@ -26,12 +28,19 @@
 
 struct net_ctrl {
 	struct virtio_device *dev;
-	uint16_t queue;	   /* the control queue's index */
+	uint16_t queue; /* the control queue's index */
+	/* VQ_PAIRS_SET: use `pairs` queue pairs; 0, or -errno to answer VIRTIO_NET_ERR. */
+	int (*set_pairs)(void *ctx, uint16_t pairs);
+	void *ctx;
 	uint16_t announce; /* VIRTIO_NET_S_ANNOUNCE while an announcement is unacknowledged */
 	struct virtq_elem elem;
 };
 
-void net_ctrl_init(struct net_ctrl *c, struct virtio_device *dev, uint16_t queue);
+void net_ctrl_init(struct net_ctrl *c, struct virtio_device *dev, uint16_t queue,
+		   int (*set_pairs)(void *ctx, uint16_t pairs), void *ctx);
+
+/* The control queue moved (its index depends on whether the driver took VIRTIO_NET_F_MQ). */
+void net_ctrl_set_queue(struct net_ctrl *c, uint16_t queue);
 
 /* Serves every command waiting on the control queue. */
 void net_ctrl_process(struct net_ctrl *c);

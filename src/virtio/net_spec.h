@@ -19,6 +19,7 @@
 #define VIRTIO_NET_F_HOST_ECN	13
 #define VIRTIO_NET_F_MRG_RXBUF	15
 #define VIRTIO_NET_F_STATUS	16
+#define VIRTIO_NET_F_MQ		22
 
 #define VIRTIO_NET_S_LINK_UP 1
 
@@ -32,7 +33,7 @@ struct net_config_space {
 struct net_config;
 
 /* The configuration space of the interface `cfg`: its MAC (or a random locally administered
- * unicast one, logged as `name`'s), the link up, one queue pair. 0, or -errno after a logged
+ * unicast one, logged as `name`'s), the link up, one queue pair (the caller sets more). 0, or -errno after a logged
  * line. */
 int net_config_space_init(struct net_config_space *cs, const struct net_config *cfg,
 			  const char *name);

@@ -32,7 +32,8 @@ static void log_attach_error(const char *name, int err)
 	}
 }
 
-int tap_open(const char *name, char actual[IFNAMSIZ])
+static int open_queue(const char *name, short extra_flags, unsigned nr_queues,
+		      char actual[IFNAMSIZ])
 {
 	struct ifreq ifr;
 	int fd, hdr_len = TAP_VNET_HDR_LEN, err;
@@ -50,10 +51,17 @@ int tap_open(const char *name, char actual[IFNAMSIZ])
 	}
 	memset(&ifr, 0, sizeof(ifr));
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
-	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | extra_flags;
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
 		err = errno;
-		log_attach_error(name, err);
+		if (extra_flags & IFF_MULTI_QUEUE && err == EINVAL)
+			log_error(
+			    "tap %s: cannot attach %u queues (made without multi_queue?); "
+			    "queues=%u needs a multi_queue tap, e.g. `ip tuntap add %s mode tap "
+			    "multi_queue`",
+			    name, nr_queues, nr_queues, name[0] ? name : "NAME");
+		else
+			log_attach_error(name, err);
 		close(fd);
 		return -err;
 	}
@@ -72,6 +80,40 @@ int tap_open(const char *name, char actual[IFNAMSIZ])
 	}
 	snprintf(actual, IFNAMSIZ, "%s", ifr.ifr_name);
 	return fd;
+}
+
+int tap_open(const char *name, char actual[IFNAMSIZ])
+{
+	return open_queue(name, 0, 1, actual);
+}
+
+int tap_open_queues(const char *name, unsigned n, int *fds, char actual[IFNAMSIZ])
+{
+	if (n <= 1) {
+		fds[0] = tap_open(name, actual);
+		return fds[0] < 0 ? fds[0] : 0;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		/* The first open may create the tap (and name it): the others join that one. */
+		fds[i] = open_queue(i ? actual : name, IFF_MULTI_QUEUE, n, actual);
+		if (fds[i] < 0) {
+			int err = fds[i];
+
+			while (i--)
+				close(fds[i]);
+			return err;
+		}
+	}
+	return 0;
+}
+
+int tap_set_queue(int fd, bool attach)
+{
+	struct ifreq ifr;
+
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = attach ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE;
+	return ioctl(fd, TUNSETQUEUE, &ifr) < 0 ? -errno : 0;
 }
 
 int tap_set_offload(int fd, unsigned tun_flags)

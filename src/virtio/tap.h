@@ -6,6 +6,7 @@
 #define SKIFF_VIRTIO_TAP_H
 
 #include <net/if.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #define TAP_VNET_HDR_LEN 12 /* struct virtio_net_hdr_v1: with num_buffers */
@@ -15,6 +16,15 @@
  * O_CLOEXEC) and the interface's name in `actual`; else -errno after one logged line that says
  * what to do. */
 int tap_open(const char *name, char actual[IFNAMSIZ]);
+
+/* tap_open() for `n` queues of a multi_queue tap (IFF_MULTI_QUEUE; n = 1 is tap_open()): fds[0..n)
+ * on success (0), else -errno after one logged line (a tap made without multi_queue says how to
+ * make one) and no fd left open. */
+int tap_open_queues(const char *name, unsigned n, int *fds, char actual[IFNAMSIZ]);
+
+/* TUNSETQUEUE: attaches the queue `fd` to its tap again, or detaches it (IFF_DETACH_QUEUE: the
+ * kernel steers no packet to it and drops what it held). 0 or -errno. */
+int tap_set_queue(int fd, bool attach);
 
 /* TUNSETOFFLOAD: 0 or -errno (-EINVAL for a set this kernel does not know). */
 int tap_set_offload(int fd, unsigned tun_flags);

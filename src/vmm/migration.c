@@ -625,6 +625,14 @@ int migration_start_send(struct instance *in, const char *url, uint32_t downtime
 					     "memory the kernel's vhost-net writes cannot be "
 					     "live-migrated",
 					     in->vm.cfg->nets[i].id);
+	/* Refused now rather than after the memory went over: the device state would be. */
+	for (int i = 0; in->vm.cfg && i < in->vm.cfg->nr_nets; i++)
+		if (in->vm.cfg->nets[i].num_queues > 1)
+			return log_set_error(-EINVAL,
+					     "network interface %s has several queue pairs "
+					     "(queues=N): skiff cannot snapshot or migrate a "
+					     "multiqueue interface; use queues=1",
+					     in->vm.cfg->nets[i].id);
 	ret = migration_url_parse(url, &parsed);
 	if (ret)
 		return ret;

@@ -614,6 +614,31 @@ api_scenario api-bad-input 150
 	expect '^SKIFF-STEP during\| ok: the silent client was dropped'
 	expect '^SKIFF-GUEST: about to power off$'
 
+# An interface with two queue pairs ("num_queues": 2, skiff creates tap0 multi_queue): GET
+# /vm/config shows num_queues; the guest's eth0 has two RX queues; a snapshot of the paused VM is
+# refused with one fault_message (the pairs the driver put in use are not in the saved device
+# state), and so is a live migration of the running VM; the VM goes on and powers off normally.
+api_scenario api-net-mq-snapshot 90
+	args --api-sock "$sock" --log-level info
+	before '{ ip link del tap0 2>/dev/null || :; }'
+	during "$api_setup"' && api_put /network-interfaces/eth0 "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"num_queues\": 2}"'
+	during 'api_get /vm/config
+		api_body | grep -q "\"num_queues\": *2" || die "GET /vm/config has no num_queues 2"'
+	during "$api_start"
+	during 'wait_for "^SKIFF-GUEST: mq snapshot ready$" 60'
+	during 'api_patch /vm "{\"state\": \"Paused\"}"'
+	during 'api_fault PUT /snapshot/create "{\"snapshot_type\": \"Full\", \"snapshot_path\": \"$WORK/vm.state\", \"mem_file_path\": \"$WORK/vm.mem\"}"'
+	during 'api_patch /vm "{\"state\": \"Resumed\"}"'
+	during 'api_fault PUT /migration/send "{\"destination_url\": \"unix:$WORK/mig.sock\", \"downtime_ms\": 300}"'
+	during 'api_state_is Running'
+	during 'signal_guest ctl.img stop'
+	expect 'skiff: info: virtio-net eth0 .*: tap tap0, 2 queue pairs$'
+	expect '^SKIFF-STEP during\| API: PUT /migration/send -> 400 .*network interface eth0 has several queue pairs \(queues=N\): skiff cannot snapshot or migrate a multiqueue interface'
+	expect '^SKIFF-GUEST: eth0_rx_queues=rx-0 rx-1 $'
+	expect '^SKIFF-STEP during\| API: PUT /snapshot/create -> 400 .*network interface eth0 has several queue pairs \(queues=N\): skiff cannot snapshot or migrate a multiqueue interface'
+	expect '^SKIFF-STEP during\| ok: state Running$'
+	expect '^SKIFF-GUEST: about to power off$'
+
 # `skiff run --config-file FILE --no-api`: one JSON document instead of the API; no socket.
 scenario config-file 90
 	api

@@ -941,6 +941,44 @@ static void test_network_interfaces(void **state)
 						    "1}")),
 		    -EINVAL, "unknown field 'bar' in network-interface");
 
+	/* num_queues: skiff's own, 1..8 here (the vCPU count is checked at InstanceStart), never
+	 * with vhost; dumped only when given. */
+	assert_int_equal(config_json_network_interface(cfg, "mq",
+						       B("{\"iface_id\": \"mq\", "
+							 "\"host_dev_name\": \"tapmq\", "
+							 "\"num_queues\": 2}")),
+			 0);
+	assert_int_equal(cfg->nets[cfg->nr_nets - 1].num_queues, 2);
+	{
+		char *dumped = config_json_vm_config_dump(cfg);
+
+		assert_non_null(dumped);
+		assert_non_null(strstr(dumped, "\"num_queues\":2"));
+		assert_null(strstr(strstr(dumped, "\"num_queues\":2") + 2, "num_queues"));
+		free(dumped);
+	}
+	cfg->nr_nets--;
+	EXPECT_FAIL(cfg,
+		    config_json_network_interface(cfg, "mq",
+						  B("{\"iface_id\": \"mq\", \"host_dev_name\": "
+						    "\"tapmq\", \"num_queues\": 0}")),
+		    -EINVAL, "num_queues");
+	EXPECT_FAIL(cfg,
+		    config_json_network_interface(cfg, "mq",
+						  B("{\"iface_id\": \"mq\", \"host_dev_name\": "
+						    "\"tapmq\", \"num_queues\": 9}")),
+		    -EINVAL, "num_queues");
+	EXPECT_FAIL(cfg,
+		    config_json_network_interface(cfg, "mq",
+						  B("{\"iface_id\": \"mq\", \"host_dev_name\": "
+						    "\"tapmq\", \"num_queues\": \"2\"}")),
+		    -EINVAL, "num_queues");
+	EXPECT_FAIL(cfg,
+		    config_json_network_interface(cfg, "mq",
+						  B("{\"iface_id\": \"mq\", \"host_dev_name\": "
+						    "\"tapmq\", \"num_queues\": 2, \"vhost\": true}")),
+		    -EINVAL, "vhost=on supports one queue pair");
+
 	/* Two interfaces may not share a MAC address. */
 	assert_int_equal(config_json_network_interface(cfg, "eth0",
 						       B("{\"iface_id\": \"eth0\", "

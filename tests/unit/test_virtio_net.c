@@ -57,6 +57,7 @@
 #define F_STATUS     (1ULL << 16)
 #define F_CTRL_VQ    (1ULL << 17)
 #define F_ANNOUNCE   (1ULL << 21)
+#define F_MQ	     (1ULL << 22)
 #define F_EVENT_IDX  (1ULL << VIRTIO_F_EVENT_IDX)
 #define F_VERSION_1  (1ULL << VIRTIO_F_VERSION_1)
 #define F_BASE	     (F_VERSION_1 | F_MAC | F_STATUS | F_MRG_RXBUF)
@@ -68,6 +69,11 @@ struct fx {
 	int peer; /* the socketpair's far end, or an AF_PACKET socket on the tap */
 	int ifindex;
 	unsigned offload_accept, offload_last; /* the fake backend's TUN_F_* */
+	/* Multiqueue: pair i's device-side fd and far end, and whether it is attached (the fake
+	 * backend's TUNSETQUEUE). mq_peer[0] stays -1: pair 0's far end is `peer`. */
+	unsigned nr_pairs;
+	int mq_fd[NET_MAX_QUEUE_PAIRS], mq_peer[NET_MAX_QUEUE_PAIRS];
+	bool attached[NET_MAX_QUEUE_PAIRS];
 };
 
 static struct fx *current; /* for the fake backend's set_offload */
@@ -159,6 +165,8 @@ static int fx_setup(void **state)
 		vdrv_ring_layout(&f->d, q, QSIZE, desc_gpa, desc_gpa + 0x4000, desc_gpa + 0x8000);
 	}
 	f->peer = -1;
+	for (int i = 0; i < NET_MAX_QUEUE_PAIRS; i++)
+		f->mq_peer[i] = -1;
 	f->offload_accept = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
 	current = f;
 	*state = f;
@@ -172,6 +180,9 @@ static int fx_teardown(void **state)
 	vdrv_fini(&f->d);
 	if (f->peer >= 0)
 		close(f->peer);
+	for (int i = 1; i < NET_MAX_QUEUE_PAIRS; i++)
+		if (f->mq_peer[i] >= 0)
+			close(f->mq_peer[i]);
 	free(f);
 	current = NULL;
 	return 0;
@@ -896,6 +907,637 @@ static void test_ctrl_queue_required(void **state)
 	assert_int_equal(ret, -EINVAL);
 }
 
+/* ---- multiqueue (queues=N, VIRTIO_NET_F_MQ) ---- */
+
+/* Pair p's queues; VIRTIO_NET_CTRL_MQ is class 4, VQ_PAIRS_SET its command 0. */
+#define MQ_RXQ(p) (2 * (p))
+#define MQ_TXQ(p) (2 * (p) + 1)
+
+static int fake_set_queue(int fd, bool attach)
+{
+	for (unsigned i = 0; i < current->nr_pairs; i++) {
+		if (current->mq_fd[i] == fd) {
+			current->attached[i] = attach;
+			return 0;
+		}
+	}
+	fail_msg("TUNSETQUEUE on fd %d, not one of the pairs'", fd);
+	return -EBADF;
+}
+
+/* A device with `pairs` queue pairs, each on a socketpair of its own. */
+static void create_mq(struct fx *f, unsigned pairs)
+{
+	struct net_config cfg = {.tap = "mq0",
+				 .has_mac = true,
+				 .mac = {0x52, 0x54, 0, 0x12, 0x34, 0x56},
+				 .num_queues = pairs};
+	struct virtio_net_backend be = {.set_offload = fake_set_offload,
+					.set_queue = fake_set_queue};
+
+	f->nr_pairs = pairs;
+	for (unsigned i = 0; i < pairs; i++) {
+		int sv[2];
+
+		assert_int_equal(
+		    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+		f->mq_fd[i] = sv[0];
+		f->attached[i] = true;
+		if (i == 0) {
+			be.fd = sv[0];
+			f->peer = sv[1];
+		} else {
+			be.queue_fds[i - 1] = sv[0];
+			f->mq_peer[i] = sv[1];
+		}
+	}
+	assert_int_equal(virtio_net_create_on(&cfg, &be, &f->d.dev), 0);
+}
+
+/* Every queue of `pairs` pairs laid out, the control queue where `features` puts it (2N with
+ * MQ, else 2), then DRIVER_OK. */
+static void start_mq(struct fx *f, unsigned pairs, uint64_t features)
+{
+	for (unsigned q = 2; q < 2 * pairs; q++) {
+		uint64_t desc_gpa = 0x50000 + (q - 2) * 0x10000;
+
+		vdrv_ring_layout(&f->d, q, QSIZE, desc_gpa, desc_gpa + 0x4000, desc_gpa + 0x8000);
+	}
+	vdrv_ring_layout(&f->d, features & F_MQ ? 2 * pairs : 2, 64, 0x40000, 0x44000, 0x48000);
+	create_mq(f, pairs);
+	start(f, features);
+}
+
+/* ctrl_command() on queue `q`. */
+static uint8_t ctrl_command_on(struct fx *f, int q, const uint8_t *out, uint32_t out_len,
+			       uint32_t in)
+{
+	uint64_t o = vdrv_alloc(&f->d, out_len), a = vdrv_alloc(&f->d, in);
+	struct vdrv_seg segs[2] = {{o, out_len, false}, {a, in, true}};
+	struct virtq_used_elem u;
+	uint8_t *ack = vdrv_ptr(&f->d, a, in);
+
+	memcpy(vdrv_ptr(&f->d, o, out_len), out, out_len);
+	*ack = 0xee;
+	vdrv_add_chain(&f->d, q, segs, 2);
+	vdrv_kick(&f->d, q);
+	assert_true(vdrv_wait_used(&f->d, q, 1));
+	u = vdrv_take_used(&f->d, q);
+	assert_int_equal(u.len, 1);
+	return *ack;
+}
+
+/* VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET with a le16 `pairs`, on a device of `total` pairs. */
+static uint8_t pairs_set(struct fx *f, unsigned total, uint16_t pairs)
+{
+	uint8_t cmd[4] = {4, 0, pairs & 0xff, pairs >> 8};
+
+	return ctrl_command_on(f, 2 * total, cmd, sizeof(cmd), 1);
+}
+
+static uint16_t config_max_pairs(struct fx *f)
+{
+	uint16_t v;
+
+	f->d.dev->ops->config_read(f->d.dev, 8, &v, 2); /* after mac[6] and status */
+	return v;
+}
+
+/* Four pairs: MQ offered, max_virtqueue_pairs 4, 2N + 1 queues; the pairs beyond the first are
+ * detached from the backend until the driver asks for them. One pair: no MQ, 3 queues, as
+ * before multiqueue. */
+static void test_mq_features_and_config(void **state)
+{
+	struct fx *f = *state;
+	uint64_t feat;
+
+	create_mq(f, 4);
+	feat = f->d.dev->ops->features(f->d.dev);
+	assert_true(feat & F_MQ);
+	assert_true(feat & F_CTRL_VQ);
+	assert_int_equal(f->d.dev->ops->nr_queues, 9);
+	assert_int_equal(f->d.dev->ops->min_saved_queues, 0);
+	assert_int_equal(config_max_pairs(f), 4);
+	assert_true(f->attached[0]);
+	for (int i = 1; i < 4; i++)
+		assert_false(f->attached[i]);
+	assert_true(virtio_net_is_multiqueue(f->d.dev));
+}
+
+static void test_mq_not_offered_with_one_pair(void **state)
+{
+	struct fx *f = *state;
+
+	create_mq(f, 1);
+	assert_false(f->d.dev->ops->features(f->d.dev) & F_MQ);
+	assert_int_equal(f->d.dev->ops->nr_queues, 3);
+	assert_int_equal(f->d.dev->ops->min_saved_queues, 2);
+	assert_int_equal(config_max_pairs(f), 1);
+	assert_false(virtio_net_is_multiqueue(f->d.dev));
+}
+
+/* VQ_PAIRS_SET takes 1..N (attaching and detaching the backend's queues) and answers
+ * VIRTIO_NET_ERR to 0, N + 1, 0xffff, a short or long command and an unknown MQ command,
+ * without failing the device. */
+static void test_mq_pairs_set(void **state)
+{
+	struct fx *f = *state;
+
+	start_mq(f, 2, F_BASE | F_CTRL_VQ | F_MQ | F_EVENT_IDX);
+	assert_false(f->attached[1]);
+	assert_int_equal(pairs_set(f, 2, 2), 0);
+	assert_true(f->attached[1]);
+	assert_int_equal(pairs_set(f, 2, 0), 1);
+	assert_int_equal(pairs_set(f, 2, 3), 1);
+	assert_int_equal(pairs_set(f, 2, 0xffff), 1);
+	assert_true(f->attached[1]); /* the refusals changed nothing */
+	assert_int_equal(ctrl_command_on(f, 4, (uint8_t[]){4, 0, 2}, 3, 1), 1);	     /* short */
+	assert_int_equal(ctrl_command_on(f, 4, (uint8_t[]){4, 0, 1, 0, 0}, 5, 1), 1); /* long */
+	assert_int_equal(ctrl_command_on(f, 4, (uint8_t[]){4}, 1, 1), 1); /* header cut */
+	assert_int_equal(ctrl_command_on(f, 4, (uint8_t[]){4, 1, 1, 0}, 4, 1), 1); /* RSS */
+	assert_true(f->attached[1]);
+	assert_int_equal(pairs_set(f, 2, 1), 0);
+	assert_false(f->attached[1]);
+	assert_int_equal(f->d.fails, 0);
+	assert_false(f->d.dev->failed);
+	/* A reset goes back to one pair. */
+	assert_int_equal(pairs_set(f, 2, 2), 0);
+	vdrv_reset(&f->d);
+	assert_false(f->attached[1]);
+}
+
+/* A driver that did not take MQ finds the control queue at 2, and VQ_PAIRS_SET is unknown to
+ * it; the other pairs stay unused. (Several commands in a row with EVENT_IDX, here and above:
+ * the control queue asks for each next kick.) */
+static void test_mq_ctrl_at_2_without_mq(void **state)
+{
+	struct fx *f = *state;
+	uint8_t cmd[4] = {4, 0, 2, 0};
+
+	start_mq(f, 2, F_BASE | F_CTRL_VQ | F_EVENT_IDX);
+	assert_int_equal(ctrl_command_on(f, 2, cmd, sizeof(cmd), 1), 1);
+	assert_false(f->attached[1]);
+	assert_int_equal(ctrl_command_on(f, 2, (uint8_t[]){3, 0}, 2, 1), 1); /* no ANNOUNCE */
+	assert_int_equal(f->d.fails, 0);
+}
+
+/* Asking for a pair whose rings the driver never set up is refused, and nothing changes. */
+static void test_mq_pairs_set_unready_pair(void **state)
+{
+	struct fx *f = *state;
+
+	start_mq(f, 2, F_BASE | F_CTRL_VQ | F_MQ);
+	f->d.queues[MQ_RXQ(1)].ready = f->d.queues[MQ_TXQ(1)].ready = false;
+	assert_int_equal(pairs_set(f, 2, 2), 1);
+	assert_false(f->attached[1]);
+	assert_int_equal(f->d.fails, 0);
+	assert_false(f->d.dev->failed);
+}
+
+/* With two pairs in use, a packet sent on TX queue 1 reaches pair 1's backend fd (and no
+ * other), a packet from pair 1's fd lands in RX queue 1's buffer, each queue raises its own
+ * signal, and the per-pair counters say so. With one pair in use again, a kick on TX queue 1 is
+ * not served; asking for two pairs again sends what waited. */
+static void test_mq_traffic_on_pair1(void **state)
+{
+	struct fx *f = *state;
+	uint8_t pkt[HDR_LEN + 100], got[256];
+	uint64_t g = vdrv_alloc(&f->d, sizeof(pkt)), rxg;
+	struct vdrv_seg seg = {g, sizeof(pkt), false};
+	struct virtq_used_elem u;
+	struct virtio_net_stats s;
+	uint16_t head;
+
+	start_mq(f, 2, F_BASE | F_CTRL_VQ | F_MQ | F_EVENT_IDX);
+	assert_int_equal(pairs_set(f, 2, 2), 0);
+
+	make_packet(pkt, 100, 0, 21);
+	memcpy(vdrv_ptr(&f->d, g, sizeof(pkt)), pkt, sizeof(pkt));
+	head = vdrv_add_chain(&f->d, MQ_TXQ(1), &seg, 1);
+	assert_true(vdrv_kick(&f->d, MQ_TXQ(1)));
+	assert_true(vdrv_wait_used(&f->d, MQ_TXQ(1), 1));
+	assert_int_equal(vdrv_take_used(&f->d, MQ_TXQ(1)).id, head);
+	assert_int_equal(recv(f->mq_peer[1], got, sizeof(got), 0), sizeof(pkt));
+	assert_memory_equal(got, pkt, sizeof(pkt));
+	assert_int_equal(recv(f->peer, got, sizeof(got), MSG_DONTWAIT), -1);
+	assert_true(__atomic_load_n(&f->d.signals[MQ_TXQ(1)], __ATOMIC_RELAXED) >= 1);
+
+	{
+		struct vdrv_seg rs = {vdrv_alloc(&f->d, 2048), 2048, true};
+
+		rxg = rs.gpa;
+		head = vdrv_add_chain(&f->d, MQ_RXQ(1), &rs, 1);
+	}
+	vdrv_kick(&f->d, MQ_RXQ(1));
+	make_packet(pkt, 100, 0, 22);
+	assert_int_equal(send(f->mq_peer[1], pkt, sizeof(pkt), 0), (ssize_t)sizeof(pkt));
+	assert_true(vdrv_wait_used(&f->d, MQ_RXQ(1), 1));
+	u = vdrv_take_used(&f->d, MQ_RXQ(1));
+	assert_int_equal(u.id, head);
+	assert_int_equal(u.len, sizeof(pkt));
+	assert_memory_equal((uint8_t *)vdrv_ptr(&f->d, rxg, sizeof(pkt)) + HDR_LEN, pkt + HDR_LEN,
+			    100);
+	assert_int_equal(vdrv_used_idx(&f->d, MQ_RXQ(0)), 0);
+	assert_true(__atomic_load_n(&f->d.signals[MQ_RXQ(1)], __ATOMIC_RELAXED) >= 1);
+
+	stats(f, &s);
+	assert_int_equal(s.nr_pairs, 2);
+	assert_int_equal(s.rx_packets, 1);
+	assert_int_equal(s.tx_packets, 1);
+	assert_int_equal(s.pairs[1].rx_packets, 1);
+	assert_int_equal(s.pairs[1].rx_bytes, 100);
+	assert_int_equal(s.pairs[1].tx_packets, 1);
+	assert_int_equal(s.pairs[1].tx_bytes, 100);
+	assert_int_equal(s.pairs[0].rx_packets + s.pairs[0].tx_packets, 0);
+
+	/* Back to one pair: TX queue 1 is not served, even when kicked. */
+	assert_int_equal(pairs_set(f, 2, 1), 0);
+	make_packet(pkt, 100, 0, 23);
+	g = vdrv_alloc(&f->d, sizeof(pkt));
+	memcpy(vdrv_ptr(&f->d, g, sizeof(pkt)), pkt, sizeof(pkt));
+	seg.gpa = g;
+	vdrv_add_chain(&f->d, MQ_TXQ(1), &seg, 1);
+	vdrv_notify(&f->d, MQ_TXQ(1));
+	usleep(100 * 1000);
+	assert_int_equal(vdrv_used_idx(&f->d, MQ_TXQ(1)), 1);
+	assert_int_equal(recv(f->mq_peer[1], got, sizeof(got), MSG_DONTWAIT), -1);
+	/* Two again: the pair starts with what waited on its ring. */
+	assert_int_equal(pairs_set(f, 2, 2), 0);
+	assert_true(vdrv_wait_used_idx(&f->d, MQ_TXQ(1), 2));
+	assert_int_equal(recv(f->mq_peer[1], got, sizeof(got), 0), sizeof(pkt));
+	assert_memory_equal(got, pkt, sizeof(pkt));
+	assert_int_equal(f->d.fails, 0);
+}
+
+/* Pair 1 switched off while a packet waits there for more RX buffers: the packet is dropped and
+ * the chain it held comes back used with length 0, not lost to the driver. */
+static void test_mq_pairs_set_drops_pending(void **state)
+{
+	struct fx *f = *state;
+	uint8_t pkt[HDR_LEN + 1000];
+	struct vdrv_seg rs = {0, 256, true};
+	struct virtq_used_elem u;
+	struct virtio_net_stats s;
+	uint16_t head;
+
+	start_mq(f, 2, F_BASE | F_CTRL_VQ | F_MQ);
+	assert_int_equal(pairs_set(f, 2, 2), 0);
+	rs.gpa = vdrv_alloc(&f->d, rs.len);
+	head = vdrv_add_chain(&f->d, MQ_RXQ(1), &rs, 1);
+	vdrv_kick(&f->d, MQ_RXQ(1));
+	make_packet(pkt, 1000, 0, 31);
+	assert_int_equal(send(f->mq_peer[1], pkt, sizeof(pkt), 0), (ssize_t)sizeof(pkt));
+	usleep(100 * 1000);
+	assert_int_equal(vdrv_used_idx(&f->d, MQ_RXQ(1)), 0); /* waiting for more buffers */
+	assert_int_equal(pairs_set(f, 2, 1), 0);
+	assert_true(vdrv_wait_used(&f->d, MQ_RXQ(1), 1));
+	u = vdrv_take_used(&f->d, MQ_RXQ(1));
+	assert_int_equal(u.id, head);
+	assert_int_equal(u.len, 0);
+	stats(f, &s);
+	assert_int_equal(s.rx_dropped, 1);
+	assert_int_equal(s.rx_packets, 0);
+	assert_int_equal(f->d.fails, 0);
+}
+
+/* ---- two pairs under random traffic: the device writes only into buffers it holds ---- */
+
+#define ST_SLOTS   200 /* RX buffers per pair, fewer than the ring's descriptors */
+#define ST_SLOT	   512 /* small: most packets span several buffers (merged) */
+#define ST_TX_SLOT (HDR_LEN + 2000)
+#define ST_TX_MAX  32 /* TX chains in flight per pair */
+#define ST_FIFO	   4096
+
+/* A byte of slot `slot`'s canary, which stays there while the driver owns the slot. */
+static uint8_t st_canary(unsigned pair, unsigned slot, unsigned i)
+{
+	return (uint8_t)(0xa5 ^ (pair * 131 + slot * 7 + i));
+}
+
+struct st_pair {
+	uint64_t rx_gpa[ST_SLOTS];
+	bool posted[ST_SLOTS];
+	int slot_of_head[QSIZE]; /* -1: not in flight */
+	unsigned nr_posted;
+	/* Packets sent to the device on this pair's backend, not yet seen by the driver. */
+	uint16_t fifo_len[ST_FIFO];
+	unsigned fifo_seed[ST_FIFO];
+	unsigned fifo_head, fifo_tail, next_seed;
+	/* The packet being put together from merged buffers. */
+	uint8_t pkt[HDR_LEN + 4096];
+	size_t pkt_len;
+	unsigned pkt_bufs_left;
+	bool in_drop; /* inside a run of length-0 chains (a packet dropped by VQ_PAIRS_SET) */
+	unsigned received, dropped;
+	/* TX */
+	uint64_t tx_gpa[ST_TX_MAX];
+	int tx_head_slot[QSIZE];
+	bool tx_busy[ST_TX_MAX];
+	unsigned tx_in_flight, tx_sent, tx_seen;
+	uint16_t tx_len[ST_FIFO];
+	unsigned tx_seed[ST_FIFO];
+	unsigned tx_fifo_head, tx_fifo_tail;
+};
+
+static int st_peer(struct fx *f, unsigned pair)
+{
+	return pair ? f->mq_peer[pair] : f->peer;
+}
+
+static void st_check_canaries(struct fx *f, struct st_pair *sp, unsigned pair)
+{
+	for (unsigned s = 0; s < ST_SLOTS; s++) {
+		const uint8_t *b;
+
+		if (sp->posted[s])
+			continue;
+		b = vdrv_ptr(&f->d, sp->rx_gpa[s], ST_SLOT);
+		for (unsigned i = 0; i < ST_SLOT; i++)
+			if (b[i] != st_canary(pair, s, i))
+				fail_msg(
+				    "pair %u: RX buffer %u (not given to the device) changed at "
+				    "byte %u",
+				    pair, s, i);
+	}
+}
+
+static void st_refill(struct fx *f, struct st_pair *sp, unsigned pair, unsigned want)
+{
+	bool added = false;
+
+	for (unsigned s = 0; s < ST_SLOTS && sp->nr_posted < want; s++) {
+		struct vdrv_seg seg = {sp->rx_gpa[s], ST_SLOT, true};
+		uint16_t head;
+
+		if (sp->posted[s])
+			continue;
+		head = vdrv_add_chain(&f->d, MQ_RXQ(pair), &seg, 1);
+		assert_int_equal(sp->slot_of_head[head], -1);
+		sp->slot_of_head[head] = (int)s;
+		sp->posted[s] = true;
+		sp->nr_posted++;
+		added = true;
+	}
+	if (added)
+		vdrv_kick(&f->d, MQ_RXQ(pair));
+}
+
+static void st_send(struct fx *f, struct st_pair *sp, unsigned pair, unsigned n)
+{
+	uint8_t buf[HDR_LEN + 2000];
+
+	for (unsigned i = 0; i < n; i++) {
+		size_t frame = 60 + (size_t)(rand() % 1900);
+		unsigned seed = sp->next_seed;
+		size_t len = make_packet(buf, frame, 0, seed);
+
+		if (send(st_peer(f, pair), buf, len, MSG_DONTWAIT) != (ssize_t)len) {
+			assert_true(errno == EAGAIN || errno == ENOBUFS);
+			return;
+		}
+		assert_true(sp->fifo_tail - sp->fifo_head < ST_FIFO);
+		sp->fifo_len[sp->fifo_tail % ST_FIFO] = (uint16_t)len;
+		sp->fifo_seed[sp->fifo_tail % ST_FIFO] = seed;
+		sp->fifo_tail++;
+		sp->next_seed++;
+	}
+}
+
+/* The packet put together matches the oldest one sent on the pair. */
+static void st_packet_done(struct st_pair *sp, unsigned pair)
+{
+	uint8_t want[HDR_LEN + 2000];
+	size_t len;
+
+	assert_true(sp->fifo_head != sp->fifo_tail);
+	len = make_packet(want, sp->fifo_len[sp->fifo_head % ST_FIFO] - HDR_LEN, 0,
+			  sp->fifo_seed[sp->fifo_head % ST_FIFO]);
+	if (sp->pkt_len != len || memcmp(sp->pkt + HDR_LEN, want + HDR_LEN, len - HDR_LEN))
+		fail_msg("pair %u: packet %u came back as %zu bytes, sent %zu", pair, sp->fifo_head,
+			 sp->pkt_len, len);
+	sp->fifo_head++;
+	sp->received++;
+	sp->pkt_len = 0;
+}
+
+/* Takes what the device used on the pair's RX queue, checks it, gives the slots back to the
+ * driver (canary again). */
+static void st_consume_rx(struct fx *f, struct st_pair *sp, unsigned pair)
+{
+	int q = MQ_RXQ(pair);
+
+	while (vdrv_used_idx(&f->d, q) != f->d.ring[q].used_seen) {
+		struct virtq_used_elem u = vdrv_take_used(&f->d, q);
+		uint8_t *b;
+		int s;
+
+		assert_true(u.id < QSIZE);
+		s = sp->slot_of_head[u.id];
+		if (s < 0)
+			fail_msg("pair %u: used chain %u was not in flight", pair, u.id);
+		assert_true(sp->posted[s]);
+		assert_true(u.len <= ST_SLOT);
+		b = vdrv_ptr(&f->d, sp->rx_gpa[s], ST_SLOT);
+		if (u.len == 0) {
+			/* A chain handed back unused: the packet it held was dropped. */
+			assert_int_equal(sp->pkt_bufs_left, 0);
+			if (!sp->in_drop) {
+				assert_true(sp->fifo_head != sp->fifo_tail);
+				sp->fifo_head++;
+				sp->dropped++;
+				sp->in_drop = true;
+			}
+		} else if (sp->pkt_bufs_left == 0) {
+			uint16_t nb;
+
+			sp->in_drop = false;
+			assert_true(u.len >= HDR_LEN);
+			memcpy(&nb, b + 10, 2);
+			assert_true(nb >= 1 && nb <= 8);
+			memcpy(sp->pkt, b, u.len);
+			sp->pkt_len = u.len;
+			sp->pkt_bufs_left = nb - 1u;
+			if (!sp->pkt_bufs_left)
+				st_packet_done(sp, pair);
+		} else {
+			assert_true(sp->pkt_len + u.len <= sizeof(sp->pkt));
+			memcpy(sp->pkt + sp->pkt_len, b, u.len);
+			sp->pkt_len += u.len;
+			if (!--sp->pkt_bufs_left)
+				st_packet_done(sp, pair);
+		}
+		for (unsigned i = 0; i < ST_SLOT; i++)
+			b[i] = st_canary(pair, (unsigned)s, i);
+		sp->slot_of_head[u.id] = -1;
+		sp->posted[s] = false;
+		sp->nr_posted--;
+	}
+}
+
+static void st_tx(struct fx *f, struct st_pair *sp, unsigned pair, unsigned n)
+{
+	int q = MQ_TXQ(pair);
+	bool added = false;
+
+	for (unsigned s = 0; s < ST_TX_MAX && n; s++) {
+		struct vdrv_seg seg = {sp->tx_gpa[s], 0, false};
+		size_t frame = 60 + (size_t)(rand() % 1900);
+		unsigned seed = 100000 + sp->tx_sent;
+		uint16_t head;
+
+		if (sp->tx_busy[s])
+			continue;
+		seg.len =
+		    (uint32_t)make_packet(vdrv_ptr(&f->d, seg.gpa, ST_TX_SLOT), frame, 0, seed);
+		head = vdrv_add_chain(&f->d, q, &seg, 1);
+		assert_int_equal(sp->tx_head_slot[head], -1);
+		sp->tx_head_slot[head] = (int)s;
+		sp->tx_busy[s] = true;
+		sp->tx_in_flight++;
+		sp->tx_len[sp->tx_fifo_tail % ST_FIFO] = (uint16_t)seg.len;
+		sp->tx_seed[sp->tx_fifo_tail % ST_FIFO] = seed;
+		sp->tx_fifo_tail++;
+		sp->tx_sent++;
+		added = true;
+		n--;
+	}
+	if (added)
+		vdrv_kick(&f->d, q);
+}
+
+static void st_consume_tx(struct fx *f, struct st_pair *sp, unsigned pair)
+{
+	int q = MQ_TXQ(pair);
+	uint8_t got[HDR_LEN + 2100], want[HDR_LEN + 2000];
+	ssize_t n;
+
+	while (vdrv_used_idx(&f->d, q) != f->d.ring[q].used_seen) {
+		struct virtq_used_elem u = vdrv_take_used(&f->d, q);
+		int s;
+
+		assert_true(u.id < QSIZE);
+		s = sp->tx_head_slot[u.id];
+		if (s < 0)
+			fail_msg("pair %u: used TX chain %u was not in flight", pair, u.id);
+		sp->tx_head_slot[u.id] = -1;
+		sp->tx_busy[s] = false;
+		sp->tx_in_flight--;
+	}
+	while ((n = recv(st_peer(f, pair), got, sizeof(got), MSG_DONTWAIT)) > 0) {
+		size_t len;
+
+		assert_true(sp->tx_fifo_head != sp->tx_fifo_tail);
+		len = make_packet(want, sp->tx_len[sp->tx_fifo_head % ST_FIFO] - HDR_LEN, 0,
+				  sp->tx_seed[sp->tx_fifo_head % ST_FIFO]);
+		assert_int_equal(n, len);
+		assert_memory_equal(got, want, len);
+		sp->tx_fifo_head++;
+		sp->tx_seen++;
+	}
+}
+
+/* Gets pair 1 to hold a packet that waits for more buffers: its ring used up, then one buffer
+ * for a packet that needs several. */
+static void st_leave_pending(struct fx *f, struct st_pair *sp)
+{
+	for (int i = 0; i < 1000 && sp->nr_posted; i++) {
+		st_send(f, sp, 1, 1);
+		usleep(200);
+		st_consume_rx(f, sp, 1);
+	}
+	st_refill(f, sp, 1, 1);
+	st_send(f, sp, 1, 3);
+	usleep(2000);
+	st_consume_rx(f, sp, 1);
+}
+
+/* Two pairs in use, random RX traffic on both backends against a driver that refills at random,
+ * TX on both TX queues, and the driver switching the second pair off and on now and then
+ * (VQ_PAIRS_SET): every used RX chain was in flight on its own queue, every byte the device wrote
+ * is in a buffer it held (the others keep their canary), each packet arrives whole, in order, on
+ * its pair; TX chains come back once each and their packets reach their pair's backend. */
+static void test_mq_random_traffic_owns_buffers(void **state)
+{
+	struct fx *f = *state;
+	static struct st_pair sp[2];
+	struct virtio_net_stats s;
+	unsigned pairs_on = 2;
+
+	memset(sp, 0, sizeof(sp));
+	srand(12345);
+	start_mq(f, 2, F_BASE | F_CTRL_VQ | F_MQ | F_EVENT_IDX);
+	assert_int_equal(pairs_set(f, 2, 2), 0);
+	for (unsigned p = 0; p < 2; p++) {
+		for (unsigned i = 0; i < QSIZE; i++)
+			sp[p].slot_of_head[i] = sp[p].tx_head_slot[i] = -1;
+		for (unsigned slot = 0; slot < ST_SLOTS; slot++) {
+			uint8_t *b;
+
+			sp[p].rx_gpa[slot] = vdrv_alloc(&f->d, ST_SLOT);
+			b = vdrv_ptr(&f->d, sp[p].rx_gpa[slot], ST_SLOT);
+			for (unsigned i = 0; i < ST_SLOT; i++)
+				b[i] = st_canary(p, slot, i);
+		}
+		for (unsigned slot = 0; slot < ST_TX_MAX; slot++)
+			sp[p].tx_gpa[slot] = vdrv_alloc(&f->d, ST_TX_SLOT);
+	}
+
+	for (unsigned round = 0; round < 3000; round++) {
+		for (unsigned p = 0; p < 2; p++) {
+			if (rand() % 3 == 0)
+				st_refill(f, &sp[p], p, (unsigned)(rand() % ST_SLOTS));
+			if (rand() % 2 == 0)
+				st_send(f, &sp[p], p, (unsigned)(rand() % 6));
+			if (rand() % 2 == 0)
+				st_tx(f, &sp[p], p, (unsigned)(rand() % 4));
+			if (rand() % 4 == 0)
+				usleep((useconds_t)(rand() % 200));
+			st_consume_rx(f, &sp[p], p);
+			st_consume_tx(f, &sp[p], p);
+		}
+		if (round % 50 == 0) {
+			st_check_canaries(f, &sp[0], 0);
+			st_check_canaries(f, &sp[1], 1);
+		}
+		if (rand() % 150 == 0) {
+			if (pairs_on == 2 && rand() % 2)
+				st_leave_pending(f, &sp[1]);
+			pairs_on = pairs_on == 2 ? 1 : 2;
+			assert_int_equal(pairs_set(f, 2, (uint16_t)pairs_on), 0);
+		}
+	}
+	if (pairs_on != 2)
+		assert_int_equal(pairs_set(f, 2, 2), 0);
+	/* Everything sent arrives once the driver gives buffers. */
+	for (int ms = 0; ms < VDRV_WAIT_MS; ms++) {
+		bool done = true;
+
+		for (unsigned p = 0; p < 2; p++) {
+			st_refill(f, &sp[p], p, ST_SLOTS);
+			st_consume_rx(f, &sp[p], p);
+			st_consume_tx(f, &sp[p], p);
+			done &= sp[p].fifo_head == sp[p].fifo_tail && !sp[p].tx_in_flight &&
+				sp[p].tx_fifo_head == sp[p].tx_fifo_tail;
+		}
+		if (done)
+			break;
+		usleep(1000);
+	}
+	for (unsigned p = 0; p < 2; p++) {
+		st_check_canaries(f, &sp[p], p);
+		assert_int_equal(sp[p].fifo_head, sp[p].fifo_tail);
+		assert_int_equal(sp[p].tx_fifo_head, sp[p].tx_fifo_tail);
+		assert_int_equal(sp[p].tx_in_flight, 0);
+		assert_true(sp[p].received > 100);
+		assert_true(sp[p].tx_seen > 100);
+	}
+	stats(f, &s);
+	assert_int_equal(s.rx_packets, sp[0].received + sp[1].received);
+	assert_int_equal(s.rx_dropped, sp[0].dropped + sp[1].dropped);
+	assert_int_equal(s.tx_packets, sp[0].tx_seen + sp[1].tx_seen);
+	assert_int_equal(f->d.fails, 0);
+}
+
 /* ---- a real tap, in this process's own network namespace ---- */
 
 static int if_up(const char *name)
@@ -1014,6 +1656,37 @@ static void test_tap_open_refuses_a_tun(void **state)
 	assert_null(f->d.dev);
 }
 
+/* queues=2 on a real tap: skiff creates it multi_queue with two queues (MQ offered); a persistent
+ * tap made without multi_queue cannot take them: -EINVAL (the log line names `ip tuntap add ...
+ * multi_queue`). */
+static void test_tap_multi_queue(void **state)
+{
+	struct net_config cfg = {.tap = "skmq0", .num_queues = 2};
+	struct net_config single = {.tap = "sksq0", .num_queues = 2};
+	struct ifreq ifr = {.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR};
+	struct fx *f = *state;
+	int fd;
+
+	if (!tap_allowed)
+		skip();
+	assert_int_equal(virtio_net_create(&cfg, &f->d.dev), 0);
+	assert_true(f->d.dev->ops->features(f->d.dev) & F_MQ);
+	assert_int_equal(f->d.dev->ops->nr_queues, 5);
+
+	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	assert_true(fd >= 0);
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "sksq0");
+	assert_int_equal(ioctl(fd, TUNSETIFF, &ifr), 0);
+	assert_int_equal(ioctl(fd, TUNSETPERSIST, 1), 0);
+	close(fd);
+	{
+		struct virtio_device *other = NULL;
+
+		assert_int_equal(virtio_net_create(&single, &other), -EINVAL);
+		assert_null(other);
+	}
+}
+
 /* Taps need CAP_NET_ADMIN; a network namespace of our own keeps them away from the host's. */
 static void enter_net_namespace(void)
 {
@@ -1077,11 +1750,24 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_ctrl_buffer_outside_ram_fails, fx_setup,
 					    fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_ctrl_queue_required, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_mq_features_and_config, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_mq_not_offered_with_one_pair, fx_setup,
+					    fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_mq_pairs_set, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_mq_ctrl_at_2_without_mq, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_mq_pairs_set_unready_pair, fx_setup,
+					    fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_mq_traffic_on_pair1, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_mq_pairs_set_drops_pending, fx_setup,
+					    fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_mq_random_traffic_owns_buffers, fx_setup,
+					    fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_tap_tx_and_rx, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_tap_open_refuses_a_tun, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_tap_multi_queue, fx_setup, fx_teardown),
 	};
 
-	log_set_level(LOG_WARN);
+	log_set_level(getenv("NET_TEST_DEBUG") ? LOG_DEBUG : LOG_WARN);
 	enter_net_namespace();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -206,7 +206,16 @@ static void test_net_specs(void **state)
 	assert_non_null(strstr(err, "vhost=yes: expected on or off"));
 	assert_int_equal(vm_config_add_net(&cfg, "tap=0123456789abcdef"), -EINVAL);
 	assert_int_equal(vm_config_add_net(&cfg, "tap=../x"), -EINVAL);
+	assert_int_equal(vm_config_add_net(&cfg, "tap=a,queues=0"), -EINVAL);
+	assert_non_null(strstr(err, "queues=0: expected 1 to 8"));
+	assert_int_equal(vm_config_add_net(&cfg, "tap=a,queues=9"), -EINVAL);
+	assert_int_equal(vm_config_add_net(&cfg, "tap=a,queues=2x"), -EINVAL);
+	assert_int_equal(vm_config_add_net(&cfg, "tap=a,queues=-1"), -EINVAL);
 	assert_int_equal(cfg.nr_nets, 2);
+	assert_int_equal(cfg.nets[0].num_queues, 0);
+	assert_int_equal(vm_config_add_net(&cfg, "tap=tap4,queues=4,id=mq"), 0);
+	assert_int_equal(cfg.nets[2].num_queues, 4);
+	cfg.nr_nets--;
 }
 
 static void test_device_validation(void **state)

@@ -13,7 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define VDRV_MAX_QUEUES 4
+#define VDRV_MAX_QUEUES 8
 #define VDRV_WAIT_MS	5000 /* how long the waits for used buffers last, at least */
 
 /* One buffer of a chain: device-writable when `write`. */

@@ -63,7 +63,7 @@ _skiff_complete() { # uses cur and prev of _skiff
 		return
 		;;
 	--net)
-		# tap=NAME[,mac=MAC][,id=NAME]: the host's tap interfaces after tap=.
+		# tap=NAME[,mac=MAC][,id=NAME]...: the host's tap interfaces after tap=.
 		if [[ $cur == tap=* && $cur != *,* ]]; then
 			local taps=() dev
 			for dev in /sys/class/net/*; do
@@ -73,7 +73,8 @@ _skiff_complete() { # uses cur and prev of _skiff
 		elif [[ $cur == *,* ]]; then
 			local head=${cur%,*}
 			mapfile -t COMPREPLY < <(compgen -W "$head,mac= $head,id= $head,rx_bw= \
-				$head,rx_ops= $head,tx_bw= $head,tx_ops=" -- "$cur")
+				$head,rx_ops= $head,tx_bw= $head,tx_ops= $head,vhost= \
+				$head,queues=" -- "$cur")
 			compopt -o nospace 2>/dev/null
 		else
 			mapfile -t COMPREPLY < <(compgen -W "tap=" -- "$cur")
