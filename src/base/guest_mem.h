@@ -31,8 +31,9 @@ struct guest_mem {
 
 #define GUEST_PAGE_SIZE 4096
 
-/* Map anonymous host memory for each region (gpa, size) in `layout`. Returns 0 or -errno; on
- * failure nothing stays mapped. */
+/* Map anonymous host memory for each region (gpa, size) in `layout`, 2 MiB-aligned and asking
+ * for transparent huge pages (all but the lowest 2 MiB of the first region). Returns 0 or
+ * -errno; on failure nothing stays mapped. */
 int guest_mem_map(struct guest_mem *mem, const struct guest_region *layout, int nr);
 /* The same regions mapped from a file (a snapshot's memory file), one after the other from
  * offset 0, private and copy-on-write: pages are read from the file when the guest first touches
@@ -44,8 +45,8 @@ int guest_mem_map_file(struct guest_mem *mem, const struct guest_region *layout,
 int guest_mem_map_shared(struct guest_mem *mem, const struct guest_region *layout, int nr);
 void guest_mem_unmap(struct guest_mem *mem);
 /* Offer every region to the kernel's same-page merging (KSM: madvise MADV_MERGEABLE), so that
- * identical pages of identical guests are stored once while /sys/kernel/mm/ksm/run is 1. 0, or
- * -errno (-EINVAL: a kernel without CONFIG_KSM). */
+ * identical pages of identical guests are stored once while /sys/kernel/mm/ksm/run is 1; the
+ * regions stop asking for huge pages. 0, or -errno (-EINVAL: a kernel without CONFIG_KSM). */
 int guest_mem_mergeable(const struct guest_mem *mem);
 
 /* Dirty tracking of skiff's own writes (for Diff snapshots): allocates the bitmaps (0 or
