@@ -339,11 +339,11 @@ scenario migrate-tcp 150
 		# API socket and output, $WORK/NAME.sock and .out) over tcp:127.0.0.1:PORT, its eth0
 		# onto TAP; the checks above.
 		hop() {
-			from_sock=$WORK/$1.sock from_log=$WORK/$1.out
+			from_sock=$WORK/$1.sock from_log=$WORK/$1.out port=$3
 			if [ "$2" = dest ]; then to_sock=$dest_sock to_log=$dest_log; else to_sock=$WORK/$2.sock to_log=$WORK/$2.out; fi
 			API_SOCK=$to_sock LOG=$to_log
 			wait_api
-			api_put /migration/receive "{\"receiver_url\": \"tcp:127.0.0.1:$3\", \"network_overrides\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"$4\"}]}"
+			api_put /migration/receive "{\"receiver_url\": \"tcp:127.0.0.1:${port:-4444}\", \"network_overrides\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"$4\"}]}"
 			API_SOCK=$from_sock LOG=$from_log
 			n=0; while [ "$(wc -l <"$WORK/stream.out")" -lt 10 ] && [ $n -lt 100 ]; do usleep 100000; n=$((n + 1)); done
 			[ "$(wc -l <"$WORK/stream.out")" -ge 10 ] || die "the guest does not stream to L1: $(wc -l <"$WORK/stream.out") lines"
@@ -353,7 +353,7 @@ scenario migrate-tcp 150
 			rm -f "$WORK/garp.out"
 			( /vmm/garp-watch "$4" 172.16.0.2 100 >"$WORK/garp.out" 2>&1 && $route ) &
 			usleep 300000
-			api_put /migration/send "{\"destination_url\": \"tcp:127.0.0.1:$3\", \"downtime_ms\": 300}"
+			api_put /migration/send "{\"destination_url\": \"tcp:127.0.0.1:${port:-4444}\", \"downtime_ms\": 300}"
 			n=0; while [ ! -f "$WORK/$1.rc" ] && [ $n -lt 600 ]; do usleep 100000; n=$((n + 1)); done
 			[ "$(cat "$WORK/$1.rc" 2>/dev/null)" = 0 ] || die "the source ($1) ended with status $(cat "$WORK/$1.rc" 2>/dev/null || echo none)"
 			moved_at=$(wc -l <"$WORK/stream.out")
