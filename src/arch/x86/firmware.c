@@ -1,6 +1,7 @@
 #include "arch/x86/firmware.h"
 #include "base/guest_mem.h"
 #include "base/kvm.h"
+#include "base/input_file.h"
 #include "base/log.h"
 
 #include <errno.h>
@@ -14,10 +15,27 @@
 
 #define FOUR_GIB (1ULL << 32)
 
+/* The size rules of the header's comment; one reason as the thread's last error. */
+static int check_size(const char *path, uint64_t size)
+{
+	if (size > X86_FIRMWARE_MAX_SIZE)
+		return log_set_error(-EFBIG,
+				     "--firmware %s: %llu bytes; a BIOS image is at most "
+				     "16 MiB",
+				     path, (unsigned long long)size);
+	if (size == 0 || size % X86_FIRMWARE_ALIGN)
+		return log_set_error(-EINVAL,
+				     "--firmware %s: %llu bytes is not a multiple of 64 "
+				     "KiB, as a BIOS image is",
+				     path, (unsigned long long)size);
+	return 0;
+}
+
 int x86_firmware_check(const char *path)
 {
 	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Non-blocking, so that a FIFO fails below instead of hanging here. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 
 	if (fd < 0)
 		return log_set_error(-errno, "--firmware %s: %s", path, strerror(errno));
@@ -30,56 +48,28 @@ int x86_firmware_check(const char *path)
 	close(fd);
 	if (!S_ISREG(st.st_mode))
 		return log_set_error(-EINVAL, "--firmware %s: not a regular file", path);
-	if ((uint64_t)st.st_size > X86_FIRMWARE_MAX_SIZE)
-		return log_set_error(-EFBIG,
-				     "--firmware %s: %lld bytes; a BIOS image is at most "
-				     "16 MiB",
-				     path, (long long)st.st_size);
-	if (st.st_size == 0 || (uint64_t)st.st_size % X86_FIRMWARE_ALIGN)
-		return log_set_error(-EINVAL,
-				     "--firmware %s: %lld bytes is not a multiple of 64 "
-				     "KiB, as a BIOS image is",
-				     path, (long long)st.st_size);
-	return 0;
-}
-
-static int read_all(int fd, uint8_t *buf, size_t len)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = read(fd, buf + done, len - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		done += (size_t)n;
-	}
-	return 0;
+	return check_size(path, (uint64_t)st.st_size);
 }
 
 int x86_firmware_load(struct x86_firmware *fw, int kvm_fd, int vm_fd, uint32_t slot,
 		      const struct guest_mem *mem, const char *path)
 {
 	struct kvm_userspace_memory_region region;
-	struct stat st;
+	uint64_t size, alias;
 	int fd, ret;
 
 	memset(fw, 0, sizeof(*fw));
-	/* Checked again here: the file may have changed since the config was. */
-	ret = x86_firmware_check(path);
+	ret = input_file_open("--firmware", path, &fd, &size);
+	if (ret)
+		return ret;
+	/* Checked again on the file opened: it may have changed since the config was. */
+	ret = check_size(path, size);
 	if (ret) {
 		log_error("%s", log_last_error());
-		return ret;
-	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		ret = -errno;
-		log_error("--firmware %s: %s", path, strerror(errno));
 		goto out;
 	}
-	fw->size = (size_t)st.st_size;
+	fw->size = (size_t)size;
+	alias = fw->size < X86_FIRMWARE_LOW_ALIAS ? fw->size : X86_FIRMWARE_LOW_ALIAS;
 	fw->image =
 	    mmap(NULL, fw->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (fw->image == MAP_FAILED) {
@@ -89,17 +79,14 @@ int x86_firmware_load(struct x86_firmware *fw, int kvm_fd, int vm_fd, uint32_t s
 			  strerror(errno));
 		goto out;
 	}
-	ret = read_all(fd, fw->image, fw->size);
-	if (ret) {
-		log_error("--firmware %s: cannot read it: %s", path, strerror(-ret));
+	ret = input_file_read(fd, "--firmware", path, 0, fw->image, fw->size);
+	if (ret)
 		goto out;
-	}
-	ret = guest_mem_write(mem, X86_FIRMWARE_LOW_BASE,
-			      (uint8_t *)fw->image + fw->size - X86_FIRMWARE_LOW_ALIAS,
-			      X86_FIRMWARE_LOW_ALIAS);
+	ret = guest_mem_write(mem, X86_FIRMWARE_LOW_END - alias,
+			      (uint8_t *)fw->image + fw->size - alias, alias);
 	if (ret) {
 		log_error("--firmware: guest RAM does not cover 0x%llx-0xfffff",
-			  (unsigned long long)X86_FIRMWARE_LOW_BASE);
+			  (unsigned long long)(X86_FIRMWARE_LOW_END - alias));
 		goto out;
 	}
 	region = (struct kvm_userspace_memory_region){

@@ -1,8 +1,8 @@
 /* Firmware boot (--firmware, x86_64): a BIOS image such as SeaBIOS's bios.bin, mapped read-only
  * so that it ends at 4 GiB (where the reset vector, 0xfffffff0, falls in its last 16 bytes), and
- * its top 128 KiB copied into RAM at 0xe0000-0xfffff, where a PC's chipset aliases it below 1
- * MiB: as RAM, the shadow copy a BIOS makes writable on a PC (SeaBIOS keeps its variables in
- * that segment). The boot vCPU starts in KVM's reset state: real mode, CS base 0xffff0000,
+ * its top 128 KiB (all of a 64 KiB image) copied into RAM ending at 1 MiB (0xe0000-0xfffff, or
+ * 0xf0000-0xfffff), where a PC's chipset aliases it: as RAM, the shadow copy a BIOS makes
+ * writable on a PC (SeaBIOS keeps its variables in that segment). The boot vCPU starts in KVM's reset state: real mode, CS base 0xffff0000,
  * IP 0xfff0.
  *
  * The image is untrusted input only as far as its size goes: a multiple of 64 KiB, at most
@@ -17,8 +17,8 @@ struct guest_mem;
 
 #define X86_FIRMWARE_MAX_SIZE  (16ULL << 20)
 #define X86_FIRMWARE_ALIGN     (64ULL << 10)
-#define X86_FIRMWARE_LOW_ALIAS (128ULL << 10)
-#define X86_FIRMWARE_LOW_BASE  0xe0000ULL
+#define X86_FIRMWARE_LOW_ALIAS (128ULL << 10) /* the most that is aliased below 1 MiB */
+#define X86_FIRMWARE_LOW_END   0x100000ULL
 
 struct x86_firmware {
 	void *image; /* host mapping of the guest's copy, size bytes */
