@@ -292,13 +292,8 @@ static void balloon_queue_notify(struct virtio_device *dev, uint16_t q)
 	if (q != INFLATEQ && q != DEFLATEQ && q != b->stats_q && q != b->report_q)
 		return;
 	while (!dev->failed) {
-		int r = virtq_pop(vq, e);
+		int r = virtq_pop_armed(vq, e);
 
-		if (r == 0) {
-			virtq_set_notification(vq, true);
-			if (virtq_has_avail(vq))
-				r = virtq_pop(vq, e);
-		}
 		if (r < 0)
 			virtio_dev_fail(dev, q, "%s", vq->error);
 		if (r <= 0)

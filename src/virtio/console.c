@@ -96,13 +96,8 @@ static struct virtq *usable_queue(struct virtio_console *vc, uint16_t q)
 static int pop_chain(struct virtio_console *vc, uint16_t q, struct virtq_elem *e)
 {
 	struct virtq *vq = &vc->dev.queues[q];
-	int r = virtq_pop(vq, e);
+	int r = virtq_pop_armed(vq, e);
 
-	if (r == 0) {
-		virtq_set_notification(vq, true);
-		if (virtq_has_avail(vq))
-			r = virtq_pop(vq, e);
-	}
 	if (r < 0)
 		virtio_dev_fail(&vc->dev, q, "%s", vq->error);
 	return r;
@@ -163,7 +158,6 @@ static void wake_event(void *ctx, uint32_t events)
 size_t virtio_console_receive(struct virtio_device *dev, const uint8_t *buf, size_t len)
 {
 	struct virtio_console *vc = to_console(dev);
-	const uint64_t one = 1;
 	size_t taken = 0;
 
 	pthread_mutex_lock(&vc->rx_lock);
@@ -179,7 +173,7 @@ size_t virtio_console_receive(struct virtio_device *dev, const uint8_t *buf, siz
 		taken += run;
 	}
 	pthread_mutex_unlock(&vc->rx_lock);
-	if (taken > 0 && write(vc->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+	if (taken > 0 && eventfd_write(vc->wake_fd, 1) < 0 && errno != EAGAIN)
 		log_warn("%s: waking the worker: %s", dev->name, strerror(errno));
 	return taken;
 }

@@ -90,15 +90,8 @@ static void answer_queue(struct virtio_fs *fs, uint16_t q)
 	while (!dev->failed) {
 		struct fuse_out_header out = {.len = sizeof(out), .error = -EIO};
 		uint32_t written = 0;
-		int r = virtq_pop(vq, e);
+		int r = virtq_pop_armed(vq, e);
 
-		if (r == 0) {
-			/* Ask for kicks again (with EVENT_IDX the backend's avail_event is stale),
-			 * then look again for a request added meanwhile. */
-			virtq_set_notification(vq, true);
-			if (virtq_has_avail(vq))
-				r = virtq_pop(vq, e);
-		}
 		if (r < 0)
 			virtio_dev_fail(dev, q, "%s", vq->error);
 		if (r <= 0)
@@ -257,10 +250,9 @@ static void irq_changed_event(void *ctx, uint32_t events)
 static void fs_direct_irq_changed(struct virtio_device *dev)
 {
 	struct virtio_fs *fs = to_fs(dev);
-	uint64_t one = 1;
 
 	/* Never blocks: the counter cannot come near overflowing. */
-	if (write(fs->irq_changed_fd, &one, sizeof(one)) < 0)
+	if (eventfd_write(fs->irq_changed_fd, 1) < 0)
 		log_error("%s: eventfd write: %s", dev->name, strerror(errno));
 }
 

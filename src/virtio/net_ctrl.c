@@ -108,16 +108,8 @@ void net_ctrl_process(struct net_ctrl *c)
 
 	while (!dev->failed) {
 		uint8_t ack;
-		int r = virtq_pop(q, e);
+		int r = virtq_pop_armed(q, e);
 
-		if (r == 0) {
-			/* Ask for the next kick (with VIRTIO_F_EVENT_IDX this moves avail_event, and
-			 * without it a driver would never kick for its second command), then look
-			 * again for a command added meanwhile. */
-			virtq_set_notification(q, true);
-			if (virtq_has_avail(q))
-				r = virtq_pop(q, e);
-		}
 		if (r < 0) {
 			virtio_dev_fail(dev, c->queue, "%s", q->error);
 			break;

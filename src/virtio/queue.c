@@ -347,6 +347,16 @@ bool virtq_has_avail(struct virtq *q)
 	return __atomic_load_n(&q->avail->idx, __ATOMIC_ACQUIRE) != q->last_avail_idx;
 }
 
+int virtq_pop_armed(struct virtq *q, struct virtq_elem *e)
+{
+	int r = virtq_pop(q, e);
+
+	if (r != 0)
+		return r;
+	virtq_set_notification(q, true);
+	return virtq_has_avail(q) ? virtq_pop(q, e) : 0;
+}
+
 size_t virtq_elem_read(const struct virtq_elem *e, size_t offset, void *dst, size_t len)
 {
 	size_t done = 0;

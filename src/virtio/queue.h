@@ -93,6 +93,12 @@ void virtq_reset(struct virtq *q);
  * until reset). */
 int virtq_pop(struct virtq *q, struct virtq_elem *e);
 
+/* virtq_pop(), and on an empty ring: asks for the next kick (virtq_set_notification) and looks
+ * once more for a chain the driver added before it saw that, so that a device which then waits
+ * for its kick misses nothing. Returns as virtq_pop(). For a device that handles every chain as
+ * it comes; one that stops early (no room downstream) arms the queue itself when it stops. */
+int virtq_pop_armed(struct virtq *q, struct virtq_elem *e);
+
 /* Undoes the last successful virtq_pop() (the device could not use the buffers yet, e.g. RX with
  * no packet): the same chain is returned by the next pop. */
 void virtq_unpop(struct virtq *q);

@@ -84,14 +84,8 @@ static void rng_queue_notify(struct virtio_device *dev, uint16_t q)
 	if (q != RNG_REQUESTQ || !rng->activated || !vq->ready)
 		return;
 	while (!dev->failed && !rng->rl.blocked) {
-		int r = virtq_pop(vq, e);
+		int r = virtq_pop_armed(vq, e);
 
-		if (r == 0) {
-			/* Re-enable kicks, then look again for a request added meanwhile. */
-			virtq_set_notification(vq, true);
-			if (virtq_has_avail(vq))
-				r = virtq_pop(vq, e);
-		}
 		if (r < 0)
 			virtio_dev_fail(dev, RNG_REQUESTQ, "%s", vq->error);
 		if (r <= 0)

@@ -684,13 +684,8 @@ static void rx_process(struct virtio_vsock *vs)
 		return;
 	while (!dev->failed) {
 		uint32_t n;
-		int r = virtq_pop(vq, e);
+		int r = virtq_pop_armed(vq, e);
 
-		if (r == 0) {
-			virtq_set_notification(vq, true);
-			if (virtq_has_avail(vq))
-				r = virtq_pop(vq, e);
-		}
 		if (r < 0)
 			virtio_dev_fail(dev, VSOCK_QUEUE_RX, "%s", vq->error);
 		if (r <= 0)
@@ -922,13 +917,8 @@ static void tx_process(struct virtio_vsock *vs)
 	if (!vs->activated || !vq->ready)
 		return;
 	while (!dev->failed) {
-		int r = virtq_pop(vq, e);
+		int r = virtq_pop_armed(vq, e);
 
-		if (r == 0) {
-			virtq_set_notification(vq, true);
-			if (virtq_has_avail(vq))
-				r = virtq_pop(vq, e);
-		}
 		if (r < 0)
 			virtio_dev_fail(dev, VSOCK_QUEUE_TX, "%s", vq->error);
 		if (r <= 0 || !tx_packet(vs, e))

@@ -465,6 +465,35 @@ static void test_event_idx_avail_event(void **state)
 	assert_false(virtq_has_avail(&f->q));
 }
 
+/* virtq_pop_armed: a chain comes out as from virtq_pop and leaves the queue as it was; an empty
+ * ring asks for the next kick (avail_event with EVENT_IDX, the flag without). */
+static void test_pop_armed(void **state)
+{
+	struct fx *f = *state;
+
+	activate(f, QSIZE, F_EVENT);
+	*avail_event(f) = 0xabcd;
+	one_desc(f, BUF_GPA, 8, 0);
+	assert_int_equal(virtq_pop_armed(&f->q, &f->e), 1);
+	assert_int_equal(f->e.head, 0);
+	assert_int_equal(*avail_event(f), 0xabcd); /* a chain: no kick asked for */
+	assert_int_equal(virtq_pop_armed(&f->q, &f->e), 0);
+	assert_int_equal(*avail_event(f), 1); /* empty: kick me when you add entry 1 */
+
+	virtq_reset(&f->q);
+	activate(f, QSIZE, 0);
+	avail(f)->idx = 0;
+	virtq_set_notification(&f->q, false);
+	assert_int_equal(virtq_pop_armed(&f->q, &f->e), 0);
+	assert_int_equal(used(f)->flags, 0);
+	/* A broken chain fails as virtq_pop does. */
+	set_desc(f, 0, BUF_GPA, 8, 0, 0);
+	avail_add(f, QSIZE);
+	f->q.error[0] = '\0';
+	assert_int_equal(virtq_pop_armed(&f->q, &f->e), -EINVAL);
+	assert_true(f->q.error[0] != '\0');
+}
+
 /* Right after activation nothing has been signalled yet: the first push notifies whatever
  * used_event says (an extra interrupt is allowed; a lost one would hang the driver). */
 static void test_event_idx_first_notification(void **state)
@@ -869,6 +898,7 @@ int main(void)
 		T(test_event_idx_interrupts),
 		T(test_device_notification_flag),
 		T(test_event_idx_avail_event),
+		T(test_pop_armed),
 		T(test_event_idx_first_notification),
 		T(test_reset_and_reactivate),
 		T(test_failed_pop_consumes_nothing),
