@@ -760,11 +760,9 @@ int api_server_start(struct api_server **out, const char *path, api_handler_fn h
 
 void api_server_stop(struct api_server *srv)
 {
-	uint64_t one = 1;
-
 	if (!srv)
 		return;
-	if (write(srv->stop_fd, &one, sizeof(one)) != sizeof(one))
+	if (eventfd_write(srv->stop_fd, 1) != 0)
 		log_error("api: cannot wake the API server thread: %s", strerror(errno));
 	pthread_join(srv->thread, NULL);
 	server_free(srv);

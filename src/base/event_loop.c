@@ -142,10 +142,8 @@ static int do_del(struct event_loop *loop, int fd)
 
 static void wake(struct event_loop *loop)
 {
-	uint64_t one = 1;
-
 	/* Cannot fail short of a counter overflow, which needs 2^64 wakeups nobody consumed. */
-	if (write(loop->wakefd, &one, sizeof(one)) < 0)
+	if (eventfd_write(loop->wakefd, 1) < 0)
 		log_error("event loop %s: wakeup: %s", loop->name, strerror(errno));
 }
 

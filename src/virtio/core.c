@@ -25,10 +25,8 @@
 
 static void eventfd_signal(int fd)
 {
-	uint64_t one = 1;
-
 	/* Only fails when the counter would overflow: the reader is gone, nothing to tell. */
-	if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+	if (eventfd_write(fd, 1) < 0 && errno != EAGAIN)
 		log_error("virtio: eventfd write: %s", strerror(errno));
 }
 

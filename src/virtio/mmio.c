@@ -45,10 +45,9 @@ static bool mmio_notify_area(void *transport, uint16_t q, struct virtio_notify_a
 static void mmio_interrupt(void *transport, int q)
 {
 	struct virtio_mmio *t = transport;
-	uint64_t one = 1;
 
 	/* Only fails when the counter would overflow: the reader is gone, nothing to tell. */
-	if (write(t->irq_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+	if (eventfd_write(t->irq_fd, 1) < 0 && errno != EAGAIN)
 		log_error("%s: interrupt eventfd write: %s", t->dev->name, strerror(errno));
 }
 

@@ -436,11 +436,9 @@ static void rx_process(struct net_pair *p)
 
 static void tx_reschedule(struct net_pair *p)
 {
-	uint64_t one = 1;
-
 	if (p->tx_kicked)
 		return;
-	if (write(p->kick_fd, &one, sizeof(one)) == sizeof(one))
+	if (eventfd_write(p->kick_fd, 1) == 0)
 		p->tx_kicked = true;
 	else
 		log_error("%s: cannot reschedule TX: %s", p->nd->dev.name, strerror(errno));

@@ -152,12 +152,11 @@ static bool vector_live(struct virtio_pci *t, uint16_t v)
 static void deliver_if_pending(struct virtio_pci *t, uint16_t v)
 {
 	struct msix_vector *vec = &t->vectors[v];
-	uint64_t one = 1;
 
 	if (!vec->pending || !vector_live(t, v) || !route_vector(t, v))
 		return;
 	vec->pending = false;
-	if (write(vec->fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+	if (eventfd_write(vec->fd, 1) < 0 && errno != EAGAIN)
 		log_error("%s: MSI-X vector %u: eventfd write: %s", t->dev->name, v,
 			  strerror(errno));
 }

@@ -240,10 +240,9 @@ static void irq_changed_event(void *ctx, uint32_t events)
 static void vn_direct_irq_changed(struct virtio_device *dev)
 {
 	struct vhost_net_dev *vn = to_vn(dev);
-	uint64_t one = 1;
 
 	/* Never blocks: the counter cannot come near overflowing. */
-	if (write(vn->irq_changed_fd, &one, sizeof(one)) < 0)
+	if (eventfd_write(vn->irq_changed_fd, 1) < 0)
 		log_error("%s: eventfd write: %s", dev->name, strerror(errno));
 }
 

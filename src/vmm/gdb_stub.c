@@ -116,7 +116,6 @@ static void debug_exit(void *ctx, struct vcpu *vcpu)
 {
 	struct gdb_stub *s = ctx;
 	struct vcpu_stop st = { .pending = true, .hw_slot = -1 };
-	uint64_t one = 1;
 
 	st.kind = arch_gdb_debug_exit(vcpu, &st.hw_slot, &st.addr);
 	log_debug("gdb: vCPU %d: debug exit (%s)", vcpu->id,
@@ -128,7 +127,7 @@ static void debug_exit(void *ctx, struct vcpu *vcpu)
 	pthread_mutex_lock(&s->lock);
 	s->stops[vcpu->id] = st;
 	pthread_mutex_unlock(&s->lock);
-	if (write(s->wake_fd, &one, sizeof(one)) < 0)
+	if (eventfd_write(s->wake_fd, 1) < 0)
 		log_warn("gdb: cannot wake the stub: %s", strerror(errno));
 }
 
@@ -964,15 +963,13 @@ fail:
 
 void gdb_stub_stop(struct gdb_stub *s, int exit_status)
 {
-	uint64_t one = 1;
-
 	if (!s)
 		return;
 	pthread_mutex_lock(&s->lock);
 	s->stopping = true;
 	s->exit_status = exit_status;
 	pthread_mutex_unlock(&s->lock);
-	if (write(s->wake_fd, &one, sizeof(one)) < 0)
+	if (eventfd_write(s->wake_fd, 1) < 0)
 		log_warn("gdb: cannot wake the stub: %s", strerror(errno));
 	pthread_join(s->thread, NULL);
 	if (s->listen_fd >= 0)

@@ -107,12 +107,10 @@ static void warn_if_software_kvm(const struct vm_config *cfg)
 /* The VM is built: metrics follow it and the main thread runs it. */
 static void started(struct instance *in)
 {
-	uint64_t one = 1;
-
 	if (in->metrics)
 		metrics_attach(in->metrics, &in->vm, METRICS_DEFAULT_PERIOD_MS);
 	in->state = INSTANCE_RUNNING;
-	if (write(in->start_eventfd, &one, sizeof(one)) < 0)
+	if (eventfd_write(in->start_eventfd, 1) < 0)
 		log_warn("cannot wake the main thread: %s", strerror(errno));
 }
 

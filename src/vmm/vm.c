@@ -61,7 +61,6 @@ int vm_check_config(const struct vm_config *cfg, int max_cpus, uint64_t host_mem
 
 static void request_stop(struct vm *vm, enum vm_stop_reason reason, int status, const char *why)
 {
-	uint64_t one = 1;
 	bool first = false;
 
 	pthread_mutex_lock(&vm->stop_lock);
@@ -77,7 +76,7 @@ static void request_stop(struct vm *vm, enum vm_stop_reason reason, int status, 
 	/* Before the run loop learns of the stop and kicks the vCPUs: a vCPU that a kick sends
 	 * out of KVM_RUN then sees the gate stopping, and parked vCPUs leave to end. */
 	vcpu_gate_stop(&vm->gate);
-	if (write(vm->stop_eventfd, &one, sizeof(one)) < 0)
+	if (eventfd_write(vm->stop_eventfd, 1) < 0)
 		log_warn("cannot signal the stop of the VM: %s", strerror(errno));
 }
 
