@@ -115,6 +115,19 @@ HOSTILE_CFLAGS := -std=gnu11 -O2 -Wall -Wextra -Wno-unused-parameter -Werror -ff
 # The built-in demo guest is linked into skiff as data.
 EMBED_OBJ := $(BUILD)/guests/embedded.o
 
+# The seccomp filters compiled at build time, linked into skiff only (see below).
+SECCOMP_PREBUILT_OBJ := $(BUILD)/gen/seccomp_prebuilt.o
+ifeq ($(ARCH)-$(HOST_ARCH),arm64-aarch64)
+SECCOMP_GEN_RUNNER :=
+else ifeq ($(ARCH)-$(HOST_ARCH),x86_64-x86_64)
+SECCOMP_GEN_RUNNER :=
+else ifeq ($(ARCH),arm64)
+SECCOMP_GEN_RUNNER := $(shell command -v qemu-aarch64-static || command -v qemu-aarch64)
+SECCOMP_GEN_CANNOT_RUN := $(if $(SECCOMP_GEN_RUNNER),,no qemu-aarch64 to run tools/seccomp-bpf)
+else
+SECCOMP_GEN_CANNOT_RUN := tools/seccomp-bpf cannot run on a $(HOST_ARCH) host
+endif
+
 UNIT_SRCS  := $(shell grep -L 'arch/$(OTHER_ARCH_DIR)/' tests/unit/test_*.c | sort)
 UNIT_BINS  := $(UNIT_SRCS:%.c=$(BUILD)/%)
 # Shared test code (tests/unit/*.c not named test_*) is linked into every unit test.
@@ -125,8 +138,24 @@ KVM_BINS   := $(KVM_SRCS:%.c=$(BUILD)/%)
 .PHONY: all test unit-tests kvm-tests fuzz fuzz-build clean format man install uninstall deb
 all: $(BUILD)/skiff $(BUILD)/skiff-jailer
 
-$(BUILD)/skiff: $(BUILD)/src/main.o $(BUILD)/libskiff.a
+$(BUILD)/skiff: $(BUILD)/src/main.o $(BUILD)/libskiff.a $(SECCOMP_PREBUILT_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The seccomp filters, compiled at build time (base/seccomp_prebuilt.h): tools/seccomp-bpf,
+# built for the target, writes them. A cross build runs it under qemu-user; without one the
+# file defines nothing and skiff compiles its filters at run time, as before.
+$(BUILD)/tools/seccomp-bpf: tools/seccomp-bpf/main.c $(BUILD)/libskiff.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libskiff.a $(LDLIBS)
+
+$(SECCOMP_PREBUILT_OBJ): $(BUILD)/gen/seccomp_prebuilt.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/gen/seccomp_prebuilt.c: $(BUILD)/tools/seccomp-bpf
+	@mkdir -p $(dir $@)
+	$(if $(SECCOMP_GEN_CANNOT_RUN),@echo "note: $(SECCOMP_GEN_CANNOT_RUN): the $(ARCH) skiff compiles its seccomp filters at run time" >&2; \
+		echo '/* No prebuilt seccomp filters: $(SECCOMP_GEN_CANNOT_RUN). */' >$@,\
+		$(SECCOMP_GEN_RUNNER) $< >$@.tmp && mv $@.tmp $@)
 
 $(BUILD)/skiff-jailer: $(JAILER_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^
@@ -198,6 +227,9 @@ $(UNIT_HELPER_OBJS): CPPFLAGS += -Itests
 $(BUILD)/tests/unit/test_%: tests/unit/test_%.c $(UNIT_HELPER_OBJS) $(BUILD)/libskiff.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) -lcmocka $(LDLIBS)
+
+# Linked with the generated filters, as skiff is.
+$(BUILD)/tests/unit/test_seccomp_prebuilt: $(SECCOMP_PREBUILT_OBJ)
 
 $(BUILD)/tests/kvm/%: tests/kvm/%.c $(BUILD)/libskiff.a $(KVM_GUEST_BINS)
 	@mkdir -p $(dir $@)
@@ -272,7 +304,7 @@ uninstall:
 # .buildinfo and .changes) land in $(BUILD)/deb.
 # With ARCH=arm64 on another host it is a cross build (dpkg-buildpackage -aarm64), needing the
 # arm64 libraries tools/install-deps installs; -d, as dpkg would want scdoc:arm64 too.
-DEB_INPUTS := Makefile README.md debian docs/man guests src tools/completion
+DEB_INPUTS := Makefile README.md debian docs/man guests src tools/completion tools/seccomp-bpf
 DEB_ARCH_x86_64 := amd64
 DEB_ARCH_arm64  := arm64
 DEB_HOST   = $(DEB_ARCH_$(ARCH))
