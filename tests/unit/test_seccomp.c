@@ -11,13 +11,13 @@
 #include "base/seccomp.h"
 #include "base/seccomp_rules.h"
 #include "base/thread.h"
+#include "seccomp_violation.h"
 
 #include <fcntl.h>
 #include <stdbool.h>
 #include <seccomp.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/personality.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -60,40 +60,6 @@ static void test_every_filter_builds(void **state)
 	close(fd);
 }
 
-static void *forbidden(void *arg)
-{
-	personality(0xffffffff);
-	return arg;
-}
-
-/* A child starts a thread of `role` that calls personality(2); returns the child's exit status
- * and its stderr in err. */
-static int violate(enum thread_role role, char *err, size_t len)
-{
-	int pipefd[2], status;
-	pid_t pid;
-	ssize_t n;
-
-	assert_int_equal(pipe(pipefd), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		pthread_t t;
-
-		dup2(pipefd[1], STDERR_FILENO);
-		seccomp_configure(2);
-		if (thread_start(role, "skiff-test", forbidden, NULL, &t) == 0)
-			pthread_join(t, NULL);
-		_exit(0); /* the call was let through */
-	}
-	close(pipefd[1]);
-	n = read(pipefd[0], err, len - 1);
-	err[n > 0 ? n : 0] = '\0';
-	close(pipefd[0]);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 /* Whether this kernel takes filters (qemu-user, which runs the arm64 unit tests, does not). */
 static bool kernel_takes_filters(void)
 {
@@ -118,7 +84,8 @@ static void test_violation_ends_with_its_line(void **state)
 	if (!kernel_takes_filters())
 		skip();
 	for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
-		assert_int_equal(violate(roles[i], err, sizeof(err)), SECCOMP_VIOLATION_STATUS);
+		assert_int_equal(seccomp_violate_in_child(roles[i], err, sizeof(err)),
+				 SECCOMP_VIOLATION_STATUS);
 		snprintf(want, sizeof(want),
 			 "skiff: seccomp: the %s thread (skiff-test) made a system call its filter "
 			 "forbids: personality (%d); skiff stops\n",

@@ -12,14 +12,13 @@
 #include "base/seccomp.h"
 #include "base/seccomp_prebuilt.h"
 #include "base/thread.h"
+#include "seccomp_violation.h"
 
 #include <seccomp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/personality.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 static const struct seccomp_prebuilt *find(int role, int level)
@@ -92,40 +91,14 @@ static void test_names_are_libseccomps(void **state)
 	assert_true(named > 250);
 }
 
-static void *forbidden(void *arg)
-{
-	personality(0xffffffff);
-	return arg;
-}
-
 static void test_violation_of_a_prebuilt_filter(void **state)
 {
 	char err[512], want[160];
-	int pipefd[2], status;
-	ssize_t n;
-	pid_t pid;
 
 	if (!seccomp_prebuilt || getenv("SKIFF_TEST_EMULATED")) /* qemu-user takes no filter */
 		skip();
-	assert_int_equal(pipe(pipefd), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		pthread_t t;
-
-		dup2(pipefd[1], STDERR_FILENO);
-		seccomp_configure(2);
-		if (thread_start(THREAD_METRICS, "skiff-test", forbidden, NULL, &t) == 0)
-			pthread_join(t, NULL);
-		_exit(0); /* the call was let through */
-	}
-	close(pipefd[1]);
-	n = read(pipefd[0], err, sizeof(err) - 1);
-	err[n > 0 ? n : 0] = '\0';
-	close(pipefd[0]);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), SECCOMP_VIOLATION_STATUS);
+	assert_int_equal(seccomp_violate_in_child(THREAD_METRICS, err, sizeof(err)),
+			 SECCOMP_VIOLATION_STATUS);
 	snprintf(want, sizeof(want),
 		 "skiff: seccomp: the metrics thread (skiff-test) made a system call its filter "
 		 "forbids: personality (%d); skiff stops\n",
