@@ -339,6 +339,33 @@ static void write_file(char *path, const void *data, size_t len)
 	close(fd);
 }
 
+/* --raw FILE: read straight into guest RAM at its start; an empty file, one larger than RAM and
+ * a missing one are refused with their reasons. */
+static void test_raw_file(void **state)
+{
+	static const uint8_t code[] = {0x1f, 0x20, 0x03, 0xd5, 0xc0, 0x03, 0x5f, 0xd6};
+	struct arm64_boot_layout b;
+	uint8_t *big = calloc(1, 65 * MiB);
+	char path[64], empty[64], large[64];
+
+	write_file(path, code, sizeof(code));
+	write_file(empty, code, 0);
+	write_file(large, big, 65 * MiB);
+	assert_int_equal(arm64_load_raw_file(&mem, ARM64_RAM_BASE, path, 64 * MiB, &b), 0);
+	assert_int_equal(b.entry, ARM64_RAM_BASE);
+	assert_int_equal(b.kernel_end, ARM64_RAM_BASE + sizeof(code));
+	assert_string_equal(b.format, "raw");
+	assert_memory_equal(guest_mem_ptr(&mem, ARM64_RAM_BASE, sizeof(code)), code, sizeof(code));
+	assert_int_equal(arm64_load_raw_file(&mem, ARM64_RAM_BASE, empty, 64 * MiB, &b), -ENOEXEC);
+	assert_int_equal(arm64_load_raw_file(&mem, ARM64_RAM_BASE, large, 128 * MiB, &b), -E2BIG);
+	assert_int_equal(arm64_load_raw_file(&mem, ARM64_RAM_BASE, large, 64 * MiB, &b), -EFBIG);
+	unlink(path);
+	unlink(empty);
+	unlink(large);
+	assert_int_equal(arm64_load_raw_file(&mem, ARM64_RAM_BASE, path, 64 * MiB, &b), -ENOENT);
+	free(big);
+}
+
 /* From files (what skiff boots): a plain Image and the initrd are read straight into guest RAM,
  * and land byte for byte where the buffer path puts them; a gzip file is inflated; a file that
  * shrank after it was opened is refused, not half-loaded. */
@@ -426,6 +453,7 @@ int main(void)
 	    T(test_gunzip_limit),
 	    T(test_gzip_too_large_for_ram),
 	    T(test_raw),
+	    T(test_raw_file),
 	    T(test_load_from_files),
 	    T(test_real_image),
 	};

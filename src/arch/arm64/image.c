@@ -345,6 +345,34 @@ int arm64_load_raw(const struct guest_mem *mem, uint64_t ram_base, const void *i
 	return 0;
 }
 
+int arm64_load_raw_file(const struct guest_mem *mem, uint64_t ram_base, const char *path,
+			size_t max, struct arm64_boot_layout *out)
+{
+	struct arm64_blob b;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	if ((ret = arm64_open_file("raw image", path, max, &b)))
+		return ret;
+	if (b.len == 0) {
+		log_error("raw image %s: the file is empty", path);
+		ret = -ENOEXEC;
+	} else if (!guest_mem_ptr(mem, ram_base, b.len)) {
+		log_error("raw image %s: %zu bytes do not fit in guest RAM", path, b.len);
+		ret = -E2BIG;
+	} else {
+		ret = blob_to_guest(&b, mem, ram_base);
+	}
+	arm64_close_file(&b);
+	if (ret)
+		return ret;
+	out->entry = ram_base;
+	out->kernel_start = ram_base;
+	out->kernel_end = ram_base + b.len;
+	out->format = "raw";
+	return 0;
+}
+
 int arm64_open_file(const char *what, const char *path, size_t max, struct arm64_blob *out)
 {
 	uint64_t size;

@@ -82,6 +82,9 @@ int arm64_load_blobs(const struct guest_mem *mem, uint64_t ram_base,
 /* A flat binary at ram_base, entered at its first byte. */
 int arm64_load_raw(const struct guest_mem *mem, uint64_t ram_base, const void *image, size_t len,
 		   struct arm64_boot_layout *out);
+/* The same from the file at `path` (at most `max` bytes), read straight into guest RAM. */
+int arm64_load_raw_file(const struct guest_mem *mem, uint64_t ram_base, const char *path,
+			size_t max, struct arm64_boot_layout *out);
 
 /* Reads a whole file into a malloc'ed buffer (at most `max` bytes; -EFBIG beyond). Logs one line
  * naming `what` on failure. */

@@ -331,22 +331,14 @@ int arch_load_guest(struct vm *vm)
 {
 	struct arm64_platform *p = platform(vm);
 	const struct vm_config *cfg = vm->cfg;
-	void *raw;
-	size_t len;
-	int ret;
 
 	if (cfg->kernel_path)
 		return load_kernel(vm);
 	if (!cfg->raw_path)
 		return arm64_load_raw(&vm->mem, ARM64_RAM_BASE, cfg->raw_image, cfg->raw_size,
 				      &p->boot);
-	ret = arm64_read_file("raw image", cfg->raw_path, (size_t)(cfg->memory_mib << 20), &raw,
-			      &len);
-	if (ret)
-		return ret;
-	ret = arm64_load_raw(&vm->mem, ARM64_RAM_BASE, raw, len, &p->boot);
-	free(raw);
-	return ret;
+	return arm64_load_raw_file(&vm->mem, ARM64_RAM_BASE, cfg->raw_path,
+				   (size_t)(cfg->memory_mib << 20), &p->boot);
 }
 
 #define CORE_REG(name)                                                                             \
