@@ -355,7 +355,12 @@ scenario migrate-tcp 150
 			usleep 300000
 			api_put /migration/send "{\"destination_url\": \"tcp:127.0.0.1:${port:-4444}\", \"downtime_ms\": 300}"
 			n=0; while [ ! -f "$WORK/$1.rc" ] && [ $n -lt 600 ]; do usleep 100000; n=$((n + 1)); done
-			[ "$(cat "$WORK/$1.rc" 2>/dev/null)" = 0 ] || die "the source ($1) ended with status $(cat "$WORK/$1.rc" 2>/dev/null || echo none)"
+			if [ "$(cat "$WORK/$1.rc" 2>/dev/null)" != 0 ]; then
+				# Why, in the words of the source (one that gave up runs on).
+				[ -f "$WORK/$1.rc" ] || api_call GET /migration
+				tail -n 15 "$from_log" | sed "s/^/$1| /" >&2
+				die "the source ($1) ended with status $(cat "$WORK/$1.rc" 2>/dev/null || echo none)"
+			fi
 			moved_at=$(wc -l <"$WORK/stream.out")
 			source_migrated tcp
 			k=$(log_lines | sed -n "s/^SKIFF-GUEST: tick \([0-9]*\) uptime=.*/\1/p" | tail -n1)
