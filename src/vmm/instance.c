@@ -107,8 +107,13 @@ static void warn_if_software_kvm(const struct vm_config *cfg)
 /* The VM is built: metrics follow it and the main thread runs it. */
 static void started(struct instance *in)
 {
+	const char *test_period = getenv(METRICS_TEST_PERIOD_ENV);
+	unsigned period = METRICS_DEFAULT_PERIOD_MS;
+
+	if (test_period && atoi(test_period) > 0)
+		period = (unsigned)atoi(test_period);
 	if (in->metrics)
-		metrics_attach(in->metrics, &in->vm, METRICS_DEFAULT_PERIOD_MS);
+		metrics_attach(in->metrics, &in->vm, period);
 	in->state = INSTANCE_RUNNING;
 	if (eventfd_write(in->start_eventfd, 1) < 0)
 		log_warn("cannot wake the main thread: %s", strerror(errno));

@@ -14,6 +14,10 @@ struct metrics;
 
 #define METRICS_DEFAULT_PERIOD_MS 60000 /* as Firecracker */
 
+/* Test-only: the period in ms for the skiff program's metrics (instance.c), so that a test sees
+ * the metrics thread write its periodic lines without waiting a minute per line. */
+#define METRICS_TEST_PERIOD_ENV "SKIFF_TEST_METRICS_PERIOD_MS"
+
 /* Opens `path` for appending (a FIFO without blocking). Returns 0 with *out set, or -errno with a
  * one-line reason in `err`. */
 int metrics_create(struct metrics **out, const char *path);
