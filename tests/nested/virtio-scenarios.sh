@@ -178,11 +178,16 @@ define_virtio_scenarios() {
 		during 'nc -l -p 5001 <to-guest'
 		after '[ "$(guest_value rx_sha256)" = "$(sha <to-guest)" ] || die "the guest received $(guest_value rx_sha256)"'
 		after '[ "$(sha <from-guest)" = "$(sha <to-guest)" ] || die "L1 received $(wc -c <from-guest) bytes back, sha256 $(sha <from-guest)"'
+		# Bulk data on both pairs over PCI; over virtio-mmio XPS may move nearly all of the
+		# vCPU 1 flow to TX queue 0 (above: pair 1 once sent 0.46 MiB of the 4), so there each
+		# pair must only have carried packets both ways, which a device using pair 0 alone fails.
+		bulk=0
+		[ "$virtio_transport" != pci ] || bulk=1048576
 		after 'line=$(tail -n1 metrics.json); net=$(echo "$line" | grep -o "\"net0\":{[^}]*}"); echo "metrics: $net"
 			v() { echo "$net" | grep -o "\"$1\":[0-9]*" | cut -d: -f2; }
 			for q in 0 1; do
 				[ -n "$(v rx_bytes_q$q)" ] && [ -n "$(v tx_bytes_q$q)" ] || die "no counters for pair $q"
-				[ $(($(v rx_bytes_q$q) + $(v tx_bytes_q$q))) -ge 1048576 ] || die "pair $q moved less than 1 MiB"
+				[ $(($(v rx_bytes_q$q) + $(v tx_bytes_q$q))) -ge '"$bulk"' ] || die "pair $q moved less than '"$bulk"' bytes"
 				[ "$(v rx_packets_q$q)" -gt 0 ] && [ "$(v tx_packets_q$q)" -gt 0 ] || die "pair $q moved nothing one way"
 			done'
 
