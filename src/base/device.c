@@ -84,6 +84,26 @@ int vm_devices_save(struct vm_devices *list, struct state_writer *w)
 	return 0;
 }
 
+int vm_devices_hold(struct vm_devices *list, bool held)
+{
+	struct vm_device *dev;
+	int ret = 0;
+
+	vm_devices_for_each(list, dev) {
+		int err = dev->ops->hold ? dev->ops->hold(dev, held) : 0;
+
+		if (err && !ret)
+			ret = err;
+		if (ret && held)
+			break;
+	}
+	if (ret && held)
+		for (struct vm_device *d = list->first; d != dev; d = d->next)
+			if (d->ops->hold)
+				d->ops->hold(d, false);
+	return ret;
+}
+
 int vm_devices_restore(struct vm_devices *list, struct state_reader *r)
 {
 	struct vm_device *dev;

@@ -107,6 +107,11 @@ struct vm_device_ops {
 	 * nothing changed on a failure. Only while no vCPU runs. */
 	int (*save)(struct vm_device *dev, struct state_writer *w);
 	int (*restore)(struct vm_device *dev, struct state_reader *r);
+	/* Stops (held true) or lets go the work the device does on its own, driven by its
+	 * backend (a packet, a connection, a timer): while held it writes no guest memory and
+	 * raises no interrupt, and save and update still work. 0 or -errno. NULL: a device that
+	 * works only when a vCPU asks. */
+	int (*hold)(struct vm_device *dev, bool held);
 
 	/* Applies `up` (the API's thread, the VM running). 0, or -errno with the reason as the
 	 * thread's last error (base/log.h). */
@@ -175,6 +180,13 @@ int vm_devices_save(struct vm_devices *list, struct state_writer *w);
  * bytes left over, -ENOTSUP for a device that cannot restore. Devices before the one that failed
  * have been restored. */
 int vm_devices_restore(struct vm_devices *list, struct state_reader *r);
+
+/* Holds every device (held true) or lets them all go (device ops: hold). A snapshot holds the
+ * devices from before their state is saved until guest memory is written, a live migration's
+ * handoff until the last pages are out, so that memory and the saved rings' indices agree:
+ * pausing stops only the vCPUs. Returns 0, or the first failure, with the devices held before it
+ * let go again. Letting go goes on past a failure and returns the first. */
+int vm_devices_hold(struct vm_devices *list, bool held);
 
 /* Resets every device that has a reset op, in the order of creation. */
 void vm_devices_reset(struct vm_devices *list);

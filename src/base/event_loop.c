@@ -26,7 +26,7 @@ struct watch {
 	struct watch *next;
 };
 
-enum request_op { REQ_ADD, REQ_MOD, REQ_DEL, REQ_CALL };
+enum request_op { REQ_ADD, REQ_MOD, REQ_DEL, REQ_CALL, REQ_HOLD };
 
 /* A request from another thread, on that thread's stack until `done`. */
 struct request {
@@ -46,6 +46,7 @@ struct event_loop {
 	char name[16];
 	int epfd;
 	int wakefd; /* eventfd: requests are queued, or the loop must stop */
+	int holdfd; /* an epoll set of the wakeup eventfd alone: what a held loop waits on */
 	pthread_t thread;
 
 	pthread_mutex_t lock; /* protects the request queue and the stop flags */
@@ -58,6 +59,7 @@ struct event_loop {
 	struct watch *watches;
 	struct watch *graveyard; /* deleted during the current batch */
 	bool dispatching;
+	bool held; /* event_loop_hold(): requests run, callbacks wait */
 };
 
 static __thread struct event_loop *current_loop;
@@ -83,6 +85,8 @@ static int do_add(struct event_loop *loop, int fd, uint32_t events, event_fn fn,
 	struct epoll_event ev = { .events = events };
 	struct watch *w;
 
+	if (events & EPOLLET)
+		return -EINVAL; /* a hold would lose the edge (event_loop.h) */
 	if (find_watch(loop, fd))
 		return -EEXIST;
 	w = calloc(1, sizeof(*w));
@@ -181,6 +185,9 @@ static int run_request(struct event_loop *loop, struct request *req)
 	case REQ_CALL:
 		req->call(req->arg);
 		return 0;
+	case REQ_HOLD:
+		loop->held = req->events != 0;
+		return 0;
 	}
 	return -EINVAL;
 }
@@ -229,7 +236,9 @@ static void *loop_thread(void *arg)
 
 	current_loop = loop;
 	while (!stop) {
-		int n = epoll_wait(loop->epfd, events, EVENTS_PER_WAIT, -1);
+		/* Held: only the wakeup eventfd is waited on, the watched fds' events stay pending. */
+		int n = epoll_wait(loop->held ? loop->holdfd : loop->epfd, events, EVENTS_PER_WAIT,
+				   -1);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -243,7 +252,9 @@ static void *loop_thread(void *arg)
 
 			if (events[i].data.ptr == &wake_marker)
 				stop |= run_requests(loop);
-			else if (!w->deleted)
+			/* Held by a request or a callback earlier in the batch: the rest of the
+			 * batch is dropped; level-triggered, it fires again at the release. */
+			else if (!w->deleted && !loop->held)
 				w->fn(w->ctx, events[i].events);
 		}
 		loop->dispatching = false;
@@ -282,8 +293,10 @@ struct event_loop *event_loop_create(const char *name)
 	snprintf(loop->name, sizeof(loop->name), "%s", name);
 	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
 	loop->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (loop->epfd < 0 || loop->wakefd < 0 ||
-	    epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->wakefd, &ev) < 0) {
+	loop->holdfd = epoll_create1(EPOLL_CLOEXEC);
+	if (loop->epfd < 0 || loop->wakefd < 0 || loop->holdfd < 0 ||
+	    epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->wakefd, &ev) < 0 ||
+	    epoll_ctl(loop->holdfd, EPOLL_CTL_ADD, loop->wakefd, &ev) < 0) {
 		log_error("event loop %s: %s", loop->name, strerror(errno));
 		goto fail;
 	}
@@ -301,6 +314,8 @@ struct event_loop *event_loop_create(const char *name)
 	return loop;
 
 fail:
+	if (loop->holdfd >= 0)
+		close(loop->holdfd);
 	if (loop->wakefd >= 0)
 		close(loop->wakefd);
 	if (loop->epfd >= 0)
@@ -330,6 +345,7 @@ void event_loop_destroy(struct event_loop *loop)
 		loop->watches = w->next;
 		free(w);
 	}
+	close(loop->holdfd);
 	close(loop->wakefd);
 	close(loop->epfd);
 	pthread_mutex_destroy(&loop->lock);
@@ -370,6 +386,17 @@ int event_loop_call(struct event_loop *loop, void (*fn)(void *arg), void *arg)
 
 	if (event_loop_on_thread(loop)) {
 		fn(arg);
+		return 0;
+	}
+	return submit(loop, &req);
+}
+
+int event_loop_hold(struct event_loop *loop, bool held)
+{
+	struct request req = { .op = REQ_HOLD, .events = held };
+
+	if (event_loop_on_thread(loop)) {
+		loop->held = held;
 		return 0;
 	}
 	return submit(loop, &req);

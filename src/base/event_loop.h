@@ -22,8 +22,9 @@ struct event_loop *event_loop_create(const char *name);
 /* Stops and joins the thread and frees the loop; registered fds are not closed. */
 void event_loop_destroy(struct event_loop *loop);
 
-/* Watch `fd` for `events` (EPOLLIN, EPOLLOUT; level-triggered unless EPOLLET is given).
- * Returns 0 or -errno (-EEXIST if fd is already watched). */
+/* Watch `fd` for `events` (EPOLLIN, EPOLLOUT; level-triggered, EPOLLET is refused: an edge
+ * that came during a hold would be lost). Returns 0 or -errno (-EEXIST if fd is already
+ * watched). */
 int event_loop_add(struct event_loop *loop, int fd, uint32_t events, event_fn fn, void *ctx);
 int event_loop_mod(struct event_loop *loop, int fd, uint32_t events);
 int event_loop_del(struct event_loop *loop, int fd);
@@ -31,6 +32,14 @@ int event_loop_del(struct event_loop *loop, int fd);
 /* Runs fn(arg) on the loop thread and waits for it to return (directly when called on the loop
  * thread). Returns 0, or -errno if the loop has stopped. */
 int event_loop_call(struct event_loop *loop, void (*fn)(void *arg), void *arg);
+
+/* Holds the loop (held true) or lets it go: while held, requests (add, mod, del, call) are
+ * carried out as ever, but no watched fd's callback runs; their events wait and fire after the
+ * release. Returns once the loop thread has taken it in, so no callback is running then (unless
+ * called from one, where the rest of the batch waits). A device whose work all happens on its loop
+ * writes no guest memory and raises no interrupt while held: how a snapshot or a migration's
+ * handoff keeps the devices' state and guest memory in step. 0 or -ESHUTDOWN. */
+int event_loop_hold(struct event_loop *loop, bool held);
 
 /* True when called on the loop's own thread. */
 bool event_loop_on_thread(const struct event_loop *loop);

@@ -93,6 +93,37 @@ int virtio_core_save(struct virtio_core *c, uint16_t tag, struct state_writer *w
 	return state_writer_status(w);
 }
 
+struct hold_call {
+	struct virtio_device *dev;
+	bool held;
+};
+
+static void hold_on_worker(void *arg)
+{
+	struct hold_call *a = arg;
+
+	a->dev->ops->hold(a->dev, a->held);
+}
+
+int virtio_core_hold(struct virtio_core *c, bool held)
+{
+	struct hold_call a = {.dev = c->dev, .held = held};
+	int err = 0;
+
+	/* The loop first when holding (no callback runs once the device's own hold is in), last
+	 * when letting go (the device is whole again before its callbacks run). */
+	if (held)
+		err = event_loop_hold(c->loop, true);
+	if (!err && c->dev->ops->hold)
+		err = event_loop_call(c->loop, hold_on_worker, &a);
+	if (!err && !held)
+		err = event_loop_hold(c->loop, false);
+	if (err)
+		log_error("%s: cannot %s: %s", c->dev->name, held ? "hold it" : "let it go",
+			  strerror(-err));
+	return err;
+}
+
 static int read_saved(struct virtio_core *c, uint16_t tag, struct state_reader *r,
 		      struct saved_core *sv)
 {

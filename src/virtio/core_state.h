@@ -41,6 +41,16 @@ static inline struct virtio_core *virtio_core_of(struct virtio_device *dev)
 /* 0, or the writer's failure (-ENOMEM), or -errno when the worker is gone. */
 int virtio_core_save(struct virtio_core *c, uint16_t tag, struct state_writer *w);
 
+/* Holds the device (held true) or lets it go: while held it takes nothing from its rings,
+ * writes no guest memory and raises no interrupt, whatever its backend brings (a packet on the
+ * tap, a connection, a timer); the register accesses of vCPUs and the calls above still work. A
+ * snapshot holds the devices from before their state is saved until guest memory is written, a
+ * live migration's handoff until the last pages are out: a device that worked on meanwhile
+ * would leave used entries in the memory that its saved indices do not know. Its worker's loop
+ * is held (base/event_loop.h), and ops->hold stops work done elsewhere. 0, or -errno when the
+ * worker is gone. */
+int virtio_core_hold(struct virtio_core *c, bool held);
+
 /* Resets the device, then gives it the saved state; a device the driver had running
  * (DRIVER_OK, not DEVICE_NEEDS_RESET) is activated again on its worker, with its queues going on
  * from the saved indices, then told it moved (ops->restored), and interrupts pending at the save are raised again. Returns 0, or the

@@ -58,6 +58,10 @@ struct virtio_device_ops {
 	 * request taken from the rings, its used entry written. NULL: requests never outlive the
 	 * call that took them. */
 	void (*quiesce)(struct virtio_device *dev);
+	/* On the worker, its loop held (virtio_core_hold): `held` true, stop what the device does
+	 * outside its worker (a kernel's vhost worker on the rings) until called with false. NULL:
+	 * all its work is on its worker. */
+	void (*hold)(struct virtio_device *dev, bool held);
 	/* On the worker, after a saved state put the device back live (a snapshot restored, a live
 	 * migration's destination), before any vCPU runs: the VM moved. NULL: nothing to do. */
 	void (*restored)(struct virtio_device *dev);

@@ -54,6 +54,8 @@ struct vhost_net_dev {
 	bool watching;		   /* call_fd and err_fd are in the loop */
 	bool running[NR_QUEUES];   /* the kernel has the ring and the tap */
 	int given_call[NR_QUEUES]; /* the call eventfd the kernel has: call_fd or the irqfd's */
+	bool held;		   /* vn_hold(): the kernel has the rings back at the release */
+	bool held_running;	   /* ... when it had them at the hold */
 };
 
 static struct vhost_net_dev *to_vn(struct virtio_device *dev)
@@ -332,9 +334,28 @@ static void vn_quiesce(struct virtio_device *dev)
 	bool was_running = vn->running[RXQ] || vn->running[TXQ];
 
 	stop_queues(vn);
-	for (uint16_t q = 0; was_running && q < NR_QUEUES && !dev->failed; q++)
+	for (uint16_t q = 0; was_running && !vn->held && q < NR_QUEUES && !dev->failed; q++)
 		if (start_queue(vn, q) < 0)
 			virtio_dev_fail(dev, q, "vhost-net did not take the ring back");
+}
+
+/* Held (a snapshot, a handoff): the kernel's worker would go on filling RX buffers, so it gives
+ * the rings back until the release. */
+static void vn_hold(struct virtio_device *dev, bool held)
+{
+	struct vhost_net_dev *vn = to_vn(dev);
+
+	if (held) {
+		vn->held_running = vn->held_running || vn->running[RXQ] || vn->running[TXQ];
+		vn->held = true;
+		stop_queues(vn);
+		return;
+	}
+	vn->held = false;
+	for (uint16_t q = 0; vn->held_running && q < NR_QUEUES && !dev->failed; q++)
+		if (start_queue(vn, q) < 0)
+			virtio_dev_fail(dev, q, "vhost-net did not take the ring back");
+	vn->held_running = false;
 }
 
 static void vn_reset(struct virtio_device *dev)
@@ -343,6 +364,7 @@ static void vn_reset(struct virtio_device *dev)
 	int err;
 
 	stop_queues(vn);
+	vn->held_running = false; /* reset while held: nothing to give back */
 	err = tap_set_offload(vn->tap_fd, 0);
 	if (err < 0)
 		log_warn("%s: cannot clear the tap's offloads: %s", dev->name, strerror(-err));
@@ -384,6 +406,7 @@ static const struct virtio_device_ops vhost_net_ops = {
     .activate = vn_activate,
     .queue_notify = vn_queue_notify,
     .quiesce = vn_quiesce,
+    .hold = vn_hold,
     .reset = vn_reset,
     .destroy = vn_destroy,
     .direct_irq_changed = vn_direct_irq_changed,

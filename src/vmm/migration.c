@@ -418,7 +418,16 @@ static int handoff(struct sender *t, uint64_t **pending)
 		pthread_mutex_unlock(&in->lock);
 		return ret;
 	}
-	/* Saving finishes the devices' requests first; what they write then is in the log. */
+	/* Saving finishes the devices' requests first; what they write then is in the log. Held
+	 * from before until the end (base/device.h): a device that went on would write memory the
+	 * destination does not get, used entries its saved indices do not know. The source ends
+	 * with them held; a failed handoff lets them go. */
+	if ((ret = vm_devices_hold(&vm->devices, true))) {
+		if (!was_paused)
+			vm_resume(vm);
+		pthread_mutex_unlock(&in->lock);
+		return ret;
+	}
 	ret = snapshot_state_image(vm, &image, &image_len);
 	if (!ret && !(last = dirty_log_take(vm)))
 		ret = -EIO;
@@ -460,6 +469,8 @@ static int handoff(struct sender *t, uint64_t **pending)
 				  log_last_error());
 		/* Its pages stay dirty (a Diff snapshot's count must not lose them). */
 		dirty_log_free(vm, last, true);
+		if (vm_devices_hold(&vm->devices, false))
+			log_error("migration: the devices could not be let go: %s", log_last_error());
 		if (!was_paused && vm_resume(vm))
 			log_error("migration: the microVM could not be resumed: %s",
 				  log_last_error());

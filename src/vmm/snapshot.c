@@ -255,9 +255,13 @@ int snapshot_create(struct vm *vm, const char *state_path, const char *mem_path,
 					      "start (machine-config track_dirty_pages: true)");
 	if (!strcmp(state_path, mem_path))
 		return log_set_error(-EINVAL, "the snapshot and memory files are the same path");
-	ret = snapshot_state_image(vm, &image, &image_len);
+	/* From the devices' state to the memory file, no device may work (base/device.h). */
+	ret = vm_devices_hold(&vm->devices, true);
 	if (ret)
 		return ret;
+	ret = snapshot_state_image(vm, &image, &image_len);
+	if (ret)
+		goto out;
 
 	/* With tracking, every snapshot starts the next Diff's count afresh. */
 	if (vm->cfg->track_dirty_pages && !(dirty = dirty_log_take(vm))) {
@@ -286,6 +290,8 @@ out:
 	/* A snapshot that failed leaves the pages dirty for the next one. */
 	dirty_log_free(vm, dirty, ret != 0);
 	free(image);
+	if (vm_devices_hold(&vm->devices, false) && !ret)
+		ret = log_set_error(-EIO, "snapshot: the devices could not be let go after it");
 	return ret;
 }
 

@@ -92,6 +92,15 @@ static int entry_save(struct vm_device *entry, struct state_writer *w)
 	return virtio_core_save(virtio_core_of(e->dev), (uint16_t)entry->kind, w);
 }
 
+static int entry_hold(struct vm_device *entry, bool held)
+{
+	struct virtio_entry *e = entry_of(entry);
+
+	if (!e->mmio && !e->pci)
+		return 0; /* no transport, no worker: nothing runs */
+	return virtio_core_hold(virtio_core_of(e->dev), held);
+}
+
 static int entry_restore(struct vm_device *entry, struct state_reader *r)
 {
 	struct virtio_entry *e = entry_of(entry);
@@ -259,6 +268,7 @@ static const struct vm_device_ops console_entry_ops = {
     .reset = entry_reset,
     .save = entry_save,
     .restore = entry_restore,
+    .hold = entry_hold,
 };
 
 static const struct vm_device_ops blk_entry_ops = {
@@ -270,6 +280,7 @@ static const struct vm_device_ops blk_entry_ops = {
     .reset = entry_reset,
     .save = entry_save,
     .restore = entry_restore,
+    .hold = entry_hold,
     .stats = blk_stats,
     .stats_group = "block",
     .update = blk_update,
@@ -284,6 +295,7 @@ static const struct vm_device_ops net_entry_ops = {
     .reset = entry_reset,
     .save = net_entry_save,
     .restore = entry_restore,
+    .hold = entry_hold,
     .stats = net_stats,
     .stats_group = "net",
     .update = net_update,
@@ -298,6 +310,7 @@ static const struct vm_device_ops rng_entry_ops = {
     .reset = entry_reset,
     .save = entry_save,
     .restore = entry_restore,
+    .hold = entry_hold,
 };
 
 static json_t *vsock_stats(struct vm_device *entry)
@@ -327,6 +340,7 @@ static const struct vm_device_ops vsock_entry_ops = {
     .reset = entry_reset,
     .save = entry_save,
     .restore = entry_restore,
+    .hold = entry_hold,
     .stats = vsock_stats,
     .stats_group = "vsock",
 };
@@ -350,6 +364,7 @@ static const struct vm_device_ops balloon_entry_ops = {
     .reset = entry_reset,
     .save = entry_save,
     .restore = entry_restore,
+    .hold = entry_hold,
     .stats = balloon_stats, /* no stats_group: GET /balloon/statistics asks for it */
     .update = balloon_update,
 };

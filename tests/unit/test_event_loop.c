@@ -1,7 +1,9 @@
 /* The device worker loop: callbacks run on the loop's own named thread with every signal blocked;
  * add/mod/del/call from another thread are carried out on the loop thread and return once done;
  * after event_loop_del() returns the callback never runs again, even when it was running at that
- * moment or its event was already fetched in the same batch; destroy stops the thread. */
+ * moment or its event was already fetched in the same batch; a held loop runs requests but no
+ * callback, and its events fire at the release (even those of the batch it was held in); destroy
+ * stops the thread, held or not. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -307,6 +309,103 @@ static void test_deleted_in_the_same_batch_is_not_dispatched(void **state)
 	event_loop_destroy(loop);
 }
 
+/* While held: no callback, whatever is ready; requests run; at the release the event fires. */
+static void test_hold_defers_callbacks(void **state)
+{
+	struct event_loop *loop = event_loop_create("vio-hold");
+	struct call_arg a = { .loop = loop };
+	struct watcher w, w2;
+
+	watcher_init(&w, loop);
+	watcher_init(&w2, loop);
+	assert_int_equal(event_loop_add(loop, w.fd, EPOLLIN | EPOLLET, watcher_cb, &w), -EINVAL);
+	assert_int_equal(event_loop_add(loop, w.fd, EPOLLIN, watcher_cb, &w), 0);
+	assert_int_equal(event_loop_hold(loop, true), 0);
+	kick(w.fd);
+	sleep_ms(50);
+	assert_int_equal(atomic_load(&w.calls), 0);
+	/* Requests go on: a call, and a watch added now waits as the others do. */
+	assert_int_equal(event_loop_call(loop, call_fn, &a), 0);
+	assert_true(a.ran && a.on_thread);
+	assert_int_equal(event_loop_add(loop, w2.fd, EPOLLIN, watcher_cb, &w2), 0);
+	kick(w2.fd);
+	sleep_ms(50);
+	assert_int_equal(atomic_load(&w.calls) + atomic_load(&w2.calls), 0);
+	assert_int_equal(event_loop_hold(loop, false), 0);
+	wait_sem(&w.called);
+	wait_sem(&w2.called);
+	assert_int_equal(w.total, 1);
+	assert_int_equal(w2.total, 1);
+
+	/* Held again, then destroyed without a release: the thread still ends. */
+	assert_int_equal(event_loop_hold(loop, true), 0);
+	kick(w.fd);
+	event_loop_destroy(loop);
+	assert_int_equal(atomic_load(&w.calls), 1);
+	watcher_fini(&w);
+	watcher_fini(&w2);
+}
+
+/* A callback that holds its own loop: the rest of its batch waits for the release. */
+struct holder {
+	struct event_loop *loop;
+	int fd[2];
+	atomic_int calls[2];
+};
+
+static void holder_cb(int self, struct holder *h)
+{
+	uint64_t count;
+
+	if (read(h->fd[self], &count, sizeof(count)) < 0)
+		return;
+	atomic_fetch_add(&h->calls[self], 1);
+	if (atomic_load(&h->calls[0]) + atomic_load(&h->calls[1]) == 1)
+		assert_int_equal(event_loop_hold(h->loop, true), 0);
+}
+
+static void holder_cb0(void *ctx, uint32_t events)
+{
+	holder_cb(0, ctx);
+}
+
+static void holder_cb1(void *ctx, uint32_t events)
+{
+	holder_cb(1, ctx);
+}
+
+static void kick_holder(void *ctx)
+{
+	struct holder *h = ctx;
+
+	kick(h->fd[0]);
+	kick(h->fd[1]);
+}
+
+static void test_hold_from_a_callback(void **state)
+{
+	struct event_loop *loop = event_loop_create("vio-hold-cb");
+	struct holder h = { .loop = loop };
+
+	h.fd[0] = eventfd(0, EFD_NONBLOCK);
+	h.fd[1] = eventfd(0, EFD_NONBLOCK);
+	assert_int_equal(event_loop_add(loop, h.fd[0], EPOLLIN, holder_cb0, &h), 0);
+	assert_int_equal(event_loop_add(loop, h.fd[1], EPOLLIN, holder_cb1, &h), 0);
+	assert_int_equal(event_loop_call(loop, kick_holder, &h), 0);
+	for (int i = 0; i < 5000 && !atomic_load(&h.calls[0]) && !atomic_load(&h.calls[1]); i++)
+		sleep_ms(1);
+	sleep_ms(50);
+	assert_int_equal(atomic_load(&h.calls[0]) + atomic_load(&h.calls[1]), 1);
+	assert_int_equal(event_loop_hold(loop, false), 0);
+	for (int i = 0; i < 5000 && atomic_load(&h.calls[0]) + atomic_load(&h.calls[1]) < 2; i++)
+		sleep_ms(1);
+	assert_int_equal(atomic_load(&h.calls[0]), 1);
+	assert_int_equal(atomic_load(&h.calls[1]), 1);
+	event_loop_destroy(loop);
+	close(h.fd[0]);
+	close(h.fd[1]);
+}
+
 struct hammer_arg {
 	struct event_loop *loop;
 	int n;
@@ -351,6 +450,8 @@ int main(void)
 		cmocka_unit_test(test_del_waits_for_a_running_callback),
 		cmocka_unit_test(test_deleted_in_the_same_batch_is_not_dispatched),
 		cmocka_unit_test(test_many_threads_calling),
+		cmocka_unit_test(test_hold_defers_callbacks),
+		cmocka_unit_test(test_hold_from_a_callback),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
