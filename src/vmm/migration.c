@@ -252,51 +252,76 @@ static int bytes_differ(const uint8_t *a, const uint8_t *b)
  * missed, or a device's that guest_mem was not told of). Said in the log, for tests, with what
  * tells the causes apart: who has written the page since the last take ("the guest": KVM
  * logged it, so a vCPU ran; "skiff": a device marked it, so it worked on while paused;
- * "nobody": no log saw the write) and the pass that last sent it. What this takes is given
- * back: the pages stay dirty for whatever comes next. */
+ * "nobody": no log saw the write) and the pass that last sent it. The logs are read after the
+ * comparison, so that a write made while it ran is named too (a device marks a page after its
+ * write). What this takes is given back: the pages stay dirty for whatever comes next. */
+struct differing {
+	int region;
+	uint64_t pg;
+};
+
 static void verify_sent(struct sender *t)
 {
 	static const char *const writer[] = {"nobody", "the guest", "skiff"};
 	struct vm *vm = &t->in->vm;
-	uint64_t **guest = dirty_log_take_by(vm, DIRTY_BY_GUEST);
-	uint64_t **own = dirty_log_take_by(vm, DIRTY_BY_VMM);
-	uint64_t base = 0, differ = 0, by[3] = {0};
+	struct differing *d = NULL;
+	uint64_t **guest, **own;
+	uint64_t base = 0, total = 0, differ = 0, room = 0, by[3] = {0};
 
 	for (int i = 0; i < vm->mem.nr_regions; i++) {
 		const struct guest_region *r = &vm->mem.regions[i];
 
 		for (uint64_t pg = 0; pg < r->size / PAGE; pg++) {
-			const uint8_t *now = r->hva + pg * PAGE, *sent = t->sent + base + pg * PAGE;
-			unsigned pass = t->sent_in[(base + pg * PAGE) / PAGE];
-			char when[40];
-			int w;
+			if (!memcmp(r->hva + pg * PAGE, t->sent + base + pg * PAGE, PAGE))
+				continue;
+			total++;
+			if (differ == room) {
+				struct differing *more = realloc(d, (room * 2 + 16) * sizeof(*d));
 
-			if (!memcmp(now, sent, PAGE))
-				continue;
-			w = guest && dirty_log_test(guest, i, pg) ? 1
-			    : own && dirty_log_test(own, i, pg) ? 2
-								: 0;
-			by[w]++;
-			if (differ++ >= 8)
-				continue;
-			if (pass == 0)
-				snprintf(when, sizeof(when), "never sent (zeros there)");
-			else if (pass == 255)
-				snprintf(when, sizeof(when), "sent at the handoff");
-			else
-				snprintf(when, sizeof(when), "sent in pass %u", pass);
-			log_warn("migration: verify: guest page 0x%llx, %s, differs from it in %d "
-				 "bytes; written since by %s",
-				 (unsigned long long)(r->gpa + pg * PAGE), when,
-				 bytes_differ(now, sent), writer[w]);
+				if (!more)
+					continue; /* counted, not named */
+				d = more;
+				room = room * 2 + 16;
+			}
+			d[differ++] = (struct differing){i, pg};
 		}
 		base += r->size;
 	}
+	guest = dirty_log_take_by(vm, DIRTY_BY_GUEST);
+	own = dirty_log_take_by(vm, DIRTY_BY_VMM);
+	for (uint64_t k = 0; k < differ; k++) {
+		const struct guest_region *r = &vm->mem.regions[d[k].region];
+		uint64_t at = d[k].pg * PAGE, off = 0;
+		unsigned pass;
+		char when[40];
+		int w;
+
+		for (int i = 0; i < d[k].region; i++)
+			off += vm->mem.regions[i].size;
+		w = guest && dirty_log_test(guest, d[k].region, d[k].pg) ? 1
+		    : own && dirty_log_test(own, d[k].region, d[k].pg) ? 2
+								       : 0;
+		by[w]++;
+		if (k >= 8)
+			continue;
+		pass = t->sent_in[(off + at) / PAGE];
+		if (pass == 0)
+			snprintf(when, sizeof(when), "never sent (zeros there)");
+		else if (pass == 255)
+			snprintf(when, sizeof(when), "sent at the handoff");
+		else
+			snprintf(when, sizeof(when), "sent in pass %u", pass);
+		log_warn("migration: verify: guest page 0x%llx, %s, differs from it in %d bytes; "
+			 "written since by %s",
+			 (unsigned long long)(r->gpa + at), when,
+			 bytes_differ(r->hva + at, t->sent + off + at), writer[w]);
+	}
+	free(d);
 	dirty_log_free(vm, guest, true);
 	dirty_log_free(vm, own, true);
 	log_info("migration: verify: %llu pages differ from what was sent (written since by the "
 		 "guest %llu, by skiff %llu, by nobody that a log saw %llu)",
-		 (unsigned long long)differ, (unsigned long long)by[1], (unsigned long long)by[2],
+		 (unsigned long long)total, (unsigned long long)by[1], (unsigned long long)by[2],
 		 (unsigned long long)by[0]);
 }
 
