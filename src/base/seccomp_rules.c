@@ -304,19 +304,20 @@ const struct seccomp_arg_value seccomp_arg_values[] = {
     IOCTL(BLKGETSIZE64, API | WORKER),	/* and a swapped disk's size */
     /* vhost=on interfaces (virtio/vhost_net.h): /dev/vhost-net is opened and owned where the VM
      * is built; the worker hands it the rings at the driver's DRIVER_OK and takes them back at
-     * a reset or a snapshot. */
+     * a reset or a snapshot. The API thread's filter has them too: a worker it starts (a VM
+     * built by InstanceStart) runs under that filter as well as its own. */
     IOCTL(VHOST_SET_OWNER, API),
     IOCTL(VHOST_GET_FEATURES, API),
-    IOCTL(VHOST_SET_FEATURES, WORKER),
-    IOCTL(VHOST_SET_MEM_TABLE, WORKER),
-    IOCTL(VHOST_SET_VRING_NUM, WORKER),
-    IOCTL(VHOST_SET_VRING_BASE, WORKER),
-    IOCTL(VHOST_GET_VRING_BASE, WORKER),
-    IOCTL(VHOST_SET_VRING_ADDR, WORKER),
-    IOCTL(VHOST_SET_VRING_KICK, WORKER),
-    IOCTL(VHOST_SET_VRING_CALL, WORKER),
-    IOCTL(VHOST_SET_VRING_ERR, WORKER),
-    IOCTL(VHOST_NET_SET_BACKEND, WORKER),
+    IOCTL(VHOST_SET_FEATURES, WORKER | API),
+    IOCTL(VHOST_SET_MEM_TABLE, WORKER | API),
+    IOCTL(VHOST_SET_VRING_NUM, WORKER | API),
+    IOCTL(VHOST_SET_VRING_BASE, WORKER | API),
+    IOCTL(VHOST_GET_VRING_BASE, WORKER | API),
+    IOCTL(VHOST_SET_VRING_ADDR, WORKER | API),
+    IOCTL(VHOST_SET_VRING_KICK, WORKER | API),
+    IOCTL(VHOST_SET_VRING_CALL, WORKER | API),
+    IOCTL(VHOST_SET_VRING_ERR, WORKER | API),
+    IOCTL(VHOST_NET_SET_BACKEND, WORKER | API),
 
     /* Disks: blocking mode for the image, its lock (F_OFD_SETLK) */
     FCNTL(F_GETFL, WORKER | API),

@@ -49,6 +49,57 @@ static void test_values_belong_to_allowed_calls(void **state)
 	}
 }
 
+/* Filters stack: a thread runs under its creator's filter as well as its own. The API thread
+ * builds the VM on InstanceStart (the migration thread, under the same list, when a VM arrives):
+ * the vCPUs, device workers and metrics thread it starts may call only what it may call too. The
+ * main thread starts the vCPUs after its own filter is on (the command line), and the GDB stub's
+ * thread. A worker a rule gives a call that its creator's does not dies at that call: vhost-net
+ * under an API-built VM did, at the guest driver's first VHOST_SET_FEATURES. */
+#define ROLE(r) (1u << (r))
+
+static void check_created(const char *what, unsigned roles)
+{
+	static const struct {
+		enum thread_role created, creator;
+	} pairs[] = {
+	    {THREAD_VCPU, THREAD_API},		{THREAD_DEVICE_WORKER, THREAD_API},
+	    {THREAD_METRICS, THREAD_API},	{THREAD_VCPU, THREAD_MIGRATION},
+	    {THREAD_DEVICE_WORKER, THREAD_MIGRATION}, {THREAD_METRICS, THREAD_MIGRATION},
+	    {THREAD_VCPU, THREAD_MAIN},		{THREAD_GDB, THREAD_MAIN},
+	};
+
+	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++)
+		if ((roles & ROLE(pairs[i].created)) && !(roles & ROLE(pairs[i].creator)))
+			fail_msg("%s: allowed to the %s thread but not to the %s thread that starts "
+				 "it",
+				 what, thread_role_name(pairs[i].created),
+				 thread_role_name(pairs[i].creator));
+}
+
+static void test_created_threads_stay_within_their_creators(void **state)
+{
+	for (size_t i = 0; i < seccomp_nr_calls; i++) {
+		unsigned roles = 0;
+
+		for (size_t j = 0; j < seccomp_nr_calls; j++)
+			if (strcmp(seccomp_calls[j].name, seccomp_calls[i].name) == 0)
+				roles |= seccomp_calls[j].roles;
+		check_created(seccomp_calls[i].name, roles);
+	}
+	for (size_t i = 0; i < seccomp_nr_arg_values; i++) {
+		const struct seccomp_arg_value *v = &seccomp_arg_values[i];
+		unsigned roles = 0;
+		char what[96];
+
+		for (size_t j = 0; j < seccomp_nr_arg_values; j++)
+			if (strcmp(seccomp_arg_values[j].call, v->call) == 0 &&
+			    seccomp_arg_values[j].arg == v->arg && seccomp_arg_values[j].value == v->value)
+				roles |= seccomp_arg_values[j].roles;
+		snprintf(what, sizeof(what), "%s %s", v->call, v->value_name);
+		check_created(what, roles);
+	}
+}
+
 static void test_every_filter_builds(void **state)
 {
 	int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -99,6 +150,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_every_name_is_a_syscall),
 	    cmocka_unit_test(test_values_belong_to_allowed_calls),
+	    cmocka_unit_test(test_created_threads_stay_within_their_creators),
 	    cmocka_unit_test(test_every_filter_builds),
 	    cmocka_unit_test(test_violation_ends_with_its_line),
 	};
