@@ -200,6 +200,9 @@ define_virtio_scenarios() {
 	# while tap0 counted the 4 MiB both ways; both checksums match. Then the guest rebinds its
 	# driver (a reset: the rings go back to skiff and new ones to vhost-net) and pings L1 again.
 	# The kernel's used-buffer notifications go straight to the guest's interrupt (skiff logs it).
+	# A second into the 4 MiB to the guest, a Full snapshot through the API (paused, created,
+	# resumed): the kernel gives the rings back for the hold and takes them again at the
+	# release, or the transfer stalls and the checksums below fail.
 	# L1 needs the vhost_net module: tests/nested/setup extracts it on x86_64 only
 	# (arch/x86_64.sh sets NESTED_VHOST_NET).
 	if [ "${NESTED_VHOST_NET:-no}" = yes ]; then
@@ -209,8 +212,10 @@ define_virtio_scenarios() {
 		before 'pattern nv1 4096 >to-guest && : >metrics.json'
 		before '(sleep 600 | nc -l -p 5002 >from-guest) &'
 		args --log-level info --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" \
-			--net tap=tap0,mac=52:54:00:12:34:57,vhost=on --metrics-path "$L1_WORK/$current/metrics.json"
+			--net tap=tap0,mac=52:54:00:12:34:57,vhost=on --metrics-path "$L1_WORK/$current/metrics.json" \
+			--api-sock "$L1_WORK/$current/api.sock"
 		expect 'skiff: info: virtio-net'
+		expect 'skiff: info: snapshot: state in .*vm\.state'
 		expect '^SKIFF-GUEST: eth0_mac=52:54:00:12:34:57$'
 		expect '^SKIFF-GUEST: ping=ok'
 		expect '^SKIFF-GUEST: rx_bytes=4194304$'
@@ -221,12 +226,28 @@ define_virtio_scenarios() {
 		# queues' MSI-X vectors): an interrupt lost there hangs the transfer.
 		expect 'skiff: info: virtio-net net0: vhost-net interrupts the guest itself on 2 of 2 queues \(irqfd\)'
 		expect '^SKIFF-GUEST: rebound ping=ok$'
+		# With --api-sock the VM the options describe waits for InstanceStart.
+		during 'API_SOCK=$WORK/api.sock; wait_api; api_put /actions "{\"action_type\": \"InstanceStart\"}"'
 		during 'wait_for "^SKIFF-GUEST: net up$"'
 		during 'ping -c 3 -W 5 172.16.0.2'
+		during 'base=$(cat /sys/class/net/tap0/statistics/tx_bytes)
+			( API_SOCK=$WORK/api.sock n=0
+			while [ $(($(cat /sys/class/net/tap0/statistics/tx_bytes) - base)) -lt 262144 ] && [ $n -lt 3000 ]; do usleep 10000; n=$((n + 1)); done
+			echo "paused with $(($(cat /sys/class/net/tap0/statistics/tx_bytes) - base)) bytes sent to the guest"
+			api_patch /vm "{\"state\": \"Paused\"}" &&
+			api_put /snapshot/create "{\"snapshot_type\": \"Full\", \"snapshot_path\": \"$WORK/vm.state\", \"mem_file_path\": \"$WORK/vm.mem\"}" &&
+			api_patch /vm "{\"state\": \"Resumed\"}" && echo "snapshot during the transfer: done" ) >"$WORK/snap.out" 2>&1 &'
 		during 'nc -l -p 5001 <to-guest'
-		during 'w=; for f in /proc/[0-9]*/comm; do [ "$(cat "$f" 2>/dev/null)" = "vhost-$SKIFF_PID" ] && w=${f%/comm}; done
-			[ -n "$w" ] || die "no vhost-$SKIFF_PID kernel worker while the guest moves data"
-			echo "vhost worker vhost-$SKIFF_PID ticks=$(awk "{ print \$14 + \$15 }" "$w/stat")"'
+		# The worker is named after the thread that made skiff its owner: the main thread, or
+		# the API thread that built the VM (InstanceStart).
+		during 'w=; for t in /proc/$SKIFF_PID/task/*; do t=${t##*/}
+				for f in /proc/[0-9]*/comm; do [ "$(cat "$f" 2>/dev/null)" = "vhost-$t" ] && w=${f%/comm} n=vhost-$t; done
+			done
+			[ -n "$w" ] || die "no vhost-TID kernel worker for a thread of skiff ($SKIFF_PID) while the guest moves data"
+			echo "vhost worker $n ticks=$(awk "{ print \$14 + \$15 }" "$w/stat")"'
+		after 'sed "s/^/snapshot| /" "$WORK/snap.out" >&2; grep -q "^snapshot during the transfer: done" "$WORK/snap.out" || die "the snapshot during the transfer did not go through"
+			sent=$(sed -n "s/^paused with \([0-9]*\) bytes.*/\1/p" "$WORK/snap.out")
+			[ "${sent:-0}" -lt 4194304 ] || die "the pause came after the transfer (${sent:-no} bytes sent): it held nothing"'
 		after '[ "$(guest_value rx_sha256)" = "$(sha <to-guest)" ] || die "the guest received $(guest_value rx_sha256)"'
 		after '[ "$(sha <from-guest)" = "$(sha <to-guest)" ] || die "L1 received $(wc -c <from-guest) bytes back, sha256 $(sha <from-guest)"'
 		after 'line=$(tail -n1 metrics.json); echo "metrics: $(echo "$line" | grep -o "\"net\":{[^}]*}")"
