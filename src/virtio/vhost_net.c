@@ -326,6 +326,14 @@ static void vn_queue_notify(struct virtio_device *dev, uint16_t q)
 {
 }
 
+/* Gives the kernel back the rings it had before stop_queues(). */
+static void restart_queues(struct vhost_net_dev *vn)
+{
+	for (uint16_t q = 0; q < NR_QUEUES && !vn->dev.failed; q++)
+		if (start_queue(vn, q) < 0)
+			virtio_dev_fail(&vn->dev, q, "vhost-net did not take the ring back");
+}
+
 /* Before a snapshot's save: the indices the core saves must be where the kernel got to, and
  * nothing may move meanwhile; the VM then goes on, so the rings are handed back. */
 static void vn_quiesce(struct virtio_device *dev)
@@ -334,9 +342,8 @@ static void vn_quiesce(struct virtio_device *dev)
 	bool was_running = vn->running[RXQ] || vn->running[TXQ];
 
 	stop_queues(vn);
-	for (uint16_t q = 0; was_running && !vn->held && q < NR_QUEUES && !dev->failed; q++)
-		if (start_queue(vn, q) < 0)
-			virtio_dev_fail(dev, q, "vhost-net did not take the ring back");
+	if (was_running && !vn->held)
+		restart_queues(vn);
 }
 
 /* Held (a snapshot, a handoff): the kernel's worker would go on filling RX buffers, so it gives
@@ -352,9 +359,8 @@ static void vn_hold(struct virtio_device *dev, bool held)
 		return;
 	}
 	vn->held = false;
-	for (uint16_t q = 0; vn->held_running && q < NR_QUEUES && !dev->failed; q++)
-		if (start_queue(vn, q) < 0)
-			virtio_dev_fail(dev, q, "vhost-net did not take the ring back");
+	if (vn->held_running)
+		restart_queues(vn);
 	vn->held_running = false;
 }
 
