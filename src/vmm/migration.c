@@ -258,6 +258,7 @@ static int bytes_differ(const uint8_t *a, const uint8_t *b)
 struct differing {
 	int region;
 	uint64_t pg;
+	uint64_t off; /* in t->sent and t->sent_in's numbering */
 };
 
 static void verify_sent(struct sender *t)
@@ -283,7 +284,7 @@ static void verify_sent(struct sender *t)
 				d = more;
 				room = room * 2 + 16;
 			}
-			d[differ++] = (struct differing){i, pg};
+			d[differ++] = (struct differing){i, pg, base + pg * PAGE};
 		}
 		base += r->size;
 	}
@@ -291,20 +292,18 @@ static void verify_sent(struct sender *t)
 	own = dirty_log_take_by(vm, DIRTY_BY_VMM);
 	for (uint64_t k = 0; k < differ; k++) {
 		const struct guest_region *r = &vm->mem.regions[d[k].region];
-		uint64_t at = d[k].pg * PAGE, off = 0;
+		uint64_t at = d[k].pg * PAGE, off = d[k].off;
 		unsigned pass;
 		char when[40];
 		int w;
 
-		for (int i = 0; i < d[k].region; i++)
-			off += vm->mem.regions[i].size;
 		w = guest && dirty_log_test(guest, d[k].region, d[k].pg) ? 1
 		    : own && dirty_log_test(own, d[k].region, d[k].pg) ? 2
 								       : 0;
 		by[w]++;
 		if (k >= 8)
 			continue;
-		pass = t->sent_in[(off + at) / PAGE];
+		pass = t->sent_in[off / PAGE];
 		if (pass == 0)
 			snprintf(when, sizeof(when), "never sent (zeros there)");
 		else if (pass == 255)
@@ -314,7 +313,7 @@ static void verify_sent(struct sender *t)
 		log_warn("migration: verify: guest page 0x%llx, %s, differs from it in %d bytes; "
 			 "written since by %s",
 			 (unsigned long long)(r->gpa + at), when,
-			 bytes_differ(r->hva + at, t->sent + off + at), writer[w]);
+			 bytes_differ(r->hva + at, t->sent + off), writer[w]);
 	}
 	free(d);
 	dirty_log_free(vm, guest, true);
