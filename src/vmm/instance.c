@@ -108,10 +108,9 @@ static void warn_if_software_kvm(const struct vm_config *cfg)
 static void started(struct instance *in)
 {
 	const char *test_period = getenv(METRICS_TEST_PERIOD_ENV);
-	unsigned period = METRICS_DEFAULT_PERIOD_MS;
+	int asked = test_period ? atoi(test_period) : 0;
+	unsigned period = asked > 0 ? (unsigned)asked : METRICS_DEFAULT_PERIOD_MS;
 
-	if (test_period && atoi(test_period) > 0)
-		period = (unsigned)atoi(test_period);
 	if (in->metrics)
 		metrics_attach(in->metrics, &in->vm, period);
 	in->state = INSTANCE_RUNNING;

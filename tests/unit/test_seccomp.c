@@ -55,8 +55,6 @@ static void test_values_belong_to_allowed_calls(void **state)
  * main thread starts the vCPUs after its own filter is on (the command line), and the GDB stub's
  * thread. A worker a rule gives a call that its creator's does not dies at that call: vhost-net
  * under an API-built VM did, at the guest driver's first VHOST_SET_FEATURES. */
-#define ROLE(r) (1u << (r))
-
 static void check_created(const char *what, unsigned roles)
 {
 	static const struct {
@@ -69,7 +67,7 @@ static void check_created(const char *what, unsigned roles)
 	};
 
 	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++)
-		if ((roles & ROLE(pairs[i].created)) && !(roles & ROLE(pairs[i].creator)))
+		if ((roles & ROLE_BIT(pairs[i].created)) && !(roles & ROLE_BIT(pairs[i].creator)))
 			fail_msg("%s: allowed to the %s thread but not to the %s thread that starts "
 				 "it",
 				 what, thread_role_name(pairs[i].created),
