@@ -200,9 +200,10 @@ define_virtio_scenarios() {
 	# while tap0 counted the 4 MiB both ways; both checksums match. Then the guest rebinds its
 	# driver (a reset: the rings go back to skiff and new ones to vhost-net) and pings L1 again.
 	# The kernel's used-buffer notifications go straight to the guest's interrupt (skiff logs it).
-	# A second into the 4 MiB to the guest, a Full snapshot through the API (paused, created,
-	# resumed): the kernel gives the rings back for the hold and takes them again at the
-	# release, or the transfer stalls and the checksums below fail.
+	# Once L1 has sent the guest 256 KiB of the 4 MiB, a Full snapshot through the API (paused,
+	# created, resumed), which must come before the transfer ends: the kernel gives the rings
+	# back for the hold and takes them again at the release, or the transfer stalls and the
+	# checksums below fail.
 	# L1 needs the vhost_net module: tests/nested/setup extracts it on x86_64 only
 	# (arch/x86_64.sh sets NESTED_VHOST_NET).
 	if [ "${NESTED_VHOST_NET:-no}" = yes ]; then
