@@ -264,7 +264,7 @@ migrate_scenario() {
 		SKIFF_PID=$! # for wait_api: the source (its subshell), not an earlier scenario VMM
 		LOG=$WORK/src.out
 		'"$api_setup"' && '"$api_start"'
-		wait_for "^SKIFF-GUEST: tick 5 " 100'
+		wait_boot "^SKIFF-GUEST: tick 5 " 100'
 	during 'dest_log=$LOG LOG=$WORK/src.out
 		n=0; while [ ! -S "$WORK/mig.sock" ] && [ $n -lt 100 ]; do usleep 100000; n=$((n + 1)); done
 		[ -S "$WORK/mig.sock" ] || die "the destination does not listen"
@@ -333,7 +333,7 @@ scenario migrate-tcp 150
 		'"$api_setup"' &&
 		api_put /network-interfaces/eth0 "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"guest_mac\": \"52:54:00:12:34:57\"}" &&
 		'"$api_start"'
-		wait_for "^SKIFF-GUEST: tick 5 " 100
+		wait_boot "^SKIFF-GUEST: tick 5 " 100
 		wait_for "^SKIFF-GUEST: stream started" 20'
 	before '( SKIFF_MIGRATION_VERIFY=1 /vmm/skiff run --api-sock "$WORK/mid.sock" --log-level info >"$WORK/mid.out" 2>&1 </dev/null
 		  echo $? >"$WORK/mid.rc" ) &'

@@ -5,6 +5,7 @@
 #   LOG        the VMM's output so far (guest console and skiff's messages)
 #   SKIFF_PID  (during, input) the VMM's process id
 #   TIMEOUT    the scenario's bound in seconds
+#   TRY        1, or 2 when l1-init tries the scenario a second time
 # The helpers' own messages go to stderr: an `input` step's stdout is the VMM's stdin.
 
 die() { echo "FAILED: $*" >&2; exit 1; }
@@ -48,6 +49,32 @@ wait_for() {
 	while ! log_lines | grep -Eq -- "$1"; do
 		n=$((n - 1))
 		[ "$n" -gt 0 ] || die "no line matched /$1/ in time"
+		usleep 500000
+	done
+	echo "seen: /$1/" >&2
+}
+# wait_boot ERE [SECONDS]: wait_for, for the first lines of a guest that this step booted itself
+# (a migration's source, started through its API). A guest that has printed no "SKIFF-GUEST: "
+# line at all by then never reached /init: the substrate's boot hang, which l1-init tries once
+# more when the scenario's own VMM times out that way. The step ends with 75 (l1-init's "a
+# guest a step booted never reached /init", retried the same way) and shows the guest's last
+# lines; a guest that did reach /init fails the step as wait_for does.
+wait_boot() {
+	case "$TRY $(cat /proc/cmdline) " in
+	"1 "*" skiff.boothang=$SCENARIO "*)
+		# tests/nested/run's SKIFF_NESTED_BOOT_HANG: the first try ends here as a hang would.
+		echo "FAILED: the guest never reached /init (SKIFF_NESTED_BOOT_HANG)" >&2
+		exit 75 ;;
+	esac
+	n=$((${2:-$TIMEOUT} * 2))
+	while ! log_lines | grep -Eq -- "$1"; do
+		n=$((n - 1))
+		if [ "$n" -le 0 ]; then
+			log_lines | grep -q '^SKIFF-GUEST: ' && die "no line matched /$1/ in time"
+			echo "FAILED: no line matched /$1/ in time: the guest never reached /init; its output ends:" >&2
+			log_lines | grep -v '^\s*$' | tail -n 12 | sed 's/^/  | /' >&2
+			exit 75
+		fi
 		usleep 500000
 	done
 	echo "seen: /$1/" >&2
