@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -40,6 +41,8 @@ struct blk_io {
 	bool fixed_file;  /* fd is registered as file 0: SQEs use IOSQE_FIXED_FILE */
 	bool need_submit; /* SQEs prepared that the kernel has not taken yet */
 	bool quiet;	  /* destroying: completions are not reported */
+	/* Writes are pwritev() calls on the worker, not io_uring entries (buffered_writes()). */
+	bool sync_writes;
 };
 
 static bool uring_disabled_by_env(void)
@@ -65,6 +68,25 @@ static bool may_submit(const struct blk_io *io)
 	if (!(io->flags & IORING_SETUP_SINGLE_ISSUER))
 		return true;
 	return io->enabled && io->owner == this_thread();
+}
+
+/* Whether writes to `fd` go through the page cache of a regular file: skiff opens images
+ * without O_DIRECT, so for an image file they do. io_uring cannot carry out such a write inline
+ * on most file systems: Linux 6.1 hands every buffered write to a regular file to one of its
+ * kernel workers (io-wq) unless the file system declares async buffered writes, and serializes
+ * those per file; 6.18 still does for ext4. Each write then costs a thread hop and a wakeup,
+ * where the write itself is a copy into the page cache. So the worker writes them itself
+ * (pwritev). In the nested harness (L1's tmpfs, Linux 6.1) a 1M write then took 1.2 KVM exits and
+ * 0.15 interrupts instead of 3.1 and 0.94, and 22% less of the VMM's CPU (docs/benchmarks.md).
+ * What it gives up: a write the kernel makes wait (dirty-page
+ * throttling) holds the worker, and the disk's reads with it, until the kernel lets it go.
+ * Block devices keep io_uring, which writes to them without a worker where the device allows. */
+static bool buffered_writes(int fd)
+{
+	struct stat st;
+	int fl = fcntl(fd, F_GETFL);
+
+	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && fl >= 0 && !(fl & O_DIRECT);
 }
 
 /* Makes the ring with the most of URING_TUNED the kernel accepts; -errno when it refuses even
@@ -188,9 +210,13 @@ struct blk_io *blk_io_create(int fd, unsigned depth, const char *name, const str
 		return io;
 	}
 	io->async = true;
-	log_info("%s: asynchronous I/O through io_uring (depth %u%s%s)", name, depth,
+	io->sync_writes = buffered_writes(fd);
+	log_info("%s: asynchronous I/O through io_uring (depth %u%s%s)%s", name, depth,
 		 io->flags & IORING_SETUP_SINGLE_ISSUER ? ", single issuer" : "",
-		 io->flags & IORING_SETUP_COOP_TASKRUN ? ", cooperative task run" : "");
+		 io->flags & IORING_SETUP_COOP_TASKRUN ? ", cooperative task run" : "",
+		 io->sync_writes ? "; writes on the worker thread (a regular file: io_uring would "
+				   "hand each to a kernel worker)"
+				 : "");
 	return io;
 }
 
@@ -209,6 +235,8 @@ void blk_io_set_fd(struct blk_io *io, int fd)
 	bool registered = io->fixed_file;
 
 	io->fd = fd;
+	if (io->async)
+		io->sync_writes = buffered_writes(fd);
 	if (!registered)
 		return;
 	uring_release_file(io);
@@ -322,7 +350,8 @@ void blk_io_submit(struct blk_io *io, struct blk_io_req *req)
 {
 	req->done = 0;
 	req->result = 0;
-	if (!io->async || (req->op != BLK_IO_FLUSH && req->len == 0)) {
+	if (!io->async || (req->op != BLK_IO_FLUSH && req->len == 0) ||
+	    (req->op == BLK_IO_WRITE && io->sync_writes)) {
 		sync_run(io, req);
 		io->ops->done(io->ctx, req);
 		return;

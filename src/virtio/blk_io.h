@@ -6,7 +6,9 @@
  * Requests are submitted and completed on the device's worker thread: blk_io_submit() queues a
  * request, blk_io_kick() hands the queued ones to the kernel, and each completion calls ops->done
  * on the worker thread, followed by one ops->batch_done after each batch of completions. The
- * synchronous backend completes a request inside blk_io_submit() (ops->done, no batch_done).
+ * synchronous backend completes a request inside blk_io_submit() (ops->done, no batch_done), and
+ * so does the asynchronous one a write to an image that is a regular file (pwritev on the worker:
+ * io_uring would hand each such write to a kernel worker; see blk_io.c).
  * Short transfers are continued until the whole request is done or the file ends (-EIO). */
 #ifndef SKIFF_VIRTIO_BLK_IO_H
 #define SKIFF_VIRTIO_BLK_IO_H

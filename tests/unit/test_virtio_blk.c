@@ -947,6 +947,44 @@ static void test_reset_waits_for_in_flight_io(void **state)
 	assert_memory_equal(vdrv_ptr(&f->d, gpa[0], LEN), pattern, LEN);
 }
 
+/* On the worker: the notification, then the used index as it stands before the worker goes back
+ * to its loop (where io_uring's completions are reaped). */
+struct notify_used {
+	struct fixture *f;
+	uint16_t used;
+};
+
+static void call_notify_read_used(void *arg)
+{
+	struct notify_used *c = arg;
+
+	c->f->d.dev->ops->queue_notify(c->f->d.dev, 0);
+	c->used = vdrv_used_idx(&c->f->d, 0);
+}
+
+/* A write to an image that is a regular file is done by the worker inside the notification
+ * (pwritev), with either backend: io_uring would hand it to one of its kernel workers. */
+static void test_writes_complete_in_the_notification(void **state)
+{
+	struct fixture *f = *state;
+	enum { LEN = 64 * 1024 };
+	uint64_t gpa = vdrv_alloc(&f->d, LEN);
+	struct vdrv_seg d = { gpa, LEN, false };
+	struct notify_used c = { .f = f };
+	uint8_t want[LEN], got[LEN];
+	struct req r;
+
+	fill_pattern(want, LEN, 9);
+	memcpy(vdrv_ptr(&f->d, gpa, LEN), want, LEN);
+	r = queue_req(f, VIRTIO_BLK_T_OUT, 16, &d, 1);
+	assert_int_equal(event_loop_call(f->d.loop, call_notify_read_used, &c), 0);
+	assert_int_equal(c.used, (uint16_t)(f->d.ring[0].used_seen + 1));
+	wait_used(f, 1);
+	assert_int_equal(status_of(f, r), VIRTIO_BLK_S_OK);
+	read_file(f, 16 * SECTOR, got, LEN);
+	assert_memory_equal(got, want, LEN);
+}
+
 /* A driver may offer the same chain again while it is in flight: more requests than the device
  * has slots for. The rest wait in the ring and are taken as slots free up; all complete. */
 struct offer_again {
@@ -1608,6 +1646,7 @@ int main(void)
 		BOTH(test_malformed_chains_fail_the_device),
 		BOTH(test_reset_waits_for_in_flight_io),
 		BOTH(test_more_requests_than_slots),
+		BOTH(test_writes_complete_in_the_notification),
 		BOTH(test_notifications_reenabled),
 		BOTH(test_lock_refuses_second_writer),
 		cmocka_unit_test(test_bad_images),
