@@ -76,11 +76,11 @@ static bool may_submit(const struct blk_io *io)
  * kernel workers (io-wq) unless the file system declares async buffered writes, and serializes
  * those per file; 6.18 still does for ext4. Each write then costs a thread hop and a wakeup,
  * where the write itself is a copy into the page cache. So the worker writes them itself
- * (pwritev). In the nested harness (L1's tmpfs, Linux 6.1) a 1M write then took 1.2 KVM exits and
- * 0.15 interrupts instead of 3.1 and 0.94, and 22% less of the VMM's CPU (docs/benchmarks.md).
- * What it gives up: a write the kernel makes wait (dirty-page
- * throttling) holds the worker, and the disk's reads with it, until the kernel lets it go.
- * Block devices keep io_uring, which writes to them without a worker where the device allows. */
+ * (pwritev). In the nested harness (L1's tmpfs, Linux 6.1) a 1M write then took 1.2 KVM exits
+ * and 0.15 interrupts instead of 3.1 and 0.94, and 22% less of the VMM's CPU
+ * (docs/benchmarks.md). What it gives up: a write the kernel makes wait (dirty-page throttling)
+ * holds the worker, and the disk's reads with it, until the kernel lets it go. Block devices keep
+ * io_uring, which writes to them without a worker where the device allows. */
 static bool buffered_writes(int fd)
 {
 	struct stat st;
