@@ -231,6 +231,18 @@ define_virtio_scenarios() {
 		during 'API_SOCK=$WORK/api.sock; wait_api; api_put /actions "{\"action_type\": \"InstanceStart\"}"'
 		during 'wait_for "^SKIFF-GUEST: net up$"'
 		during 'ping -c 3 -W 5 172.16.0.2'
+		# The kernel's worker, found once the ping went through it and before the transfer: by
+		# the transfer's end the guest may have rebound its driver (a new worker) or powered
+		# off. It is named after the thread that made skiff its owner: the main thread, or the
+		# API thread that built the VM (InstanceStart). Its CPU ticks are read as it is found.
+		during 'st=; for f in /proc/[0-9]*/comm; do
+				read -r c 2>/dev/null <"$f" || continue
+				case $c in vhost-*)
+					[ -d "/proc/$SKIFF_PID/task/${c#vhost-}" ] && st=$(cat "${f%/comm}/stat" 2>/dev/null) && n=$c ;;
+				esac
+			done
+			[ -n "$st" ] || die "no vhost-TID kernel worker for a thread of skiff ($SKIFF_PID) while the guest moves data"
+			echo "vhost worker $n ticks=$(echo "$st" | awk "{ print \$14 + \$15 }")"'
 		during 'base=$(cat /sys/class/net/tap0/statistics/tx_bytes)
 			( API_SOCK=$WORK/api.sock n=0
 			while [ $(($(cat /sys/class/net/tap0/statistics/tx_bytes) - base)) -lt 262144 ] && [ $n -lt 3000 ]; do usleep 10000; n=$((n + 1)); done
@@ -239,13 +251,6 @@ define_virtio_scenarios() {
 			api_put /snapshot/create "{\"snapshot_type\": \"Full\", \"snapshot_path\": \"$WORK/vm.state\", \"mem_file_path\": \"$WORK/vm.mem\"}" &&
 			api_patch /vm "{\"state\": \"Resumed\"}" && echo "snapshot during the transfer: done" ) >"$WORK/snap.out" 2>&1 &'
 		during 'nc -l -p 5001 <to-guest'
-		# The worker is named after the thread that made skiff its owner: the main thread, or
-		# the API thread that built the VM (InstanceStart).
-		during 'w=; for t in /proc/$SKIFF_PID/task/*; do t=${t##*/}
-				for f in /proc/[0-9]*/comm; do [ "$(cat "$f" 2>/dev/null)" = "vhost-$t" ] && w=${f%/comm} n=vhost-$t; done
-			done
-			[ -n "$w" ] || die "no vhost-TID kernel worker for a thread of skiff ($SKIFF_PID) while the guest moves data"
-			echo "vhost worker $n ticks=$(awk "{ print \$14 + \$15 }" "$w/stat")"'
 		after 'sed "s/^/snapshot| /" "$WORK/snap.out" >&2; grep -q "^snapshot during the transfer: done" "$WORK/snap.out" || die "the snapshot during the transfer did not go through"
 			sent=$(sed -n "s/^paused with \([0-9]*\) bytes.*/\1/p" "$WORK/snap.out")
 			[ "${sent:-0}" -lt 4194304 ] || die "the pause came after the transfer (${sent:-no} bytes sent): it held nothing"'
