@@ -44,8 +44,16 @@ uint64_t virtio_core_offered_features(struct virtio_core *c)
 
 /* ---- Interrupts and failure, called by the device (usually on its worker thread) ---- */
 
+static int isr_cause_index(uint32_t cause)
+{
+	return cause == VIRTIO_ISR_CONFIG;
+}
+
+/* The count first, then the bit: whoever sees the bit set sees the count that goes with it
+ * (virtio_core_ack_isr depends on that order). */
 static void raise_interrupt(struct virtio_core *c, uint32_t cause, int q)
 {
+	atomic_fetch_add(&c->isr_raised[isr_cause_index(cause)], 1);
 	atomic_fetch_or(&c->state.isr, cause);
 	c->ops->interrupt(c->transport, q);
 }
@@ -102,14 +110,32 @@ static void core_fail(struct virtio_device *dev, int q, const char *reason)
 		core_signal_config(dev);
 }
 
-uint32_t virtio_core_isr(struct virtio_core *c)
+uint32_t virtio_core_read_isr(struct virtio_core *c)
 {
+	/* The counts before the bits: a cause counted here had its buffers used before it was
+	 * raised, so the driver finds them when it goes through its queues after this read. */
+	c->isr_read[0] = atomic_load(&c->isr_raised[0]);
+	c->isr_read[1] = atomic_load(&c->isr_raised[1]);
 	return atomic_load(&c->state.isr);
 }
 
 void virtio_core_ack_isr(struct virtio_core *c, uint32_t bits)
 {
-	atomic_fetch_and(&c->state.isr, ~bits);
+	static const uint32_t causes[2] = {VIRTIO_ISR_QUEUE, VIRTIO_ISR_CONFIG};
+
+	for (int i = 0; i < 2; i++) {
+		uint32_t n;
+
+		if (!(bits & causes[i]))
+			continue;
+		n = atomic_load(&c->isr_raised[i]);
+		if (n != c->isr_read[i])
+			continue; /* raised again since the driver read it: it has more to see */
+		atomic_fetch_and(&c->state.isr, ~causes[i]);
+		/* Raised while it was being cleared: it stays (its bit may have landed first). */
+		if (atomic_load(&c->isr_raised[i]) != n)
+			atomic_fetch_or(&c->state.isr, causes[i]);
+	}
 }
 
 uint32_t virtio_core_take_isr(struct virtio_core *c)
@@ -186,6 +212,8 @@ static void reset_device(struct virtio_core *c)
 	s->driver_features = 0;
 	s->driver_features_beyond_64 = false;
 	atomic_store(&s->isr, 0);
+	c->isr_read[0] = atomic_load(&c->isr_raised[0]);
+	c->isr_read[1] = atomic_load(&c->isr_raised[1]);
 	atomic_store(&s->status, 0);
 }
 

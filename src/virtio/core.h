@@ -123,6 +123,11 @@ struct virtio_core {
 	/* Every status bit the driver has had set since the device was created: a reset does not
 	 * clear it (virtio_core_status_seen). */
 	_Atomic uint32_t status_seen;
+	/* Interrupts raised per cause (0: VIRTIO_ISR_QUEUE, 1: VIRTIO_ISR_CONFIG), and the counts
+	 * as the driver's last virtio_core_read_isr() found them: an acknowledgement clears only
+	 * the causes raised no more since (virtio_core_ack_isr). */
+	_Atomic uint32_t isr_raised[2];
+	uint32_t isr_read[2]; /* under `lock` */
 };
 
 struct virtio_core_params {
@@ -212,7 +217,13 @@ void virtio_core_notify(struct virtio_core *c, uint32_t value);
  * (ops->direct_irq_changed), which must not block. */
 void virtio_core_direct_irq_changed(struct virtio_core *c);
 
-uint32_t virtio_core_isr(struct virtio_core *c);
+/* virtio-mmio's InterruptStatus and InterruptACK, with the core's lock held. The read notes
+ * which interrupts the driver has now been told of; the acknowledgement clears a cause only if
+ * it was not raised again since that read. So an acknowledgement that reaches the device late
+ * (batched by KVM's coalesced MMIO until the guest's next exit, after the driver has already
+ * looked at its queues) cannot clear a cause raised for buffers the driver never saw: its next
+ * interrupt still reads the cause. */
+uint32_t virtio_core_read_isr(struct virtio_core *c);
 void virtio_core_ack_isr(struct virtio_core *c, uint32_t bits);
 /* Returns the ISR and clears it (PCI's ISR capability is read-to-clear). */
 uint32_t virtio_core_take_isr(struct virtio_core *c);

@@ -23,6 +23,10 @@ struct virtio_mmio {
 	int irq_fd;
 	bool irqfd_assigned;
 	uint32_t shm_sel;
+	/* virtio_mmio_batch_ack(): asked once, at the first DRIVER_OK (under the core's lock). */
+	int (*batch_ack)(void *ctx, bool on);
+	void *batch_ack_ctx;
+	bool batch_ack_asked;
 };
 
 /* ---- The transport ops the core calls ---- */
@@ -107,7 +111,7 @@ static uint32_t read_register(struct virtio_mmio *t, uint64_t reg)
 	case VIRTIO_MMIO_QUEUE_READY:
 		return vq ? vq->ready : 0;
 	case VIRTIO_MMIO_INTERRUPT_STATUS:
-		return virtio_core_isr(c) |
+		return virtio_core_read_isr(c) |
 		       (mmio_direct_irq_fd(t, 0) >= 0 ? (uint32_t)VIRTIO_ISR_QUEUE : 0);
 	case VIRTIO_MMIO_STATUS:
 		return virtio_core_status(c);
@@ -175,6 +179,12 @@ static void write_register(struct virtio_mmio *t, uint64_t reg, uint32_t value)
 		virtio_core_write_status(c, value);
 		if (value == 0)
 			t->shm_sel = 0;
+		if (t->batch_ack && !t->batch_ack_asked &&
+		    (virtio_core_status(c) & VIRTIO_STATUS_DRIVER_OK)) {
+			t->batch_ack_asked = true;
+			/* Refused (-ENOTSUP: no coalesced MMIO): acknowledgements exit as before. */
+			t->batch_ack(t->batch_ack_ctx, true);
+		}
 		return;
 	case VIRTIO_MMIO_SHM_SEL:
 		t->shm_sel = value;
@@ -267,6 +277,12 @@ static int assign_irqfd(struct virtio_mmio *t, bool assign)
 	};
 
 	return ioctl(t->vm_fd, KVM_IRQFD, &irqfd) < 0 ? -errno : 0;
+}
+
+void virtio_mmio_batch_ack(struct virtio_mmio *t, int (*set)(void *ctx, bool on), void *ctx)
+{
+	t->batch_ack = set;
+	t->batch_ack_ctx = ctx;
 }
 
 int virtio_mmio_connect_irq(struct virtio_mmio *t)

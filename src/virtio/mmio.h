@@ -9,7 +9,9 @@
  *     device's worker thread. Without a VM fd (unit tests), a QueueNotify write signals the same
  *     eventfd from the vCPU path instead.
  *   - Interrupts go out through an irqfd on the device's GSI: edge-style, as the ACPI and device
- *     tree descriptions say. InterruptStatus/InterruptACK follow the specification. A vhost-user
+ *     tree descriptions say. InterruptStatus/InterruptACK follow the specification; once the
+ *     driver is up KVM batches InterruptACK writes (virtio_mmio_batch_ack), so an interrupt
+ *     costs the guest one exit to skiff (the status read) instead of two. A vhost-user
  *     backend signals that irqfd itself (direct_irq_fd), and its device's InterruptStatus then
  *     always has the used-buffer bit.
  *   - A driver that breaks the rules gets DEVICE_NEEDS_RESET plus a configuration-change
@@ -20,6 +22,7 @@
 #include "bus/bus.h"
 #include "virtio/device.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct virtio_mmio;
@@ -44,6 +47,17 @@ struct virtio_mmio *virtio_mmio_create(const struct virtio_mmio_params *p, struc
  * delivered when it is assigned. Returns 0 (also without a VM fd, and when already connected)
  * or -errno after a logged line. */
 int virtio_mmio_connect_irq(struct virtio_mmio *t);
+
+/* Lets KVM batch InterruptACK writes (coalesced MMIO), so that acknowledging an interrupt costs
+ * the guest no exit to skiff: set(ctx, true) registers the register's 4 bytes
+ * (vmm/coalesced.h's coalesced_zone_set). The transport calls it once, on the vCPU thread that
+ * sets DRIVER_OK first: a guest that never drives the device never pays for the zone (whose
+ * registration makes the VM's teardown wait for a grace period when it comes within about
+ * 20 ms). The zone stays for the transport's life. A batched acknowledgement reaches the
+ * device at the guest's next exit, which is before its next InterruptStatus read at the latest;
+ * the core then clears only the causes not raised again since that read (virtio/core.h,
+ * virtio_core_ack_isr). Call before any vCPU runs. */
+void virtio_mmio_batch_ack(struct virtio_mmio *t, int (*set)(void *ctx, bool on), void *ctx);
 
 /* Unregisters, resets the device on its worker thread, stops the thread, and destroys the
  * device (ops->destroy). */

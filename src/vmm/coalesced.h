@@ -4,7 +4,9 @@
  * handled. So a device sees every access in the guest's order; it only sees a batched write
  * later, at the guest's next exit. Only a write whose effect the guest cannot observe before its
  * next exit may be batched: the UART's transmit register while the guest polls the line status
- * register instead of waiting for an interrupt (devices/serial_8250.h). */
+ * register instead of waiting for an interrupt (devices/serial_8250.h), and virtio-mmio's
+ * InterruptACK, which the guest observes only through InterruptStatus (an exit) and which the
+ * virtio core takes late without losing an interrupt raised meanwhile (virtio/mmio.h). */
 #ifndef SKIFF_VMM_COALESCED_H
 #define SKIFF_VMM_COALESCED_H
 

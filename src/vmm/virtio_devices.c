@@ -33,6 +33,8 @@ struct virtio_entry {
 	 * (tests). */
 	struct virtio_mmio *mmio;
 	struct virtio_pci *pci;
+	/* virtio-mmio's InterruptACK, batched by KVM once the driver is up (virtio/mmio.h). */
+	struct coalesced_zone ack_zone;
 };
 
 static struct virtio_entry *entry_of(struct vm_device *entry)
@@ -484,6 +486,9 @@ static int attach(struct vm *vm, struct virtio_device *dev, const char *id, cons
 		dev->ops->destroy(dev);
 		return -EIO;
 	}
+	e->ack_zone = (struct coalesced_zone){
+	    .c = &vm->coalesced, .addr = p.base + VIRTIO_MMIO_INTERRUPT_ACK, .size = 4};
+	virtio_mmio_batch_ack(e->mmio, coalesced_zone_set, &e->ack_zone);
 	e->entry.virtio_mmio = true;
 	e->entry.mmio_base = p.base;
 	e->entry.gsi = p.gsi;
