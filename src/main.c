@@ -3,6 +3,7 @@
 #include "api/routes.h"
 #include "api/server.h"
 #include "arch/arch.h"
+#include "base/crash.h"
 #include "config/config_json.h"
 #include "config/resource.h"
 #include "config/vm_config.h"
@@ -665,6 +666,7 @@ int main(int argc, char **argv)
 	enum log_level level;
 
 	close_inherited_fds();
+	crash_report_init();
 	/* A closed stdout must make the console's writes fail, not kill skiff. */
 	signal(SIGPIPE, SIG_IGN);
 

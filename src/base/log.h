@@ -34,8 +34,8 @@ int log_parse_level(const char *name, enum log_level *out);
  * NULL goes back to stderr. Returns 0, or -errno with a one-line reason as the thread's last
  * error (the previous destination then stays). */
 int log_set_path(const char *path);
-/* The descriptor log_set_path() opened, or -1 (stderr): for base/seccomp.c's SIGSYS handler,
- * which may only write(). */
+/* The descriptor log_set_path() opened, or -1 (stderr): for the signal handlers' reports
+ * (base/sigsafe.h), which may only write(). */
 int log_fd(void);
 void log_set_show_level(bool show);  /* default true */
 void log_set_show_origin(bool show); /* default false */

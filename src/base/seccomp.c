@@ -2,7 +2,7 @@
 #include "base/log.h"
 #include "base/seccomp_prebuilt.h"
 #include "base/seccomp_rules.h"
-#include "base/terminal.h"
+#include "base/sigsafe.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -31,7 +31,8 @@ static __thread char my_name[16] = "skiff";
 
 /* The test-only trigger (base/seccomp.h): which role, and whether an ioctl. */
 static int violation_role = -1;
-static bool violation_ioctl;
+static bool violation_ioctl, violation_fault;
+static int *volatile null_int; /* the fault's address: 0, unknown to the compiler */
 
 /* Names for the SIGSYS handler, which may not allocate: the prebuilt table's, or filled from
  * libseccomp before the first filter. */
@@ -64,6 +65,7 @@ int seccomp_configure(int new_level)
 			    strncmp(v, thread_role_name(r), n) == 0)
 				violation_role = r;
 		violation_ioctl = strcmp(v + n, ":ioctl") == 0;
+		violation_fault = strcmp(v + n, ":fault") == 0;
 	}
 	return 0;
 }
@@ -78,58 +80,33 @@ enum thread_role seccomp_thread_role(void)
 	return my_role;
 }
 
-/* Appends s to buf[*n..size). */
-static void put(char *buf, size_t *n, size_t size, const char *s)
+const char *seccomp_thread_name(void)
 {
-	while (*s && *n < size - 1)
-		buf[(*n)++] = *s++;
-}
-
-static void put_num(char *buf, size_t *n, size_t size, long v)
-{
-	char digits[24];
-	int i = 0;
-
-	if (v < 0) {
-		put(buf, n, size, "-");
-		v = -v;
-	}
-	do {
-		digits[i++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v && i < (int)sizeof(digits));
-	while (i > 0 && *n < size - 1)
-		buf[(*n)++] = digits[--i];
+	return my_name;
 }
 
 /* Async-signal-safe: one line to stderr and the log file, the terminal back, then the end. */
 static void on_sigsys(int sig, siginfo_t *si, void *uc)
 {
-	char line[256];
+	struct sigsafe_line l = {.n = 0};
 	int nr = si->si_syscall;
-	int log = log_fd();
-	size_t n = 0;
 
 	(void)sig;
 	(void)uc;
-	put(line, &n, sizeof(line), "skiff: seccomp: the ");
-	put(line, &n, sizeof(line), thread_role_name(seccomp_thread_role()));
-	put(line, &n, sizeof(line), " thread (");
-	put(line, &n, sizeof(line), my_name);
-	put(line, &n, sizeof(line), ") made a system call its filter forbids: ");
-	put(line, &n, sizeof(line), nr < 0 || nr >= NR_NAMES ? "unknown"
-				    : seccomp_prebuilt_names && seccomp_prebuilt_names[nr]
-					? seccomp_prebuilt_names[nr]
-				    : syscall_names[nr][0] ? syscall_names[nr]
-							   : "unknown");
-	put(line, &n, sizeof(line), " (");
-	put_num(line, &n, sizeof(line), nr);
-	put(line, &n, sizeof(line), "); skiff stops\n");
-	terminal_restore();
-	if (log >= 0 && write(log, line, n) < 0)
-		n = n + 0;
-	if (write(STDERR_FILENO, line, n) < 0)
-		n = n + 0;
+	sigsafe_put(&l, "skiff: seccomp: the ");
+	sigsafe_put(&l, thread_role_name(my_role));
+	sigsafe_put(&l, " thread (");
+	sigsafe_put(&l, my_name);
+	sigsafe_put(&l, ") made a system call its filter forbids: ");
+	sigsafe_put(&l, nr < 0 || nr >= NR_NAMES ? "unknown"
+			: seccomp_prebuilt_names && seccomp_prebuilt_names[nr]
+			    ? seccomp_prebuilt_names[nr]
+			: syscall_names[nr][0] ? syscall_names[nr]
+					       : "unknown");
+	sigsafe_put(&l, " (");
+	sigsafe_put_dec(&l, nr);
+	sigsafe_put(&l, "); skiff stops\n");
+	sigsafe_emit(&l);
 	_exit(SECCOMP_VIOLATION_STATUS);
 }
 
@@ -216,7 +193,9 @@ static void test_violation(enum thread_role role)
 	if (!__atomic_compare_exchange_n(&violation_role, &want, -1, false, __ATOMIC_SEQ_CST,
 					 __ATOMIC_SEQ_CST))
 		return;
-	if (violation_ioctl)
+	if (violation_fault)
+		*null_int = 1;
+	else if (violation_ioctl)
 		ioctl(-1, TIOCSTI, "x"); /* no role's request: EBADF when let through */
 	else
 		personality(0xffffffff); /* only asks: harmless when let through */

@@ -17,7 +17,8 @@
  * Test-only: SKIFF_SECCOMP_TEST_VIOLATION=ROLE (vcpu, device-worker, api, metrics, main) makes the
  * first thread of that role make a forbidden call (personality(2)) right after its filter is on;
  * ROLE:ioctl makes it an ioctl whose request no role may use (killed at level 2, let through at
- * level 1). tests/cli uses it to show that every role's filter is on and kills. */
+ * level 1). tests/cli uses it to show that every role's filter is on and kills. ROLE:fault makes
+ * it write to address 0 instead, for tests/cli's check of the crash report (base/crash.h). */
 #ifndef SKIFF_BASE_SECCOMP_H
 #define SKIFF_BASE_SECCOMP_H
 
@@ -41,9 +42,10 @@ int seccomp_level(void);
  * where nothing is installed) or -errno after one logged line. */
 int seccomp_install(enum thread_role role, const char *name);
 
-/* The calling thread's role as seccomp_install() recorded it (THREAD_MAIN for a thread that
- * never installed a filter). */
+/* The calling thread's role and name as seccomp_install() recorded them (THREAD_MAIN and "skiff"
+ * for a thread that never installed a filter): for the reports made in signal handlers. */
 enum thread_role seccomp_thread_role(void);
+const char *seccomp_thread_name(void);
 
 /* The filter of `role` at `level` as BPF, written to fd (for tests and for reading: `skiff` does
  * not call it). 0 or -errno. */

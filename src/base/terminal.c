@@ -1,6 +1,5 @@
 #include "base/terminal.h"
 
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
@@ -23,17 +22,8 @@ bool terminal_is_raw(void)
 	return saved_fd >= 0;
 }
 
-static void fatal_signal(int sig)
-{
-	/* tcsetattr is async-signal-safe; then die of the same signal. */
-	terminal_restore();
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
 bool terminal_enter_raw(int fd)
 {
-	static const int fatal[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
 	struct termios raw;
 
 	if (saved_fd >= 0 || !isatty(fd) || tcgetattr(fd, &saved) != 0)
@@ -45,12 +35,7 @@ bool terminal_enter_raw(int fd)
 	if (tcsetattr(fd, TCSANOW, &raw) != 0)
 		return false;
 	saved_fd = fd;
+	/* A fatal signal's report gives it back too (base/crash.h). */
 	atexit(terminal_restore);
-	for (unsigned i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++) {
-		struct sigaction sa = { .sa_handler = fatal_signal, .sa_flags = SA_RESETHAND };
-
-		sigemptyset(&sa.sa_mask);
-		sigaction(fatal[i], &sa, NULL);
-	}
 	return true;
 }

@@ -1,4 +1,5 @@
 #include "base/thread.h"
+#include "base/crash.h"
 #include "base/seccomp.h"
 
 #include <errno.h>
@@ -51,6 +52,7 @@ static void *trampoline(void *p)
 	sigemptyset(&sys);
 	sigaddset(&sys, SIGSYS);
 	pthread_sigmask(SIG_UNBLOCK, &sys, NULL);
+	crash_unblock();
 	if (seccomp_install(a.role, a.name))
 		exit(1); /* seccomp_install logged why */
 	return a.fn(a.arg);

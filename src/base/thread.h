@@ -7,8 +7,9 @@
  *
  * Signals: a vCPU thread inherits the caller's signal mask (it unblocks its kick signal itself);
  * every other role starts with all signals blocked, as skiff's main thread takes the termination
- * signals from a signalfd and vCPUs are kicked with a signal of their own. SIGSYS is unblocked in
- * every thread: a seccomp violation must reach its handler. */
+ * signals from a signalfd and vCPUs are kicked with a signal of their own. SIGSYS and the fault
+ * signals are unblocked in every thread: a seccomp violation and a crash must reach their
+ * handlers (base/seccomp.h, base/crash.h). */
 #ifndef SKIFF_BASE_THREAD_H
 #define SKIFF_BASE_THREAD_H
 
