@@ -18,7 +18,8 @@
  * first thread of that role make a forbidden call (personality(2)) right after its filter is on;
  * ROLE:ioctl makes it an ioctl whose request no role may use (killed at level 2, let through at
  * level 1). tests/cli uses it to show that every role's filter is on and kills. ROLE:fault makes
- * it write to address 0 instead, for tests/cli's check of the crash report (base/crash.h). */
+ * it write to address 0 instead (at level 0 too), for tests/cli's check of the crash report
+ * (base/crash.h). */
 #ifndef SKIFF_BASE_SECCOMP_H
 #define SKIFF_BASE_SECCOMP_H
 

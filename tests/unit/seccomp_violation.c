@@ -6,11 +6,11 @@
 #include <cmocka.h>
 
 #include "seccomp_violation.h"
+#include "child.h"
 #include "base/seccomp.h"
 
 #include <sys/personality.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 static void *forbidden(void *arg)
 {
@@ -18,28 +18,19 @@ static void *forbidden(void *arg)
 	return arg;
 }
 
+static void violate(void *arg)
+{
+	pthread_t t;
+
+	seccomp_configure(2);
+	if (thread_start(*(enum thread_role *)arg, "skiff-test", forbidden, NULL, &t) == 0)
+		pthread_join(t, NULL);
+	/* returns: the call was let through */
+}
+
 int seccomp_violate_in_child(enum thread_role role, char *err, size_t len)
 {
-	int pipefd[2], status;
-	pid_t pid;
-	ssize_t n;
+	int status = run_in_child(violate, &role, err, len, NULL);
 
-	assert_int_equal(pipe(pipefd), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		pthread_t t;
-
-		dup2(pipefd[1], STDERR_FILENO);
-		seccomp_configure(2);
-		if (thread_start(role, "skiff-test", forbidden, NULL, &t) == 0)
-			pthread_join(t, NULL);
-		_exit(0); /* the call was let through */
-	}
-	close(pipefd[1]);
-	n = read(pipefd[0], err, len - 1);
-	err[n > 0 ? n : 0] = '\0';
-	close(pipefd[0]);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

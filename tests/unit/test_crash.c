@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "base/crash.h"
+#include "child.h"
 
 #include <link.h>
 #include <signal.h>
@@ -32,33 +33,22 @@ static int first_object(struct dl_phdr_info *info, size_t size, void *data)
 	return 1;
 }
 
-/* Runs `body` in a child with the report installed; its stderr in out[], its pid in *child;
- * returns its wait status. */
-static int in_child(void (*body)(void), char *out, size_t len, pid_t *child)
-{
-	int fds[2], status;
-	size_t n = 0;
-	ssize_t r;
-	pid_t pid;
+struct body {
+	void (*fn)(void);
+};
 
-	assert_int_equal(pipe(fds), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(fds[1], STDERR_FILENO);
-		close(fds[0]);
-		crash_report_init();
-		body();
-		_exit(0);
-	}
-	close(fds[1]);
-	while (n < len - 1 && (r = read(fds[0], out + n, len - 1 - n)) > 0)
-		n += (size_t)r;
-	out[n] = '\0';
-	close(fds[0]);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	*child = pid;
-	return status;
+/* In the child: the report installed, then the test's fault. */
+static void with_report(void *arg)
+{
+	crash_report_init();
+	((struct body *)arg)->fn();
+}
+
+static int in_child(void (*fn)(void), char *out, size_t len, pid_t *child)
+{
+	struct body b = {fn};
+
+	return run_in_child(with_report, &b, out, len, child);
 }
 
 static void test_a_fault_is_reported_then_kills(void **state)
