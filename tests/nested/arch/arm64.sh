@@ -10,6 +10,7 @@ NESTED_CACHE=$here/cache/arm64
 NESTED_SCENARIOS=$here/arch/arm64-scenarios.sh
 NESTED_MAKE_ARGS=(ARCH=arm64 STATIC=1 BUILD=build-arm64/static)
 NESTED_VMM_BIN=build-arm64/static/skiff
+NESTED_ADDR2LINE=aarch64-linux-gnu-addr2line # resolves skiff's crash reports (base/crash.h)
 NESTED_CC=aarch64-linux-gnu-gcc # builds tests/nested/tools/*.c, static
 NESTED_RAW_GUESTS=(build-arm64/static/guests/demo.bin # built with skiff; /vmm/demo.bin in L1
 	build-arm64/static/tests/nested/guests/raw-image.bin) # /vmm/raw-image.bin: no Image header

@@ -8,6 +8,7 @@ NESTED_CACHE=$here/cache
 NESTED_SCENARIOS=$here/scenarios.sh
 NESTED_MAKE_ARGS=(STATIC=1 BUILD=build/static)	# how to build the static skiff ...
 NESTED_VMM_BIN=build/static/skiff		# ... and where it lands, relative to the repo
+NESTED_ADDR2LINE=addr2line # resolves skiff's crash reports (base/crash.h)
 NESTED_CC=gcc # builds tests/nested/tools/*.c, static
 NESTED_RAW_GUESTS=()
 NESTED_EXTRA_PROGRAMS=(build/static/skiff-jailer) # built with skiff; /vmm/skiff-jailer in L1
