@@ -19,7 +19,7 @@
 #include "fuzz/input.h"
 #include "virtio/device.h"
 
-#define FUZZ_DEV_MAX_QUEUES 3	    /* virtio-net: RX, TX and the control queue */
+#define FUZZ_DEV_MAX_QUEUES 4	    /* virtio-balloon: inflate, deflate, statistics, reporting */
 #define FUZZ_DEV_RAM	    0x4000  /* low RAM: [0, 16 KiB) */
 #define FUZZ_DEV_RAM2	    0x10000 /* a second region [64 KiB, 68 KiB): a hole below it */
 #define FUZZ_DEV_RAM2_SIZE  0x1000
