@@ -2,6 +2,7 @@
 #include "base/seccomp.h"
 #include "base/sigsafe.h"
 #include "base/thread.h"
+#include "version.h"
 
 #include <link.h>
 #include <signal.h>
@@ -103,8 +104,8 @@ static void on_fatal(int sig, siginfo_t *si, void *uc)
 	sigsafe_put(&l, seccomp_thread_name());
 	sigsafe_put(&l, ") at");
 	put_offset(&l, pc);
-	sigsafe_put(&l, "; skiff stops. This is a bug in skiff: please report it with the next line"
-			" and the version (skiff --version)\n");
+	sigsafe_put(&l, "; skiff " SKIFF_VERSION " stops. This is a bug in skiff: please report"
+			" it with the next line\n");
 	sigsafe_emit(&l);
 	/* Out first: the unwinder's first use sets up its tables (and allocates), which a broken
 	 * heap may not survive. */
