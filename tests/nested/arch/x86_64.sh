@@ -38,11 +38,12 @@ VIRTIO_PCI_MMCONFIG='e0000000-e00fffff : PCI MMCONFIG 0000 \[bus 00'
 
 # nested_qemu_cmd CONSOLE_FILE INITRD APPEND: sets QEMU_CMD, the L1 command line. QEMU's monitor
 # listens on CONSOLE_FILE.monitor: on a stall tests/nested/run sends an NMI there, and L1, with
-# unknown_nmi_panic, panics and prints where its CPU was.
+# unknown_nmi_panic, panics and prints where its CPUs were (panic_print=0x40: every CPU's
+# backtrace, not only the one that took the NMI).
 nested_qemu_cmd() {
 	QEMU_CMD=(qemu-system-x86_64
 		-accel tcg,thread=multi -smp 2 -cpu EPYC,+svm,+npt -m 4G
 		-nographic -no-reboot -monitor "unix:$1.monitor,server=on,wait=off"
 		-serial "file:$1" -net none
-		-kernel "$KERNEL_BZIMAGE" -initrd "$2" -append "console=ttyS0 unknown_nmi_panic $3")
+		-kernel "$KERNEL_BZIMAGE" -initrd "$2" -append "console=ttyS0 unknown_nmi_panic panic_print=0x40 $3")
 }
