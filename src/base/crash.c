@@ -42,23 +42,6 @@ static _Unwind_Reason_Code one_frame(struct _Unwind_Context *ctx, void *data)
 	return _URC_NO_REASON;
 }
 
-static const char *signal_name(int sig)
-{
-	switch (sig) {
-	case SIGSEGV:
-		return "SIGSEGV";
-	case SIGBUS:
-		return "SIGBUS";
-	case SIGILL:
-		return "SIGILL";
-	case SIGFPE:
-		return "SIGFPE";
-	case SIGABRT:
-		return "SIGABRT";
-	}
-	return "a fatal signal";
-}
-
 static uintptr_t fault_pc(const void *uc)
 {
 	const ucontext_t *u = uc;
@@ -86,8 +69,8 @@ static void on_fatal(int sig, siginfo_t *si, void *uc)
 	uintptr_t pc = uc ? fault_pc(uc) : 0;
 	int from = 0;
 
-	sigsafe_put(&l, "skiff: fatal: ");
-	sigsafe_put(&l, signal_name(sig));
+	sigsafe_put(&l, "skiff: fatal: SIG");
+	sigsafe_put(&l, sigabbrev_np(sig)); /* glibc's table: "SEGV" */
 	if (si->si_code <= 0) {
 		sigsafe_put(&l, " sent by process ");
 		sigsafe_put_dec(&l, si->si_pid);
@@ -136,9 +119,8 @@ void crash_report_init(void)
 	return; /* ASan's own report is better, and its handler must stay */
 #endif
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	exe[n > 0 ? n : 0] = '\0';
-	if (n <= 0)
-		strcpy(exe, "skiff");
+	if (n > 0) /* else it stays "skiff" */
+		exe[n] = '\0';
 	dl_iterate_phdr(first_object, &load_bias);
 	/* The unwinder is not warmed up here: in a static binary its first use sorts every frame
 	 * description, 0.4 ms of each start for a report that should never be needed. */

@@ -42,7 +42,6 @@ void sigsafe_put_hex(struct sigsafe_line *l, uint64_t v)
 void sigsafe_emit(const struct sigsafe_line *l)
 {
 	int log = log_fd();
-
 	ssize_t ignored;
 
 	terminal_restore();
