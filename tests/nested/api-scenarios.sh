@@ -400,7 +400,7 @@ scenario migrate-tcp 150
 		LOG=$WORK/src.out
 		log_lines | grep -q "^SKIFF-GUEST: test=migrate-tcp\$" || die "the source guest is not this scenario'"'"'s"
 		# For a vCPU RIP in a stop line: where the guest'"'"'s modules are.
-		log_lines | grep -m1 "^SKIFF-GUEST: modules: " >&2 || :
+		log_lines | grep -m1 "^SKIFF-GUEST: module_text " >&2 || :
 		f=$(guest_value eth0_features)
 		[ "$(echo "$f" | cut -c18)" = 1 ] && [ "$(echo "$f" | cut -c22)" = 1 ] ||
 			die "the guest did not negotiate CTRL_VQ and GUEST_ANNOUNCE: features $f"
