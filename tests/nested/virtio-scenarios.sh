@@ -242,7 +242,11 @@ define_virtio_scenarios() {
 				esac
 			done
 			[ -n "$st" ] || die "no vhost-TID kernel worker for a thread of skiff ($SKIFF_PID) while the guest moves data"
-			echo "vhost worker $n ticks=$(echo "$st" | awk "{ print \$14 + \$15 }")"'
+			# utime + stime (fields 14 and 15) from the copy read above, by the shell: once,
+			# with awk, the count came out empty and awk named the worker'"'"'s stat file.
+			ticks=$(set -- $st; [ $# -ge 15 ] && shift 13 && echo $(($1 + $2))) ||
+				die "no CPU ticks in the stat of $n: $st"
+			echo "vhost worker $n ticks=$ticks"'
 		during 'base=$(cat /sys/class/net/tap0/statistics/tx_bytes)
 			( API_SOCK=$WORK/api.sock n=0
 			while [ $(($(cat /sys/class/net/tap0/statistics/tx_bytes) - base)) -lt 262144 ] && [ $n -lt 3000 ]; do usleep 10000; n=$((n + 1)); done
