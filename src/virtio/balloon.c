@@ -339,6 +339,9 @@ static int balloon_activate(struct virtio_device *dev)
 		int ret = event_loop_add(dev->loop, b->timer_fd, EPOLLIN, timer_fired, b);
 
 		if (ret < 0) {
+			/* The core leaves the device inactive: so does the balloon (no config
+			 * changes signalled to a driver that was refused). */
+			b->active = false;
 			log_error("%s: cannot watch the statistics timer: %s", dev->name,
 				  strerror(-ret));
 			return ret;
