@@ -218,12 +218,13 @@ snapshot_scenario() {
 		[ "$rc" = 0 ] || { tail -n 25 clone2.out | sed "s/^/clone2| /" >&2; die "the second clone ended with status $rc"; }
 		[ ${#clone_id} = 32 ] && [ "$clone_id" != "$boot_id" ] && [ "$clone_id" != "$new_id" ] ||
 			die "the second clone has the VMGenID \"$clone_id\" (boot $boot_id, first clone $new_id)"
+		said=$(log_lines | sed -n "s/^SKIFF-GUEST: \(vmgenid reseed .*\)/\1/p" | tail -n1)
 		grep -q "crng reseeded due to virtual machine fork" clone2.out || {
 			tr -d "\r" <clone2.out | grep -a "vmgenid\|crng\|ticks done\|skiff: \|FAILED\|Power" |
 				tail -n 20 | sed "s/^/clone2| /" >&2
-			die "the second clone did not reseed its RNG ($(log_lines | sed -n "s/^SKIFF-GUEST: \(vmgenid reseed .*\)/the guest: \1/p" | tail -n1))"
+			die "the second clone did not reseed its RNG (the guest: $said)"
 		}
-		echo "vmgenid: ok, two clones of one snapshot have their own IDs and both reseeded ($(log_lines | sed -n "s/^SKIFF-GUEST: vmgenid reseed in the kernel log \(.*\)/the second \1/p" | tail -n1))" >&2'
+		echo "vmgenid: ok, two clones of one snapshot have their own IDs and both reseeded (the second: $said)" >&2'
 	expect '^SKIFF-GUEST: vmgenid driver=bound$'
 	reject '^\[ *[0-9.]+\] random: crng reseeded due to virtual machine fork'
 	expect '^SKIFF-STEP after\| restored\| .*random: crng reseeded due to virtual machine fork'
